@@ -1,0 +1,1 @@
+"""trading stage of rulebook."""
