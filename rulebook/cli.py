@@ -1,0 +1,126 @@
+"""The `rulebook` command line: a thin typer layer over the package's stages."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rulebook.lang import RISK_KEYS, LoadResult, PathError, format_value, load_ruleset, render_text
+
+app = typer.Typer(
+    name="rulebook",
+    help="A declarative rules engine for crypto funding-rate arbitrage.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEFAULT_PATHS = [Path("strategies")]
+
+
+@app.callback()
+def _root() -> None:
+    """rulebook: write funding-arbitrage strategies as rules, check them, dry-run
+    them against live or recorded snapshots, and paper-trade them."""
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a one-line error (never a traceback) and return the exit to raise."""
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def _load(paths: list[Path]) -> LoadResult:
+    try:
+        return load_ruleset(paths)
+    except PathError as e:
+        raise fail(str(e)) from None
+
+
+def _print_rules(result: LoadResult) -> None:
+    rs = result.ruleset
+    assert rs is not None
+    table = Table(title=f"ruleset {rs.sha256[:12]}", title_justify="left")
+    for col in ("rule", "where", "subject", "bindings", "actions", "exit"):
+        table.add_column(col)
+    for r in rs.rules:
+        actions = [type(a).__name__.lower() for a in r.source.actions]
+        table.add_row(
+            r.name,
+            f"{r.file}:{r.line}",
+            r.subject_kind or "-",
+            str(len(r.bindings)),
+            ", ".join(actions),
+            "yes" if r.exit_when else "-",
+        )
+    out.print(table)
+    risk = {f.name: getattr(rs.risk, f.name) for f in fields(rs.risk)}
+    risk = {k: v for k, v in risk.items() if v is not None}
+    if risk:
+        shown = (f"{k} {format_value(RISK_KEYS[k].type, v)}" for k, v in risk.items())
+        out.print("risk: " + ", ".join(shown))
+    else:
+        out.print("risk: no risk block (no limits beyond the rules themselves)")
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Rule files or directories (searched recursively for *.rules). Default: strategies/"),
+    ] = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text, or json for tools")] = OutputFormat.text,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings count as errors (exit 1).")] = False,
+    list_rules: Annotated[bool, typer.Option("--list", help="After a clean check, list the rules and risk limits.")] = False,
+) -> None:
+    """Check rule files and report every problem with its location.
+
+    All files given form one ruleset, so a name defined twice in two files is
+    caught. Exits 1 when there is an error (or a warning, with --strict).
+
+    Example:
+
+        rulebook validate strategies/ --strict
+    """
+    result = _load(paths or DEFAULT_PATHS)
+    diags = result.diagnostics
+    if format is OutputFormat.json:
+        typer.echo(json.dumps([d.to_dict() for d in diags], indent=2))
+    else:
+        for d in diags:
+            typer.echo(render_text(d, result.sources.get(d.file)))
+            typer.echo("")
+        n_err, n_warn = len(result.errors), len(result.warnings)
+        n_rules = len(result.program.rules) if result.program else 0
+        summary = (
+            f"{len(result.files)} file{'s' * (len(result.files) != 1)}, "
+            f"{n_rules} rule{'s' * (n_rules != 1)}: "
+            f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"
+        )
+        err.print(summary, markup=False)
+        if list_rules and result.ok:
+            _print_rules(result)
+    failed = bool(result.errors) or (strict and bool(result.warnings))
+    raise typer.Exit(1 if failed else 0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,471 @@
+"""The compiler: a checked program to closures, never `eval` of user text.
+
+A compiled condition is a function `(env, binding) -> value`. The `env` is the
+engine's view of the market and of the subject's metrics (the `Env` protocol
+below); `binding` holds the values of the rule's `for` variables. Missing
+market data raises `NoData` inside the closures, and the engine turns it into
+a skipped binding with its reason: it never reaches an operator as an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import _ast as A
+from ._check import CheckedRule, Program
+from ._types import BOOL, EXCHANGE, format_value
+
+__all__ = [
+    "NoData",
+    "Env",
+    "Subject",
+    "Binding",
+    "HedgeAction",
+    "CloseAction",
+    "AlertAction",
+    "RiskLimits",
+    "Step",
+    "Explanation",
+    "CompiledRule",
+    "Ruleset",
+    "compile_program",
+]
+
+EIGHT_HOURS = 8 * 3600.0
+
+
+class NoData(Exception):  # noqa: N818 - a result, not an error
+    """A binding cannot be evaluated: its market data is missing."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A rule's subject for one binding (spec section 6)."""
+
+    kind: str  # spread | funding | basis | borrow
+    coin: str
+    exchanges: tuple[str, ...]  # (a, b) for spread, (x,) otherwise
+
+    def describe(self) -> str:
+        return f"{self.kind}({self.coin}, {', '.join(self.exchanges)})"
+
+
+class Env(Protocol):
+    """What compiled rules read. Every method may raise NoData."""
+
+    def funding(self, coin: str, exchange: str) -> float: ...  # per 8h
+    def basis(self, coin: str, exchange: str) -> float: ...
+    def borrow(self, coin: str, exchange: str) -> float: ...  # per 8h
+    def price(self, coin: str, exchange: str) -> float: ...
+    def volume(self, coin: str, exchange: str) -> float: ...
+    def next_funding(self, coin: str, exchange: str) -> float: ...  # seconds
+
+    # edge, fees (Rates), breakeven (seconds), confidence (0..1), risk (0 low, 1 medium, 2 high)
+    def metric(self, name: str, subject: Subject) -> float: ...
+
+    # held (seconds), pnl, collected (money); only inside `exit when`
+    def position(self, name: str) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One combination of a rule's `for` variables."""
+
+    names: tuple[str, ...]
+    values: tuple[str, ...]
+    subject: Subject | None
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(zip(self.names, self.values, strict=True))
+
+
+Fn = Callable[[Env, Binding], object]
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeAction:
+    amount: Callable[[Env, Binding], float]
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAction:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAction:
+    template: str
+
+    def render(self, binding: Binding, figures: dict[str, str]) -> str:
+        values = {**binding.as_dict(), **figures}
+        out = self.template
+        for key, value in values.items():
+            out = out.replace("{" + key + "}", value)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """The risk block's limits; None where the block does not set one."""
+
+    max_total_exposure: float | None = None
+    max_single_position: float | None = None
+    max_open_positions: int | None = None
+    max_hold: float | None = None  # seconds
+    stop_loss: float | None = None  # a fraction of the position's notional
+    min_confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One sub-expression's value in an explanation."""
+
+    text: str
+    value: str
+
+
+@dataclass(slots=True)
+class Explanation:
+    fired: bool | None  # None when the binding could not be evaluated
+    no_data: str | None
+    steps: list[Step]
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    name: str
+    file: str
+    line: int
+    var_names: tuple[str, ...]
+    bindings: list[Binding]
+    subject_kind: str | None
+    when: Fn
+    exit_when: Fn | None
+    actions: list[HedgeAction | CloseAction | AlertAction]
+    source: A.Rule
+    _when_traced: Fn = field(repr=False, default=None)  # type: ignore[assignment]
+    _exit_traced: Fn | None = field(repr=False, default=None)
+    _trace: list[Step] = field(repr=False, default_factory=list)
+
+    def binding_for(self, values: dict[str, str]) -> Binding:
+        """The binding with these variable values (e.g. those of a stored position)."""
+        vals = tuple(values[n] for n in self.var_names)
+        for b in self.bindings:
+            if b.values == vals:
+                return b
+        raise KeyError(f"rule {self.name} has no binding {values}")
+
+    def explain(self, env: Env, binding: Binding, exit_clause: bool = False) -> Explanation:
+        """Evaluate with every sub-expression's value recorded, in evaluation order."""
+        fn = self._exit_traced if exit_clause else self._when_traced
+        assert fn is not None
+        self._trace.clear()
+        try:
+            fired = bool(fn(env, binding))
+            return Explanation(fired, None, list(self._trace))
+        except NoData as missing:
+            return Explanation(None, missing.reason, list(self._trace))
+
+
+@dataclass(slots=True)
+class Ruleset:
+    """A compiled ruleset: what the engine and runtime run."""
+
+    rules: list[CompiledRule]
+    risk: RiskLimits
+    files: list[str]
+    sha256: str
+    sources: dict[str, str]
+
+    def rule(self, name: str) -> CompiledRule:
+        for r in self.rules:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+def ruleset_digest(sources: dict[str, str]) -> str:
+    """sha256 over the loaded files' names and texts, in a stable order."""
+    h = hashlib.sha256()
+    for path in sorted(sources):
+        h.update(path.encode())
+        h.update(b"\0")
+        h.update(sources[path].encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+# -- compiling expressions ----------------------------------------------------------
+
+
+class _ExprCompiler:
+    def __init__(self, program: Program, trace: list[Step] | None):
+        self.p = program
+        self.trace = trace
+        self.texts = {f.path: f.text.splitlines() for f in program.files}
+
+    def source_text(self, e: A.Expr) -> str:
+        lines = self.texts.get(e.span.file, [])
+        s = e.span
+        if not 1 <= s.line <= len(lines):
+            return "?"
+        if s.end_line == s.line:
+            return lines[s.line - 1][s.column - 1 : s.end_column - 1]
+        parts = [lines[s.line - 1][s.column - 1 :]]
+        parts += [ln.strip() for ln in lines[s.line : s.end_line - 1]]
+        parts.append(lines[s.end_line - 1][: s.end_column - 1].strip())
+        return " ".join(p.strip() for p in parts)
+
+    def compile(self, e: A.Expr) -> Fn:
+        fn = self._compile(e)
+        if self.trace is None or isinstance(e, (A.Number, A.RateLit, A.MoneyLit, A.DurationLit, A.CoinLit)):
+            return fn
+        return self._traced(e, fn)
+
+    def _traced(self, e: A.Expr, fn: Fn) -> Fn:
+        trace = self.trace
+        assert trace is not None
+        text = self.source_text(e)
+        type_ = self.p.types.get(id(e), "")
+
+        def traced(env: Env, bd: Binding) -> object:
+            try:
+                value = fn(env, bd)
+            except NoData as missing:
+                trace.append(Step(text, f"no data: {missing.reason}"))
+                raise
+            except ZeroDivisionError:
+                trace.append(Step(text, "division by zero"))
+                raise
+            trace.append(Step(text, format_value(type_, value)))
+            return value
+
+        return traced
+
+    def _compile(self, e: A.Expr) -> Fn:
+        if isinstance(e, (A.Number, A.RateLit, A.MoneyLit)):
+            v = e.value
+            return lambda env, bd: v
+        if isinstance(e, A.DurationLit):
+            v = e.seconds
+            return lambda env, bd: v
+        if isinstance(e, A.CoinLit):
+            sym = e.symbol
+            return lambda env, bd: sym
+        if isinstance(e, A.RiskMetric):
+            return lambda env, bd: env.metric("risk", bd.subject)  # type: ignore[arg-type]
+        if isinstance(e, A.Name):
+            return self._name(e)
+        if isinstance(e, A.Call):
+            return self._call(e)
+        if isinstance(e, A.Neg):
+            f = self.compile(e.operand)
+            return lambda env, bd: -f(env, bd)  # type: ignore[operator]
+        if isinstance(e, A.BinOp):
+            return self._binop(e)
+        if isinstance(e, A.Compare):
+            return self._compare(e)
+        if isinstance(e, A.And):
+            a, b = self.compile(e.left), self.compile(e.right)
+            return lambda env, bd: bool(a(env, bd)) and bool(b(env, bd))
+        if isinstance(e, A.Or):
+            a, b = self.compile(e.left), self.compile(e.right)
+            return lambda env, bd: bool(a(env, bd)) or bool(b(env, bd))
+        if isinstance(e, A.Not):
+            a = self.compile(e.operand)
+            return lambda env, bd: not a(env, bd)
+        raise AssertionError(f"cannot compile {e!r}")
+
+    def _name(self, e: A.Name) -> Fn:
+        kind, value = self.p.names[id(e)]
+        if kind == "var":
+            i = int(value)  # type: ignore[call-overload]
+            return lambda env, bd: bd.values[i]
+        if kind in ("const", "level", "exchange"):
+            return lambda env, bd: value
+        if kind == "metric":
+            name = str(value)
+            return lambda env, bd: env.metric(name, bd.subject)  # type: ignore[arg-type]
+        if kind == "position":
+            name = str(value)
+            return lambda env, bd: env.position(name)
+        raise AssertionError(kind)
+
+    def _arg(self, e: A.Expr) -> tuple[str | None, int | None]:
+        """A coin or exchange argument: a fixed value, or a variable index."""
+        if isinstance(e, A.CoinLit):
+            return e.symbol, None
+        kind, value = self.p.names[id(e)]  # type: ignore[index]
+        if kind == "var":
+            return None, int(value)  # type: ignore[call-overload]
+        return str(value), None
+
+    def _call(self, e: A.Call) -> Fn:
+        f = e.func
+        if f == "net":
+            d = self.compile(e.args[0])
+
+            def net(env: Env, bd: Binding) -> float:
+                s = bd.subject
+                return env.metric("edge", s) * (d(env, bd) / EIGHT_HOURS) - env.metric("fees", s)  # type: ignore[arg-type, operator]
+
+            return net
+        if f == "apr":
+            r = self.compile(e.args[0])
+            return lambda env, bd: r(env, bd) * 3 * 365  # type: ignore[operator]
+        if f == "abs":
+            a = self.compile(e.args[0])
+            return lambda env, bd: abs(a(env, bd))  # type: ignore[arg-type]
+        if f in ("min", "max"):
+            fs = [self.compile(a) for a in e.args]
+            agg = min if f == "min" else max
+            return lambda env, bd: agg(g(env, bd) for g in fs)  # type: ignore[type-var]
+        (coin, ci), *exs = [self._arg(a) for a in e.args]
+        if f == "spread":
+            (a, ai), (b, bi) = exs
+            fa = _market_call("funding", coin, ci, a, ai)
+            fb = _market_call("funding", coin, ci, b, bi)
+            return lambda env, bd: fa(env, bd) - fb(env, bd)  # type: ignore[operator]
+        (x, xi) = exs[0]
+        return _market_call(f, coin, ci, x, xi)
+
+    def _binop(self, e: A.BinOp) -> Fn:
+        a, b = self.compile(e.left), self.compile(e.right)
+        op = e.op
+        if op == "+":
+            return lambda env, bd: a(env, bd) + b(env, bd)  # type: ignore[operator]
+        if op == "-":
+            return lambda env, bd: a(env, bd) - b(env, bd)  # type: ignore[operator]
+        if op == "*":
+            return lambda env, bd: a(env, bd) * b(env, bd)  # type: ignore[operator]
+
+        def divide(env: Env, bd: Binding) -> float:
+            den = b(env, bd)
+            if den == 0:
+                raise NoData(f"division by zero in {self.source_text(e)}")
+            return a(env, bd) / den  # type: ignore[operator]
+
+        return divide
+
+    def _compare(self, e: A.Compare) -> Fn:
+        a, b = self.compile(e.left), self.compile(e.right)
+        op = e.op
+        if op == ">":
+            return lambda env, bd: a(env, bd) > b(env, bd)  # type: ignore[operator]
+        if op == ">=":
+            return lambda env, bd: a(env, bd) >= b(env, bd)  # type: ignore[operator]
+        if op == "<":
+            return lambda env, bd: a(env, bd) < b(env, bd)  # type: ignore[operator]
+        if op == "<=":
+            return lambda env, bd: a(env, bd) <= b(env, bd)  # type: ignore[operator]
+        if op == "==":
+            return lambda env, bd: a(env, bd) == b(env, bd)
+        return lambda env, bd: a(env, bd) != b(env, bd)
+
+
+def _market_call(func: str, coin: str | None, ci: int | None, ex: str | None, xi: int | None) -> Fn:
+    """A market function call specialised on which arguments are variables."""
+
+    def method(env: Env) -> Callable[[str, str], float]:
+        return getattr(env, func)  # type: ignore[no-any-return]
+
+    if ci is None and xi is None:
+        return lambda env, bd: method(env)(coin, ex)  # type: ignore[arg-type]
+    if ci is None:
+        return lambda env, bd: method(env)(coin, bd.values[xi])  # type: ignore[arg-type, index]
+    if xi is None:
+        return lambda env, bd: method(env)(bd.values[ci], ex)  # type: ignore[arg-type]
+    return lambda env, bd: method(env)(bd.values[ci], bd.values[xi])
+
+
+# -- rules -------------------------------------------------------------------------------
+
+
+def _expand(cr: CheckedRule) -> list[tuple[str, ...]]:
+    """Every combination of the `for` variables, skipping those in which two
+    exchange variables take the same value (spec section 3)."""
+    if not cr.var_names:
+        return [()]
+    ex_idx = [i for i, t in enumerate(cr.var_types) if t == EXCHANGE]
+    out = []
+    for combo in itertools.product(*cr.var_domains):
+        if len(ex_idx) > 1 and len({combo[i] for i in ex_idx}) < len(ex_idx):
+            continue
+        out.append(combo)
+    return out
+
+
+def _subject_for(subject: A.Call | None, program: Program, values: tuple[str, ...]) -> Subject | None:
+    if subject is None:
+        return None
+    args: list[str] = []
+    for a in subject.args:
+        if isinstance(a, A.CoinLit):
+            args.append(a.symbol)
+            continue
+        kind, value = program.names[id(a)]
+        args.append(values[int(value)] if kind == "var" else str(value))  # type: ignore[call-overload]
+    return Subject(subject.func, args[0], tuple(args[1:]))
+
+
+def _compile_rule(cr: CheckedRule, program: Program) -> CompiledRule:
+    plain = _ExprCompiler(program, None)
+    trace: list[Step] = []
+    traced = _ExprCompiler(program, trace)
+    rule = cr.rule
+    names = tuple(cr.var_names)
+    bindings = [Binding(names, vals, _subject_for(cr.subject, program, vals)) for vals in _expand(cr)]
+    actions: list[HedgeAction | CloseAction | AlertAction] = []
+    for act in rule.actions:
+        if isinstance(act, A.Hedge):
+            actions.append(HedgeAction(plain.compile(act.amount)))  # type: ignore[arg-type]
+        elif isinstance(act, A.Close):
+            actions.append(CloseAction())
+        else:
+            actions.append(AlertAction(act.template))
+    assert program.types.get(id(rule.when)) == BOOL
+    return CompiledRule(
+        name=rule.name,
+        file=rule.span.file,
+        line=rule.span.line,
+        var_names=names,
+        bindings=bindings,
+        subject_kind=cr.subject.func if cr.subject else None,
+        when=plain.compile(rule.when),
+        exit_when=plain.compile(rule.exit_when) if rule.exit_when else None,
+        actions=actions,
+        source=rule,
+        _when_traced=traced.compile(rule.when),
+        _exit_traced=traced.compile(rule.exit_when) if rule.exit_when else None,
+        _trace=trace,
+    )
+
+
+def compile_program(program: Program) -> Ruleset:
+    """Compile a checked program that has no errors."""
+    rv = program.risk_values
+    risk = RiskLimits(
+        max_total_exposure=rv.get("max_total_exposure"),
+        max_single_position=rv.get("max_single_position"),
+        max_open_positions=int(rv["max_open_positions"]) if "max_open_positions" in rv else None,
+        max_hold=rv.get("max_hold"),
+        stop_loss=rv.get("stop_loss"),
+        min_confidence=rv.get("min_confidence"),
+    )
+    sources = {f.path: f.text for f in program.files}
+    return Ruleset(
+        rules=[_compile_rule(cr, program) for cr in program.rules],
+        risk=risk,
+        files=[f.path for f in program.files],
+        sha256=ruleset_digest(sources),
+        sources=sources,
+    )
+

@@ -1,0 +1,387 @@
+"""Text to syntax tree: Lark's LALR parse, then a transform into the typed AST.
+
+Syntax errors become E001 diagnostics. After one, the statement holding it is
+blanked out and the file parsed again, so later statements are still checked.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import lark
+from lark import Token, Transformer, v_args
+
+from . import _ast as A
+from ._diagnostics import Diagnostic
+
+__all__ = ["parse_text", "parse_bytes", "grammar_text", "raw_parser"]
+
+_KEYWORDS = "set let rule for in when then exit risk and or not hedge close alert".split()
+_STATEMENT_START = re.compile(r"^(set|let|rule|when|risk)(?![a-z0-9_])", re.M)
+_DEFINED_NAME = re.compile(r"\b(?:set|let|rule)\s+([a-z_][a-z0-9_]*)")
+_MAX_RECOVERIES = 50
+
+# Lark's terminal names, as an operator would say them.
+_TOKEN_WORDS = {
+    "NAME": "a name",
+    "COIN": "a coin",
+    "NUMBER": "a number",
+    "RATE": "a rate",
+    "MONEY": "an amount of money",
+    "DURATION": "a duration",
+    "STRING": "a string",
+    "COMP_OP": "a comparison",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*' or '/'",
+    "COLON": "':'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "MINUS": "'-'",
+    "$END": "the end of the file",
+}
+
+
+def _word(term: str) -> str:
+    if term in _TOKEN_WORDS:
+        return _TOKEN_WORDS[term]
+    if term.lower() in _KEYWORDS:
+        return f"'{term.lower()}'"
+    return term
+
+
+def grammar_text() -> str:
+    """The grammar: inside the installed wheel, or at the top of a checkout."""
+    packaged = resources.files("rulebook").joinpath("_grammar/rulebook.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "grammar" / "rulebook.lark").read_text(
+        encoding="utf-8"
+    )
+
+
+@lru_cache(maxsize=1)
+def raw_parser() -> lark.Lark:
+    """The Lark parser, built once per process."""
+    return lark.Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+# -- tree to AST ---------------------------------------------------------------
+
+
+def _unit_value(text: str) -> tuple[float, str]:
+    m = re.match(r"(\d+(?:\.\d*)?|\.\d+)(e[+-]?\d+)?", text)
+    assert m is not None  # the lexer guarantees it
+    return float(m.group(0)), text[m.end() :].strip()
+
+
+_DURATION_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class _ToAst(Transformer):
+    def __init__(self, path: str):
+        super().__init__(visit_tokens=False)
+        self.path = path
+
+    def _span(self, meta_or_tok: object) -> A.Span:
+        m = meta_or_tok
+        return A.Span(self.path, m.line, m.column, m.end_line, m.end_column)  # type: ignore[attr-defined]
+
+    # literals and atoms
+    @v_args(meta=True)
+    def number(self, meta, c):
+        return A.Number(self._span(meta), float(c[0]), str(c[0]))
+
+    @v_args(meta=True)
+    def rate(self, meta, c):
+        return A.RateLit(self._span(meta), float(str(c[0])[:-1]) / 100.0, str(c[0]))
+
+    @v_args(meta=True)
+    def money(self, meta, c):
+        value, unit = _unit_value(str(c[0]))
+        return A.MoneyLit(self._span(meta), value, unit, str(c[0]))
+
+    @v_args(meta=True)
+    def duration(self, meta, c):
+        value, unit = _unit_value(str(c[0]))
+        return A.DurationLit(self._span(meta), value * _DURATION_SECONDS[unit], str(c[0]))
+
+    @v_args(meta=True)
+    def coin(self, meta, c):
+        return A.CoinLit(self._span(meta), str(c[0]))
+
+    @v_args(meta=True)
+    def name(self, meta, c):
+        return A.Name(self._span(meta), str(c[0]))
+
+    @v_args(meta=True)
+    def risk_metric(self, meta, c):
+        return A.RiskMetric(self._span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, c):
+        func: Token = c[0]
+        return A.Call(self._span(meta), str(func), self._span(func), [a for a in c[1:] if a is not None])
+
+    @v_args(meta=True)
+    def neg(self, meta, c):
+        return A.Neg(self._span(meta), c[0])
+
+    @v_args(meta=True)
+    def binop(self, meta, c):
+        return A.BinOp(self._span(meta), str(c[1]), c[0], c[2])
+
+    @v_args(meta=True)
+    def compare(self, meta, c):
+        return A.Compare(self._span(meta), str(c[1]), c[0], c[2])
+
+    @v_args(meta=True)
+    def and_(self, meta, c):
+        return A.And(self._span(meta), c[0], c[1])
+
+    @v_args(meta=True)
+    def or_(self, meta, c):
+        return A.Or(self._span(meta), c[0], c[1])
+
+    @v_args(meta=True)
+    def not_(self, meta, c):
+        return A.Not(self._span(meta), c[0])
+
+    # statements
+    def coin_item(self, c):
+        return A.SetItem(str(c[0]), True, self._span(c[0]))
+
+    def name_item(self, c):
+        return A.SetItem(str(c[0]), False, self._span(c[0]))
+
+    @v_args(meta=True)
+    def set_def(self, meta, c):
+        return A.SetDef(str(c[0]), self._span(c[0]), list(c[1:]), self._span(meta))
+
+    @v_args(meta=True)
+    def let_def(self, meta, c):
+        return A.LetDef(str(c[0]), self._span(c[0]), c[1], self._span(meta))
+
+    def set_source(self, c):
+        return ("set", str(c[0]), self._span(c[0]))
+
+    @v_args(meta=True)
+    def list_source(self, meta, c):
+        return ("list", list(c), self._span(meta))
+
+    def for_binding(self, c):
+        var, (kind, value, span) = c
+        return A.ForBinding(
+            str(var),
+            self._span(var),
+            value if kind == "set" else None,
+            value if kind == "list" else None,
+            span,
+        )
+
+    def for_clause(self, c):
+        return list(c)
+
+    @v_args(meta=True)
+    def hedge(self, meta, c):
+        return A.Hedge(c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def close(self, meta, c):
+        return A.Close(self._span(meta))
+
+    @v_args(meta=True)
+    def alert(self, meta, c):
+        raw = str(c[0])[1:-1]
+        return A.Alert(re.sub(r"\\([\"\\])", r"\1", raw), self._span(meta))
+
+    def actions(self, c):
+        return list(c)
+
+    def exit_clause(self, c):
+        return c[0]
+
+    @v_args(meta=True)
+    def rule_body(self, meta, c):
+        return (c[0], c[1], c[2] if len(c) > 2 else None, self._span(meta))
+
+    @v_args(meta=True)
+    def named_rule(self, meta, c):
+        name: Token = c[0]
+        fors = c[1] if len(c) == 3 else []
+        when, actions, exit_when, _ = c[-1]
+        return A.Rule(str(name), self._span(name), False, fors, when, actions, exit_when, self._span(meta))
+
+    @v_args(meta=True)
+    def inline_rule(self, meta, c):
+        when, actions, exit_when, span = c[0]
+        stem = Path(self.path).stem
+        return A.Rule(f"{stem}:{span.line}", span, True, [], when, actions, exit_when, span)
+
+    @v_args(meta=True)
+    def risk_item(self, meta, c):
+        return A.RiskItem(str(c[0]), self._span(c[0]), c[1], self._span(meta))
+
+    @v_args(meta=True)
+    def risk_block(self, meta, c):
+        return A.RiskBlock(list(c), self._span(meta))
+
+    def start(self, c):
+        return list(c)
+
+
+# -- syntax errors -----------------------------------------------------------------
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return line, col
+
+
+def _end_of_text(text: str) -> tuple[int, int]:
+    stripped = text.rstrip()
+    if not stripped:
+        return 1, 1
+    return _line_col(text, len(stripped))
+
+
+def _expected_words(expected: object) -> str:
+    words = sorted({_word(t) for t in expected if not str(t).startswith("__")})  # type: ignore[attr-defined]
+    if not words:
+        return ""
+    if len(words) > 6:
+        words = words[:6] + ["..."]
+    return "expected " + ", ".join(words)
+
+
+def _syntax_diagnostic(path: str, text: str, err: lark.exceptions.UnexpectedInput) -> tuple[Diagnostic, int]:
+    """An E001 diagnostic for a Lark error, and the error's offset in the text."""
+    if isinstance(err, lark.exceptions.UnexpectedEOF) or (
+        isinstance(err, lark.exceptions.UnexpectedToken) and err.token.type == "$END"
+    ):
+        # Lark reports the end of input at line -1: point at the last character.
+        line, col = _end_of_text(text)
+        span = A.Span(path, line, col, line, col + 1)
+        expected = _expected_words(getattr(err, "expected", ()))
+        msg = "unexpected end of file" + (f"; {expected}" if expected else "")
+        return Diagnostic.at(span, "E001", msg, "a statement is not complete"), len(text)
+
+    if isinstance(err, lark.exceptions.UnexpectedCharacters):
+        pos = err.pos_in_stream
+        rest = text[pos:]
+        line, col = _line_col(text, pos)
+        if rest.startswith('"'):
+            end = rest.find("\n")
+            width = len(rest) if end < 0 else end
+            span = A.Span(path, line, col, line, col + max(width, 1))
+            return (
+                Diagnostic.at(span, "E001", "unterminated string", 'close it with " on the same line'),
+                pos,
+            )
+        unit = re.match(r"((?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*([A-Za-z_][A-Za-z0-9_]*)", rest)
+        if unit:
+            span = A.Span(path, line, col, line, col + unit.end())
+            msg = f"bad unit '{unit.group(2)}' after {unit.group(1)}"
+            return (
+                Diagnostic.at(span, "E001", msg, "units are %, USDT, USDC, s, m, h and d"),
+                pos,
+            )
+        ch = rest[:1]
+        span = A.Span(path, line, col, line, col + 1)
+        hint = None
+        if ch.isalpha() and ch.isupper():
+            hint = "coins are all upper-case (SOL); names are lower-case (min_edge)"
+        elif ch == "%":
+            hint = "write the rate with no space: 0.1%"
+        return Diagnostic.at(span, "E001", f"unexpected character {ch!r}", hint), pos
+
+    assert isinstance(err, lark.exceptions.UnexpectedToken)
+    tok = err.token
+    span = A.Span(path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+    shown = str(tok)
+    expected = _expected_words(err.expected)
+    kind = {"NAME": "name", "COIN": "coin", "NUMBER": "number", "STRING": "string"}.get(tok.type)
+    msg = f"unexpected {kind} '{shown}'" if kind else f"unexpected '{shown}'"
+    hint = expected or None
+    if tok.type.lower() in _KEYWORDS:
+        msg = f"unexpected keyword '{shown}'"
+        if "NAME" in err.expected:
+            hint = f"'{shown}' is a reserved word and cannot be used as a name"
+    elif tok.type == "COMP_OP" and err.expected and "COMP_OP" not in err.expected:
+        hint = "comparisons cannot be chained: write `a < b and b < c`"
+    return Diagnostic.at(span, "E001", msg, hint), tok.start_pos or 0
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    """Replace text[start:end] by spaces, keeping newlines so positions stay."""
+    return text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
+
+
+def _statement_bounds(text: str, pos: int) -> tuple[int, int]:
+    """The top-level statement around pos: from the last statement keyword at
+    a line start at or before pos to the next one after it."""
+    starts = [m.start() for m in _STATEMENT_START.finditer(text)]
+    before = [s for s in starts if s <= pos]
+    start = before[-1] if before else 0
+    after = [s for s in starts if s > max(pos, start)]
+    end = after[0] if after else len(text)
+    return start, end
+
+
+# -- entry points --------------------------------------------------------------------
+
+
+def parse_text(text: str, path: str = "<text>") -> tuple[A.RulesFile, list[Diagnostic]]:
+    """Parse one file's text into a RulesFile, with every syntax error found."""
+    parser = raw_parser()
+    diags: list[Diagnostic] = []
+    lost: set[str] = set()
+    work = text
+    for _ in range(_MAX_RECOVERIES):
+        try:
+            tree = parser.parse(work)
+        except lark.exceptions.UnexpectedInput as err:
+            diag, pos = _syntax_diagnostic(path, work, err)
+            diags.append(diag)
+            start, end = _statement_bounds(work, min(pos, len(work) - 1) if work else 0)
+            lost.update(_DEFINED_NAME.findall(work[start:end]))
+            if not work[start:end].strip():
+                break
+            work = _blank(work, start, end)
+            continue
+        statements = _ToAst(path).transform(tree)
+        return A.RulesFile(path, text, statements, lost), diags
+    return A.RulesFile(path, text, [], lost), diags
+
+
+def parse_bytes(data: bytes, path: str) -> tuple[A.RulesFile, list[Diagnostic]]:
+    """Decode a file as UTF-8 (a bad byte is an error with its location) and parse it."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        good = data[: err.start].decode("utf-8")
+        line, col = _line_col(good, len(good))
+        span = A.Span(path, line, col, line, col + 1)
+        diag = Diagnostic.at(
+            span,
+            "E001",
+            f"file is not UTF-8: byte 0x{data[err.start]:02x} cannot be decoded",
+            "save the file as UTF-8",
+        )
+        return A.RulesFile(path, good, [], set()), [diag]
+    if text.startswith("\ufeff"):  # a UTF-8 byte order mark is harmless
+        text = text[1:]
+    return parse_text(text, path)
