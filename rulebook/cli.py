@@ -81,11 +81,19 @@ def _print_rules(result: LoadResult) -> None:
 def validate(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Rule files or directories (searched recursively for *.rules). Default: strategies/"),
+        typer.Argument(
+            help="Rule files or directories (searched recursively for *.rules). Default: strategies/"
+        ),
     ] = None,
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text, or json for tools")] = OutputFormat.text,
-    strict: Annotated[bool, typer.Option("--strict", help="Warnings count as errors (exit 1).")] = False,
-    list_rules: Annotated[bool, typer.Option("--list", help="After a clean check, list the rules and risk limits.")] = False,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="text, or json for tools")
+    ] = OutputFormat.text,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Warnings count as errors (exit 1).")
+    ] = False,
+    list_rules: Annotated[
+        bool, typer.Option("--list", help="After a clean check, list the rules and risk limits.")
+    ] = False,
 ) -> None:
     """Check rule files and report every problem with its location.
 

@@ -41,7 +41,11 @@ _TEMPLATE_FIGURES = ("edge", "confidence", "apr")
 _OTHER_FUNCTIONS = ("apr", "abs", "min", "max", "net")
 _ALL_FUNCTIONS = tuple(MARKET_FUNCTIONS) + _OTHER_FUNCTIONS
 # Known ranges of some metrics, to spot conditions that can never hold.
-_METRIC_RANGES = {"confidence": (0.0, 1.0), "breakeven": (0.0, float("inf")), "fees": (0.0, float("inf"))}
+_METRIC_RANGES = {
+    "confidence": (0.0, 1.0),
+    "breakeven": (0.0, float("inf")),
+    "fees": (0.0, float("inf")),
+}
 
 
 @dataclass(slots=True)
@@ -143,7 +147,13 @@ class _Checker:
         risk = risks[0] if risks else None
         for extra in risks[1:]:
             self.error(
-                A.Span(extra.span.file, extra.span.line, extra.span.column, extra.span.line, extra.span.column + 4),
+                A.Span(
+                    extra.span.file,
+                    extra.span.line,
+                    extra.span.column,
+                    extra.span.line,
+                    extra.span.column + 4,
+                ),
                 "E108",
                 f"a second risk block; the first is at {_loc(risks[0].span)}",
                 "one risk block per ruleset: merge the two",
@@ -152,12 +162,29 @@ class _Checker:
 
         for info in self.sets.values():
             if info.uses == 0:
-                self.error(info.span, "W202", f"set '{info.name}' is never used", "remove it or use it in a `for`")
+                self.error(
+                    info.span,
+                    "W202",
+                    f"set '{info.name}' is never used",
+                    "remove it or use it in a `for`",
+                )
         for info in self.consts.values():
             if info.uses == 0:
-                self.error(info.span, "W202", f"constant '{info.name}' is never used", "remove it or use it in a rule")
+                self.error(
+                    info.span,
+                    "W202",
+                    f"constant '{info.name}' is never used",
+                    "remove it or use it in a rule",
+                )
         return Program(
-            self.files, self.sets, self.consts, [c for c in checked if c], risk, self.types, self.names, risk_values
+            self.files,
+            self.sets,
+            self.consts,
+            [c for c in checked if c],
+            risk,
+            self.types,
+            self.names,
+            risk_values,
         )
 
     def define(self, st: A.SetDef | A.LetDef | A.Rule) -> None:
@@ -173,9 +200,16 @@ class _Checker:
             )
             return
         self.defined_at[st.name] = st.name_span
-        if st.name in EXCHANGES or st.name in METRICS or st.name in LEVELS or st.name in POSITION_VALUES:
+        if (
+            st.name in EXCHANGES
+            or st.name in METRICS
+            or st.name in LEVELS
+            or st.name in POSITION_VALUES
+        ):
             if not isinstance(st, A.Rule):
-                self.error(st.name_span, "E106", f"'{st.name}' is a built-in name and cannot be redefined")
+                self.error(
+                    st.name_span, "E106", f"'{st.name}' is a built-in name and cannot be redefined"
+                )
 
     # -- sets and constants ---------------------------------------------------------
 
@@ -249,13 +283,22 @@ class _Checker:
                 self.error(fb.var_span, "E106", f"variable '{fb.var}' is bound twice in this rule")
                 ok = False
                 continue
-            if fb.var in self.defined_at or fb.var in EXCHANGES or fb.var in METRICS or fb.var in LEVELS:
+            if (
+                fb.var in self.defined_at
+                or fb.var in EXCHANGES
+                or fb.var in METRICS
+                or fb.var in LEVELS
+            ):
                 where = self.defined_at.get(fb.var)
                 self.error(
                     fb.var_span,
                     "E106",
                     f"variable '{fb.var}' hides "
-                    + (f"the name defined at {_loc(where)}" if where else f"the built-in '{fb.var}'"),
+                    + (
+                        f"the name defined at {_loc(where)}"
+                        if where
+                        else f"the built-in '{fb.var}'"
+                    ),
                     "choose another variable name",
                 )
                 ok = False
@@ -265,7 +308,12 @@ class _Checker:
             types.append(kind)  # type: ignore[arg-type]  # None: the source is broken
             domains.append(items)
 
-        scope = _Scope({n: (i, t) for i, (n, t) in enumerate(zip(names, types, strict=True))}, False, False, rule)
+        scope = _Scope(
+            {n: (i, t) for i, (n, t) in enumerate(zip(names, types, strict=True))},
+            False,
+            False,
+            rule,
+        )
         subject = _find_subject(rule.when)
         scope.has_subject = subject is not None
         errors_before = sum(d.is_error for d in self.diags)
@@ -279,7 +327,11 @@ class _Checker:
             exit_scope = _Scope(scope.vars, scope.has_subject, True, rule)
             et = self.expr(rule.exit_when, exit_scope)
             if et not in (None, BOOL):
-                self.error(rule.exit_when.span, "E105", f"an `exit when` clause must be a condition, not {_a(et)}")
+                self.error(
+                    rule.exit_when.span,
+                    "E105",
+                    f"an `exit when` clause must be a condition, not {_a(et)}",
+                )
         if not ok or sum(d.is_error for d in self.diags) > errors_before:
             return None
         return CheckedRule(rule, names, types, domains, subject)
@@ -319,7 +371,12 @@ class _Checker:
                 hint = None
                 if t == NUMBER and isinstance(action.amount, A.Number):
                     hint = f"did you mean '{action.amount.text} USDT'?"
-                self.error(action.amount.span, "E105", f"`hedge` takes an amount of money, not {_a(t)}", hint)
+                self.error(
+                    action.amount.span,
+                    "E105",
+                    f"`hedge` takes an amount of money, not {_a(t)}",
+                    hint,
+                )
             value = self.const_value(action.amount)
             if t == MONEY and value is not None and value <= 0:
                 self.error(action.amount.span, "E109", "a hedge amount must be positive")
@@ -340,7 +397,9 @@ class _Checker:
                     action.span,
                     "E101",
                     f"unknown name '{{{key}}}' in the alert text",
-                    f"did you mean '{{{near}}}'?" if near else "use a variable of the rule, {edge}, {confidence} or {apr}",
+                    f"did you mean '{{{near}}}'?"
+                    if near
+                    else "use a variable of the rule, {edge}, {confidence} or {apr}",
                 )
 
     # -- risk block -------------------------------------------------------------------------
@@ -360,7 +419,11 @@ class _Checker:
                 )
                 continue
             if item.key in seen:
-                self.error(item.key_span, "E108", f"risk key '{item.key}' is set twice; first at {_loc(seen[item.key])}")
+                self.error(
+                    item.key_span,
+                    "E108",
+                    f"risk key '{item.key}' is set twice; first at {_loc(seen[item.key])}",
+                )
                 continue
             seen[item.key] = item.key_span
             lit = self.literal_value(item.value)
@@ -368,7 +431,12 @@ class _Checker:
             t, v = lit
             self.types[id(item.value)] = t
             if t != spec.type:
-                self.error(item.value.span, "E105", f"'{item.key}' takes {_a(spec.type)}, not {_a(t)}", _unit_hint(spec.type, item.value))
+                self.error(
+                    item.value.span,
+                    "E105",
+                    f"'{item.key}' takes {_a(spec.type)}, not {_a(t)}",
+                    _unit_hint(spec.type, item.value),
+                )
                 continue
             problem = _risk_range_problem(item.key, t, v)
             if problem:
@@ -417,12 +485,22 @@ class _Checker:
             for side in (e.left, e.right):
                 t = self.expr(side, scope)
                 if t not in (None, BOOL):
-                    self.error(side.span, "E105", f"`{word}` joins conditions, not {_a(t)}", _condition_hint(t))
+                    self.error(
+                        side.span,
+                        "E105",
+                        f"`{word}` joins conditions, not {_a(t)}",
+                        _condition_hint(t),
+                    )
             return BOOL
         if isinstance(e, A.Not):
             t = self.expr(e.operand, scope)
             if t not in (None, BOOL):
-                self.error(e.operand.span, "E105", f"`not` takes a condition, not {_a(t)}", _condition_hint(t))
+                self.error(
+                    e.operand.span,
+                    "E105",
+                    f"`not` takes a condition, not {_a(t)}",
+                    _condition_hint(t),
+                )
             return BOOL
         raise AssertionError(f"unexpected node {e!r}")
 
@@ -470,7 +548,12 @@ class _Checker:
             return EXCHANGE
         if n in self.sets:
             self.sets[n].uses += 1
-            self.error(e.span, "E105", f"'{n}' is a set, not a value", f"bind it with `for x in {n}` and use x")
+            self.error(
+                e.span,
+                "E105",
+                f"'{n}' is a set, not a value",
+                f"bind it with `for x in {n}` and use x",
+            )
             return None
         if n in self.lost:
             return None
@@ -491,18 +574,29 @@ class _Checker:
             if n in scope.vars:
                 self.expr(arg, scope)
                 if scope.vars[n][1] not in (None, EXCHANGE):
-                    self.error(arg.span, "E105", f"'{n}' is a coin variable where {func}() expects an exchange")
+                    self.error(
+                        arg.span,
+                        "E105",
+                        f"'{n}' is a coin variable where {func}() expects an exchange",
+                    )
                 return
             if n in EXCHANGES:
                 self.expr(arg, scope)
                 return
             if n in self.sets:
                 self.sets[n].uses += 1
-                self.error(arg.span, "E105", f"'{n}' is a set, not an exchange", f"bind it with `for x in {n}` and use x")
+                self.error(
+                    arg.span,
+                    "E105",
+                    f"'{n}' is a set, not an exchange",
+                    f"bind it with `for x in {n}` and use x",
+                )
                 return
             if n in self.lost:
                 return
-            self.unknown_exchange(n, arg.span, [v for v, (_, t) in scope.vars.items() if t == EXCHANGE])
+            self.unknown_exchange(
+                n, arg.span, [v for v, (_, t) in scope.vars.items() if t == EXCHANGE]
+            )
             return
         t = self.expr(arg, scope)
         if t is not None and t != kind:
@@ -514,7 +608,9 @@ class _Checker:
         if f in MARKET_FUNCTIONS:
             params, result = MARKET_FUNCTIONS[f]
             if len(e.args) != len(params):
-                self.arity(e, len(params), "(coin, " + ", ".join(["exchange"] * (len(params) - 1)) + ")")
+                self.arity(
+                    e, len(params), "(coin, " + ", ".join(["exchange"] * (len(params) - 1)) + ")"
+                )
                 return result
             for arg, kind in zip(e.args, params, strict=True):
                 self.arg_of_kind(arg, kind, f, scope)
@@ -525,7 +621,12 @@ class _Checker:
                 return RATE
             t = self.expr(e.args[0], scope)
             if t not in (None, DURATION):
-                self.error(e.args[0].span, "E105", f"net() takes a duration, not {_a(t)}", _unit_hint(DURATION, e.args[0]))
+                self.error(
+                    e.args[0].span,
+                    "E105",
+                    f"net() takes a duration, not {_a(t)}",
+                    _unit_hint(DURATION, e.args[0]),
+                )
             v = self.const_value(e.args[0])
             if t == DURATION and v is not None and v <= 0:
                 self.error(e.args[0].span, "E109", "net() needs a positive duration")
@@ -545,7 +646,12 @@ class _Checker:
                 return RATE
             t = self.expr(e.args[0], scope)
             if t not in (None, RATE):
-                self.error(e.args[0].span, "E105", f"apr() takes a rate, not {_a(t)}", _unit_hint(RATE, e.args[0]))
+                self.error(
+                    e.args[0].span,
+                    "E105",
+                    f"apr() takes a rate, not {_a(t)}",
+                    _unit_hint(RATE, e.args[0]),
+                )
             return RATE
         if f == "abs":
             if len(e.args) != 1:
@@ -553,7 +659,11 @@ class _Checker:
                 return None
             t = self.expr(e.args[0], scope)
             if t is not None and t not in SCALABLE:
-                self.error(e.args[0].span, "E105", f"abs() takes a number, rate, amount or duration, not {_a(t)}")
+                self.error(
+                    e.args[0].span,
+                    "E105",
+                    f"abs() takes a number, rate, amount or duration, not {_a(t)}",
+                )
                 return None
             return t
         if f in ("min", "max"):
@@ -566,7 +676,9 @@ class _Checker:
                 self.error(e.span, "E105", f"{f}() takes numbers, rates, amounts or durations")
                 return None
             if len(set(known)) > 1:
-                self.error(e.span, "E105", f"{f}() needs arguments of one type, got {', '.join(known)}")
+                self.error(
+                    e.span, "E105", f"{f}() needs arguments of one type, got {', '.join(known)}"
+                )
                 return None
             return known[0] if known and len(known) == len(ts) else None
         near = suggest(f, _ALL_FUNCTIONS)
@@ -596,11 +708,20 @@ class _Checker:
             return None
         for t, side in ((lt, e.left), (rt, e.right)):
             if t not in SCALABLE:
-                self.error(side.span, "E105", f"'{e.op}' needs numbers, rates, amounts or durations, not {_a(t)}")
+                self.error(
+                    side.span,
+                    "E105",
+                    f"'{e.op}' needs numbers, rates, amounts or durations, not {_a(t)}",
+                )
                 return None
         if e.op in "+-":
             if lt != rt:
-                self.mismatch(e, lt, rt, f"cannot {'add' if e.op == '+' else 'subtract'} {_a(rt)} {'to' if e.op == '+' else 'from'} {_a(lt)}")
+                self.mismatch(
+                    e,
+                    lt,
+                    rt,
+                    f"cannot {'add' if e.op == '+' else 'subtract'} {_a(rt)} {'to' if e.op == '+' else 'from'} {_a(lt)}",
+                )
                 return None
             return lt
         if e.op == "*":
@@ -608,7 +729,12 @@ class _Checker:
                 return rt
             if rt == NUMBER:
                 return lt
-            self.error(e.span, "E105", f"cannot multiply {_a(lt)} by {_a(rt)}", "scale a rate, amount or duration by a plain number")
+            self.error(
+                e.span,
+                "E105",
+                f"cannot multiply {_a(lt)} by {_a(rt)}",
+                "scale a rate, amount or duration by a plain number",
+            )
             return None
         # division: scale by a number, or a ratio of two values of one type
         rv = self.const_value(e.right)
@@ -672,31 +798,63 @@ class _Checker:
         a, b = self.const_value(e.left), self.const_value(e.right)
         if a is not None and b is not None:
             if not _holds(e.op, a, b):
-                self.error(e.span, "W201", "this condition compares two constants and is never true")
+                self.error(
+                    e.span, "W201", "this condition compares two constants and is never true"
+                )
             return
-        for metric_side, const_side, op in ((e.left, e.right, e.op), (e.right, e.left, _flip(e.op))):
+        for metric_side, const_side, op in (
+            (e.left, e.right, e.op),
+            (e.right, e.left, _flip(e.op)),
+        ):
             v = self.const_value(const_side)
             if v is None:
                 continue
-            if isinstance(metric_side, A.Name) and self.names.get(id(metric_side)) == ("metric", metric_side.id):
+            if isinstance(metric_side, A.Name) and self.names.get(id(metric_side)) == (
+                "metric",
+                metric_side.id,
+            ):
                 rng = _METRIC_RANGES.get(metric_side.id)
                 if rng is None:
                     continue
                 if metric_side.id == "confidence" and not 0.0 <= v <= 1.0:
-                    self.error(const_side.span, "E109", f"confidence is between 0 and 1; {format_value(NUMBER, v)} is outside")
+                    self.error(
+                        const_side.span,
+                        "E109",
+                        f"confidence is between 0 and 1; {format_value(NUMBER, v)} is outside",
+                    )
                     return
                 if _never(op, v, *rng):
-                    self.error(e.span, "W201", f"{metric_side.id} is never {op} {format_value(self.types[id(const_side)], v)}", "this condition is never true")
+                    self.error(
+                        e.span,
+                        "W201",
+                        f"{metric_side.id} is never {op} {format_value(self.types[id(const_side)], v)}",
+                        "this condition is never true",
+                    )
                 return
             if isinstance(metric_side, A.RiskMetric):
                 if _never(op, v, 0, 2):
-                    self.error(e.span, "W201", f"risk is never {op} {format_value(LEVEL, int(v))}", "this condition is never true")
+                    self.error(
+                        e.span,
+                        "W201",
+                        f"risk is never {op} {format_value(LEVEL, int(v))}",
+                        "this condition is never true",
+                    )
                 return
         # `risk > high` and friends: levels are names resolved to constants
         for lv_side, other, op in ((e.right, e.left, e.op), (e.left, e.right, _flip(e.op))):
             res = self.names.get(id(lv_side))
-            if res and res[0] == "level" and isinstance(other, A.RiskMetric) and _never(op, float(res[1]), 0, 2):  # type: ignore[arg-type]
-                self.error(e.span, "W201", f"risk is never {op} {format_value(LEVEL, res[1])}", "this condition is never true")
+            if (
+                res
+                and res[0] == "level"
+                and isinstance(other, A.RiskMetric)
+                and _never(op, float(res[1]), 0, 2)
+            ):  # type: ignore[arg-type]
+                self.error(
+                    e.span,
+                    "W201",
+                    f"risk is never {op} {format_value(LEVEL, res[1])}",
+                    "this condition is never true",
+                )
                 return
 
 

@@ -226,7 +226,9 @@ class _ExprCompiler:
 
     def compile(self, e: A.Expr) -> Fn:
         fn = self._compile(e)
-        if self.trace is None or isinstance(e, (A.Number, A.RateLit, A.MoneyLit, A.DurationLit, A.CoinLit)):
+        if self.trace is None or isinstance(
+            e, (A.Number, A.RateLit, A.MoneyLit, A.DurationLit, A.CoinLit)
+        ):
             return fn
         return self._traced(e, fn)
 
@@ -403,7 +405,9 @@ def _expand(cr: CheckedRule) -> list[tuple[str, ...]]:
     return out
 
 
-def _subject_for(subject: A.Call | None, program: Program, values: tuple[str, ...]) -> Subject | None:
+def _subject_for(
+    subject: A.Call | None, program: Program, values: tuple[str, ...]
+) -> Subject | None:
     if subject is None:
         return None
     args: list[str] = []
@@ -422,7 +426,9 @@ def _compile_rule(cr: CheckedRule, program: Program) -> CompiledRule:
     traced = _ExprCompiler(program, trace)
     rule = cr.rule
     names = tuple(cr.var_names)
-    bindings = [Binding(names, vals, _subject_for(cr.subject, program, vals)) for vals in _expand(cr)]
+    bindings = [
+        Binding(names, vals, _subject_for(cr.subject, program, vals)) for vals in _expand(cr)
+    ]
     actions: list[HedgeAction | CloseAction | AlertAction] = []
     for act in rule.actions:
         if isinstance(act, A.Hedge):
@@ -468,4 +474,3 @@ def compile_program(program: Program) -> Ruleset:
         sha256=ruleset_digest(sources),
         sources=sources,
     )
-

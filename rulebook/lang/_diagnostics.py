@@ -54,7 +54,15 @@ class Diagnostic:
     ) -> Diagnostic:
         sev: Severity = severity or ("warning" if code.startswith("W") else "error")
         return cls(
-            span.file, span.line, span.column, span.end_line, span.end_column, sev, code, message, hint
+            span.file,
+            span.line,
+            span.column,
+            span.end_line,
+            span.end_column,
+            sev,
+            code,
+            message,
+            hint,
         )
 
     @property

@@ -78,7 +78,9 @@ def load_texts(texts: dict[str, bytes | str]) -> LoadResult:
         diags.extend(d)
     program, check_diags = check_files(parsed)
     diags.extend(check_diags)
-    diags.sort(key=lambda d: (list(texts).index(d.file) if d.file in texts else 0, d.line, d.column))
+    diags.sort(
+        key=lambda d: (list(texts).index(d.file) if d.file in texts else 0, d.line, d.column)
+    )
     sources = {f.path: f.text for f in parsed}
     result = LoadResult(list(texts), sources, diags, program, None, parsed)
     if result.ok:

@@ -133,7 +133,9 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def call(self, meta, c):
         func: Token = c[0]
-        return A.Call(self._span(meta), str(func), self._span(func), [a for a in c[1:] if a is not None])
+        return A.Call(
+            self._span(meta), str(func), self._span(func), [a for a in c[1:] if a is not None]
+        )
 
     @v_args(meta=True)
     def neg(self, meta, c):
@@ -222,7 +224,9 @@ class _ToAst(Transformer):
         name: Token = c[0]
         fors = c[1] if len(c) == 3 else []
         when, actions, exit_when, _ = c[-1]
-        return A.Rule(str(name), self._span(name), False, fors, when, actions, exit_when, self._span(meta))
+        return A.Rule(
+            str(name), self._span(name), False, fors, when, actions, exit_when, self._span(meta)
+        )
 
     @v_args(meta=True)
     def inline_rule(self, meta, c):
@@ -267,7 +271,9 @@ def _expected_words(expected: object) -> str:
     return "expected " + ", ".join(words)
 
 
-def _syntax_diagnostic(path: str, text: str, err: lark.exceptions.UnexpectedInput) -> tuple[Diagnostic, int]:
+def _syntax_diagnostic(
+    path: str, text: str, err: lark.exceptions.UnexpectedInput
+) -> tuple[Diagnostic, int]:
     """An E001 diagnostic for a Lark error, and the error's offset in the text."""
     if isinstance(err, lark.exceptions.UnexpectedEOF) or (
         isinstance(err, lark.exceptions.UnexpectedToken) and err.token.type == "$END"
@@ -288,7 +294,9 @@ def _syntax_diagnostic(path: str, text: str, err: lark.exceptions.UnexpectedInpu
             width = len(rest) if end < 0 else end
             span = A.Span(path, line, col, line, col + max(width, 1))
             return (
-                Diagnostic.at(span, "E001", "unterminated string", 'close it with " on the same line'),
+                Diagnostic.at(
+                    span, "E001", "unterminated string", 'close it with " on the same line'
+                ),
                 pos,
             )
         unit = re.match(r"((?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*([A-Za-z_][A-Za-z0-9_]*)", rest)
@@ -310,7 +318,9 @@ def _syntax_diagnostic(path: str, text: str, err: lark.exceptions.UnexpectedInpu
 
     assert isinstance(err, lark.exceptions.UnexpectedToken)
     tok = err.token
-    span = A.Span(path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+    span = A.Span(
+        path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
+    )
     shown = str(tok)
     expected = _expected_words(err.expected)
     kind = {"NAME": "name", "COIN": "coin", "NUMBER": "number", "STRING": "string"}.get(tok.type)
