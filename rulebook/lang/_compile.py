@@ -9,6 +9,7 @@ a skipped binding with its reason: it never reaches an operator as an error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 from collections.abc import Callable
@@ -33,6 +34,7 @@ __all__ = [
     "CompiledRule",
     "Ruleset",
     "compile_program",
+    "rule_fingerprint",
 ]
 
 EIGHT_HOURS = 8 * 3600.0
@@ -151,6 +153,9 @@ class CompiledRule:
     exit_when: Fn | None
     actions: list[HedgeAction | CloseAction | AlertAction]
     source: A.Rule
+    # What the rule means, independent of layout: equal across two loads exactly
+    # when the rule would behave the same (see rule_fingerprint).
+    fingerprint: str = ""
     _when_traced: Fn = field(repr=False, default=None)  # type: ignore[assignment]
     _exit_traced: Fn | None = field(repr=False, default=None)
     _trace: list[Step] = field(repr=False, default_factory=list)
@@ -449,10 +454,56 @@ def _compile_rule(cr: CheckedRule, program: Program) -> CompiledRule:
         exit_when=plain.compile(rule.exit_when) if rule.exit_when else None,
         actions=actions,
         source=rule,
+        fingerprint=rule_fingerprint(cr, program),
         _when_traced=traced.compile(rule.when),
         _exit_traced=traced.compile(rule.exit_when) if rule.exit_when else None,
         _trace=trace,
     )
+
+
+# Fields that only say where a node is, or how a literal was spelt: not what it means.
+_LAYOUT_FIELDS = frozenset({"span", "name_span", "func_span", "var_span", "source_span"})
+_LITERALS = (A.Number, A.RateLit, A.MoneyLit, A.DurationLit)
+
+
+def _canonical(node: object, program: Program) -> object:
+    if isinstance(node, A.Name):
+        # what the name resolved to, so that editing a constant the rule uses
+        # changes the rule, and renaming a `for` variable does not
+        return ("Name", program.names.get(id(node), ("?", node.id)))
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        skip = _LAYOUT_FIELDS | ({"text"} if isinstance(node, _LITERALS) else set())
+        return (
+            type(node).__name__,
+            *(
+                (f.name, _canonical(getattr(node, f.name), program))
+                for f in dataclasses.fields(node)
+                if f.name not in skip
+            ),
+        )
+    if isinstance(node, list | tuple):
+        return tuple(_canonical(x, program) for x in node)
+    return node
+
+
+def rule_fingerprint(cr: CheckedRule, program: Program) -> str:
+    """sha256 of a rule's meaning: its clauses with names resolved (constants to
+    their values, variables to their position) and its variables' domains.
+
+    Comments, whitespace, line moves, literal spelling (`0.10%` vs `0.1%`) and
+    variable names do not change it; a threshold, an action, an exit clause, a
+    constant the rule uses or a set it runs over does. The rule's own name is
+    not part of it: the name is what a fingerprint is compared under.
+    """
+    rule = cr.rule
+    body = (
+        # the `for` clauses count through what they range over, in order
+        tuple(tuple(d) for d in cr.var_domains),
+        _canonical(rule.when, program),
+        _canonical(rule.actions, program),
+        _canonical(rule.exit_when, program),
+    )
+    return hashlib.sha256(repr(body).encode()).hexdigest()
 
 
 def compile_program(program: Program) -> Ruleset:
