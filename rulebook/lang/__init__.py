@@ -27,7 +27,7 @@ from ._compile import (
     Subject,
 )
 from ._diagnostics import CODES, Diagnostic, render_text
-from ._load import LoadResult, PathError, find_rule_files, load_ruleset, load_texts
+from ._load import LoadResult, ParseCache, PathError, find_rule_files, load_ruleset, load_texts
 from ._parse import parse_text
 from ._types import EXCHANGES, LEVELS, RISK_KEYS, format_value
 
@@ -45,6 +45,7 @@ __all__ = [
     "LEVELS",
     "LoadResult",
     "NoData",
+    "ParseCache",
     "PathError",
     "RISK_KEYS",
     "Program",
