@@ -1,0 +1,493 @@
+"""Hot reload of rules: watch the rule files, load on save, swap in one step.
+
+    holder = RulesetHolder(initial_ruleset)
+    with RulesetWatcher(["strategies/"], holder, on_reload=..., on_reload_failed=...):
+        while running:
+            ruleset = holder.current()   # once per cycle: a cycle never sees a mix
+            ...
+
+The watcher never makes a broken ruleset current. On a change it loads the
+whole ruleset again (every file, checked together); only a clean load is
+swapped in, by replacing one reference. A load that fails, or that finds a
+file emptied or gone, is retried a few times over a few tens of milliseconds
+first, because editors that truncate-then-write or delete-then-recreate pass
+through such states for a moment. The exact rule is in docs/reload.md.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import watchfiles
+
+from rulebook.lang import (
+    Diagnostic,
+    LoadResult,
+    ParseCache,
+    PathError,
+    Ruleset,
+    find_rule_files,
+    load_texts,
+    render_text,
+)
+
+__all__ = [
+    "ReloadFailure",
+    "ReloadReport",
+    "ReloadSettings",
+    "RuleFileWatch",
+    "RulesetHolder",
+    "RulesetWatcher",
+    "RuleStatus",
+    "diff_rulesets",
+    "rule_status",
+]
+
+# Codes of the diagnostics that only a reload produces (the checker's are E0xx-W2xx).
+EMPTIED = "E301"
+NO_RULES = "E302"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadSettings:
+    """Timings of the watcher, in milliseconds. The defaults are measured; see
+    docs/reload.md and benchmarks/bench_reload.py."""
+
+    # watchfiles: how often it looks for events, and how long it may group a
+    # stream of events before handing them over (it hands over as soon as one
+    # step passes with nothing new)
+    step_ms: int = 10
+    debounce_ms: int = 200
+    # after a batch of events, wait until none has come for this long: a burst
+    # of saves becomes one reload, and a write in progress is not read halfway
+    quiet_ms: int = 30
+    # a load that fails, or finds a file emptied or gone, is tried again this
+    # many times, this far apart, before the failure is reported
+    retries: int = 3
+    retry_delay_ms: int = 25
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadReport:
+    """A new ruleset went live."""
+
+    sha256: str
+    previous_sha256: str
+    files: tuple[str, ...]
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    risk_changed: bool
+    n_rules: int
+    load_ms: float  # from the settled change to the swap: reading, checking, compiling
+    attempts: int = 1  # loads it took (more than one when a file was caught mid-write)
+
+    def summary(self) -> str:
+        def names(xs: tuple[str, ...]) -> str:
+            return ", ".join(xs) if xs else "-"
+
+        parts = [
+            f"ruleset {self.sha256[:12]} live ({self.n_rules} rules in {len(self.files)} files,"
+            f" replacing {self.previous_sha256[:12]}, loaded in {self.load_ms:.0f} ms)",
+            f"added: {names(self.added)}; removed: {names(self.removed)};"
+            f" changed: {names(self.changed)}"
+            + ("; risk limits changed" if self.risk_changed else ""),
+        ]
+        return "\n".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadFailure:
+    """An edit was refused: the running ruleset stays."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str]
+    kept_sha256: str
+    attempts: int
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.is_error)
+
+    def render(self) -> str:
+        """The diagnostics in the spec section 8 format, then what happened."""
+        blocks = [render_text(d, self.sources.get(d.file)) for d in self.diagnostics]
+        n = len(self.errors)
+        blocks.append(
+            f"reload refused ({n} error{'s' * (n != 1)}): "
+            f"ruleset {self.kept_sha256[:12]} keeps running"
+        )
+        return "\n\n".join(blocks)
+
+    def summary(self) -> str:
+        first = self.errors[0] if self.errors else None
+        where = f" at {first.file}:{first.line}:{first.column}: {first.message}" if first else ""
+        return f"reload refused, ruleset {self.kept_sha256[:12]} keeps running{where}"
+
+
+def diff_rulesets(
+    old: Ruleset, new: Ruleset
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The names of the rules added, removed and changed (by fingerprint) from old to new."""
+    before = {r.name: r.fingerprint for r in old.rules}
+    after = {r.name: r.fingerprint for r in new.rules}
+    added = tuple(n for n in after if n not in before)
+    removed = tuple(n for n in before if n not in after)
+    changed = tuple(n for n in after if n in before and before[n] != after[n])
+    return added, removed, changed
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStatus:
+    """How a position's rule stands in the current ruleset."""
+
+    state: str  # "current" | "changed" | "removed"
+
+    @property
+    def orphaned(self) -> bool:
+        """The position runs on the exit clause it was opened with, not the current one."""
+        return self.state != "current"
+
+
+def rule_status(ruleset: Ruleset, name: str, fingerprint: str) -> RuleStatus:
+    """Where the rule a position was opened by stands now: still the same,
+    changed by a reload (its fingerprint differs) or removed."""
+    for r in ruleset.rules:
+        if r.name == name:
+            return RuleStatus("current" if r.fingerprint == fingerprint else "changed")
+    return RuleStatus("removed")
+
+
+class RulesetHolder:
+    """The one reference to the live ruleset.
+
+    The runtime calls current() once at the start of a cycle and uses that
+    object for the whole cycle; a reload replaces the reference in one step,
+    so a cycle sees the old ruleset or the new one, never a mix.
+    """
+
+    def __init__(self, ruleset: Ruleset):
+        self._ruleset = ruleset
+        self._version = 0
+        self._changed = threading.Condition()
+
+    def current(self) -> Ruleset:
+        return self._ruleset
+
+    @property
+    def version(self) -> int:
+        """How many swaps so far."""
+        return self._version
+
+    def swap(self, ruleset: Ruleset) -> Ruleset:
+        """Make ruleset the live one; return the one it replaces."""
+        with self._changed:
+            old, self._ruleset = self._ruleset, ruleset
+            self._version += 1
+            self._changed.notify_all()
+        return old
+
+    def wait_for_version(self, version: int, timeout: float) -> bool:
+        """Block until at least `version` swaps happened, or timeout (seconds)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._version >= version, timeout)
+
+
+def _watch_roots(paths: Sequence[Path]) -> tuple[list[Path], Callable[[str], bool]]:
+    """The directories to watch, and which changed paths matter.
+
+    A directory is watched recursively for `*.rules`. A single file is watched
+    through its parent directory, since an editor's atomic save replaces the
+    file (a watch on the file itself would stay on the old, unlinked inode).
+    """
+    dirs: list[Path] = []
+    files: set[Path] = set()
+    for p in paths:
+        p = p.resolve()
+        if p.is_dir():
+            dirs.append(p)
+        else:
+            files.add(p)
+    roots = sorted({*dirs, *(f.parent for f in files)})
+    # a root inside another root is watched already (watches are recursive)
+    roots = [r for r in roots if not any(o != r and o in r.parents for o in roots)]
+
+    def relevant(changed: str) -> bool:
+        path = Path(changed)
+        if path.suffix != ".rules":
+            return False
+        return path in files or any(d == path.parent or d in path.parents for d in dirs)
+
+    return roots, relevant
+
+
+class RuleFileWatch:
+    """Calls on_settled(changes) after each settled burst of changes to rule files.
+
+    Two threads: one runs watchfiles and queues its batches; the other waits
+    until no batch has come for `quiet_ms`, merges what came, and calls
+    on_settled. Changes that arrive while on_settled runs are queued, not lost.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | Path],
+        on_settled: Callable[[set[tuple[watchfiles.Change, str]]], None],
+        settings: ReloadSettings | None = None,
+    ):
+        self.paths = [Path(p) for p in paths]
+        self.on_settled = on_settled
+        self.settings = settings or ReloadSettings()
+        self._roots, self._relevant = _watch_roots(self.paths)
+        self._batches: queue.Queue[set[tuple[watchfiles.Change, str]]] = queue.Queue()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.error: BaseException | None = None
+
+    def _filter(self, change: watchfiles.Change, path: str) -> bool:
+        return self._relevant(path)
+
+    def start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._watch, name="rulebook-watch", daemon=True),
+            threading.Thread(target=self._settle, name="rulebook-reload", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        # watchfiles sets its watches before its first step; wait for that so
+        # that a save right after start() is seen
+        self._ready.wait(timeout=5)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout)
+
+    def __enter__(self) -> RuleFileWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def _watch(self) -> None:
+        s = self.settings
+        try:
+            changes_iter = watchfiles.watch(
+                *self._roots,
+                watch_filter=self._filter,
+                debounce=s.debounce_ms,
+                step=s.step_ms,
+                stop_event=self._stop,
+                # come back every 50 ms when idle: the first return tells start()
+                # that the watches are set, and stop() is seen promptly
+                rust_timeout=50,
+                yield_on_timeout=True,
+                raise_interrupt=False,
+            )
+            for changes in changes_iter:
+                # the first (empty) timeout batch, or any batch, means the watches are set
+                self._ready.set()
+                if changes:
+                    self._batches.put(changes)
+        except BaseException as e:  # noqa: BLE001 - reported through .error, never a traceback
+            self.error = e
+        finally:
+            self._ready.set()
+
+    def _settle(self) -> None:
+        quiet = self.settings.quiet_ms / 1000
+        while not self._stop.is_set():
+            try:
+                changes = self._batches.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    changes |= self._batches.get(timeout=quiet)
+                except queue.Empty:
+                    break
+            if self._stop.is_set():
+                return
+            try:
+                self.on_settled(changes)
+            except BaseException as e:  # noqa: BLE001 - a callback's bug must not end reloads
+                self.error = e
+
+
+@dataclass(slots=True)
+class _Attempt:
+    result: LoadResult | None
+    raw: dict[str, bytes]
+    problems: list[Diagnostic] = field(default_factory=list)
+    in_flux: bool = False  # a file vanished between listing and reading, or changed under us
+
+
+class RulesetWatcher:
+    """Reloads the ruleset from `paths` on every settled change, and swaps it
+    into `holder` when, and only when, it loads clean.
+
+    on_reload(report) and on_reload_failed(failure) run on the watcher's
+    thread, after the swap (or the refusal). A runtime that records them in a
+    SQLite ledger should hand them to its own thread (sqlite3 connections are
+    per-thread); printing and notifying can be done right there.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | Path],
+        holder: RulesetHolder,
+        *,
+        on_reload: Callable[[ReloadReport], None] | None = None,
+        on_reload_failed: Callable[[ReloadFailure], None] | None = None,
+        settings: ReloadSettings | None = None,
+    ):
+        self.paths = [Path(p) for p in paths]
+        self.holder = holder
+        self.on_reload = on_reload
+        self.on_reload_failed = on_reload_failed
+        self.settings = settings or ReloadSettings()
+        self._cache = ParseCache()
+        live = holder.current()
+        self._live_raw: dict[str, bytes] = {p: t.encode() for p, t in live.sources.items()}
+        self._failed_raw: dict[str, bytes] | None = None
+        self._lock = threading.Lock()  # one reload at a time
+        self._watch = RuleFileWatch(self.paths, lambda _changes: self.reload(), self.settings)
+        self.reloads = 0  # swaps made
+        self.failures = 0  # edits refused
+
+    def start(self) -> None:
+        self._watch.start()
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+    def __enter__(self) -> RulesetWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._watch.error
+
+    # -- one reload ------------------------------------------------------------------
+
+    def reload(self) -> ReloadReport | ReloadFailure | None:
+        """Load the rule files now; swap or refuse. None when nothing changed
+        since the live ruleset (or since the last refused edit)."""
+        with self._lock:
+            started = time.perf_counter()
+            s = self.settings
+            attempt = self._attempt()
+            tries = 1
+            while not self._settled(attempt) and tries <= s.retries:
+                time.sleep(s.retry_delay_ms / 1000)
+                attempt = self._attempt()
+                tries += 1
+            if attempt.in_flux:
+                return None  # still being written: the writes' own events bring another reload
+            if attempt.raw == self._live_raw:
+                self._failed_raw = None  # back to the live texts: a new break is news again
+                return None  # a save that changed nothing
+            if attempt.raw == self._failed_raw:
+                return None  # a refusal already reported
+            result = attempt.result
+            live = self.holder.current()
+            if result is not None and result.ruleset is not None:
+                if result.ruleset.sha256 == live.sha256 and not attempt.problems:
+                    self._live_raw = attempt.raw  # same texts (e.g. only line endings differ)
+                    return None
+            if attempt.problems or result is None or not result.ok or result.ruleset is None:
+                self._failed_raw = attempt.raw
+                diags = tuple(attempt.problems) + (tuple(result.diagnostics) if result else ())
+                sources = dict(result.sources) if result else {}
+                failure = ReloadFailure(diags, sources, live.sha256, tries)
+                self.failures += 1
+                if self.on_reload_failed:
+                    self.on_reload_failed(failure)
+                return failure
+            new = result.ruleset
+            self.holder.swap(new)
+            self._live_raw, self._failed_raw = attempt.raw, None
+            self.reloads += 1
+            added, removed, changed = diff_rulesets(live, new)
+            report = ReloadReport(
+                sha256=new.sha256,
+                previous_sha256=live.sha256,
+                files=tuple(new.files),
+                added=added,
+                removed=removed,
+                changed=changed,
+                risk_changed=new.risk != live.risk,
+                n_rules=len(new.rules),
+                load_ms=(time.perf_counter() - started) * 1000,
+                attempts=tries,
+            )
+            if self.on_reload:
+                self.on_reload(report)
+            return report
+
+    def _settled(self, attempt: _Attempt) -> bool:
+        """Whether an attempt shows the files at rest: nothing in the middle of
+        being written, emptied or recreated, and a clean load."""
+        if attempt.in_flux or attempt.problems:
+            return False
+        if set(self._live_raw) - set(attempt.raw):
+            return False  # a live file is gone: maybe deleted to be recreated
+        return attempt.result is not None and attempt.result.ok
+
+    def _attempt(self) -> _Attempt:
+        try:
+            files = find_rule_files(self.paths)
+        except PathError as e:
+            where = str(self.paths[0]) if self.paths else "."
+            diag = Diagnostic(where, 1, 1, 1, 1, "error", NO_RULES, str(e), None)
+            return _Attempt(None, {}, [diag])
+        raw: dict[str, bytes] = {}
+        stats: dict[str, tuple[int, int, int]] = {}
+        for f in files:
+            try:
+                st = os.stat(f)
+                raw[str(f)] = f.read_bytes()
+            except OSError:
+                return _Attempt(None, raw, in_flux=True)  # gone between listing and reading
+            stats[str(f)] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        problems = [
+            Diagnostic(
+                path,
+                1,
+                1,
+                1,
+                1,
+                "error",
+                EMPTIED,
+                "this file is empty, but its rules are running",
+                "to remove its rules, delete the file (or keep a comment in it)",
+            )
+            for path, data in raw.items()
+            if not data.strip() and self._live_raw.get(path, b"").strip()
+        ]
+        result = load_texts(dict(raw), self._cache)
+        for path, before in stats.items():
+            try:
+                st = os.stat(path)
+            except OSError:
+                return _Attempt(result, raw, problems, in_flux=True)
+            if (st.st_ino, st.st_size, st.st_mtime_ns) != before:
+                return _Attempt(result, raw, problems, in_flux=True)  # written while we read
+        return _Attempt(result, raw, problems)
