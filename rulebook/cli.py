@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import fields
 from enum import StrEnum
 from pathlib import Path
@@ -12,7 +14,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rulebook.lang import RISK_KEYS, LoadResult, PathError, format_value, load_ruleset, render_text
+from rulebook.lang import (
+    RISK_KEYS,
+    LoadResult,
+    ParseCache,
+    PathError,
+    format_value,
+    load_ruleset,
+    render_text,
+)
+from rulebook.trading import RuleFileWatch
 
 app = typer.Typer(
     name="rulebook",
@@ -94,17 +105,39 @@ def validate(
     list_rules: Annotated[
         bool, typer.Option("--list", help="After a clean check, list the rules and risk limits.")
     ] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", "-w", help="Check again on every save of a *.rules file; Ctrl-C to stop."
+        ),
+    ] = False,
 ) -> None:
     """Check rule files and report every problem with its location.
 
     All files given form one ruleset, so a name defined twice in two files is
     caught. Exits 1 when there is an error (or a warning, with --strict).
+    With --watch, keeps checking on every save (the same watcher `run` uses
+    for hot reload) and exits, on Ctrl-C, with the last check's status.
 
     Example:
 
         rulebook validate strategies/ --strict
+        rulebook validate strategies/ --watch
     """
-    result = _load(paths or DEFAULT_PATHS)
+    paths = paths or DEFAULT_PATHS
+    result = _load(paths)
+    code = _report_validation(result, format, strict, list_rules)
+    if watch:
+        code = _validate_on_save(
+            paths, lambda r: _report_validation(r, format, strict, list_rules), code
+        )
+    raise typer.Exit(code)
+
+
+def _report_validation(
+    result: LoadResult, format: OutputFormat, strict: bool, list_rules: bool
+) -> int:
+    """Print one check's findings; return its exit status."""
     diags = result.diagnostics
     if format is OutputFormat.json:
         typer.echo(json.dumps([d.to_dict() for d in diags], indent=2))
@@ -123,7 +156,36 @@ def validate(
         if list_rules and result.ok:
             _print_rules(result)
     failed = bool(result.errors) or (strict and bool(result.warnings))
-    raise typer.Exit(1 if failed else 0)
+    return 1 if failed else 0
+
+
+def _validate_on_save(paths: list[Path], check: Callable[[LoadResult], int], code: int) -> int:
+    """Run `check` again after every settled save until Ctrl-C; the last status."""
+    cache = ParseCache()
+    last = code
+
+    def on_settled(changes: set[tuple[object, str]]) -> None:
+        nonlocal last
+        saved = ", ".join(sorted({Path(p).name for _, p in changes}))
+        err.print(f"--- {time.strftime('%H:%M:%S')} saved {saved}: checking again", markup=False)
+        try:
+            last = check(load_ruleset(paths, cache))
+        except PathError as e:  # e.g. the last rules file of a directory was deleted
+            err.print(f"error: {e}", markup=False)
+            last = 2
+
+    watcher = RuleFileWatch(paths, on_settled)
+    shown = " ".join(str(p) for p in paths)
+    with watcher:  # start() returns once the watches are set: no save is missed after this
+        err.print(f"watching {shown} for changes to *.rules (Ctrl-C to stop)", markup=False)
+        try:
+            while watcher.running:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    if watcher.error is not None:
+        raise fail(f"watching stopped: {watcher.error}")
+    return last
 
 
 def main() -> None:
