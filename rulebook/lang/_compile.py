@@ -509,24 +509,39 @@ _LAYOUT_FIELDS = frozenset({"span", "name_span", "func_span", "var_span", "sourc
 _LITERALS = (A.Number, A.RateLit, A.MoneyLit, A.DurationLit)
 
 
-def _canonical(node: object, program: Program) -> object:
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _meaningful_fields(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        skip = _LAYOUT_FIELDS | ({"text"} if issubclass(cls, _LITERALS) else set())
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in skip)
+        _FIELDS[cls] = names
+    return names
+
+
+def _canonical(node: object, program: Program, out: list[str]) -> None:
+    """Append a layout-free text form of node to out."""
     if isinstance(node, A.Name):
         # what the name resolved to, so that editing a constant the rule uses
         # changes the rule, and renaming a `for` variable does not
-        return ("Name", program.names.get(id(node), ("?", node.id)))
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        skip = _LAYOUT_FIELDS | ({"text"} if isinstance(node, _LITERALS) else set())
-        return (
-            type(node).__name__,
-            *(
-                (f.name, _canonical(getattr(node, f.name), program))
-                for f in dataclasses.fields(node)
-                if f.name not in skip
-            ),
-        )
-    if isinstance(node, list | tuple):
-        return tuple(_canonical(x, program) for x in node)
-    return node
+        out.append(f"N{program.names.get(id(node), ('?', node.id))!r}")
+    elif dataclasses.is_dataclass(node):
+        out.append(type(node).__name__ + "(")
+        for name in _meaningful_fields(type(node)):
+            out.append(name + "=")
+            _canonical(getattr(node, name), program, out)
+            out.append(",")
+        out.append(")")
+    elif isinstance(node, list | tuple):
+        out.append("[")
+        for item in node:
+            _canonical(item, program, out)
+            out.append(",")
+        out.append("]")
+    else:
+        out.append(repr(node))
 
 
 def rule_fingerprint(cr: CheckedRule, program: Program) -> str:
@@ -539,14 +554,12 @@ def rule_fingerprint(cr: CheckedRule, program: Program) -> str:
     not part of it: the name is what a fingerprint is compared under.
     """
     rule = cr.rule
-    body = (
-        # the `for` clauses count through what they range over, in order
-        tuple(tuple(d) for d in cr.var_domains),
-        _canonical(rule.when, program),
-        _canonical(rule.actions, program),
-        _canonical(rule.exit_when, program),
-    )
-    return hashlib.sha256(repr(body).encode()).hexdigest()
+    # the `for` clauses count through what they range over, in order
+    out = [repr(cr.var_domains)]
+    for part in (rule.when, rule.actions, rule.exit_when):
+        out.append("|")
+        _canonical(part, program, out)
+    return hashlib.sha256("".join(out).encode()).hexdigest()
 
 
 def compile_program(program: Program) -> Ruleset:
