@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,10 @@ def client(exchange: str, markets: list[dict[str, Any]], routes: dict[str, Any],
             await asyncio.sleep(delay_s)
         for fragment, answer in routes.items():
             if fragment in url:
-                return answer(url) if callable(answer) else copy.deepcopy(answer)
+                if not callable(answer):
+                    return copy.deepcopy(answer)
+                got = answer(url)
+                return await got if inspect.isawaitable(got) else got
         raise NoRecording(f"no recording for {url}")
 
     ex.fetch = fetch
