@@ -397,3 +397,11 @@ def test_every_emitted_code_is_documented():
         assert code in CODES
     for code in ("E109", "E110", "W201", "W202"):
         assert code in CODES
+
+
+def test_e103_misspelt_subject_does_not_cascade_into_e107():
+    # `sprad` is the one mistake; the rule's metrics and hedge are not blamed for it
+    text = "when sprad(SOL, okx, gate) > 0.1% and confidence > 0.7 then hedge 10 USDT\n"
+    d = one(text, "E103")
+    assert at(d) == ("E103", 1, 6, 1, 11)
+    assert d.hint == "did you mean 'spread'?"

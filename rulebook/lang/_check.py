@@ -315,7 +315,9 @@ class _Checker:
             rule,
         )
         subject = _find_subject(rule.when)
-        scope.has_subject = subject is not None
+        # An unknown function may be a misspelt subject (`sprad(...)`): its E103
+        # is the one mistake, so do not pile E107 on the rule's metrics and hedge.
+        scope.has_subject = subject is not None or _calls_unknown_function(rule.when)
         errors_before = sum(d.is_error for d in self.diags)
 
         wt = self.expr(rule.when, scope)
@@ -943,6 +945,13 @@ def _find_subject(e: A.Expr) -> A.Call | None:
         if found:
             return found
     return None
+
+
+def _calls_unknown_function(e: A.Expr) -> bool:
+    """Whether an expression calls a function that does not exist (an E103)."""
+    if isinstance(e, A.Call) and e.func not in _ALL_FUNCTIONS:
+        return True
+    return any(_calls_unknown_function(c) for c in _children(e))
 
 
 def _children(e: A.Expr) -> list[A.Expr]:
