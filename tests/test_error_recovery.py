@@ -95,3 +95,12 @@ def test_a_rule_with_an_error_is_not_compiled_but_the_others_are_checked():
     )
     assert [d.code for d in result.diagnostics] == ["E102"]
     assert result.ruleset is None
+
+
+def test_mistakes_inside_a_second_risk_block_are_reported_too():
+    text = "risk:\n    max_hold 72h\nrisk:\n    max_hol 2h\n    stop_loss 0.02\n"
+    assert codes_at({"t.rules": text}) == [
+        ("t.rules", "E108", 3, 1),
+        ("t.rules", "E108", 4, 5),
+        ("t.rules", "E105", 5, 15),
+    ]

@@ -158,6 +158,7 @@ class _Checker:
                 f"a second risk block; the first is at {_loc(risks[0].span)}",
                 "one risk block per ruleset: merge the two",
             )
+            self.check_risk(extra)  # its own mistakes too; its values are not used
         risk_values = self.check_risk(risk) if risk else {}
 
         for info in self.sets.values():
