@@ -104,3 +104,24 @@ def test_mistakes_inside_a_second_risk_block_are_reported_too():
         ("t.rules", "E108", 4, 5),
         ("t.rules", "E105", 5, 15),
     ]
+
+
+def test_sets_and_constants_used_by_a_broken_statement_are_not_reported_unused():
+    text = (
+        "set majors = BTC, ETH\n"
+        "let min_edge = 0.05%\n"
+        "rule r:\n"
+        "    for c in majors\n"
+        "    when funding(c, okx) > min_edge +\n"
+        "    then hedge 5 USDT\n"
+    )
+    # one mistake, one diagnostic: no W202 for majors nor min_edge
+    assert codes_at({"t.rules": text}) == [("t.rules", "E001", 6, 5)]
+
+
+def test_unused_names_are_still_reported_in_a_file_with_a_syntax_error():
+    text = "set spare = BTC\nwhen funding(SOL, okx) > 0.1% @ then close\n"
+    assert codes_at({"t.rules": text}) == [
+        ("t.rules", "W202", 1, 5),
+        ("t.rules", "E001", 2, 31),
+    ]

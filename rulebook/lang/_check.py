@@ -113,6 +113,7 @@ class _Checker:
         self.types: dict[int, str] = {}
         self.names: dict[int, tuple[str, object]] = {}
         self.lost = set().union(*(f.lost_names for f in files)) if files else set()
+        self.lost_words = set().union(*(f.lost_words for f in files)) if files else set()
         self.defined_at: dict[str, A.Span] = {}
 
     def error(self, span: A.Span, code: str, message: str, hint: str | None = None) -> None:
@@ -162,7 +163,7 @@ class _Checker:
         risk_values = self.check_risk(risk) if risk else {}
 
         for info in self.sets.values():
-            if info.uses == 0:
+            if info.uses == 0 and info.name not in self.lost_words:
                 self.error(
                     info.span,
                     "W202",
@@ -170,7 +171,7 @@ class _Checker:
                     "remove it or use it in a `for`",
                 )
         for info in self.consts.values():
-            if info.uses == 0:
+            if info.uses == 0 and info.name not in self.lost_words:
                 self.error(
                     info.span,
                     "W202",

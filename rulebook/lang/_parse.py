@@ -22,6 +22,7 @@ __all__ = ["parse_text", "parse_bytes", "grammar_text", "raw_parser"]
 _KEYWORDS = "set let rule for in when then exit risk and or not hedge close alert".split()
 _STATEMENT_START = re.compile(r"^(set|let|rule|when|risk)(?![a-z0-9_])", re.M)
 _DEFINED_NAME = re.compile(r"\b(?:set|let|rule)\s+([a-z_][a-z0-9_]*)")
+_WORD = re.compile(r"(?<![A-Za-z0-9_])[a-z_][a-z0-9_]*")
 _MAX_RECOVERIES = 50
 
 # Lark's terminal names, as an operator would say them.
@@ -359,6 +360,7 @@ def parse_text(text: str, path: str = "<text>") -> tuple[A.RulesFile, list[Diagn
     parser = raw_parser()
     diags: list[Diagnostic] = []
     lost: set[str] = set()
+    words: set[str] = set()
     work = text
     for _ in range(_MAX_RECOVERIES):
         try:
@@ -368,13 +370,14 @@ def parse_text(text: str, path: str = "<text>") -> tuple[A.RulesFile, list[Diagn
             diags.append(diag)
             start, end = _statement_bounds(work, min(pos, len(work) - 1) if work else 0)
             lost.update(_DEFINED_NAME.findall(work[start:end]))
+            words.update(_WORD.findall(work[start:end]))
             if not work[start:end].strip():
                 break
             work = _blank(work, start, end)
             continue
         statements = _ToAst(path).transform(tree)
-        return A.RulesFile(path, text, statements, lost), diags
-    return A.RulesFile(path, text, [], lost), diags
+        return A.RulesFile(path, text, statements, lost, words), diags
+    return A.RulesFile(path, text, [], lost, words), diags
 
 
 def parse_bytes(data: bytes, path: str) -> tuple[A.RulesFile, list[Diagnostic]]:
