@@ -405,3 +405,16 @@ def test_e103_misspelt_subject_does_not_cascade_into_e107():
     d = one(text, "E103")
     assert at(d) == ("E103", 1, 6, 1, 11)
     assert d.hint == "did you mean 'spread'?"
+
+
+def test_e001_keyword_where_a_value_is_missing_does_not_say_reserved_word():
+    d = one("when spread(SOL, okx, gate) > 0.1% and then hedge 10 USDT\n", "E001")
+    assert at(d) == ("E001", 1, 40, 1, 44)
+    assert d.hint == "a value is missing before 'then'"
+
+
+def test_e001_doubled_operator_is_not_called_a_chained_comparison():
+    d = one("when spread(SOL, okx, gate) > > 0.1% then close\n", "E001")
+    assert at(d) == ("E001", 1, 31, 1, 32)
+    assert d.message == "unexpected '>'"
+    assert d.hint == "a value is missing before '>'"

@@ -329,8 +329,13 @@ def _syntax_diagnostic(
     hint = expected or None
     if tok.type.lower() in _KEYWORDS:
         msg = f"unexpected keyword '{shown}'"
-        if "NAME" in err.expected:
+        if "NAME" in err.expected and set(err.expected) <= {"NAME", "COIN"}:
             hint = f"'{shown}' is a reserved word and cannot be used as a name"
+        elif "NUMBER" in err.expected:
+            # where a value may start, the keyword is not a name: the value is missing
+            hint = f"a value is missing before '{shown}'"
+    elif tok.type == "COMP_OP" and "NUMBER" in err.expected:
+        hint = f"a value is missing before '{shown}'"
     elif tok.type == "COMP_OP" and err.expected and "COMP_OP" not in err.expected:
         hint = "comparisons cannot be chained: write `a < b and b < c`"
     return Diagnostic.at(span, "E001", msg, hint), tok.start_pos or 0
