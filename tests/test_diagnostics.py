@@ -418,3 +418,10 @@ def test_e001_doubled_operator_is_not_called_a_chained_comparison():
     assert at(d) == ("E001", 1, 31, 1, 32)
     assert d.message == "unexpected '>'"
     assert d.hint == "a value is missing before '>'"
+
+
+def test_e105_set_mixing_coins_and_exchanges_does_not_cascade_into_e101():
+    text = "set s = BTC, okx\nrule r:\n for c in s\n when funding(SOL, okx) > 0% then close\n"
+    d = one(text, "E105")
+    assert at(d) == ("E105", 1, 14, 1, 17)
+    assert d.message == "set 's' mixes coins and exchanges"

@@ -252,6 +252,8 @@ class _Checker:
         kind = self.check_items(s.items, f"set '{s.name}'")
         if kind and self.defined_at.get(s.name) is s.name_span:
             self.sets[s.name] = SetInfo(s.name, kind, [it.text for it in s.items], s.name_span)
+        elif kind is None:
+            self.lost.add(s.name)  # reported already: its uses are not "unknown set"
 
     def literal_value(self, e: A.Expr) -> tuple[str, float] | None:
         if isinstance(e, A.Neg):
