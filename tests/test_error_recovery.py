@@ -125,3 +125,33 @@ def test_unused_names_are_still_reported_in_a_file_with_a_syntax_error():
         ("t.rules", "W202", 1, 5),
         ("t.rules", "E001", 2, 31),
     ]
+
+
+def test_an_incomplete_statement_does_not_swallow_the_next_one():
+    text = (
+        "let min_edge = 0.1%\n"
+        "set venues = okx, gate,\n"
+        "rule r:\n"
+        "    for v in [okx, gate]\n"
+        "    when funding(SOL, v) > min_edge then hedge 10 USDT\n"
+        "when funding(SOL, okz) > 0% then close\n"
+    )
+    result = load_texts({"t.rules": text})
+    assert [(d.code, d.line, d.column) for d in result.diagnostics] == [
+        ("E001", 3, 1),  # at the keyword that shows `set venues` is incomplete
+        ("E102", 6, 19),  # the rule and the next statement are still checked
+    ]
+    assert result.diagnostics[0].hint == "the statement before this 'rule' is not complete"
+
+
+def test_an_incomplete_for_takes_its_rule_body_with_it():
+    text = (
+        "rule r: for c in\n"
+        "when funding(c, okx) > 0% then close\n"
+        "when funding(SOL, okz) > 0% then close\n"
+    )
+    # no E101 for `c`: the body on line 2 belongs to the broken rule
+    assert codes_at({"t.rules": text}) == [
+        ("t.rules", "E001", 2, 1),
+        ("t.rules", "E102", 3, 19),
+    ]

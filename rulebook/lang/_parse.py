@@ -329,7 +329,9 @@ def _syntax_diagnostic(
     hint = expected or None
     if tok.type.lower() in _KEYWORDS:
         msg = f"unexpected keyword '{shown}'"
-        if "NAME" in err.expected and set(err.expected) <= {"NAME", "COIN"}:
+        if tok.column == 1 and _STATEMENT_START.match(shown):
+            hint = f"the statement before this '{shown}' is not complete"
+        elif "NAME" in err.expected and set(err.expected) <= {"NAME", "COIN"}:
             hint = f"'{shown}' is a reserved word and cannot be used as a name"
         elif "NUMBER" in err.expected:
             # where a value may start, the keyword is not a name: the value is missing
@@ -350,6 +352,15 @@ def _statement_bounds(text: str, pos: int) -> tuple[int, int]:
     """The top-level statement around pos: from the last statement keyword at
     a line start at or before pos to the next one after it."""
     starts = [m.start() for m in _STATEMENT_START.finditer(text)]
+    earlier = [s for s in starts if s < pos]
+    if pos in starts and earlier:
+        # The token that failed starts the next statement: the statement before
+        # it is the incomplete one. A `when` at a line start may be the body of
+        # a `rule` before it, so then both go.
+        if text.startswith("when", pos) and text.startswith("rule", earlier[-1]):
+            after = [s for s in starts if s > pos]
+            return earlier[-1], after[0] if after else len(text)
+        return earlier[-1], pos
     before = [s for s in starts if s <= pos]
     start = before[-1] if before else 0
     after = [s for s in starts if s > max(pos, start)]
