@@ -57,12 +57,12 @@ def _print_rules(result: LoadResult) -> None:
     assert rs is not None
     table = Table(title=f"ruleset {rs.sha256[:12]}", title_justify="left")
     for col in ("rule", "where", "subject", "bindings", "actions", "exit"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("rule", "where"))
     for r in rs.rules:
         actions = [type(a).__name__.lower() for a in r.source.actions]
         table.add_row(
             r.name,
-            f"{r.file}:{r.line}",
+            f"{Path(r.file).name}:{r.line}",
             r.subject_kind or "-",
             str(len(r.bindings)),
             ", ".join(actions),
