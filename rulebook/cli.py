@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from dataclasses import fields
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +23,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (logs, CI) gets wide tables rather than rich's 80-column default.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_PATHS = [Path("strategies")]
