@@ -23,6 +23,7 @@ __all__ = ["parse_text", "parse_bytes", "grammar_text", "raw_parser"]
 _KEYWORDS = "set let rule for in when then exit risk and or not hedge close alert".split()
 _STATEMENT_START = re.compile(r"^(set|let|rule|when|risk)(?![a-z0-9_])", re.M)
 _DEFINED_NAME = re.compile(r"\b(?:set|let|rule)\s+([a-z_][a-z0-9_]*)")
+_WORD = re.compile(r"(?<![A-Za-z0-9_])[a-z_][a-z0-9_]*")
 _MAX_RECOVERIES = 50
 
 # Lark's terminal names, as an operator would say them.
@@ -336,8 +337,15 @@ def _syntax_diagnostic(
     hint = expected or None
     if tok.type.lower() in _KEYWORDS:
         msg = f"unexpected keyword '{shown}'"
-        if "NAME" in err.expected:
+        if tok.column == 1 and _STATEMENT_START.match(shown):
+            hint = f"the statement before this '{shown}' is not complete"
+        elif "NAME" in err.expected and set(err.expected) <= {"NAME", "COIN"}:
             hint = f"'{shown}' is a reserved word and cannot be used as a name"
+        elif "NUMBER" in err.expected:
+            # where a value may start, the keyword is not a name: the value is missing
+            hint = f"a value is missing before '{shown}'"
+    elif tok.type == "COMP_OP" and "NUMBER" in err.expected:
+        hint = f"a value is missing before '{shown}'"
     elif tok.type == "COMP_OP" and err.expected and "COMP_OP" not in err.expected:
         hint = "comparisons cannot be chained: write `a < b and b < c`"
     return Diagnostic.at(span, "E001", msg, hint), tok.start_pos or 0
@@ -352,6 +360,15 @@ def _statement_bounds(text: str, pos: int) -> tuple[int, int]:
     """The top-level statement around pos: from the last statement keyword at
     a line start at or before pos to the next one after it."""
     starts = [m.start() for m in _STATEMENT_START.finditer(text)]
+    earlier = [s for s in starts if s < pos]
+    if pos in starts and earlier:
+        # The token that failed starts the next statement: the statement before
+        # it is the incomplete one. A `when` at a line start may be the body of
+        # a `rule` before it, so then both go.
+        if text.startswith("when", pos) and text.startswith("rule", earlier[-1]):
+            after = [s for s in starts if s > pos]
+            return earlier[-1], after[0] if after else len(text)
+        return earlier[-1], pos
     before = [s for s in starts if s <= pos]
     start = before[-1] if before else 0
     after = [s for s in starts if s > max(pos, start)]
@@ -367,6 +384,7 @@ def parse_text(text: str, path: str = "<text>") -> tuple[A.RulesFile, list[Diagn
     parser, to_ast, lock = _ast_parser()
     diags: list[Diagnostic] = []
     lost: set[str] = set()
+    words: set[str] = set()
     work = text
     for _ in range(_MAX_RECOVERIES):
         try:
@@ -378,12 +396,13 @@ def parse_text(text: str, path: str = "<text>") -> tuple[A.RulesFile, list[Diagn
             diags.append(diag)
             start, end = _statement_bounds(work, min(pos, len(work) - 1) if work else 0)
             lost.update(_DEFINED_NAME.findall(work[start:end]))
+            words.update(_WORD.findall(work[start:end]))
             if not work[start:end].strip():
                 break
             work = _blank(work, start, end)
             continue
-        return A.RulesFile(path, text, statements, lost), diags
-    return A.RulesFile(path, text, [], lost), diags
+        return A.RulesFile(path, text, statements, lost, words), diags
+    return A.RulesFile(path, text, [], lost, words), diags
 
 
 def parse_bytes(data: bytes, path: str) -> tuple[A.RulesFile, list[Diagnostic]]:
