@@ -1,0 +1,65 @@
+"""Replay a snapshot file as a sequence of views in time order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from ._jsonl import LineError, iter_jsonl
+from ._model import Observation
+from ._view import SnapshotView
+
+__all__ = ["ReplaySource"]
+
+
+class ReplaySource:
+    """Streams a recording and yields the snapshot at each distinct timestamp.
+
+    The file is read once, line by line: memory holds only the latest
+    observation per (exchange, coin, market), so a year of hourly data for
+    hundreds of coins replays without loading the file. Each yielded view owns
+    a copy of that state, so a view stays valid after the replay moves on.
+
+    A recording is expected in time order (``rulebook snapshot`` writes it so).
+    A line older than the current time is applied only if it is newer than
+    what its key holds, and reported as a warning: the views already yielded
+    cannot be changed. Invalid lines are reported in ``errors`` and skipped.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = path
+        self.errors: list[LineError] = []
+
+    def __iter__(self) -> Iterator[SnapshotView]:
+        self.errors = []
+        state: dict[tuple[str, str, str], Observation] = {}
+        current: int | None = None
+        try:
+            for n, obs, err in iter_jsonl(self.path):
+                if err is not None:
+                    self.errors.append(err)
+                    continue
+                assert obs is not None
+                if current is not None and obs.ts > current:
+                    yield SnapshotView(current, state)
+                    current = obs.ts
+                elif current is None:
+                    current = obs.ts
+                elif obs.ts < current:
+                    self.errors.append(
+                        LineError(
+                            str(self.path),
+                            n,
+                            f"out of time order: ts {obs.ts} after {current}; "
+                            "applied to later snapshots only",
+                            "warning",
+                        )
+                    )
+                    held = state.get(obs.key)
+                    if held is not None and held.ts > obs.ts:
+                        continue
+                state[obs.key] = obs
+        except OSError as e:
+            self.errors.append(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
+        if current is not None:
+            yield SnapshotView(current, state)
