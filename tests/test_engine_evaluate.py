@@ -239,3 +239,21 @@ def test_book_position_on_same_subject_is_already_open():
     (o,) = evaluate(ruleset(SEED), seed_view(), book=book).opportunities
     assert o.decision == "already_open"
     assert "opened by rule old" in o.reason
+
+
+def test_exit_clause_uses_position_values_and_market():
+    from rulebook.engine import PositionValues, SnapshotEnv, check_exit
+
+    rs = ruleset(
+        "rule r:\n when spread(SOL, backpack, binance) > 0.05%\n then hedge 1000 USDT\n"
+        " exit when spread(SOL, backpack, binance) < 0.01% or held > 48h or pnl < -20 USDT\n"
+    )
+    rule = rs.rules[0]
+    env = SnapshotEnv(seed_view())  # spread 0.10%: only the position values can close
+    b = rule.bindings[0]
+    assert check_exit(rule, b, env, PositionValues(held=47 * 3600, pnl=0, collected=0)).close is False
+    assert check_exit(rule, b, env, PositionValues(held=49 * 3600, pnl=0, collected=0)).close is True
+    assert check_exit(rule, b, env, PositionValues(held=0, pnl=-21, collected=0)).close is True
+    gone = SnapshotEnv(view(perp("binance", "SOL", 0.0001)))
+    chk = check_exit(rule, b, gone, PositionValues(held=0, pnl=0, collected=0))
+    assert chk == type(chk)(False, "no data from backpack")

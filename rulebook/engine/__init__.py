@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._decide import MIN_TRADE, Book, Decision, DecisionKind, OpenPosition, RiskBudget, position_key
 from ._env import PositionValues, SnapshotEnv, SubjectFigures, TakerFee
 from ._evaluate import Evaluation, Opportunity, Skipped, decide, evaluate, figure_notes
+from ._exit import ExitCheck, check_exit
 from ._fees import DEFAULT_TAKER_FEES, EngineConfig, resolve_taker_fee
 from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg
 
@@ -23,6 +24,7 @@ __all__ = [
     "DecisionKind",
     "EIGHT_HOURS_S",
     "EngineConfig",
+    "ExitCheck",
     "Evaluation",
     "Leg",
     "MIN_TRADE",
@@ -35,6 +37,7 @@ __all__ = [
     "Skipped",
     "SubjectFigures",
     "TakerFee",
+    "check_exit",
     "decide",
     "evaluate",
     "figure_notes",
