@@ -10,17 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rulebook.engine import position_key
 from rulebook.lang import CompiledRule, Subject
 
-__all__ = ["PaperLeg", "PaperPosition", "subject_key"]
-
-
-def subject_key(subject: Subject) -> tuple[str, ...]:
-    """Two subjects trading the same markets are one position (spread(a, b) = spread(b, a);
-    funding/basis/borrow of one coin on one exchange all trade its perp against its spot)."""
-    if subject.kind == "spread":
-        return ("spread", subject.coin, *sorted(subject.exchanges))
-    return ("carry", subject.coin, subject.exchanges[0])
+__all__ = ["PaperLeg", "PaperPosition"]
 
 
 @dataclass(slots=True)
@@ -83,7 +76,7 @@ class PaperPosition:
 
     @property
     def key(self) -> tuple[str, ...]:
-        return subject_key(self.subject)
+        return position_key(self.subject)
 
     @property
     def funding(self) -> float:

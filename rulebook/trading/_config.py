@@ -29,9 +29,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rulebook.engine import EngineConfig, resolve_taker_fee
+from rulebook.market import EXCHANGES
+
 __all__ = [
     "ConfigError",
-    "DEFAULT_TAKER_FEES",
     "EXCHANGE_NAMES",
     "ExchangeConfig",
     "NotifyConfig",
@@ -40,18 +42,7 @@ __all__ = [
     "parse_duration",
 ]
 
-EXCHANGE_NAMES = ("backpack", "binance", "bybit", "okx", "gate", "bitget")
-
-#: Published base-tier taker fees (perp, spot), used when neither the observation
-#: nor the configuration gives one. Operators on a better tier set their own.
-DEFAULT_TAKER_FEES: dict[str, tuple[float, float]] = {
-    "backpack": (0.0005, 0.001),
-    "binance": (0.0005, 0.001),
-    "bybit": (0.00055, 0.001),
-    "okx": (0.0005, 0.001),
-    "gate": (0.0005, 0.002),
-    "bitget": (0.0006, 0.001),
-}
+EXCHANGE_NAMES = EXCHANGES
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -140,18 +131,20 @@ class TradingConfig(_Strict):
             merged[name] = section
         return merged
 
+    def engine_config(self) -> EngineConfig:
+        """The engine's view of this configuration: the configured taker fees."""
+        fees: dict[str, dict[str, float]] = {}
+        for name, ex in self.exchanges.items():
+            by_market = {"perp": ex.perp_taker_fee, "spot": ex.spot_taker_fee}
+            chosen = {m: f for m, f in by_market.items() if f is not None}
+            if chosen:
+                fees[name] = chosen
+        return EngineConfig(taker_fees=fees)
+
     def taker_fee(self, exchange: str, market: str, observed: float | None = None) -> float:
-        """The observation's fee, else the configuration's, else the published default."""
-        if observed is not None:
-            return observed
-        ex = self.exchanges.get(exchange)
-        configured = None
-        if ex is not None:
-            configured = ex.perp_taker_fee if market == "perp" else ex.spot_taker_fee
-        if configured is not None:
-            return configured
-        perp, spot = DEFAULT_TAKER_FEES.get(exchange, (0.0005, 0.001))
-        return perp if market == "perp" else spot
+        """The observation's fee, else the configuration's, else the published default
+        (the engine's table, so that dry-run figures and paper fills agree)."""
+        return resolve_taker_fee(exchange, market, observed, self.engine_config().taker_fees)[0]
 
     def balances(self) -> dict[str, float]:
         return {name: ex.balance for name, ex in self.exchanges.items()}

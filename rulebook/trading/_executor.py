@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rulebook.engine import position_key
 from rulebook.lang import Subject
 from rulebook.market import SnapshotView
 
-from ._book import PaperLeg, PaperPosition, subject_key
+from ._book import PaperLeg, PaperPosition
 from ._config import TradingConfig
 from ._ledger import Ledger
 
@@ -135,7 +136,7 @@ class Executor:
         return sum(self.cash.values()) + sum(p.price for p in self.positions.values())
 
     def holding(self, subject: Subject) -> PaperPosition | None:
-        key = subject_key(subject)
+        key = position_key(subject)
         for p in self.positions.values():
             if p.key == key:
                 return p

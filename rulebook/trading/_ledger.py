@@ -75,7 +75,10 @@ class Ledger:
                         f"{self.path}: ledger schema {row and row[0]} is not {SCHEMA_VERSION}"
                     )
             tables: dict[str, tuple[dict[str, Any], str]] = {
-                "rulesets": ({"sha256": str, "files": str, "loaded_at": int}, "sha256"),
+                "rulesets": (
+                    {"sha256": str, "files": str, "sources": str, "loaded_at": int},
+                    "sha256",
+                ),
                 "cycles": (
                     {
                         "id": int,
@@ -245,12 +248,21 @@ class Ledger:
         with self.db.atomic():
             self.insert("events", {"ts": ts or _now_ms(), "kind": kind, "detail": text})
 
-    def record_ruleset(self, sha256: str, files: list[str], ts: int | None = None) -> None:
+    def record_ruleset(
+        self, sha256: str, files: list[str], sources: dict[str, str], ts: int | None = None
+    ) -> None:
+        """Keep a ruleset's texts, so a restart can recompile the rule a position was opened
+        under even after the files changed."""
         with self.db.atomic():
             self.db.execute(
-                "insert or ignore into rulesets (sha256, files, loaded_at) values (?, ?, ?)",
-                [sha256, json.dumps(files), ts or _now_ms()],
+                "insert or ignore into rulesets (sha256, files, sources, loaded_at) "
+                "values (?, ?, ?, ?)",
+                [sha256, json.dumps(files), json.dumps(sources), ts or _now_ms()],
             )
+
+    def ruleset_sources(self, sha256: str) -> dict[str, str] | None:
+        row = self.db.execute("select sources from rulesets where sha256 = ?", [sha256]).fetchone()
+        return None if row is None or row[0] is None else json.loads(row[0])
 
     def request_halt(self, close_all: bool) -> int:
         """What `rulebook halt` does: a request the runtime picks up at its next check."""
