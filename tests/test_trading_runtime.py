@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from trading_helpers import T0, H, T, pair_rows, write_jsonl
 
 from rulebook.lang import load_texts
 from rulebook.market import ReplaySource
 from rulebook.trading import Ledger, RulesetHolder, Runtime, TradingConfig
-
-from .trading_helpers import T0, H, T, pair_rows, write_jsonl
 
 SPREAD_RULE = """
 rule sol_spread:
