@@ -241,4 +241,3 @@ class SnapshotEnv:
             uses=tuple(f"{o.exchange} {o.market}" for o in used),
             price_basis=basis,
         )
-

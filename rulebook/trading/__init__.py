@@ -11,6 +11,8 @@ from ._executor import Executor, LegSpec, OpenResult, TradeEvent
 from ._ledger import Ledger, LedgerError
 from ._notify import Notifier
 from ._runtime import CycleReport, RulesetHolder, RunSummary, Runtime
+from ._sources import live_views, recording_span, replay_pacer, watched_markets
+from ._status import ledger_status
 
 __all__ = [
     "ConfigError",
@@ -28,6 +30,11 @@ __all__ = [
     "Runtime",
     "TradeEvent",
     "TradingConfig",
+    "ledger_status",
+    "live_views",
     "load_config",
     "parse_duration",
+    "recording_span",
+    "replay_pacer",
+    "watched_markets",
 ]

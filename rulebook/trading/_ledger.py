@@ -297,6 +297,20 @@ class Ledger:
             for r in self.db.query("select * from balances")
         }
 
+    def runner_pid(self) -> int | None:
+        """The pid of a runtime that is running on this ledger, if any (checked alive)."""
+        row = self.db.execute("select value from meta where key = 'runner_pid'").fetchone()
+        if row is None:
+            return None
+        pid = int(row[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # it died without clearing (kill -9)
+        except PermissionError:
+            pass
+        return pid
+
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
 
