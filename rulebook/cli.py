@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 from dataclasses import fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,7 +44,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (logs, CI) gets wide tables rather than rich's 80-column default.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_PATHS = [Path("strategies")]
@@ -78,12 +80,12 @@ def _print_rules(result: LoadResult) -> None:
     assert rs is not None
     table = Table(title=f"ruleset {rs.sha256[:12]}", title_justify="left")
     for col in ("rule", "where", "subject", "bindings", "actions", "exit"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("rule", "where"))
     for r in rs.rules:
         actions = [type(a).__name__.lower() for a in r.source.actions]
         table.add_row(
             r.name,
-            f"{r.file}:{r.line}",
+            f"{Path(r.file).name}:{r.line}",
             r.subject_kind or "-",
             str(len(r.bindings)),
             ", ".join(actions),
