@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import fields
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rulebook.lang import (
@@ -25,7 +28,25 @@ from rulebook.lang import (
     load_ruleset,
     render_text,
 )
-from rulebook.trading import RuleFileWatch
+from rulebook.market import LiveSource, ReplaySource
+from rulebook.trading import (
+    ConfigError,
+    CycleReport,
+    Ledger,
+    LedgerError,
+    Notifier,
+    RuleFileWatch,
+    RulesetHolder,
+    Runtime,
+    TradingConfig,
+    ledger_status,
+    live_views,
+    load_config,
+    parse_duration,
+    recording_span,
+    replay_pacer,
+    watched_markets,
+)
 
 app = typer.Typer(
     name="rulebook",
@@ -262,6 +283,302 @@ def snapshot(
         typer.echo(f"error: cannot write {output}: {e.strerror or e}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"wrote {written} observations to {output}")
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.2f}"
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _print_status(data: dict, positions: bool = True) -> None:
+    s = data["stats"]
+    out.print(
+        f"cycles {s['cycles']} ({_when(s['first_cycle'])} .. {_when(s['last_cycle'])} UTC)\n"
+        f"opportunities found  {s['opportunities_found']}\n"
+        f"trades executed      {s['trades_executed']} fills, {s['positions_opened']} positions "
+        f"opened, {s['positions_closed']} closed\n"
+        f"active positions     {s['active_positions']} (exposure {_money(s['exposure'])})\n"
+        f"cumulative profit    {_money(s['cumulative_profit'])} "
+        f"(realised {_money(s['realised_pnl'])}, open {_money(s['unrealised_pnl'])})\n"
+        f"  funding {_money(s['funding'])}, fees {_money(s['fees'])}, "
+        f"price {_money(s['price'])}, borrow {_money(s['borrow'])}\n"
+        f"paper balance        {_money(s['cash'])} of {_money(s['initial_balance'])} "
+        f"(halts {s['halts']}, errors {s['errors']}, outages {s['outages']})",
+        markup=False,
+    )
+    rows = data["positions"]
+    if not positions or not rows:
+        return
+    table = Table(title="positions", title_justify="left")
+    for col in (
+        "id",
+        "rule",
+        "coin",
+        "legs",
+        "notional",
+        "status",
+        "opened",
+        "funding",
+        "fees",
+        "price",
+        "borrow",
+        "pnl",
+        "closed because",
+    ):
+        table.add_column(
+            col,
+            justify="right"
+            if col in ("notional", "funding", "fees", "price", "borrow", "pnl")
+            else "left",
+        )
+    for p in rows:
+        legs = ", ".join(f"{lg['side']} {lg['market']} {lg['exchange']}" for lg in p["legs"])
+        table.add_row(
+            str(p["id"]),
+            p["rule"],
+            p["coin"],
+            legs,
+            _money(p["notional"]),
+            p["status"],
+            _when(p["opened_at"]),
+            _money(p["pnl_funding"]),
+            _money(p["pnl_fees"]),
+            _money(p["pnl_price"]),
+            _money(p["pnl_borrow"]),
+            _money(p["pnl"]),
+            p["close_reason"] or "",
+        )
+    out.print(table)
+
+
+def _config(config: Path | None, every: str | None, db: Path | None) -> TradingConfig:
+    try:
+        cfg = load_config(config)
+        updates: dict[str, object] = {}
+        if every is not None:
+            updates["every"] = parse_duration(every)
+        if db is not None:
+            updates["ledger"] = str(db)
+        return cfg.model_copy(update=updates)
+    except ConfigError as e:
+        raise fail(f"configuration: {e}") from None
+    except ValueError as e:
+        raise fail(f"--every: {e}") from None
+
+
+def _ledger(path: str | Path) -> Ledger:
+    try:
+        return Ledger(path)
+    except LedgerError as e:
+        raise fail(str(e)) from None
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = 0.0
+    if not speed > 0:
+        raise typer.BadParameter(f"{value!r}: give a positive number (times real time) or max")
+    return speed
+
+
+@app.command()
+def run(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Rule files or directories. Default: strategies/"),
+    ] = None,
+    paper: Annotated[bool, typer.Option("--paper", help="Paper-trade (the only mode).")] = False,
+    replay: Annotated[
+        Path | None, typer.Option("--replay", help="Replay a recording instead of live data.")
+    ] = None,
+    speed: Annotated[
+        str, typer.Option("--speed", help="Replay speed: N times real time, or max.")
+    ] = "max",
+    every: Annotated[
+        str | None, typer.Option("--every", help="Live cycle interval (default 30s).")
+    ] = None,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Ledger file (default rulebook.db).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Configuration (default ./rulebook.toml).")
+    ] = None,
+) -> None:
+    """Paper-trade a ruleset, live or over a recording, into a SQLite ledger.
+
+    Each cycle settles funding, marks positions, closes what exit clauses and
+    risk limits say, and opens what the rules and limits allow, in one ledger
+    transaction. A restart on the same ledger resumes; a replay continues after
+    its last complete cycle. Ctrl-C, SIGTERM or `rulebook halt` stop it cleanly.
+
+    Example:
+
+        rulebook run strategies/ --paper --replay examples/binance-bybit-okx-btc-eth-2023-2024.jsonl --db paper.db
+    """
+    if not paper:
+        raise fail("rulebook only paper-trades: add --paper")
+    pace_speed = _speed(speed)
+    cfg = _config(config, every, db)
+    result = _load(paths or DEFAULT_PATHS)
+    for d in result.diagnostics:
+        err.print(render_text(d, result.sources.get(d.file)), markup=False)
+    if result.ruleset is None:
+        raise fail("the ruleset has errors; nothing was run", 1)
+    if replay is not None and not replay.is_file():
+        raise fail(f"{replay}: recording not found")
+    ledger = _ledger(cfg.ledger)
+    notifier = Notifier(cfg.notify.urls, cfg.notify.events)
+    for url in notifier.bad_urls:
+        err.print(
+            f"warning: notify.urls: {url!r} is not a URL apprise knows; ignored", markup=False
+        )
+    runtime = Runtime(
+        RulesetHolder(result.ruleset),
+        cfg,
+        ledger,
+        notifier,
+        source=f"replay {replay}" if replay else "live",
+    )
+    runtime.discard_stale_halts()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda n, f: runtime.request_stop(signal.Signals(n).name))
+    try:
+        if replay is not None:
+            source = ReplaySource(replay)
+            span = recording_span(replay)
+            with Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=False,
+            ) as bar:
+                total = (span[1] - span[0]) if span and span[1] > span[0] else 1
+                task = bar.add_task("replay", total=total)
+
+                def advance(report: CycleReport) -> None:
+                    done = report.at - span[0] if span else total
+                    bar.update(
+                        task,
+                        completed=done,
+                        description=(
+                            f"{_when(report.at)} open {report.open_positions} "
+                            f"equity {report.equity:,.2f}"
+                        ),
+                    )
+
+                summary = runtime.run(
+                    source, pace=replay_pacer(runtime, pace_speed), on_cycle=advance
+                )
+            problems = [e for e in source.errors if e.severity == "error"]
+            if problems:
+                err.print(
+                    f"warning: {len(problems)} invalid line(s) in {replay} were skipped, "
+                    f"first: {problems[0]}",
+                    markup=False,
+                )
+            if summary.skipped_cycles:
+                err.print(
+                    f"resumed: {summary.skipped_cycles} cycle(s) were already in {cfg.ledger}",
+                    markup=False,
+                )
+        else:
+            exchanges, coins = watched_markets(result.ruleset, runtime)
+            live = LiveSource(exchanges, coins)
+            with err.status("starting") as line:
+
+                def show(report: CycleReport) -> None:
+                    line.update(
+                        f"{_when(report.at)} UTC  opportunities {report.opportunities}  "
+                        f"open {report.open_positions}  equity {report.equity:,.2f}  "
+                        f"next in {cfg.every:g}s"
+                    )
+
+                summary = runtime.run(live_views(runtime, live, cfg.every), on_cycle=show)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+    if summary.halted:
+        err.print(f"halted: {summary.halted}", markup=False)
+    _print_status(ledger_status(ledger), positions=False)
+    ledger.close()
+
+
+@app.command()
+def status(
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Ledger file (default rulebook.db).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for tools.")] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Configuration (default ./rulebook.toml).")
+    ] = None,
+) -> None:
+    """Show a ledger's statistics and its positions with their pnl parts.
+
+    Example:
+
+        rulebook status --db paper.db --json
+    """
+    cfg = _config(config, None, db)
+    if not Path(cfg.ledger).is_file():
+        raise fail(f"{cfg.ledger}: no ledger here (run `rulebook run --paper` first)")
+    ledger = _ledger(cfg.ledger)
+    data = ledger_status(ledger)
+    ledger.close()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        _print_status(data)
+
+
+@app.command()
+def halt(
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Ledger file (default rulebook.db).")
+    ] = None,
+    close_all: Annotated[
+        bool, typer.Option("--close-all", help="Also close every open position.")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Configuration (default ./rulebook.toml).")
+    ] = None,
+) -> None:
+    """Stop the paper runtime on a ledger: no new entries; --close-all closes everything.
+
+    The running `rulebook run` picks the request up within a second (or at its
+    next replayed cycle), finishes the cycle it is in and stops.
+
+    Example:
+
+        rulebook halt --db paper.db --close-all
+    """
+    cfg = _config(config, None, db)
+    if not Path(cfg.ledger).is_file():
+        raise fail(f"{cfg.ledger}: no ledger here")
+    ledger = _ledger(cfg.ledger)
+    ledger.request_halt(close_all)
+    runner = ledger.runner_pid()
+    ledger.close()
+    what = "halt and close all positions" if close_all else "halt"
+    if runner is None:
+        err.print(
+            f"requested {what}, but no runtime is running on {cfg.ledger}; "
+            "the request will be discarded by the next run",
+            markup=False,
+        )
+        raise typer.Exit(1)
+    out.print(f"requested {what} of the runtime (pid {runner}) on {cfg.ledger}", markup=False)
 
 
 def main() -> None:

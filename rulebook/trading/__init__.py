@@ -1,7 +1,16 @@
-"""trading stage of rulebook: the paper runtime, and hot reload of its rules."""
+"""Paper trading: the executor, the SQLite ledger, the runtime loop and its
+configuration, and hot reload of the rules it runs.
+
+from rulebook.trading import load_config, Ledger, Runtime, RulesetHolder, RulesetWatcher
+"""
 
 from __future__ import annotations
 
+from ._book import PaperLeg, PaperPosition
+from ._config import ConfigError, TradingConfig, load_config, parse_duration
+from ._executor import Executor, LegSpec, OpenResult, TradeEvent
+from ._ledger import Ledger, LedgerError
+from ._notify import Notifier
 from ._reload import (
     ReloadFailure,
     ReloadReport,
@@ -13,15 +22,39 @@ from ._reload import (
     diff_rulesets,
     rule_status,
 )
+from ._runtime import CycleReport, RunSummary, Runtime
+from ._sources import live_views, recording_span, replay_pacer, watched_markets
+from ._status import ledger_status
 
 __all__ = [
+    "ConfigError",
+    "CycleReport",
+    "Executor",
+    "Ledger",
+    "LedgerError",
+    "LegSpec",
+    "Notifier",
+    "OpenResult",
+    "PaperLeg",
+    "PaperPosition",
     "ReloadFailure",
     "ReloadReport",
     "ReloadSettings",
     "RuleFileWatch",
+    "RuleStatus",
     "RulesetHolder",
     "RulesetWatcher",
-    "RuleStatus",
+    "RunSummary",
+    "Runtime",
+    "TradeEvent",
+    "TradingConfig",
     "diff_rulesets",
+    "ledger_status",
+    "live_views",
+    "load_config",
+    "parse_duration",
+    "recording_span",
+    "replay_pacer",
     "rule_status",
+    "watched_markets",
 ]

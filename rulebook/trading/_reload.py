@@ -182,10 +182,10 @@ class RulesetHolder:
 
     @property
     def version(self) -> int:
-        """How many swaps so far."""
+        """How many replacements so far."""
         return self._version
 
-    def swap(self, ruleset: Ruleset) -> Ruleset:
+    def replace(self, ruleset: Ruleset) -> Ruleset:
         """Make ruleset the live one; return the one it replaces."""
         with self._changed:
             old, self._ruleset = self._ruleset, ruleset
@@ -422,7 +422,7 @@ class RulesetWatcher:
                     self.on_reload_failed(failure)
                 return failure
             new = result.ruleset
-            self.holder.swap(new)
+            self.holder.replace(new)
             self._live_raw, self._failed_raw = attempt.raw, None
             self.reloads += 1
             added, removed, changed = diff_rulesets(live, new)

@@ -1,0 +1,274 @@
+"""Rules over one snapshot: opportunities with their figures and decisions (spec 6, 7, 10)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from rulebook.lang import (
+    AlertAction,
+    Binding,
+    CompiledRule,
+    Explanation,
+    HedgeAction,
+    NoData,
+    Ruleset,
+    Subject,
+    format_value,
+)
+from rulebook.market import SnapshotView
+
+from ._decide import Book, DecisionKind, RiskBudget
+from ._env import SnapshotEnv, SubjectFigures
+from ._fees import EngineConfig
+from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg
+
+__all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
+
+
+@dataclass(slots=True)
+class Opportunity:
+    """One evaluated binding of one rule, with its subject's figures.
+
+    `requested` is what the rule's hedge asks for; `amount` is what the
+    decision allows (the cut size when cut). Figures are None only for a rule
+    without a subject (an alert on prices, say).
+    """
+
+    rule: str
+    bindings: dict[str, str]
+    subject: Subject | None
+    figures: SubjectFigures | None
+    fired: bool
+    requested: float | None  # None: the rule has no hedge action
+    amount: float | None = None
+    decision: DecisionKind | None = None
+    reason: str | None = None
+    alerts: list[str] = field(default_factory=list)
+    explanation: Explanation | None = None
+    order: int = 0  # rule and binding position in the ruleset, for stable sorting
+
+    @property
+    def coin(self) -> str | None:
+        return self.subject.coin if self.subject else None
+
+    @property
+    def legs(self) -> tuple[Leg, ...]:
+        return self.figures.legs if self.figures else ()
+
+    @property
+    def expected_8h(self) -> float | None:
+        """Expected funding over 8h in money: `N * edge`."""
+        if self.figures is None or self.amount is None:
+            return None
+        return self.amount * self.figures.edge
+
+    @property
+    def expected_net_8h(self) -> float | None:
+        """Expected net after the round-trip fees over 8h in money: `N * net(8h)`."""
+        if self.figures is None or self.amount is None:
+            return None
+        return self.amount * self.figures.net(EIGHT_HOURS_S)
+
+    def to_dict(self) -> dict[str, object]:
+        """The spec section 10 object (plus `explain` when an explanation was asked for)."""
+        f = self.figures
+        breakeven_h = None
+        if f is not None and not math.isinf(f.breakeven_s):
+            breakeven_h = f.breakeven_s / 3600.0
+        out: dict[str, object] = {
+            "rule": self.rule,
+            "bindings": dict(self.bindings),
+            "coin": self.coin,
+            "subject": self.subject.kind if self.subject else None,
+            "legs": [leg.to_dict() for leg in self.legs],
+            "edge": f.edge if f else None,
+            "apr": f.apr if f else None,
+            "fees": f.fees if f else None,
+            "net_8h": f.net(EIGHT_HOURS_S) if f else None,
+            "breakeven_h": breakeven_h,
+            "confidence": f.confidence if f else None,
+            "risk": RISK_LEVELS[f.risk] if f else None,
+            "amount": self.amount,
+            "expected_8h": self.expected_8h,
+            "expected_net_8h": self.expected_net_8h,
+            "fired": self.fired,
+            "decision": self.decision,
+            "reason": self.reason,
+        }
+        if self.explanation is not None:
+            out["explain"] = explanation_dict(self.explanation, f)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A binding that could not be evaluated, and why (spec 5)."""
+
+    rule: str
+    bindings: dict[str, str]
+    reason: str
+    explanation: Explanation | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "rule": self.rule,
+            "bindings": dict(self.bindings),
+            "reason": self.reason,
+        }
+        if self.explanation is not None:
+            out["explain"] = explanation_dict(self.explanation, None)
+        return out
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """A ruleset evaluated over one snapshot."""
+
+    at: int  # ms: "now" (spec 6)
+    ruleset: str  # sha256 of the loaded files
+    opportunities: list[Opportunity]
+    skipped: list[Skipped]
+    bindings: int = 0  # how many bindings were evaluated in all
+
+    @property
+    def fired(self) -> list[Opportunity]:
+        return [o for o in self.opportunities if o.fired]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "at": self.at,
+            "ruleset": self.ruleset,
+            "opportunities": [o.to_dict() for o in self.opportunities],
+            "skipped": [s.to_dict() for s in self.skipped],
+        }
+
+
+def explanation_dict(e: Explanation, figures: SubjectFigures | None) -> dict[str, object]:
+    out: dict[str, object] = {
+        "fired": e.fired,
+        "no_data": e.no_data,
+        "steps": [{"text": s.text, "value": s.value} for s in e.steps],
+    }
+    if figures is not None:
+        out["figures"] = figure_notes(figures)
+    return out
+
+
+def figure_notes(f: SubjectFigures) -> list[str]:
+    """How each figure was reached, in words and numbers, for --explain."""
+    rate = lambda x: format_value("Rate", x)  # noqa: E731
+    fees = " + ".join(f"{t.exchange} {t.market} {rate(t.fee)} ({t.source})" for t in f.taker_fees)
+    be = format_value("Duration", f.breakeven_s)
+    return [
+        f"legs: {', '.join(leg.describe() for leg in f.legs)}",
+        f"edge {rate(f.edge)} per 8h (apr {rate(f.apr)})",
+        f"fees 2 x ({fees}) = {rate(f.fees)}",
+        f"breakeven {be}; net(8h) {rate(f.net(EIGHT_HOURS_S))}",
+        f"price deviation {rate(f.price_deviation)} ({f.price_basis}) -> price_score "
+        f"{f.price_score:.3f}",
+        f"oldest observation {f.oldest_age_s:g}s old (uses {', '.join(f.uses)}) -> fresh_score "
+        f"{f.fresh_score:.3f}",
+        f"confidence {f.confidence:.3f}, risk {RISK_LEVELS[f.risk]}",
+    ]
+
+
+def _hedge_amount(rule: CompiledRule, env: SnapshotEnv, binding: Binding) -> float | None:
+    amounts = [a.amount(env, binding) for a in rule.actions if isinstance(a, HedgeAction)]
+    return float(sum(amounts)) if amounts else None
+
+
+def _alerts(rule: CompiledRule, binding: Binding, f: SubjectFigures | None) -> list[str]:
+    templates = [a for a in rule.actions if isinstance(a, AlertAction)]
+    if not templates:
+        return []
+    figures: dict[str, str] = {}
+    if f is not None:
+        figures = {
+            "edge": format_value("Rate", f.edge),
+            "confidence": f"{f.confidence:.2f}",
+            "apr": format_value("Rate", f.apr),
+        }
+    return [a.render(binding, figures) for a in templates]
+
+
+def _sort_key(o: Opportunity) -> tuple[float, int]:
+    net = o.expected_net_8h
+    if net is None and o.figures is not None:
+        net = o.figures.net(EIGHT_HOURS_S)  # no hedge: order by the rate itself
+    return (-(net if net is not None else -math.inf), o.order)
+
+
+def decide(opportunities: list[Opportunity], ruleset: Ruleset, book: Book | None = None) -> None:
+    """Set `decision`, `reason` and `amount` of each fired opportunity with a hedge.
+
+    Entries are decided in the order given (evaluate passes them sorted by
+    expected net over 8h, best first, ties in ruleset order), each against
+    the room left by the book and by the entries decided before it.
+    """
+    budget = RiskBudget(ruleset.risk, book)
+    for o in opportunities:
+        if not o.fired or o.requested is None or o.subject is None or o.figures is None:
+            o.amount, o.decision, o.reason = o.requested, None, None
+            continue
+        d = budget.decide(o.subject, o.requested, o.figures.confidence, o.rule)
+        o.decision, o.amount, o.reason = d.kind, d.amount, d.reason
+
+
+def evaluate(
+    ruleset: Ruleset,
+    view: SnapshotView,
+    book: Book | None = None,
+    config: EngineConfig | None = None,
+    *,
+    include_unfired: bool = False,
+    explain: bool = False,
+) -> Evaluation:
+    """Evaluate every rule and binding over `view` and decide the entries.
+
+    A binding whose `when` clause, subject figures or hedge amount lacks data
+    is skipped with the reason. `include_unfired` (dry-run --all) also lists
+    bindings whose `when` was false; `explain` attaches each binding's
+    sub-expression values.
+    """
+    env = SnapshotEnv(view, config or EngineConfig())
+    opportunities: list[Opportunity] = []
+    skipped: list[Skipped] = []
+    order = 0
+    total = 0
+    for rule in ruleset.rules:
+        for binding in rule.bindings:
+            order += 1
+            total += 1
+            try:
+                fired = bool(rule.when(env, binding))
+                figures = env.figures(binding.subject) if binding.subject else None
+                requested = _hedge_amount(rule, env, binding) if fired else None
+            except NoData as missing:
+                why = rule.explain(env, binding) if explain else None
+                skipped.append(Skipped(rule.name, binding.as_dict(), missing.reason, why))
+                continue
+            if not fired and not include_unfired:
+                continue
+            if requested is None and not fired:
+                try:
+                    requested = _hedge_amount(rule, env, binding)
+                except NoData:
+                    requested = None
+            opportunities.append(
+                Opportunity(
+                    rule=rule.name,
+                    bindings=binding.as_dict(),
+                    subject=binding.subject,
+                    figures=figures,
+                    fired=fired,
+                    requested=requested,
+                    amount=requested,
+                    alerts=_alerts(rule, binding, figures) if fired else [],
+                    explanation=rule.explain(env, binding) if explain else None,
+                    order=order,
+                )
+            )
+    opportunities.sort(key=_sort_key)
+    decide(opportunities, ruleset, book)
+    return Evaluation(view.at, ruleset.sha256, opportunities, skipped, total)

@@ -1,0 +1,221 @@
+"""The paper runtime's configuration: `rulebook.toml` plus `RULEBOOK_*` variables.
+
+    every = "30s"                 # live cycle interval
+    ledger = "rulebook.db"        # SQLite ledger
+    slippage = 0.0005             # fill at mark -/+ this fraction when a book side is missing
+    leverage = 1                  # margin reserved per leg = notional / leverage
+
+    [exchanges.binance]
+    balance = 10000               # paper balance in the quote currency
+    perp_taker_fee = 0.0005       # used when an observation carries no taker_fee
+    spot_taker_fee = 0.001
+
+    [notify]
+    urls = ["tgram://bottoken/chatid", "mailto://user:pass@example.com"]
+
+Environment variables override the file, one key each, nested keys joined by
+double underscores: `RULEBOOK_EVERY=10s`, `RULEBOOK_EXCHANGES__GATE__BALANCE=5000`,
+`RULEBOOK_NOTIFY__URLS=json://localhost:8080,tgram://t/c` (a comma-separated list).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rulebook.engine import EngineConfig, resolve_taker_fee
+from rulebook.market import EXCHANGES
+
+__all__ = [
+    "ConfigError",
+    "EXCHANGE_NAMES",
+    "ExchangeConfig",
+    "NotifyConfig",
+    "TradingConfig",
+    "load_config",
+    "parse_duration",
+]
+
+EXCHANGE_NAMES = EXCHANGES
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> float:
+    """'30s', '5m', '1h', '2d' or a number of seconds, to seconds (> 0)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ValueError(f"{value!r} is not a duration like 30s, 5m or 1h")
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if not seconds > 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the operator (key and source)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExchangeConfig(_Strict):
+    balance: float = Field(10_000.0, ge=0)
+    perp_taker_fee: float | None = Field(None, ge=0, lt=0.05)
+    spot_taker_fee: float | None = Field(None, ge=0, lt=0.05)
+
+
+class NotifyConfig(_Strict):
+    urls: list[str] = Field(default_factory=list)
+    # Which events notify: open, close, risk, outage, halt, alert, error.
+    events: list[str] = Field(
+        default_factory=lambda: ["open", "close", "risk", "outage", "halt", "alert", "error"]
+    )
+
+    @field_validator("urls", "events", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [s.strip() for s in v.split(",") if s.strip()]
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, v: list[str]) -> list[str]:
+        known = {"open", "close", "risk", "outage", "halt", "alert", "error", "reload"}
+        for e in v:
+            if e not in known:
+                raise ValueError(f"unknown event {e!r}; known: {', '.join(sorted(known))}")
+        return v
+
+
+def _default_exchanges() -> dict[str, ExchangeConfig]:
+    return {name: ExchangeConfig() for name in EXCHANGE_NAMES}
+
+
+class TradingConfig(_Strict):
+    every: float = 30.0  # seconds
+    ledger: str = "rulebook.db"
+    slippage: float = Field(0.0005, ge=0, lt=0.05)
+    leverage: float = Field(1.0, gt=0, le=100)
+    exchanges: dict[str, ExchangeConfig] = Field(default_factory=_default_exchanges)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+    @field_validator("exchanges", mode="before")
+    @classmethod
+    def _exchange_names(cls, v: object) -> object:
+        if not isinstance(v, Mapping):
+            return v
+        merged: dict[str, Any] = {name: {} for name in EXCHANGE_NAMES}
+        for name, section in v.items():
+            if name not in EXCHANGE_NAMES:
+                raise ValueError(f"unknown exchange {name!r}; known: {', '.join(EXCHANGE_NAMES)}")
+            merged[name] = section
+        return merged
+
+    def engine_config(self) -> EngineConfig:
+        """The engine's view of this configuration: the configured taker fees."""
+        fees: dict[str, dict[str, float]] = {}
+        for name, ex in self.exchanges.items():
+            by_market = {"perp": ex.perp_taker_fee, "spot": ex.spot_taker_fee}
+            chosen = {m: f for m, f in by_market.items() if f is not None}
+            if chosen:
+                fees[name] = chosen
+        return EngineConfig(taker_fees=fees)
+
+    def taker_fee(self, exchange: str, market: str, observed: float | None = None) -> float:
+        """The observation's fee, else the configuration's, else the published default
+        (the engine's table, so that dry-run figures and paper fills agree)."""
+        return resolve_taker_fee(exchange, market, observed, self.engine_config().taker_fees)[0]
+
+    def balances(self) -> dict[str, float]:
+        return {name: ex.balance for name, ex in self.exchanges.items()}
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """RULEBOOK_A__B=v to {"a": {"b": "v"}}; also returns key path -> variable name."""
+    tree: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for var, value in environ.items():
+        if not var.startswith("RULEBOOK_") or var == "RULEBOOK_CONFIG":
+            continue
+        path = [p.lower() for p in var.removeprefix("RULEBOOK_").split("__")]
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{var}: conflicts with another RULEBOOK_ variable")
+        node[path[-1]] = value
+        origin[".".join(path)] = var
+    return tree, origin
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+def _describe(err: ValidationError, source: str, origin: Mapping[str, str]) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        where = origin.get(key)
+        place = f"environment variable {where}" if where else source
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{place}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> TradingConfig:
+    """Read the configuration; raise ConfigError naming the key and its file or variable.
+
+    Without a path, `rulebook.toml` in the working directory is read when it
+    exists (RULEBOOK_CONFIG names another); an explicit path must exist.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or "RULEBOOK_CONFIG" in env
+    file = Path(path if path is not None else env.get("RULEBOOK_CONFIG", "rulebook.toml"))
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{file}: not valid TOML: {e}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{file}: cannot read: {e}") from None
+    elif explicit:
+        raise ConfigError(f"{file}: configuration file not found")
+    overrides, origin = _env_overrides(env)
+    try:
+        return TradingConfig.model_validate(_merge(data, overrides))
+    except ValidationError as e:
+        raise ConfigError(_describe(e, str(file), origin)) from None

@@ -1,0 +1,321 @@
+"""The SQLite ledger: every cycle's writes in one transaction, WAL mode.
+
+A cycle row is written last, in the same transaction as the cycle's fills,
+funding payments and position updates, so a cycle is either wholly in the
+ledger or not at all: a process killed mid-cycle leaves the previous complete
+cycle, and a restart resumes from there. `funding_payments` has a unique key on
+(position, exchange, settlement time), so no restart can settle twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+__all__ = ["Ledger", "LedgerError"]
+
+SCHEMA_VERSION = 1
+
+
+class LedgerError(Exception):
+    """The ledger cannot be opened or is not a rulebook ledger."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Ledger:
+    """The paper runtime's record. Writers: the runtime (one per file), `halt`, reload.
+
+    `record_event(kind, detail)` is the public hook for other components (the
+    reloader writes `reload` / `reload_failed`); it joins the open cycle
+    transaction when one is open, and commits on its own otherwise.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # A busy timeout: `rulebook halt` and `status` may touch the file while
+            # the runtime writes; WAL lets readers in, writers wait their turn.
+            conn = sqlite3.connect(str(self.path), timeout=30)
+            self.db = sqlite_utils.Database(conn)
+            self.db.enable_wal()
+            self._create()
+        except sqlite3.DatabaseError as e:
+            raise LedgerError(f"{self.path}: not a usable SQLite ledger: {e}") from None
+        except OSError as e:
+            raise LedgerError(f"{self.path}: cannot open: {e}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- schema ------------------------------------------------------------------
+    def _create(self) -> None:
+        db = self.db
+        with db.atomic():
+            t = db.table("meta")
+            if not t.exists():
+                t.create({"key": str, "value": str}, pk="key")
+                t.insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+            else:
+                row = db.execute("select value from meta where key='schema_version'").fetchone()
+                if row is None or int(row[0]) != SCHEMA_VERSION:
+                    raise LedgerError(
+                        f"{self.path}: ledger schema {row and row[0]} is not {SCHEMA_VERSION}"
+                    )
+            tables: dict[str, tuple[dict[str, Any], str]] = {
+                "rulesets": (
+                    {"sha256": str, "files": str, "sources": str, "loaded_at": int},
+                    "sha256",
+                ),
+                "cycles": (
+                    {
+                        "id": int,
+                        "ts": int,
+                        "wall_ts": int,
+                        "ruleset_sha": str,
+                        "source": str,
+                        "observations": int,
+                        "opportunities": int,
+                        "opened": int,
+                        "closed": int,
+                        "funding": float,
+                        "equity": float,
+                    },
+                    "id",
+                ),
+                "opportunities": (
+                    {
+                        "id": int,
+                        "cycle_ts": int,
+                        "rule": str,
+                        "bindings": str,
+                        "coin": str,
+                        "subject": str,
+                        "legs": str,
+                        "edge": float,
+                        "apr": float,
+                        "fees": float,
+                        "net_8h": float,
+                        "confidence": float,
+                        "risk": str,
+                        "amount": float,
+                        "decision": str,
+                        "reason": str,
+                        "position_id": int,
+                    },
+                    "id",
+                ),
+                "positions": (
+                    {
+                        "id": int,
+                        "rule": str,
+                        "bindings": str,
+                        "ruleset_sha": str,
+                        "coin": str,
+                        "subject": str,
+                        "legs": str,
+                        "notional": float,
+                        "status": str,
+                        "opened_at": int,
+                        "closed_at": int,
+                        "close_reason": str,
+                        "pnl_funding": float,
+                        "pnl_fees": float,
+                        "pnl_price": float,
+                        "pnl_borrow": float,
+                        "pnl": float,
+                        "updated_at": int,
+                    },
+                    "id",
+                ),
+                "orders": (
+                    {
+                        "id": int,
+                        "ts": int,
+                        "position_id": int,
+                        "intent": str,
+                        "exchange": str,
+                        "coin": str,
+                        "market": str,
+                        "side": str,
+                        "notional": float,
+                        "status": str,
+                        "reason": str,
+                    },
+                    "id",
+                ),
+                "fills": (
+                    {
+                        "id": int,
+                        "order_id": int,
+                        "position_id": int,
+                        "ts": int,
+                        "exchange": str,
+                        "market": str,
+                        "side": str,
+                        "price": float,
+                        "size": float,
+                        "fee": float,
+                        "fee_rate": float,
+                        "price_source": str,
+                    },
+                    "id",
+                ),
+                "funding_payments": (
+                    {
+                        "id": int,
+                        "position_id": int,
+                        "exchange": str,
+                        "ts": int,
+                        "rate": float,
+                        "mark": float,
+                        "size": float,
+                        "amount": float,
+                    },
+                    "id",
+                ),
+                "borrow_charges": (
+                    {
+                        "id": int,
+                        "position_id": int,
+                        "exchange": str,
+                        "ts": int,
+                        "rate_daily": float,
+                        "seconds": float,
+                        "amount": float,
+                    },
+                    "id",
+                ),
+                "balances": ({"exchange": str, "initial": float, "cash": float}, "exchange"),
+                "events": ({"id": int, "ts": int, "kind": str, "detail": str}, "id"),
+                "halt_requests": (
+                    {"id": int, "ts": int, "close_all": int, "handled_at": int},
+                    "id",
+                ),
+            }
+            for name, (columns, pk) in tables.items():
+                table = db.table(name)
+                if not table.exists():
+                    table.create(columns, pk=pk)
+            db.execute(
+                "create unique index if not exists funding_once "
+                "on funding_payments(position_id, exchange, ts)"
+            )
+            db.execute("create index if not exists positions_status on positions(status)")
+            db.execute("create index if not exists cycles_ts on cycles(ts)")
+
+    # -- transactions ------------------------------------------------------------
+    @contextmanager
+    def cycle(self) -> Iterator[Ledger]:
+        """One transaction for everything a cycle writes."""
+        with self.db.atomic():
+            yield self
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        cur = self.db.execute(
+            f"insert into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+            [_cell(v) for v in row.values()],
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def update(self, table: str, key: str, value: Any, row: dict[str, Any]) -> None:
+        sets = ", ".join(f"{k} = ?" for k in row)
+        self.db.execute(
+            f"update {table} set {sets} where {key} = ?",
+            [*(_cell(v) for v in row.values()), value],
+        )
+
+    # -- public writes -----------------------------------------------------------
+    def record_event(self, kind: str, detail: str | dict[str, Any], ts: int | None = None) -> None:
+        """Append an event (reload, reload_failed, halt, outage, error, ...)."""
+        text = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
+        with self.db.atomic():
+            self.insert("events", {"ts": ts or _now_ms(), "kind": kind, "detail": text})
+
+    def record_ruleset(
+        self, sha256: str, files: list[str], sources: dict[str, str], ts: int | None = None
+    ) -> None:
+        """Keep a ruleset's texts, so a restart can recompile the rule a position was opened
+        under even after the files changed."""
+        with self.db.atomic():
+            self.db.execute(
+                "insert or ignore into rulesets (sha256, files, sources, loaded_at) "
+                "values (?, ?, ?, ?)",
+                [sha256, json.dumps(files), json.dumps(sources), ts or _now_ms()],
+            )
+
+    def ruleset_sources(self, sha256: str) -> dict[str, str] | None:
+        row = self.db.execute("select sources from rulesets where sha256 = ?", [sha256]).fetchone()
+        return None if row is None or row[0] is None else json.loads(row[0])
+
+    def request_halt(self, close_all: bool) -> int:
+        """What `rulebook halt` does: a request the runtime picks up at its next check."""
+        with self.db.atomic():
+            return self.insert(
+                "halt_requests", {"ts": _now_ms(), "close_all": int(close_all), "handled_at": None}
+            )
+
+    def pending_halt(self) -> tuple[int, bool] | None:
+        row = self.db.execute(
+            "select id, close_all from halt_requests where handled_at is null "
+            "order by close_all desc, id limit 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), bool(row[1]))
+
+    def mark_halts_handled(self) -> None:
+        self.db.execute(
+            "update halt_requests set handled_at = ? where handled_at is null", [_now_ms()]
+        )
+
+    # -- reads -------------------------------------------------------------------
+    def last_cycle_ts(self) -> int | None:
+        row = self.db.execute("select max(ts) from cycles").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def open_position_rows(self) -> list[dict[str, Any]]:
+        return list(self.db.query("select * from positions where status = 'open' order by id"))
+
+    def balances(self) -> dict[str, tuple[float, float]]:
+        return {
+            r["exchange"]: (r["initial"], r["cash"])
+            for r in self.db.query("select * from balances")
+        }
+
+    def runner_pid(self) -> int | None:
+        """The pid of a runtime that is running on this ledger, if any (checked alive)."""
+        row = self.db.execute("select value from meta where key = 'runner_pid'").fetchone()
+        if row is None:
+            return None
+        pid = int(row[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # it died without clearing (kill -9)
+        except PermissionError:
+            pass
+        return pid
+
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, dict | list | tuple):
+        return json.dumps(v, sort_keys=isinstance(v, dict))
+    return v

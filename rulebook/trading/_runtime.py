@@ -1,0 +1,408 @@
+"""The paper runtime: the cycle of spec section 11 over live or replayed snapshots.
+
+    holder = RulesetHolder(ruleset)            # the reloader swaps holder.replace(new)
+    runtime = Runtime(holder, config, Ledger("paper.db"), notifier)
+    summary = runtime.run(ReplaySource("rec.jsonl"))
+
+Each cycle reads the ruleset once from the holder, then: settle funding and
+accrue borrow; mark; close what exit clauses and risk limits say; evaluate
+entries and open what the limits and balances allow. Everything is written in
+one transaction; notifications go out after it commits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from rulebook.engine import (
+    Book,
+    OpenPosition,
+    Opportunity,
+    PositionValues,
+    SnapshotEnv,
+    check_exit,
+    evaluate,
+    position_key,
+)
+from rulebook.lang import CloseAction, Ruleset, format_value, load_texts
+from rulebook.market import SnapshotView
+
+from ._book import PaperPosition
+from ._config import TradingConfig
+from ._executor import Executor, LegSpec, TradeEvent
+from ._ledger import Ledger
+from ._notify import Notifier
+from ._reload import RulesetHolder
+
+__all__ = ["CycleReport", "RunSummary", "Runtime"]
+
+
+@dataclass(slots=True)
+class CycleReport:
+    at: int
+    opportunities: int
+    opened: int
+    closed: int
+    funding: float
+    equity: float
+    open_positions: int
+
+
+@dataclass(slots=True)
+class RunSummary:
+    cycles: int = 0
+    skipped_cycles: int = 0  # already in the ledger (a resumed replay)
+    halted: str | None = None  # why the run stopped early
+    last: CycleReport | None = None
+
+
+@dataclass(slots=True)
+class _Halt:
+    why: str
+    close_all: bool
+    request_id: int | None = None
+
+
+@dataclass(slots=True)
+class _CycleState:
+    opportunities: int = 0
+    opened: int = 0
+    closed: int = 0
+    notes: list[TradeEvent] = field(default_factory=list)
+
+
+class Runtime:
+    def __init__(
+        self,
+        rulesets: RulesetHolder,
+        config: TradingConfig,
+        ledger: Ledger,
+        notifier: Notifier | None = None,
+        source: str = "live",
+    ) -> None:
+        self.rulesets = rulesets
+        self.config = config
+        self.engine_config = config.engine_config()
+        self.ledger = ledger
+        self.notifier = notifier
+        self.source = source
+        self.executor = Executor(config, ledger)
+        self._halt: _Halt | None = None
+        self._risk_seen: dict[tuple[str, str], str] = {}
+        self._outages: dict[str, str] = {}
+        self._known_rulesets: set[str] = set()
+        self._note_ruleset(rulesets.current())
+        self._reattach_rules(rulesets.current())
+
+    # -- start-up ----------------------------------------------------------------------
+    def _note_ruleset(self, rs: Ruleset) -> None:
+        if rs.sha256 not in self._known_rulesets:
+            self.ledger.record_ruleset(rs.sha256, rs.files, rs.sources)
+            self._known_rulesets.add(rs.sha256)
+
+    def _reattach_rules(self, current: Ruleset) -> None:
+        """Give each resumed position the rule it was opened under (its exit clause)."""
+        compiled: dict[str, Ruleset | None] = {current.sha256: current}
+        for p in self.executor.positions.values():
+            if p.rule is not None:
+                continue
+            if p.ruleset_sha not in compiled:
+                sources = self.ledger.ruleset_sources(p.ruleset_sha)
+                result = load_texts(sources) if sources else None
+                compiled[p.ruleset_sha] = result.ruleset if result is not None else None
+            rs = compiled[p.ruleset_sha]
+            try:
+                p.rule = rs.rule(p.rule_name) if rs is not None else None
+            except KeyError:
+                p.rule = None
+            if p.rule is None:
+                self.ledger.record_event(
+                    "error",
+                    f"position {p.id}: rule {p.rule_name} of ruleset {p.ruleset_sha[:12]} "
+                    "cannot be recompiled; only the risk limits can close it",
+                )
+
+    # -- halting -------------------------------------------------------------------------
+    def request_stop(self, why: str, close_all: bool = False) -> None:
+        """Stop before the next cycle (a signal handler calls this; it only sets a flag)."""
+        if self._halt is None or (close_all and not self._halt.close_all):
+            self._halt = _Halt(why, close_all)
+
+    def discard_stale_halts(self) -> None:
+        """Halt requests made while no runtime ran do not stop a new run; say so."""
+        pending = self.ledger.pending_halt()
+        if pending is not None:
+            self.ledger.mark_halts_handled()
+            self.ledger.record_event(
+                "halt_ignored",
+                "halt request(s) made while no runtime was running were discarded at start-up",
+            )
+
+    def _poll_halt(self) -> _Halt | None:
+        pending = self.ledger.pending_halt()
+        if pending is not None:
+            rid, close_all = pending
+            why = "rulebook halt --close-all" if close_all else "rulebook halt"
+            if self._halt is None or (close_all and not self._halt.close_all):
+                self._halt = _Halt(why, close_all, rid)
+        return self._halt
+
+    # -- the cycle -----------------------------------------------------------------------
+    def cycle(self, view: SnapshotView, close_all: bool = False) -> CycleReport:
+        """One cycle at `view.at`, in the order of spec section 11, in one transaction."""
+        rs = self.rulesets.current()  # read once: a reload takes effect next cycle
+        self._note_ruleset(rs)
+        t = view.at
+        ex = self.executor
+        st = _CycleState()
+        with self.ledger.cycle():
+            funding = ex.settle(view, t)  # 1
+            ex.mark(view)  # 2
+            env = SnapshotEnv(view, self.engine_config)
+            for p in list(ex.positions.values()):  # 3
+                reason = "halt --close-all" if close_all else self._exit_reason(p, rs, env, t)
+                if reason and ex.close(p, view, t, reason, force=close_all):
+                    st.closed += 1
+            if not close_all:
+                self._entries(rs, view, env, t, st)  # 4
+            self._outage_events(view, t, st)
+            ex.persist(t)
+            equity = ex.equity()
+            self.ledger.insert(
+                "cycles",
+                {
+                    "ts": t,
+                    "wall_ts": int(time.time() * 1000),
+                    "ruleset_sha": rs.sha256,
+                    "source": self.source,
+                    "observations": len(view),
+                    "opportunities": st.opportunities,
+                    "opened": st.opened,
+                    "closed": st.closed,
+                    "funding": funding,
+                    "equity": equity,
+                },
+            )
+            events = ex.events + st.notes
+            ex.events = []
+            for e in events:
+                if e.kind in ("open", "close"):
+                    continue  # the positions, orders and fills tables hold these
+                self.ledger.insert("events", {"ts": t, "kind": e.kind, "detail": e.text})
+        self._notify(events)
+        return CycleReport(
+            t, st.opportunities, st.opened, st.closed, funding, equity, len(ex.positions)
+        )
+
+    def _exit_reason(self, p: PaperPosition, rs: Ruleset, env: SnapshotEnv, t: int) -> str | None:
+        risk = rs.risk
+        held = p.held_s(t)
+        pnl = p.pnl
+        if risk.stop_loss is not None and pnl <= -risk.stop_loss * p.notional:
+            limit = format_value("Rate", risk.stop_loss)
+            return f"stop_loss {limit}: pnl {pnl:.2f} <= -{risk.stop_loss * p.notional:.2f}"
+        if risk.max_hold is not None and held >= risk.max_hold:
+            return f"max_hold {format_value('Duration', risk.max_hold)}: held {held / 3600:g}h"
+        if p.rule is not None and p.rule.exit_when is not None:
+            try:
+                binding = p.rule.binding_for(p.bindings)
+            except KeyError:
+                return None
+            check = check_exit(p.rule, binding, env, PositionValues(held, pnl, p.funding))
+            if check.close:
+                return f"exit when of rule {p.rule_name}"
+        return None
+
+    def _book(self) -> Book:
+        return Book(
+            [
+                OpenPosition(p.rule_name, p.bindings, p.subject, p.notional)
+                for p in self.executor.positions.values()
+            ]
+        )
+
+    def _entries(
+        self, rs: Ruleset, view: SnapshotView, env: SnapshotEnv, t: int, st: _CycleState
+    ) -> None:
+        ev = evaluate(rs, view, self._book(), self.engine_config)
+        fired = [o for o in ev.opportunities if o.fired]
+        st.opportunities = len(fired)
+        rules = {r.name: r for r in rs.rules}
+        for o in fired:  # `close` actions first, so their room is free for entries
+            rule = rules[o.rule]
+            if o.subject is not None and any(isinstance(a, CloseAction) for a in rule.actions):
+                key = position_key(o.subject)
+                for p in list(self.executor.positions.values()):
+                    if p.key == key and self.executor.close(p, view, t, f"close by rule {o.rule}"):
+                        st.closed += 1
+        for o in fired:
+            for text in o.alerts:
+                st.notes.append(TradeEvent("alert", text))
+            position_id = None
+            decision, reason = o.decision, o.reason
+            if decision in ("open", "cut") and o.subject is not None and o.amount is not None:
+                res = self.executor.open(
+                    rule_name=o.rule,
+                    bindings=o.bindings,
+                    ruleset_sha=rs.sha256,
+                    subject=o.subject,
+                    legs=[LegSpec(lg.exchange, lg.market, lg.side) for lg in o.legs],
+                    amount=o.amount,
+                    view=view,
+                    t=t,
+                )
+                if res.position is not None:
+                    res.position.rule = rules[o.rule]
+                    position_id = res.position.id
+                    st.opened += 1
+                else:
+                    decision, reason = res.decision, res.reason
+            self._record_opportunity(o, decision, reason, position_id, t)
+            self._risk_note(o, decision, reason, st)
+
+    def _record_opportunity(
+        self,
+        o: Opportunity,
+        decision: str | None,
+        reason: str | None,
+        position_id: int | None,
+        t: int,
+    ) -> None:
+        f = o.figures
+        self.ledger.insert(
+            "opportunities",
+            {
+                "cycle_ts": t,
+                "rule": o.rule,
+                "bindings": o.bindings,
+                "coin": o.coin,
+                "subject": o.subject.kind if o.subject else None,
+                "legs": [lg.to_dict() for lg in o.legs],
+                "edge": f.edge if f else None,
+                "apr": f.apr if f else None,
+                "fees": f.fees if f else None,
+                "net_8h": f.net(8 * 3600.0) if f else None,
+                "confidence": f.confidence if f else None,
+                "risk": ("low", "medium", "high")[f.risk] if f else None,
+                "amount": o.amount,
+                "decision": decision,
+                "reason": reason,
+                "position_id": position_id,
+            },
+        )
+
+    def _risk_note(
+        self, o: Opportunity, decision: str | None, reason: str | None, st: _CycleState
+    ) -> None:
+        """A cut or block is logged every cycle, but notified only when it changes."""
+        key = (o.rule, json.dumps(o.bindings, sort_keys=True))
+        if decision in ("cut", "blocked") and reason:
+            if self._risk_seen.get(key) != reason:
+                self._risk_seen[key] = reason
+                st.notes.append(TradeEvent("risk", f"{o.rule} {o.bindings}: {decision}: {reason}"))
+        else:
+            self._risk_seen.pop(key, None)
+
+    def _outage_events(self, view: SnapshotView, t: int, st: _CycleState) -> None:
+        failures = dict(view.failures)
+        for exchange, why in failures.items():
+            if self._outages.get(exchange) is None:
+                st.notes.append(TradeEvent("outage", f"{exchange} unreachable: {why}"))
+        for exchange in self._outages:
+            if exchange not in failures:
+                st.notes.append(TradeEvent("recovered", f"{exchange} answers again"))
+        self._outages = failures
+
+    def _notify(self, events: list[TradeEvent]) -> None:
+        if self.notifier is None:
+            return
+        for e in events:
+            self.notifier.send(e.kind, e.text)
+
+    # -- loops ---------------------------------------------------------------------------
+    def run(
+        self,
+        views: Iterable[SnapshotView],
+        *,
+        pace: Callable[[int | None, int], None] | None = None,
+        on_cycle: Callable[[CycleReport], None] | None = None,
+        resume: bool = True,
+    ) -> RunSummary:
+        """Run a cycle per view until the views end or a halt; returns the summary.
+
+        `resume` skips views at or before the ledger's last complete cycle, so a
+        replay restarted after a crash continues where it stopped. `pace` is
+        called between cycles with the previous and next cycle times (it sleeps
+        for --speed, or waits for the live interval).
+        """
+        summary = RunSummary()
+        done = self.ledger.last_cycle_ts() if resume else None
+        self._write_pid()
+        prev: int | None = None
+        try:
+            for view in views:
+                if done is not None and view.at <= done:
+                    summary.skipped_cycles += 1
+                    continue
+                if pace is not None:
+                    pace(prev, view.at)
+                halt = self._poll_halt()
+                if halt is not None and not halt.close_all:
+                    break
+                report = self.cycle(view, close_all=halt is not None and halt.close_all)
+                summary.cycles += 1
+                summary.last = report
+                prev = view.at
+                if on_cycle is not None:
+                    on_cycle(report)
+                if halt is not None:
+                    break
+        finally:
+            self._write_pid(clear=True)
+        if self._halt is not None:
+            summary.halted = self._halt.why
+            self._record_halt(self._halt)
+        return summary
+
+    def halting(self) -> bool:
+        return self._poll_halt() is not None
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, waking early for a halt; True when a halt is pending."""
+        end = time.monotonic() + seconds
+        next_poll = 0.0
+        while True:
+            now = time.monotonic()
+            if self._halt is not None:
+                return True
+            if now >= next_poll:
+                if self._poll_halt() is not None:
+                    return True
+                next_poll = now + 1.0
+            if now >= end:
+                return False
+            time.sleep(min(0.2, end - now))
+
+    def _record_halt(self, halt: _Halt) -> None:
+        open_left = len(self.executor.positions)
+        text = f"halted by {halt.why}; {open_left} position(s) left open"
+        with self.ledger.cycle():
+            self.ledger.mark_halts_handled()
+            self.ledger.insert(
+                "events", {"ts": int(time.time() * 1000), "kind": "halt", "detail": text}
+            )
+        self._notify([TradeEvent("halt", text)])
+
+    def _write_pid(self, clear: bool = False) -> None:
+        with self.ledger.cycle():
+            if clear:
+                self.ledger.execute("delete from meta where key = 'runner_pid'")
+            else:
+                self.ledger.execute(
+                    "insert or replace into meta (key, value) values ('runner_pid', ?)",
+                    [str(os.getpid())],
+                )

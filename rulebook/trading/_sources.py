@@ -1,0 +1,91 @@
+"""Where the runtime's snapshots come from: a recording (paced) or the live exchanges."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from rulebook.lang import Ruleset
+from rulebook.market import LiveSource, SnapshotView
+
+from ._runtime import Runtime
+
+__all__ = ["live_views", "recording_span", "replay_pacer", "watched_markets"]
+
+
+def recording_span(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """First and last `ts` of a recording in time order, from its first and last lines only
+    (for a progress bar over a file too large to scan twice)."""
+
+    def ts_of(line: bytes) -> int | None:
+        try:
+            value = json.loads(line).get("ts")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, int) else None
+
+    try:
+        with open(path, "rb") as fh:
+            first = None
+            for line in fh:
+                if line.strip() and (first := ts_of(line)) is not None:
+                    break
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 65536))
+            tail = [ln for ln in fh.read().splitlines() if ln.strip()]
+    except OSError:
+        return None
+    last = next((t for ln in reversed(tail) if (t := ts_of(ln)) is not None), None)
+    if first is None or last is None:
+        return None
+    return first, last
+
+
+def replay_pacer(runtime: Runtime, speed: float | None) -> Callable[[int | None, int], None] | None:
+    """Sleep between replayed cycles for `speed` times real time; None (max) does not sleep."""
+    if speed is None:
+        return None
+
+    def pace(prev: int | None, at: int) -> None:
+        if prev is not None and at > prev:
+            runtime.wait((at - prev) / 1000.0 / speed)
+
+    return pace
+
+
+def watched_markets(ruleset: Ruleset, runtime: Runtime) -> tuple[list[str], list[str]]:
+    """Exchanges and coins the rules and the open positions need, to fetch nothing else."""
+    exchanges: set[str] = set()
+    coins: set[str] = set()
+    for rule in ruleset.rules:
+        for b in rule.bindings:
+            if b.subject is not None:
+                coins.add(b.subject.coin)
+                exchanges.update(b.subject.exchanges)
+    for p in runtime.executor.positions.values():
+        coins.add(p.coin)
+        exchanges.update(leg.exchange for leg in p.legs)
+    return sorted(exchanges), sorted(coins)
+
+
+def live_views(runtime: Runtime, source: LiveSource, every_s: float) -> Iterator[SnapshotView]:
+    """A view every `every_s` seconds from the live exchanges, until a halt."""
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            started = time.monotonic()
+            loop.run_until_complete(source.fetch_cycle())
+            yield source.view()
+            if runtime.wait(max(0.0, every_s - (time.monotonic() - started))):
+                # A halt: one more fresh view, on which --close-all closes (a plain
+                # halt stops before using it).
+                loop.run_until_complete(source.fetch_cycle())
+                yield source.view()
+                return
+    finally:
+        loop.run_until_complete(source.close())
+        loop.close()

@@ -1,0 +1,52 @@
+"""Synthetic recordings for the paper-runtime tests: made-up quotes, worked out by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+H = 3_600_000
+T = 1_753_113_600_000  # a funding settlement time (ms)
+T0 = T - H
+
+
+def perp_line(
+    ex: str,
+    ts: int,
+    coin: str,
+    mark: float,
+    rate: float,
+    nxt: int,
+    fee: float,
+    half_spread: float = 0.1,
+) -> dict:
+    return {
+        "ts": ts,
+        "exchange": ex,
+        "coin": coin,
+        "market": "perp",
+        "funding_rate": rate,
+        "funding_interval_h": 8,
+        "next_funding_ts": nxt,
+        "mark": mark,
+        "index": mark,
+        "bid": round(mark - half_spread, 10),
+        "ask": round(mark + half_spread, 10),
+        "volume_24h": 1e9,
+        "taker_fee": fee,
+    }
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def pair_rows(
+    ts: int, coin: str, binance: tuple[float, float], bybit: tuple[float, float], nxt: int
+) -> list[dict]:
+    """binance and bybit perps of one coin: (mark, rate) each; fees 0.05% and 0.055%."""
+    return [
+        perp_line("binance", ts, coin, binance[0], binance[1], nxt, 0.0005),
+        perp_line("bybit", ts, coin, bybit[0], bybit[1], nxt, 0.00055),
+    ]
