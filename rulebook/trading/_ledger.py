@@ -76,7 +76,18 @@ class Ledger:
                     )
             tables: dict[str, tuple[dict[str, Any], str]] = {
                 "rulesets": (
-                    {"sha256": str, "files": str, "sources": str, "loaded_at": int},
+                    {
+                        "sha256": str,
+                        "files": str,
+                        "sources": str,
+                        "loaded_at": int,
+                        # set by a hot reload: what it replaced and the rules it
+                        # added, removed and changed (JSON lists of names)
+                        "previous_sha256": str,
+                        "added": str,
+                        "removed": str,
+                        "changed": str,
+                    },
                     "sha256",
                 ),
                 "cycles": (
@@ -209,6 +220,11 @@ class Ledger:
                 table = db.table(name)
                 if not table.exists():
                     table.create(columns, pk=pk)
+                else:  # a ledger from before a column was added: add it, keep the rows
+                    have = table.columns_dict
+                    for column, type_ in columns.items():
+                        if column not in have:
+                            table.add_column(column, type_)
             db.execute(
                 "create unique index if not exists funding_once "
                 "on funding_payments(position_id, exchange, ts)"
@@ -259,6 +275,55 @@ class Ledger:
                 "values (?, ?, ?, ?)",
                 [sha256, json.dumps(files), json.dumps(sources), ts or _now_ms()],
             )
+
+    def record_reload(
+        self,
+        sha256: str,
+        files: list[str],
+        sources: dict[str, str],
+        previous_sha256: str,
+        added: list[str],
+        removed: list[str],
+        changed: list[str],
+        ts: int | None = None,
+    ) -> None:
+        """A hot reload made this ruleset live: keep its texts and what changed, and
+        mark it the live one. A ruleset that goes live again (an edit undone) keeps
+        one row, with the latest reload's changes; the events table has each reload."""
+        now = ts or _now_ms()
+        with self.db.atomic():
+            self.db.execute(
+                "insert into rulesets (sha256, files, sources, loaded_at, previous_sha256,"
+                " added, removed, changed) values (?, ?, ?, ?, ?, ?, ?, ?)"
+                " on conflict(sha256) do update set loaded_at = excluded.loaded_at,"
+                " previous_sha256 = excluded.previous_sha256, added = excluded.added,"
+                " removed = excluded.removed, changed = excluded.changed",
+                [
+                    sha256,
+                    json.dumps(files),
+                    json.dumps(sources),
+                    now,
+                    previous_sha256,
+                    json.dumps(added),
+                    json.dumps(removed),
+                    json.dumps(changed),
+                ],
+            )
+            self.set_live_ruleset(sha256)
+
+    def set_live_ruleset(self, sha256: str) -> None:
+        """The ruleset the runtime runs now (what `status` compares positions against)."""
+        with self.db.atomic():
+            self.db.execute(
+                "insert or replace into meta (key, value) values ('live_ruleset', ?)", [sha256]
+            )
+
+    def live_ruleset(self) -> str | None:
+        row = self.db.execute("select value from meta where key = 'live_ruleset'").fetchone()
+        if row is not None:
+            return str(row[0])
+        row = self.db.execute("select ruleset_sha from cycles order by id desc limit 1").fetchone()
+        return None if row is None else str(row[0])
 
     def ruleset_sources(self, sha256: str) -> dict[str, str] | None:
         row = self.db.execute("select sources from rulesets where sha256 = ?", [sha256]).fetchone()

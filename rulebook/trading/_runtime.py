@@ -95,6 +95,7 @@ class Runtime:
         self._risk_seen: dict[tuple[str, str], str] = {}
         self._outages: dict[str, str] = {}
         self._known_rulesets: set[str] = set()
+        self._live_sha: str | None = None
         self._note_ruleset(rulesets.current())
         self._reattach_rules(rulesets.current())
 
@@ -103,6 +104,9 @@ class Runtime:
         if rs.sha256 not in self._known_rulesets:
             self.ledger.record_ruleset(rs.sha256, rs.files, rs.sources)
             self._known_rulesets.add(rs.sha256)
+        if rs.sha256 != self._live_sha:  # at start-up, and after each reload
+            self.ledger.set_live_ruleset(rs.sha256)
+            self._live_sha = rs.sha256
 
     def _reattach_rules(self, current: Ruleset) -> None:
         """Give each resumed position the rule it was opened under (its exit clause)."""
