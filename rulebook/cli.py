@@ -32,6 +32,7 @@ from rulebook.market import LiveSource, ReplaySource
 from rulebook.trading import (
     ConfigError,
     CycleReport,
+    HotReload,
     Ledger,
     LedgerError,
     Notifier,
@@ -335,12 +336,16 @@ def _print_status(data: dict, positions: bool = True) -> None:
             justify="right"
             if col in ("notional", "funding", "fees", "price", "borrow", "pnl")
             else "left",
+            no_wrap=col == "rule",  # keeps "name * rule changed" readable
         )
     for p in rows:
         legs = ", ".join(f"{lg['side']} {lg['market']} {lg['exchange']}" for lg in p["legs"])
+        rule = p["rule"]
+        if p.get("rule_state") in ("changed", "removed"):
+            rule = f"{rule} * rule {p['rule_state']}"
         table.add_row(
             str(p["id"]),
-            p["rule"],
+            rule,
             p["coin"],
             legs,
             _money(p["notional"]),
@@ -354,6 +359,12 @@ def _print_status(data: dict, positions: bool = True) -> None:
             p["close_reason"] or "",
         )
     out.print(table)
+    if s.get("positions_on_old_rules"):
+        out.print(
+            "* rule changed or removed by a reload since the position opened: it keeps the "
+            "exit clause it was opened with, and the risk limits apply",
+            markup=False,
+        )
 
 
 def _config(config: Path | None, every: str | None, db: Path | None) -> TradingConfig:
@@ -412,6 +423,13 @@ def run(
     config: Annotated[
         Path | None, typer.Option("--config", help="Configuration (default ./rulebook.toml).")
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch/--no-watch",
+            help="Reload the rules on save (the default); a broken edit is refused.",
+        ),
+    ] = True,
 ) -> None:
     """Paper-trade a ruleset, live or over a recording, into a SQLite ledger.
 
@@ -441,8 +459,10 @@ def run(
         err.print(
             f"warning: notify.urls: {url!r} is not a URL apprise knows; ignored", markup=False
         )
+    paths = paths or DEFAULT_PATHS
+    holder = RulesetHolder(result.ruleset)
     runtime = Runtime(
-        RulesetHolder(result.ruleset),
+        holder,
         cfg,
         ledger,
         notifier,
@@ -451,6 +471,13 @@ def run(
     runtime.discard_stale_halts()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda n, f: runtime.request_stop(signal.Signals(n).name))
+    reloader = HotReload(
+        paths, holder, cfg.ledger, notifier, echo=lambda text: err.print(text, markup=False)
+    )
+    if watch:
+        reloader.start()
+        shown = " ".join(str(p) for p in paths)
+        err.print(f"reloading rules on save: watching {shown}", markup=False)
     try:
         if replay is not None:
             source = ReplaySource(replay)
@@ -506,6 +533,7 @@ def run(
 
                 summary = runtime.run(live_views(runtime, live, cfg.every), on_cycle=show)
     finally:
+        reloader.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
     if summary.halted:

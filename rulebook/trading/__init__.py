@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._book import PaperLeg, PaperPosition
 from ._config import ConfigError, TradingConfig, load_config, parse_duration
 from ._executor import Executor, LegSpec, OpenResult, TradeEvent
+from ._hot_reload import HotReload, position_rule_states
 from ._ledger import Ledger, LedgerError
 from ._notify import Notifier
 from ._reload import (
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "CycleReport",
     "Executor",
+    "HotReload",
     "Ledger",
     "LedgerError",
     "LegSpec",
@@ -53,6 +55,7 @@ __all__ = [
     "live_views",
     "load_config",
     "parse_duration",
+    "position_rule_states",
     "recording_span",
     "replay_pacer",
     "rule_status",

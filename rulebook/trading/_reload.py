@@ -87,6 +87,7 @@ class ReloadReport:
     n_rules: int
     load_ms: float  # from the settled change to the swap: reading, checking, compiling
     attempts: int = 1  # loads it took (more than one when a file was caught mid-write)
+    ruleset: Ruleset | None = field(default=None, repr=False, compare=False)  # the new one
 
     def summary(self) -> str:
         def names(xs: tuple[str, ...]) -> str:
@@ -437,6 +438,7 @@ class RulesetWatcher:
                 n_rules=len(new.rules),
                 load_ms=(time.perf_counter() - started) * 1000,
                 attempts=tries,
+                ruleset=new,
             )
             if self.on_reload:
                 self.on_reload(report)

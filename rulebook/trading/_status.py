@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ._hot_reload import position_rule_states
 from ._ledger import Ledger
 
 __all__ = ["ledger_status"]
@@ -51,6 +52,10 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
         "errors": _one(ledger, "select count(*) from events where kind like '%error%'"),
         "outages": _one(ledger, "select count(*) from events where kind='outage'"),
     }
+    # open positions whose rule a reload changed or removed run on the exit
+    # clause they were opened with (and the risk limits): status marks them
+    rule_states = position_rule_states(ledger)
+    stats["positions_on_old_rules"] = sum(s in ("changed", "removed") for s in rule_states.values())
     positions = []
     for r in ledger.query("select * from positions order by id"):
         legs = json.loads(r["legs"])
@@ -58,6 +63,8 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
             {
                 "id": r["id"],
                 "rule": r["rule"],
+                # open positions only: current | changed | removed | unknown
+                "rule_state": rule_states.get(r["id"]),
                 "bindings": json.loads(r["bindings"]),
                 "coin": r["coin"],
                 "legs": [

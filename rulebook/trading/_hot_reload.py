@@ -1,0 +1,158 @@
+"""Hot reload wired to a paper runtime: every reload and every refused edit is
+recorded in the ledger, shown to the operator and sent to the notification
+channels, and `status` can tell which open positions run on a rule that a
+reload has since changed or removed.
+
+    holder = RulesetHolder(ruleset)
+    with HotReload(paths, holder, ledger_path, notifier, echo=print):
+        runtime.run(...)      # reads holder.current() once per cycle
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from rulebook.lang import Ruleset, load_texts
+
+from ._ledger import Ledger, LedgerError
+from ._notify import Notifier
+from ._reload import (
+    ReloadFailure,
+    ReloadReport,
+    ReloadSettings,
+    RulesetHolder,
+    RulesetWatcher,
+    rule_status,
+)
+
+__all__ = ["HotReload", "position_rule_states"]
+
+
+class HotReload:
+    """A RulesetWatcher whose reports go to the ledger, the operator and notify.
+
+    The callbacks run on the watcher's thread while the runtime cycles on its
+    own, so the ledger is written through a connection of their own, opened
+    per record (SQLite connections belong to the thread that opened them; WAL
+    and the ledger's busy timeout let the two writers take turns). A record
+    that cannot be written is reported and does not stop reloading.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | Path],
+        holder: RulesetHolder,
+        ledger_path: str | Path,
+        notifier: Notifier | None = None,
+        echo: Callable[[str], None] = print,
+        settings: ReloadSettings | None = None,
+    ):
+        self.ledger_path = Path(ledger_path)
+        self.notifier = notifier
+        self.echo = echo
+        self.watcher = RulesetWatcher(
+            paths,
+            holder,
+            on_reload=self._on_reload,
+            on_reload_failed=self._on_reload_failed,
+            settings=settings,
+        )
+
+    def start(self) -> None:
+        self.watcher.start()
+
+    def stop(self) -> None:
+        self.watcher.stop()
+
+    def __enter__(self) -> HotReload:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _record(self, write: Callable[[Ledger], None]) -> None:
+        try:
+            ledger = Ledger(self.ledger_path)
+            try:
+                write(ledger)
+            finally:
+                ledger.close()
+        except (LedgerError, sqlite3.Error) as e:
+            self.echo(f"warning: could not record the reload in {self.ledger_path}: {e}")
+
+    def _on_reload(self, report: ReloadReport) -> None:
+        new = report.ruleset
+        assert new is not None
+        detail = {
+            "sha256": report.sha256,
+            "previous_sha256": report.previous_sha256,
+            "files": list(report.files),
+            "added": list(report.added),
+            "removed": list(report.removed),
+            "changed": list(report.changed),
+            "risk_changed": report.risk_changed,
+            "load_ms": round(report.load_ms, 1),
+        }
+
+        def write(ledger: Ledger) -> None:
+            ledger.record_reload(
+                new.sha256,
+                new.files,
+                new.sources,
+                report.previous_sha256,
+                list(report.added),
+                list(report.removed),
+                list(report.changed),
+            )
+            ledger.record_event("reload", detail)
+
+        self._record(write)
+        summary = report.summary()
+        self.echo(summary)
+        if self.notifier is not None:
+            self.notifier.send("reload", summary)
+
+    def _on_reload_failed(self, failure: ReloadFailure) -> None:
+        detail = {
+            "kept_sha256": failure.kept_sha256,
+            "summary": failure.summary(),
+            "diagnostics": [d.to_dict() for d in failure.diagnostics],
+        }
+        self._record(lambda ledger: ledger.record_event("reload_failed", detail))
+        self.echo(failure.render())
+        if self.notifier is not None:
+            # a refused edit needs the operator: sent as an error, which notifies by default
+            self.notifier.send("error", failure.summary())
+
+
+def position_rule_states(ledger: Ledger) -> dict[int, str]:
+    """For each open position: "current", "changed" or "removed", comparing the
+    rule it was opened under with the same-named rule of the live ruleset; or
+    "unknown" when either ruleset's texts are not in the ledger."""
+    live_sha = ledger.live_ruleset()
+    compiled: dict[str, Ruleset | None] = {}
+
+    def ruleset(sha: str | None) -> Ruleset | None:
+        if sha is None:
+            return None
+        if sha not in compiled:
+            sources = ledger.ruleset_sources(sha)
+            compiled[sha] = load_texts(sources).ruleset if sources else None
+        return compiled[sha]
+
+    states: dict[int, str] = {}
+    live = ruleset(live_sha)
+    for row in ledger.open_position_rows():
+        opened_under = ruleset(row["ruleset_sha"])
+        try:
+            rule = opened_under.rule(row["rule"]) if opened_under is not None else None
+        except KeyError:
+            rule = None
+        if live is None or rule is None:
+            states[row["id"]] = "unknown"
+        else:
+            states[row["id"]] = rule_status(live, row["rule"], rule.fingerprint).state
+    return states
