@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rulebook.lang import load_ruleset
+from rulebook.lang import Ruleset, load_ruleset
 from rulebook.trading import (
     ReloadFailure,
     ReloadReport,
@@ -46,11 +46,17 @@ class Recorder:
     def __init__(self) -> None:
         self.reports: list[ReloadReport] = []
         self.failures: list[ReloadFailure] = []
+        self.back_to_live: list[str] = []
         self._event = threading.Condition()
 
     def on_reload(self, report: ReloadReport) -> None:
         with self._event:
             self.reports.append(report)
+            self._event.notify_all()
+
+    def on_back_to_live(self, live: Ruleset) -> None:
+        with self._event:
+            self.back_to_live.append(live.sha256)
             self._event.notify_all()
 
     def on_reload_failed(self, failure: ReloadFailure) -> None:
@@ -79,7 +85,11 @@ def running(strategies: Path) -> Iterator[tuple[RulesetHolder, RulesetWatcher, R
     holder = RulesetHolder(loaded.ruleset)
     rec = Recorder()
     watcher = RulesetWatcher(
-        [strategies], holder, on_reload=rec.on_reload, on_reload_failed=rec.on_reload_failed
+        [strategies],
+        holder,
+        on_reload=rec.on_reload,
+        on_reload_failed=rec.on_reload_failed,
+        on_back_to_live=rec.on_back_to_live,
     )
     with watcher:
         yield holder, watcher, rec
@@ -214,6 +224,10 @@ def test_broken_edit_keeps_old_ruleset_then_fix_loads(running, strategies: Path)
     (strategies / "cross.rules").write_text(rules().replace("backpack", "backpak"))
     time.sleep(SETTLE)
     assert len(rec.failures) == 1
+    # undoing the broken edit: the files match the running ruleset again, no reload
+    (strategies / "cross.rules").write_text(rules())
+    assert rec.wait(lambda: rec.back_to_live == [before.sha256])
+    assert rec.reports == []
     (strategies / "cross.rules").write_text(rules("0.7%"))
     assert rec.wait(lambda: len(rec.reports) == 1)
     assert threshold_of(holder) == "0.7%"

@@ -57,6 +57,7 @@ class HotReload:
             holder,
             on_reload=self._on_reload,
             on_reload_failed=self._on_reload_failed,
+            on_back_to_live=self._on_back_to_live,
             settings=settings,
         )
 
@@ -114,6 +115,12 @@ class HotReload:
         self.echo(summary)
         if self.notifier is not None:
             self.notifier.send("reload", summary)
+
+    def _on_back_to_live(self, live: Ruleset) -> None:
+        self.echo(
+            f"rule files clean again: they match the running ruleset {live.sha256[:12]},"
+            " nothing to reload"
+        )
 
     def _on_reload_failed(self, failure: ReloadFailure) -> None:
         detail = {

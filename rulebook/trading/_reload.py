@@ -341,7 +341,8 @@ class RulesetWatcher:
     into `holder` when, and only when, it loads clean.
 
     on_reload(report) and on_reload_failed(failure) run on the watcher's
-    thread, after the swap (or the refusal). A runtime that records them in a
+    thread, after the swap (or the refusal); on_back_to_live(ruleset) when a
+    refused edit is undone, so the files match the running ruleset again. A runtime that records them in a
     SQLite ledger should hand them to its own thread (sqlite3 connections are
     per-thread); printing and notifying can be done right there.
     """
@@ -353,12 +354,14 @@ class RulesetWatcher:
         *,
         on_reload: Callable[[ReloadReport], None] | None = None,
         on_reload_failed: Callable[[ReloadFailure], None] | None = None,
+        on_back_to_live: Callable[[Ruleset], None] | None = None,
         settings: ReloadSettings | None = None,
     ):
         self.paths = [Path(p) for p in paths]
         self.holder = holder
         self.on_reload = on_reload
         self.on_reload_failed = on_reload_failed
+        self.on_back_to_live = on_back_to_live
         self.settings = settings or ReloadSettings()
         self._cache = ParseCache()
         live = holder.current()
@@ -403,7 +406,10 @@ class RulesetWatcher:
             if attempt.in_flux:
                 return None  # still being written: the writes' own events bring another reload
             if attempt.raw == self._live_raw:
-                self._failed_raw = None  # back to the live texts: a new break is news again
+                if self._failed_raw is not None:  # a refused edit undone: say it is resolved
+                    self._failed_raw = None  # (and a new break is news again)
+                    if self.on_back_to_live:
+                        self.on_back_to_live(self.holder.current())
                 return None  # a save that changed nothing
             if attempt.raw == self._failed_raw:
                 return None  # a refusal already reported
