@@ -4,8 +4,11 @@ and the parse cache gives the same result as a fresh load."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rulebook.lang import ParseCache, load_texts
+from rulebook.lang._parse import parse_bytes
 
 BASE = """\
 let edge_min = 0.1%
@@ -81,3 +84,83 @@ def test_cache_reports_a_broken_file_every_time() -> None:
     for _ in range(2):
         result = load_texts({"a.rules": broken}, cache)
         assert [d.code for d in result.errors] == ["E001"]
+
+
+# -- the statement-level parse cache gives exactly what a fresh parse gives -------------
+
+STATEMENTS = [
+    "set coins = SOL, BTC, ETH\n",
+    "let edge_min = 0.1%\n",
+    "# a comment\n",
+    "\n",
+    "rule a:\n    when spread(SOL, okx, gate) > 0.1% then hedge 1000 USDT\n",
+    # a named rule whose `when` starts a line: not a statement boundary
+    "rule b:\nwhen funding(BTC, okx) > 0.05%\nthen hedge 500 USDT\nexit when held > 8h\n",
+    "when spread(ETH, binance, bybit) > 0.2% then hedge 100 USDT\n",  # anonymous
+    'rule c: when funding(SOL, okx) > 0.1% then alert "rule set let risk: {edge}"\n',
+    "risk:\n    max_hold 72h\n    stop_loss 2%\n",
+    # `risk` the metric at the start of a line, inside a rule
+    "rule d:\n    when funding(SOL, bybit) > 0.1% and\nrisk == low\n    then hedge 10 USDT\n",
+]
+
+
+def parse_both(text: str) -> tuple[object, object]:
+    cache = ParseCache()
+    cache.parse(b"", "f.rules")  # a previous version, so the cache is not empty
+    cached = cache.parse(text.encode(), "f.rules")
+    fresh = parse_bytes(text.encode(), "f.rules")
+    return cached, fresh
+
+
+@given(st.lists(st.sampled_from(STATEMENTS), min_size=1, max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_statement_cache_parses_like_a_fresh_parse(parts: list[str]) -> None:
+    text = "".join(parts)
+    (rf, diags), (rf2, diags2) = parse_both(text)
+    assert rf.statements == rf2.statements
+    assert diags == diags2
+
+
+@given(
+    st.lists(st.sampled_from(STATEMENTS), min_size=2, max_size=8),
+    st.integers(min_value=0, max_value=10_000),
+)
+@settings(max_examples=150, deadline=None)
+def test_statement_cache_reports_syntax_errors_like_a_fresh_parse(
+    parts: list[str], at: int
+) -> None:
+    text = "".join(parts)
+    at %= len(text)
+    broken = text[:at] + "@" + text[at:]  # a syntax error, unless it falls in a string or comment
+    (rf, diags), (rf2, diags2) = parse_both(broken)
+    assert diags == diags2
+    assert rf.statements == rf2.statements
+    assert (rf.lost_names, rf.lost_words) == (rf2.lost_names, rf2.lost_words)
+
+
+def test_statement_cache_reparses_only_the_edited_statement() -> None:
+    text = "".join(STATEMENTS[4:6] + STATEMENTS[:2])  # rule a, rule b, set, let
+    cache = ParseCache()
+    before, _ = cache.parse(text.encode(), "f.rules")
+    after, _ = cache.parse(text.replace("0.05%", "0.06%").encode(), "f.rules")
+    changed = [
+        i
+        for i, (x, y) in enumerate(zip(before.statements, after.statements, strict=True))
+        if x is not y
+    ]
+    assert len(after.statements) == len(before.statements) == 4
+    assert changed == [1]  # rule b, the only statement whose text changed
+
+
+def test_statement_cache_on_a_broken_file_and_the_shipped_strategies() -> None:
+    text = "".join(STATEMENTS[4:6] + STATEMENTS[:2]).replace("when funding", "when @funding")
+    (rf, diags), (rf2, diags2) = parse_both(text)
+    assert diags and {d.code for d in diags} == {"E001"} and diags == diags2
+    assert rf.statements == rf2.statements and rf.lost_names == rf2.lost_names
+    from pathlib import Path
+
+    shipped = sorted(Path(__file__).parent.parent.glob("strategies/*.rules"))
+    assert shipped
+    for path in shipped:
+        (rf, diags), (rf2, diags2) = parse_both(path.read_text())
+        assert rf.statements == rf2.statements and diags == diags2 == [], path
