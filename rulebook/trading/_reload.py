@@ -16,11 +16,13 @@ through such states for a moment. The exact rule is in docs/reload.md.
 
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -328,6 +330,25 @@ class RuleFileWatch:
                 self.error = e
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while a reload runs.
+
+    A load allocates enough to set off a full collection now and then, and a
+    full collection walks every object in the process (the parser's tables,
+    the cached syntax trees, the runtime's state): measured at 100-200 ms on
+    the benchmark's 100-rule ruleset, against ~15 ms for the load itself. Held
+    off, the collection runs after the swap instead of between save and swap.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 @dataclass(slots=True)
 class _Attempt:
     result: LoadResult | None
@@ -394,7 +415,7 @@ class RulesetWatcher:
     def reload(self) -> ReloadReport | ReloadFailure | None:
         """Load the rule files now; swap or refuse. None when nothing changed
         since the live ruleset (or since the last refused edit)."""
-        with self._lock:
+        with self._lock, _cyclic_gc_paused():
             started = time.perf_counter()
             s = self.settings
             attempt = self._attempt()
