@@ -19,7 +19,6 @@ from ._reload import (
     RuleFileWatch,
     RulesetHolder,
     RulesetWatcher,
-    RuleStatus,
     diff_rulesets,
     rule_status,
 )
@@ -43,7 +42,6 @@ __all__ = [
     "ReloadReport",
     "ReloadSettings",
     "RuleFileWatch",
-    "RuleStatus",
     "RulesetHolder",
     "RulesetWatcher",
     "RunSummary",

@@ -58,6 +58,7 @@ class HotReload:
             on_reload=self._on_reload,
             on_reload_failed=self._on_reload_failed,
             on_back_to_live=self._on_back_to_live,
+            on_error=self._on_error,
             settings=settings,
         )
 
@@ -116,6 +117,13 @@ class HotReload:
         if self.notifier is not None:
             self.notifier.send("reload", summary)
 
+    def _on_error(self, error: BaseException) -> None:
+        text = f"hot reload: {type(error).__name__}: {error}"
+        self.echo(f"error: {text}")
+        self._record(lambda ledger: ledger.record_event("error", text))
+        if self.notifier is not None:
+            self.notifier.send("error", text)
+
     def _on_back_to_live(self, live: Ruleset) -> None:
         self.echo(
             f"rule files clean again: they match the running ruleset {live.sha256[:12]},"
@@ -161,5 +169,5 @@ def position_rule_states(ledger: Ledger) -> dict[int, str]:
         if live is None or rule is None:
             states[row["id"]] = "unknown"
         else:
-            states[row["id"]] = rule_status(live, row["rule"], rule.fingerprint).state
+            states[row["id"]] = rule_status(live, row["rule"], rule.fingerprint)
     return states

@@ -46,7 +46,6 @@ __all__ = [
     "RuleFileWatch",
     "RulesetHolder",
     "RulesetWatcher",
-    "RuleStatus",
     "diff_rulesets",
     "rule_status",
 ]
@@ -146,25 +145,14 @@ def diff_rulesets(
     return added, removed, changed
 
 
-@dataclass(frozen=True, slots=True)
-class RuleStatus:
-    """How a position's rule stands in the current ruleset."""
-
-    state: str  # "current" | "changed" | "removed"
-
-    @property
-    def orphaned(self) -> bool:
-        """The position runs on the exit clause it was opened with, not the current one."""
-        return self.state != "current"
-
-
-def rule_status(ruleset: Ruleset, name: str, fingerprint: str) -> RuleStatus:
-    """Where the rule a position was opened by stands now: still the same,
-    changed by a reload (its fingerprint differs) or removed."""
+def rule_status(ruleset: Ruleset, name: str, fingerprint: str) -> str:
+    """Where the rule a position was opened by stands in ruleset: "current"
+    (same name, same fingerprint), "changed" (same name, other fingerprint) or
+    "removed" (no rule of that name)."""
     for r in ruleset.rules:
         if r.name == name:
-            return RuleStatus("current" if r.fingerprint == fingerprint else "changed")
-    return RuleStatus("removed")
+            return "current" if r.fingerprint == fingerprint else "changed"
+    return "removed"
 
 
 class RulesetHolder:
@@ -225,7 +213,7 @@ def _watch_roots(paths: Sequence[Path]) -> tuple[list[Path], Callable[[str], boo
         path = Path(changed)
         if path.suffix != ".rules":
             return False
-        return path in files or any(d == path.parent or d in path.parents for d in dirs)
+        return path in files or any(d in path.parents for d in dirs)
 
     return roots, relevant
 
@@ -243,9 +231,11 @@ class RuleFileWatch:
         paths: Iterable[str | Path],
         on_settled: Callable[[set[tuple[watchfiles.Change, str]]], None],
         settings: ReloadSettings | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
     ):
         self.paths = [Path(p) for p in paths]
         self.on_settled = on_settled
+        self.on_error = on_error
         self.settings = settings or ReloadSettings()
         self._roots, self._relevant = _watch_roots(self.paths)
         self._batches: queue.Queue[set[tuple[watchfiles.Change, str]]] = queue.Queue()
@@ -307,6 +297,8 @@ class RuleFileWatch:
                     self._batches.put(changes)
         except BaseException as e:  # noqa: BLE001 - reported through .error, never a traceback
             self.error = e
+            if self.on_error is not None:
+                self.on_error(e)
         finally:
             self._ready.set()
 
@@ -328,6 +320,8 @@ class RuleFileWatch:
                 self.on_settled(changes)
             except BaseException as e:  # noqa: BLE001 - a callback's bug must not end reloads
                 self.error = e
+                if self.on_error is not None:
+                    self.on_error(e)
 
 
 @contextmanager
@@ -363,9 +357,11 @@ class RulesetWatcher:
 
     on_reload(report) and on_reload_failed(failure) run on the watcher's
     thread, after the swap (or the refusal); on_back_to_live(ruleset) when a
-    refused edit is undone, so the files match the running ruleset again. A runtime that records them in a
-    SQLite ledger should hand them to its own thread (sqlite3 connections are
-    per-thread); printing and notifying can be done right there.
+    refused edit is undone, so the files match the running ruleset again;
+    on_error(exception) when watching stops, or a reload or a callback raises.
+    sqlite3 connections belong to the thread that opened them: a callback that
+    writes a ledger opens its own (HotReload does), or hands over to the
+    runtime's thread.
     """
 
     def __init__(
@@ -376,6 +372,7 @@ class RulesetWatcher:
         on_reload: Callable[[ReloadReport], None] | None = None,
         on_reload_failed: Callable[[ReloadFailure], None] | None = None,
         on_back_to_live: Callable[[Ruleset], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
         settings: ReloadSettings | None = None,
     ):
         self.paths = [Path(p) for p in paths]
@@ -389,7 +386,9 @@ class RulesetWatcher:
         self._live_raw: dict[str, bytes] = {p: t.encode() for p, t in live.sources.items()}
         self._failed_raw: dict[str, bytes] | None = None
         self._lock = threading.Lock()  # one reload at a time
-        self._watch = RuleFileWatch(self.paths, lambda _changes: self.reload(), self.settings)
+        self._watch = RuleFileWatch(
+            self.paths, lambda _changes: self.reload(), self.settings, on_error
+        )
         self.reloads = 0  # swaps made
         self.failures = 0  # edits refused
 
