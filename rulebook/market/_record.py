@@ -1,0 +1,68 @@
+"""Record live snapshots to a JSON Lines file (``rulebook snapshot``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterable
+
+from ._jsonl import JsonlRecorder
+from ._live import CycleResult, LiveSource
+from ._model import EXCHANGES
+
+__all__ = ["record_snapshots", "parse_list"]
+
+
+def parse_list(values: Iterable[str] | None, *, known: Iterable[str] | None = None,
+               what: str = "item") -> list[str]:
+    """Split ``["binance,bybit", "okx"]`` into names; ValueError naming any unknown one."""
+    out: list[str] = []
+    for v in values or []:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    if known is not None:
+        allowed = set(known)
+        bad = [x for x in out if x not in allowed]
+        if bad:
+            raise ValueError(f"unknown {what} {', '.join(map(repr, bad))}; "
+                             f"expected some of {', '.join(known)}")
+    return list(dict.fromkeys(out))
+
+
+async def record_snapshots(
+    path: str | os.PathLike[str],
+    exchanges: Iterable[str] = EXCHANGES,
+    coins: Iterable[str] = ("BTC", "ETH", "SOL"),
+    *,
+    every_s: float = 30.0,
+    count: int | None = None,
+    deadline_s: float | None = None,
+    source: LiveSource | None = None,
+    on_cycle: Callable[[int, CycleResult], None] | None = None,
+) -> int:
+    """Fetch a cycle every ``every_s`` seconds (``count`` times, or until cancelled)
+    and append its observations to ``path``. Returns the number of lines written.
+
+    Cycles start on a fixed schedule: a slow cycle delays the next one rather than
+    piling up, and each exchange's deadline stays below the interval.
+    """
+    if source is None:
+        deadline = deadline_s if deadline_s is not None else max(1.0, min(10.0, every_s * 0.8))
+        source = LiveSource(exchanges, coins, deadline_s=deadline)
+    loop = asyncio.get_running_loop()
+    n = 0
+    try:
+        with JsonlRecorder(path) as rec:
+            next_at = loop.time()
+            while count is None or n < count:
+                res = await source.fetch_cycle()
+                rec.write(res.observations)
+                n += 1
+                if on_cycle is not None:
+                    on_cycle(n, res)
+                if count is not None and n >= count:
+                    break
+                next_at += every_s
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+            return rec.written
+    finally:
+        await source.close()
