@@ -135,11 +135,14 @@ class Evaluation:
     def fired(self) -> list[Opportunity]:
         return [o for o in self.opportunities if o.fired]
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, include_unfired: bool = True) -> dict[str, object]:
+        """Spec section 10; `include_unfired=False` keeps only fired bindings (the default view)."""
         return {
             "at": self.at,
             "ruleset": self.ruleset,
-            "opportunities": [o.to_dict() for o in self.opportunities],
+            "opportunities": [
+                o.to_dict() for o in self.opportunities if include_unfired or o.fired
+            ],
             "skipped": [s.to_dict() for s in self.skipped],
         }
 
@@ -171,6 +174,19 @@ def figure_notes(f: SubjectFigures) -> list[str]:
         f"{f.fresh_score:.3f}",
         f"confidence {f.confidence:.3f}, risk {RISK_LEVELS[f.risk]}",
     ]
+
+
+def _figures(env: SnapshotEnv, subject: Subject | None, required: bool) -> SubjectFigures | None:
+    """The subject's figures. A binding that fired cannot be opened without them
+    (NoData makes it skipped); one that did not fire is listed without them."""
+    if subject is None:
+        return None
+    if required:
+        return env.figures(subject)
+    try:
+        return env.figures(subject)
+    except NoData:
+        return None
 
 
 def _hedge_amount(rule: CompiledRule, env: SnapshotEnv, binding: Binding) -> float | None:
@@ -226,8 +242,10 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate every rule and binding over `view` and decide the entries.
 
-    A binding whose `when` clause, subject figures or hedge amount lacks data
-    is skipped with the reason. `include_unfired` (dry-run --all) also lists
+    A binding is skipped, with the reason, when its `when` clause lacks data,
+    or when it fired but its subject's legs or hedge amount lack data (it
+    could not be opened). One that did not fire is listed (with --all) even
+    if its subject's figures are missing; they are None then. `include_unfired` (dry-run --all) also lists
     bindings whose `when` was false; `explain` attaches each binding's
     sub-expression values.
     """
@@ -242,7 +260,7 @@ def evaluate(
             total += 1
             try:
                 fired = bool(rule.when(env, binding))
-                figures = env.figures(binding.subject) if binding.subject else None
+                figures = _figures(env, binding.subject, required=fired)
                 requested = _hedge_amount(rule, env, binding) if fired else None
             except NoData as missing:
                 why = rule.explain(env, binding) if explain else None
@@ -250,7 +268,7 @@ def evaluate(
                 continue
             if not fired and not include_unfired:
                 continue
-            if requested is None and not fired:
+            if not fired:
                 try:
                     requested = _hedge_amount(rule, env, binding)
                 except NoData:
