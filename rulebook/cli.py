@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from dataclasses import fields
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +23,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (logs, CI) gets wide tables rather than rich's 80-column default.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_PATHS = [Path("strategies")]
@@ -57,12 +59,12 @@ def _print_rules(result: LoadResult) -> None:
     assert rs is not None
     table = Table(title=f"ruleset {rs.sha256[:12]}", title_justify="left")
     for col in ("rule", "where", "subject", "bindings", "actions", "exit"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("rule", "where"))
     for r in rs.rules:
         actions = [type(a).__name__.lower() for a in r.source.actions]
         table.add_row(
             r.name,
-            f"{r.file}:{r.line}",
+            f"{Path(r.file).name}:{r.line}",
             r.subject_kind or "-",
             str(len(r.bindings)),
             ", ".join(actions),
@@ -218,13 +220,22 @@ def snapshot(
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON Lines file to append to.")],
     exchanges: Annotated[
         list[str] | None,
-        typer.Option("--exchanges", "-e", metavar="LIST", help="Comma-separated exchanges (default: all six)."),
+        typer.Option(
+            "--exchanges",
+            "-e",
+            metavar="LIST",
+            help="Comma-separated exchanges (default: all six).",
+        ),
     ] = None,
     coins: Annotated[
         list[str] | None,
-        typer.Option("--coins", "-c", metavar="LIST", help="Comma-separated coins (default: BTC,ETH,SOL)."),
+        typer.Option(
+            "--coins", "-c", metavar="LIST", help="Comma-separated coins (default: BTC,ETH,SOL)."
+        ),
     ] = None,
-    every: Annotated[str, typer.Option(metavar="DURATION", help="Time between cycles: 30s, 5m, 1h.")] = "30s",
+    every: Annotated[
+        str, typer.Option(metavar="DURATION", help="Time between cycles: 30s, 5m, 1h.")
+    ] = "30s",
     count: Annotated[
         int | None, typer.Option(min=1, help="Stop after N cycles (default: run until Ctrl-C).")
     ] = None,
@@ -264,8 +275,9 @@ def snapshot(
 
     try:
         written = asyncio.run(
-            record_snapshots(output, ex_list, coin_list, every_s=every_s, count=count,
-                             on_cycle=report)
+            record_snapshots(
+                output, ex_list, coin_list, every_s=every_s, count=count, on_cycle=report
+            )
         )
     except KeyboardInterrupt:
         typer.echo("stopped", err=True)

@@ -78,10 +78,10 @@ def render_table(ev: Evaluation, console: Console, include_unfired: bool = False
     console.print(table)
     notes = [o for o in rows if o.reason]
     for i, o in enumerate(notes, 1):
-        console.print(f"  [{i}] {o.rule} {_bindings(o.bindings)}: {o.reason}", markup=False)
+        console.print(f"  [{i}] {o.rule} {_bindings(o.bindings)}: {o.reason}", markup=False, soft_wrap=True)
     alerts = [(o, a) for o in rows for a in o.alerts]
     for o, a in alerts:
-        console.print(f"  alert from {o.rule}: {a}", markup=False)
+        console.print(f"  alert from {o.rule}: {a}", markup=False, soft_wrap=True)
 
 
 def _row(o: Opportunity) -> list[str | Text]:
@@ -127,7 +127,7 @@ def render_summary(ev: Evaluation, console: Console, source: str, rules: int) ->
         f"{ev.bindings} bindings: {len(fired)} fired ({decided}), {not_fired} not fired, "
         f"{len(ev.skipped)} skipped | expected net over 8h of what opens: {exp_net:,.2f}"
     )
-    console.print(line, markup=False)
+    console.print(line, markup=False, soft_wrap=True)
 
 
 def render_skipped(ev: Evaluation, console: Console, every: bool = False, limit: int = 8) -> None:
@@ -136,15 +136,15 @@ def render_skipped(ev: Evaluation, console: Console, every: bool = False, limit:
         return
     if every:
         for s in ev.skipped:
-            console.print(f"  skipped {s.rule} {_bindings(s.bindings)}: {s.reason}", markup=False)
+            console.print(f"  skipped {s.rule} {_bindings(s.bindings)}: {s.reason}", markup=False, soft_wrap=True)
         return
     by_reason = Counter(s.reason for s in ev.skipped)
     rules: dict[str, set[str]] = {}
     for s in ev.skipped:
         rules.setdefault(s.reason, set()).add(s.rule)
-    console.print(f"skipped {len(ev.skipped)} bindings (no data):", markup=False)
+    console.print(f"skipped {len(ev.skipped)} bindings (no data):", markup=False, soft_wrap=True)
     for reason, n in by_reason.most_common(limit):
-        console.print(f"  {n} x {reason} ({', '.join(sorted(rules[reason]))})", markup=False)
+        console.print(f"  {n} x {reason} ({', '.join(sorted(rules[reason]))})", markup=False, soft_wrap=True)
     if len(by_reason) > limit:
         console.print(f"  ... and {len(by_reason) - limit} more reasons (--all lists each)")
 
@@ -165,27 +165,28 @@ def _explain_lines(e: Explanation, skipped: str | None = None) -> list[str]:
 
 def render_explanations(ev: Evaluation, console: Console) -> None:
     """Every evaluated and skipped binding, with each sub-expression's value."""
-    console.print("explanations (sub-expressions in evaluation order):", markup=False)
+    console.print("explanations (sub-expressions in evaluation order):", markup=False, soft_wrap=True)
     for o in sorted(ev.opportunities, key=lambda o: o.order):
         if o.explanation is None:
             continue
         state = "fired" if o.fired else "not fired"
-        console.print(f"  {o.rule} {_bindings(o.bindings)}: {state}", markup=False)
+        console.print(f"  {o.rule} {_bindings(o.bindings)}: {state}", markup=False, soft_wrap=True)
         for line in _explain_lines(o.explanation):
-            console.print(line, markup=False)
+            console.print(line, markup=False, soft_wrap=True)
         if o.figures is not None:
             for note in figure_notes(o.figures):
-                console.print(f"      {note}", markup=False)
+                console.print(f"      {note}", markup=False, soft_wrap=True)
         if o.decision:
             why = f" ({o.reason})" if o.reason else ""
             console.print(
                 f"      decision: {o.decision} {format_value('Money', o.amount or 0)}{why}",
                 markup=False,
+                soft_wrap=True,
             )
     for s in ev.skipped:
-        console.print(f"  {s.rule} {_bindings(s.bindings)}: skipped", markup=False)
+        console.print(f"  {s.rule} {_bindings(s.bindings)}: skipped", markup=False, soft_wrap=True)
         if s.explanation is not None:
             for line in _explain_lines(s.explanation, s.reason):
-                console.print(line, markup=False)
+                console.print(line, markup=False, soft_wrap=True)
         else:
-            console.print(f"    -> skipped: {s.reason}", markup=False)
+            console.print(f"    -> skipped: {s.reason}", markup=False, soft_wrap=True)

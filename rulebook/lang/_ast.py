@@ -236,3 +236,6 @@ class RulesFile:
     # names defined by statements lost to syntax errors, so the checker does
     # not pile "unknown name" errors on top of the syntax error
     lost_names: set[str] = field(default_factory=set)
+    # lower-case words of those statements: sets and constants they may have
+    # used, so the checker does not warn that these are unused (W202)
+    lost_words: set[str] = field(default_factory=set)

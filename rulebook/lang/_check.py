@@ -113,6 +113,7 @@ class _Checker:
         self.types: dict[int, str] = {}
         self.names: dict[int, tuple[str, object]] = {}
         self.lost = set().union(*(f.lost_names for f in files)) if files else set()
+        self.lost_words = set().union(*(f.lost_words for f in files)) if files else set()
         self.defined_at: dict[str, A.Span] = {}
 
     def error(self, span: A.Span, code: str, message: str, hint: str | None = None) -> None:
@@ -158,10 +159,11 @@ class _Checker:
                 f"a second risk block; the first is at {_loc(risks[0].span)}",
                 "one risk block per ruleset: merge the two",
             )
+            self.check_risk(extra)  # its own mistakes too; its values are not used
         risk_values = self.check_risk(risk) if risk else {}
 
         for info in self.sets.values():
-            if info.uses == 0:
+            if info.uses == 0 and info.name not in self.lost_words:
                 self.error(
                     info.span,
                     "W202",
@@ -169,7 +171,7 @@ class _Checker:
                     "remove it or use it in a `for`",
                 )
         for info in self.consts.values():
-            if info.uses == 0:
+            if info.uses == 0 and info.name not in self.lost_words:
                 self.error(
                     info.span,
                     "W202",
@@ -250,6 +252,8 @@ class _Checker:
         kind = self.check_items(s.items, f"set '{s.name}'")
         if kind and self.defined_at.get(s.name) is s.name_span:
             self.sets[s.name] = SetInfo(s.name, kind, [it.text for it in s.items], s.name_span)
+        elif kind is None:
+            self.lost.add(s.name)  # reported already: its uses are not "unknown set"
 
     def literal_value(self, e: A.Expr) -> tuple[str, float] | None:
         if isinstance(e, A.Neg):
@@ -315,7 +319,9 @@ class _Checker:
             rule,
         )
         subject = _find_subject(rule.when)
-        scope.has_subject = subject is not None
+        # An unknown function may be a misspelt subject (`sprad(...)`): its E103
+        # is the one mistake, so do not pile E107 on the rule's metrics and hedge.
+        scope.has_subject = subject is not None or _calls_unknown_function(rule.when)
         errors_before = sum(d.is_error for d in self.diags)
 
         wt = self.expr(rule.when, scope)
@@ -943,6 +949,13 @@ def _find_subject(e: A.Expr) -> A.Call | None:
         if found:
             return found
     return None
+
+
+def _calls_unknown_function(e: A.Expr) -> bool:
+    """Whether an expression calls a function that does not exist (an E103)."""
+    if isinstance(e, A.Call) and e.func not in _ALL_FUNCTIONS:
+        return True
+    return any(_calls_unknown_function(c) for c in _children(e))
 
 
 def _children(e: A.Expr) -> list[A.Expr]:

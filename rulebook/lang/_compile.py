@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -145,15 +146,23 @@ class CompiledRule:
     file: str
     line: int
     var_names: tuple[str, ...]
-    bindings: list[Binding]
+    _expand_bindings: Callable[[], list[Binding]] = field(repr=False)
     subject_kind: str | None
     when: Fn
     exit_when: Fn | None
     actions: list[HedgeAction | CloseAction | AlertAction]
     source: A.Rule
-    _when_traced: Fn = field(repr=False, default=None)  # type: ignore[assignment]
-    _exit_traced: Fn | None = field(repr=False, default=None)
-    _trace: list[Step] = field(repr=False, default_factory=list)
+    _bindings: list[Binding] | None = field(repr=False, default=None)
+    _make_traced: Callable[[], tuple[Fn, Fn | None, list[Step]]] = field(repr=False, default=None)  # type: ignore[assignment]
+    _traced: tuple[Fn, Fn | None, list[Step]] | None = field(repr=False, default=None)
+
+    @property
+    def bindings(self) -> list[Binding]:
+        """Every combination of the `for` variables, expanded on first use:
+        `validate` never needs them, and a large ruleset has tens of thousands."""
+        if self._bindings is None:
+            self._bindings = self._expand_bindings()
+        return self._bindings
 
     def binding_for(self, values: dict[str, str]) -> Binding:
         """The binding with these variable values (e.g. those of a stored position)."""
@@ -165,14 +174,18 @@ class CompiledRule:
 
     def explain(self, env: Env, binding: Binding, exit_clause: bool = False) -> Explanation:
         """Evaluate with every sub-expression's value recorded, in evaluation order."""
-        fn = self._exit_traced if exit_clause else self._when_traced
-        assert fn is not None
-        self._trace.clear()
+        if self._traced is None:
+            self._traced = self._make_traced()
+        when_fn, exit_fn, trace = self._traced
+        fn = exit_fn if exit_clause else when_fn
+        if fn is None:
+            raise ValueError(f"rule {self.name} has no exit clause")
+        trace.clear()
         try:
             fired = bool(fn(env, binding))
-            return Explanation(fired, None, list(self._trace))
+            return Explanation(fired, None, list(trace))
         except NoData as missing:
-            return Explanation(None, missing.reason, list(self._trace))
+            return Explanation(None, missing.reason, list(trace))
 
 
 @dataclass(slots=True)
@@ -207,10 +220,10 @@ def ruleset_digest(sources: dict[str, str]) -> str:
 
 
 class _ExprCompiler:
-    def __init__(self, program: Program, trace: list[Step] | None):
+    def __init__(self, program: Program, trace: list[Step] | None, texts: dict[str, list[str]]):
         self.p = program
         self.trace = trace
-        self.texts = {f.path: f.text.splitlines() for f in program.files}
+        self.texts = texts
 
     def source_text(self, e: A.Expr) -> str:
         lines = self.texts.get(e.span.file, [])
@@ -405,30 +418,55 @@ def _expand(cr: CheckedRule) -> list[tuple[str, ...]]:
     return out
 
 
-def _subject_for(
-    subject: A.Call | None, program: Program, values: tuple[str, ...]
-) -> Subject | None:
+def _subject_maker(
+    subject: A.Call | None, program: Program
+) -> Callable[[tuple[str, ...]], Subject | None]:
+    """A function from a binding's values to its subject, resolved once per rule.
+
+    Subjects are interned, so every binding (of any rule) on one market shares
+    one Subject object and the engine can cache metrics per subject cheaply."""
     if subject is None:
-        return None
-    args: list[str] = []
+        return lambda values: None
+    # Each argument is a fixed value or an index into the binding's values.
+    spec: list[tuple[int, str]] = []
     for a in subject.args:
         if isinstance(a, A.CoinLit):
-            args.append(a.symbol)
+            spec.append((-1, a.symbol))
             continue
         kind, value = program.names[id(a)]
-        args.append(values[int(value)] if kind == "var" else str(value))  # type: ignore[call-overload]
-    return Subject(subject.func, args[0], tuple(args[1:]))
+        spec.append((int(value), "") if kind == "var" else (-1, str(value)))  # type: ignore[call-overload]
+    kind_ = subject.func
+    interned = _SUBJECTS
+    if all(i >= 0 for i, _ in spec):
+        pick = operator.itemgetter(*(i for i, _ in spec))
+        args_of = (lambda v: (pick(v),)) if len(spec) == 1 else pick
+    else:
+
+        def args_of(values: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple([values[i] if i >= 0 else fixed for i, fixed in spec])
+
+    def make(values: tuple[str, ...]) -> Subject:
+        args = args_of(values)
+        found = interned.get((kind_, args))
+        if found is None:
+            found = interned[(kind_, args)] = Subject(kind_, args[0], args[1:])
+        return found
+
+    return make
 
 
-def _compile_rule(cr: CheckedRule, program: Program) -> CompiledRule:
-    plain = _ExprCompiler(program, None)
-    trace: list[Step] = []
-    traced = _ExprCompiler(program, trace)
+_SUBJECTS: dict[tuple[str, tuple[str, ...]], Subject] = {}
+
+
+def _compile_rule(cr: CheckedRule, program: Program, texts: dict[str, list[str]]) -> CompiledRule:
+    plain = _ExprCompiler(program, None, texts)
     rule = cr.rule
     names = tuple(cr.var_names)
-    bindings = [
-        Binding(names, vals, _subject_for(cr.subject, program, vals)) for vals in _expand(cr)
-    ]
+    subject_of = _subject_maker(cr.subject, program)
+
+    def expand() -> list[Binding]:
+        return [Binding(names, vals, subject_of(vals)) for vals in _expand(cr)]
+
     actions: list[HedgeAction | CloseAction | AlertAction] = []
     for act in rule.actions:
         if isinstance(act, A.Hedge):
@@ -438,20 +476,25 @@ def _compile_rule(cr: CheckedRule, program: Program) -> CompiledRule:
         else:
             actions.append(AlertAction(act.template))
     assert program.types.get(id(rule.when)) == BOOL
+
+    def traced() -> tuple[Fn, Fn | None, list[Step]]:
+        # Built on the first `explain` only: most runs never explain.
+        trace: list[Step] = []
+        tc = _ExprCompiler(program, trace, texts)
+        return tc.compile(rule.when), tc.compile(rule.exit_when) if rule.exit_when else None, trace
+
     return CompiledRule(
         name=rule.name,
         file=rule.span.file,
         line=rule.span.line,
         var_names=names,
-        bindings=bindings,
+        _expand_bindings=expand,
         subject_kind=cr.subject.func if cr.subject else None,
         when=plain.compile(rule.when),
         exit_when=plain.compile(rule.exit_when) if rule.exit_when else None,
         actions=actions,
         source=rule,
-        _when_traced=traced.compile(rule.when),
-        _exit_traced=traced.compile(rule.exit_when) if rule.exit_when else None,
-        _trace=trace,
+        _make_traced=traced,
     )
 
 
@@ -467,8 +510,9 @@ def compile_program(program: Program) -> Ruleset:
         min_confidence=rv.get("min_confidence"),
     )
     sources = {f.path: f.text for f in program.files}
+    texts = {path: text.splitlines() for path, text in sources.items()}
     return Ruleset(
-        rules=[_compile_rule(cr, program) for cr in program.rules],
+        rules=[_compile_rule(cr, program, texts) for cr in program.rules],
         risk=risk,
         files=[f.path for f in program.files],
         sha256=ruleset_digest(sources),

@@ -7,12 +7,13 @@ blanked out and the file parsed again, so later statements are still checked.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Token, Transformer
 
 from . import _ast as A
 from ._diagnostics import Diagnostic
@@ -22,6 +23,7 @@ __all__ = ["parse_text", "parse_bytes", "grammar_text", "raw_parser"]
 _KEYWORDS = "set let rule for in when then exit risk and or not hedge close alert".split()
 _STATEMENT_START = re.compile(r"^(set|let|rule|when|risk)(?![a-z0-9_])", re.M)
 _DEFINED_NAME = re.compile(r"\b(?:set|let|rule)\s+([a-z_][a-z0-9_]*)")
+_WORD = re.compile(r"(?<![A-Za-z0-9_])[a-z_][a-z0-9_]*")
 _MAX_RECOVERIES = 50
 
 # Lark's terminal names, as an operator would say them.
@@ -44,6 +46,7 @@ _TOKEN_WORDS = {
     "LSQB": "'['",
     "RSQB": "']'",
     "MINUS": "'-'",
+    "NEG": "'-'",
     "$END": "the end of the file",
 }
 
@@ -66,16 +69,21 @@ def grammar_text() -> str:
     )
 
 
+_OPTIONS = dict(parser="lalr", lexer="contextual", maybe_placeholders=False)
+
+
 @lru_cache(maxsize=1)
 def raw_parser() -> lark.Lark:
-    """The Lark parser, built once per process."""
-    return lark.Lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=False,
-    )
+    """Lark's parser producing a plain parse tree (for tools and the benchmark)."""
+    return lark.Lark(grammar_text(), **_OPTIONS)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1)
+def _ast_parser() -> tuple[lark.Lark, _ToAst, threading.Lock]:
+    """The parser rulebook uses, built once per process: it runs the AST
+    transformer inline, so no intermediate parse tree is ever built."""
+    to_ast = _ToAst("<text>")
+    return lark.Lark(grammar_text(), transformer=to_ast, **_OPTIONS), to_ast, threading.Lock()  # type: ignore[arg-type]
 
 
 # -- tree to AST ---------------------------------------------------------------
@@ -91,75 +99,71 @@ _DURATION_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class _ToAst(Transformer):
+    """Builds the AST while Lark parses (inline: no parse tree is built).
+
+    Lark cannot pass positions to an inline transformer, so each node's span
+    runs from its first to its last child, tokens included; the grammar keeps
+    the tokens (`when`, `not`, `)`...) at which a span must start or end."""
+
     def __init__(self, path: str):
         super().__init__(visit_tokens=False)
         self.path = path
 
-    def _span(self, meta_or_tok: object) -> A.Span:
-        m = meta_or_tok
-        return A.Span(self.path, m.line, m.column, m.end_line, m.end_column)  # type: ignore[attr-defined]
+    def _span(self, first: object, last: object | None = None) -> A.Span:
+        a = _start_of(first)
+        b = _end_of(last if last is not None else first)
+        return A.Span(self.path, a[0], a[1], b[0], b[1])
 
     # literals and atoms
-    @v_args(meta=True)
-    def number(self, meta, c):
-        return A.Number(self._span(meta), float(c[0]), str(c[0]))
+    def number(self, c):
+        return A.Number(self._span(c[0]), float(c[0]), str(c[0]))
 
-    @v_args(meta=True)
-    def rate(self, meta, c):
-        return A.RateLit(self._span(meta), float(str(c[0])[:-1]) / 100.0, str(c[0]))
+    def rate(self, c):
+        return A.RateLit(self._span(c[0]), float(str(c[0])[:-1]) / 100.0, str(c[0]))
 
-    @v_args(meta=True)
-    def money(self, meta, c):
+    def money(self, c):
         value, unit = _unit_value(str(c[0]))
-        return A.MoneyLit(self._span(meta), value, unit, str(c[0]))
+        return A.MoneyLit(self._span(c[0]), value, unit, str(c[0]))
 
-    @v_args(meta=True)
-    def duration(self, meta, c):
+    def duration(self, c):
         value, unit = _unit_value(str(c[0]))
-        return A.DurationLit(self._span(meta), value * _DURATION_SECONDS[unit], str(c[0]))
+        return A.DurationLit(self._span(c[0]), value * _DURATION_SECONDS[unit], str(c[0]))
 
-    @v_args(meta=True)
-    def coin(self, meta, c):
-        return A.CoinLit(self._span(meta), str(c[0]))
+    def coin(self, c):
+        return A.CoinLit(self._span(c[0]), str(c[0]))
 
-    @v_args(meta=True)
-    def name(self, meta, c):
-        return A.Name(self._span(meta), str(c[0]))
+    def name(self, c):
+        return A.Name(self._span(c[0]), str(c[0]))
 
-    @v_args(meta=True)
-    def risk_metric(self, meta, c):
-        return A.RiskMetric(self._span(meta))
+    def risk_metric(self, c):
+        return A.RiskMetric(self._span(c[0]))
 
-    @v_args(meta=True)
-    def call(self, meta, c):
+    def call(self, c):
         func: Token = c[0]
-        return A.Call(
-            self._span(meta), str(func), self._span(func), [a for a in c[1:] if a is not None]
-        )
+        return A.Call(self._span(func, c[-1]), str(func), self._span(func), list(c[1:-1]))
 
-    @v_args(meta=True)
-    def neg(self, meta, c):
-        return A.Neg(self._span(meta), c[0])
+    def paren(self, c):
+        inner: A.Expr = c[1]
+        inner.span = self._span(c[0], c[2])  # carets cover the parentheses too
+        return inner
 
-    @v_args(meta=True)
-    def binop(self, meta, c):
-        return A.BinOp(self._span(meta), str(c[1]), c[0], c[2])
+    def neg(self, c):
+        return A.Neg(self._span(c[0], c[1]), c[1])
 
-    @v_args(meta=True)
-    def compare(self, meta, c):
-        return A.Compare(self._span(meta), str(c[1]), c[0], c[2])
+    def binop(self, c):
+        return A.BinOp(self._span(c[0], c[2]), str(c[1]), c[0], c[2])
 
-    @v_args(meta=True)
-    def and_(self, meta, c):
-        return A.And(self._span(meta), c[0], c[1])
+    def compare(self, c):
+        return A.Compare(self._span(c[0], c[2]), str(c[1]), c[0], c[2])
 
-    @v_args(meta=True)
-    def or_(self, meta, c):
-        return A.Or(self._span(meta), c[0], c[1])
+    def and_(self, c):
+        return A.And(self._span(c[0], c[1]), c[0], c[1])
 
-    @v_args(meta=True)
-    def not_(self, meta, c):
-        return A.Not(self._span(meta), c[0])
+    def or_(self, c):
+        return A.Or(self._span(c[0], c[1]), c[0], c[1])
+
+    def not_(self, c):
+        return A.Not(self._span(c[0], c[1]), c[1])
 
     # statements
     def coin_item(self, c):
@@ -168,20 +172,17 @@ class _ToAst(Transformer):
     def name_item(self, c):
         return A.SetItem(str(c[0]), False, self._span(c[0]))
 
-    @v_args(meta=True)
-    def set_def(self, meta, c):
-        return A.SetDef(str(c[0]), self._span(c[0]), list(c[1:]), self._span(meta))
+    def set_def(self, c):
+        return A.SetDef(str(c[0]), self._span(c[0]), list(c[1:]), self._span(c[0], c[-1]))
 
-    @v_args(meta=True)
-    def let_def(self, meta, c):
-        return A.LetDef(str(c[0]), self._span(c[0]), c[1], self._span(meta))
+    def let_def(self, c):
+        return A.LetDef(str(c[0]), self._span(c[0]), c[1], self._span(c[0], c[1]))
 
     def set_source(self, c):
         return ("set", str(c[0]), self._span(c[0]))
 
-    @v_args(meta=True)
-    def list_source(self, meta, c):
-        return ("list", list(c), self._span(meta))
+    def list_source(self, c):
+        return ("list", list(c), self._span(c[0], c[-1]))
 
     def for_binding(self, c):
         var, (kind, value, span) = c
@@ -196,54 +197,62 @@ class _ToAst(Transformer):
     def for_clause(self, c):
         return list(c)
 
-    @v_args(meta=True)
-    def hedge(self, meta, c):
-        return A.Hedge(c[0], self._span(meta))
+    def hedge(self, c):
+        return A.Hedge(c[1], self._span(c[0], c[1]))
 
-    @v_args(meta=True)
-    def close(self, meta, c):
-        return A.Close(self._span(meta))
+    def close(self, c):
+        return A.Close(self._span(c[0]))
 
-    @v_args(meta=True)
-    def alert(self, meta, c):
-        raw = str(c[0])[1:-1]
-        return A.Alert(re.sub(r"\\([\"\\])", r"\1", raw), self._span(meta))
+    def alert(self, c):
+        raw = str(c[1])[1:-1]
+        return A.Alert(re.sub(r"\\([\"\\])", r"\1", raw), self._span(c[0], c[1]))
 
     def actions(self, c):
         return list(c)
 
     def exit_clause(self, c):
-        return c[0]
+        return c[-1]  # after the kept `when` token
 
-    @v_args(meta=True)
-    def rule_body(self, meta, c):
-        return (c[0], c[1], c[2] if len(c) > 2 else None, self._span(meta))
+    def rule_body(self, c):
+        # c: WHEN, when-expr, actions, [exit expr]
+        exit_when = c[3] if len(c) > 3 else None
+        last = exit_when if exit_when is not None else c[2][-1]
+        return (c[1], c[2], exit_when, self._span(c[0], last))
 
-    @v_args(meta=True)
-    def named_rule(self, meta, c):
+    def named_rule(self, c):
         name: Token = c[0]
         fors = c[1] if len(c) == 3 else []
-        when, actions, exit_when, _ = c[-1]
-        return A.Rule(
-            str(name), self._span(name), False, fors, when, actions, exit_when, self._span(meta)
-        )
+        when, actions, exit_when, body_span = c[-1]
+        span = self._span(name).to(body_span)
+        return A.Rule(str(name), self._span(name), False, fors, when, actions, exit_when, span)
 
-    @v_args(meta=True)
-    def inline_rule(self, meta, c):
+    def inline_rule(self, c):
         when, actions, exit_when, span = c[0]
         stem = Path(self.path).stem
         return A.Rule(f"{stem}:{span.line}", span, True, [], when, actions, exit_when, span)
 
-    @v_args(meta=True)
-    def risk_item(self, meta, c):
-        return A.RiskItem(str(c[0]), self._span(c[0]), c[1], self._span(meta))
+    def risk_item(self, c):
+        return A.RiskItem(str(c[0]), self._span(c[0]), c[1], self._span(c[0], c[1]))
 
-    @v_args(meta=True)
-    def risk_block(self, meta, c):
-        return A.RiskBlock(list(c), self._span(meta))
+    def risk_block(self, c):
+        return A.RiskBlock(list(c[1:]), self._span(c[0], c[-1]))
 
     def start(self, c):
         return list(c)
+
+
+def _start_of(x: object) -> tuple[int, int]:
+    if isinstance(x, Token):
+        return x.line, x.column  # type: ignore[return-value]
+    span: A.Span = x.span  # type: ignore[attr-defined]
+    return span.line, span.column
+
+
+def _end_of(x: object) -> tuple[int, int]:
+    if isinstance(x, Token):
+        return x.end_line, x.end_column  # type: ignore[return-value]
+    span: A.Span = x.span  # type: ignore[attr-defined]
+    return span.end_line, span.end_column
 
 
 # -- syntax errors -----------------------------------------------------------------
@@ -328,8 +337,15 @@ def _syntax_diagnostic(
     hint = expected or None
     if tok.type.lower() in _KEYWORDS:
         msg = f"unexpected keyword '{shown}'"
-        if "NAME" in err.expected:
+        if tok.column == 1 and _STATEMENT_START.match(shown):
+            hint = f"the statement before this '{shown}' is not complete"
+        elif "NAME" in err.expected and set(err.expected) <= {"NAME", "COIN"}:
             hint = f"'{shown}' is a reserved word and cannot be used as a name"
+        elif "NUMBER" in err.expected:
+            # where a value may start, the keyword is not a name: the value is missing
+            hint = f"a value is missing before '{shown}'"
+    elif tok.type == "COMP_OP" and "NUMBER" in err.expected:
+        hint = f"a value is missing before '{shown}'"
     elif tok.type == "COMP_OP" and err.expected and "COMP_OP" not in err.expected:
         hint = "comparisons cannot be chained: write `a < b and b < c`"
     return Diagnostic.at(span, "E001", msg, hint), tok.start_pos or 0
@@ -344,6 +360,15 @@ def _statement_bounds(text: str, pos: int) -> tuple[int, int]:
     """The top-level statement around pos: from the last statement keyword at
     a line start at or before pos to the next one after it."""
     starts = [m.start() for m in _STATEMENT_START.finditer(text)]
+    earlier = [s for s in starts if s < pos]
+    if pos in starts and earlier:
+        # The token that failed starts the next statement: the statement before
+        # it is the incomplete one. A `when` at a line start may be the body of
+        # a `rule` before it, so then both go.
+        if text.startswith("when", pos) and text.startswith("rule", earlier[-1]):
+            after = [s for s in starts if s > pos]
+            return earlier[-1], after[0] if after else len(text)
+        return earlier[-1], pos
     before = [s for s in starts if s <= pos]
     start = before[-1] if before else 0
     after = [s for s in starts if s > max(pos, start)]
@@ -356,25 +381,28 @@ def _statement_bounds(text: str, pos: int) -> tuple[int, int]:
 
 def parse_text(text: str, path: str = "<text>") -> tuple[A.RulesFile, list[Diagnostic]]:
     """Parse one file's text into a RulesFile, with every syntax error found."""
-    parser = raw_parser()
+    parser, to_ast, lock = _ast_parser()
     diags: list[Diagnostic] = []
     lost: set[str] = set()
+    words: set[str] = set()
     work = text
     for _ in range(_MAX_RECOVERIES):
         try:
-            tree = parser.parse(work)
+            with lock:  # the inline transformer carries the file's path
+                to_ast.path = path
+                statements = parser.parse(work)
         except lark.exceptions.UnexpectedInput as err:
             diag, pos = _syntax_diagnostic(path, work, err)
             diags.append(diag)
             start, end = _statement_bounds(work, min(pos, len(work) - 1) if work else 0)
             lost.update(_DEFINED_NAME.findall(work[start:end]))
+            words.update(_WORD.findall(work[start:end]))
             if not work[start:end].strip():
                 break
             work = _blank(work, start, end)
             continue
-        statements = _ToAst(path).transform(tree)
-        return A.RulesFile(path, text, statements, lost), diags
-    return A.RulesFile(path, text, [], lost), diags
+        return A.RulesFile(path, text, statements, lost, words), diags
+    return A.RulesFile(path, text, [], lost, words), diags
 
 
 def parse_bytes(data: bytes, path: str) -> tuple[A.RulesFile, list[Diagnostic]]:

@@ -13,6 +13,7 @@ from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
 from ._jsonl import JsonlRecorder, LineError, iter_jsonl, read_jsonl
 from ._live import CycleResult, ExchangeFeed, LiveSource, make_exchange
 from ._model import EXCHANGES, MARKETS, Observation
+from ._record import record_snapshots
 from ._replay import ReplaySource
 from ._retry import TRANSIENT_ERRORS, RetryPolicy
 from ._view import SnapshotView
@@ -38,4 +39,5 @@ __all__ = [
     "SnapshotView",
     "iter_jsonl",
     "read_jsonl",
+    "record_snapshots",
 ]
