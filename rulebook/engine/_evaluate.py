@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,8 +24,8 @@ from rulebook.market import SnapshotView
 from ._decide import Book, DecisionKind, RiskBudget
 from ._env import SnapshotEnv, SubjectFigures
 from ._fees import EngineConfig
-from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg
-from ._vector import MarketArrays, vector_ruleset
+from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg, borrow_legs, carry_legs, spread_legs
+from ._vector import MarketArrays, RuleResult, vector_ruleset
 
 __all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
 
@@ -39,7 +40,7 @@ class Opportunity:
     """
 
     rule: str
-    bindings: dict[str, str]
+    binding: Binding
     subject: Subject | None
     figures: SubjectFigures | None
     fired: bool
@@ -47,9 +48,21 @@ class Opportunity:
     amount: float | None = None
     decision: DecisionKind | None = None
     reason: str | None = None
-    alerts: list[str] = field(default_factory=list)
     explanation: Explanation | None = None
     order: int = 0  # rule and binding position in the ruleset, for stable sorting
+    # the rule itself, to render its alerts on demand
+    compiled: CompiledRule | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def bindings(self) -> dict[str, str]:
+        return self.binding.as_dict()
+
+    @property
+    def alerts(self) -> list[str]:
+        """The rule's alert texts for this binding, when it fired."""
+        if not self.fired or self.compiled is None:
+            return []
+        return _alerts(self.compiled, self.binding, self.figures)
 
     @property
     def coin(self) -> str | None:
@@ -81,7 +94,7 @@ class Opportunity:
             breakeven_h = f.breakeven_s / 3600.0
         out: dict[str, object] = {
             "rule": self.rule,
-            "bindings": dict(self.bindings),
+            "bindings": self.bindings,
             "coin": self.coin,
             "subject": self.subject.kind if self.subject else None,
             "legs": [leg.to_dict() for leg in self.legs],
@@ -104,19 +117,24 @@ class Opportunity:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Skipped:
     """A binding that could not be evaluated, and why (spec 5)."""
 
     rule: str
-    bindings: dict[str, str]
+    binding: Binding
     reason: str
     explanation: Explanation | None = None
+    order: int = 0  # rule and binding position in the ruleset
+
+    @property
+    def bindings(self) -> dict[str, str]:
+        return self.binding.as_dict()
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "rule": self.rule,
-            "bindings": dict(self.bindings),
+            "bindings": self.bindings,
             "reason": self.reason,
         }
         if self.explanation is not None:
@@ -131,8 +149,19 @@ class Evaluation:
     at: int  # ms: "now" (spec 6)
     ruleset: str  # sha256 of the loaded files
     opportunities: list[Opportunity]
-    skipped: list[Skipped]
+    # the skipped bindings, or batches that list them on first access: which
+    # bindings are skipped and why is decided during evaluate(); turning
+    # thousands of them into objects is left until someone reads them
+    _skipped: list[Skipped] | list[Callable[[], list[Skipped]]] = field(default_factory=list)
     bindings: int = 0  # how many bindings were evaluated in all
+    _ready: bool = True
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        if not self._ready:
+            self._skipped = [s for batch in self._skipped for s in batch()]  # type: ignore[operator]
+            self._ready = True
+        return self._skipped  # type: ignore[return-value]
 
     @property
     def fired(self) -> list[Opportunity]:
@@ -164,16 +193,17 @@ def explanation_dict(e: Explanation, figures: SubjectFigures | None) -> dict[str
 def figure_notes(f: SubjectFigures) -> list[str]:
     """How each figure was reached, in words and numbers, for --explain."""
     rate = lambda x: format_value("Rate", x)  # noqa: E731
-    fees = " + ".join(f"{t.exchange} {t.market} {rate(t.fee)} ({t.source})" for t in f.taker_fees)
+    d = f.details()
+    fees = " + ".join(f"{t.exchange} {t.market} {rate(t.fee)} ({t.source})" for t in d.taker_fees)
     be = format_value("Duration", f.breakeven_s)
     return [
         f"legs: {', '.join(leg.describe() for leg in f.legs)}",
         f"edge {rate(f.edge)} per 8h (apr {rate(f.apr)})",
         f"fees 2 x ({fees}) = {rate(f.fees)}",
         f"breakeven {be}; net(8h) {rate(f.net(EIGHT_HOURS_S))}",
-        f"price deviation {rate(f.price_deviation)} ({f.price_basis}) -> price_score "
+        f"price deviation {rate(f.price_deviation)} ({d.price_basis}) -> price_score "
         f"{f.price_score:.3f}",
-        f"oldest observation {f.oldest_age_s:g}s old (uses {', '.join(f.uses)}) -> fresh_score "
+        f"oldest observation {f.oldest_age_s:g}s old (uses {', '.join(d.uses)}) -> fresh_score "
         f"{f.fresh_score:.3f}",
         f"confidence {f.confidence:.3f}, risk {RISK_LEVELS[f.risk]}",
     ]
@@ -190,6 +220,25 @@ def _figures(env: SnapshotEnv, subject: Subject | None, required: bool) -> Subje
         return env.figures(subject)
     except NoData:
         return None
+
+
+_LEG_CACHE: dict[tuple[str, tuple[str, ...], bool], tuple[Leg, ...]] = {}
+
+
+def _legs(s: Subject, first_short: bool) -> tuple[Leg, ...]:
+    """The legs of a subject given which way round they go (shared tuples)."""
+    key = (s.kind, s.exchanges, first_short)
+    legs = _LEG_CACHE.get(key)
+    if legs is None:
+        if s.kind == "spread":
+            a, b = s.exchanges
+            legs = spread_legs(a, b, 1.0, 0.0)[0] if first_short else spread_legs(a, b, 0.0, 1.0)[0]
+        elif s.kind == "borrow":
+            legs = borrow_legs(s.exchanges[0])
+        else:
+            legs = carry_legs(s.exchanges[0], 1.0 if first_short else -1.0)
+        _LEG_CACHE[key] = legs
+    return legs
 
 
 def _hedge_amount(rule: CompiledRule, env: SnapshotEnv, binding: Binding) -> float | None:
@@ -212,10 +261,14 @@ def _alerts(rule: CompiledRule, binding: Binding, f: SubjectFigures | None) -> l
 
 
 def _sort_key(o: Opportunity) -> tuple[float, int]:
-    net = o.expected_net_8h
-    if net is None and o.figures is not None:
-        net = o.figures.net(EIGHT_HOURS_S)  # no hedge: order by the rate itself
-    return (-(net if net is not None else -math.inf), o.order)
+    """Expected net over 8h in money, best first; ties in ruleset order."""
+    f = o.figures
+    if f is None:
+        return (math.inf, o.order)
+    net = f.net(EIGHT_HOURS_S)
+    if o.amount is not None:
+        net = o.amount * net  # == expected_net_8h
+    return (-net, o.order)
 
 
 def decide(opportunities: list[Opportunity], ruleset: Ruleset, book: Book | None = None) -> None:
@@ -270,24 +323,22 @@ def evaluate(
             result = vrule.run(market)
             bindings = rule.bindings
             base = out.order
-            listed = ~result.skipped if include_unfired else result.fired
-            for i in np.flatnonzero(result.skipped | listed):
-                out.order = base + int(i) + 1
-                b = bindings[i]
-                if result.skipped[i]:
-                    code = int(result.reason[i])
-                    reason = out.cell_reason(market, coin_names, code) if code > 0 else None
-                    out.skip(rule, b, reason)
-                else:
-                    out.binding(rule, b, bool(result.fired[i]))
+            out.skipped_from_arrays(rule, bindings, result, market, coin_names, base)
+            out.fired_from_arrays(rule, bindings, result, base)
+            if include_unfired:
+                unfired = ~(result.skipped | result.fired)
+                for i in np.flatnonzero(unfired).tolist():
+                    out.order = base + i + 1
+                    out.binding(rule, bindings[i], False)
             out.order = base + len(bindings)
             out.total += len(bindings)
     out.opportunities.sort(key=_sort_key)
-    out.skipped.sort(key=lambda pair: pair[0])
     decide(out.opportunities, ruleset, book)
-    return Evaluation(
-        view.at, ruleset.sha256, out.opportunities, [s for _, s in out.skipped], out.total
-    )
+    if out.batches:
+        return Evaluation(
+            view.at, ruleset.sha256, out.opportunities, out.batches, out.total, _ready=False
+        )
+    return Evaluation(view.at, ruleset.sha256, out.opportunities, out.skipped, out.total)
 
 
 class _Collector:
@@ -298,7 +349,8 @@ class _Collector:
         self.include_unfired = include_unfired
         self.explain = explain
         self.opportunities: list[Opportunity] = []
-        self.skipped: list[tuple[int, Skipped]] = []
+        self.skipped: list[Skipped] = []
+        self.batches: list[Callable[[], list[Skipped]]] = []
         self.order = 0
         self.total = 0
         self._cells: dict[int, str] = {}
@@ -327,23 +379,103 @@ class _Collector:
         self.opportunities.append(
             Opportunity(
                 rule=rule.name,
-                bindings=binding.as_dict(),
+                binding=binding,
                 subject=binding.subject,
                 figures=figures,
                 fired=fired,
                 requested=requested,
                 amount=requested,
-                alerts=_alerts(rule, binding, figures) if fired else [],
+                compiled=rule,
                 explanation=rule.explain(env, binding) if self.explain else None,
                 order=self.order,
             )
         )
 
+    def fired_from_arrays(
+        self, rule: CompiledRule, bindings: list[Binding], result: RuleResult, base: int
+    ) -> None:
+        """Opportunities for the fired bindings, their figures read off the arrays.
+
+        Same numbers as `SnapshotEnv.figures` (same formulas, same order of
+        operations); they also fill its cache, so later lookups agree.
+        """
+        idx = np.flatnonzero(result.fired)
+        if not len(idx):
+            return
+        env = self.env
+        cache = env._figures
+        amounts = result.amounts[idx].tolist() if result.amounts is not None else None
+        f = result.figures
+        if f is not None:
+            cols = zip(
+                f.edge[idx].tolist(),
+                f.fees[idx].tolist(),
+                f.deviation[idx].tolist(),
+                f.price_score[idx].tolist(),
+                f.age[idx].tolist(),
+                f.fresh[idx].tolist(),
+                f.first_short[idx].tolist(),
+                strict=True,
+            )
+        for n, i in enumerate(idx.tolist()):
+            b = bindings[i]
+            s = b.subject
+            figures = None
+            if s is not None:
+                figures = cache.get(s)  # type: ignore[assignment]
+                edge, fees, dev, ps, age, fresh, first_short = next(cols)
+                if figures is None:
+                    figures = SubjectFigures(
+                        s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env
+                    )
+                    cache[s] = figures
+            requested = amounts[n] if amounts is not None else None
+            self.opportunities.append(
+                Opportunity(
+                    rule.name, b, s, figures, True, requested, requested,  # type: ignore[arg-type]
+                    order=base + i + 1, compiled=rule,
+                )
+            )
+
     def skip(self, rule: CompiledRule, binding: Binding, reason: str | None) -> None:
         if reason is None:
             reason = self._closure_reason(rule, binding)
         why = rule.explain(self.env, binding) if self.explain else None
-        self.skipped.append((self.order, Skipped(rule.name, binding.as_dict(), reason, why)))
+        self.skipped.append(Skipped(rule.name, binding, reason, why, self.order))
+
+    def skipped_from_arrays(
+        self,
+        rule: CompiledRule,
+        bindings: list[Binding],
+        result: RuleResult,
+        market: MarketArrays,
+        coin_names: list[str],
+        base: int,
+    ) -> None:
+        idx = np.flatnonzero(result.skipped)
+        if not len(idx):
+            return
+        codes = result.reason[idx]
+        # in ruleset order: skipped bindings all come from here in this mode
+        assert not self.skipped
+
+        def batch() -> list[Skipped]:
+            words = {
+                c: self.cell_reason(market, coin_names, c) if c > 0 else None
+                for c in np.unique(codes).tolist()
+            }
+            name = rule.name
+            out = [
+                Skipped(name, bindings[i], words[c], None, base + i + 1)  # type: ignore[arg-type]
+                for i, c in zip(idx.tolist(), codes.tolist(), strict=True)
+            ]
+            if None in words.values():
+                for s in out:
+                    if s.reason is None:
+                        s.reason = self._closure_reason(rule, s.binding)
+            return out
+
+        self.batches.append(batch)
 
     def _closure_reason(self, rule: CompiledRule, binding: Binding) -> str:
         """The reason in the closures' own words (subject legs, division by zero)."""

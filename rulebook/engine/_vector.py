@@ -45,7 +45,7 @@ FIGURES = -1
 DIV_ZERO = -2
 
 # market-call kinds, in the order used to encode reasons
-KINDS = ("funding", "basis", "borrow", "price", "volume", "next_funding")
+KINDS = ("funding", "basis", "borrow", "price", "volume", "next_funding", "spot_mid")
 KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
 
 
@@ -106,10 +106,14 @@ class MarketArrays:
             "price": mark,
             "volume": volume,
             "next_funding": next_s,
+            "spot_mid": mid,
         }
         self.mark, self.index, self.mid = mark, index, mid
         self.perp_age, self.spot_age, self.borrow_age = perp_age, spot_age, borrow_age
         self.perp_fee, self.spot_fee = perp_fee, spot_fee
+        #: results shared across rules within this snapshot: market lookups by
+        #: (kind, coin array, exchange array) and figures by subject arrays
+        self.memo: dict[tuple[object, ...], object] = {}
 
     def code(self, kind: str, e: np.ndarray | int, c: np.ndarray | int) -> np.ndarray | int:
         return 1 + (KIND_INDEX[kind] * N_EX + e) * self.n_coins + c
@@ -126,6 +130,8 @@ class RuleResult:
     fired: np.ndarray  # bool per binding (False where skipped)
     skipped: np.ndarray  # bool per binding
     reason: np.ndarray  # reason code per binding (meaningful where skipped)
+    figures: _Figures | None  # the subject's figures per binding (rules with a subject)
+    amounts: np.ndarray | None  # the hedge amount per binding (rules with a hedge)
 
 
 Arg = np.ndarray | int
@@ -147,6 +153,14 @@ class _Figures:
     confidence: np.ndarray
     risk: np.ndarray
     missing: np.ndarray | None
+    reason: np.ndarray | None  # where missing: the first missing datum, as the env reads them
+    deviation: np.ndarray
+    price_score: np.ndarray
+    age: np.ndarray
+    fresh: np.ndarray
+    #: which way round the legs go: spread, the first exchange is the short
+    #: one; funding/basis, funding >= 0 (short perp, long spot)
+    first_short: np.ndarray
 
 
 @dataclass(slots=True)
@@ -154,6 +168,7 @@ class VectorRule:
     n: int
     when: Callable[[MarketArrays, dict[str, object]], V]
     subject: _Subject | None
+    amount: Callable[[MarketArrays, dict[str, object]], V] | None
 
     def run(self, mk: MarketArrays) -> RuleResult:
         cache: dict[str, object] = {"__subject__": self.subject}
@@ -171,9 +186,20 @@ class VectorRule:
                 cut = fired & figs.missing
                 if cut.any():
                     skipped = missing | cut
-                    reason = np.where(cut, FIGURES, reason)
+                    assert figs.reason is not None
+                    reason = np.where(cut, figs.reason, reason)
                     fired = fired & ~cut
-        return RuleResult(fired, skipped, reason)
+            amounts = None
+            if self.amount is not None:
+                a = self.amount(mk, cache)
+                amounts = np.broadcast_to(np.asarray(a.v, dtype=float), n)
+                if a.m is not None:
+                    cut = fired & np.broadcast_to(a.m, n)
+                    if cut.any():
+                        skipped = skipped | cut
+                        reason = np.where(cut, FIGURES, reason)
+                        fired = fired & ~cut
+        return RuleResult(fired, skipped, reason, figs, amounts)
 
 
 def _figures(mk: MarketArrays, cache: dict[str, object], s: _Subject | None) -> _Figures:
@@ -181,6 +207,19 @@ def _figures(mk: MarketArrays, cache: dict[str, object], s: _Subject | None) -> 
     if got is not None:
         return got  # type: ignore[return-value]
     assert s is not None
+    # funding and basis subjects have the same legs and figures; rules over the
+    # same variables share their subject arrays (deduplicated when compiled)
+    family = "carry" if s.kind == "basis" else s.kind
+    key = ("figures", family, id(s.coin), id(s.a), id(s.b))
+    got = mk.memo.get(key)
+    if got is None:
+        got = _compute_figures(mk, s)
+        mk.memo[key] = got
+    cache["__figures__"] = got
+    return got  # type: ignore[return-value]
+
+
+def _compute_figures(mk: MarketArrays, s: _Subject) -> _Figures:
     c, a = s.coin, s.a
     fa = mk.by_kind["funding"][a, c]
     ma = mk.mark[a, c]
@@ -190,7 +229,9 @@ def _figures(mk: MarketArrays, cache: dict[str, object], s: _Subject | None) -> 
         fb = mk.by_kind["funding"][b, c]
         mb = mk.mark[b, c]
         missing = np.isnan(fa) | np.isnan(ma) | np.isnan(fb) | np.isnan(mb)
+        order = [("funding", a, fa), ("price", a, ma), ("funding", b, fb), ("price", b, mb)]
         edge = np.abs(fa - fb)
+        first_short = fa >= fb
         fees = 2.0 * (mk.perp_fee[a, c] + mk.perp_fee[b, c])
         dev = np.abs(ma - mb) / ((ma + mb) / 2.0)
         age = np.maximum(mk.perp_age[a, c], mk.perp_age[b, c])
@@ -198,7 +239,10 @@ def _figures(mk: MarketArrays, cache: dict[str, object], s: _Subject | None) -> 
         mid = mk.mid[a, c]
         bor = mk.by_kind["borrow"][a, c]
         needs_borrow = np.ones_like(fa, dtype=bool) if s.kind == "borrow" else fa < 0
-        missing = np.isnan(fa) | np.isnan(ma) | np.isnan(mid) | (needs_borrow & np.isnan(bor))
+        no_borrow = needs_borrow & np.isnan(bor)
+        missing = np.isnan(fa) | np.isnan(ma) | np.isnan(mid) | no_borrow
+        order = [("funding", a, fa), ("price", a, ma), ("spot_mid", a, mid), ("borrow", a, bor)]
+        first_short = fa >= 0
         if s.kind == "borrow":
             edge = -fa - bor
         else:
@@ -222,10 +266,29 @@ def _figures(mk: MarketArrays, cache: dict[str, object], s: _Subject | None) -> 
         2,
         np.where((confidence >= 0.8) & (breakeven <= 24 * 3600.0), 0, 1),
     )
+    reason = None
+    if missing.any():
+        # the first missing datum in the order SnapshotEnv.figures reads them
+        reason = np.zeros(missing.shape, dtype=np.int64)
+        for kind, ex, values in reversed(order):
+            gap = np.isnan(values)
+            if kind == "borrow" and s.kind != "spread":
+                gap = no_borrow
+            reason = np.where(gap, mk.code(kind, ex, c), reason)
     figs = _Figures(
-        edge, fees, breakeven, confidence, risk, missing if bool(missing.any()) else None
+        edge,
+        fees,
+        breakeven,
+        confidence,
+        risk,
+        missing if reason is not None else None,
+        reason,
+        dev,
+        price_score,
+        age,
+        fresh,
+        first_short,
     )
-    cache["__figures__"] = figs
     return figs
 
 
@@ -367,7 +430,7 @@ class _Compiler:
             }[name]
             if figs.missing is None:
                 return V(values)
-            return V(values, figs.missing, np.where(figs.missing, FIGURES, 0))
+            return V(values, figs.missing, figs.reason)
 
         return metric
 
@@ -427,11 +490,20 @@ class _Compiler:
         def market(mk: MarketArrays, cx: dict[str, object]) -> V:
             c = coin_f(mk, cx).v
             x = ex_f(mk, cx).v
+            # arguments are deduplicated arrays (or plain ints): their ids name them
+            key = (kind, id(c) if isinstance(c, np.ndarray) else c,
+                   id(x) if isinstance(x, np.ndarray) else x)
+            got = mk.memo.get(key)
+            if got is not None:
+                return got  # type: ignore[return-value]
             values = mk.by_kind[kind][x, c]
             missing = np.isnan(values)
             if not missing.any():
-                return V(values)
-            return V(values, missing, np.where(missing, mk.code(kind, x, c), 0))  # type: ignore[arg-type]
+                got = V(values)
+            else:
+                got = V(values, missing, np.where(missing, mk.code(kind, x, c), 0))  # type: ignore[arg-type]
+            mk.memo[key] = got
+            return got
 
         return market
 
@@ -471,9 +543,16 @@ def _compile_ruleset(ruleset: Ruleset) -> VectorRuleset | None:
     if program is None or len(program.rules) != len(ruleset.rules):
         return None
     coins: dict[str, int] = {}
+    shared: dict[bytes, np.ndarray] = {}
 
     def coin(sym: str) -> int:
         return coins.setdefault(sym, len(coins))
+
+    def dedup(values: list[int]) -> np.ndarray:
+        """One array object per distinct content, so results can be shared by id."""
+        arr = np.array(values, np.intp)
+        arr.setflags(write=False)
+        return shared.setdefault(arr.tobytes(), arr)
 
     rules: list[VectorRule] = []
     for rule, checked in zip(ruleset.rules, program.rules, strict=True):
@@ -481,25 +560,39 @@ def _compile_ruleset(ruleset: Ruleset) -> VectorRuleset | None:
         var_codes: list[np.ndarray] = []
         for i, t in enumerate(checked.var_types):
             if t == "Exchange":
-                var_codes.append(np.array([EX_INDEX[b.values[i]] for b in bindings], np.intp))
+                var_codes.append(dedup([EX_INDEX[b.values[i]] for b in bindings]))
             else:
-                var_codes.append(np.array([coin(b.values[i]) for b in bindings], np.intp))
+                var_codes.append(dedup([coin(b.values[i]) for b in bindings]))
         subject = None
         if rule.subject_kind is not None:
             subs = [b.subject for b in bindings]
             assert all(s is not None for s in subs)
             subject = _Subject(
                 rule.subject_kind,
-                np.array([coin(s.coin) for s in subs], np.intp),  # type: ignore[union-attr]
-                np.array([EX_INDEX[s.exchanges[0]] for s in subs], np.intp),  # type: ignore[union-attr]
-                np.array([EX_INDEX[s.exchanges[1]] for s in subs], np.intp)  # type: ignore[union-attr]
+                dedup([coin(s.coin) for s in subs]),  # type: ignore[union-attr]
+                dedup([EX_INDEX[s.exchanges[0]] for s in subs]),  # type: ignore[union-attr]
+                dedup([EX_INDEX[s.exchanges[1]] for s in subs])  # type: ignore[union-attr]
                 if rule.subject_kind == "spread"
                 else None,
             )
         comp = _Compiler(program, var_codes, coins)
         when = comp.compile(checked.rule.when)
-        rules.append(VectorRule(len(bindings), when, subject))
+        hedges = [comp.compile(a.amount) for a in checked.rule.actions if isinstance(a, A.Hedge)]
+        rules.append(VectorRule(len(bindings), when, subject, _sum(hedges) if hedges else None))
     return VectorRuleset(coins, rules)
+
+
+def _sum(fns: list[Fn]) -> Fn:
+    """Hedge amounts added in order, as `sum()` over the closures does."""
+
+    def total(mk: MarketArrays, cx: dict[str, object]) -> V:
+        out = V(0)
+        for f in fns:
+            x = f(mk, cx)
+            out = _seq(out, x, out.v + x.v)  # type: ignore[operator]
+        return out
+
+    return total
 
 
 _CACHE: dict[int, tuple[Ruleset, VectorRuleset | None]] = {}
