@@ -50,6 +50,11 @@ rule literal:
     when funding(BTC, okx) - funding(ETH, okx) > -1% and fees < 1%
     then alert "btc-eth"
 
+rule sized:
+    for c in coins, x in venues
+    when funding(c, x) > 0%
+    then hedge 1 USDT * price(c, x) / 100 + 10 USDT
+
 rule zero_division:
     for c in coins, x in venues
     when funding(c, x) / funding(c, x) > 0
@@ -66,7 +71,7 @@ def random_view(seed: int):
                 continue  # not listed
             ts = T0 - rnd.choice([0, 30_000, 120_000, 400_000])
             rate = rnd.choice([0.0, rnd.uniform(-0.002, 0.002)])
-            mark = 100 * (1 + rnd.uniform(-0.004, 0.004))
+            mark = None if rnd.random() < 0.05 else 100 * (1 + rnd.uniform(-0.004, 0.004))
             index = None if rnd.random() < 0.2 else 100.0
             obs.append(perp(x, c, rate, rnd.choice([1, 4, 8]), ts=ts, mark=mark, index=index,
                             fee=rnd.choice([None, 0.0002]), volume=rnd.choice([None, 5e6])))
@@ -92,10 +97,11 @@ def test_vector_equals_closures(seed, include_unfired):
 
 def test_random_views_exercise_every_outcome():
     # guard against a vacuous equality: fired, unfired and skipped all occur
-    ev = evaluate(RS, random_view(7), include_unfired=True)
+    ev = evaluate(RS, random_view(9), include_unfired=True)
     assert any(o.fired for o in ev.opportunities)
     assert any(not o.fired for o in ev.opportunities)
     reasons = {s.reason for s in ev.skipped}
     assert any("not listed" in r for r in reasons)
     assert any("division by zero" in r for r in reasons)
     assert any("borrow" in r for r in reasons)
+    assert any("no mark price" in r for r in reasons)
