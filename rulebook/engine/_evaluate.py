@@ -424,7 +424,7 @@ class _Collector:
             if s is not None:
                 figures = cache.get(s)  # type: ignore[assignment]
                 edge, fees, dev, ps, age, fresh, first_short = next(cols)
-                if figures is None:
+                if not isinstance(figures, SubjectFigures):
                     figures = SubjectFigures(
                         s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env
                     )
