@@ -50,3 +50,27 @@ def pair_rows(
         perp_line("binance", ts, coin, binance[0], binance[1], nxt, 0.0005),
         perp_line("bybit", ts, coin, bybit[0], bybit[1], nxt, 0.00055),
     ]
+
+
+def wavy_rows(hours: int, coins: tuple[str, ...] = ("SOL", "ETH")) -> list[dict]:
+    """A synthetic recording whose spread swings sign every few hours, so positions open,
+    settle funding every 8h, and close again many times over a replay."""
+    import math
+
+    rows: list[dict] = []
+    for h in range(hours):
+        ts = T0 + h * H
+        nxt = T + ((h - 1) // 8 + 1) * 8 * H if h >= 1 else T  # the next 8h settlement after ts
+        for i, coin in enumerate(coins):
+            base = (100.0, 2000.0)[i % 2]
+            mark = base * (1 + 0.02 * math.sin(h / 20 + i))
+            r_binance = 0.0001 + 0.0003 * math.sin(h / 7 + i)
+            r_bybit = 0.0001 + 0.0003 * math.cos(h / 5 + i)
+            rows += pair_rows(
+                ts,
+                coin,
+                (round(mark, 6), round(r_binance, 8)),
+                (round(mark * (1 + 0.001 * math.sin(h / 3)), 6), round(r_bybit, 8)),
+                nxt,
+            )
+    return rows

@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rulebook.engine import (
     Book,
@@ -72,7 +72,6 @@ class _CycleState:
     opportunities: int = 0
     opened: int = 0
     closed: int = 0
-    notes: list[TradeEvent] = field(default_factory=list)
 
 
 class Runtime:
@@ -191,7 +190,7 @@ class Runtime:
                     "equity": equity,
                 },
             )
-            events = ex.events + st.notes
+            events = ex.events
             ex.events = []
             for e in events:
                 if e.kind in ("open", "close"):
@@ -245,7 +244,7 @@ class Runtime:
                         st.closed += 1
         for o in fired:
             for text in o.alerts:
-                st.notes.append(TradeEvent("alert", text))
+                self.executor.events.append(TradeEvent("alert", text))
             position_id = None
             decision, reason = o.decision, o.reason
             if decision in ("open", "cut") and o.subject is not None and o.amount is not None:
@@ -307,7 +306,7 @@ class Runtime:
         if decision in ("cut", "blocked") and reason:
             if self._risk_seen.get(key) != reason:
                 self._risk_seen[key] = reason
-                st.notes.append(TradeEvent("risk", f"{o.rule} {o.bindings}: {decision}: {reason}"))
+                self.executor.events.append(TradeEvent("risk", f"{o.rule} {o.bindings}: {decision}: {reason}"))
         else:
             self._risk_seen.pop(key, None)
 
@@ -315,10 +314,10 @@ class Runtime:
         failures = dict(view.failures)
         for exchange, why in failures.items():
             if self._outages.get(exchange) is None:
-                st.notes.append(TradeEvent("outage", f"{exchange} unreachable: {why}"))
+                self.executor.events.append(TradeEvent("outage", f"{exchange} unreachable: {why}"))
         for exchange in self._outages:
             if exchange not in failures:
-                st.notes.append(TradeEvent("recovered", f"{exchange} answers again"))
+                self.executor.events.append(TradeEvent("recovered", f"{exchange} answers again"))
         self._outages = failures
 
     def _notify(self, events: list[TradeEvent]) -> None:
