@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_trading_notify import endpoint  # noqa: F401 - the local notification endpoint
 from trading_helpers import T0, H, pair_rows, write_jsonl
 
 from rulebook.lang import load_ruleset
@@ -23,6 +24,7 @@ from rulebook.market import ReplaySource
 from rulebook.trading import (
     HotReload,
     Ledger,
+    Notifier,
     RulesetHolder,
     Runtime,
     TradingConfig,
@@ -211,3 +213,28 @@ def test_status_marks_a_position_whose_rule_changed(tmp_path: Path) -> None:
     data = json.loads(as_json.output)
     assert [p["rule_state"] for p in data["positions"]] == ["changed"]
     assert data["stats"]["positions_on_old_rules"] == 1
+
+
+def test_reloads_and_refusals_notify(tmp_path: Path, endpoint) -> None:  # noqa: F811
+    url, received = endpoint
+    rules_dir = tmp_path / "strategies"
+    rules_dir.mkdir()
+    spread_file = rules_dir / "spread.rules"
+    spread_file.write_text(V1)
+    loaded = load_ruleset([rules_dir])
+    assert loaded.ruleset is not None
+    holder = RulesetHolder(loaded.ruleset)
+    notifier = Notifier([url], ["reload", "error"])
+    printed: list[str] = []
+    with HotReload([rules_dir], holder, tmp_path / "paper.db", notifier, echo=printed.append):
+        spread_file.write_text(V2)
+        wait_until(lambda: len(received) == 1, "the reload's notification")
+        spread_file.write_text(BROKEN)
+        wait_until(lambda: len(received) == 2, "the refusal's notification")
+    reload_msg, refusal_msg = received
+    assert reload_msg["title"] == "rulebook: ruleset reloaded"
+    assert "changed: sol_spread" in reload_msg["message"]
+    assert refusal_msg["title"] == "rulebook: error"
+    assert refusal_msg["message"].startswith("reload refused, ruleset ")
+    assert "unknown exchange 'binanse'" in refusal_msg["message"]
+    assert holder.current().sha256 != loaded.ruleset.sha256  # V2 stays live
