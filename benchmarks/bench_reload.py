@@ -105,7 +105,10 @@ def main() -> int:
                     print(f"edit {n}: the new ruleset never went live", file=sys.stderr)
                     return 1
                 latencies.append((time.perf_counter() - start) * 1000)
-                if reports[-1].changed != (f"r{rule}",):
+                deadline = time.monotonic() + 10  # the report follows the swap
+                while len(reports) < n + 1 and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                if len(reports) != n + 1 or reports[-1].changed != (f"r{rule}",):
                     print(f"edit {n}: unexpected report {reports[-1]}", file=sys.stderr)
                     return 1
                 time.sleep(args.gap)

@@ -414,61 +414,66 @@ class RulesetWatcher:
     def reload(self) -> ReloadReport | ReloadFailure | None:
         """Load the rule files now; swap or refuse. None when nothing changed
         since the live ruleset (or since the last refused edit)."""
-        with self._lock, _cyclic_gc_paused():
-            started = time.perf_counter()
-            s = self.settings
+        with self._lock:
+            with _cyclic_gc_paused():
+                outcome, back_to_live = self._load_and_swap()
+            # callbacks (ledger, notifications) run after the pause: they may take a while
+            if back_to_live and self.on_back_to_live:
+                self.on_back_to_live(self.holder.current())
+            elif isinstance(outcome, ReloadFailure) and self.on_reload_failed:
+                self.on_reload_failed(outcome)
+            elif isinstance(outcome, ReloadReport) and self.on_reload:
+                self.on_reload(outcome)
+            return outcome
+
+    def _load_and_swap(self) -> tuple[ReloadReport | ReloadFailure | None, bool]:
+        """The outcome, and whether a refused edit was just undone."""
+        started = time.perf_counter()
+        s = self.settings
+        attempt = self._attempt()
+        tries = 1
+        while not self._settled(attempt) and tries <= s.retries:
+            time.sleep(s.retry_delay_ms / 1000)
             attempt = self._attempt()
-            tries = 1
-            while not self._settled(attempt) and tries <= s.retries:
-                time.sleep(s.retry_delay_ms / 1000)
-                attempt = self._attempt()
-                tries += 1
-            if attempt.in_flux:
-                return None  # still being written: the writes' own events bring another reload
-            if attempt.raw == self._live_raw:
-                if self._failed_raw is not None:  # a refused edit undone: say it is resolved
-                    self._failed_raw = None  # (and a new break is news again)
-                    if self.on_back_to_live:
-                        self.on_back_to_live(self.holder.current())
-                return None  # a save that changed nothing
-            if attempt.raw == self._failed_raw:
-                return None  # a refusal already reported
-            result = attempt.result
-            live = self.holder.current()
-            if result is not None and result.ruleset is not None:
-                if result.ruleset.sha256 == live.sha256 and not attempt.problems:
-                    self._live_raw = attempt.raw  # same texts (e.g. only line endings differ)
-                    return None
-            if attempt.problems or result is None or not result.ok or result.ruleset is None:
-                self._failed_raw = attempt.raw
-                diags = tuple(attempt.problems) + (tuple(result.diagnostics) if result else ())
-                sources = dict(result.sources) if result else {}
-                failure = ReloadFailure(diags, sources, live.sha256, tries)
-                self.failures += 1
-                if self.on_reload_failed:
-                    self.on_reload_failed(failure)
-                return failure
-            new = result.ruleset
-            self.holder.replace(new)
-            self._live_raw, self._failed_raw = attempt.raw, None
-            self.reloads += 1
-            added, removed, changed = diff_rulesets(live, new)
-            report = ReloadReport(
-                sha256=new.sha256,
-                previous_sha256=live.sha256,
-                files=tuple(new.files),
-                added=added,
-                removed=removed,
-                changed=changed,
-                risk_changed=new.risk != live.risk,
-                n_rules=len(new.rules),
-                load_ms=(time.perf_counter() - started) * 1000,
-                attempts=tries,
-                ruleset=new,
-            )
-            if self.on_reload:
-                self.on_reload(report)
-            return report
+            tries += 1
+        if attempt.in_flux:
+            return None, False  # still being written: the writes' own events bring another reload
+        if attempt.raw == self._live_raw:  # a save that changed nothing, or an undone refusal
+            undone, self._failed_raw = self._failed_raw is not None, None
+            return None, undone  # (after an undone refusal, a new break is news again)
+        if attempt.raw == self._failed_raw:
+            return None, False  # a refusal already reported
+        result = attempt.result
+        live = self.holder.current()
+        if result is not None and result.ruleset is not None:
+            if result.ruleset.sha256 == live.sha256 and not attempt.problems:
+                self._live_raw = attempt.raw  # same texts (e.g. only line endings differ)
+                return None, False
+        if attempt.problems or result is None or not result.ok or result.ruleset is None:
+            self._failed_raw = attempt.raw
+            diags = tuple(attempt.problems) + (tuple(result.diagnostics) if result else ())
+            sources = dict(result.sources) if result else {}
+            self.failures += 1
+            return ReloadFailure(diags, sources, live.sha256, tries), False
+        new = result.ruleset
+        self.holder.replace(new)
+        self._live_raw, self._failed_raw = attempt.raw, None
+        self.reloads += 1
+        added, removed, changed = diff_rulesets(live, new)
+        report = ReloadReport(
+            sha256=new.sha256,
+            previous_sha256=live.sha256,
+            files=tuple(new.files),
+            added=added,
+            removed=removed,
+            changed=changed,
+            risk_changed=new.risk != live.risk,
+            n_rules=len(new.rules),
+            load_ms=(time.perf_counter() - started) * 1000,
+            attempts=tries,
+            ruleset=new,
+        )
+        return report, False
 
     def _settled(self, attempt: _Attempt) -> bool:
         """Whether an attempt shows the files at rest: nothing in the middle of
