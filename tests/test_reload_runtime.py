@@ -238,3 +238,49 @@ def test_reloads_and_refusals_notify(tmp_path: Path, endpoint) -> None:  # noqa:
     assert refusal_msg["message"].startswith("reload refused, ruleset ")
     assert "unknown exchange 'binanse'" in refusal_msg["message"]
     assert holder.current().sha256 != loaded.ruleset.sha256  # V2 stays live
+
+
+def test_after_a_restart_a_position_keeps_the_exit_clause_it_was_opened_with(
+    tmp_path: Path,
+) -> None:
+    """Reload V2 -> V3 (a new exit clause) mid-run, stop, restart on V3: the
+    position opened under V2 is given V2's rule back from the ledger's texts."""
+    rules_dir = tmp_path / "strategies"
+    rules_dir.mkdir()
+    spread_file = rules_dir / "spread.rules"
+    spread_file.write_text(V2)
+    db = tmp_path / "paper.db"
+    far = T0 + 100 * H
+
+    def rows(n: int) -> list[dict]:  # spread 0.03% for c0..c2, -0.01% from c3
+        out = []
+        for k in range(n):
+            rate = 0.0004 if k < 3 else 0.0
+            out += pair_rows(T0 + k * H, "SOL", (100.0, 0.0001), (100.1, rate), far)
+        return out
+
+    first = load_ruleset([rules_dir]).ruleset
+    assert first is not None
+    holder = RulesetHolder(first)
+    runtime = Runtime(holder, TradingConfig(), Ledger(db), source="replay")
+    printed: list[str] = []
+
+    def pace(prev: int | None, at: int) -> None:
+        if at == T0 + H:  # the position opened at c0 under V2
+            save_atomically(spread_file, V3_CHANGED)
+            wait_until(lambda: any(" live " in p for p in printed), "the reload")
+
+    with HotReload([rules_dir], holder, db, echo=printed.append):
+        runtime.run(ReplaySource(write_jsonl(tmp_path / "a.jsonl", rows(3))), pace=pace)
+    runtime.ledger.close()
+    assert [r["status"] for r in Ledger(db).query("select status from positions")] == ["open"]
+
+    # a new process: the files now say V3, whose exit clause (held > 100h) would not close
+    restarted_rs = load_ruleset([rules_dir]).ruleset
+    assert restarted_rs is not None and "held > 100h" in restarted_rs.sources[str(spread_file)]
+    restarted = Runtime(RulesetHolder(restarted_rs), TradingConfig(), Ledger(db), source="replay")
+    summary = restarted.run(ReplaySource(write_jsonl(tmp_path / "b.jsonl", rows(4))))
+    assert summary.skipped_cycles == 3 and summary.cycles == 1
+    (pos,) = restarted.ledger.query("select * from positions")
+    assert pos["closed_at"] == T0 + 3 * H
+    assert pos["close_reason"] == "exit when of rule sol_spread"
