@@ -284,3 +284,94 @@ def test_after_a_restart_a_position_keeps_the_exit_clause_it_was_opened_with(
     (pos,) = restarted.ledger.query("select * from positions")
     assert pos["closed_at"] == T0 + 3 * H
     assert pos["close_reason"] == "exit when of rule sol_spread"
+
+
+def test_rulebook_run_reloads_on_save(tmp_path: Path) -> None:
+    """The command itself: `rulebook run --replay` paced to ~4 s, edited while it runs."""
+    import queue
+    import subprocess
+    import sys
+    import threading
+
+    rules_dir = tmp_path / "strategies"
+    rules_dir.mkdir()
+    spread_file = rules_dir / "spread.rules"
+    spread_file.write_text(V1)
+    far = T0 + 100 * H
+    rows = [
+        r
+        for k in range(40)
+        for r in pair_rows(T0 + k * H, "SOL", (100.0, 0.0001), (100.1, 0.0004), far)
+    ]
+    rec = write_jsonl(tmp_path / "rec.jsonl", rows)
+    db = tmp_path / "paper.db"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rulebook.cli",
+            "run",
+            str(rules_dir),
+            "--paper",
+            "--replay",
+            str(rec),
+            "--speed",
+            "36000",
+            "--db",
+            str(db),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 10
+        while not any(text in s for s in seen):
+            assert time.monotonic() < deadline, f"never printed {text!r}: {''.join(seen)}"
+            try:
+                seen.append(lines.get(timeout=0.05))
+            except queue.Empty:
+                pass
+
+    try:
+        wait_for("reloading rules on save")
+        save_atomically(spread_file, BROKEN)
+        wait_for("reload refused")
+        save_atomically(spread_file, V2)
+        wait_for(" live (")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=5)
+    while not lines.empty():
+        seen.append(lines.get())
+    out = "".join(seen)
+    assert "error[E102]: unknown exchange 'binanse'" in out
+    assert "changed: sol_spread" in out
+
+    led = Ledger(db)
+    shas = [c["ruleset_sha"] for c in led.query("select ruleset_sha from cycles order by ts")]
+    assert len(shas) == 40
+    switch = next(i for i, s in enumerate(shas) if s != shas[0])
+    assert 0 < switch < 40 and set(shas[switch:]) == {shas[switch]}  # one switch, mid-run
+    (pos,) = led.query("select opened_at from positions")
+    assert pos["opened_at"] == T0 + switch * H  # V2's threshold, from its first cycle
+    kinds = [
+        e["kind"]
+        for e in led.query("select kind from events where kind like 'reload%' order by id")
+    ]
+    assert kinds == ["reload_failed", "reload"]
