@@ -346,3 +346,27 @@ def test_a_failing_callback_is_reported_and_reloading_goes_on(strategies: Path) 
     assert [str(e) for e in errors] == ["ledger on fire"]
     assert isinstance(w.error, RuntimeError)
     assert threshold_of(holder) == "0.3%"
+
+
+def test_an_unreadable_file_is_refused_not_waited_for(strategies: Path, monkeypatch) -> None:
+    """Permissions do not fix themselves in 75 ms: refused with E002, old ruleset kept.
+    (Simulated: the tests run as root, whom chmod does not stop.)"""
+    loaded = load_ruleset([strategies])
+    assert loaded.ruleset is not None
+    holder = RulesetHolder(loaded.ruleset)
+    watcher = RulesetWatcher([strategies], holder)
+    (strategies / "cross.rules").write_text(rules("0.2%"))
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "cross.rules":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    outcome = watcher.reload()
+    assert isinstance(outcome, ReloadFailure)
+    assert [(d.code, d.message) for d in outcome.errors] == [
+        ("E002", "cannot be read: Permission denied")
+    ]
+    assert holder.current() is loaded.ruleset

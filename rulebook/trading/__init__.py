@@ -15,8 +15,6 @@ from ._notify import Notifier
 from ._reload import (
     ReloadFailure,
     ReloadReport,
-    ReloadSettings,
-    RuleFileWatch,
     RulesetHolder,
     RulesetWatcher,
     diff_rulesets,
@@ -25,6 +23,7 @@ from ._reload import (
 from ._runtime import CycleReport, RunSummary, Runtime
 from ._sources import live_views, recording_span, replay_pacer, watched_markets
 from ._status import ledger_status
+from ._watch import ReloadSettings, RuleFileWatch
 
 __all__ = [
     "ConfigError",

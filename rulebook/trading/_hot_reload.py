@@ -18,14 +18,8 @@ from rulebook.lang import Ruleset, load_texts
 
 from ._ledger import Ledger, LedgerError
 from ._notify import Notifier
-from ._reload import (
-    ReloadFailure,
-    ReloadReport,
-    ReloadSettings,
-    RulesetHolder,
-    RulesetWatcher,
-    rule_status,
-)
+from ._reload import ReloadFailure, ReloadReport, RulesetHolder, RulesetWatcher, rule_status
+from ._watch import ReloadSettings
 
 __all__ = ["HotReload", "position_rule_states"]
 
