@@ -424,3 +424,13 @@ def test_e105_set_mixing_coins_and_exchanges_does_not_cascade_into_e101():
     d = one(text, "E105")
     assert at(d) == ("E105", 1, 14, 1, 17)
     assert d.message == "set 's' mixes coins and exchanges"
+
+
+def test_e001_unknown_escape_in_a_closed_string_is_not_unterminated():
+    d = one('when funding(SOL, okx) > 0% then alert "a\\tb"\n', "E001")
+    assert at(d) == ("E001", 1, 42, 1, 44)
+    assert d.message == "unknown escape '\\t' in a string"
+
+
+def test_e001_escaped_quote_and_backslash_are_fine():
+    assert diagnostics('when funding(SOL, okx) > 0% then alert "say \\"hi\\" \\\\o/"\n') == []

@@ -299,6 +299,12 @@ def _syntax_diagnostic(
         rest = text[pos:]
         line, col = _line_col(text, pos)
         if rest.startswith('"'):
+            bad = _bad_escape(rest)
+            if bad is not None:
+                span = A.Span(path, line, col + bad, line, col + bad + 2)
+                msg = f"unknown escape '{rest[bad : bad + 2]}' in a string"
+                hint = 'the only escapes are \\" and \\\\'
+                return Diagnostic.at(span, "E001", msg, hint), pos
             end = rest.find("\n")
             width = len(rest) if end < 0 else end
             span = A.Span(path, line, col, line, col + max(width, 1))
@@ -349,6 +355,22 @@ def _syntax_diagnostic(
     elif tok.type == "COMP_OP" and err.expected and "COMP_OP" not in err.expected:
         hint = "comparisons cannot be chained: write `a < b and b < c`"
     return Diagnostic.at(span, "E001", msg, hint), tok.start_pos or 0
+
+
+def _bad_escape(rest: str) -> int | None:
+    """The offset of an unknown escape in the string that rest starts with, if
+    the string is closed on its line (else it is simply unterminated)."""
+    i, bad = 1, None
+    while i < len(rest) and rest[i] != "\n":
+        if rest[i] == '"':
+            return bad
+        if rest[i] == "\\":
+            if bad is None and rest[i + 1 : i + 2] not in ('"', "\\"):
+                bad = i
+            i += 2
+            continue
+        i += 1
+    return None
 
 
 def _blank(text: str, start: int, end: int) -> str:
