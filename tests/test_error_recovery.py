@@ -155,3 +155,16 @@ def test_an_incomplete_for_takes_its_rule_body_with_it():
         ("t.rules", "E001", 2, 1),
         ("t.rules", "E102", 3, 19),
     ]
+
+
+def test_rules_with_an_error_anywhere_are_not_counted_as_checked():
+    result = load_texts(
+        {
+            "t.rules": "rule r: for c in [SOL, SOL] when funding(c, okx) > 0% then close\n"
+            "rule r: when funding(SOL, okx) > 0% then close\n"
+            "rule ok: when funding(SOL, okx) > 0% then close\n"
+        }
+    )
+    assert [d.code for d in result.diagnostics] == ["E106", "E106"]
+    assert result.program is not None
+    assert [c.rule.name for c in result.program.rules] == ["ok"]
