@@ -258,7 +258,7 @@ def test_e106_for_variable_may_not_reuse_a_constant():
     assert [at(d) for d in found] == [("E106", 3, 6, 3, 7)]
 
 
-@pytest.mark.parametrize("builtin", ["edge", "low", "okx"])
+@pytest.mark.parametrize("builtin", ["edge", "low", "okx", "held", "pnl", "collected"])
 def test_e106_for_variable_may_not_reuse_a_builtin(builtin):
     text = f"rule r:\n for {builtin} in [okx, gate]\n when funding(SOL, gate) > 0% then close\n"
     found = [d for d in diagnostics(text) if d.code == "E106"]

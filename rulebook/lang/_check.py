@@ -294,6 +294,7 @@ class _Checker:
                 or fb.var in EXCHANGES
                 or fb.var in METRICS
                 or fb.var in LEVELS
+                or fb.var in POSITION_VALUES
             ):
                 where = self.defined_at.get(fb.var)
                 self.error(
