@@ -434,3 +434,18 @@ def test_e001_unknown_escape_in_a_closed_string_is_not_unterminated():
 
 def test_e001_escaped_quote_and_backslash_are_fine():
     assert diagnostics('when funding(SOL, okx) > 0% then alert "say \\"hi\\" \\\\o/"\n') == []
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("let a = 0.05% 0.1%\n", "expected 'let', 'risk', 'rule', 'set', 'when'"),
+        ("risk:\n    max_hold 2h 3h\n", "expected 'let', 'risk', 'rule', 'set', 'when', a name"),
+        ("rule r: for c in [BTC 2] when funding(c, okx) > 0% then close\n", "expected ',', ']'"),
+        ("when (funding(SOL, okx) > 0.1% then close\n", "expected ')'"),
+    ],
+)
+def test_e001_expected_tokens_are_only_those_that_can_follow(text, hint):
+    # LALR merges look-alike parser states; the hint must not offer a name
+    # after a constant, nor a statement inside brackets
+    assert one(text, "E001").hint == hint

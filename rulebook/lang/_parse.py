@@ -337,7 +337,7 @@ def _syntax_diagnostic(
         path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
     )
     shown = str(tok)
-    expected = _expected_words(err.expected)
+    expected = _expected_words(_possible(err.expected, text, tok.start_pos or 0))
     kind = {"NAME": "name", "COIN": "coin", "NUMBER": "number", "STRING": "string"}.get(tok.type)
     msg = f"unexpected {kind} '{shown}'" if kind else f"unexpected '{shown}'"
     hint = expected or None
@@ -371,6 +371,26 @@ def _bad_escape(rest: str) -> int | None:
             continue
         i += 1
     return None
+
+
+def _possible(expected: object, text: str, pos: int) -> set[str]:
+    """The tokens that can really come next. LALR merges parser states that
+    look alike, so Lark's expected set may hold tokens of another statement:
+    after `let a = 0.05%` it offers a name (as after a risk limit's value)."""
+    found = {str(t) for t in expected}  # type: ignore[attr-defined]
+    start, _ = _statement_bounds(text, pos)
+    stmt = text[start:pos]
+    if found & {"LET", "SET", "RULE", "WHEN", "RISK"} and not stmt.startswith("risk"):
+        found.discard("NAME")  # a risk key, only inside a risk block
+    if stmt.count("[") <= stmt.count("]"):
+        found.discard("RSQB")
+    else:  # inside a `for` list, no statement can start
+        found -= {"LET", "SET", "RULE", "WHEN", "RISK", "$END"}
+    if stmt.count("(") <= stmt.count(")"):
+        found.discard("RPAR")
+    else:  # inside parentheses, neither a clause nor a statement can start
+        found -= {"LET", "SET", "RULE", "WHEN", "RISK", "$END", "THEN", "EXIT"}
+    return found
 
 
 def _blank(text: str, start: int, end: int) -> str:
