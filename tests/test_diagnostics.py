@@ -117,7 +117,7 @@ def test_e001_lower_case_unit_letter_is_not_an_exponent():
 
 
 def test_e001_not_utf8_gives_the_place_of_the_bad_byte():
-    d = one(b"let a = 1%\nlet b = \xff2%\n", "E001")
+    d = one(b"let a = 1%\nlet b = \xff2%\nwhen funding(SOL, okx) > a then close\n", "E001")
     assert at(d) == ("E001", 2, 9, 2, 10)
     assert d.message == "file is not UTF-8: byte 0xff cannot be decoded"
 

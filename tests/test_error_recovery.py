@@ -168,3 +168,15 @@ def test_rules_with_an_error_anywhere_are_not_counted_as_checked():
     assert [d.code for d in result.diagnostics] == ["E106", "E106"]
     assert result.program is not None
     assert [c.rule.name for c in result.program.rules] == ["ok"]
+
+
+def test_a_file_with_a_bad_byte_is_still_checked_and_still_defines_its_names():
+    latin1 = "set majors = BTC, ETH\n# réglages\nwhen funding(SOL, okz) > 0% then close\n"
+    found = codes_at(
+        {
+            "a.rules": latin1.encode("latin-1"),
+            "b.rules": "rule r: for c in majors when funding(c, okx) > 0% then close\n",
+        }
+    )
+    # no "unknown set 'majors'" in b.rules, and the E102 after the bad byte is found
+    assert found == [("a.rules", "E001", 2, 4), ("a.rules", "E102", 3, 19)]

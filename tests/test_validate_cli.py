@@ -214,7 +214,9 @@ def test_directory_without_rules_is_a_clear_message(runner, workdir):
 
 
 def test_non_utf8_file_is_a_diagnostic_not_a_crash(runner, workdir):
-    write(workdir / "bad.rules", b"let a = 1%\nlet b = \xff\n")
+    write(
+        workdir / "bad.rules", b"let a = 1%\nlet b = \xff\nwhen funding(SOL, okx) > a then close\n"
+    )
     result = runner.invoke(app, ["validate", "bad.rules"])
     assert result.exit_code == 1
     no_traceback(result)

@@ -448,9 +448,15 @@ def parse_text(text: str, path: str = "<text>") -> tuple[A.RulesFile, list[Diagn
 
 
 def parse_bytes(data: bytes, path: str) -> tuple[A.RulesFile, list[Diagnostic]]:
-    """Decode a file as UTF-8 (a bad byte is an error with its location) and parse it."""
+    """Decode a file as UTF-8 (a bad byte is an error with its location) and parse it.
+
+    After a bad byte the file is still checked, with the byte replaced by
+    U+FFFD, so that its other errors are reported and the names it defines do
+    not turn into "unknown name" errors in the other files of the ruleset."""
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark is harmless
+        data = data[3:]
     try:
-        text = data.decode("utf-8")
+        return parse_text(data.decode("utf-8"), path)
     except UnicodeDecodeError as err:
         good = data[: err.start].decode("utf-8")
         line, col = _line_col(good, len(good))
@@ -461,7 +467,6 @@ def parse_bytes(data: bytes, path: str) -> tuple[A.RulesFile, list[Diagnostic]]:
             f"file is not UTF-8: byte 0x{data[err.start]:02x} cannot be decoded",
             "save the file as UTF-8",
         )
-        return A.RulesFile(path, good, [], set()), [diag]
-    if text.startswith("\ufeff"):  # a UTF-8 byte order mark is harmless
-        text = text[1:]
-    return parse_text(text, path)
+    rf, diags = parse_text(data.decode("utf-8", errors="replace"), path)
+    # the replacement character at the bad byte is the same mistake
+    return rf, [diag, *(d for d in diags if (d.line, d.column) != (line, col))]
