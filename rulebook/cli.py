@@ -171,7 +171,7 @@ def _report_validation(
             typer.echo(render_text(d, result.sources.get(d.file)))
             typer.echo("")
         n_err, n_warn = len(result.errors), len(result.warnings)
-        n_rules = len(result.program.rules) if result.program else 0
+        n_rules = result.rule_count
         summary = (
             f"{len(result.files)} file{'s' * (len(result.files) != 1)}, "
             f"{n_rules} rule{'s' * (n_rules != 1)}: "

@@ -107,6 +107,8 @@ class RiskBudget:
         """The decision for one entry; an open or cut counts against later entries."""
         risk = self.risk
         key = position_key(subject)
+        if not amount > 0:  # an amount computed from market data can be 0, negative or NaN
+            return Decision("blocked", amount, f"the hedge amount {_money(amount)} is not positive")
         if key in self._held:
             return Decision(
                 "already_open",
