@@ -237,7 +237,8 @@ def _print_status(data: dict, positions: bool = True) -> None:
     s = data["stats"]
     out.print(
         f"cycles {s['cycles']} ({_when(s['first_cycle'])} .. {_when(s['last_cycle'])} UTC)\n"
-        f"opportunities found  {s['opportunities_found']}\n"
+        f"opportunities found  {s['opportunities_found']} over all cycles "
+        f"({s['opportunities_distinct']} distinct rule bindings)\n"
         f"trades executed      {s['trades_executed']} fills, {s['positions_opened']} positions "
         f"opened, {s['positions_closed']} closed\n"
         f"active positions     {s['active_positions']} (exposure {_money(s['exposure'])})\n"

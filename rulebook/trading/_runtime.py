@@ -375,6 +375,9 @@ class Runtime:
                 if halt is not None:
                     break
         finally:
+            close = getattr(views, "close", None)
+            if callable(close):
+                close()  # a live generator closes its exchange clients now, not at GC
             self._write_pid(clear=True)
         if self._halt is not None:
             summary.halted = self._halt.why
