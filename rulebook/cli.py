@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from rulebook.lang import RISK_KEYS, LoadResult, PathError, format_value, load_ruleset, render_text
-from rulebook.market import LiveSource, ReplaySource
+from rulebook.market import LiveSource, ReplaySource, parse_duration
 from rulebook.trading import (
     ConfigError,
     CycleReport,
@@ -31,7 +31,6 @@ from rulebook.trading import (
     ledger_status,
     live_views,
     load_config,
-    parse_duration,
     recording_span,
     replay_pacer,
     watched_markets,

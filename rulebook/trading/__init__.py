@@ -6,7 +6,7 @@ from rulebook.trading import load_config, Ledger, Runtime
 from __future__ import annotations
 
 from ._book import PaperLeg, PaperPosition
-from ._config import ConfigError, TradingConfig, load_config, parse_duration
+from ._config import ConfigError, TradingConfig, load_config
 from ._executor import Executor, LegSpec, OpenResult, TradeEvent
 from ._ledger import Ledger, LedgerError
 from ._notify import Notifier
@@ -33,7 +33,6 @@ __all__ = [
     "ledger_status",
     "live_views",
     "load_config",
-    "parse_duration",
     "recording_span",
     "replay_pacer",
     "watched_markets",
