@@ -241,3 +241,4 @@ class SnapshotEnv:
             uses=tuple(f"{o.exchange} {o.market}" for o in used),
             price_basis=basis,
         )
+
