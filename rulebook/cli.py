@@ -136,7 +136,7 @@ def validate(
             typer.echo(render_text(d, result.sources.get(d.file)))
             typer.echo("")
         n_err, n_warn = len(result.errors), len(result.warnings)
-        n_rules = len(result.program.rules) if result.program else 0
+        n_rules = result.rule_count
         summary = (
             f"{len(result.files)} file{'s' * (len(result.files) != 1)}, "
             f"{n_rules} rule{'s' * (n_rules != 1)}: "
@@ -147,6 +147,92 @@ def validate(
             _print_rules(result)
     failed = bool(result.errors) or (strict and bool(result.warnings))
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command("dry-run")
+def dry_run(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Rule files or directories. Default: strategies/"),
+    ] = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            "--snapshot", "-s", help="A recorded snapshot file (JSON Lines) instead of live data."
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="TIME",
+            help="With --snapshot: the snapshot at this time (ms or ISO-8601, UTC). "
+            "Default: the end of the file.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print spec section 10 JSON.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also list bindings whose when clause is false.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each sub-expression's value per binding.")
+    ] = False,
+) -> None:
+    """What would this ruleset do right now, and why? Nothing is traded.
+
+    Evaluates every rule and binding over one snapshot: live from the
+    exchanges by default, or a recorded file, whose "now" is its latest
+    timestamp (so a file gives the same answer every time). Lists the
+    opportunities sorted by expected net over 8h, with the risk limits'
+    decisions, and the bindings skipped for missing data.
+
+    Example:
+
+        rulebook dry-run strategies/ --snapshot examples/binance-bybit-okx-btc-eth-2023-2024.jsonl --explain
+    """
+    from rulebook.engine import evaluate
+    from rulebook.engine._render import (
+        render_explanations,
+        render_skipped,
+        render_summary,
+        render_table,
+    )
+    from rulebook.engine._snapshot import (
+        SnapshotError,
+        parse_time,
+        snapshot_from_file,
+        snapshot_live,
+    )
+
+    result = _load(paths or DEFAULT_PATHS)
+    if not result.ok or result.ruleset is None:
+        for d in result.errors:
+            err.print(render_text(d, result.sources.get(d.file)), markup=False)
+        raise fail(f"the ruleset has {len(result.errors)} error(s); fix them first", 1)
+    ruleset = result.ruleset
+    try:
+        if snapshot is not None:
+            loaded = snapshot_from_file(snapshot, parse_time(at) if at else None)
+        elif at is not None:
+            raise SnapshotError("--at needs --snapshot: live data is always now")
+        else:
+            loaded = snapshot_live(ruleset)
+    except SnapshotError as e:
+        raise fail(str(e)) from None
+    for problem in loaded.problems[:5]:
+        err.print(f"warning: {problem}", markup=False)
+    if len(loaded.problems) > 5:
+        err.print(f"warning: ... and {len(loaded.problems) - 5} more", markup=False)
+
+    ev = evaluate(ruleset, loaded.view, include_unfired=show_all or explain, explain=explain)
+    if as_json:
+        typer.echo(json.dumps(ev.to_dict(include_unfired=show_all), indent=2))
+        return
+    render_table(ev, out, include_unfired=show_all)
+    render_skipped(ev, out, every=show_all or explain)
+    if explain:
+        render_explanations(ev, out)
+    render_summary(ev, out, loaded.source, len(ruleset.rules))
 
 
 @app.command()

@@ -103,3 +103,14 @@ def test_evaluate_decides_best_expected_net_first():
     assert okx.expected_net_8h == pytest.approx(1.0)  # 1000 x (0.3% - 0.2%)
     assert gate.expected_8h == pytest.approx(1.0)  # cut size 500 x 0.2%
     assert bybit.expected_net_8h == pytest.approx(-1.1)  # 1000 x (0.1% - 0.21%)
+
+
+@pytest.mark.parametrize("amount", [0.0, -250.0, float("nan")])
+def test_a_computed_amount_that_is_not_positive_is_blocked(amount):
+    # `hedge` amounts may be computed from market data; only literals are checked.
+    budget = RiskBudget(RiskLimits(max_total_exposure=2500.0))
+    d = budget.decide(sol("okx", "gate"), amount, 1.0, "r")
+    assert d.kind == "blocked"
+    assert d.reason.endswith("is not positive")
+    # nothing was taken from the room: a full 2500 still fits
+    assert budget.decide(sol("okx", "bybit"), 2500.0, 1.0, "r").kind == "open"

@@ -257,3 +257,38 @@ def test_exit_clause_uses_position_values_and_market():
     gone = SnapshotEnv(view(perp("binance", "SOL", 0.0001)))
     chk = check_exit(rule, b, gone, PositionValues(held=0, pnl=0, collected=0))
     assert chk == type(chk)(False, "no data from backpack")
+
+
+def test_seed_second_example_apr():
+    # backpack 0.01%/1h = 0.08% per 8h; binance -0.07% per 8h: spread 0.15%, APR 164.25%
+    v = view(perp("backpack", "SOL", 0.0001, 1), perp("binance", "SOL", -0.0007, 8))
+    (o,) = evaluate(ruleset(SEED), v).to_dict()["opportunities"]
+    assert o["edge"] == pytest.approx(0.0015)
+    assert o["apr"] == pytest.approx(1.6425)
+    assert o["expected_8h"] == pytest.approx(1.5)  # 1000 x 0.15%
+    assert o["expected_net_8h"] == pytest.approx(-0.5)  # 1000 x (0.15% - 0.20%)
+    assert o["breakeven_h"] == pytest.approx(0.002 / 0.0015 * 8)  # 10.67h
+
+
+def test_unfired_binding_without_legs_is_listed_not_skipped():
+    # funding +0.01% on okx does not fire `> 0.05%`; okx has no spot, so the
+    # carry subject has no figures: listed with --all, figures null, not skipped
+    rs = ruleset("when funding(BTC, okx) > 0.05% then hedge 1000 USDT\n")
+    ev = evaluate(rs, view(perp("okx", "BTC", 0.0001)), include_unfired=True)
+    assert ev.skipped == []
+    (o,) = ev.to_dict()["opportunities"]
+    assert o["fired"] is False and o["decision"] is None
+    assert o["edge"] is None and o["legs"] == [] and o["risk"] is None
+    # the same binding firing cannot be opened: skipped, with the missing leg named
+    fired = evaluate(ruleset("when funding(BTC, okx) > 0% then hedge 1000 USDT\n"),
+                     view(perp("okx", "BTC", 0.0001)))
+    assert [s.reason for s in fired.skipped] == ["no spot market for BTC on okx"]
+
+
+def test_index_missing_falls_back_to_spot_mid():
+    rs = ruleset("when funding(ETH, gate) > 0% then hedge 1000 USDT\n")
+    # mark 100.2, no index, spot mid 100: |100.2 - 100| / 100 = 0.2% -> 1 - 0.4 = 0.6
+    v = view(perp("gate", "ETH", 0.0001, mark=100.2, index=None), spot("gate", "ETH", 99.99, 100.01))
+    (o,) = evaluate(rs, v).opportunities
+    assert o.figures.confidence == pytest.approx(0.6)
+    assert "no index" in o.figures.details().price_basis

@@ -155,3 +155,28 @@ def test_an_incomplete_for_takes_its_rule_body_with_it():
         ("t.rules", "E001", 2, 1),
         ("t.rules", "E102", 3, 19),
     ]
+
+
+def test_rules_with_an_error_anywhere_are_not_counted_as_checked():
+    result = load_texts(
+        {
+            "t.rules": "rule r: for c in [SOL, SOL] when funding(c, okx) > 0% then close\n"
+            "rule r: when funding(SOL, okx) > 0% then close\n"
+            "rule ok: when funding(SOL, okx) > 0% then close\n"
+        }
+    )
+    assert [d.code for d in result.diagnostics] == ["E106", "E106"]
+    assert result.program is not None
+    assert [c.rule.name for c in result.program.rules] == ["ok"]
+
+
+def test_a_file_with_a_bad_byte_is_still_checked_and_still_defines_its_names():
+    latin1 = "set majors = BTC, ETH\n# réglages\nwhen funding(SOL, okz) > 0% then close\n"
+    found = codes_at(
+        {
+            "a.rules": latin1.encode("latin-1"),
+            "b.rules": "rule r: for c in majors when funding(c, okx) > 0% then close\n",
+        }
+    )
+    # no "unknown set 'majors'" in b.rules, and the E102 after the bad byte is found
+    assert found == [("a.rules", "E001", 2, 4), ("a.rules", "E102", 3, 19)]

@@ -82,7 +82,7 @@ def test_text_format_is_exactly_that_of_the_spec(runner, workdir):
     result = runner.invoke(app, ["validate", "strategies/cross.rules"])
     assert result.exit_code == 1
     assert result.stdout == CROSS_RENDERED + "\n"
-    assert result.stderr == "1 file, 0 rules: 1 error, 0 warnings\n"
+    assert result.stderr == "1 file, 1 rule: 1 error, 0 warnings\n"
 
 
 def test_carets_cover_the_whole_span(runner, workdir):
@@ -214,7 +214,9 @@ def test_directory_without_rules_is_a_clear_message(runner, workdir):
 
 
 def test_non_utf8_file_is_a_diagnostic_not_a_crash(runner, workdir):
-    write(workdir / "bad.rules", b"let a = 1%\nlet b = \xff\n")
+    write(
+        workdir / "bad.rules", b"let a = 1%\nlet b = \xff\nwhen funding(SOL, okx) > a then close\n"
+    )
     result = runner.invoke(app, ["validate", "bad.rules"])
     assert result.exit_code == 1
     no_traceback(result)
@@ -270,4 +272,4 @@ def test_validate_in_a_real_subprocess(workdir):
     )
     assert proc.returncode == 1
     assert proc.stdout == CROSS_RENDERED + "\n"
-    assert proc.stderr == "1 file, 0 rules: 1 error, 0 warnings\n"
+    assert proc.stderr == "1 file, 1 rule: 1 error, 0 warnings\n"

@@ -8,6 +8,7 @@ evaluation cannot together exceed a limit that each alone respects.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,6 +30,7 @@ MIN_TRADE = 10.0
 DecisionKind = Literal["open", "already_open", "cut", "blocked"]
 
 
+@functools.lru_cache(maxsize=65536)
 def position_key(subject: Subject) -> tuple[str, ...]:
     """What makes two subjects "the same position": the markets they trade.
 
@@ -105,6 +107,8 @@ class RiskBudget:
         """The decision for one entry; an open or cut counts against later entries."""
         risk = self.risk
         key = position_key(subject)
+        if not amount > 0:  # an amount computed from market data can be 0, negative or NaN
+            return Decision("blocked", amount, f"the hedge amount {_money(amount)} is not positive")
         if key in self._held:
             return Decision(
                 "already_open",

@@ -16,7 +16,7 @@ from rulebook.market import Observation, SnapshotView
 from . import _metrics as M
 from ._fees import EngineConfig, FeeSource, resolve_taker_fee
 
-__all__ = ["SnapshotEnv", "SubjectFigures", "PositionValues", "TakerFee"]
+__all__ = ["FigureDetails", "SnapshotEnv", "SubjectFigures", "PositionValues", "TakerFee"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +28,23 @@ class TakerFee:
 
 
 @dataclass(frozen=True, slots=True)
+class FigureDetails:
+    """How a subject's figures were reached, for --explain (computed on demand)."""
+
+    taker_fees: tuple[TakerFee, ...]
+    #: the observations the subject uses, as "exchange market"
+    uses: tuple[str, ...]
+    #: what the price deviation compares
+    price_basis: str
+
+
+@dataclass(slots=True)
 class SubjectFigures:
-    """Everything spec section 6 says about one subject in one snapshot."""
+    """Everything spec section 6 says about one subject in one snapshot.
+
+    Read-only by convention (not frozen: thousands are built per evaluation,
+    and a frozen dataclass's constructor costs twice as much).
+    """
 
     subject: Subject
     legs: tuple[M.Leg, ...]
@@ -39,11 +54,8 @@ class SubjectFigures:
     price_score: float
     oldest_age_s: float
     fresh_score: float
-    taker_fees: tuple[TakerFee, ...]
-    #: which observations the subject uses, as "exchange market" (for --explain)
-    uses: tuple[str, ...]
-    #: what the price deviation compares, for --explain
-    price_basis: str
+    # the env that computed these, to describe them on demand (not part of the value)
+    env: SnapshotEnv | None = field(default=None, repr=False, compare=False)
 
     @property
     def confidence(self) -> float:
@@ -63,6 +75,18 @@ class SubjectFigures:
 
     def net(self, duration_s: float) -> float:
         return M.net_rate(self.edge, self.fees, duration_s)
+
+    def details(self) -> FigureDetails:
+        assert self.env is not None, "figures built without an env cannot describe themselves"
+        return self.env.details(self.subject)
+
+    @property
+    def taker_fees(self) -> tuple[TakerFee, ...]:
+        return self.details().taker_fees
+
+    @property
+    def uses(self) -> tuple[str, ...]:
+        return self.details().uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +110,10 @@ class SnapshotEnv:
     config: EngineConfig = field(default_factory=EngineConfig)
     position_values: PositionValues | None = None
     _figures: dict[Subject, SubjectFigures | NoData] = field(default_factory=dict, repr=False)
+    _details: dict[Subject, FigureDetails] = field(default_factory=dict, repr=False)
 
     def with_position(self, values: PositionValues) -> SnapshotEnv:
-        return SnapshotEnv(self.view, self.config, values, self._figures)
+        return SnapshotEnv(self.view, self.config, values, self._figures, self._details)
 
     # -- market functions (spec 5) ------------------------------------------------
     def _missing(self, coin: str, exchange: str, market: str, what: str) -> NoData:
@@ -105,6 +130,13 @@ class SnapshotEnv:
         if self.view.mark(exchange, coin) is None:
             raise self._missing(coin, exchange, "perp", "mark price")
         v = self.view.basis(exchange, coin)
+        if v is None:
+            raise self._missing(coin, exchange, "spot", "spot bid/ask")
+        return v
+
+    def spot_mid(self, coin: str, exchange: str) -> float:
+        """The spot mid price; not a language function, but a leg of carry subjects."""
+        v = self.view.spot_mid(exchange, coin)
         if v is None:
             raise self._missing(coin, exchange, "spot", "spot bid/ask")
         return v
@@ -187,6 +219,19 @@ class SnapshotEnv:
     def _age(self, used: list[Observation]) -> float:
         return max(self.view.age_s(o) for o in used)
 
+    def _used(self, s: Subject, funding: float | None = None) -> list[Observation]:
+        """The observations a subject uses: its legs' markets, and borrow when it borrows."""
+        coin = s.coin
+        if s.kind == "spread":
+            return [self.view.perp(x, coin) for x in s.exchanges]  # type: ignore[misc]
+        (x,) = s.exchanges
+        used = [self.view.perp(x, coin), self.view.spot(x, coin)]
+        if funding is None:
+            funding = self.funding(coin, x)
+        if s.kind == "borrow" or funding < 0:
+            used.append(self.view.borrow_obs(x, coin))
+        return used  # type: ignore[return-value]
+
     def _compute(self, s: Subject) -> SubjectFigures:
         coin = s.coin
         if s.kind == "spread":
@@ -196,19 +241,16 @@ class SnapshotEnv:
             legs, edge = M.spread_legs(a, b, fa, fb)
             used = [pa, pb]
             dev = M.pair_deviation(ma, mb)
-            basis = f"mark {a} {ma:g} vs mark {b} {mb:g}"
         else:
             (x,) = s.exchanges
             perp, funding, mark = self._perp(coin, x)
+            # Every non-spread subject trades spot on x: without it there is no position.
+            mid = self.spot_mid(coin, x)
             spot = self.view.spot(x, coin)
-            mid = self.view.spot_mid(x, coin)
-            if spot is None or mid is None:
-                # Every non-spread subject trades spot on x: without it there is no position.
-                raise self._missing(coin, x, "spot", "spot bid/ask")
+            assert spot is not None
             used = [perp, spot]
-            needs_borrow = s.kind == "borrow" or funding < 0
             borrow = None
-            if needs_borrow:
+            if s.kind == "borrow" or funding < 0:
                 borrow = self.borrow(coin, x)
                 bobs = self.view.borrow_obs(x, coin)
                 assert bobs is not None
@@ -218,27 +260,46 @@ class SnapshotEnv:
                 legs, edge = M.borrow_legs(x), M.borrow_edge(funding, borrow)
             else:
                 legs, edge = M.carry_legs(x, funding), M.carry_edge(funding, borrow)
-            if perp.index is not None:
-                dev = M.index_deviation(mark, perp.index)
-                basis = f"mark {mark:g} vs index {perp.index:g} on {x}"
-            else:
-                # No index reported: the spot mid on the same exchange is the
-                # nearest stand-in, and this subject trades that spot anyway.
-                dev = M.index_deviation(mark, mid)
-                basis = f"mark {mark:g} vs spot mid {mid:g} on {x} (no index)"
-        fees = tuple(self._taker(o) for o in used if o.market != "borrow")
+            # No index reported: the spot mid on the same exchange is the nearest
+            # stand-in, and this subject trades that spot anyway.
+            ref = perp.index if perp.index is not None else mid
+            dev = M.index_deviation(mark, ref)
+        t1, t2 = (self._taker(o) for o in used[:2])
         age = self._age(used)
         return SubjectFigures(
             subject=s,
             legs=legs,
             edge=edge,
-            fees=M.round_trip_fees(fees[0].fee, fees[1].fee),
+            fees=M.round_trip_fees(t1.fee, t2.fee),
             price_deviation=dev,
             price_score=M.price_score(dev),
             oldest_age_s=age,
             fresh_score=M.fresh_score(age),
-            taker_fees=fees,
+            env=self,
+        )
+
+    def details(self, s: Subject) -> FigureDetails:
+        """Fee sources, observations used and price comparison of a subject with figures."""
+        got = self._details.get(s)
+        if got is not None:
+            return got
+        used = self._used(s)
+        coin = s.coin
+        if s.kind == "spread":
+            a, b = s.exchanges
+            basis = f"mark {a} {used[0].mark:g} vs mark {b} {used[1].mark:g}"
+        else:
+            (x,) = s.exchanges
+            perp = used[0]
+            if perp.index is not None:
+                basis = f"mark {perp.mark:g} vs index {perp.index:g} on {x}"
+            else:
+                mid = self.view.spot_mid(x, coin)
+                basis = f"mark {perp.mark:g} vs spot mid {mid:g} on {x} (no index)"
+        got = FigureDetails(
+            taker_fees=tuple(self._taker(o) for o in used[:2]),
             uses=tuple(f"{o.exchange} {o.market}" for o in used),
             price_basis=basis,
         )
-
+        self._details[s] = got
+        return got

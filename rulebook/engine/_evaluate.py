@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from rulebook.lang import (
     AlertAction,
@@ -21,7 +24,8 @@ from rulebook.market import SnapshotView
 from ._decide import Book, DecisionKind, RiskBudget
 from ._env import SnapshotEnv, SubjectFigures
 from ._fees import EngineConfig
-from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg
+from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg, borrow_legs, carry_legs, spread_legs
+from ._vector import MarketArrays, RuleResult, vector_ruleset
 
 __all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
 
@@ -36,7 +40,7 @@ class Opportunity:
     """
 
     rule: str
-    bindings: dict[str, str]
+    binding: Binding
     subject: Subject | None
     figures: SubjectFigures | None
     fired: bool
@@ -44,9 +48,21 @@ class Opportunity:
     amount: float | None = None
     decision: DecisionKind | None = None
     reason: str | None = None
-    alerts: list[str] = field(default_factory=list)
     explanation: Explanation | None = None
     order: int = 0  # rule and binding position in the ruleset, for stable sorting
+    # the rule itself, to render its alerts on demand
+    compiled: CompiledRule | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def bindings(self) -> dict[str, str]:
+        return self.binding.as_dict()
+
+    @property
+    def alerts(self) -> list[str]:
+        """The rule's alert texts for this binding, when it fired."""
+        if not self.fired or self.compiled is None:
+            return []
+        return _alerts(self.compiled, self.binding, self.figures)
 
     @property
     def coin(self) -> str | None:
@@ -78,7 +94,7 @@ class Opportunity:
             breakeven_h = f.breakeven_s / 3600.0
         out: dict[str, object] = {
             "rule": self.rule,
-            "bindings": dict(self.bindings),
+            "bindings": self.bindings,
             "coin": self.coin,
             "subject": self.subject.kind if self.subject else None,
             "legs": [leg.to_dict() for leg in self.legs],
@@ -101,19 +117,24 @@ class Opportunity:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Skipped:
     """A binding that could not be evaluated, and why (spec 5)."""
 
     rule: str
-    bindings: dict[str, str]
+    binding: Binding
     reason: str
     explanation: Explanation | None = None
+    order: int = 0  # rule and binding position in the ruleset
+
+    @property
+    def bindings(self) -> dict[str, str]:
+        return self.binding.as_dict()
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "rule": self.rule,
-            "bindings": dict(self.bindings),
+            "bindings": self.bindings,
             "reason": self.reason,
         }
         if self.explanation is not None:
@@ -128,18 +149,32 @@ class Evaluation:
     at: int  # ms: "now" (spec 6)
     ruleset: str  # sha256 of the loaded files
     opportunities: list[Opportunity]
-    skipped: list[Skipped]
+    # the skipped bindings, or batches that list them on first access: which
+    # bindings are skipped and why is decided during evaluate(); turning
+    # thousands of them into objects is left until someone reads them
+    _skipped: list[Skipped] | list[Callable[[], list[Skipped]]] = field(default_factory=list)
     bindings: int = 0  # how many bindings were evaluated in all
+    _ready: bool = True
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        if not self._ready:
+            self._skipped = [s for batch in self._skipped for s in batch()]  # type: ignore[operator]
+            self._ready = True
+        return self._skipped  # type: ignore[return-value]
 
     @property
     def fired(self) -> list[Opportunity]:
         return [o for o in self.opportunities if o.fired]
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, include_unfired: bool = True) -> dict[str, object]:
+        """Spec section 10; `include_unfired=False` keeps only fired bindings (the default view)."""
         return {
             "at": self.at,
             "ruleset": self.ruleset,
-            "opportunities": [o.to_dict() for o in self.opportunities],
+            "opportunities": [
+                o.to_dict() for o in self.opportunities if include_unfired or o.fired
+            ],
             "skipped": [s.to_dict() for s in self.skipped],
         }
 
@@ -158,19 +193,52 @@ def explanation_dict(e: Explanation, figures: SubjectFigures | None) -> dict[str
 def figure_notes(f: SubjectFigures) -> list[str]:
     """How each figure was reached, in words and numbers, for --explain."""
     rate = lambda x: format_value("Rate", x)  # noqa: E731
-    fees = " + ".join(f"{t.exchange} {t.market} {rate(t.fee)} ({t.source})" for t in f.taker_fees)
+    d = f.details()
+    fees = " + ".join(f"{t.exchange} {t.market} {rate(t.fee)} ({t.source})" for t in d.taker_fees)
     be = format_value("Duration", f.breakeven_s)
     return [
         f"legs: {', '.join(leg.describe() for leg in f.legs)}",
         f"edge {rate(f.edge)} per 8h (apr {rate(f.apr)})",
         f"fees 2 x ({fees}) = {rate(f.fees)}",
         f"breakeven {be}; net(8h) {rate(f.net(EIGHT_HOURS_S))}",
-        f"price deviation {rate(f.price_deviation)} ({f.price_basis}) -> price_score "
+        f"price deviation {rate(f.price_deviation)} ({d.price_basis}) -> price_score "
         f"{f.price_score:.3f}",
-        f"oldest observation {f.oldest_age_s:g}s old (uses {', '.join(f.uses)}) -> fresh_score "
+        f"oldest observation {f.oldest_age_s:g}s old (uses {', '.join(d.uses)}) -> fresh_score "
         f"{f.fresh_score:.3f}",
         f"confidence {f.confidence:.3f}, risk {RISK_LEVELS[f.risk]}",
     ]
+
+
+def _figures(env: SnapshotEnv, subject: Subject | None, required: bool) -> SubjectFigures | None:
+    """The subject's figures. A binding that fired cannot be opened without them
+    (NoData makes it skipped); one that did not fire is listed without them."""
+    if subject is None:
+        return None
+    if required:
+        return env.figures(subject)
+    try:
+        return env.figures(subject)
+    except NoData:
+        return None
+
+
+_LEG_CACHE: dict[tuple[str, tuple[str, ...], bool], tuple[Leg, ...]] = {}
+
+
+def _legs(s: Subject, first_short: bool) -> tuple[Leg, ...]:
+    """The legs of a subject given which way round they go (shared tuples)."""
+    key = (s.kind, s.exchanges, first_short)
+    legs = _LEG_CACHE.get(key)
+    if legs is None:
+        if s.kind == "spread":
+            a, b = s.exchanges
+            legs = spread_legs(a, b, 1.0, 0.0)[0] if first_short else spread_legs(a, b, 0.0, 1.0)[0]
+        elif s.kind == "borrow":
+            legs = borrow_legs(s.exchanges[0])
+        else:
+            legs = carry_legs(s.exchanges[0], 1.0 if first_short else -1.0)
+        _LEG_CACHE[key] = legs
+    return legs
 
 
 def _hedge_amount(rule: CompiledRule, env: SnapshotEnv, binding: Binding) -> float | None:
@@ -193,10 +261,14 @@ def _alerts(rule: CompiledRule, binding: Binding, f: SubjectFigures | None) -> l
 
 
 def _sort_key(o: Opportunity) -> tuple[float, int]:
-    net = o.expected_net_8h
-    if net is None and o.figures is not None:
-        net = o.figures.net(EIGHT_HOURS_S)  # no hedge: order by the rate itself
-    return (-(net if net is not None else -math.inf), o.order)
+    """Expected net over 8h in money, best first; ties in ruleset order."""
+    f = o.figures
+    if f is None:
+        return (math.inf, o.order)
+    net = f.net(EIGHT_HOURS_S)
+    if o.amount is not None:
+        net = o.amount * net  # == expected_net_8h
+    return (-net, o.order)
 
 
 def decide(opportunities: list[Opportunity], ruleset: Ruleset, book: Book | None = None) -> None:
@@ -223,52 +295,208 @@ def evaluate(
     *,
     include_unfired: bool = False,
     explain: bool = False,
+    vectorized: bool = True,
 ) -> Evaluation:
     """Evaluate every rule and binding over `view` and decide the entries.
 
-    A binding whose `when` clause, subject figures or hedge amount lacks data
-    is skipped with the reason. `include_unfired` (dry-run --all) also lists
-    bindings whose `when` was false; `explain` attaches each binding's
-    sub-expression values.
+    A binding is skipped, with the reason, when its `when` clause lacks data,
+    or when it fired but its subject's legs or hedge amount lack data (it
+    could not be opened). `include_unfired` (dry-run --all) also lists the
+    bindings whose `when` was false, with figures None where their subject's
+    legs lack data. `explain` attaches each binding's sub-expression values.
+
+    Conditions are evaluated over all of a rule's bindings at once with numpy
+    (`_vector`); `vectorized=False`, or `explain`, calls the compiled closures
+    binding by binding instead. Both give the same result (tested).
     """
     env = SnapshotEnv(view, config or EngineConfig())
-    opportunities: list[Opportunity] = []
-    skipped: list[Skipped] = []
-    order = 0
-    total = 0
-    for rule in ruleset.rules:
-        for binding in rule.bindings:
-            order += 1
-            total += 1
-            try:
+    vec = None if (explain or not vectorized) else vector_ruleset(ruleset)
+    out = _Collector(env, include_unfired, explain)
+    if vec is None:
+        for rule in ruleset.rules:
+            for binding in rule.bindings:
+                out.binding(rule, binding, None)
+    else:
+        market = MarketArrays(view, vec.coins, env.config)
+        coin_names = list(vec.coins)
+        for rule, vrule in zip(ruleset.rules, vec.rules, strict=True):
+            result = vrule.run(market)
+            bindings = rule.bindings
+            base = out.order
+            out.skipped_from_arrays(rule, bindings, result, market, coin_names, base)
+            out.fired_from_arrays(rule, bindings, result, base)
+            if include_unfired:
+                unfired = ~(result.skipped | result.fired)
+                for i in np.flatnonzero(unfired).tolist():
+                    out.order = base + i + 1
+                    out.binding(rule, bindings[i], False)
+            out.order = base + len(bindings)
+            out.total += len(bindings)
+    out.opportunities.sort(key=_sort_key)
+    decide(out.opportunities, ruleset, book)
+    if out.batches:
+        return Evaluation(
+            view.at, ruleset.sha256, out.opportunities, out.batches, out.total, _ready=False
+        )
+    return Evaluation(view.at, ruleset.sha256, out.opportunities, out.skipped, out.total)
+
+
+class _Collector:
+    """Builds opportunities and skipped entries, binding by binding, in ruleset order."""
+
+    def __init__(self, env: SnapshotEnv, include_unfired: bool, explain: bool) -> None:
+        self.env = env
+        self.include_unfired = include_unfired
+        self.explain = explain
+        self.opportunities: list[Opportunity] = []
+        self.skipped: list[Skipped] = []
+        self.batches: list[Callable[[], list[Skipped]]] = []
+        self.order = 0
+        self.total = 0
+        self._cells: dict[int, str] = {}
+
+    def binding(self, rule: CompiledRule, binding: Binding, fired: bool | None) -> None:
+        """One binding; `fired` None means evaluate its `when` clause here."""
+        env = self.env
+        if fired is None:
+            self.order += 1
+            self.total += 1
+        try:
+            if fired is None:
                 fired = bool(rule.when(env, binding))
-                figures = env.figures(binding.subject) if binding.subject else None
-                requested = _hedge_amount(rule, env, binding) if fired else None
-            except NoData as missing:
-                why = rule.explain(env, binding) if explain else None
-                skipped.append(Skipped(rule.name, binding.as_dict(), missing.reason, why))
-                continue
-            if not fired and not include_unfired:
-                continue
-            if requested is None and not fired:
-                try:
-                    requested = _hedge_amount(rule, env, binding)
-                except NoData:
-                    requested = None
-            opportunities.append(
+            figures = _figures(env, binding.subject, required=fired)
+            requested = _hedge_amount(rule, env, binding) if fired else None
+        except NoData as missing:
+            self.skip(rule, binding, missing.reason)
+            return
+        if not fired and not self.include_unfired:
+            return
+        if not fired:
+            try:
+                requested = _hedge_amount(rule, env, binding)
+            except NoData:
+                requested = None
+        self.opportunities.append(
+            Opportunity(
+                rule=rule.name,
+                binding=binding,
+                subject=binding.subject,
+                figures=figures,
+                fired=fired,
+                requested=requested,
+                amount=requested,
+                compiled=rule,
+                explanation=rule.explain(env, binding) if self.explain else None,
+                order=self.order,
+            )
+        )
+
+    def fired_from_arrays(
+        self, rule: CompiledRule, bindings: list[Binding], result: RuleResult, base: int
+    ) -> None:
+        """Opportunities for the fired bindings, their figures read off the arrays.
+
+        Same numbers as `SnapshotEnv.figures` (same formulas, same order of
+        operations); they also fill its cache, so later lookups agree.
+        """
+        idx = np.flatnonzero(result.fired)
+        if not len(idx):
+            return
+        env = self.env
+        cache = env._figures
+        amounts = result.amounts[idx].tolist() if result.amounts is not None else None
+        f = result.figures
+        if f is not None:
+            cols = zip(
+                f.edge[idx].tolist(),
+                f.fees[idx].tolist(),
+                f.deviation[idx].tolist(),
+                f.price_score[idx].tolist(),
+                f.age[idx].tolist(),
+                f.fresh[idx].tolist(),
+                f.first_short[idx].tolist(),
+                strict=True,
+            )
+        for n, i in enumerate(idx.tolist()):
+            b = bindings[i]
+            s = b.subject
+            figures = None
+            if s is not None:
+                figures = cache.get(s)  # type: ignore[assignment]
+                edge, fees, dev, ps, age, fresh, first_short = next(cols)
+                if not isinstance(figures, SubjectFigures):
+                    figures = SubjectFigures(
+                        s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env
+                    )
+                    cache[s] = figures
+            requested = amounts[n] if amounts is not None else None
+            self.opportunities.append(
                 Opportunity(
-                    rule=rule.name,
-                    bindings=binding.as_dict(),
-                    subject=binding.subject,
-                    figures=figures,
-                    fired=fired,
-                    requested=requested,
-                    amount=requested,
-                    alerts=_alerts(rule, binding, figures) if fired else [],
-                    explanation=rule.explain(env, binding) if explain else None,
-                    order=order,
+                    rule.name, b, s, figures, True, requested, requested,  # type: ignore[arg-type]
+                    order=base + i + 1, compiled=rule,
                 )
             )
-    opportunities.sort(key=_sort_key)
-    decide(opportunities, ruleset, book)
-    return Evaluation(view.at, ruleset.sha256, opportunities, skipped, total)
+
+    def skip(self, rule: CompiledRule, binding: Binding, reason: str | None) -> None:
+        if reason is None:
+            reason = self._closure_reason(rule, binding)
+        why = rule.explain(self.env, binding) if self.explain else None
+        self.skipped.append(Skipped(rule.name, binding, reason, why, self.order))
+
+    def skipped_from_arrays(
+        self,
+        rule: CompiledRule,
+        bindings: list[Binding],
+        result: RuleResult,
+        market: MarketArrays,
+        coin_names: list[str],
+        base: int,
+    ) -> None:
+        idx = np.flatnonzero(result.skipped)
+        if not len(idx):
+            return
+        codes = result.reason[idx]
+        # in ruleset order: skipped bindings all come from here in this mode
+        assert not self.skipped
+
+        def batch() -> list[Skipped]:
+            words = {
+                c: self.cell_reason(market, coin_names, c) if c > 0 else None
+                for c in np.unique(codes).tolist()
+            }
+            name = rule.name
+            out = [
+                Skipped(name, bindings[i], words[c], None, base + i + 1)  # type: ignore[arg-type]
+                for i, c in zip(idx.tolist(), codes.tolist(), strict=True)
+            ]
+            if None in words.values():
+                for s in out:
+                    if s.reason is None:
+                        s.reason = self._closure_reason(rule, s.binding)
+            return out
+
+        self.batches.append(batch)
+
+    def _closure_reason(self, rule: CompiledRule, binding: Binding) -> str:
+        """The reason in the closures' own words (subject legs, division by zero)."""
+        try:
+            fired = bool(rule.when(self.env, binding))
+            _figures(self.env, binding.subject, required=fired)
+            if fired:
+                _hedge_amount(rule, self.env, binding)
+        except NoData as missing:
+            return missing.reason
+        return "no data"  # not reached: the vector evaluator and the closures agree
+
+    def cell_reason(self, market: MarketArrays, coin_names: list[str], code: int) -> str:
+        """The reason for one missing market datum, from the env's own wording."""
+        got = self._cells.get(code)
+        if got is None:
+            kind, exchange, c = market.decode(code)
+            try:
+                getattr(self.env, kind)(coin_names[c], exchange)
+                got = f"no {kind} for {coin_names[c]} on {exchange}"
+            except NoData as missing:
+                got = missing.reason
+            self._cells[code] = got
+        return got

@@ -1,10 +1,11 @@
 """Taker fees: the observation's own, else the configuration, else a published default.
 
-Spec section 6 orders the sources; this module holds the last resort, a table
-of each exchange's base-tier (no VIP, no token discount) taker fee, because a
+Spec section 6 orders the sources. The last resort is the market stage's
+table of each exchange's base-tier (no VIP, no token discount) taker fee
+(`rulebook.market.DEFAULT_TAKER_FEES`, sources in docs/market.md), because a
 missing fee must never silently become 0, which would make every trade look
-free. The sources are listed in docs/engine.md; fees change, so an operator
-with a better tier sets them in the configuration.
+free. Fees change, so an operator with a better tier sets them in the
+configuration.
 """
 
 from __future__ import annotations
@@ -14,20 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from rulebook.market import DEFAULT_TAKER_FEES
+
 __all__ = ["DEFAULT_TAKER_FEES", "EngineConfig", "FeeSource", "resolve_taker_fee"]
 
 FeeSource = Literal["observation", "config", "default"]
-
-#: exchange -> market -> base-tier taker fee (a fraction: 0.0005 is 0.05%).
-#: Checked against the exchanges' fee pages as listed in docs/engine.md.
-DEFAULT_TAKER_FEES: dict[str, dict[str, float]] = {
-    "backpack": {"perp": 0.0005, "spot": 0.0010},
-    "binance": {"perp": 0.0005, "spot": 0.0010},
-    "bybit": {"perp": 0.00055, "spot": 0.0010},
-    "okx": {"perp": 0.0005, "spot": 0.0010},
-    "gate": {"perp": 0.0005, "spot": 0.0010},
-    "bitget": {"perp": 0.0006, "spot": 0.0010},
-}
 
 _MARKETS = ("perp", "spot")
 

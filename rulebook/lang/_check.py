@@ -280,7 +280,9 @@ class _Checker:
         names: list[str] = []
         types: list[str] = []
         domains: list[list[str]] = []
-        ok = True
+        errors_before = sum(d.is_error for d in self.diags)
+        # a second rule of the same name has had its E106 already
+        ok = rule.anonymous or self.defined_at.get(rule.name) is rule.name_span
         for fb in rule.fors:
             kind, items = self.check_source(fb)
             if fb.var in names:
@@ -292,6 +294,7 @@ class _Checker:
                 or fb.var in EXCHANGES
                 or fb.var in METRICS
                 or fb.var in LEVELS
+                or fb.var in POSITION_VALUES
             ):
                 where = self.defined_at.get(fb.var)
                 self.error(
@@ -322,7 +325,6 @@ class _Checker:
         # An unknown function may be a misspelt subject (`sprad(...)`): its E103
         # is the one mistake, so do not pile E107 on the rule's metrics and hedge.
         scope.has_subject = subject is not None or _calls_unknown_function(rule.when)
-        errors_before = sum(d.is_error for d in self.diags)
 
         wt = self.expr(rule.when, scope)
         if wt not in (None, BOOL):

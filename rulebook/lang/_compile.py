@@ -197,6 +197,10 @@ class Ruleset:
     files: list[str]
     sha256: str
     sources: dict[str, str]
+    # The checked program the rules came from: its name resolutions and types
+    # let the engine compile a rule's clauses a second way (over many
+    # bindings at once) with exactly the meaning the checker gave them.
+    program: Program | None = field(default=None, repr=False, compare=False)
 
     def rule(self, name: str) -> CompiledRule:
         for r in self.rules:
@@ -517,4 +521,5 @@ def compile_program(program: Program) -> Ruleset:
         files=[f.path for f in program.files],
         sha256=ruleset_digest(sources),
         sources=sources,
+        program=program,
     )

@@ -15,7 +15,6 @@ Severity = Literal["error", "warning"]
 # Every code rulebook emits; the E0xx/E1xx/W2xx classes follow the spec.
 CODES: dict[str, str] = {
     "E001": "syntax error",
-    "E002": "file cannot be read (not UTF-8)",
     "E101": "unknown name",
     "E102": "unknown exchange",
     "E103": "unknown function",

@@ -39,6 +39,11 @@ class LoadResult:
         return [d for d in self.diagnostics if not d.is_error]
 
     @property
+    def rule_count(self) -> int:
+        """Rules found in the files, whether or not they checked cleanly."""
+        return sum(isinstance(st, A.Rule) for f in self.parsed for st in f.statements)
+
+    @property
     def ok(self) -> bool:
         return not self.errors
 

@@ -299,6 +299,12 @@ def _syntax_diagnostic(
         rest = text[pos:]
         line, col = _line_col(text, pos)
         if rest.startswith('"'):
+            bad = _bad_escape(rest)
+            if bad is not None:
+                span = A.Span(path, line, col + bad, line, col + bad + 2)
+                msg = f"unknown escape '{rest[bad : bad + 2]}' in a string"
+                hint = 'the only escapes are \\" and \\\\'
+                return Diagnostic.at(span, "E001", msg, hint), pos
             end = rest.find("\n")
             width = len(rest) if end < 0 else end
             span = A.Span(path, line, col, line, col + max(width, 1))
@@ -331,7 +337,7 @@ def _syntax_diagnostic(
         path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
     )
     shown = str(tok)
-    expected = _expected_words(err.expected)
+    expected = _expected_words(_possible(err.expected, text, tok.start_pos or 0))
     kind = {"NAME": "name", "COIN": "coin", "NUMBER": "number", "STRING": "string"}.get(tok.type)
     msg = f"unexpected {kind} '{shown}'" if kind else f"unexpected '{shown}'"
     hint = expected or None
@@ -349,6 +355,42 @@ def _syntax_diagnostic(
     elif tok.type == "COMP_OP" and err.expected and "COMP_OP" not in err.expected:
         hint = "comparisons cannot be chained: write `a < b and b < c`"
     return Diagnostic.at(span, "E001", msg, hint), tok.start_pos or 0
+
+
+def _bad_escape(rest: str) -> int | None:
+    """The offset of an unknown escape in the string that rest starts with, if
+    the string is closed on its line (else it is simply unterminated)."""
+    i, bad = 1, None
+    while i < len(rest) and rest[i] != "\n":
+        if rest[i] == '"':
+            return bad
+        if rest[i] == "\\":
+            if bad is None and rest[i + 1 : i + 2] not in ('"', "\\"):
+                bad = i
+            i += 2
+            continue
+        i += 1
+    return None
+
+
+def _possible(expected: object, text: str, pos: int) -> set[str]:
+    """The tokens that can really come next. LALR merges parser states that
+    look alike, so Lark's expected set may hold tokens of another statement:
+    after `let a = 0.05%` it offers a name (as after a risk limit's value)."""
+    found = {str(t) for t in expected}  # type: ignore[attr-defined]
+    start, _ = _statement_bounds(text, pos)
+    stmt = text[start:pos]
+    if found & {"LET", "SET", "RULE", "WHEN", "RISK"} and not stmt.startswith("risk"):
+        found.discard("NAME")  # a risk key, only inside a risk block
+    if stmt.count("[") <= stmt.count("]"):
+        found.discard("RSQB")
+    else:  # inside a `for` list, no statement can start
+        found -= {"LET", "SET", "RULE", "WHEN", "RISK", "$END"}
+    if stmt.count("(") <= stmt.count(")"):
+        found.discard("RPAR")
+    else:  # inside parentheses, neither a clause nor a statement can start
+        found -= {"LET", "SET", "RULE", "WHEN", "RISK", "$END", "THEN", "EXIT"}
+    return found
 
 
 def _blank(text: str, start: int, end: int) -> str:
@@ -406,9 +448,15 @@ def parse_text(text: str, path: str = "<text>") -> tuple[A.RulesFile, list[Diagn
 
 
 def parse_bytes(data: bytes, path: str) -> tuple[A.RulesFile, list[Diagnostic]]:
-    """Decode a file as UTF-8 (a bad byte is an error with its location) and parse it."""
+    """Decode a file as UTF-8 (a bad byte is an error with its location) and parse it.
+
+    After a bad byte the file is still checked, with the byte replaced by
+    U+FFFD, so that its other errors are reported and the names it defines do
+    not turn into "unknown name" errors in the other files of the ruleset."""
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark is harmless
+        data = data[3:]
     try:
-        text = data.decode("utf-8")
+        return parse_text(data.decode("utf-8"), path)
     except UnicodeDecodeError as err:
         good = data[: err.start].decode("utf-8")
         line, col = _line_col(good, len(good))
@@ -419,7 +467,6 @@ def parse_bytes(data: bytes, path: str) -> tuple[A.RulesFile, list[Diagnostic]]:
             f"file is not UTF-8: byte 0x{data[err.start]:02x} cannot be decoded",
             "save the file as UTF-8",
         )
-        return A.RulesFile(path, good, [], set()), [diag]
-    if text.startswith("\ufeff"):  # a UTF-8 byte order mark is harmless
-        text = text[1:]
-    return parse_text(text, path)
+    rf, diags = parse_text(data.decode("utf-8", errors="replace"), path)
+    # the replacement character at the bad byte is the same mistake
+    return rf, [diag, *(d for d in diags if (d.line, d.column) != (line, col))]

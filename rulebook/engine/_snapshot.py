@@ -1,0 +1,109 @@
+"""Where a dry-run's snapshot comes from: a recorded file at a time, or the exchanges now."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from rulebook.lang import EXCHANGES, Ruleset
+from rulebook.market import LineError, SnapshotView, read_jsonl
+
+__all__ = ["SnapshotError", "LoadedSnapshot", "parse_time", "snapshot_from_file", "snapshot_live"]
+
+
+class SnapshotError(Exception):
+    """A snapshot cannot be had: the message says why, for the operator."""
+
+
+@dataclass(slots=True)
+class LoadedSnapshot:
+    view: SnapshotView
+    source: str  # the file, or "live"
+    problems: list[str] = field(default_factory=list)  # bad lines, failed exchanges
+
+
+def parse_time(text: str) -> int:
+    """A time as milliseconds since the epoch: `1719791940000` or ISO-8601 (UTC if no zone)."""
+    t = text.strip()
+    if t.isdigit():
+        ms = int(t)
+        if ms < 1_000_000_000_000:
+            raise SnapshotError(f"--at {text}: looks like seconds; give milliseconds or an ISO time")
+        return ms
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise SnapshotError(
+            f"--at {text!r}: not a time; use milliseconds or ISO-8601 like 2024-06-30T16:00Z"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> LoadedSnapshot:
+    """The snapshot at `at` (default: the end of the file) from a recording.
+
+    "Now" is the latest timestamp among the observations the snapshot holds,
+    not `at` itself: a dry-run of a file then gives the same answer every time,
+    and `--at` between two recorded cycles does not age every observation.
+    """
+    if not os.path.exists(path):
+        raise SnapshotError(f"{path}: no such snapshot file")
+    obs, errors = read_jsonl(path)
+    problems = [str(e) for e in errors if _is_error(e)]
+    if not obs:
+        raise SnapshotError(f"{path}: no valid observations" + (f" ({problems[0]})" if problems else ""))
+    shown = [o for o in obs if at is None or o.ts <= at]
+    if not shown:
+        first = min(o.ts for o in obs)
+        raise SnapshotError(
+            f"{path}: nothing recorded at or before {_iso(at or 0)}; the file starts at {_iso(first)}"
+        )
+    now = max(o.ts for o in shown)
+    return LoadedSnapshot(SnapshotView.from_observations(shown, at=now), str(path), problems)
+
+
+def _is_error(e: LineError) -> bool:
+    return e.severity == "error"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def ruleset_markets(ruleset: Ruleset) -> tuple[list[str], list[str]]:
+    """The exchanges and coins a ruleset's subjects name, to fetch no more than needed."""
+    coins: dict[str, None] = {}
+    exchanges: dict[str, None] = {}
+    for rule in ruleset.rules:
+        for b in rule.bindings:
+            if b.subject is not None:
+                coins[b.subject.coin] = None
+                exchanges.update(dict.fromkeys(b.subject.exchanges))
+            for v in b.values:
+                if v in EXCHANGES:
+                    exchanges[v] = None
+    return [e for e in EXCHANGES if e in exchanges], list(coins)
+
+
+def snapshot_live(ruleset: Ruleset, deadline_s: float = 10.0) -> LoadedSnapshot:
+    """One cycle from the exchanges the ruleset uses; "now" is the wall clock."""
+    from rulebook.market import LiveSource  # imports ccxt: only when live
+
+    exchanges, coins = ruleset_markets(ruleset)
+    if not coins:
+        raise SnapshotError("the ruleset names no coin in a subject; nothing to fetch")
+
+    async def one_cycle() -> tuple[SnapshotView, list[str]]:
+        async with LiveSource(exchanges, coins, deadline_s=deadline_s) as source:
+            cycle = await source.fetch_cycle()
+            view = source.view(at=int(time.time() * 1000))
+        problems = [f"{ex}: {why}" for ex, why in sorted(cycle.failures.items())]
+        return view, problems
+
+    view, problems = asyncio.run(one_cycle())
+    return LoadedSnapshot(view, "live", problems)
