@@ -536,6 +536,8 @@ def run(
         err.print(f"halted: {summary.halted}", markup=False)
     _print_status(ledger_status(ledger), positions=False)
     ledger.close()
+    if summary.failed:
+        raise fail(summary.failed, 1)
 
 
 @app.command()

@@ -228,3 +228,27 @@ def test_plain_halt_stops_new_entries_and_keeps_positions(tmp_path) -> None:
     assert len(rt.ledger.query("select * from cycles")) == 1
     (pos,) = rt.ledger.query("select status from positions")
     assert pos["status"] == "open"
+
+
+def test_a_failing_cycle_rolls_back_is_logged_and_stops_the_run(tmp_path, monkeypatch) -> None:
+    rows = pair_rows(T0, "SOL", (100.0, 0.0001), (100.2, 0.0004), T) + pair_rows(
+        T, "SOL", (101.0, 0.0001), (101.1, 0.0003), T + 8 * H
+    )
+    rec = write_jsonl(tmp_path / "rec.jsonl", rows)
+    rt = make_runtime(tmp_path, SPREAD_RULE)
+    real_mark = rt.executor.mark
+
+    def mark_then_fail(view) -> None:
+        real_mark(view)
+        if view.at == T:
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr(rt.executor, "mark", mark_then_fail)
+    summary = rt.run(ReplaySource(rec))
+    assert summary.cycles == 1
+    assert summary.failed.startswith(f"cycle at {T} failed and was not written: RuntimeError")
+    # the funding settled at T before the failure was rolled back with the rest of the cycle
+    assert rt.ledger.query("select * from funding_payments") == []
+    assert [c["ts"] for c in rt.ledger.query("select ts from cycles")] == [T0]
+    (e,) = rt.ledger.query("select kind, detail from events")
+    assert e["kind"] == "error" and "disk full" in e["detail"]

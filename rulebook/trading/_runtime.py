@@ -69,6 +69,7 @@ class RunSummary:
     cycles: int = 0
     skipped_cycles: int = 0  # already in the ledger (a resumed replay)
     halted: str | None = None  # why the run stopped early
+    failed: str | None = None  # a cycle that could not complete (nothing of it was written)
     last: CycleReport | None = None
 
 
@@ -366,7 +367,11 @@ class Runtime:
                 halt = self._poll_halt()
                 if halt is not None and not halt.close_all:
                     break
-                report = self.cycle(view, close_all=halt is not None and halt.close_all)
+                try:
+                    report = self.cycle(view, close_all=halt is not None and halt.close_all)
+                except Exception as e:  # noqa: BLE001 - stop cleanly; the cycle rolled back
+                    summary.failed = self._record_failure(view.at, e)
+                    break
                 summary.cycles += 1
                 summary.last = report
                 prev = view.at
@@ -383,6 +388,19 @@ class Runtime:
             summary.halted = self._halt.why
             self._record_halt(self._halt)
         return summary
+
+    def _record_failure(self, at: int, error: Exception) -> str:
+        """A cycle raised: its transaction rolled back; say so in the ledger and stop."""
+        text = (
+            f"cycle at {at} failed and was not written: {type(error).__name__}: {error}; "
+            "the run stopped, every earlier cycle is in the ledger"
+        )
+        try:
+            self.ledger.record_event("error", text)
+        except Exception:  # noqa: BLE001 - the ledger itself may be what failed
+            pass
+        self._notify([TradeEvent("error", text)])
+        return text
 
     def halting(self) -> bool:
         return self._poll_halt() is not None
