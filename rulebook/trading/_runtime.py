@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rulebook.engine import (
+    EIGHT_HOURS_S,
+    RISK_LEVELS,
     Book,
     OpenPosition,
     Opportunity,
@@ -297,9 +299,9 @@ class Runtime:
                 "edge": f.edge if f else None,
                 "apr": f.apr if f else None,
                 "fees": f.fees if f else None,
-                "net_8h": f.net(8 * 3600.0) if f else None,
+                "net_8h": f.net(EIGHT_HOURS_S) if f else None,
                 "confidence": f.confidence if f else None,
-                "risk": ("low", "medium", "high")[f.risk] if f else None,
+                "risk": RISK_LEVELS[f.risk] if f else None,
                 "amount": o.amount,
                 "decision": decision,
                 "reason": reason,
