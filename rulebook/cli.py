@@ -28,7 +28,7 @@ from rulebook.lang import (
     load_ruleset,
     render_text,
 )
-from rulebook.market import LiveSource, ReplaySource
+from rulebook.market import LiveSource, ReplaySource, parse_duration
 from rulebook.trading import (
     ConfigError,
     CycleReport,
@@ -43,7 +43,6 @@ from rulebook.trading import (
     ledger_status,
     live_views,
     load_config,
-    parse_duration,
     recording_span,
     replay_pacer,
     watched_markets,
@@ -386,7 +385,8 @@ def _print_status(data: dict, positions: bool = True) -> None:
     s = data["stats"]
     out.print(
         f"cycles {s['cycles']} ({_when(s['first_cycle'])} .. {_when(s['last_cycle'])} UTC)\n"
-        f"opportunities found  {s['opportunities_found']}\n"
+        f"opportunities found  {s['opportunities_found']} over all cycles "
+        f"({s['opportunities_distinct']} distinct rule bindings)\n"
         f"trades executed      {s['trades_executed']} fills, {s['positions_opened']} positions "
         f"opened, {s['positions_closed']} closed\n"
         f"active positions     {s['active_positions']} (exposure {_money(s['exposure'])})\n"
@@ -626,6 +626,8 @@ def run(
         err.print(f"halted: {summary.halted}", markup=False)
     _print_status(ledger_status(ledger), positions=False)
     ledger.close()
+    if summary.failed:
+        raise fail(summary.failed, 1)
 
 
 @app.command()

@@ -31,7 +31,7 @@ def test_run_replay_then_status(tmp_path, monkeypatch) -> None:
     _setup(tmp_path)
     res = runner.invoke(app, ["run", "s.rules", "--paper", "--replay", "rec.jsonl", "--db", "p.db"])
     assert res.exit_code == 0, res.output
-    assert "opportunities found  2" in res.output
+    assert "opportunities found  2 over all cycles (1 distinct rule bindings)" in res.output
     assert "active positions     1 (exposure 1,000.00)" in res.output
     res = runner.invoke(app, ["status", "--db", "p.db", "--json"])
     assert res.exit_code == 0

@@ -48,7 +48,10 @@ def test_bad_value_names_key_and_file(tmp_path) -> None:
     with pytest.raises(ConfigError) as e:
         load_config(f, environ={})
     msg = str(e.value)
-    assert f"{f}: every: 'soon' is not a duration like 30s, 5m or 1h" in msg
+    assert (
+        f"{f}: every: 'soon' is not a duration; write a number and a unit, like 30s, 5m or 1h"
+        in msg
+    )
     assert f"{f}: exchanges: unknown exchange 'binanse'" in msg
 
 

@@ -110,3 +110,63 @@ def test_kill_9_mid_replay_then_restart_matches_an_uninterrupted_run(tmp_path) -
     assert len(ref["positions"]) > 10 and len(ref["funding"]) > 20  # a busy replay
     for table in ref:
         assert got[table] == ref[table], table
+
+
+def test_sigterm_stops_after_the_cycle_under_way(tmp_path) -> None:
+    rules = tmp_path / "pairs.rules"
+    rules.write_text(RULES)
+    rec = write_jsonl(tmp_path / "rec.jsonl", wavy_rows(HOURS))
+    db = tmp_path / "p.db"
+    p = _run(rules, rec, db, "--speed", "360000")
+    deadline = time.monotonic() + 60
+    while _cycles(db) < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+    assert "halted: SIGTERM" in p.stderr.read().decode()
+    con = sqlite3.connect(db)
+    try:
+        (cycles,) = con.execute("select count(*) from cycles").fetchone()
+        halts = con.execute("select detail from events where kind = 'halt'").fetchall()
+        open_rows = con.execute("select count(*) from positions where status='open'").fetchone()
+        runner = con.execute("select count(*) from meta where key='runner_pid'").fetchone()
+    finally:
+        con.close()
+    assert 20 <= cycles < HOURS
+    assert halts == [(f"halted by SIGTERM; {open_rows[0]} position(s) left open",)]
+    assert runner == (0,)
+
+
+def test_rulebook_halt_stops_a_running_replay(tmp_path) -> None:
+    rules = tmp_path / "pairs.rules"
+    rules.write_text(RULES)
+    rec = write_jsonl(tmp_path / "rec.jsonl", wavy_rows(HOURS))
+    db = tmp_path / "p.db"
+    p = _run(rules, rec, db, "--speed", "360000")
+    deadline = time.monotonic() + 60
+    while _cycles(db) < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    halt = subprocess.run(
+        [sys.executable, "-m", "rulebook.cli", "halt", "--db", str(db), "--close-all"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert halt.returncode == 0, halt.stderr
+    assert halt.stdout.startswith(
+        f"requested halt and close all positions of the runtime (pid {p.pid})"
+    )
+    assert p.wait(timeout=30) == 0
+    assert "halted: rulebook halt --close-all" in p.stderr.read().decode()
+    con = sqlite3.connect(db)
+    try:
+        still_open = con.execute("select count(*) from positions where status='open'").fetchone()
+        reasons = con.execute(
+            "select distinct close_reason from positions where close_reason like 'halt%'"
+        ).fetchall()
+        (cycles,) = con.execute("select count(*) from cycles").fetchone()
+    finally:
+        con.close()
+    assert still_open == (0,) and cycles < HOURS
+    assert reasons in ([], [("halt --close-all",)])  # [] when nothing happened to be open

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from trading_helpers import T0, H, T, pair_rows, write_jsonl
+from trading_helpers import T0, H, T, pair_rows, perp_line, write_jsonl
 
 from rulebook.lang import load_texts
 from rulebook.market import ReplaySource
@@ -228,3 +230,84 @@ def test_plain_halt_stops_new_entries_and_keeps_positions(tmp_path) -> None:
     assert len(rt.ledger.query("select * from cycles")) == 1
     (pos,) = rt.ledger.query("select status from positions")
     assert pos["status"] == "open"
+
+
+def test_a_failing_cycle_rolls_back_is_logged_and_stops_the_run(tmp_path, monkeypatch) -> None:
+    rows = pair_rows(T0, "SOL", (100.0, 0.0001), (100.2, 0.0004), T) + pair_rows(
+        T, "SOL", (101.0, 0.0001), (101.1, 0.0003), T + 8 * H
+    )
+    rec = write_jsonl(tmp_path / "rec.jsonl", rows)
+    rt = make_runtime(tmp_path, SPREAD_RULE)
+    real_mark = rt.executor.mark
+
+    def mark_then_fail(view) -> None:
+        real_mark(view)
+        if view.at == T:
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr(rt.executor, "mark", mark_then_fail)
+    summary = rt.run(ReplaySource(rec))
+    assert summary.cycles == 1
+    assert summary.failed.startswith(f"cycle at {T} failed and was not written: RuntimeError")
+    # the funding settled at T before the failure was rolled back with the rest of the cycle
+    assert rt.ledger.query("select * from funding_payments") == []
+    assert [c["ts"] for c in rt.ledger.query("select ts from cycles")] == [T0]
+    (e,) = rt.ledger.query("select kind, detail from events")
+    assert e["kind"] == "error" and "disk full" in e["detail"]
+
+
+def test_borrowed_spot_leg_through_the_runtime(tmp_path) -> None:
+    def spot(ts: int, bid: float, ask: float) -> dict:
+        return {
+            "ts": ts,
+            "exchange": "binance",
+            "coin": "SOL",
+            "market": "spot",
+            "bid": bid,
+            "ask": ask,
+            "taker_fee": 0.001,
+        }
+
+    def borrow(ts: int) -> dict:
+        return {
+            "ts": ts,
+            "exchange": "binance",
+            "coin": "SOL",
+            "market": "borrow",
+            "borrow_rate_daily": 0.0006,
+        }
+
+    t2 = T0 + 2 * H
+    rows = [
+        # T0: funding -0.03% per 8h: long the perp (at its ask 100.1), sell borrowed spot (bid 99.8)
+        perp_line("binance", T0, "SOL", 100.0, -0.0003, T, 0.0005),
+        spot(T0, 99.8, 100.0),
+        borrow(T0),
+        # T0+2h: the settlement at T (T0+1h) has paid the long; spot mid 100.9
+        perp_line("binance", t2, "SOL", 101.0, -0.0002, T + 8 * H, 0.0005),
+        spot(t2, 100.8, 101.0),
+        borrow(t2),
+    ]
+    rec = write_jsonl(tmp_path / "rec.jsonl", rows)
+    rt = make_runtime(
+        tmp_path, "rule neg:\n  when funding(SOL, binance) < -0.01%\n  then hedge 1000 USDT\n"
+    )
+    rt.run(ReplaySource(rec))
+    (pos,) = rt.ledger.query("select * from positions")
+    legs = json.loads(pos["legs"])
+    assert [(lg["market"], lg["side"], lg["borrowed"]) for lg in legs] == [
+        ("perp", "long", False),
+        ("spot", "short", True),
+    ]
+    size_p, size_s = 1000 / 100.1, 1000 / 99.8
+    funding = size_p * 101.0 * 0.0003  # the long receives a negative rate, at T0+2h's mark
+    borrow_cost = size_s * 100.9 * 0.0006 * 2 / 24  # 2 hours at 0.06% a day, spot mid 100.9
+    fees = 1000 * 0.0005 + 1000 * 0.001  # 1.5
+    price = size_p * (101.0 - 100.1) - size_s * (100.9 - 99.8)  # perp at mark, spot at mid
+    assert pos["pnl_funding"] == pytest.approx(funding, abs=1e-9)  # 0.30269730...
+    assert pos["pnl_borrow"] == pytest.approx(-borrow_cost, abs=1e-9)  # -0.05055110...
+    assert pos["pnl_fees"] == pytest.approx(-fees, abs=1e-9)
+    assert pos["pnl_price"] == pytest.approx(price, abs=1e-9)
+    assert pos["pnl"] == pytest.approx(funding - borrow_cost - fees + price, abs=1e-9)
+    (charge,) = rt.ledger.query("select ts, rate_daily, seconds, amount from borrow_charges")
+    assert (charge["ts"], charge["rate_daily"], charge["seconds"]) == (t2, 0.0006, 7200)

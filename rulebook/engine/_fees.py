@@ -45,9 +45,7 @@ class EngineConfig(BaseModel):
                 raise ValueError(f"taker_fees: unknown exchange {exchange!r} (one of {known})")
             for market, fee in by_market.items():
                 if market not in _MARKETS:
-                    raise ValueError(
-                        f"taker_fees.{exchange}: market {market!r} is not perp or spot"
-                    )
+                    raise ValueError(f"taker_fees.{exchange}: market {market!r} is not perp or spot")
                 if not 0 <= fee < 0.05:
                     raise ValueError(
                         f"taker_fees.{exchange}.{market}: {fee} is not a fraction in [0, 0.05)"

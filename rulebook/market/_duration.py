@@ -14,9 +14,7 @@ def parse_duration(text: str) -> float:
     """Seconds in ``text`` (``"30s"``, ``"5m"``, ``"1.5h"``); ValueError with a hint otherwise."""
     m = _RE.match(text)
     if not m:
-        raise ValueError(
-            f"{text!r} is not a duration; write a number and a unit, like 30s, 5m or 1h"
-        )
+        raise ValueError(f"{text!r} is not a duration; write a number and a unit, like 30s, 5m or 1h")
     seconds = float(m.group(1)) * _UNITS[m.group(2)]
     if seconds <= 0:
         raise ValueError(f"{text!r}: a duration must be longer than zero")

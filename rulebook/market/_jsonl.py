@@ -70,12 +70,8 @@ def iter_jsonl(
             for k in data.keys() - _FIELDS:
                 if k not in warned:
                     warned.add(k)
-                    yield (
-                        n,
-                        None,
-                        LineError(
-                            p, n, f"unknown field {k!r} ignored (reported once per file)", "warning"
-                        ),
+                    yield n, None, LineError(
+                        p, n, f"unknown field {k!r} ignored (reported once per file)", "warning"
                     )
             try:
                 obs = Observation.model_validate(data)

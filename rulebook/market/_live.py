@@ -85,9 +85,7 @@ class ExchangeFeed:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if exchange_id not in EXCHANGES:
-            raise ValueError(
-                f"unknown exchange {exchange_id!r}; expected one of {', '.join(EXCHANGES)}"
-            )
+            raise ValueError(f"unknown exchange {exchange_id!r}; expected one of {', '.join(EXCHANGES)}")
         self.id = exchange_id
         self.profile: ExchangeProfile = PROFILES[exchange_id]
         self.coins = list(dict.fromkeys(coins))
@@ -148,22 +146,18 @@ class ExchangeFeed:
             tasks["perp_tickers"] = optional("perp tickers", self._tickers(perp_syms, retried))
             if self.profile.perp_book != "tickers":
                 tasks["perp_book"] = optional(
-                    "perp book", self._books(perp_syms, self.profile.perp_book, retried)
-                )
+                    "perp book", self._books(perp_syms, self.profile.perp_book, retried))
             if self.profile.mark_prices:
                 tasks["marks"] = optional("mark prices", self._marks(perp_syms, retried))
             if self.profile.index_tickers:
                 tasks["index"] = optional("index prices", self._index_tickers(perp_syms, retried))
             if self._intervals_stale():
-                tasks["intervals"] = optional(
-                    "funding intervals", self._fetch_intervals(perp_syms, retried)
-                )
+                tasks["intervals"] = optional("funding intervals", self._fetch_intervals(perp_syms, retried))
         if spot_syms:
             tasks["spot_tickers"] = optional("spot tickers", self._tickers(spot_syms, retried))
             if self.profile.spot_book != "tickers":
                 tasks["spot_book"] = optional(
-                    "spot book", self._books(spot_syms, self.profile.spot_book, retried)
-                )
+                    "spot book", self._books(spot_syms, self.profile.spot_book, retried))
         if self.profile.borrow_params is not None and self.spots:
             tasks["borrow"] = optional("borrow rates", self._borrow(list(self.spots), retried))
 
@@ -208,16 +202,9 @@ class ExchangeFeed:
                 funding_rate=_num(fr.get("fundingRate")),
                 funding_interval_h=self._interval(ref, fr),
                 next_funding_ts=fr.get("fundingTimestamp") or fr.get("nextFundingTimestamp"),
-                mark=_scaled(
-                    fr.get("markPrice") or t.get("markPrice") or m.get("markPrice"), ref.scale
-                ),
-                index=_scaled(
-                    fr.get("indexPrice")
-                    or t.get("indexPrice")
-                    or m.get("indexPrice")
-                    or indexes.get(ref.symbol),
-                    ref.scale,
-                ),
+                mark=_scaled(fr.get("markPrice") or t.get("markPrice") or m.get("markPrice"), ref.scale),
+                index=_scaled(fr.get("indexPrice") or t.get("indexPrice") or m.get("indexPrice")
+                              or indexes.get(ref.symbol), ref.scale),
                 bid=_scaled(b.get("bid"), ref.scale),
                 ask=_scaled(b.get("ask"), ref.scale),
                 volume_24h=_num(t.get("quoteVolume")),
@@ -259,16 +246,12 @@ class ExchangeFeed:
         if self.ex.has.get("fetchFundingRates"):
             for group in self._by_settle(symbols):
                 got = await retried(
-                    lambda g=group: self.ex.fetch_funding_rates(
-                        g, dict(self.profile.funding_params)
-                    )
-                )
+                    lambda g=group: self.ex.fetch_funding_rates(g, dict(self.profile.funding_params)))
                 out.update(got or {})
         else:
             # No bulk endpoint (Backpack): one call per named coin, all at once.
             rows = await asyncio.gather(
-                *(retried(lambda s=s: self.ex.fetch_funding_rate(s)) for s in symbols)
-            )
+                *(retried(lambda s=s: self.ex.fetch_funding_rate(s)) for s in symbols))
             out.update({r["symbol"]: r for r in rows if r})
         return out
 
@@ -287,8 +270,7 @@ class ExchangeFeed:
             return out
         limit = self.profile.order_book_limit
         books = await asyncio.gather(
-            *(retried(lambda s=s: self.ex.fetch_order_book(s, limit)) for s in symbols)
-        )
+            *(retried(lambda s=s: self.ex.fetch_order_book(s, limit)) for s in symbols))
         out = {}
         for s, ob in zip(symbols, books, strict=True):
             bids, asks = ob.get("bids") or [], ob.get("asks") or []
@@ -338,9 +320,7 @@ class ExchangeFeed:
     def _intervals_stale(self) -> bool:
         if not self.profile.interval_call or not self.ex.has.get("fetchFundingIntervals"):
             return False
-        return (
-            self._intervals_at is None or self.clock() - self._intervals_at >= self.intervals_ttl_s
-        )
+        return self._intervals_at is None or self.clock() - self._intervals_at >= self.intervals_ttl_s
 
     async def _fetch_intervals(self, symbols: list[str], retried: Callable) -> None:
         got: dict[str, float] = {}
@@ -420,23 +400,15 @@ class LiveSource:
         self.clock = clock
         clients = clients or {}
         self.feeds: dict[str, ExchangeFeed] = {
-            ex: ExchangeFeed(
-                ex,
-                coins,
-                exchange=clients.get(ex),
-                markets_ttl_s=markets_ttl_s,
-                retry=retry,
-                clock=clock,
-            )
+            ex: ExchangeFeed(ex, coins, exchange=clients.get(ex), markets_ttl_s=markets_ttl_s,
+                             retry=retry, clock=clock)
             for ex in dict.fromkeys(exchanges)
         }
         self._latest: dict[Key, Observation] = {}
         self._failures: dict[str, str] = {}
         self._at = 0
 
-    async def _one(
-        self, feed: ExchangeFeed, ts: int
-    ) -> tuple[FeedResult | None, str | None, float]:
+    async def _one(self, feed: ExchangeFeed, ts: int) -> tuple[FeedResult | None, str | None, float]:
         loop = asyncio.get_running_loop()
         start = loop.time()
         deadline = start + self.deadline_s

@@ -69,9 +69,7 @@ class Observation(BaseModel):
     @classmethod
     def _coin_form(cls, v: str) -> str:
         if not v or not v.isascii() or not v.isalnum() or v.upper() != v:
-            raise ValueError(
-                f"coin {v!r} must be upper-case letters and digits, like SOL or 1000PEPE"
-            )
+            raise ValueError(f"coin {v!r} must be upper-case letters and digits, like SOL or 1000PEPE")
         return v
 
     @field_validator("mark", "index", "bid", "ask")
@@ -124,9 +122,7 @@ class Observation(BaseModel):
             if self.borrow_rate_daily is None:
                 raise ValueError("a borrow observation needs borrow_rate_daily")
         elif self.borrow_rate_daily is not None:
-            raise ValueError(
-                f"borrow_rate_daily belongs to a borrow observation, not {self.market}"
-            )
+            raise ValueError(f"borrow_rate_daily belongs to a borrow observation, not {self.market}")
         if self.bid is not None and self.ask is not None and self.bid > self.ask:
             raise ValueError(f"crossed book: bid {self.bid} > ask {self.ask}")
         return self
@@ -149,3 +145,5 @@ class Observation(BaseModel):
     def to_json(self) -> str:
         """One JSON line, without the null fields (the spec lets them be absent)."""
         return self.model_dump_json(exclude_none=True)
+
+

@@ -13,9 +13,8 @@ from ._model import EXCHANGES
 __all__ = ["record_snapshots", "parse_list"]
 
 
-def parse_list(
-    values: Iterable[str] | None, *, known: Iterable[str] | None = None, what: str = "item"
-) -> list[str]:
+def parse_list(values: Iterable[str] | None, *, known: Iterable[str] | None = None,
+               what: str = "item") -> list[str]:
     """Split ``["binance,bybit", "okx"]`` into names; ValueError naming any unknown one."""
     out: list[str] = []
     for v in values or []:
@@ -24,9 +23,8 @@ def parse_list(
         allowed = set(known)
         bad = [x for x in out if x not in allowed]
         if bad:
-            raise ValueError(
-                f"unknown {what} {', '.join(map(repr, bad))}; expected some of {', '.join(known)}"
-            )
+            raise ValueError(f"unknown {what} {', '.join(map(repr, bad))}; "
+                             f"expected some of {', '.join(known)}")
     return list(dict.fromkeys(out))
 
 

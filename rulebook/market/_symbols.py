@@ -50,9 +50,8 @@ class MarketIndex:
             elif m.get("spot") and m.get("quote") in quote_preference:
                 self._spots.setdefault(bare, []).append((mult, m))
 
-    def _pick(
-        self, table: dict[str, list[tuple[int, Mapping[str, Any]]]], coin: str, quote_key: str
-    ) -> MarketRef | None:
+    def _pick(self, table: dict[str, list[tuple[int, Mapping[str, Any]]]], coin: str,
+              quote_key: str) -> MarketRef | None:
         want_mult, bare = _split(coin)
         cands = table.get(bare)
         if not cands:
@@ -61,18 +60,14 @@ class MarketIndex:
         def rank(c: tuple[int, Mapping[str, Any]]) -> tuple[int, int]:
             mult, m = c
             q = m.get(quote_key)
-            qrank = (
-                self.quote_preference.index(q)
-                if q in self.quote_preference
-                else len(self.quote_preference)
-            )
+            qrank = (self.quote_preference.index(q) if q in self.quote_preference
+                     else len(self.quote_preference))
             # Prefer the listing whose multiplier matches the name asked for.
             return (qrank, 0 if mult == want_mult else 1)
 
         mult, m = min(cands, key=rank)
-        return MarketRef(
-            symbol=m["symbol"], settle=m.get(quote_key), scale=want_mult / mult, market=m
-        )
+        return MarketRef(symbol=m["symbol"], settle=m.get(quote_key), scale=want_mult / mult,
+                         market=m)
 
     def perp(self, coin: str) -> MarketRef | None:
         return self._pick(self._perps, coin, "settle")

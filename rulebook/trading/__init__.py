@@ -7,7 +7,7 @@ from rulebook.trading import load_config, Ledger, Runtime, RulesetHolder, Rulese
 from __future__ import annotations
 
 from ._book import PaperLeg, PaperPosition
-from ._config import ConfigError, TradingConfig, load_config, parse_duration
+from ._config import ConfigError, TradingConfig, load_config
 from ._executor import Executor, LegSpec, OpenResult, TradeEvent
 from ._hot_reload import HotReload, position_rule_states
 from ._ledger import Ledger, LedgerError
@@ -51,7 +51,6 @@ __all__ = [
     "ledger_status",
     "live_views",
     "load_config",
-    "parse_duration",
     "position_rule_states",
     "recording_span",
     "replay_pacer",

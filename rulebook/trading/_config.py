@@ -21,7 +21,6 @@ double underscores: `RULEBOOK_EVERY=10s`, `RULEBOOK_EXCHANGES__GATE__BALANCE=500
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,38 +29,26 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rulebook.engine import EngineConfig, resolve_taker_fee
-from rulebook.market import EXCHANGES
+from rulebook.market import EXCHANGES, parse_duration
 
 __all__ = [
     "ConfigError",
-    "EXCHANGE_NAMES",
     "ExchangeConfig",
     "NotifyConfig",
     "TradingConfig",
     "load_config",
-    "parse_duration",
 ]
 
-EXCHANGE_NAMES = EXCHANGES
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: object) -> float:
-    """'30s', '5m', '1h', '2d' or a number of seconds, to seconds (> 0)."""
+def _seconds(value: object) -> float:
+    """'30s', '5m', '1h' (the market stage's parser) or a positive number of seconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m or 1h")
     if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ValueError(f"{value!r} is not a duration like 30s, 5m or 1h")
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    if not seconds > 0:
-        raise ValueError("a duration must be positive")
-    return seconds
+        if not value > 0:
+            raise ValueError("a duration must be longer than zero")
+        return float(value)
+    return parse_duration(str(value))
 
 
 class ConfigError(Exception):
@@ -103,7 +90,7 @@ class NotifyConfig(_Strict):
 
 
 def _default_exchanges() -> dict[str, ExchangeConfig]:
-    return {name: ExchangeConfig() for name in EXCHANGE_NAMES}
+    return {name: ExchangeConfig() for name in EXCHANGES}
 
 
 class TradingConfig(_Strict):
@@ -117,17 +104,17 @@ class TradingConfig(_Strict):
     @field_validator("every", mode="before")
     @classmethod
     def _duration(cls, v: object) -> float:
-        return parse_duration(v)
+        return _seconds(v)
 
     @field_validator("exchanges", mode="before")
     @classmethod
     def _exchange_names(cls, v: object) -> object:
         if not isinstance(v, Mapping):
             return v
-        merged: dict[str, Any] = {name: {} for name in EXCHANGE_NAMES}
+        merged: dict[str, Any] = {name: {} for name in EXCHANGES}
         for name, section in v.items():
-            if name not in EXCHANGE_NAMES:
-                raise ValueError(f"unknown exchange {name!r}; known: {', '.join(EXCHANGE_NAMES)}")
+            if name not in EXCHANGES:
+                raise ValueError(f"unknown exchange {name!r}; known: {', '.join(EXCHANGES)}")
             merged[name] = section
         return merged
 

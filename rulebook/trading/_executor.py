@@ -8,9 +8,7 @@ Every choice the spec leaves open is listed in docs/trading.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from rulebook.engine import position_key
 from rulebook.lang import Subject
 from rulebook.market import SnapshotView
 
@@ -134,13 +132,6 @@ class Executor:
     def equity(self) -> float:
         """Cash on every exchange plus the open legs' unrealised price pnl."""
         return sum(self.cash.values()) + sum(p.price for p in self.positions.values())
-
-    def holding(self, subject: Subject) -> PaperPosition | None:
-        key = position_key(subject)
-        for p in self.positions.values():
-            if p.key == key:
-                return p
-        return None
 
     def _fee_rate(self, exchange: str, market: str, observed: float | None) -> float:
         return self.config.taker_fee(exchange, market, observed)
@@ -441,10 +432,3 @@ class Executor:
             self.ledger.update("positions", "id", p.id, p.row(t))
         for exchange, cash in self.cash.items():
             self.ledger.update("balances", "exchange", exchange, {"cash": cash})
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "open": len(self.positions),
-            "exposure": self.exposure(),
-            "equity": self.equity(),
-        }

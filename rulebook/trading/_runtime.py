@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rulebook.engine import (
+    EIGHT_HOURS_S,
+    RISK_LEVELS,
     Book,
     OpenPosition,
     Opportunity,
@@ -57,6 +59,7 @@ class RunSummary:
     cycles: int = 0
     skipped_cycles: int = 0  # already in the ledger (a resumed replay)
     halted: str | None = None  # why the run stopped early
+    failed: str | None = None  # a cycle that could not complete (nothing of it was written)
     last: CycleReport | None = None
 
 
@@ -288,9 +291,9 @@ class Runtime:
                 "edge": f.edge if f else None,
                 "apr": f.apr if f else None,
                 "fees": f.fees if f else None,
-                "net_8h": f.net(8 * 3600.0) if f else None,
+                "net_8h": f.net(EIGHT_HOURS_S) if f else None,
                 "confidence": f.confidence if f else None,
-                "risk": ("low", "medium", "high")[f.risk] if f else None,
+                "risk": RISK_LEVELS[f.risk] if f else None,
                 "amount": o.amount,
                 "decision": decision,
                 "reason": reason,
@@ -306,7 +309,9 @@ class Runtime:
         if decision in ("cut", "blocked") and reason:
             if self._risk_seen.get(key) != reason:
                 self._risk_seen[key] = reason
-                self.executor.events.append(TradeEvent("risk", f"{o.rule} {o.bindings}: {decision}: {reason}"))
+                self.executor.events.append(
+                    TradeEvent("risk", f"{o.rule} {o.bindings}: {decision}: {reason}")
+                )
         else:
             self._risk_seen.pop(key, None)
 
@@ -356,7 +361,11 @@ class Runtime:
                 halt = self._poll_halt()
                 if halt is not None and not halt.close_all:
                     break
-                report = self.cycle(view, close_all=halt is not None and halt.close_all)
+                try:
+                    report = self.cycle(view, close_all=halt is not None and halt.close_all)
+                except Exception as e:  # noqa: BLE001 - stop cleanly; the cycle rolled back
+                    summary.failed = self._record_failure(view.at, e)
+                    break
                 summary.cycles += 1
                 summary.last = report
                 prev = view.at
@@ -365,11 +374,27 @@ class Runtime:
                 if halt is not None:
                     break
         finally:
+            close = getattr(views, "close", None)
+            if callable(close):
+                close()  # a live generator closes its exchange clients now, not at GC
             self._write_pid(clear=True)
         if self._halt is not None:
             summary.halted = self._halt.why
             self._record_halt(self._halt)
         return summary
+
+    def _record_failure(self, at: int, error: Exception) -> str:
+        """A cycle raised: its transaction rolled back; say so in the ledger and stop."""
+        text = (
+            f"cycle at {at} failed and was not written: {type(error).__name__}: {error}; "
+            "the run stopped, every earlier cycle is in the ledger"
+        )
+        try:
+            self.ledger.record_event("error", text)
+        except Exception:  # noqa: BLE001 - the ledger itself may be what failed
+            pass
+        self._notify([TradeEvent("error", text)])
+        return text
 
     def halting(self) -> bool:
         return self._poll_halt() is not None
@@ -385,10 +410,10 @@ class Runtime:
             if now >= next_poll:
                 if self._poll_halt() is not None:
                     return True
-                next_poll = now + 1.0
+                next_poll = now + 0.25  # a cheap indexed read
             if now >= end:
                 return False
-            time.sleep(min(0.2, end - now))
+            time.sleep(min(0.05, end - now))
 
     def _record_halt(self, halt: _Halt) -> None:
         open_left = len(self.executor.positions)

@@ -30,7 +30,11 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
         "cycles": _one(ledger, "select count(*) from cycles"),
         "first_cycle": _one(ledger, "select min(ts) from cycles"),
         "last_cycle": _one(ledger, "select max(ts) from cycles"),
+        # every fired binding of every cycle, and how many distinct (rule, bindings) those were
         "opportunities_found": _one(ledger, "select count(*) from opportunities"),
+        "opportunities_distinct": _one(
+            ledger, "select count(*) from (select distinct rule, bindings from opportunities)"
+        ),
         "positions_opened": _one(ledger, "select count(*) from positions"),
         "positions_closed": _one(ledger, "select count(*) from positions where status='closed'"),
         "active_positions": _one(ledger, "select count(*) from positions where status='open'"),
