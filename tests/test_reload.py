@@ -349,7 +349,7 @@ def test_a_failing_callback_is_reported_and_reloading_goes_on(strategies: Path) 
 
 
 def test_an_unreadable_file_is_refused_not_waited_for(strategies: Path, monkeypatch) -> None:
-    """Permissions do not fix themselves in 75 ms: refused with E002, old ruleset kept.
+    """Permissions do not fix themselves in 75 ms: refused with E303, old ruleset kept.
     (Simulated: the tests run as root, whom chmod does not stop.)"""
     loaded = load_ruleset([strategies])
     assert loaded.ruleset is not None
@@ -367,6 +367,6 @@ def test_an_unreadable_file_is_refused_not_waited_for(strategies: Path, monkeypa
     outcome = watcher.reload()
     assert isinstance(outcome, ReloadFailure)
     assert [(d.code, d.message) for d in outcome.errors] == [
-        ("E002", "cannot be read: Permission denied")
+        ("E303", "cannot be read: Permission denied")
     ]
     assert holder.current() is loaded.ruleset

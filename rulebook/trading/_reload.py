@@ -48,9 +48,11 @@ __all__ = [
     "rule_status",
 ]
 
-# Codes of the diagnostics that only a reload produces (the checker's are E0xx-W2xx).
-EMPTIED = "E301"
-NO_RULES = "E302"
+# Codes of the diagnostics that only a reload produces (the checker's are E0xx-W2xx);
+# they are not in rulebook.lang.CODES, which lists what `validate` can report.
+EMPTIED = "E301"  # a file whose rules are running is now empty
+NO_RULES = "E302"  # no rules files left under a path
+UNREADABLE = "E303"  # a rules file cannot be read (permissions, I/O error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +347,7 @@ class RulesetWatcher:
             except FileNotFoundError:
                 return _Attempt(None, raw, in_flux=True)  # gone between listing and reading
             except OSError as e:  # e.g. permissions: not a passing state, say so
-                problems.append(_file_problem(str(f), "E002", f"cannot be read: {e.strerror}"))
+                problems.append(_file_problem(str(f), UNREADABLE, f"cannot be read: {e.strerror}"))
                 continue
             stats[str(f)] = (st.st_ino, st.st_size, st.st_mtime_ns)
         problems += [
