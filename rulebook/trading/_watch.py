@@ -18,8 +18,9 @@ __all__ = ["ReloadSettings", "RuleFileWatch"]
 
 @dataclass(frozen=True, slots=True)
 class ReloadSettings:
-    """Timings of the watcher, in milliseconds. The defaults are measured; see
-    docs/reload.md and benchmarks/bench_reload.py."""
+    """Timings of the watcher, in milliseconds. With these defaults,
+    benchmarks/bench_reload.py measures the latencies in docs/reload.md; no
+    other values were benchmarked."""
 
     # watchfiles: how often it looks for events, and how long it may group a
     # stream of events before handing them over (it hands over as soon as one
