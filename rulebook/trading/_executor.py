@@ -217,9 +217,17 @@ class Executor:
 
     # -- step 3: closes --------------------------------------------------------------
     def close(
-        self, p: PaperPosition, view: SnapshotView, t: int, reason: str, force: bool = False
+        self,
+        p: PaperPosition,
+        view: SnapshotView,
+        t: int,
+        reason: str,
+        force: bool = False,
+        by_risk_limit: bool = False,
     ) -> bool:
         """Close both legs together at the book (or mark -/+ slippage).
+
+        `by_risk_limit` (stop_loss, max_hold) makes the notification a `risk` one.
 
         Without a price for a leg the close waits for a later cycle, so the hedge is
         never left half open; `force` (halt --close-all) uses the leg's last mark.
@@ -262,7 +270,7 @@ class Executor:
         self.ledger.update("positions", "id", p.id, p.row(t))
         self.events.append(
             TradeEvent(
-                "close",
+                "risk" if by_risk_limit else "close",
                 f"closed #{p.id} {p.rule_name} {p.subject.describe()} ({reason}): "
                 f"pnl {p.pnl:+.2f} (funding {p.funding:+.2f}, fees {p.fees:+.2f}, "
                 f"price {p.price:+.2f}, borrow {p.borrow:+.2f})",
