@@ -186,7 +186,7 @@ class Runtime:
                     st.closed += 1
             if not close_all:
                 self._entries(rs, view, env, t, st)  # 4
-            self._outage_events(view, t, st)
+            self._outage_events(view)
             ex.persist(t)
             equity = ex.equity()
             self.ledger.insert(
@@ -330,7 +330,7 @@ class Runtime:
         else:
             self._risk_seen.pop(key, None)
 
-    def _outage_events(self, view: SnapshotView, t: int, st: _CycleState) -> None:
+    def _outage_events(self, view: SnapshotView) -> None:
         failures = dict(view.failures)
         for exchange, why in failures.items():
             if self._outages.get(exchange) is None:
@@ -410,9 +410,6 @@ class Runtime:
             pass
         self._notify([TradeEvent("error", text)])
         return text
-
-    def halting(self) -> bool:
-        return self._poll_halt() is not None
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`, waking early for a halt; True when a halt is pending."""
