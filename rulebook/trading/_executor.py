@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rulebook.engine import resolve_taker_fee
 from rulebook.lang import Subject
 from rulebook.market import SnapshotView
 
@@ -93,6 +94,7 @@ class Executor:
         self.cash: dict[str, float] = {}
         self.initial: dict[str, float] = {}
         self.events: list[TradeEvent] = []  # drained by the runtime after each commit
+        self._configured_fees = config.engine_config().taker_fees
         self._load()
 
     # -- state -------------------------------------------------------------------------
@@ -134,7 +136,8 @@ class Executor:
         return sum(self.cash.values()) + sum(p.price for p in self.positions.values())
 
     def _fee_rate(self, exchange: str, market: str, observed: float | None) -> float:
-        return self.config.taker_fee(exchange, market, observed)
+        """The observation's fee, else the configuration's, else the engine's default."""
+        return resolve_taker_fee(exchange, market, observed, self._configured_fees)[0]
 
     # -- step 1: funding and borrow interest ---------------------------------------
     def settle(self, view: SnapshotView, t: int) -> float:
