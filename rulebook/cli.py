@@ -371,6 +371,9 @@ def snapshot(
     typer.echo(f"wrote {written} observations to {output}")
 
 
+SHOWN_CLOSED = 20
+
+
 def _money(x: float | None) -> str:
     return "-" if x is None else f"{x:,.2f}"
 
@@ -398,9 +401,15 @@ def _print_status(data: dict, positions: bool = True) -> None:
         f"(halts {s['halts']}, errors {s['errors']}, outages {s['outages']})",
         markup=False,
     )
+    if s["runner_pid"] is not None:
+        out.print(f"running              pid {s['runner_pid']}", markup=False)
     rows = data["positions"]
     if not positions or not rows:
         return
+    # Every open position and the latest closed ones; --json lists them all.
+    closed = [p for p in rows if p["status"] != "open"]
+    older = closed[:-SHOWN_CLOSED] if len(closed) > SHOWN_CLOSED else []
+    rows = [p for p in rows if p["status"] == "open"] + closed[len(older) :]
     table = Table(title="positions", title_justify="left")
     for col in (
         "id",
@@ -445,6 +454,8 @@ def _print_status(data: dict, positions: bool = True) -> None:
             p["close_reason"] or "",
         )
     out.print(table)
+    if older:
+        out.print(f"... and {len(older)} older closed positions (--json lists all)", markup=False)
     if s.get("positions_on_old_rules"):
         out.print(
             "* rule changed or removed by a reload since the position opened: it keeps the "

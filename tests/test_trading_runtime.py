@@ -103,7 +103,18 @@ def _stop_rows() -> list[dict]:
 def test_stop_loss_fires_at_the_right_cycle(tmp_path) -> None:
     rec = write_jsonl(tmp_path / "rec.jsonl", _stop_rows())
     rt = make_runtime(tmp_path, SPREAD_RULE + "risk:\n    stop_loss 1%\n")
+    sent: list[tuple[str, str]] = []
+
+    class Recorder:
+        def send(self, kind: str, text: str) -> bool:
+            sent.append((kind, text))
+            return True
+
+    rt.notifier = Recorder()  # type: ignore[assignment]
     rt.run(ReplaySource(rec))
+    # a close by a risk limit is a `risk` notification (operators may want only those)
+    assert [k for k, _ in sent] == ["open", "risk"]
+    assert sent[1][1].startswith("closed #1 sol_spread spread(SOL, bybit, binance) (stop_loss 1%")
     s = 1000 / 100.1
     # marked pnl = -1.05 fees + s*(100.0-100.1) - s*(mark_bybit-100.1)
     at_1h = -1.05 + s * (-0.1) - s * (100.6 - 100.1)  # -7.0439..., above -10: stays open

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rulebook.engine import resolve_taker_fee
 from rulebook.lang import Subject
 from rulebook.market import SnapshotView
 
@@ -93,6 +94,7 @@ class Executor:
         self.cash: dict[str, float] = {}
         self.initial: dict[str, float] = {}
         self.events: list[TradeEvent] = []  # drained by the runtime after each commit
+        self._configured_fees = config.engine_config().taker_fees
         self._load()
 
     # -- state -------------------------------------------------------------------------
@@ -134,7 +136,8 @@ class Executor:
         return sum(self.cash.values()) + sum(p.price for p in self.positions.values())
 
     def _fee_rate(self, exchange: str, market: str, observed: float | None) -> float:
-        return self.config.taker_fee(exchange, market, observed)
+        """The observation's fee, else the configuration's, else the engine's default."""
+        return resolve_taker_fee(exchange, market, observed, self._configured_fees)[0]
 
     # -- step 1: funding and borrow interest ---------------------------------------
     def settle(self, view: SnapshotView, t: int) -> float:
@@ -217,9 +220,17 @@ class Executor:
 
     # -- step 3: closes --------------------------------------------------------------
     def close(
-        self, p: PaperPosition, view: SnapshotView, t: int, reason: str, force: bool = False
+        self,
+        p: PaperPosition,
+        view: SnapshotView,
+        t: int,
+        reason: str,
+        force: bool = False,
+        by_risk_limit: bool = False,
     ) -> bool:
         """Close both legs together at the book (or mark -/+ slippage).
+
+        `by_risk_limit` (stop_loss, max_hold) makes the notification a `risk` one.
 
         Without a price for a leg the close waits for a later cycle, so the hedge is
         never left half open; `force` (halt --close-all) uses the leg's last mark.
@@ -262,7 +273,7 @@ class Executor:
         self.ledger.update("positions", "id", p.id, p.row(t))
         self.events.append(
             TradeEvent(
-                "close",
+                "risk" if by_risk_limit else "close",
                 f"closed #{p.id} {p.rule_name} {p.subject.describe()} ({reason}): "
                 f"pnl {p.pnl:+.2f} (funding {p.funding:+.2f}, fees {p.fees:+.2f}, "
                 f"price {p.price:+.2f}, borrow {p.borrow:+.2f})",

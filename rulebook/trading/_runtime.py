@@ -170,12 +170,15 @@ class Runtime:
             ex.mark(view)  # 2
             env = SnapshotEnv(view, self.engine_config)
             for p in list(ex.positions.values()):  # 3
-                reason = "halt --close-all" if close_all else self._exit_reason(p, rs, env, t)
-                if reason and ex.close(p, view, t, reason, force=close_all):
+                if close_all:
+                    reason, by_limit = "halt --close-all", False
+                else:
+                    reason, by_limit = self._exit_reason(p, rs, env, t)
+                if reason and ex.close(p, view, t, reason, force=close_all, by_risk_limit=by_limit):
                     st.closed += 1
             if not close_all:
                 self._entries(rs, view, env, t, st)  # 4
-            self._outage_events(view, t, st)
+            self._outage_events(view)
             ex.persist(t)
             equity = ex.equity()
             self.ledger.insert(
@@ -196,7 +199,7 @@ class Runtime:
             events = ex.events
             ex.events = []
             for e in events:
-                if e.kind in ("open", "close"):
+                if e.kind in ("open", "close") or (e.kind == "risk" and e.position_id):
                     continue  # the positions, orders and fills tables hold these
                 self.ledger.insert("events", {"ts": t, "kind": e.kind, "detail": e.text})
         self._notify(events)
@@ -204,24 +207,28 @@ class Runtime:
             t, st.opportunities, st.opened, st.closed, funding, equity, len(ex.positions)
         )
 
-    def _exit_reason(self, p: PaperPosition, rs: Ruleset, env: SnapshotEnv, t: int) -> str | None:
+    def _exit_reason(
+        self, p: PaperPosition, rs: Ruleset, env: SnapshotEnv, t: int
+    ) -> tuple[str | None, bool]:
+        """Why to close `p` now, if at all, and whether a risk limit says so."""
         risk = rs.risk
         held = p.held_s(t)
         pnl = p.pnl
         if risk.stop_loss is not None and pnl <= -risk.stop_loss * p.notional:
             limit = format_value("Rate", risk.stop_loss)
-            return f"stop_loss {limit}: pnl {pnl:.2f} <= -{risk.stop_loss * p.notional:.2f}"
+            return f"stop_loss {limit}: pnl {pnl:.2f} <= -{risk.stop_loss * p.notional:.2f}", True
         if risk.max_hold is not None and held >= risk.max_hold:
-            return f"max_hold {format_value('Duration', risk.max_hold)}: held {held / 3600:g}h"
+            limit = format_value("Duration", risk.max_hold)
+            return f"max_hold {limit}: held {held / 3600:g}h", True
         if p.rule is not None and p.rule.exit_when is not None:
             try:
                 binding = p.rule.binding_for(p.bindings)
             except KeyError:
-                return None
+                return None, False
             check = check_exit(p.rule, binding, env, PositionValues(held, pnl, p.funding))
             if check.close:
-                return f"exit when of rule {p.rule_name}"
-        return None
+                return f"exit when of rule {p.rule_name}", False
+        return None, False
 
     def _book(self) -> Book:
         return Book(
@@ -315,7 +322,7 @@ class Runtime:
         else:
             self._risk_seen.pop(key, None)
 
-    def _outage_events(self, view: SnapshotView, t: int, st: _CycleState) -> None:
+    def _outage_events(self, view: SnapshotView) -> None:
         failures = dict(view.failures)
         for exchange, why in failures.items():
             if self._outages.get(exchange) is None:
@@ -395,9 +402,6 @@ class Runtime:
             pass
         self._notify([TradeEvent("error", text)])
         return text
-
-    def halting(self) -> bool:
-        return self._poll_halt() is not None
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`, waking early for a halt; True when a halt is pending."""

@@ -55,6 +55,7 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
         "halts": _one(ledger, "select count(*) from events where kind='halt'"),
         "errors": _one(ledger, "select count(*) from events where kind like '%error%'"),
         "outages": _one(ledger, "select count(*) from events where kind='outage'"),
+        "runner_pid": ledger.runner_pid(),  # a runtime running on this ledger now, if any
     }
     # open positions whose rule a reload changed or removed run on the exit
     # clause they were opened with (and the risk limits): status marks them
