@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rulebook.engine import (
-    EIGHT_HOURS_S,
-    RISK_LEVELS,
     Book,
     OpenPosition,
     Opportunity,
@@ -75,6 +73,12 @@ class _CycleState:
     opportunities: int = 0
     opened: int = 0
     closed: int = 0
+
+
+_OPPORTUNITY_COLUMNS = (
+    "rule", "bindings", "coin", "subject", "legs", "edge", "apr", "fees", "net_8h",
+    "confidence", "risk", "amount",
+)  # fmt: skip
 
 
 class Runtime:
@@ -285,28 +289,12 @@ class Runtime:
         position_id: int | None,
         t: int,
     ) -> None:
-        f = o.figures
-        self.ledger.insert(
-            "opportunities",
-            {
-                "cycle_ts": t,
-                "rule": o.rule,
-                "bindings": o.bindings,
-                "coin": o.coin,
-                "subject": o.subject.kind if o.subject else None,
-                "legs": [lg.to_dict() for lg in o.legs],
-                "edge": f.edge if f else None,
-                "apr": f.apr if f else None,
-                "fees": f.fees if f else None,
-                "net_8h": f.net(EIGHT_HOURS_S) if f else None,
-                "confidence": f.confidence if f else None,
-                "risk": RISK_LEVELS[f.risk] if f else None,
-                "amount": o.amount,
-                "decision": decision,
-                "reason": reason,
-                "position_id": position_id,
-            },
-        )
+        # The spec section 10 figures, as dry-run --json shows them, plus
+        # what the executor made of the opportunity this cycle.
+        figures = o.to_dict()
+        row = {k: figures[k] for k in _OPPORTUNITY_COLUMNS}
+        row.update(cycle_ts=t, decision=decision, reason=reason, position_id=position_id)
+        self.ledger.insert("opportunities", row)
 
     def _risk_note(
         self, o: Opportunity, decision: str | None, reason: str | None, st: _CycleState
