@@ -292,3 +292,13 @@ def test_index_missing_falls_back_to_spot_mid():
     (o,) = evaluate(rs, v).opportunities
     assert o.figures.confidence == pytest.approx(0.6)
     assert "no index" in o.figures.details().price_basis
+
+
+def test_alert_figures_are_rounded_for_people():
+    from rulebook.engine._evaluate import _percent
+
+    # 0.056345% per 8h x 1095 = 61.698% APR
+    assert _percent(0.00056345, 4) == "0.0563%"
+    assert _percent(0.61698, 1) == "61.7%"
+    assert _percent(0.0, 4) == "0%"
+    assert _percent(-0.0012, 4) == "-0.12%"

@@ -246,16 +246,22 @@ def _hedge_amount(rule: CompiledRule, env: SnapshotEnv, binding: Binding) -> flo
     return float(sum(amounts)) if amounts else None
 
 
+def _percent(x: float, places: int) -> str:
+    text = f"{x * 100:.{places}f}".rstrip("0").rstrip(".")
+    return f"{text if text not in ('', '-0') else '0'}%"
+
+
 def _alerts(rule: CompiledRule, binding: Binding, f: SubjectFigures | None) -> list[str]:
     templates = [a for a in rule.actions if isinstance(a, AlertAction)]
     if not templates:
         return []
     figures: dict[str, str] = {}
     if f is not None:
+        # Rounded as a person reads a notification: 0.0563%, 61.7%, 0.86.
         figures = {
-            "edge": format_value("Rate", f.edge),
+            "edge": _percent(f.edge, 4),
             "confidence": f"{f.confidence:.2f}",
-            "apr": format_value("Rate", f.apr),
+            "apr": _percent(f.apr, 1),
         }
     return [a.render(binding, figures) for a in templates]
 
