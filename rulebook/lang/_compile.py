@@ -154,9 +154,8 @@ class CompiledRule:
     exit_when: Fn | None
     actions: list[HedgeAction | CloseAction | AlertAction]
     source: A.Rule
-    # What the rule means, independent of layout: equal across two loads exactly
-    # when the rule would behave the same (see rule_fingerprint).
-    fingerprint: str = ""
+    _make_fingerprint: Callable[[], str] = field(repr=False, default=None)  # type: ignore[assignment]
+    _fingerprint: str | None = field(repr=False, default=None)
     _bindings: list[Binding] | None = field(repr=False, default=None)
     _make_traced: Callable[[], tuple[Fn, Fn | None, list[Step]]] = field(repr=False, default=None)  # type: ignore[assignment]
     _traced: tuple[Fn, Fn | None, list[Step]] | None = field(repr=False, default=None)
@@ -168,6 +167,15 @@ class CompiledRule:
         if self._bindings is None:
             self._bindings = self._expand_bindings()
         return self._bindings
+
+    @property
+    def fingerprint(self) -> str:
+        """What the rule means, independent of layout: equal across two loads
+        exactly when the rule would behave the same (see rule_fingerprint).
+        Computed on first use: only a reload compares fingerprints."""
+        if self._fingerprint is None:
+            self._fingerprint = self._make_fingerprint()
+        return self._fingerprint
 
     def binding_for(self, values: dict[str, str]) -> Binding:
         """The binding with these variable values (e.g. those of a stored position)."""
@@ -503,7 +511,7 @@ def _compile_rule(cr: CheckedRule, program: Program, texts: dict[str, list[str]]
         exit_when=plain.compile(rule.exit_when) if rule.exit_when else None,
         actions=actions,
         source=rule,
-        fingerprint=rule_fingerprint(cr, program),
+        _make_fingerprint=lambda: rule_fingerprint(cr, program),
         _make_traced=traced,
     )
 
