@@ -10,7 +10,7 @@ from ._jsonl import JsonlRecorder
 from ._live import CycleResult, LiveSource
 from ._model import EXCHANGES
 
-__all__ = ["record_snapshots", "parse_list"]
+__all__ = ["record_snapshots", "parse_list", "parse_markets", "cycle_reporter"]
 
 
 def parse_list(values: Iterable[str] | None, *, known: Iterable[str] | None = None,
@@ -27,6 +27,37 @@ def parse_list(values: Iterable[str] | None, *, known: Iterable[str] | None = No
                              f"expected some of {', '.join(known)}")
     return list(dict.fromkeys(out))
 
+
+
+def parse_markets(exchanges: Iterable[str] | None,
+                  coins: Iterable[str] | None) -> tuple[list[str], list[str]]:
+    """``--exchanges`` and ``--coins`` as lists (default: every exchange; BTC, ETH, SOL).
+
+    ValueError says what is wrong with either.
+    """
+    ex_list = parse_list(exchanges, known=EXCHANGES, what="exchange") or list(EXCHANGES)
+    coin_list = parse_list(coins) or ["BTC", "ETH", "SOL"]
+    for c in coin_list:
+        if not (c.isascii() and c.isalnum() and c.upper() == c):
+            raise ValueError(f"coin {c!r} must be upper-case letters and digits, like SOL")
+    return ex_list, coin_list
+
+
+def cycle_reporter(echo: Callable[[str], None],
+                   warn: Callable[[str], None]) -> Callable[[int, CycleResult], None]:
+    """An ``on_cycle`` for record_snapshots: a line per cycle to ``echo``, and each
+    exchange skipped or warned about to ``warn``."""
+
+    def report(n: int, res: CycleResult) -> None:
+        line = f"cycle {n}: {len(res.observations)} observations in {res.elapsed_s:.2f}s"
+        echo(line)
+        for ex, why in sorted(res.failures.items()):
+            warn(f"  {ex} skipped: {why}")
+        for ex, warns in sorted(res.warnings.items()):
+            for w in warns:
+                warn(f"  {ex} warning: {w}")
+
+    return report
 
 async def record_snapshots(
     path: str | os.PathLike[str],

@@ -1,7 +1,9 @@
 """Paper trading: the executor, the SQLite ledger, the runtime loop and its
-configuration, and hot reload of the rules it runs.
+configuration, hot reload of the rules it runs, and what `rulebook run` and
+`rulebook status` print.
 
 from rulebook.trading import load_config, Ledger, Runtime, RulesetHolder, RulesetWatcher
+from rulebook.trading import run_paper, print_status, ledger_status
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from ._reload import (
     diff_rulesets,
     rule_status,
 )
+from ._report import SHOWN_CLOSED, print_status
 from ._runtime import CycleReport, RunSummary, Runtime
+from ._session import run_paper
 from ._sources import live_views, recording_span, replay_pacer, watched_markets
 from ._status import ledger_status
 from ._watch import ReloadSettings, RuleFileWatch
@@ -45,6 +49,7 @@ __all__ = [
     "RulesetWatcher",
     "RunSummary",
     "Runtime",
+    "SHOWN_CLOSED",
     "TradeEvent",
     "TradingConfig",
     "diff_rulesets",
@@ -52,8 +57,10 @@ __all__ = [
     "live_views",
     "load_config",
     "position_rule_states",
+    "print_status",
     "recording_span",
     "replay_pacer",
     "rule_status",
+    "run_paper",
     "watched_markets",
 ]
