@@ -7,16 +7,45 @@ queries by (exchange, coin).
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._duration import parse_duration
 from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
 from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
 from ._jsonl import JsonlRecorder, LineError, iter_jsonl, read_jsonl
-from ._live import CycleResult, ExchangeFeed, LiveSource, make_exchange
 from ._model import EXCHANGES, MARKETS, Observation
-from ._record import record_snapshots
 from ._replay import ReplaySource
-from ._retry import TRANSIENT_ERRORS, RetryPolicy
 from ._view import SnapshotView
+
+if TYPE_CHECKING:
+    from ._live import CycleResult, ExchangeFeed, LiveSource, make_exchange
+    from ._record import record_snapshots
+    from ._retry import TRANSIENT_ERRORS, RetryPolicy
+
+# The live side imports ccxt, which takes about half a second: more than the
+# rest of rulebook together. Commands that never go live (validate, a dry-run
+# of a file, status, replays) should not pay for it, so these names load
+# their module on first use.
+_LIVE: dict[str, str] = {
+    "CycleResult": "._live",
+    "ExchangeFeed": "._live",
+    "LiveSource": "._live",
+    "make_exchange": "._live",
+    "record_snapshots": "._record",
+    "TRANSIENT_ERRORS": "._retry",
+    "RetryPolicy": "._retry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LIVE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
 
 __all__ = [
     "DEFAULT_INTERVAL_H",

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from rulebook.lang import Ruleset
-from rulebook.market import LiveSource, ReplaySource
+from rulebook.market import ReplaySource
 
 from ._config import TradingConfig
 from ._hot_reload import HotReload
@@ -131,6 +131,8 @@ def _run_replay(runtime: Runtime, replay: Path, speed: float | None, err: Consol
 
 def _run_live(runtime: Runtime, ruleset: Ruleset, err: Console) -> RunSummary:
     """Run on live data every `config.every` seconds under a one-line status."""
+    from rulebook.market import LiveSource  # imports ccxt: only when live
+
     every = runtime.config.every
     exchanges, coins = watched_markets(ruleset, runtime)
     live = LiveSource(exchanges, coins)

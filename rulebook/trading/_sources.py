@@ -7,11 +7,15 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from rulebook.lang import Ruleset
-from rulebook.market import LiveSource, SnapshotView
+from rulebook.market import SnapshotView
 
 from ._runtime import Runtime
+
+if TYPE_CHECKING:
+    from rulebook.market import LiveSource
 
 __all__ = ["live_views", "recording_span", "replay_pacer", "watched_markets"]
 
