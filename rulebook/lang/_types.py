@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rulebook._exchanges import EXCHANGES
+
 __all__ = [
     "NUMBER",
     "RATE",
@@ -40,7 +42,6 @@ SCALABLE = frozenset({NUMBER, RATE, MONEY, DURATION})
 # Types with an order (`< <= > >=`).
 ORDERED = SCALABLE | {LEVEL}
 
-EXCHANGES = ("backpack", "binance", "bybit", "okx", "gate", "bitget")
 # Levels compare in this order: low < medium < high.
 LEVELS = {"low": 0, "medium": 1, "high": 2}
 

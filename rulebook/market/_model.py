@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from rulebook._exchanges import EXCHANGES
+
 __all__ = ["EXCHANGES", "MARKETS", "Observation", "Market"]
 
-#: The six exchanges rulebook knows, in the order the spec lists them.
-EXCHANGES: tuple[str, ...] = ("backpack", "binance", "bybit", "okx", "gate", "bitget")
 MARKETS: tuple[str, ...] = ("perp", "spot", "borrow")
 
 Market = Literal["perp", "spot", "borrow"]
