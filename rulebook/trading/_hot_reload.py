@@ -14,10 +14,11 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from rulebook.lang import Ruleset, load_texts
+from rulebook.lang import Ruleset
 
 from ._ledger import Ledger, LedgerError
 from ._notify import Notifier
+from ._recorded import RecordedRulesets
 from ._reload import ReloadFailure, ReloadReport, RulesetHolder, RulesetWatcher, rule_status
 from ._watch import ReloadSettings
 
@@ -141,25 +142,11 @@ def position_rule_states(ledger: Ledger) -> dict[int, str]:
     """For each open position: "current", "changed" or "removed", comparing the
     rule it was opened under with the same-named rule of the live ruleset; or
     "unknown" when either ruleset's texts are not in the ledger."""
-    live_sha = ledger.live_ruleset()
-    compiled: dict[str, Ruleset | None] = {}
-
-    def ruleset(sha: str | None) -> Ruleset | None:
-        if sha is None:
-            return None
-        if sha not in compiled:
-            sources = ledger.ruleset_sources(sha)
-            compiled[sha] = load_texts(sources).ruleset if sources else None
-        return compiled[sha]
-
+    recorded = RecordedRulesets(ledger)
+    live = recorded.ruleset(ledger.live_ruleset())
     states: dict[int, str] = {}
-    live = ruleset(live_sha)
     for row in ledger.open_position_rows():
-        opened_under = ruleset(row["ruleset_sha"])
-        try:
-            rule = opened_under.rule(row["rule"]) if opened_under is not None else None
-        except KeyError:
-            rule = None
+        rule = recorded.rule(row["ruleset_sha"], row["rule"])
         if live is None or rule is None:
             states[row["id"]] = "unknown"
         else:

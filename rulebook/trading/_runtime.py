@@ -28,7 +28,7 @@ from rulebook.engine import (
     evaluate,
     position_key,
 )
-from rulebook.lang import CloseAction, Ruleset, format_value, load_texts
+from rulebook.lang import CloseAction, Ruleset, format_value
 from rulebook.market import SnapshotView
 
 from ._book import PaperPosition
@@ -36,6 +36,7 @@ from ._config import TradingConfig
 from ._executor import Executor, LegSpec, TradeEvent
 from ._ledger import Ledger
 from ._notify import Notifier
+from ._recorded import RecordedRulesets
 from ._reload import RulesetHolder
 
 __all__ = ["CycleReport", "RunSummary", "Runtime"]
@@ -116,19 +117,11 @@ class Runtime:
 
     def _reattach_rules(self, current: Ruleset) -> None:
         """Give each resumed position the rule it was opened under (its exit clause)."""
-        compiled: dict[str, Ruleset | None] = {current.sha256: current}
+        recorded = RecordedRulesets(self.ledger, current)
         for p in self.executor.positions.values():
             if p.rule is not None:
                 continue
-            if p.ruleset_sha not in compiled:
-                sources = self.ledger.ruleset_sources(p.ruleset_sha)
-                result = load_texts(sources) if sources else None
-                compiled[p.ruleset_sha] = result.ruleset if result is not None else None
-            rs = compiled[p.ruleset_sha]
-            try:
-                p.rule = rs.rule(p.rule_name) if rs is not None else None
-            except KeyError:
-                p.rule = None
+            p.rule = recorded.rule(p.ruleset_sha, p.rule_name)
             if p.rule is None:
                 self.ledger.record_event(
                     "error",
