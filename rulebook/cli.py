@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from rulebook._validate import check_on_save, report_validation
+from rulebook.engine import SnapshotError, load_snapshot, show_dry_run
 from rulebook.lang import LoadResult, PathError, load_ruleset, render_text
 from rulebook.market import parse_duration
 from rulebook.trading import (
@@ -171,9 +172,6 @@ def dry_run(
 
         rulebook dry-run strategies/ --snapshot examples/binance-bybit-okx-btc-eth-2023-2024.jsonl --explain
     """
-    from rulebook.engine._dry_run import load_snapshot, show_dry_run
-    from rulebook.engine._snapshot import SnapshotError
-
     result = _load(paths or DEFAULT_PATHS)
     if not result.ok or result.ruleset is None:
         for d in result.errors:
@@ -231,7 +229,7 @@ def snapshot(
 
         rulebook snapshot -o snaps.jsonl --exchanges binance,bybit --coins BTC,SOL --every 30s --count 10
     """
-    from rulebook.market._record import cycle_reporter, parse_markets, record_snapshots
+    from rulebook.market import cycle_reporter, parse_markets, record_snapshots  # loads ccxt
 
     try:
         every_s = parse_duration(every)

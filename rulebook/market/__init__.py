@@ -20,7 +20,7 @@ from ._view import SnapshotView
 
 if TYPE_CHECKING:
     from ._live import CycleResult, ExchangeFeed, LiveSource, make_exchange
-    from ._record import record_snapshots
+    from ._record import cycle_reporter, parse_markets, record_snapshots
     from ._retry import TRANSIENT_ERRORS, RetryPolicy
 
 # The live side imports ccxt, which takes about half a second: more than the
@@ -32,6 +32,8 @@ _LIVE: dict[str, str] = {
     "ExchangeFeed": "._live",
     "LiveSource": "._live",
     "make_exchange": "._live",
+    "cycle_reporter": "._record",
+    "parse_markets": "._record",
     "record_snapshots": "._record",
     "TRANSIENT_ERRORS": "._retry",
     "RetryPolicy": "._retry",
@@ -55,10 +57,12 @@ __all__ = [
     "ExchangeFeed",
     "LiveSource",
     "RetryPolicy",
+    "cycle_reporter",
     "default_taker_fee",
     "make_exchange",
     "parse_duration",
     "parse_interval_h",
+    "parse_markets",
     "EXCHANGES",
     "MARKETS",
     "JsonlRecorder",
