@@ -63,13 +63,6 @@ class Book:
     def exposure(self) -> float:
         return sum(p.notional for p in self.positions)
 
-    def holding(self, subject: Subject) -> OpenPosition | None:
-        key = position_key(subject)
-        for p in self.positions:
-            if position_key(p.subject) == key:
-                return p
-        return None
-
 
 @dataclass(frozen=True, slots=True)
 class Decision:
