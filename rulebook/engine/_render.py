@@ -14,7 +14,13 @@ from rulebook.lang import Explanation, format_value
 from ._evaluate import Evaluation, Opportunity, figure_notes
 from ._metrics import EIGHT_HOURS_S, RISK_LEVELS
 
-__all__ = ["render_table", "render_summary", "render_skipped", "render_explanations"]
+__all__ = [
+    "render_table",
+    "render_summary",
+    "render_skipped",
+    "render_explanations",
+    "utc_time",
+]
 
 
 def _rate(x: float) -> str:
@@ -36,7 +42,8 @@ def _money(x: float | None) -> str:
     return "-" if x is None else f"{x:,.2f}"
 
 
-def _time(ms: int) -> str:
+def utc_time(ms: int) -> str:
+    """A snapshot time for operators: `2024-06-30 16:00:00 UTC`."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -123,7 +130,7 @@ def render_summary(ev: Evaluation, console: Console, source: str, rules: int) ->
     )
     exp_net = sum(o.expected_net_8h or 0.0 for o in fired if o.decision in ("open", "cut"))
     line = (
-        f"{source} at {_time(ev.at)} | ruleset {ev.ruleset[:12]} | {rules} rules, "
+        f"{source} at {utc_time(ev.at)} | ruleset {ev.ruleset[:12]} | {rules} rules, "
         f"{ev.bindings} bindings: {len(fired)} fired ({decided}), {not_fired} not fired, "
         f"{len(ev.skipped)} skipped | expected net over 8h of what opens: {exp_net:,.2f}"
     )

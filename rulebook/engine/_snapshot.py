@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from rulebook.lang import EXCHANGES, Ruleset
 from rulebook.market import LineError, SnapshotView, read_jsonl
 
+from ._render import utc_time
+
 __all__ = ["SnapshotError", "LoadedSnapshot", "parse_time", "snapshot_from_file", "snapshot_live"]
 
 
@@ -61,7 +63,7 @@ def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> L
     if not shown:
         first = min(o.ts for o in obs)
         raise SnapshotError(
-            f"{path}: nothing recorded at or before {_iso(at or 0)}; the file starts at {_iso(first)}"
+            f"{path}: nothing recorded at or before {utc_time(at or 0)}; the file starts at {utc_time(first)}"
         )
     now = max(o.ts for o in shown)
     return LoadedSnapshot(SnapshotView.from_observations(shown, at=now), str(path), problems)
@@ -69,10 +71,6 @@ def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> L
 
 def _is_error(e: LineError) -> bool:
     return e.severity == "error"
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def ruleset_markets(ruleset: Ruleset) -> tuple[list[str], list[str]]:
