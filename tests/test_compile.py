@@ -324,3 +324,26 @@ def test_shipped_strategies_compile(repo_root):
     cross = res.ruleset.rule("cross_majors")
     # 3 majors x 6 venues x 5 other venues
     assert len(cross.bindings) == 90
+
+
+def test_markets_cover_every_market_call_not_only_subjects():
+    rs = compile_one(
+        """
+        set coins = BTC, ETH
+        set venues = okx, gate
+        rule cross:
+            for c in coins, a in venues, b in venues
+            when spread(c, a, b) > 0.05% then hedge 1000 USDT
+            exit when price(SOL, bitget) > 10 or held > 1d
+        rule volume_watch:
+            for x in [binance, bybit]
+            when volume(DOGE, x) > 1e9 then alert "DOGE volume on {x}"
+        """
+    )
+    # volume_watch has no subject, yet a live source must fetch DOGE on both
+    # venues for it; the exit clause's price(SOL, bitget) counts too.
+    assert rs.rule("volume_watch").markets.coins == ("DOGE",)
+    assert rs.rule("volume_watch").markets.exchanges == ("binance", "bybit")
+    m = rs.markets()
+    assert m.coins == ("BTC", "ETH", "SOL", "DOGE")
+    assert m.exchanges == ("binance", "bybit", "okx", "gate", "bitget")  # the language's order

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from rulebook.lang import EXCHANGES, Ruleset
+from rulebook.lang import Ruleset
 from rulebook.market import LineError, SnapshotView, read_jsonl
 
 from ._render import utc_time
@@ -74,18 +74,9 @@ def _is_error(e: LineError) -> bool:
 
 
 def ruleset_markets(ruleset: Ruleset) -> tuple[list[str], list[str]]:
-    """The exchanges and coins a ruleset's subjects name, to fetch no more than needed."""
-    coins: dict[str, None] = {}
-    exchanges: dict[str, None] = {}
-    for rule in ruleset.rules:
-        for b in rule.bindings:
-            if b.subject is not None:
-                coins[b.subject.coin] = None
-                exchanges.update(dict.fromkeys(b.subject.exchanges))
-            for v in b.values:
-                if v in EXCHANGES:
-                    exchanges[v] = None
-    return [e for e in EXCHANGES if e in exchanges], list(coins)
+    """The exchanges and coins the ruleset's market calls read, to fetch no more than needed."""
+    markets = ruleset.markets()
+    return list(markets.exchanges), list(markets.coins)
 
 
 def snapshot_live(ruleset: Ruleset, deadline_s: float = 10.0) -> LoadedSnapshot:
@@ -94,7 +85,7 @@ def snapshot_live(ruleset: Ruleset, deadline_s: float = 10.0) -> LoadedSnapshot:
 
     exchanges, coins = ruleset_markets(ruleset)
     if not coins:
-        raise SnapshotError("the ruleset names no coin in a subject; nothing to fetch")
+        raise SnapshotError("the ruleset reads no market (no funding, spread, price... call); nothing to fetch")
 
     async def one_cycle() -> tuple[SnapshotView, list[str]]:
         async with LiveSource(exchanges, coins, deadline_s=deadline_s) as source:

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from . import _ast as A
 from ._check import CheckedRule, Program
-from ._types import BOOL, EXCHANGE, format_value
+from ._types import BOOL, EXCHANGE, EXCHANGES, MARKET_FUNCTIONS, format_value
 
 __all__ = [
     "NoData",
@@ -35,6 +35,7 @@ __all__ = [
     "CompiledRule",
     "Ruleset",
     "compile_program",
+    "Markets",
     "rule_fingerprint",
 ]
 
@@ -155,6 +156,7 @@ class CompiledRule:
     actions: list[HedgeAction | CloseAction | AlertAction]
     source: A.Rule
     _make_fingerprint: Callable[[], str] = field(repr=False, default=None)  # type: ignore[assignment]
+    _make_markets: Callable[[], Markets] = field(repr=False, default=None)  # type: ignore[assignment]
     _fingerprint: str | None = field(repr=False, default=None)
     _bindings: list[Binding] | None = field(repr=False, default=None)
     _make_traced: Callable[[], tuple[Fn, Fn | None, list[Step]]] = field(repr=False, default=None)  # type: ignore[assignment]
@@ -167,6 +169,12 @@ class CompiledRule:
         if self._bindings is None:
             self._bindings = self._expand_bindings()
         return self._bindings
+
+    @property
+    def markets(self) -> Markets:
+        """Every coin and exchange any market call of the rule can read, over all
+        its bindings: what a live source must fetch for it."""
+        return self._make_markets()
 
     @property
     def fingerprint(self) -> str:
@@ -214,6 +222,17 @@ class Ruleset:
     # let the engine compile a rule's clauses a second way (over many
     # bindings at once) with exactly the meaning the checker gave them.
     program: Program | None = field(default=None, repr=False, compare=False)
+
+    def markets(self) -> Markets:
+        """Every coin and exchange the ruleset's market calls can read (coins in
+        first-seen order, exchanges in the language's order)."""
+        coins: dict[str, None] = {}
+        exchanges: set[str] = set()
+        for r in self.rules:
+            m = r.markets
+            coins.update(dict.fromkeys(m.coins))
+            exchanges.update(m.exchanges)
+        return Markets(tuple(coins), tuple(e for e in EXCHANGES if e in exchanges))
 
     def rule(self, name: str) -> CompiledRule:
         for r in self.rules:
@@ -512,6 +531,7 @@ def _compile_rule(cr: CheckedRule, program: Program, texts: dict[str, list[str]]
         actions=actions,
         source=rule,
         _make_fingerprint=lambda: rule_fingerprint(cr, program),
+        _make_markets=lambda: rule_markets(cr, program),
         _make_traced=traced,
     )
 
@@ -554,6 +574,50 @@ def _canonical(node: object, program: Program, out: list[str]) -> None:
         out.append("]")
     else:
         out.append(repr(node))
+
+
+@dataclass(frozen=True, slots=True)
+class Markets:
+    coins: tuple[str, ...]
+    exchanges: tuple[str, ...]
+
+
+def _market_calls(node: object) -> list[A.Call]:
+    """Every market function call under an AST node, in source order."""
+    found: list[A.Call] = []
+    if isinstance(node, A.Call):
+        if node.func in MARKET_FUNCTIONS:
+            found.append(node)
+        for a in node.args:
+            found += _market_calls(a)
+    elif isinstance(node, (A.BinOp, A.Compare, A.And, A.Or)):
+        found += _market_calls(node.left) + _market_calls(node.right)
+    elif isinstance(node, (A.Neg, A.Not)):
+        found += _market_calls(node.operand)
+    elif isinstance(node, A.Hedge):
+        found += _market_calls(node.amount)
+    return found
+
+
+def rule_markets(cr: CheckedRule, program: Program) -> Markets:
+    """The coins and exchanges a rule's market calls read, in `when`, the hedge
+    amounts and `exit when`, whichever binding is evaluated."""
+    coins: dict[str, None] = {}
+    exchanges: dict[str, None] = {}
+    rule = cr.rule
+    parts: list[object] = [rule.when, *rule.actions, rule.exit_when]
+    for call in (c for part in parts for c in _market_calls(part)):
+        for position, arg in enumerate(call.args):
+            into = coins if position == 0 else exchanges
+            if isinstance(arg, A.CoinLit):
+                into[arg.symbol] = None
+                continue
+            kind, value = program.names[id(arg)]
+            if kind == "var":
+                into.update(dict.fromkeys(cr.var_domains[int(value)]))  # type: ignore[call-overload]
+            else:
+                into[str(value)] = None
+    return Markets(tuple(coins), tuple(exchanges))
 
 
 def rule_fingerprint(cr: CheckedRule, program: Program) -> str:

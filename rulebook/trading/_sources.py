@@ -63,13 +63,11 @@ def replay_pacer(runtime: Runtime, speed: float | None) -> Callable[[int | None,
 
 def watched_markets(ruleset: Ruleset, runtime: Runtime) -> tuple[list[str], list[str]]:
     """Exchanges and coins the rules and the open positions need, to fetch nothing else."""
-    exchanges: set[str] = set()
-    coins: set[str] = set()
-    for rule in ruleset.rules:
-        for b in rule.bindings:
-            if b.subject is not None:
-                coins.add(b.subject.coin)
-                exchanges.update(b.subject.exchanges)
+    # The same markets a live dry-run fetches, plus those of open positions
+    # (whose rule may have been removed by a reload).
+    markets = ruleset.markets()
+    exchanges = set(markets.exchanges)
+    coins = set(markets.coins)
     for p in runtime.executor.positions.values():
         coins.add(p.coin)
         exchanges.update(leg.exchange for leg in p.legs)
