@@ -289,8 +289,9 @@ def decide(opportunities: list[Opportunity], ruleset: Ruleset, book: Book | None
         if not o.fired or o.requested is None or o.subject is None or o.figures is None:
             o.amount, o.decision, o.reason = o.requested, None, None
             continue
-        d = budget.decide(o.subject, o.requested, o.figures.confidence, o.rule)
-        o.decision, o.amount, o.reason = d.kind, d.amount, d.reason
+        o.decision, o.amount, o.reason = budget.verdict(
+            o.subject, o.requested, o.figures.confidence, o.rule
+        )
 
 
 def evaluate(
