@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -513,15 +514,23 @@ class _Collector:
         assert not self.skipped
 
         def batch() -> list[Skipped]:
+            cells = self._cells  # reasons already worded, shared by all rules
             words = {
-                c: self.cell_reason(market, coin_names, c) if c > 0 else None
+                c: (cells.get(c) or self.cell_reason(market, coin_names, c)) if c > 0 else None
                 for c in np.unique(codes).tolist()
             }
-            name = rule.name
-            out = [
-                Skipped(name, bindings[i], words[c], None, base + i + 1)  # type: ignore[arg-type]
-                for i, c in zip(idx.tolist(), codes.tolist(), strict=True)
-            ]
+            n = len(idx)
+            # map() over whole columns builds the thousands of entries with the
+            # loop in C; the same as [Skipped(name, bindings[i], words[code],
+            # None, base + i + 1) for i, code in zip(idx, codes)]
+            out = list(map(
+                Skipped,
+                repeat(rule.name, n),
+                map(bindings.__getitem__, idx.tolist()),
+                map(words.__getitem__, codes.tolist()),
+                repeat(None, n),
+                (idx + (base + 1)).tolist(),
+            ))
             if None in words.values():
                 for s in out:
                     if s.reason is None:
@@ -546,10 +555,6 @@ class _Collector:
         got = self._cells.get(code)
         if got is None:
             kind, exchange, c = market.decode(code)
-            try:
-                getattr(self.env, kind)(coin_names[c], exchange)
-                got = f"no {kind} for {coin_names[c]} on {exchange}"
-            except NoData as missing:
-                got = missing.reason
+            got = self.env.missing_reason(kind, coin_names[c], exchange)
             self._cells[code] = got
         return got
