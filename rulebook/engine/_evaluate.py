@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -289,8 +290,9 @@ def decide(opportunities: list[Opportunity], ruleset: Ruleset, book: Book | None
         if not o.fired or o.requested is None or o.subject is None or o.figures is None:
             o.amount, o.decision, o.reason = o.requested, None, None
             continue
-        d = budget.decide(o.subject, o.requested, o.figures.confidence, o.rule)
-        o.decision, o.amount, o.reason = d.kind, d.amount, d.reason
+        o.decision, o.amount, o.reason = budget.verdict(
+            o.subject, o.requested, o.figures.confidence, o.rule
+        )
 
 
 def evaluate(
@@ -338,7 +340,7 @@ def evaluate(
                     out.binding(rule, bindings[i], False)
             out.order = base + len(bindings)
             out.total += len(bindings)
-    out.opportunities.sort(key=_sort_key)
+    out.sort()
     decide(out.opportunities, ruleset, book)
     if out.batches:
         return Evaluation(
@@ -360,6 +362,28 @@ class _Collector:
         self.order = 0
         self.total = 0
         self._cells: dict[int, str] = {}
+        # fired_from_arrays: figures per (subject arrays, kind), by binding position
+        self._made: dict[tuple[int, str | None], list[SubjectFigures | None]] = {}
+        # _sort_key of each opportunity, per rule, while they all come from
+        # fired_from_arrays (None once one comes from elsewhere): sorting by
+        # arrays spares a Python key call per opportunity
+        self._keys: list[tuple[np.ndarray, np.ndarray]] | None = []
+
+    def sort(self) -> None:
+        """Opportunities in `_sort_key` order: best expected net first, ties in ruleset order."""
+        keys = self._keys
+        if keys:
+            net = np.concatenate([k for k, _ in keys])
+            order = np.concatenate([o for _, o in keys])
+            # NaN compares unlike in Python's tuple sort: leave those to Python
+            if len(net) == len(self.opportunities) and not np.isnan(net).any():
+                # the same total order as the key tuples (order is unique);
+                # lexsort sorts by the last key first
+                perm = np.lexsort((order, net)).tolist()
+                ops = self.opportunities
+                self.opportunities = [ops[i] for i in perm]
+                return
+        self.opportunities.sort(key=_sort_key)
 
     def binding(self, rule: CompiledRule, binding: Binding, fired: bool | None) -> None:
         """One binding; `fired` None means evaluate its `when` clause here."""
@@ -377,6 +401,7 @@ class _Collector:
             return
         if not fired and not self.include_unfired:
             return
+        self._keys = None  # sorted by _sort_key (see sort)
         if not fired:
             try:
                 requested = _hedge_amount(rule, env, binding)
@@ -403,45 +428,68 @@ class _Collector:
         """Opportunities for the fired bindings, their figures read off the arrays.
 
         Same numbers as `SnapshotEnv.figures` (same formulas, same order of
-        operations); they also fill its cache, so later lookups agree.
+        operations). Rules over the same subjects share their figures objects,
+        found by binding position rather than in the env's cache by Subject: a
+        Subject's hash is a Python-level dataclass __hash__, and the cache
+        took two per fired entry. The env's cache is left to the closures
+        (--all, reasons); the figures it computes are equal.
         """
         idx = np.flatnonzero(result.fired)
         if not len(idx):
             return
         env = self.env
-        cache = env._figures
-        amounts = result.amounts[idx].tolist() if result.amounts is not None else None
+        amounts = result.amounts[idx] if result.amounts is not None else None
         f = result.figures
-        if f is not None:
-            cols = zip(
-                f.edge[idx].tolist(),
-                f.fees[idx].tolist(),
-                f.deviation[idx].tolist(),
-                f.price_score[idx].tolist(),
-                f.age[idx].tolist(),
-                f.fresh[idx].tolist(),
-                f.first_short[idx].tolist(),
-                strict=True,
-            )
-        for n, i in enumerate(idx.tolist()):
+        if self._keys is not None:
+            # _sort_key over the arrays, same operations: -(amount * net(8h)),
+            # -net(8h) without an amount, inf without figures
+            if f is None:
+                net = np.full(len(idx), np.inf)
+            else:
+                net = f.edge[idx] * (EIGHT_HOURS_S / EIGHT_HOURS_S) - f.fees[idx]
+                if amounts is not None:
+                    net = amounts * net
+                net = -net
+            self._keys.append((net, idx + (base + 1)))
+        requested = amounts.tolist() if amounts is not None else [None] * len(idx)
+        name, append = rule.name, self.opportunities.append
+        if f is None:
+            for i, amount in zip(idx.tolist(), requested, strict=True):
+                b = bindings[i]
+                append(Opportunity(
+                    name, b, b.subject, None, True, amount, amount,
+                    order=base + i + 1, compiled=rule,
+                ))
+            return
+        # figures by binding position, per subject arrays and kind (funding and
+        # basis subjects share arrays, but each figures object names its subject)
+        made = self._made.get((id(f), rule.subject_kind))
+        if made is None:
+            made = self._made[(id(f), rule.subject_kind)] = [None] * len(f.edge)
+        cols = zip(
+            idx.tolist(),
+            requested,
+            f.edge[idx].tolist(),
+            f.fees[idx].tolist(),
+            f.deviation[idx].tolist(),
+            f.price_score[idx].tolist(),
+            f.age[idx].tolist(),
+            f.fresh[idx].tolist(),
+            f.first_short[idx].tolist(),
+            strict=True,
+        )
+        for i, amount, edge, fees, dev, ps, age, fresh, first_short in cols:
             b = bindings[i]
             s = b.subject
-            figures = None
-            if s is not None:
-                figures = cache.get(s)  # type: ignore[assignment]
-                edge, fees, dev, ps, age, fresh, first_short = next(cols)
-                if not isinstance(figures, SubjectFigures):
-                    figures = SubjectFigures(
-                        s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env
-                    )
-                    cache[s] = figures
-            requested = amounts[n] if amounts is not None else None
-            self.opportunities.append(
-                Opportunity(
-                    rule.name, b, s, figures, True, requested, requested,  # type: ignore[arg-type]
-                    order=base + i + 1, compiled=rule,
+            figures = made[i]
+            if figures is None:
+                assert s is not None  # a rule with figures has a subject
+                figures = made[i] = SubjectFigures(
+                    s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env
                 )
-            )
+            append(Opportunity(
+                name, b, s, figures, True, amount, amount, order=base + i + 1, compiled=rule,
+            ))
 
     def skip(self, rule: CompiledRule, binding: Binding, reason: str | None) -> None:
         if reason is None:
@@ -466,15 +514,23 @@ class _Collector:
         assert not self.skipped
 
         def batch() -> list[Skipped]:
+            cells = self._cells  # reasons already worded, shared by all rules
             words = {
-                c: self.cell_reason(market, coin_names, c) if c > 0 else None
+                c: (cells.get(c) or self.cell_reason(market, coin_names, c)) if c > 0 else None
                 for c in np.unique(codes).tolist()
             }
-            name = rule.name
-            out = [
-                Skipped(name, bindings[i], words[c], None, base + i + 1)  # type: ignore[arg-type]
-                for i, c in zip(idx.tolist(), codes.tolist(), strict=True)
-            ]
+            n = len(idx)
+            # map() over whole columns builds the thousands of entries with the
+            # loop in C; the same as [Skipped(name, bindings[i], words[code],
+            # None, base + i + 1) for i, code in zip(idx, codes)]
+            out = list(map(
+                Skipped,
+                repeat(rule.name, n),
+                map(bindings.__getitem__, idx.tolist()),
+                map(words.__getitem__, codes.tolist()),
+                repeat(None, n),
+                (idx + (base + 1)).tolist(),
+            ))
             if None in words.values():
                 for s in out:
                     if s.reason is None:
@@ -499,10 +555,6 @@ class _Collector:
         got = self._cells.get(code)
         if got is None:
             kind, exchange, c = market.decode(code)
-            try:
-                getattr(self.env, kind)(coin_names[c], exchange)
-                got = f"no {kind} for {coin_names[c]} on {exchange}"
-            except NoData as missing:
-                got = missing.reason
+            got = self.env.missing_reason(kind, coin_names[c], exchange)
             self._cells[code] = got
         return got

@@ -63,13 +63,23 @@ class MarketArrays:
 
     def __init__(self, view: SnapshotView, coins: dict[str, int], config: EngineConfig):
         shape = (N_EX, max(len(coins), 1))
-        nan = np.full(shape, np.nan)
-        self.n_coins = shape[1]
-        funding, mark, index, volume, next_s = (nan.copy() for _ in range(5))
-        mid, borrow, perp_age, spot_age, borrow_age = (nan.copy() for _ in range(5))
-        perp_fee, spot_fee = nan.copy(), nan.copy()
+        self.n_coins = n = shape[1]
         at = view.at
         fees = config.taker_fees
+        # One row per observation, written into the arrays at the end in one
+        # fancy assignment per column: numpy's per-element `a[e, c] = x` costs
+        # about as much as the rest of the row. The arithmetic stays in Python
+        # floats, the same operations as SnapshotView's, so values agree bit
+        # for bit. None becomes NaN in a float array (missing, as elsewhere).
+        perp: list[tuple[object, ...]] = []
+        spot: list[tuple[object, ...]] = []
+        borrow_rows: list[tuple[float, float]] = []
+        perp_cells: list[int] = []
+        spot_cells: list[int] = []
+        borrow_cells: list[int] = []
+        # the taker fee, when the observation has none, depends only on the exchange
+        perp_fees: dict[str, float] = {}
+        spot_fees: dict[str, float] = {}
         for o in view.observations():
             c = coins.get(o.coin)
             e = EX_INDEX.get(o.exchange)
@@ -77,26 +87,42 @@ class MarketArrays:
                 continue
             age = (at - o.ts) / 1000.0
             if o.market == "perp":
-                if o.funding_rate is not None and o.funding_interval_h:
-                    funding[e, c] = o.funding_rate * 8.0 / o.funding_interval_h
-                if o.mark is not None:
-                    mark[e, c] = o.mark
-                if o.index is not None:
-                    index[e, c] = o.index
-                if o.volume_24h is not None:
-                    volume[e, c] = o.volume_24h
-                if o.next_funding_ts is not None:
-                    next_s[e, c] = (o.next_funding_ts - at) / 1000.0
-                perp_age[e, c] = age
-                perp_fee[e, c] = resolve_taker_fee(o.exchange, "perp", o.taker_fee, fees)[0]
+                rate, hours, nxt = o.funding_rate, o.funding_interval_h, o.next_funding_ts
+                fee = o.taker_fee
+                if fee is None:
+                    fee = perp_fees.get(o.exchange)
+                    if fee is None:
+                        fee = resolve_taker_fee(o.exchange, "perp", None, fees)[0]
+                        perp_fees[o.exchange] = fee
+                perp_cells.append(e * n + c)
+                perp.append((
+                    rate * 8.0 / hours if rate is not None and hours else None,
+                    o.mark,
+                    o.index,
+                    o.volume_24h,
+                    (nxt - at) / 1000.0 if nxt is not None else None,
+                    age,
+                    fee,
+                ))
             elif o.market == "spot":
-                if o.bid is not None and o.ask is not None:
-                    mid[e, c] = (o.bid + o.ask) / 2.0
-                spot_age[e, c] = age
-                spot_fee[e, c] = resolve_taker_fee(o.exchange, "spot", o.taker_fee, fees)[0]
+                fee = o.taker_fee
+                if fee is None:
+                    fee = spot_fees.get(o.exchange)
+                    if fee is None:
+                        fee = resolve_taker_fee(o.exchange, "spot", None, fees)[0]
+                        spot_fees[o.exchange] = fee
+                bid, ask = o.bid, o.ask
+                spot_cells.append(e * n + c)
+                spot.append(((bid + ask) / 2.0 if bid is not None and ask is not None else None,
+                             age, fee))
             elif o.borrow_rate_daily is not None:
-                borrow[e, c] = o.borrow_rate_daily / 3.0
-                borrow_age[e, c] = age
+                borrow_cells.append(e * n + c)
+                borrow_rows.append((o.borrow_rate_daily / 3.0, age))
+        funding, mark, index, volume, next_s, perp_age, perp_fee = _columns(
+            perp, perp_cells, shape, 7
+        )
+        mid, spot_age, spot_fee = _columns(spot, spot_cells, shape, 3)
+        borrow, borrow_age = _columns(borrow_rows, borrow_cells, shape, 2)
         with np.errstate(all="ignore"):
             basis = np.where(np.isnan(mark), np.nan, (mark - mid) / mid)
         self.by_kind = {
@@ -123,6 +149,19 @@ class MarketArrays:
         k, rest = divmod(code - 1, N_EX * self.n_coins)
         e, c = divmod(rest, self.n_coins)
         return KINDS[k], EXCHANGES[e], c
+
+
+def _columns(
+    rows: list[tuple[object, ...]], cells: list[int], shape: tuple[int, int], width: int
+) -> list[np.ndarray]:
+    """`width` (exchange x coin) arrays, NaN but where a row gives the cell's value."""
+    out = [np.full(shape, np.nan) for _ in range(width)]
+    if rows:
+        table = np.array(rows, dtype=float)  # None -> NaN
+        flat = np.array(cells, dtype=np.intp)
+        for k, arr in enumerate(out):
+            arr.reshape(-1)[flat] = table[:, k]
+    return out
 
 
 @dataclass(slots=True)
