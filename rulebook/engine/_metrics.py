@@ -12,6 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+# spec 5's normalisation lives with the snapshots; re-exported for the engine's callers
+from rulebook.market import normalise_funding
+
 __all__ = [
     "EIGHT_HOURS_S",
     "FULL_FRESH_S",
@@ -63,11 +66,6 @@ class Leg:
 
     def describe(self) -> str:
         return f"{self.side} {self.market} {self.exchange}"
-
-
-def normalise_funding(rate: float, interval_h: float) -> float:
-    """One interval's funding rate as a rate per 8h (spec 5): `r * 8 / I`."""
-    return rate * 8.0 / interval_h
 
 
 def apr(rate_8h: float) -> float:

@@ -29,7 +29,7 @@ import numpy as np
 from rulebook.lang import EXCHANGES, Ruleset
 from rulebook.lang import _ast as A
 from rulebook.lang._check import Program
-from rulebook.market import SnapshotView
+from rulebook.market import SnapshotView, normalise_funding
 
 from ._fees import EngineConfig, resolve_taker_fee
 from ._metrics import EIGHT_HOURS_S, FULL_FRESH_S, MAX_PRICE_DEVIATION, STALE_S
@@ -96,7 +96,7 @@ class MarketArrays:
                         perp_fees[o.exchange] = fee
                 perp_cells.append(e * n + c)
                 perp.append((
-                    rate * 8.0 / hours if rate is not None and hours else None,
+                    normalise_funding(rate, hours) if rate is not None and hours else None,
                     o.mark,
                     o.index,
                     o.volume_24h,

@@ -14,7 +14,7 @@ from ._duration import parse_duration
 from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
 from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
 from ._jsonl import JsonlRecorder, LineError, iter_jsonl, read_jsonl
-from ._model import EXCHANGES, MARKETS, Observation
+from ._model import EXCHANGES, MARKETS, Observation, normalise_funding
 from ._replay import ReplaySource
 from ._view import SnapshotView
 
@@ -68,6 +68,7 @@ __all__ = [
     "JsonlRecorder",
     "LineError",
     "Observation",
+    "normalise_funding",
     "ReplaySource",
     "SnapshotView",
     "iter_jsonl",

@@ -8,11 +8,19 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from rulebook._exchanges import EXCHANGES
 
-__all__ = ["EXCHANGES", "MARKETS", "Observation", "Market"]
+__all__ = ["EXCHANGES", "MARKETS", "Observation", "Market", "normalise_funding"]
 
 MARKETS: tuple[str, ...] = ("perp", "spot", "borrow")
 
 Market = Literal["perp", "spot", "borrow"]
+
+
+def normalise_funding(rate: float, interval_h: float) -> float:
+    """One interval's funding rate as a rate per 8h (spec 5): `r * 8 / I`.
+
+    The one place this is written: snapshot views, observations and the
+    engine's metrics all call it, so the figures can never disagree."""
+    return rate * 8.0 / interval_h
 
 # Anything below this is not a millisecond timestamp after 2001-09-09: most likely
 # seconds, the commonest unit mistake in exchange payloads (Gate's
@@ -135,7 +143,7 @@ class Observation(BaseModel):
         """Funding per 8 hours, normalised by this observation's own interval (spec 5)."""
         if self.funding_rate is None or self.funding_interval_h is None:
             return None
-        return self.funding_rate * 8.0 / self.funding_interval_h
+        return normalise_funding(self.funding_rate, self.funding_interval_h)
 
     def mid(self) -> float | None:
         if self.bid is None or self.ask is None:

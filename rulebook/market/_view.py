@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ._model import Observation
+from ._model import Observation, normalise_funding
 
 __all__ = ["SnapshotView"]
 
@@ -84,7 +84,7 @@ class SnapshotView:
         o = self._obs.get((exchange, coin, "perp"))
         if o is None or o.funding_rate is None or not o.funding_interval_h:
             return None
-        return o.funding_rate * 8.0 / o.funding_interval_h
+        return normalise_funding(o.funding_rate, o.funding_interval_h)
 
     def spot_mid(self, exchange: str, coin: str) -> float | None:
         o = self._obs.get((exchange, coin, "spot"))
