@@ -16,7 +16,7 @@ from ._env import PositionValues, SnapshotEnv, SubjectFigures, TakerFee
 from ._evaluate import Evaluation, Opportunity, Skipped, decide, evaluate, figure_notes
 from ._exit import ExitCheck, check_exit
 from ._fees import DEFAULT_TAKER_FEES, EngineConfig, resolve_taker_fee
-from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg
+from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg, apr
 from ._snapshot import SnapshotError
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "SnapshotError",
     "SubjectFigures",
     "TakerFee",
+    "apr",
     "check_exit",
     "decide",
     "evaluate",

@@ -41,7 +41,7 @@ class ReplaySource:
                     continue
                 assert obs is not None
                 if current is not None and obs.ts > current:
-                    yield SnapshotView(current, state)
+                    yield SnapshotView(current, state, recorded=True)
                     current = obs.ts
                 elif current is None:
                     current = obs.ts
@@ -62,4 +62,4 @@ class ReplaySource:
         except OSError as e:
             self.errors.append(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
         if current is not None:
-            yield SnapshotView(current, state)
+            yield SnapshotView(current, state, recorded=True)

@@ -20,13 +20,15 @@ class SnapshotView:
     every accessor is a dict lookup plus a little arithmetic; nothing scans.
     """
 
-    __slots__ = ("at", "_obs", "_exchanges", "_coins", "failures")
+    __slots__ = ("at", "_obs", "_exchanges", "_coins", "failures", "recorded")
 
     def __init__(
         self,
         at: int,
         latest: Mapping[Key, Observation],
         failures: Mapping[str, str] | None = None,
+        *,
+        recorded: bool = False,
     ) -> None:
         self.at = at
         # Owned by the view: callers hand over a dict they no longer mutate.
@@ -35,6 +37,9 @@ class SnapshotView:
         self._coins: set[str] | None = None
         #: exchange -> why its last fetch failed (live only); used in missing reasons.
         self.failures: dict[str, str] = dict(failures or {})
+        #: True for a view of a recording: what it lacks was not recorded, which
+        #: says nothing of what the exchange lists (the reasons say so).
+        self.recorded = recorded
 
     @classmethod
     def from_observations(
@@ -42,6 +47,8 @@ class SnapshotView:
         obs: Iterable[Observation],
         at: int | None = None,
         failures: Mapping[str, str] | None = None,
+        *,
+        recorded: bool = False,
     ) -> SnapshotView:
         latest: dict[Key, Observation] = {}
         newest = None
@@ -58,7 +65,7 @@ class SnapshotView:
                 newest = o.ts
         if at is None:
             at = newest if newest is not None else 0
-        return cls(at, latest, failures)
+        return cls(at, latest, failures, recorded=recorded)
 
     # -- raw observations -------------------------------------------------
     def get(self, exchange: str, coin: str, market: str) -> Observation | None:
@@ -135,9 +142,19 @@ class SnapshotView:
     def missing_reason(self, exchange: str, coin: str, market: str) -> str:
         """A short operator-facing reason why (exchange, coin, market) has no usable data.
 
-        Returns "" when nothing is missing for that market's main figure.
+        Returns "" when nothing is missing for that market's main figure. A
+        recorded view says "not in this recording" where a live one, whose
+        exchanges answered with their market lists, says "not listed".
         """
         o = self._obs.get((exchange, coin, market))
+        if o is None and self.recorded:
+            # A recording holds what its writer chose to record: an absent
+            # market may well be listed on the exchange.
+            if exchange not in self.exchanges():
+                return f"{exchange} not in this recording"
+            if market == "perp":
+                return f"{coin} on {exchange} not in this recording"
+            return f"no {_MARKET_WORDS.get(market, market)} for {coin} on {exchange} in this recording"
         if o is None:
             if exchange in self.failures and exchange not in self.exchanges():
                 return f"no data from {exchange}: {self.failures[exchange]}"

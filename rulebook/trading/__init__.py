@@ -13,7 +13,7 @@ from ._config import ConfigError, TradingConfig, load_config
 from ._executor import Executor, LegSpec, OpenResult, TradeEvent
 from ._hot_reload import HotReload, position_rule_states
 from ._ledger import Ledger, LedgerError
-from ._notify import Notifier
+from ._notify import Notifier, NotifyFailure
 from ._reload import (
     ReloadFailure,
     ReloadReport,
@@ -38,6 +38,7 @@ __all__ = [
     "LedgerError",
     "LegSpec",
     "Notifier",
+    "NotifyFailure",
     "OpenResult",
     "PaperLeg",
     "PaperPosition",

@@ -318,6 +318,13 @@ class Runtime:
             return
         for e in events:
             self.notifier.send(e.kind, e.text)
+        # Failed channels (this cycle's, and the reloader's since) become events,
+        # written after the cycle's commit, which a notification never precedes.
+        for f in self.notifier.take_failures():
+            try:
+                self.ledger.record_event("notify_failed", f.text(), ts=f.ts)
+            except Exception:  # noqa: BLE001 - a failed channel must never stop trading
+                pass
 
     # -- loops ---------------------------------------------------------------------------
     def run(
