@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from trading_helpers import write_jsonl
 
-from rulebook._screen import build_screen, sort_venues, why_not
-from rulebook.engine import load_snapshot
+from rulebook.app import load_snapshot
+from rulebook.app._screen import build_screen, sort_venues, why_not
 from rulebook.lang import load_ruleset, load_texts
 from rulebook.market import EXCHANGES, ReplaySource
 
@@ -123,7 +123,7 @@ def test_rendered_screen_fits_and_cuts_no_figure(width) -> None:
 
     from rich.console import Console
 
-    from rulebook._screen_render import render_screen
+    from rulebook.app._screen_render import render_screen
 
     rs = load_ruleset([STRATEGIES]).ruleset
     loaded = load_snapshot(rs, EXAMPLE, "2024-03-05T08:00Z")

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from rulebook._tables import Col, fit_table, table_width
+from rulebook.app._tables import Col, fit_table, table_width
 
 COLS = [
     Col("rule", "left", wrap=True),
