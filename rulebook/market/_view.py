@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ._model import Observation, normalise_funding
+from ._settlement import Settlement
 
 __all__ = ["SnapshotView"]
 
@@ -20,13 +21,14 @@ class SnapshotView:
     every accessor is a dict lookup plus a little arithmetic; nothing scans.
     """
 
-    __slots__ = ("at", "_obs", "_exchanges", "_coins", "failures", "recorded")
+    __slots__ = ("at", "_obs", "_exchanges", "_coins", "failures", "settlements", "recorded")
 
     def __init__(
         self,
         at: int,
         latest: Mapping[Key, Observation],
         failures: Mapping[str, str] | None = None,
+        settlements: Iterable[Settlement] = (),
         *,
         recorded: bool = False,
     ) -> None:
@@ -37,6 +39,10 @@ class SnapshotView:
         self._coins: set[str] | None = None
         #: exchange -> why its last fetch failed (live only); used in missing reasons.
         self.failures: dict[str, str] = dict(failures or {})
+        #: settlement records that arrived with this view (since the previous one), for
+        #: the runtime's settlement step only: no figure of the view reads them, so
+        #: rules never see what settled (spec 9).
+        self.settlements: tuple[Settlement, ...] = tuple(settlements)
         #: True for a view of a recording: what it lacks was not recorded, which
         #: says nothing of what the exchange lists (the reasons say so).
         self.recorded = recorded
