@@ -17,6 +17,18 @@ from ._jsonl import JsonlRecorder, LineError, Record, iter_jsonl, read_jsonl, re
 from ._model import EXCHANGES, MARKETS, Observation, normalise_funding
 from ._replay import ReplaySource
 from ._settlement import Settlement
+from ._settling import (
+    DEFAULT_SETTLE_WAIT_MS,
+    IntervalChange,
+    IntervalWatch,
+    MarkSource,
+    RateSource,
+    SettledFunding,
+    SettlementLog,
+    SettleResult,
+    funding_amount,
+    interval_change_text,
+)
 from ._view import SnapshotView
 
 if TYPE_CHECKING:
@@ -71,6 +83,16 @@ __all__ = [
     "Observation",
     "Record",
     "Settlement",
+    "DEFAULT_SETTLE_WAIT_MS",
+    "IntervalChange",
+    "IntervalWatch",
+    "MarkSource",
+    "RateSource",
+    "SettledFunding",
+    "SettlementLog",
+    "SettleResult",
+    "funding_amount",
+    "interval_change_text",
     "normalise_funding",
     "ReplaySource",
     "SnapshotView",
