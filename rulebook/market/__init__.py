@@ -25,6 +25,18 @@ from ._model import (
 )
 from ._replay import ReplaySource
 from ._settlement import Settlement
+from ._settling import (
+    DEFAULT_SETTLE_WAIT_MS,
+    IntervalChange,
+    IntervalWatch,
+    MarkSource,
+    RateSource,
+    SettledFunding,
+    SettlementLog,
+    SettleResult,
+    funding_amount,
+    interval_change_text,
+)
 from ._view import SnapshotView
 
 if TYPE_CHECKING:
@@ -79,6 +91,16 @@ __all__ = [
     "Observation",
     "Record",
     "Settlement",
+    "DEFAULT_SETTLE_WAIT_MS",
+    "IntervalChange",
+    "IntervalWatch",
+    "MarkSource",
+    "RateSource",
+    "SettledFunding",
+    "SettlementLog",
+    "SettleResult",
+    "funding_amount",
+    "interval_change_text",
     "normalise_funding",
     "mid_price",
     "basis_rate",
