@@ -22,7 +22,15 @@ from ._jsonl import (
     read_jsonl,
     read_settlements,
 )
-from ._model import EXCHANGES, MARKETS, Observation, normalise_funding
+from ._model import (
+    EXCHANGES,
+    MARKETS,
+    Observation,
+    basis_rate,
+    borrow_per_8h,
+    mid_price,
+    normalise_funding,
+)
 from ._replay import ReplaySource
 from ._settlement import Settlement
 from ._settling import (
@@ -102,6 +110,9 @@ __all__ = [
     "funding_amount",
     "interval_change_text",
     "normalise_funding",
+    "mid_price",
+    "basis_rate",
+    "borrow_per_8h",
     "ReplaySource",
     "SnapshotView",
     "iter_jsonl",
