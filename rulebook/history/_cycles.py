@@ -88,7 +88,9 @@ def _at(ts: np.ndarray, t: int) -> int | None:
     return i if i < ts.size and int(ts[i]) == t else None
 
 
-def _events(history: History, start: int | None, end: int | None) -> dict[tuple[str, str], list[int]]:
+def _events(
+    history: History, start: int | None, end: int | None
+) -> dict[tuple[str, str], list[int]]:
     """Per perp series: the times it has something (a settlement or a perp price)."""
     out: dict[tuple[str, str], list[int]] = {}
     for key, s in history.settlements.items():

@@ -19,7 +19,6 @@ what the backtest's cycle builder and a later columnar (Parquet) reader share.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import math
 import os
@@ -136,7 +135,12 @@ def check_settlement(d: dict[str, Any]) -> str | None:
         return f"ts: {ts!r} is not a millisecond timestamp"
     if ex not in EXCHANGES:
         return f"exchange: unknown exchange {ex!r}"
-    if not isinstance(coin, str) or not coin.isascii() or not coin.isalnum() or coin.upper() != coin:
+    if (
+        not isinstance(coin, str)
+        or not coin.isascii()
+        or not coin.isalnum()
+        or coin.upper() != coin
+    ):
         return f"coin: {coin!r} must be upper-case letters and digits"
     rate = d.get("funding_rate")
     if not _finite_number(rate) or abs(rate) > _MAX_RATE:
@@ -163,15 +167,18 @@ def write_history(path: str | os.PathLike[str], records: Iterable[dict[str, Any]
     if p.parent and not p.parent.exists():
         p.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0: the same records give the same bytes, so a re-import shows no diff.
-    opener = (
-        io.TextIOWrapper(gzip.GzipFile(p, "wb", mtime=0), encoding="utf-8")
-        if p.suffix == ".gz"
-        else open(p, "w", encoding="utf-8")
-    )
-    with opener as fh:
-        for r in rows:
-            clean = {k: v for k, v in r.items() if v is not None}
-            fh.write(json.dumps(clean, separators=(",", ":"), allow_nan=False) + "\n")
+    # and no file name in the header either.
+    text = "".join(
+        json.dumps({k: v for k, v in r.items() if v is not None}, separators=(",", ":"),
+                   allow_nan=False) + "\n"
+        for r in rows
+    )  # fmt: skip
+    with open(p, "wb") as raw:
+        if p.suffix == ".gz":
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                gz.write(text.encode("utf-8"))
+        else:
+            raw.write(text.encode("utf-8"))
     return len(rows)
 
 

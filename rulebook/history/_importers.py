@@ -138,7 +138,9 @@ def _settlement(ex: str, coin: str, ts: int, rate: float, interval_h: float, mar
 # The fetcher wrote binance and bybit times with datetime.fromtimestamp on a
 # UTC+3 machine; its gate times are UTC (checked: 03/11/19 against 00/08/16).
 SUPERVIK_UTC_OFFSET_H = {"binance": 3, "bybit": 3, "gate": 0}
-_SUPERVIK_NAME = re.compile(r"^(?P<pair>[A-Z0-9]+-[A-Z0-9]+)_(?P<ex>[a-z]+)_.*funding_history\.csv$")
+_SUPERVIK_NAME = re.compile(
+    r"^(?P<pair>[A-Z0-9]+-[A-Z0-9]+)_(?P<ex>[a-z]+)_.*funding_history\.csv$"
+)
 
 
 def import_supervik(paths: Iterable[Path]) -> ImportResult:
@@ -151,7 +153,9 @@ def import_supervik(paths: Iterable[Path]) -> ImportResult:
     for f in files:
         m = _SUPERVIK_NAME.match(f.name)
         if m is None:
-            raise HistoryImportError(f"{f}: not a supervik file name (PAIR_exchange_..._funding_history.csv)")
+            raise HistoryImportError(
+                f"{f}: not a supervik file name (PAIR_exchange_..._funding_history.csv)"
+            )
         ex = m["ex"]
         if ex not in SUPERVIK_UTC_OFFSET_H:
             res.skipped += 1
@@ -166,13 +170,17 @@ def import_supervik(paths: Iterable[Path]) -> ImportResult:
                 raise HistoryImportError(f"{f}: expected columns Symbol,Date,Funding Rate")
             for n, row in enumerate(reader, start=2):
                 try:
-                    rows.append((_fixed_offset_to_ms(row["Date"], offset), float(row["Funding Rate"])))
+                    rows.append(
+                        (_fixed_offset_to_ms(row["Date"], offset), float(row["Funding Rate"]))
+                    )
                 except (ValueError, HistoryImportError) as e:
                     raise HistoryImportError(f"{f}:{n}: {e}") from None
         rows.sort()
         for ts, _ in rows:
             if ts % _H:
-                raise HistoryImportError(f"{f}: {ts} is off the hourly grid after the UTC{offset:+d} fix")
+                raise HistoryImportError(
+                    f"{f}: {ts} is off the hourly grid after the UTC{offset:+d} fix"
+                )
         ts_list = [t for t, _ in rows]
         for (ts, rate), interval in zip(rows, _intervals_from_spacing(ts_list), strict=True):
             res.records.append(_settlement(ex, base, ts, rate, interval, None))
@@ -222,7 +230,9 @@ def import_aha_hh(path: Path) -> ImportResult:
             except HistoryImportError as e:
                 raise HistoryImportError(f"{path}:{n}: {e}") from None
             if ts % (8 * _H):
-                raise HistoryImportError(f"{path}:{n}: {row['time']} (London) is off the 8h UTC grid")
+                raise HistoryImportError(
+                    f"{path}:{n}: {row['time']} (London) is off the 8h UTC grid"
+                )
             series[(row["exchange"], coin, market)][ts] = row
 
     def volume(rows: dict[int, dict[str, str]], t: int) -> float | None:
@@ -324,8 +334,10 @@ def import_zushen(paths: Iterable[Path], quote: str = "USDT") -> ImportResult:
             if interval_raw in (None, ""):
                 # One bybit INJ row has none: the spacing of the settlements says it.
                 interval = from_spacing
-                res.notes.append(f"{ex} {coin} at {t}: no interval in the source; {interval:g}h "
-                                 "from the spacing of settlements")
+                res.notes.append(
+                    f"{ex} {coin} at {t}: no interval in the source; {interval:g}h "
+                    "from the spacing of settlements"
+                )
             else:
                 interval = float(interval_raw)
             res.records.append(_settlement(ex, coin, t, float(r["rate_raw"]), interval, mark))
@@ -367,7 +379,9 @@ def detect_format(path: Path) -> str:
         return "aha-hh"
     if header.startswith("venue,venue_symbol,canonical_symbol,settlement_ts"):
         return "zushen"
-    raise HistoryImportError(f"{path}: unknown header {header[:60]!r}; give --format ({', '.join(FORMATS)})")
+    raise HistoryImportError(
+        f"{path}: unknown header {header[:60]!r}; give --format ({', '.join(FORMATS)})"
+    )
 
 
 def import_history(
@@ -382,7 +396,9 @@ def import_history(
             raise HistoryImportError(f"{p}: no such file or directory")
     kinds = {fmt} if fmt is not None else {detect_format(p) for p in ps}
     if len(kinds) != 1:
-        raise HistoryImportError(f"the sources mix formats ({', '.join(sorted(kinds))}); import each alone")
+        raise HistoryImportError(
+            f"the sources mix formats ({', '.join(sorted(kinds))}); import each alone"
+        )
     kind = kinds.pop()
     if kind == "supervik":
         return import_supervik(ps)

@@ -241,9 +241,7 @@ def breakdown_by_venue(positions: Sequence[PositionRecord]) -> list[Breakdown]:
             acc[2] += leg.price
             acc[3] += leg.borrow
             trades[leg.exchange].add(p.id)
-    return [
-        Breakdown(ex, len(trades[ex]), *parts[ex], wins=0, closed=0) for ex in sorted(parts)
-    ]
+    return [Breakdown(ex, len(trades[ex]), *parts[ex], wins=0, closed=0) for ex in sorted(parts)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +289,9 @@ def totals(run: ReportInput) -> Totals:
     days = (times[-1] - times[0]) / DAY_MS if len(times) > 1 else 0.0
     daily = daily_equity(run.equity, run.initial_balance)
     rets = daily_returns(daily, run.initial_balance)
-    dd = max_drawdown([EquityPoint(times[0] - 1, run.initial_balance), *run.equity] if times else [])
+    dd = max_drawdown(
+        [EquityPoint(times[0] - 1, run.initial_balance), *run.equity] if times else []
+    )
     closed = [p for p in ps if p.closed_at is not None]
     holds = [(p.closed_at - p.opened_at) / 3_600_000 for p in closed if p.closed_at is not None]
     traded = math.fsum(f.notional for f in run.fills)
