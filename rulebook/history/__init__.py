@@ -19,7 +19,6 @@ from ._format import (
     HistoryError,
     PriceSeries,
     SettlementSeries,
-    check_settlement,
     read_history,
     write_history,
 )
@@ -37,7 +36,6 @@ __all__ = [
     "RecordingStats",
     "SettlementSeries",
     "build_recording",
-    "check_settlement",
     "detect_format",
     "import_history",
     "read_history",

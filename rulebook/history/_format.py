@@ -30,25 +30,16 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from rulebook._exchanges import EXCHANGES
-from rulebook.market import LineError, Observation
+from rulebook.market import LineError, Observation, Settlement
 
 __all__ = [
     "History",
     "HistoryError",
     "PriceSeries",
     "SettlementSeries",
-    "check_settlement",
     "read_history",
     "write_history",
 ]
-
-# Spec section 9's limits for a settlement record.
-_MAX_RATE = 0.10
-_MIN_INTERVAL_H = 1.0 / 60.0
-_MAX_INTERVAL_H = 24.0
-_MIN_MS = 1_000_000_000_000
-_MAX_MS = 10_000_000_000_000
 
 
 class HistoryError(Exception):
@@ -128,34 +119,11 @@ class History:
         return rows
 
 
-def check_settlement(d: dict[str, Any]) -> str | None:
-    """Why a settlement record is invalid (spec section 9's checks), or None."""
-    ts, ex, coin = d.get("ts"), d.get("exchange"), d.get("coin")
-    if not isinstance(ts, int) or isinstance(ts, bool) or not _MIN_MS <= ts <= _MAX_MS:
-        return f"ts: {ts!r} is not a millisecond timestamp"
-    if ex not in EXCHANGES:
-        return f"exchange: unknown exchange {ex!r}"
-    if (
-        not isinstance(coin, str)
-        or not coin.isascii()
-        or not coin.isalnum()
-        or coin.upper() != coin
-    ):
-        return f"coin: {coin!r} must be upper-case letters and digits"
-    rate = d.get("funding_rate")
-    if not _finite_number(rate) or abs(rate) > _MAX_RATE:
-        return f"funding_rate: {rate!r} is not a finite rate within ±10% per interval"
-    interval = d.get("funding_interval_h")
-    if not _finite_number(interval) or not _MIN_INTERVAL_H <= interval <= _MAX_INTERVAL_H:
-        return f"funding_interval_h: {interval!r} is not between 1 minute and 24 hours"
-    mark = d.get("mark")
-    if mark is not None and (not _finite_number(mark) or not mark > 0):
-        return f"mark: {mark!r} is not a finite positive price"
-    return None
-
-
-def _finite_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+def _describe(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(x) for x in e['loc']) or 'line'}: " + e["msg"].removeprefix("Value error, ")
+        for e in err.errors()
+    )
 
 
 def write_history(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> int:
@@ -225,29 +193,29 @@ def read_history(
                     errors.append(LineError(p, n, "expected a JSON object"))
                     continue
                 if d.get("market") == "settlement":
-                    why = check_settlement(d)
-                    if why is not None:
-                        errors.append(LineError(p, n, why))
+                    try:
+                        st = Settlement.model_validate(d)
+                    except ValidationError as e:
+                        errors.append(LineError(p, n, _describe(e)))
                         continue
-                    mark = d.get("mark")
-                    settle.setdefault((d["exchange"], d["coin"]), []).append(
+                    if st.funding_interval_h is None:
+                        errors.append(
+                            LineError(p, n, "funding_interval_h: a history needs each interval")
+                        )
+                        continue
+                    settle.setdefault((st.exchange, st.coin), []).append(
                         (
-                            d["ts"],
-                            float(d["funding_rate"]),
-                            float(d["funding_interval_h"]),
-                            math.nan if mark is None else float(mark),
+                            st.ts,
+                            st.funding_rate,
+                            st.funding_interval_h,
+                            math.nan if st.mark is None else st.mark,
                         )
                     )
                     continue
                 try:
                     o = Observation.model_validate(d)
                 except ValidationError as e:
-                    msg = "; ".join(
-                        f"{'.'.join(str(x) for x in er['loc']) or 'line'}: "
-                        + er["msg"].removeprefix("Value error, ")
-                        for er in e.errors()
-                    )
-                    errors.append(LineError(p, n, msg))
+                    errors.append(LineError(p, n, _describe(e)))
                     continue
                 if o.market == "perp":
                     if o.funding_rate is not None and not warned_forecast:

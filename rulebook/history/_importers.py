@@ -27,9 +27,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rulebook._exchanges import EXCHANGES
+from pydantic import ValidationError
 
-from ._format import check_settlement
+from rulebook._exchanges import EXCHANGES
+from rulebook.market import Settlement
 
 __all__ = ["FORMATS", "HistoryImportError", "ImportResult", "detect_format", "import_history"]
 
@@ -127,9 +128,11 @@ def _settlement(ex: str, coin: str, ts: int, rate: float, interval_h: float, mar
         "funding_interval_h": interval_h,
         "mark": mark,
     }
-    why = check_settlement(rec)
-    if why is not None:
-        raise HistoryImportError(f"{ex} {coin} at {ts}: {why}")
+    try:
+        Settlement.model_validate(rec)  # spec 9's checks, the market stage's model
+    except ValidationError as e:
+        why = "; ".join(x["msg"].removeprefix("Value error, ") for x in e.errors())
+        raise HistoryImportError(f"{ex} {coin} at {ts}: {why}") from None
     return rec
 
 
