@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ._model import Observation, normalise_funding
+from ._model import Observation, basis_rate, borrow_per_8h, mid_price, normalise_funding
 from ._settlement import Settlement
 
 __all__ = ["SnapshotView"]
@@ -103,7 +103,7 @@ class SnapshotView:
         o = self._obs.get((exchange, coin, "spot"))
         if o is None or o.bid is None or o.ask is None:
             return None
-        return (o.bid + o.ask) / 2.0
+        return mid_price(o.bid, o.ask)
 
     def mark(self, exchange: str, coin: str) -> float | None:
         o = self._obs.get((exchange, coin, "perp"))
@@ -122,13 +122,13 @@ class SnapshotView:
         mid = self.spot_mid(exchange, coin)
         if p is None or p.mark is None or mid is None:
             return None
-        return (p.mark - mid) / mid
+        return basis_rate(p.mark, mid)
 
     def borrow_8h(self, exchange: str, coin: str) -> float | None:
         o = self._obs.get((exchange, coin, "borrow"))
         if o is None or o.borrow_rate_daily is None:
             return None
-        return o.borrow_rate_daily / 3.0
+        return borrow_per_8h(o.borrow_rate_daily)
 
     def next_funding_s(self, exchange: str, coin: str) -> float | None:
         o = self._obs.get((exchange, coin, "perp"))
