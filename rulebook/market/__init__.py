@@ -32,6 +32,7 @@ from ._model import (
     normalise_funding,
 )
 from ._replay import ReplaySource
+from ._settled_live import SettlementFetch, SettlementFetcher
 from ._settlement import Settlement
 from ._settling import (
     DEFAULT_SETTLE_WAIT_MS,
@@ -99,6 +100,8 @@ __all__ = [
     "Observation",
     "Record",
     "Settlement",
+    "SettlementFetch",
+    "SettlementFetcher",
     "DEFAULT_SETTLE_WAIT_MS",
     "IntervalChange",
     "IntervalWatch",
