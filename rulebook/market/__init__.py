@@ -15,6 +15,7 @@ from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
 from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
 from ._jsonl import JsonlRecorder, LineError, iter_jsonl, read_jsonl
 from ._model import EXCHANGES, MARKETS, Observation, normalise_funding
+from ._profiles import PROFILES, ExchangeProfile
 from ._replay import ReplaySource
 from ._view import SnapshotView
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ._live import CycleResult, ExchangeFeed, LiveSource, make_exchange
     from ._record import cycle_reporter, parse_markets, record_snapshots
     from ._retry import TRANSIENT_ERRORS, RetryPolicy
+    from ._symbols import MarketIndex, MarketRef
 
 # The live side imports ccxt, which takes about half a second: more than the
 # rest of rulebook together. Commands that never go live (validate, a dry-run
@@ -37,6 +39,8 @@ _LIVE: dict[str, str] = {
     "record_snapshots": "._record",
     "TRANSIENT_ERRORS": "._retry",
     "RetryPolicy": "._retry",
+    "MarketIndex": "._symbols",
+    "MarketRef": "._symbols",
 }
 
 
@@ -64,6 +68,10 @@ __all__ = [
     "parse_interval_h",
     "parse_markets",
     "EXCHANGES",
+    "PROFILES",
+    "ExchangeProfile",
+    "MarketIndex",
+    "MarketRef",
     "MARKETS",
     "JsonlRecorder",
     "LineError",
