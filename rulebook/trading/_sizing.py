@@ -147,14 +147,15 @@ def size_hedge(notional: float, legs: Sequence[LegMarket], prices: Sequence[floa
         # floor to the grid; the epsilon keeps 0.3/0.1 = 2.9999999999999996 at 3 steps
         qty = math.floor(raw / step + 1e-9) * step
         qty = float(Decimal(repr(qty)).quantize(Decimal(repr(step)).normalize()))
+    if qty <= 0:
+        grids = ", ".join(f"{lg.market} on {lg.exchange} {lg.step:g}" for lg in legs if lg.step)
+        return HedgeSize(
+            0.0, (), step,
+            f"too small: {notional:.2f} per leg is {raw:.8g} coins, under one step "
+            f"({step:g}) of the legs' common grid ({grids})",
+        )  # fmt: skip
     for leg, price in zip(legs, prices, strict=True):
         where = f"{leg.market} on {leg.exchange}"
-        if qty <= 0:
-            return HedgeSize(
-                0.0, (), step,
-                f"too small: {notional:.2f} per leg is {raw:.8g} coins, under one step "
-                f"({step:g}) of {where}",
-            )  # fmt: skip
         if leg.min_qty is not None and qty < leg.min_qty * (1 - 1e-9):
             return HedgeSize(
                 0.0, (), step,

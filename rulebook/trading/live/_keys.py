@@ -22,7 +22,14 @@ from pydantic import SecretStr
 
 from .._config import ConfigError, TradingConfig
 
-__all__ = ["Credentials", "Redactor", "load_credentials", "missing_keys", "needs_password"]
+__all__ = [
+    "Credentials",
+    "Redactor",
+    "describe_missing",
+    "load_credentials",
+    "missing_keys",
+    "needs_password",
+]
 
 MASK = "***"
 

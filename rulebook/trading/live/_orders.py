@@ -239,6 +239,8 @@ class OrderGateway:
             if found.status == "accepted":
                 return found
             if found.status == "missing":
+                if state.status == "outage":  # give a failing exchange a moment first
+                    self.sleep(min(1.0, max(0.0, deadline - clock())))
                 state = self.place(req)  # it never arrived: send it again, same id
                 continue
             self.sleep(min(1.0, max(0.0, deadline - clock())))
