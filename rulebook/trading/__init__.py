@@ -12,7 +12,7 @@ from ._config import ConfigError, TradingConfig, load_config
 from ._executor import Executor, LegSpec, OpenResult, TradeEvent
 from ._holder import RulesetHolder
 from ._ledger import Ledger, LedgerError
-from ._notify import Notifier
+from ._notify import Notifier, NotifyFailure
 from ._recorded import RecordedRulesets
 from ._runtime import CycleReport, RunSummary, Runtime
 from ._sizing import HedgeSize, LegMarket, common_step, size_hedge
@@ -27,6 +27,7 @@ __all__ = [
     "LegMarket",
     "LegSpec",
     "Notifier",
+    "NotifyFailure",
     "OpenResult",
     "PaperLeg",
     "PaperPosition",
