@@ -56,8 +56,23 @@ ConfigOption = Annotated[
 ]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"rulebook {version('rulebook')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """rulebook: write funding-arbitrage strategies as rules, check them, dry-run
     them against live or recorded snapshots, and paper-trade them."""
 
@@ -71,6 +86,22 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error (never a traceback) and return the exit to raise."""
     err.print(f"error: {message}", markup=False)
     return typer.Exit(code)
+
+
+def _names(values: list[str] | None, what: str, known: tuple[str, ...] | None = None) -> list[str]:
+    """`--coins BTC,ETH --coins SOL` as ["BTC", "ETH", "SOL"]; an unknown name is an error
+    with the closest known one."""
+    import difflib
+
+    names = [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+    for n in names:
+        if known is not None and n not in known:
+            close = difflib.get_close_matches(n, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+            raise fail(f"unknown {what} {n!r}{hint}")
+        if known is None and not (n.isascii() and n.isalnum() and n.upper() == n):
+            raise fail(f"{what} {n!r} must be upper-case letters and digits, like SOL")
+    return list(dict.fromkeys(names))
 
 
 def _load(paths: list[Path]) -> LoadResult:
@@ -211,6 +242,99 @@ def dry_run(
 
 
 @app.command()
+def screen(
+    paths: RulePaths = None,
+    coins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--coins", "-c", metavar="LIST",
+            help="Comma-separated coins (default: the coins the rules read).",
+        ),
+    ] = None,
+    exchanges: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exchanges", "-e", metavar="LIST", help="Comma-separated exchanges (default: all six)."
+        ),
+    ] = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option("--snapshot", "-s", help="A recording instead of the exchanges."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", metavar="TIME", help="With --snapshot: the snapshot at this time."),
+    ] = None,
+    every: Annotated[
+        str, typer.Option("--every", metavar="DURATION", help="Time between refreshes.")
+    ] = "60s",
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort", help="Order of the funding rows: funding, apr, basis, volume, next, "
+            "coin or exchange.",
+        ),
+    ] = "funding",
+    once: Annotated[bool, typer.Option("--once", help="Print one screen and exit.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one screen as JSON (docs/json.md) and exit.")
+    ] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, whatever the width.")] = False,
+) -> None:
+    """A live screener: funding per venue and which of your rules would fire now.
+
+    For each coin and exchange: funding per 8h and per interval, the interval,
+    the time to the next settlement, APR, basis and 24h volume; per coin the
+    best cross-exchange spread; per rule and coin whether it fires now, or the
+    first condition that stops it. Refreshes every --every until Ctrl-C, or
+    prints once (--once, --json). With --snapshot it shows a recording: at
+    --at once, or its latest snapshot re-read on every refresh (to follow a
+    file `rulebook snapshot` is writing).
+
+    Example:
+
+        rulebook screen strategies/ --sort apr
+        rulebook screen --coins BTC,ETH,SOL,DOGE --once
+        rulebook screen --snapshot examples/binance-bybit-okx-btc-eth-2023-2024.jsonl --at 2024-03-05T08:00Z
+    """
+    from rulebook.app import SORT_KEYS, ScreenSettings, SnapshotError, run_screen
+    from rulebook.lang import render_text
+    from rulebook.market import EXCHANGES, parse_duration
+
+    if at is not None and snapshot is None:
+        raise fail("--at needs --snapshot: live data is always now")
+    if sort not in SORT_KEYS:
+        raise fail(f"--sort {sort!r}: expected one of {', '.join(SORT_KEYS)}")
+    try:
+        every_s = parse_duration(every)
+    except ValueError as e:
+        raise fail(f"--every: {e}") from None
+    ex_list = _names(exchanges, "exchange", EXCHANGES) or list(EXCHANGES)
+    coin_list = _names(coins, "coin")
+    ruleset = None
+    if paths or DEFAULT_PATHS[0].exists():
+        result = _load(paths or DEFAULT_PATHS)
+        if not result.ok or result.ruleset is None:
+            for d in result.errors:
+                err.print(render_text(d, result.sources.get(d.file)), markup=False)
+            raise fail(f"the ruleset has {len(result.errors)} error(s); fix them first", 1)
+        ruleset = result.ruleset
+    if not coin_list:
+        coin_list = list(ruleset.markets().coins) if ruleset is not None else []
+    if not coin_list:
+        raise fail("no coins to show: give --coins, or rules that read some")
+    settings = ScreenSettings(
+        coins=coin_list, exchanges=ex_list, ruleset=ruleset, snapshot=snapshot, at=at,
+        every_s=every_s, sort=sort, once=once, as_json=as_json, wide=wide,
+    )
+    try:
+        code = run_screen(settings, out, err, typer.echo)
+    except SnapshotError as e:
+        raise fail(str(e)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
 def snapshot(
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON Lines file to append to.")],
     exchanges: Annotated[
@@ -247,6 +371,7 @@ def snapshot(
         rulebook snapshot -o snaps.jsonl --exchanges binance,bybit --coins BTC,SOL --every 30s --count 10
     """
     from rulebook.market import (  # loads ccxt
+        CycleResult,
         cycle_reporter,
         parse_duration,
         parse_markets,
@@ -258,7 +383,13 @@ def snapshot(
         ex_list, coin_list = parse_markets(exchanges, coins)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    report = cycle_reporter(typer.echo, lambda text: typer.echo(text, err=True))
+    warn = cycle_reporter(typer.echo, lambda text: typer.echo(text, err=True))
+    reached = 0  # cycles in which at least one exchange answered
+
+    def report(n: int, res: CycleResult) -> None:
+        nonlocal reached
+        reached += len(res.failures) < len(ex_list)
+        warn(n, res)
 
     try:
         written = asyncio.run(
@@ -273,6 +404,8 @@ def snapshot(
         typer.echo(f"error: cannot write {output}: {e.strerror or e}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"wrote {written} observations to {output}")
+    if not reached:
+        raise fail("no exchange answered in any cycle; nothing was recorded", 1)
 
 
 def _config(config: Path | None, every: str | None, db: Path | None) -> TradingConfig:
@@ -302,6 +435,46 @@ def _ledger(path: str | Path) -> Ledger:
         raise fail(str(e)) from None
 
 
+def _check_ledger_dir(path: str | Path) -> None:
+    """A ledger in a directory that does not exist is a typo, not a request to create it."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise fail(f"--db {path}: the directory {parent} does not exist")
+
+
+def _check_recording(path: Path) -> None:
+    """A replay of a missing or empty file is an error, as a dry-run of it is."""
+    from rulebook.app import recording_span
+
+    if not path.is_file():
+        raise fail(f"{path}: recording not found")
+    if recording_span(path) is None:
+        raise fail(f"{path}: no valid observations; nothing to replay")
+
+
+def _set_aside(db: Path) -> None:
+    """--fresh: keep the old ledger (and its WAL files) under a dated name."""
+    import time
+
+    from rulebook.trading import Ledger
+
+    if not db.exists():
+        return
+    try:
+        runner = Ledger(db).runner_pid()
+    except Exception:  # noqa: BLE001 - a broken file is set aside all the same
+        runner = None
+    if runner is not None:
+        raise fail(f"{db}: a runtime (pid {runner}) is running on it; halt it before --fresh")
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    kept = db.with_name(f"{db.name}.{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        old = db.with_name(db.name + suffix)
+        if old.exists():
+            old.rename(kept.with_name(kept.name + suffix))
+    err.print(f"fresh ledger {db}: the previous one is kept as {kept}", markup=False)
+
+
 def _speed(value: str) -> float | None:
     if value == "max":
         return None
@@ -322,11 +495,33 @@ def run(
         Path | None, typer.Option("--replay", help="Replay a recording instead of live data.")
     ] = None,
     speed: Annotated[
-        str, typer.Option("--speed", help="Replay speed: N times real time, or max.")
-    ] = "max",
+        str | None,
+        typer.Option("--speed", help="With --replay: N times real time, or max (the default)."),
+    ] = None,
     every: Annotated[
         str | None, typer.Option("--every", help="Live cycle interval (default 30s).")
     ] = None,
+    for_: Annotated[
+        str | None,
+        typer.Option(
+            "--for",
+            metavar="DURATION",
+            help="Stop cleanly after this long (24h, 90m; of recorded time in a replay) "
+            "and print the statistics.",
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start a new ledger: the existing file is kept aside, renamed."
+        ),
+    ] = False,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify", help="Send notifications during a replay too (a live run always does)."
+        ),
+    ] = False,
     db: LedgerOption = None,
     config: ConfigOption = None,
     watch: Annotated[
@@ -350,18 +545,30 @@ def run(
     """
     from rulebook.app import run_paper
     from rulebook.lang import render_text
+    from rulebook.market import parse_duration
 
     if not paper:
         raise fail("rulebook only paper-trades: add --paper")
-    pace_speed = _speed(speed)
+    if replay is None and speed is not None:
+        raise fail("--speed paces a replay: give --replay FILE, or drop --speed")
+    if replay is not None and every is not None:
+        raise fail("--every sets the live cycle; a replay's cycles are the recording's")
+    pace_speed = _speed(speed or "max")
+    try:
+        run_for = parse_duration(for_) if for_ is not None else None
+    except ValueError as e:
+        raise fail(f"--for: {e}") from None
     cfg = _config(config, every, db)
     result = _load(paths or DEFAULT_PATHS)
     for d in result.diagnostics:
         err.print(render_text(d, result.sources.get(d.file)), markup=False)
     if result.ruleset is None:
         raise fail("the ruleset has errors; nothing was run", 1)
-    if replay is not None and not replay.is_file():
-        raise fail(f"{replay}: recording not found")
+    if replay is not None:
+        _check_recording(replay)
+    _check_ledger_dir(cfg.ledger)
+    if fresh:
+        _set_aside(Path(cfg.ledger))
     ledger = _ledger(cfg.ledger)
     summary = run_paper(
         result.ruleset,
@@ -373,6 +580,8 @@ def run(
         watch=watch,
         out=out,
         err=err,
+        notify=notify or replay is None,
+        run_for_s=run_for,
     )
     ledger.close()
     if summary.failed:
@@ -426,17 +635,31 @@ def halt(
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here")
     ledger = _ledger(cfg.ledger)
-    ledger.request_halt(close_all)
     runner = ledger.runner_pid()
-    ledger.close()
     what = "halt and close all positions" if close_all else "halt"
+    if runner is None and close_all:
+        from rulebook.app import close_all_offline, utc_time
+
+        t, closed = close_all_offline(cfg, ledger)
+        ledger.close()
+        pnl = sum(p for _, p in closed)
+        out.print(
+            f"no runtime is running on {cfg.ledger}: closed {len(closed)} paper position(s) "
+            f"here at their last marks (the ledger's last cycle, {utc_time(t)}), "
+            f"pnl {pnl:+,.2f}",
+            markup=False,
+        )
+        return
     if runner is None:
+        ledger.close()
         err.print(
-            f"requested {what}, but no runtime is running on {cfg.ledger}; "
-            "the request will be discarded by the next run",
+            f"no runtime is running on {cfg.ledger}: nothing to halt "
+            "(--close-all closes its open positions at their last marks)",
             markup=False,
         )
         raise typer.Exit(1)
+    ledger.request_halt(close_all)
+    ledger.close()
     out.print(f"requested {what} of the runtime (pid {runner}) on {cfg.ledger}", markup=False)
 
 

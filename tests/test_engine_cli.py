@@ -78,7 +78,16 @@ def test_at_before_the_file_is_a_clear_error(seed):
     rules, snap = seed
     res = runner.invoke(app, ["dry-run", str(rules), "--snapshot", str(snap), "--at", "2020-01-01"])
     assert res.exit_code == 2
-    assert "nothing recorded at or before 2020-01-01 00:00:00 UTC" in res.stderr
+    assert "--at 2020-01-01 00:00:00 UTC is outside the recording, which runs from" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_at_after_the_file_is_an_error_with_the_range(seed):
+    rules, snap = seed
+    res = runner.invoke(app, ["dry-run", str(rules), "--snapshot", str(snap), "--at", "2030-01-01"])
+    assert res.exit_code == 2
+    err = " ".join(res.stderr.split())
+    assert "--at 2030-01-01 00:00:00 UTC is outside the recording, which runs from" in err
     assert "Traceback" not in res.output
 
 

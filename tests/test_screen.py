@@ -135,3 +135,37 @@ def test_rendered_screen_fits_and_cuts_no_figure(width) -> None:
     assert "…" not in out
     for figure in ("0.1128%", "123.5%", "0.0672%", "73.6%", "17.2B", "+0.159%"):
         assert figure in out, figure
+
+
+def test_screen_cli_once_json_and_mistakes(monkeypatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rulebook.cli import app
+
+    monkeypatch.chdir(Path(__file__).parents[1])
+    runner = CliRunner()
+    args = ["screen", "strategies/", "--snapshot", str(EXAMPLE), "--at", "2024-03-05T08:00Z"]
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["coins"] == ["BTC", "ETH", "SOL"] and len(data["exchanges"]) == 6
+    assert data["venues"][0]["funding_8h"] == 0.00112788
+    eth = next(r for r in data["rules"] if (r["rule"], r["coin"]) == ("cross_majors", "ETH"))
+    assert (eth["fires"], eth["decision"], eth["bindings"]) == (
+        True, "open", {"coin": "ETH", "hi": "bybit", "lo": "okx"})
+    res = runner.invoke(app, [*args, "--coins", "BTC", "--sort", "volume", "--once"])
+    assert res.exit_code == 0, res.output
+    rows = [ln.split()[:2] for ln in res.stdout.splitlines() if ln.startswith("BTC ")]
+    assert rows[:3] == [["BTC", "binance"], ["BTC", "bybit"], ["BTC", "okx"]]  # 46.5B, 17.2B, 15.1B
+    for bad, message in [
+        (["screen", "--at", "2024-03-05T08:00Z", "--once"], "--at needs --snapshot"),
+        ([*args, "--sort", "size"], "--sort 'size': expected one of funding, apr"),
+        ([*args, "--exchanges", "bybt"], "unknown exchange 'bybt'; did you mean 'bybit'?"),
+        (["screen", "strategies/", "--snapshot", str(EXAMPLE), "--at", "2030-01-01"],
+         "which runs from 2022-12-31 23:59:00 UTC to 2024-06-30 23:59:00 UTC"),
+    ]:
+        res = runner.invoke(app, bad)
+        assert res.exit_code == 2, (bad, res.output)
+        assert message in " ".join(res.output.split()), res.output

@@ -87,3 +87,12 @@ def test_all_shows_the_bindings_that_tell_two_rows_apart(width) -> None:
     # rows that nothing else resembles carry no bindings line
     carry = [i for i, ln in enumerate(lines) if ln.startswith("carry_majors")]
     assert all(not lines[i + 1].startswith(("coin=", "venue=")) for i in carry)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_screen_fits(width) -> None:
+    res = rulebook("screen", "strategies/", "--snapshot", str(RECORDING), "--at", AT, "--once",
+                   width=width)
+    assert res.returncode == 0, res.stderr
+    assert_fits(res.stdout, width)
+    assert "BTC   bybit     0.1128%  123.5%" in res.stdout

@@ -88,9 +88,32 @@ def test_halt_without_a_runtime_says_so(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     _setup(tmp_path)
     runner.invoke(app, ["run", "s.rules", "--paper", "--replay", "rec.jsonl", "--db", "p.db"])
-    res = runner.invoke(app, ["halt", "--db", "p.db", "--close-all"])
+    res = runner.invoke(app, ["halt", "--db", "p.db"])
     assert res.exit_code == 1
-    assert "no runtime is running on p.db" in res.output
-    # the next run discards that stale request instead of halting at once
+    assert "no runtime is running on p.db: nothing to halt" in res.output
+    # no request is left behind for the next run to trip over
     res = runner.invoke(app, ["run", "s.rules", "--paper", "--replay", "rec.jsonl", "--db", "p.db"])
     assert res.exit_code == 0 and "halted" not in res.output
+
+
+def test_halt_close_all_without_a_runtime_closes_at_the_last_marks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _setup(tmp_path)
+    runner.invoke(app, ["run", "s.rules", "--paper", "--replay", "rec.jsonl", "--db", "p.db"])
+    res = runner.invoke(app, ["halt", "--db", "p.db", "--close-all"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "no runtime is running on p.db: closed 1 paper position(s) here at their last marks" in text
+    assert "2025-07-21 16:00:00 UTC" in text  # the last cycle, T
+    data = json.loads(runner.invoke(app, ["status", "--db", "p.db", "--json"]).stdout)
+    assert data["stats"]["active_positions"] == 0
+    (pos,) = data["positions"]
+    assert pos["status"] == "closed" and pos["closed_at"] == T
+    assert pos["close_reason"].startswith("halt --close-all (no runtime running")
+    # short bybit, long binance, both filled at 100.1; the last marks (at T) are
+    # binance 101.0 and bybit 101.1, closed at mark -/+ the default 0.05% slippage
+    s = 1000 / 100.1
+    price = s * (101.0 * (1 - 0.0005) - 100.1) + s * (100.1 - 101.1 * (1 + 0.0005))
+    assert abs(pos["pnl_price"] - price) < 1e-9
+    res = runner.invoke(app, ["halt", "--db", "p.db", "--close-all"])
+    assert "closed 0 paper position(s)" in " ".join(res.output.split())

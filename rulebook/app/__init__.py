@@ -26,10 +26,12 @@ if TYPE_CHECKING:
         write_outputs,
     )
     from ._dry_run import load_snapshot, show_dry_run
+    from ._halt import close_all_offline
     from ._render import render_explanations, render_skipped, render_summary, render_table, utc_time
     from ._report import SHOWN_CLOSED, print_status
-    from ._screen import Screen, build_screen
+    from ._screen import SORT_KEYS, Screen, build_screen
     from ._screen_render import render_screen
+    from ._screen_session import ScreenSettings, run_screen
     from ._session import run_paper
     from ._snapshot import LoadedSnapshot, SnapshotError, parse_time, snapshot_from_file
     from ._sources import live_views, recording_span, replay_pacer, watched_markets
@@ -62,7 +64,11 @@ _LAZY: dict[str, str] = {
     "replay_pacer": "._sources",
     "watched_markets": "._sources",
     "ledger_status": "._status",
+    "close_all_offline": "._halt",
+    "ScreenSettings": "._screen_session",
+    "run_screen": "._screen_session",
     "Screen": "._screen",
+    "SORT_KEYS": "._screen",
     "build_screen": "._screen",
     "render_screen": "._screen_render",
     "Col": "._tables",
@@ -84,6 +90,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "SORT_KEYS",
+    "ScreenSettings",
+    "close_all_offline",
+    "run_screen",
     "backtest_command",
     "import_command",
     "print_report",

@@ -100,14 +100,19 @@ RULE_COLS = [
 
 def render_screen(
     screen: Screen, width: int, *, wide: bool = False, sort: str = "funding",
-    footer: str | None = None,
+    status: str | None = None,
 ) -> RenderableType:
-    """The funding table, the best spread per coin, the rules now, and the gaps."""
+    """The funding table, the best spread per coin, the rules now, and the gaps.
+
+    `status` (the live view's refresh line and warnings) goes under the title,
+    where a terminal shorter than the screen still shows it."""
     parts: list[RenderableType] = []
     title = Text.assemble(
         ("funding ", "bold"), f"{_when(screen.at)} | {screen.source} | sorted by {sort}"
     )
     parts.append(title)
+    if status:
+        parts.append(Text(status, style="yellow" if status.startswith("warning") else "dim"))
     venue_rows = [
         [
             v.coin,
@@ -158,7 +163,5 @@ def render_screen(
     if hidden:
         legend += f" | hidden at this width: {', '.join(sorted(hidden))} (--wide)"
     notes.append(legend)
-    if footer:
-        notes.append(footer)
     parts.extend(Text(n, style="dim") for n in notes)
     return Group(*parts)

@@ -11,13 +11,14 @@ prints the final statistics. The caller owns the ledger and the exit status.
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from rulebook.lang import Ruleset
-from rulebook.market import ReplaySource
+from rulebook.market import ReplaySource, SnapshotView
 from rulebook.reload import HotReload
 from rulebook.trading import (
     CycleReport,
@@ -47,13 +48,21 @@ def run_paper(
     watch: bool,
     out: Console,
     err: Console,
+    notify: bool = True,
+    run_for_s: float | None = None,
 ) -> RunSummary:
     """Paper-trade `ruleset` over `replay` (at `speed`, None for max) or live data.
 
-    With `watch`, the rules under `paths` are reloaded on save. Progress and
-    warnings go to `err`, the final statistics to `out`.
+    With `watch`, the rules under `paths` are reloaded on save. `notify` False
+    (a replay without --notify) sends nothing: a replay of last year must not
+    page anyone. `run_for_s` stops after that long (of recorded time in a
+    replay). Progress and warnings go to `err`, the final statistics to `out`.
     """
-    notifier = Notifier(config.notify.urls, config.notify.events)
+    urls = config.notify.urls if notify else []
+    if not notify and config.notify.urls:
+        err.print("notifications off for a replay (--notify sends them)", markup=False)
+    notifier = Notifier(urls, config.notify.events)
+    _resume_note(ledger, ruleset, config, err)
     for url in notifier.bad_urls:
         err.print(
             f"warning: notify.urls: {url!r} is not a URL apprise knows; ignored", markup=False
@@ -78,9 +87,9 @@ def run_paper(
         err.print(f"reloading rules on save: watching {shown}", markup=False)
     try:
         if replay is not None:
-            summary = _run_replay(runtime, replay, speed, err)
+            summary = _run_replay(runtime, replay, speed, err, run_for_s)
         else:
-            summary = _run_live(runtime, ruleset, err)
+            summary = _run_live(runtime, ruleset, err, run_for_s)
     finally:
         reloader.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -91,7 +100,46 @@ def run_paper(
     return summary
 
 
-def _run_replay(runtime: Runtime, replay: Path, speed: float | None, err: Console) -> RunSummary:
+def _resume_note(ledger: Ledger, ruleset: Ruleset, config: TradingConfig, err: Console) -> None:
+    """Say when a run resumes a ledger, and when its rules are not the last run's."""
+    last = ledger.last_cycle_ts()
+    if last is None:
+        return
+    held = len(ledger.open_position_rows())
+    err.print(
+        f"resuming {config.ledger}: last cycle {_when(last)} UTC, {held} open position(s); "
+        "--fresh starts a new ledger",
+        markup=False,
+    )
+    before = ledger.live_ruleset()
+    if before is not None and before != ruleset.sha256:
+        err.print(
+            f"warning: the ruleset ({ruleset.sha256[:12]}) differs from the last run's "
+            f"({before[:12]}): open positions keep the exit clauses they were opened with",
+            markup=False,
+        )
+
+
+def _until(views: Iterable[SnapshotView], run_for_s: float | None) -> Iterator[SnapshotView]:
+    """The views of the first `run_for_s` seconds (by the views' own clock) from the first."""
+    it = iter(views)
+    try:
+        end: int | None = None
+        for view in it:
+            if run_for_s is not None:
+                end = end if end is not None else view.at + int(run_for_s * 1000)
+                if view.at > end:
+                    return
+            yield view
+    finally:
+        close = getattr(it, "close", None)
+        if callable(close):
+            close()
+
+
+def _run_replay(
+    runtime: Runtime, replay: Path, speed: float | None, err: Console, run_for_s: float | None
+) -> RunSummary:
     """Replay a recording under a progress bar; report skipped lines and a resume."""
     source = ReplaySource(replay)
     span = recording_span(replay)
@@ -117,7 +165,9 @@ def _run_replay(runtime: Runtime, replay: Path, speed: float | None, err: Consol
                 ),
             )
 
-        summary = runtime.run(source, pace=replay_pacer(runtime, speed), on_cycle=advance)
+        summary = runtime.run(
+            _until(source, run_for_s), pace=replay_pacer(runtime, speed), on_cycle=advance
+        )
     problems = [e for e in source.errors if e.severity == "error"]
     if problems:
         err.print(
@@ -133,13 +183,30 @@ def _run_replay(runtime: Runtime, replay: Path, speed: float | None, err: Consol
     return summary
 
 
-def _run_live(runtime: Runtime, ruleset: Ruleset, err: Console) -> RunSummary:
+def _warn_unreachable(views: Iterable[SnapshotView], err: Console) -> Iterator[SnapshotView]:
+    """A warning line, at once, for every exchange that did not answer this cycle."""
+    it = iter(views)
+    try:
+        for view in it:
+            for exchange, why in sorted(view.failures.items()):
+                err.print(f"warning: {exchange} unreachable this cycle: {why}", markup=False)
+            yield view
+    finally:
+        close = getattr(it, "close", None)
+        if callable(close):
+            close()  # the live generator closes its exchange clients
+
+
+def _run_live(
+    runtime: Runtime, ruleset: Ruleset, err: Console, run_for_s: float | None
+) -> RunSummary:
     """Run on live data every `config.every` seconds under a one-line status."""
     from rulebook.market import LiveSource  # imports ccxt: only when live
 
     every = runtime.config.every
     exchanges, coins = watched_markets(ruleset, runtime)
     live = LiveSource(exchanges, coins)
+    views = _until(_warn_unreachable(live_views(runtime, live, every), err), run_for_s)
     with err.status("starting") as line:
 
         def show(report: CycleReport) -> None:
@@ -149,4 +216,4 @@ def _run_live(runtime: Runtime, ruleset: Ruleset, err: Console) -> RunSummary:
                 f"next in {every:g}s"
             )
 
-        return runtime.run(live_views(runtime, live, every), on_cycle=show)
+        return runtime.run(views, on_cycle=show)

@@ -46,6 +46,11 @@ def parse_time(text: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
+# `--at` a little after the last observation still means the last cycle (a
+# recording's cycle is stamped when it started: `--at 08:00Z` for one at 07:59).
+_AT_GRACE_MS = 5 * 60_000
+
+
 def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> LoadedSnapshot:
     """The snapshot at `at` (default: the end of the file) from a recording.
 
@@ -59,12 +64,14 @@ def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> L
     problems = [str(e) for e in errors if _is_error(e)]
     if not obs:
         raise SnapshotError(f"{path}: no valid observations" + (f" ({problems[0]})" if problems else ""))
-    shown = [o for o in obs if at is None or o.ts <= at]
-    if not shown:
-        first = min(o.ts for o in obs)
+    first, last = min(o.ts for o in obs), max(o.ts for o in obs)
+    if at is not None and not first <= at <= last + _AT_GRACE_MS:
+        # Past the end the "snapshot at" would silently be the last one, however old.
         raise SnapshotError(
-            f"{path}: nothing recorded at or before {utc_time(at or 0)}; the file starts at {utc_time(first)}"
+            f"{path}: --at {utc_time(at)} is outside the recording, which runs from "
+            f"{utc_time(first)} to {utc_time(last)}"
         )
+    shown = [o for o in obs if at is None or o.ts <= at]
     now = max(o.ts for o in shown)
     return LoadedSnapshot(SnapshotView.from_observations(shown, at=now, recorded=True), str(path), problems)
 
@@ -91,7 +98,11 @@ def snapshot_live(ruleset: Ruleset, deadline_s: float = 10.0) -> LoadedSnapshot:
         async with LiveSource(exchanges, coins, deadline_s=deadline_s) as source:
             cycle = await source.fetch_cycle()
             view = source.view(at=int(time.time() * 1000))
-        problems = [f"{ex}: {why}" for ex, why in sorted(cycle.failures.items())]
+        problems = [f"{ex} unreachable: {why}" for ex, why in sorted(cycle.failures.items())]
+        if len(cycle.failures) == len(exchanges):
+            raise SnapshotError(
+                "no exchange answered, nothing to evaluate:\n  " + "\n  ".join(problems)
+            )
         return view, problems
 
     view, problems = asyncio.run(one_cycle())

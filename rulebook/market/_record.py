@@ -56,7 +56,7 @@ def cycle_reporter(echo: Callable[[str], None],
         line += f" in {res.elapsed_s:.2f}s"
         echo(line)
         for ex, why in sorted(res.failures.items()):
-            warn(f"  {ex} skipped: {why}")
+            warn(f"warning: {ex} unreachable, skipped this cycle: {why}")
         for ex, warns in sorted(res.warnings.items()):
             for w in warns:
                 warn(f"  {ex} warning: {w}")

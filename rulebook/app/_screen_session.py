@@ -1,0 +1,148 @@
+"""`rulebook screen`: the screen once (`--once`, `--json`) or refreshing under rich Live.
+
+    run_screen(settings, out, err)            # until Ctrl-C, or once
+
+Sources: the six exchanges now (a cycle every `every` seconds), or a recording
+(`--snapshot FILE`): at `--at`, once; or its latest snapshot, read again every
+`every` seconds, so a screen can follow a file that `rulebook snapshot` is
+writing elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console, RenderableType
+from rich.live import Live
+
+from rulebook.engine import EngineConfig
+from rulebook.lang import Ruleset
+from rulebook.market import SnapshotView
+
+from ._render import utc_time
+from ._screen import Screen, build_screen
+from ._screen_render import render_screen
+from ._snapshot import SnapshotError, parse_time, snapshot_from_file
+
+if TYPE_CHECKING:
+    from rulebook.market import LiveSource
+
+__all__ = ["ScreenSettings", "run_screen"]
+
+
+@dataclass(slots=True)
+class ScreenSettings:
+    coins: list[str]
+    exchanges: list[str]
+    ruleset: Ruleset | None
+    snapshot: Path | None = None
+    at: str | None = None
+    every_s: float = 60.0
+    sort: str = "funding"
+    once: bool = False
+    as_json: bool = False
+    wide: bool = False
+    config: EngineConfig | None = None
+    deadline_s: float = 10.0
+
+
+def _screen(s: ScreenSettings, view: SnapshotView, source: str) -> Screen:
+    return build_screen(view, s.coins, s.exchanges, ruleset=s.ruleset, config=s.config,
+                        source=source, sort=s.sort)
+
+
+def _from_file(s: ScreenSettings) -> tuple[SnapshotView, list[str]]:
+    assert s.snapshot is not None
+    loaded = snapshot_from_file(s.snapshot, parse_time(s.at) if s.at else None)
+    return loaded.view, loaded.problems
+
+
+def _live_views(s: ScreenSettings, source: LiveSource) -> Iterator[tuple[SnapshotView, list[str]]]:
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            cycle = loop.run_until_complete(source.fetch_cycle())
+            warnings = [f"{ex} unreachable: {why}" for ex, why in sorted(cycle.failures.items())]
+            yield source.view(), warnings
+    finally:
+        loop.run_until_complete(source.close())
+        loop.close()
+
+
+def run_screen(s: ScreenSettings, out: Console, err: Console,
+               echo: Callable[[str], None] = print) -> int:
+    """Show the screen; returns the exit status (1 when no exchange answered)."""
+    if s.snapshot is not None:
+        return _run_file(s, out, err, echo)
+    from rulebook.market import LiveSource  # imports ccxt: only when live
+
+    source = LiveSource(s.exchanges, s.coins, deadline_s=s.deadline_s)
+    views = _live_views(s, source)
+    try:
+        if s.once or s.as_json:
+            view, warnings = next(views)
+            for w in warnings:
+                err.print(f"warning: {w}", markup=False)
+            if len(warnings) == len(s.exchanges):
+                err.print("error: no exchange answered; nothing to show", markup=False)
+                return 1
+            _show_once(s, _screen(s, view, "live"), out, echo)
+            return 0
+        return _live(s, out, lambda: next(views), "live")
+    finally:
+        views.close()
+
+
+def _run_file(s: ScreenSettings, out: Console, err: Console, echo: Callable[[str], None]) -> int:
+    view, problems = _from_file(s)
+    for p in problems[:5]:
+        err.print(f"warning: {p}", markup=False)
+    source = str(s.snapshot)
+    if s.once or s.as_json or s.at is not None:
+        _show_once(s, _screen(s, view, source), out, echo)
+        return 0
+    return _live(s, out, lambda: _from_file(s), source)
+
+
+def _show_once(s: ScreenSettings, screen: Screen, out: Console, echo: Callable[[str], None]) -> None:
+    if s.as_json:
+        echo(json.dumps(screen.to_dict(), indent=2, allow_nan=False))
+    else:
+        out.print(render_screen(screen, out.width, wide=s.wide, sort=s.sort))
+
+
+def _live(s: ScreenSettings, out: Console,
+          fetch: Callable[[], tuple[SnapshotView, list[str]]], source: str) -> int:
+    """Refresh every `every_s` seconds until Ctrl-C; the footer counts down each second."""
+    def frame(screen: Screen, warnings: list[str], next_at: float) -> RenderableType:
+        left = max(0, int(next_at - time.monotonic()))
+        status = f"refresh every {s.every_s:g}s, next in {left}s | Ctrl-C quits"
+        if warnings:
+            status = "warning: " + "; ".join(warnings) + "\n" + status
+        return render_screen(screen, out.width, wide=s.wide, sort=s.sort, status=status)
+
+    try:
+        with Live(console=out, screen=True, auto_refresh=False, transient=False) as live:
+            while True:
+                try:
+                    view, warnings = fetch()
+                except SnapshotError as e:
+                    view, warnings = SnapshotView(int(time.time() * 1000), {}), [str(e)]
+                screen = _screen(s, view, source)
+                next_at = time.monotonic() + s.every_s
+                while True:
+                    live.update(frame(screen, warnings, next_at), refresh=True)
+                    left = next_at - time.monotonic()
+                    if left <= 0:
+                        break
+                    time.sleep(min(1.0, left))
+    except KeyboardInterrupt:
+        pass
+    out.print(f"screen stopped at {utc_time(int(time.time() * 1000))}", markup=False)
+    return 0

@@ -1,0 +1,74 @@
+"""`rulebook screen`'s live view in a real terminal: tmux at 80 columns.
+
+The screen follows a recording that grows while it runs (as one that
+`rulebook snapshot` writes does), refreshes every second, fits the terminal,
+and quits cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "binance-bybit-okx-btc-eth-2023-2024.jsonl"
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+def _tmux(socket: str, *args: str) -> str:
+    return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True,
+                          timeout=10).stdout
+
+
+def _wait_for(socket: str, text: str, timeout: float = 30.0) -> str:
+    end = time.monotonic() + timeout
+    pane = ""
+    while time.monotonic() < end:
+        pane = _tmux(socket, "capture-pane", "-p", "-t", "scr")
+        if text in pane:
+            return pane
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared; the pane shows:\n{pane}")
+
+
+def test_live_screen_refreshes_fits_and_quits(tmp_path) -> None:
+    lines = EXAMPLE.read_text().splitlines(keepends=True)
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("".join(lines[:30]))  # the cycle of 2023-01-01 07:59
+    socket = f"rulebook-test-{os.getpid()}"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    command = shlex.join([sys.executable, "-m", "rulebook.cli", "screen", "strategies/",
+                          "--snapshot", str(rec), "--every", "1s"])
+    subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", "scr", "-x", "80",
+                    "-y", "50", "-c", str(ROOT), command], check=True, env=env, timeout=10)
+    try:
+        _tmux(socket, "set-option", "-t", "scr", "remain-on-exit", "on")
+        pane = _wait_for(socket, "funding 2023-01-01 07:59:00 UTC")
+        assert "refresh every 1s" in pane
+        assert all(len(line) <= 80 for line in pane.splitlines())
+        assert "…" not in pane
+        assert "BTC   bybit     0.0364%  39.9%" in pane  # the first funding row, whole
+        # the recording grows: the next refresh shows its newest snapshot
+        rec.write_text("".join(lines[:60]))
+        pane = _wait_for(socket, "funding 2023-01-01 23:59:00 UTC")
+        _tmux(socket, "send-keys", "-t", "scr", "C-c")
+        pane = _wait_for(socket, "screen stopped at")
+        assert "Traceback" not in pane
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            dead = _tmux(socket, "display-message", "-p", "-t", "scr",
+                         "#{pane_dead} #{pane_dead_status}").split()
+            if dead[:1] == ["1"]:
+                break
+            time.sleep(0.1)
+        assert dead == ["1", "0"]  # exited, with status 0
+    finally:
+        _tmux(socket, "kill-server")
