@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from rulebook import _json
 from rulebook._validate import check_on_save, report_validation
 from rulebook.engine import SnapshotError, load_snapshot, show_dry_run
 from rulebook.lang import LoadResult, PathError, load_ruleset, render_text
@@ -368,7 +368,7 @@ def status(
     data = ledger_status(ledger)
     ledger.close()
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(_json.dumps(data, indent=2))
     else:
         print_status(out, data)
 
