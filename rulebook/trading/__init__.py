@@ -1,9 +1,8 @@
 """Paper trading: the executor, the SQLite ledger, the runtime loop and its
-configuration, hot reload of the rules it runs, and what `rulebook run` and
-`rulebook status` print.
+configuration, and notifications. No terminal output: what `rulebook run` and
+`rulebook status` print is in `rulebook.app`; hot reload is `rulebook.reload`.
 
-from rulebook.trading import load_config, Ledger, Runtime, RulesetHolder, RulesetWatcher
-from rulebook.trading import run_paper, print_status, ledger_status
+from rulebook.trading import load_config, Ledger, Runtime, RulesetHolder
 """
 
 from __future__ import annotations
@@ -11,29 +10,16 @@ from __future__ import annotations
 from ._book import PaperLeg, PaperPosition
 from ._config import ConfigError, TradingConfig, load_config
 from ._executor import Executor, LegSpec, OpenResult, TradeEvent
-from ._hot_reload import HotReload, position_rule_states
+from ._holder import RulesetHolder
 from ._ledger import Ledger, LedgerError
 from ._notify import Notifier
-from ._reload import (
-    ReloadFailure,
-    ReloadReport,
-    RulesetHolder,
-    RulesetWatcher,
-    diff_rulesets,
-    rule_status,
-)
-from ._report import SHOWN_CLOSED, print_status
+from ._recorded import RecordedRulesets
 from ._runtime import CycleReport, RunSummary, Runtime
-from ._session import run_paper
-from ._sources import live_views, recording_span, replay_pacer, watched_markets
-from ._status import ledger_status
-from ._watch import ReloadSettings, RuleFileWatch
 
 __all__ = [
     "ConfigError",
     "CycleReport",
     "Executor",
-    "HotReload",
     "Ledger",
     "LedgerError",
     "LegSpec",
@@ -41,26 +27,11 @@ __all__ = [
     "OpenResult",
     "PaperLeg",
     "PaperPosition",
-    "ReloadFailure",
-    "ReloadReport",
-    "ReloadSettings",
-    "RuleFileWatch",
+    "RecordedRulesets",
     "RulesetHolder",
-    "RulesetWatcher",
     "RunSummary",
     "Runtime",
-    "SHOWN_CLOSED",
     "TradeEvent",
     "TradingConfig",
-    "diff_rulesets",
-    "ledger_status",
-    "live_views",
     "load_config",
-    "position_rule_states",
-    "print_status",
-    "recording_span",
-    "replay_pacer",
-    "rule_status",
-    "run_paper",
-    "watched_markets",
 ]

@@ -34,10 +34,10 @@ from rulebook.market import SnapshotView
 from ._book import PaperPosition
 from ._config import TradingConfig
 from ._executor import Executor, LegSpec, TradeEvent
+from ._holder import RulesetHolder
 from ._ledger import Ledger
 from ._notify import Notifier
 from ._recorded import RecordedRulesets
-from ._reload import RulesetHolder
 
 __all__ = ["CycleReport", "RunSummary", "Runtime"]
 
