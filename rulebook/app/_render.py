@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rulebook._text import terminal_safe
 from rulebook.engine import EIGHT_HOURS_S, RISK_LEVELS, Evaluation, Opportunity, figure_notes
 from rulebook.lang import Explanation, format_value
 
@@ -86,7 +87,7 @@ def render_table(ev: Evaluation, console: Console, include_unfired: bool = False
         console.print(f"  [{i}] {o.rule} {_bindings(o.bindings)}: {o.reason}", markup=False, soft_wrap=True)
     alerts = [(o, a) for o in rows for a in o.alerts]
     for o, a in alerts:
-        console.print(f"  alert from {o.rule}: {a}", markup=False, soft_wrap=True)
+        console.print(f"  alert from {o.rule}: {terminal_safe(a)}", markup=False, soft_wrap=True)
 
 
 def _row(o: Opportunity) -> list[str | Text]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rulebook.lang import Ruleset
-from rulebook.market import SnapshotView
+from rulebook.market import SnapshotView, iter_jsonl
 from rulebook.trading import Runtime
 
 if TYPE_CHECKING:
@@ -26,16 +26,14 @@ def recording_span(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     def ts_of(line: bytes) -> int | None:
         try:
             value = json.loads(line).get("ts")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return None
         return value if isinstance(value, int) else None
 
     try:
+        # the first valid line, read as the replay reads it (bounded lines)
+        first = next((rec.ts for _, rec, _ in iter_jsonl(path) if rec is not None), None)
         with open(path, "rb") as fh:
-            first = None
-            for line in fh:
-                if line.strip() and (first := ts_of(line)) is not None:
-                    break
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - 65536))
