@@ -74,7 +74,8 @@ def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> L
                     if len(problems) < KEPT_PROBLEMS:
                         problems.append(str(e))
                 continue
-            assert o is not None
+            if not isinstance(o, Observation):
+                continue  # a settlement record: what was paid, not what rules see
             first = o.ts if first is None else min(first, o.ts)
             if at is not None and o.ts > at:
                 continue
@@ -93,7 +94,7 @@ def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> L
             f"{path}: nothing recorded at or before {utc_time(at or 0)}; the file starts at {utc_time(first)}"
         )
     now = max(o.ts for o in latest.values())
-    return LoadedSnapshot(SnapshotView(now, latest), str(path), problems)
+    return LoadedSnapshot(SnapshotView(now, latest, recorded=True), str(path), problems)
 
 
 def ruleset_markets(ruleset: Ruleset) -> tuple[list[str], list[str]]:
