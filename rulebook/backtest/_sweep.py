@@ -153,13 +153,13 @@ def _on_cluster(
             "--cluster needs Dask distributed: pip install 'rulebook[cluster]'"
         ) from None
     try:
-        client = Client(address, timeout=10)
+        client = Client(address, timeout=30)
     except (OSError, TimeoutError) as e:
         raise BacktestError(f"cannot reach the Dask scheduler at {address}: {e}") from None
     try:
         futures = client.map(_one, specs, [recording] * len(specs), pure=False)
         outcomes = client.gather(futures)
-        n = len(client.scheduler_info().get("workers", {}))
+        n = len(client.nthreads())  # asks the scheduler now, not a cached identity
     finally:
         client.close()
     return list(outcomes), f"Dask cluster {address} ({n} workers)"
