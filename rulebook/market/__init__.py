@@ -33,6 +33,7 @@ from ._model import (
 )
 from ._profiles import PROFILES, ExchangeProfile
 from ._replay import ReplaySource
+from ._settled_live import SettlementFetch, SettlementFetcher
 from ._settlement import Settlement
 from ._settling import (
     DEFAULT_SETTLE_WAIT_MS,
@@ -107,6 +108,8 @@ __all__ = [
     "Observation",
     "Record",
     "Settlement",
+    "SettlementFetch",
+    "SettlementFetcher",
     "DEFAULT_SETTLE_WAIT_MS",
     "IntervalChange",
     "IntervalWatch",
