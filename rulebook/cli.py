@@ -9,7 +9,6 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from enum import StrEnum
@@ -444,11 +443,16 @@ def _check_ledger_dir(path: str | Path) -> None:
 
 def _check_recording(path: Path) -> None:
     """A replay of a missing or empty file is an error, as a dry-run of it is."""
-    from rulebook.app import recording_span
+    from rulebook.market import Observation, iter_jsonl
 
     if not path.is_file():
         raise fail(f"{path}: recording not found")
-    if recording_span(path) is None:
+    try:
+        # the first valid observation ends the scan: a long recording costs one line
+        found = any(isinstance(o, Observation) for _, o, _ in iter_jsonl(path))
+    except OSError as e:
+        raise fail(f"{path}: cannot read: {e.strerror or e}") from None
+    if not found:
         raise fail(f"{path}: no valid observations; nothing to replay")
 
 
@@ -490,7 +494,18 @@ def _speed(value: str) -> float | None:
 @app.command()
 def run(
     paths: RulePaths = None,
-    paper: Annotated[bool, typer.Option("--paper", help="Paper-trade (the only mode).")] = False,
+    paper: Annotated[bool, typer.Option("--paper", help="Paper-trade: no order is sent.")] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Trade live through the exchanges' APIs (keys needed; start on testnets: "
+            "docs/live.md). Never the default.",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")
+    ] = False,
     replay: Annotated[
         Path | None, typer.Option("--replay", help="Replay a recording instead of live data.")
     ] = None,
@@ -532,33 +547,45 @@ def run(
         ),
     ] = True,
 ) -> None:
-    """Paper-trade a ruleset, live or over a recording, into a SQLite ledger.
+    """Paper-trade a ruleset (--paper), or trade it live (--live), into a SQLite ledger.
 
     Each cycle settles funding, marks positions, closes what exit clauses and
     risk limits say, and opens what the rules and limits allow, in one ledger
     transaction. A restart on the same ledger resumes; a replay continues after
     its last complete cycle. Ctrl-C, SIGTERM or `rulebook halt` stop it cleanly.
 
+    --live sends real orders: it refuses without keys for every exchange the
+    rules can trade, asks for confirmation (unless --yes), and keeps its own
+    ledger (default live.db) that a paper run cannot open, and vice versa.
+
     Example:
 
         rulebook run strategies/ --paper --replay examples/binance-bybit-okx-btc-eth-2023-2024.jsonl --db paper.db
+        rulebook run strategies/ --live --db live.db
     """
     from rulebook.app import run_paper
     from rulebook.lang import render_text
     from rulebook.market import parse_duration
+    from rulebook.trading import ledger_mode
 
-    if not paper:
-        raise fail("rulebook only paper-trades: add --paper")
+    if paper == live:
+        raise fail("choose one: --paper (no orders sent) or --live (real orders; docs/live.md)")
+    if live and replay is not None:
+        raise fail("--live trades on live data; --replay is for --paper")
     if replay is None and speed is not None:
         raise fail("--speed paces a replay: give --replay FILE, or drop --speed")
     if replay is not None and every is not None:
         raise fail("--every sets the live cycle; a replay's cycles are the recording's")
+    if live and fresh:
+        raise fail("--fresh is for paper ledgers; a live ledger is never set aside")
     pace_speed = _speed(speed or "max")
     try:
         run_for = parse_duration(for_) if for_ is not None else None
     except ValueError as e:
         raise fail(f"--for: {e}") from None
     cfg = _config(config, every, db)
+    if live and db is None and "ledger" not in cfg.model_fields_set:
+        cfg = cfg.model_copy(update={"ledger": "live.db"})
     result = _load(paths or DEFAULT_PATHS)
     for d in result.diagnostics:
         err.print(render_text(d, result.sources.get(d.file)), markup=False)
@@ -570,6 +597,21 @@ def run(
     if fresh:
         _set_aside(Path(cfg.ledger))
     ledger = _ledger(cfg.ledger)
+    executor = None
+    if live:
+        from rulebook.app import LiveRefused, prepare_live
+
+        try:
+            executor = prepare_live(
+                result.ruleset, cfg, ledger, yes=yes, err=err,
+                confirm=lambda q: typer.confirm(q.removesuffix(" [y/N]"), default=False),
+            )  # fmt: skip
+        except LiveRefused as e:
+            ledger.close()
+            raise fail(str(e)) from None
+    elif ledger_mode(ledger) == "live":
+        ledger.close()
+        raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
     summary = run_paper(
         result.ruleset,
         paths or DEFAULT_PATHS,
@@ -580,6 +622,7 @@ def run(
         watch=watch,
         out=out,
         err=err,
+        executor=executor,
         notify=notify or replay is None,
         run_for_s=run_for,
     )
@@ -600,6 +643,7 @@ def status(
 
         rulebook status --db paper.db --json
     """
+    from rulebook import _json
     from rulebook.app import ledger_status, print_status
 
     cfg = _config(config, None, db)
@@ -609,7 +653,7 @@ def status(
     data = ledger_status(ledger)
     ledger.close()
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(_json.dumps(data, indent=2))
     else:
         print_status(out, data)
 
@@ -622,20 +666,39 @@ def halt(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Stop the paper runtime on a ledger: no new entries; --close-all closes everything.
+    """Stop the runtime on a ledger: no new entries; --close-all closes everything.
 
     The running `rulebook run` picks the request up within a second (or at its
-    next replayed cycle), finishes the cycle it is in and stops.
+    next replayed cycle), finishes the cycle it is in and stops. On a live
+    ledger with no runtime running, --close-all closes the positions on the
+    exchanges itself (keys needed), reduce-only, with the same leg-risk rules.
 
     Example:
 
         rulebook halt --db paper.db --close-all
     """
+    from rulebook.trading import ledger_mode
+
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here")
     ledger = _ledger(cfg.ledger)
     runner = ledger.runner_pid()
+    if close_all and runner is None and ledger_mode(ledger) == "live":
+        # No runtime to pick the request up: close the live positions from here.
+        from rulebook.app import LiveRefused, close_all_live
+
+        try:
+            closed, left = close_all_live(cfg, ledger, err=err)
+        except LiveRefused as e:
+            ledger.close()
+            raise fail(str(e)) from None
+        ledger.close()
+        out.print(f"closed {closed} live position(s) on {cfg.ledger}; {left} left open",
+                  markup=False)  # fmt: skip
+        if left:
+            raise fail(f"{left} position(s) could not be closed: see `rulebook status`", 1)
+        return
     what = "halt and close all positions" if close_all else "halt"
     if runner is None and close_all:
         from rulebook.app import close_all_offline, utc_time
@@ -726,9 +789,7 @@ def backtest(
     start: Annotated[
         str | None, typer.Option("--from", metavar="TIME", help="Start (ISO-8601 UTC or ms).")
     ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", metavar="TIME", help="End, inclusive.")
-    ] = None,
+    end: Annotated[str | None, typer.Option("--to", metavar="TIME", help="End, inclusive.")] = None,
     config: ConfigOption = None,
     lookahead: Annotated[
         str,
@@ -752,6 +813,27 @@ def backtest(
         Path | None,
         typer.Option("--db", help="Keep the backtest's ledger in this NEW file (default: none)."),
     ] = None,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sweep",
+            metavar="NAME=V1,V2,...",
+            help="Backtest each value of a `let` constant; repeat for the grid of all combinations.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Sweep: local processes (default: every core)."),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster", metavar="ADDRESS", help="Sweep on a Dask scheduler (tcp://host:8786)."
+        ),
+    ] = None,
+    rank_by: Annotated[
+        str, typer.Option("--rank-by", help="Sweep: rank by pnl, return_on_capital, sharpe, ...")
+    ] = "pnl",
 ) -> None:
     """Replay a ruleset over funding history at full speed and report how it did.
 
@@ -761,9 +843,14 @@ def backtest(
     that would trade a leg the history has no price for are refused, with
     the reason. See docs/backtest.md.
 
+    With --sweep, one backtest per combination of the swept constants runs on
+    the local cores (or a Dask cluster) and a ranked table is printed; the
+    report is the best combination's, with the table in it.
+
     Example:
 
         rulebook backtest strategies/ --data examples/history/binance-bybit-okx-btc-eth-2023-2024.jsonl.gz --html report.html
+        rulebook backtest strategies/ --data examples/history/binance-bybit-okx-btc-eth-2023-2024.jsonl.gz --sweep carry_min_rate=0.01%,0.02%,0.03% --sweep extreme_rate=0.1%,0.2%
     """
     from rulebook.app import backtest_command
     from rulebook.backtest import BacktestSpec, OverrideError, parse_assignment
@@ -791,9 +878,30 @@ def backtest(
         config=cfg,
     )
     try:
-        code = backtest_command(
-            spec, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, db=db
-        )
+        if sweep:
+            from rulebook.app import sweep_command
+            from rulebook.backtest import parse_sweep
+
+            if db is not None:
+                raise fail("--db keeps one backtest's ledger; a sweep runs many: drop --db")
+            code = sweep_command(
+                spec,
+                [parse_sweep(s) for s in sweep],
+                workers=workers,
+                cluster=cluster,
+                rank_by=rank_by,
+                out=out,
+                err=err,
+                as_json=as_json,
+                html=html,
+                csv_dir=csv_dir,
+            )
+        else:
+            if cluster is not None or workers is not None:
+                raise fail("--cluster and --workers are for sweeps: add --sweep NAME=V1,V2")
+            code = backtest_command(
+                spec, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, db=db
+            )
     except OverrideError as e:
         raise fail(str(e)) from None
     raise typer.Exit(code)

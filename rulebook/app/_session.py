@@ -22,6 +22,7 @@ from rulebook.market import ReplaySource, SnapshotView
 from rulebook.reload import HotReload
 from rulebook.trading import (
     CycleReport,
+    Executor,
     Ledger,
     Notifier,
     RulesetHolder,
@@ -48,10 +49,13 @@ def run_paper(
     watch: bool,
     out: Console,
     err: Console,
+    executor: Executor | None = None,
     notify: bool = True,
     run_for_s: float | None = None,
 ) -> RunSummary:
     """Paper-trade `ruleset` over `replay` (at `speed`, None for max) or live data.
+
+    `executor`: the live executor for `rulebook run --live` (default: paper).
 
     With `watch`, the rules under `paths` are reloaded on save. `notify` False
     (a replay without --notify) sends nothing: a replay of last year must not
@@ -74,6 +78,7 @@ def run_paper(
         ledger,
         notifier,
         source=f"replay {replay}" if replay else "live",
+        executor=executor,
     )
     runtime.discard_stale_halts()
     for sig in (signal.SIGINT, signal.SIGTERM):
