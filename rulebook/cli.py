@@ -9,7 +9,6 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from enum import StrEnum
@@ -428,6 +427,7 @@ def status(
 
         rulebook status --db paper.db --json
     """
+    from rulebook import _json
     from rulebook.app import ledger_status, print_status
 
     cfg = _config(config, None, db)
@@ -437,7 +437,7 @@ def status(
     data = ledger_status(ledger)
     ledger.close()
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(_json.dumps(data, indent=2))
     else:
         print_status(out, data)
 
