@@ -27,7 +27,6 @@ from rulebook.lang import (
     load_ruleset,
     render_text,
 )
-from rulebook.reload import RuleFileWatch
 
 __all__ = ["check_on_save", "print_rules", "report_validation"]
 
@@ -99,6 +98,8 @@ def check_on_save(
     Returns the last status (`code` if nothing was saved) and the error that
     stopped the watcher, if one did.
     """
+    from rulebook.reload import RuleFileWatch  # watchfiles: only with --watch
+
     cache = ParseCache()
     last = code
 
