@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import fields
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def check_on_save(
     cache = ParseCache()
     last = code
 
-    def on_settled(changes: set[tuple[object, str]]) -> None:
+    def on_settled(changes: AbstractSet[tuple[object, str]]) -> None:
         nonlocal last
         saved = ", ".join(sorted({Path(p).name for _, p in changes}))
         err.print(f"--- {time.strftime('%H:%M:%S')} saved {saved}: checking again", markup=False)

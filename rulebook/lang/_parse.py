@@ -13,6 +13,7 @@ import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 import lark
 from lark import Token, Transformer
@@ -97,7 +98,7 @@ def _cache_file() -> str | bool:
 @lru_cache(maxsize=1)
 def raw_parser() -> lark.Lark:
     """Lark's parser producing a plain parse tree (for tools and the benchmark)."""
-    return lark.Lark(grammar_text(), cache=_cache_file(), **_OPTIONS)  # type: ignore[arg-type]
+    return lark.Lark(grammar_text(), cache=_cache_file(), **_OPTIONS)
 
 
 @lru_cache(maxsize=1)
@@ -105,7 +106,7 @@ def _ast_parser() -> tuple[lark.Lark, _ToAst, threading.Lock]:
     """The parser rulebook uses, built once per process: it runs the AST
     transformer inline, so no intermediate parse tree is ever built."""
     to_ast = _ToAst("<text>")
-    parser = lark.Lark(grammar_text(), transformer=to_ast, cache=_cache_file(), **_OPTIONS)  # type: ignore[arg-type]
+    parser = lark.Lark(grammar_text(), transformer=to_ast, cache=_cache_file(), **_OPTIONS)
     return parser, to_ast, threading.Lock()
 
 
@@ -318,7 +319,7 @@ def _syntax_diagnostic(
         return Diagnostic.at(span, "E001", msg, "a statement is not complete"), len(text)
 
     if isinstance(err, lark.exceptions.UnexpectedCharacters):
-        pos = err.pos_in_stream
+        pos = err.pos_in_stream or 0  # always set for this error; typed Optional
         rest = text[pos:]
         line, col = _line_col(text, pos)
         if rest.startswith('"'):
@@ -326,7 +327,7 @@ def _syntax_diagnostic(
             if bad is not None:
                 span = A.Span(path, line, col + bad, line, col + bad + 2)
                 msg = f"unknown escape '{rest[bad : bad + 2]}' in a string"
-                hint = 'the only escapes are \\" and \\\\'
+                hint: str | None = 'the only escapes are \\" and \\\\'
                 return Diagnostic.at(span, "E001", msg, hint), pos
             end = rest.find("\n")
             width = len(rest) if end < 0 else end
@@ -466,7 +467,8 @@ def parse_text(text: str, path: str = "<text>") -> tuple[A.RulesFile, list[Diagn
                 break
             work = _blank(work, start, end)
             continue
-        return A.RulesFile(path, text, statements, lost, words), diags
+        # the inline transformer makes the "tree" the list of statements
+        return A.RulesFile(path, text, cast("list[A.Statement]", statements), lost, words), diags
     return A.RulesFile(path, text, [], lost, words), diags
 
 
