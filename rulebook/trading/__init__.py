@@ -12,7 +12,7 @@ from ._config import ConfigError, TradingConfig, load_config
 from ._executor import Executor, LegSpec, OpenResult, TradeEvent
 from ._holder import RulesetHolder
 from ._ledger import Ledger, LedgerError
-from ._notify import Notifier
+from ._notify import Notifier, NotifyFailure
 from ._recorded import RecordedRulesets
 from ._runtime import CycleReport, RunSummary, Runtime
 
@@ -24,6 +24,7 @@ __all__ = [
     "LedgerError",
     "LegSpec",
     "Notifier",
+    "NotifyFailure",
     "OpenResult",
     "PaperLeg",
     "PaperPosition",
