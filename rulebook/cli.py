@@ -9,6 +9,7 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -28,8 +29,15 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-# Piped output (logs, CI) gets wide tables rather than rich's 80-column default.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+def _piped_width() -> int | None:
+    """Tables fit the terminal; piped output (logs, CI) is 120 columns wide unless
+    COLUMNS says otherwise (rich reads COLUMNS itself)."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return None
+    return 120
+
+
+out = Console(highlight=False, width=_piped_width())
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_PATHS = [Path("strategies")]
@@ -150,12 +158,18 @@ def dry_run(
             "Default: the end of the file.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print spec section 10 JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the evaluation as JSON (docs/json.md).")
+    ] = False,
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list bindings whose when clause is false.")
     ] = False,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show each sub-expression's value per binding.")
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every column, even past the terminal's width."),
     ] = False,
 ) -> None:
     """What would this ruleset do right now, and why? Nothing is traded.
@@ -191,6 +205,7 @@ def dry_run(
         as_json=as_json,
         show_all=show_all,
         explain=explain,
+        wide=wide,
     )
 
 

@@ -15,13 +15,16 @@ from ._ledger import Ledger, LedgerError
 from ._notify import Notifier, NotifyFailure
 from ._recorded import RecordedRulesets
 from ._runtime import CycleReport, RunSummary, Runtime
+from ._sizing import HedgeSize, LegMarket, common_step, size_hedge
 
 __all__ = [
     "ConfigError",
     "CycleReport",
     "Executor",
+    "HedgeSize",
     "Ledger",
     "LedgerError",
+    "LegMarket",
     "LegSpec",
     "Notifier",
     "NotifyFailure",
@@ -34,5 +37,7 @@ __all__ = [
     "Runtime",
     "TradeEvent",
     "TradingConfig",
+    "common_step",
     "load_config",
+    "size_hedge",
 ]
