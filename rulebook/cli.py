@@ -8,7 +8,6 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from enum import StrEnum
@@ -369,6 +368,8 @@ def snapshot(
 
         rulebook snapshot -o snaps.jsonl --exchanges binance,bybit --coins BTC,SOL --every 30s --count 10
     """
+    import asyncio
+
     from rulebook.market import (  # loads ccxt
         CycleResult,
         cycle_reporter,
@@ -703,11 +704,11 @@ def halt(
     if runner is None and close_all:
         from rulebook.app import close_all_offline, utc_time
 
-        t, closed = close_all_offline(cfg, ledger)
+        t, shut = close_all_offline(cfg, ledger)
         ledger.close()
-        pnl = sum(p for _, p in closed)
+        pnl = sum(p for _, p in shut)
         out.print(
-            f"no runtime is running on {cfg.ledger}: closed {len(closed)} paper position(s) "
+            f"no runtime is running on {cfg.ledger}: closed {len(shut)} paper position(s) "
             f"here at their last marks (the ledger's last cycle, {utc_time(t)}), "
             f"pnl {pnl:+,.2f}",
             markup=False,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,7 +63,9 @@ def _from_file(s: ScreenSettings) -> tuple[SnapshotView, list[str]]:
     return loaded.view, loaded.problems
 
 
-def _live_views(s: ScreenSettings, source: LiveSource) -> Iterator[tuple[SnapshotView, list[str]]]:
+def _live_views(
+    s: ScreenSettings, source: LiveSource
+) -> Generator[tuple[SnapshotView, list[str]], None, None]:
     loop = asyncio.new_event_loop()
     try:
         while True:
