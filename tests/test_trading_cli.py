@@ -54,7 +54,8 @@ def test_config_typo_is_one_clear_line(tmp_path, monkeypatch) -> None:
     res = runner.invoke(app, ["run", "s.rules", "--paper", "--replay", "rec.jsonl"])
     assert res.exit_code == 2
     assert res.output.strip() == (
-        "error: configuration: rulebook.toml: exchanges.bybit.balanse: unknown key"
+        "error: configuration: rulebook.toml: exchanges.bybit.balanse: unknown key; "
+        "did you mean 'balance'?"
     )
 
 

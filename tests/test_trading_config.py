@@ -39,7 +39,7 @@ def test_typo_names_key_and_file(tmp_path) -> None:
     f.write_text("[exchanges.binance]\nbalanse = 5\n")
     with pytest.raises(ConfigError) as e:
         load_config(f, environ={})
-    assert str(e.value) == f"{f}: exchanges.binance.balanse: unknown key"
+    assert str(e.value) == f"{f}: exchanges.binance.balanse: unknown key; did you mean 'balance'?"
 
 
 def test_bad_value_names_key_and_file(tmp_path) -> None:
@@ -52,7 +52,22 @@ def test_bad_value_names_key_and_file(tmp_path) -> None:
         f"{f}: every: 'soon' is not a duration; write a number and a unit, like 30s, 5m or 1h"
         in msg
     )
-    assert f"{f}: exchanges: unknown exchange 'binanse'" in msg
+    assert f"{f}: exchanges: unknown exchange 'binanse'; did you mean 'binance'?" in msg
+
+
+@pytest.mark.parametrize("text, message", [
+    ('evry = "30s"\n', "evry: unknown key; did you mean 'every'?"),
+    ("[notfy]\nurls = []\n", "notfy: unknown key; did you mean 'notify'?"),
+    ('[notify]\nevents = ["opne"]\n', "notify.events: unknown event 'opne'; did you mean 'open'?"),
+    ("[live]\nlegtimeout = 1\n", "live.legtimeout: unknown key; did you mean 'leg_timeout'?"),
+    ("colour = 1\n", "colour: unknown key"),  # nothing close: no guess
+])
+def test_config_errors_say_what_was_meant(tmp_path, text, message) -> None:
+    f = tmp_path / "rulebook.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(f, environ={})
+    assert str(e.value) == f"{f}: {message}"
 
 
 def test_missing_named_file(tmp_path) -> None:
@@ -71,7 +86,9 @@ def test_bad_environment_variable(tmp_path, monkeypatch) -> None:
     assert str(e.value).startswith("environment variable RULEBOOK_SLIPPAGE: slippage: ")
     with pytest.raises(ConfigError) as e:
         load_config(environ={"RULEBOOK_SLIPAGE": "0.1"})
-    assert str(e.value) == "environment variable RULEBOOK_SLIPAGE: slipage: unknown key"
+    assert str(e.value) == (
+        "environment variable RULEBOOK_SLIPAGE: slipage: unknown key; did you mean 'slippage'?"
+    )
 
 
 def test_invalid_toml(tmp_path) -> None:

@@ -20,10 +20,11 @@ double underscores: `RULEBOOK_EVERY=10s`, `RULEBOOK_EXCHANGES__GATE__BALANCE=500
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -137,7 +138,8 @@ class NotifyConfig(_Strict):
         known = {"open", "close", "risk", "outage", "halt", "alert", "error", "reload"}
         for e in v:
             if e not in known:
-                raise ValueError(f"unknown event {e!r}; known: {', '.join(sorted(known))}")
+                hint = _did_you_mean(e, known) or f"; known: {', '.join(sorted(known))}"
+                raise ValueError(f"unknown event {e!r}{hint}")
         return v
 
 
@@ -169,7 +171,8 @@ class TradingConfig(_Strict):
         merged: dict[str, Any] = {name: {} for name in EXCHANGES}
         for name, section in v.items():
             if name not in EXCHANGES:
-                raise ValueError(f"unknown exchange {name!r}; known: {', '.join(EXCHANGES)}")
+                hint = _did_you_mean(str(name), EXCHANGES) or f"; known: {', '.join(EXCHANGES)}"
+                raise ValueError(f"unknown exchange {name!r}{hint}")
             merged[name] = section
         return merged
 
@@ -227,11 +230,36 @@ def _describe(err: ValidationError, source: str, origin: Mapping[str, str]) -> s
         where = _origin_of(key, origin)
         place = f"environment variable {where}" if where else source
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _did_you_mean(str(e["loc"][-1]), _keys_at(e["loc"][:-1]))
         else:
             msg = e["msg"].removeprefix("Value error, ")
         lines.append(f"{place}: {key}: {msg}")
     return "\n".join(lines)
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`; did you mean 'balance'?` for the closest known name, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _keys_at(loc: Sequence[int | str]) -> list[str]:
+    """The keys the configuration accepts at `loc` (a table's path), for suggestions."""
+    model: type[BaseModel] = TradingConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            if model is TradingConfig or str(part) not in EXCHANGES:
+                return []
+            continue  # exchanges.<name>: the name is a key of a dict of ExchangeConfig
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif str(part) == "exchanges":
+            model = ExchangeConfig
+        else:
+            return []
+    return list(model.model_fields)
 
 
 def _origin_of(key: str, origin: Mapping[str, str]) -> str | None:
