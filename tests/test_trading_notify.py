@@ -7,11 +7,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from trading_helpers import T0, H, T, pair_rows, write_jsonl
+from trading_helpers import T0, H, T, pair_rows, paper_runtime, sql, write_jsonl
 
 from rulebook.lang import load_texts
 from rulebook.market import ReplaySource
-from rulebook.trading import Ledger, Notifier, RulesetHolder, Runtime, TradingConfig
+from rulebook.trading import Ledger, Notifier, RulesetHolder, TradingConfig
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_open_close_risk_alert_and_halt_reach_the_endpoint(tmp_path, endpoint) -
     rec = write_jsonl(tmp_path / "rec.jsonl", rows)
     rs = load_texts({"s.rules": RULES}).ruleset
     notifier = Notifier([url], ["open", "close", "risk", "alert", "halt"])
-    rt = Runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"), notifier)
+    rt = paper_runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"), notifier)
     rt.run(ReplaySource(rec), on_cycle=lambda r: r.at == T and rt.request_stop("SIGINT"))
     titles = [m["title"] for m in received]
     assert titles == [
@@ -81,7 +81,7 @@ def test_an_unreachable_channel_never_stops_trading(tmp_path) -> None:
         tmp_path / "rec.jsonl", pair_rows(T0, "SOL", (100.0, 0.0001), (100.2, 0.0004), T)
     )
     rs = load_texts({"s.rules": RULES}).ruleset
-    rt = Runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"), notifier)
+    rt = paper_runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"), notifier)
     assert rt.run(ReplaySource(rec)).cycles == 1
-    assert len(rt.ledger.query("select * from positions")) == 1
+    assert len(sql(rt.ledger, "select * from positions")) == 1
     assert notifier.failed == 1

@@ -23,6 +23,7 @@ from ._config import TradingConfig
 from ._hot_reload import HotReload
 from ._ledger import Ledger
 from ._notify import Notifier
+from ._paper import PaperExecutor
 from ._reload import RulesetHolder
 from ._report import _when, print_status
 from ._runtime import CycleReport, RunSummary, Runtime
@@ -61,6 +62,7 @@ def run_paper(
         ledger,
         notifier,
         source=f"replay {replay}" if replay else "live",
+        executor=PaperExecutor(config, ledger),
     )
     runtime.discard_stale_halts()
     for sig in (signal.SIGINT, signal.SIGTERM):
