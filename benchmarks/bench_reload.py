@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from rulebook.lang import load_ruleset
-from rulebook.trading import ReloadReport, RulesetHolder, RulesetWatcher
+from rulebook.reload import ReloadReport, RulesetWatcher
+from rulebook.trading import RulesetHolder
 
 VENUES = ["backpack", "binance", "bybit", "okx", "gate", "bitget"]
 COINS = ["BTC", "ETH", "SOL", "XRP", "DOGE", "1000PEPE", "AVAX", "LINK"]

@@ -1,4 +1,10 @@
-"""The `rulebook` command line: a thin typer layer over the package's stages."""
+"""The `rulebook` command line: a thin typer layer over `rulebook.app`.
+
+Each command imports what it needs inside its function, so `rulebook --help`
+loads typer and rich only, and `rulebook validate` adds the language stage but
+not numpy, the ledger, apprise, watchfiles or ccxt
+(benchmarks/bench_startup.py times them; tests/test_startup.py checks the imports).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +13,14 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from rulebook._validate import check_on_save, report_validation
-from rulebook.engine import SnapshotError, load_snapshot, show_dry_run
-from rulebook.lang import LoadResult, PathError, load_ruleset, render_text
-from rulebook.market import parse_duration
-from rulebook.trading import (
-    ConfigError,
-    Ledger,
-    LedgerError,
-    TradingConfig,
-    ledger_status,
-    load_config,
-    print_status,
-    run_paper,
-)
+if TYPE_CHECKING:
+    from rulebook.lang import LoadResult
+    from rulebook.trading import Ledger, TradingConfig
 
 app = typer.Typer(
     name="rulebook",
@@ -71,6 +66,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _load(paths: list[Path]) -> LoadResult:
+    from rulebook.lang import PathError, load_ruleset
+
     try:
         return load_ruleset(paths)
     except PathError as e:
@@ -113,6 +110,8 @@ def validate(
         rulebook validate strategies/ --strict
         rulebook validate strategies/ --watch
     """
+    from rulebook.app import check_on_save, report_validation
+
     paths = paths or DEFAULT_PATHS
 
     def check(result: LoadResult) -> int:
@@ -172,6 +171,9 @@ def dry_run(
 
         rulebook dry-run strategies/ --snapshot examples/binance-bybit-okx-btc-eth-2023-2024.jsonl --explain
     """
+    from rulebook.app import SnapshotError, load_snapshot, show_dry_run
+    from rulebook.lang import render_text
+
     result = _load(paths or DEFAULT_PATHS)
     if not result.ok or result.ruleset is None:
         for d in result.errors:
@@ -229,7 +231,12 @@ def snapshot(
 
         rulebook snapshot -o snaps.jsonl --exchanges binance,bybit --coins BTC,SOL --every 30s --count 10
     """
-    from rulebook.market import cycle_reporter, parse_markets, record_snapshots  # loads ccxt
+    from rulebook.market import (  # loads ccxt
+        cycle_reporter,
+        parse_duration,
+        parse_markets,
+        record_snapshots,
+    )
 
     try:
         every_s = parse_duration(every)
@@ -254,6 +261,9 @@ def snapshot(
 
 
 def _config(config: Path | None, every: str | None, db: Path | None) -> TradingConfig:
+    from rulebook.market import parse_duration
+    from rulebook.trading import ConfigError, load_config
+
     try:
         cfg = load_config(config)
         updates: dict[str, object] = {}
@@ -269,6 +279,8 @@ def _config(config: Path | None, every: str | None, db: Path | None) -> TradingC
 
 
 def _ledger(path: str | Path) -> Ledger:
+    from rulebook.trading import Ledger, LedgerError
+
     try:
         return Ledger(path)
     except LedgerError as e:
@@ -321,6 +333,9 @@ def run(
 
         rulebook run strategies/ --paper --replay examples/binance-bybit-okx-btc-eth-2023-2024.jsonl --db paper.db
     """
+    from rulebook.app import run_paper
+    from rulebook.lang import render_text
+
     if not paper:
         raise fail("rulebook only paper-trades: add --paper")
     pace_speed = _speed(speed)
@@ -361,6 +376,8 @@ def status(
 
         rulebook status --db paper.db --json
     """
+    from rulebook.app import ledger_status, print_status
+
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here (run `rulebook run --paper` first)")

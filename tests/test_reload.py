@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from rulebook.lang import Ruleset, load_ruleset
-from rulebook.trading import (
+from rulebook.reload import (
     ReloadFailure,
     ReloadReport,
-    RulesetHolder,
     RulesetWatcher,
     diff_rulesets,
     rule_status,
 )
+from rulebook.trading import RulesetHolder
 
 TIMEOUT = 5.0  # seconds: far above the ~100 ms a reload takes, so a slow CI box is fine
 SETTLE = 0.4  # how long "nothing more happens" is watched for

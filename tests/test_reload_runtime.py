@@ -19,17 +19,11 @@ import pytest
 from test_trading_notify import endpoint  # noqa: F401 - the local notification endpoint
 from trading_helpers import T0, H, pair_rows, paper_runtime, sql, write_jsonl
 
+from rulebook.app import ledger_status
 from rulebook.lang import load_ruleset
 from rulebook.market import ReplaySource
-from rulebook.trading import (
-    HotReload,
-    Ledger,
-    Notifier,
-    RulesetHolder,
-    TradingConfig,
-    ledger_status,
-    position_rule_states,
-)
+from rulebook.reload import HotReload, position_rule_states
+from rulebook.trading import Ledger, Notifier, RulesetHolder, TradingConfig
 
 TIMEOUT = 5.0
 

@@ -7,9 +7,10 @@ import time
 
 from trading_helpers import T0, H, T, pair_rows, paper_runtime, sql, write_jsonl
 
+from rulebook.app import live_views
 from rulebook.lang import load_texts
 from rulebook.market import Observation, ReplaySource, SnapshotView
-from rulebook.trading import Ledger, RulesetHolder, Runtime, TradingConfig, live_views
+from rulebook.trading import Ledger, RulesetHolder, Runtime, TradingConfig
 
 RULES = """
 rule sol_spread:

@@ -11,13 +11,11 @@ Figures follow spec section 6 exactly; `_metrics` holds each formula once.
 from __future__ import annotations
 
 from ._decide import MIN_TRADE, Book, Decision, DecisionKind, OpenPosition, RiskBudget, position_key
-from ._dry_run import load_snapshot, show_dry_run
 from ._env import PositionValues, SnapshotEnv, SubjectFigures, TakerFee
 from ._evaluate import Evaluation, Opportunity, Skipped, decide, evaluate, figure_notes
 from ._exit import ExitCheck, check_exit
 from ._fees import DEFAULT_TAKER_FEES, EngineConfig, resolve_taker_fee
 from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg
-from ._snapshot import SnapshotError
 
 __all__ = [
     "Book",
@@ -37,15 +35,12 @@ __all__ = [
     "RiskBudget",
     "SnapshotEnv",
     "Skipped",
-    "SnapshotError",
     "SubjectFigures",
     "TakerFee",
     "check_exit",
     "decide",
     "evaluate",
     "figure_notes",
-    "load_snapshot",
     "position_key",
     "resolve_taker_fee",
-    "show_dry_run",
 ]

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from ._duration import parse_duration
 from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
 from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
-from ._jsonl import JsonlRecorder, LineError, iter_jsonl, read_jsonl
+from ._jsonl import JsonlRecorder, LineError, Record, iter_jsonl, read_jsonl, read_settlements
 from ._model import EXCHANGES, MARKETS, Observation, normalise_funding
 from ._replay import ReplaySource
+from ._settlement import Settlement
 from ._view import SnapshotView
 
 if TYPE_CHECKING:
@@ -68,10 +69,13 @@ __all__ = [
     "JsonlRecorder",
     "LineError",
     "Observation",
+    "Record",
+    "Settlement",
     "normalise_funding",
     "ReplaySource",
     "SnapshotView",
     "iter_jsonl",
     "read_jsonl",
+    "read_settlements",
     "record_snapshots",
 ]

@@ -12,10 +12,20 @@ from typing import Literal, TextIO
 from pydantic import ValidationError
 
 from ._model import Observation
+from ._settlement import SETTLEMENT_FIELDS, Settlement
 
-__all__ = ["LineError", "iter_jsonl", "read_jsonl", "JsonlRecorder"]
+__all__ = ["LineError", "Record", "iter_jsonl", "read_jsonl", "read_settlements", "JsonlRecorder"]
 
-_FIELDS = frozenset(Observation.model_fields)
+_FIELDS = frozenset(Observation.model_fields) | SETTLEMENT_FIELDS
+
+#: one valid line of a snapshot file: an observation, or a settlement record
+Record = Observation | Settlement
+
+
+def _validate(data: dict[str, object]) -> Record:
+    if data.get("market") == "settlement":
+        return Settlement.model_validate(data)
+    return Observation.model_validate(data)
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,12 @@ def _describe(err: ValidationError) -> str:
 
 def iter_jsonl(
     path: str | os.PathLike[str],
-) -> Iterator[tuple[int, Observation | None, LineError | None]]:
-    """Yield ``(line_number, observation, None)`` or ``(line_number, None, error)``.
+) -> Iterator[tuple[int, Record | None, LineError | None]]:
+    """Yield ``(line_number, record, None)`` or ``(line_number, None, error)``.
+
+    A record is an :class:`Observation` or, for a ``"market": "settlement"``
+    line, a :class:`Settlement` (spec 9); callers that hand data to rules keep
+    the observations only (``read_jsonl`` does).
 
     Never raises for bad content: bad JSON, bad UTF-8, a non-object or an
     invalid observation becomes a LineError and reading goes on. Blank lines
@@ -74,7 +88,7 @@ def iter_jsonl(
                         p, n, f"unknown field {k!r} ignored (reported once per file)", "warning"
                     )
             try:
-                obs = Observation.model_validate(data)
+                obs = _validate(data)
             except ValidationError as e:
                 yield n, None, LineError(p, n, _describe(e))
                 continue
@@ -82,22 +96,41 @@ def iter_jsonl(
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> tuple[list[Observation], list[LineError]]:
-    """Read a whole snapshot file: the valid observations and the problems found."""
+    """Read a whole snapshot file: the valid observations and the problems found.
+
+    Settlement records are left out: they are what was paid, not what rules see
+    (``read_settlements`` has them)."""
     obs: list[Observation] = []
     errors: list[LineError] = []
     try:
         for _, o, err in iter_jsonl(path):
             if err is not None:
                 errors.append(err)
-            elif o is not None:
+            elif isinstance(o, Observation):
                 obs.append(o)
     except OSError as e:
         errors.append(LineError(str(path), 0, f"cannot read file: {e.strerror or e}"))
     return obs, errors
 
 
+def read_settlements(path: str | os.PathLike[str]) -> tuple[list[Settlement], list[LineError]]:
+    """The settlement records of a snapshot file, in file order, and the problems found."""
+    out: list[Settlement] = []
+    errors: list[LineError] = []
+    try:
+        for _, o, err in iter_jsonl(path):
+            if err is not None:
+                errors.append(err)
+            elif isinstance(o, Settlement):
+                out.append(o)
+    except OSError as e:
+        errors.append(LineError(str(path), 0, f"cannot read file: {e.strerror or e}"))
+    return out, errors
+
+
 class JsonlRecorder:
-    """Appends observations to a snapshot file, one JSON line each, flushed per batch."""
+    """Appends observations and settlement records to a snapshot file, one JSON line
+    each, flushed per batch."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -117,7 +150,7 @@ class JsonlRecorder:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "a", encoding="utf-8")
 
-    def write(self, observations: Iterable[Observation]) -> int:
+    def write(self, observations: Iterable[Record]) -> int:
         self.open()
         assert self._fh is not None
         # Sorted so that a recording stays in time order line by line, which

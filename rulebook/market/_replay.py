@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from ._jsonl import LineError, iter_jsonl
 from ._model import Observation
+from ._settlement import Settlement
 from ._view import SnapshotView
 
 __all__ = ["ReplaySource"]
@@ -24,6 +25,13 @@ class ReplaySource:
     A line older than the current time is applied only if it is newer than
     what its key holds, and reported as a warning: the views already yielded
     cannot be changed. Invalid lines are reported in ``errors`` and skipped.
+
+    Settlement records (spec 9) make no cycle of their own and are not part
+    of any view's observations: each rides on the first view, from where it
+    was read on, whose time is at or after its settlement time, in
+    ``view.settlements``. A record is written once the exchange's history
+    has it, so it may follow observations newer than itself: that is not out
+    of order, and the runtime learns of it when a live run did.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -34,14 +42,26 @@ class ReplaySource:
         self.errors = []
         state: dict[tuple[str, str, str], Observation] = {}
         current: int | None = None
+        pending: list[Settlement] = []
+
+        def due(at: int) -> list[Settlement]:
+            nonlocal pending
+            now = [s for s in pending if s.ts <= at]
+            if now:
+                pending = [s for s in pending if s.ts > at]
+            return now
+
         try:
             for n, obs, err in iter_jsonl(self.path):
                 if err is not None:
                     self.errors.append(err)
                     continue
                 assert obs is not None
+                if isinstance(obs, Settlement):
+                    pending.append(obs)
+                    continue
                 if current is not None and obs.ts > current:
-                    yield SnapshotView(current, state)
+                    yield SnapshotView(current, state, settlements=due(current))
                     current = obs.ts
                 elif current is None:
                     current = obs.ts
@@ -62,4 +82,4 @@ class ReplaySource:
         except OSError as e:
             self.errors.append(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
         if current is not None:
-            yield SnapshotView(current, state)
+            yield SnapshotView(current, state, settlements=due(current))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ._model import Observation, normalise_funding
+from ._settlement import Settlement
 
 __all__ = ["SnapshotView"]
 
@@ -20,13 +21,14 @@ class SnapshotView:
     every accessor is a dict lookup plus a little arithmetic; nothing scans.
     """
 
-    __slots__ = ("at", "_obs", "_exchanges", "_coins", "failures")
+    __slots__ = ("at", "_obs", "_exchanges", "_coins", "failures", "settlements")
 
     def __init__(
         self,
         at: int,
         latest: Mapping[Key, Observation],
         failures: Mapping[str, str] | None = None,
+        settlements: Iterable[Settlement] = (),
     ) -> None:
         self.at = at
         # Owned by the view: callers hand over a dict they no longer mutate.
@@ -35,6 +37,10 @@ class SnapshotView:
         self._coins: set[str] | None = None
         #: exchange -> why its last fetch failed (live only); used in missing reasons.
         self.failures: dict[str, str] = dict(failures or {})
+        #: settlement records that arrived with this view (since the previous one), for
+        #: the runtime's settlement step only: no figure of the view reads them, so
+        #: rules never see what settled (spec 9).
+        self.settlements: tuple[Settlement, ...] = tuple(settlements)
 
     @classmethod
     def from_observations(

@@ -1,10 +1,10 @@
-"""Paper trading: the executor seam and the paper executor, the SQLite ledger
-(one writer, one reader), the runtime loop and its configuration, hot reload of
-the rules it runs, and what `rulebook run` and `rulebook status` print.
+"""Paper trading: the executor seam (`Executor`) and the paper executor, the SQLite
+ledger (one writer, `Ledger`; one reader, `LedgerReader`), the runtime loop and its
+configuration, and notifications. No terminal output: what `rulebook run` and
+`rulebook status` print is in `rulebook.app`; hot reload is `rulebook.reload`.
 
 from rulebook.trading import load_config, Ledger, LedgerReader, PaperExecutor, Runtime
 from rulebook.trading import Executor, OpenRequest, OpenResult, CloseResult, Settlement
-from rulebook.trading import run_paper, print_status, ledger_status
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from ._executor import (
     TradeEvent,
 )
 from ._funding import settle_cycle, watch_position
-from ._hot_reload import HotReload, position_rule_states
+from ._holder import RulesetHolder
 from ._ledger import SCHEMA_VERSION, Ledger, LedgerError
 from ._ledger_read import LedgerReader
 from ._notify import Notifier
 from ._paper import PaperExecutor
+from ._recorded import RecordedRulesets
 from ._records import (
     BalanceRecord,
     BorrowCharge,
@@ -43,20 +44,7 @@ from ._records import (
     PositionRecord,
     RulesetRecord,
 )
-from ._reload import (
-    ReloadFailure,
-    ReloadReport,
-    RulesetHolder,
-    RulesetWatcher,
-    diff_rulesets,
-    rule_status,
-)
-from ._report import SHOWN_CLOSED, print_status
 from ._runtime import CycleReport, RunSummary, Runtime
-from ._session import run_paper
-from ._sources import live_views, recording_span, replay_pacer, watched_markets
-from ._status import ledger_status
-from ._watch import ReloadSettings, RuleFileWatch
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -64,55 +52,39 @@ __all__ = [
     "BalanceRecord",
     "BorrowCharge",
     "CloseResult",
+    "ConfigError",
     "CycleRecord",
+    "CycleReport",
     "EventRecord",
+    "Executor",
     "Fill",
     "FillRecord",
     "FundingPayment",
     "FundingRecord",
+    "Ledger",
+    "LedgerError",
     "LedgerReader",
     "LedgerStats",
     "LegRecord",
+    "LegSpec",
+    "Notifier",
     "OpenRequest",
+    "OpenResult",
     "OpportunityRecord",
     "OrderRecord",
     "PaperExecutor",
-    "PositionRecord",
-    "RulesetRecord",
-    "Settlement",
-    "settle_cycle",
-    "watch_position",
-    "ConfigError",
-    "CycleReport",
-    "Executor",
-    "HotReload",
-    "Ledger",
-    "LedgerError",
-    "LegSpec",
-    "Notifier",
-    "OpenResult",
     "PaperLeg",
     "PaperPosition",
-    "ReloadFailure",
-    "ReloadReport",
-    "ReloadSettings",
-    "RuleFileWatch",
+    "PositionRecord",
+    "RecordedRulesets",
     "RulesetHolder",
-    "RulesetWatcher",
+    "RulesetRecord",
     "RunSummary",
     "Runtime",
-    "SHOWN_CLOSED",
+    "Settlement",
     "TradeEvent",
     "TradingConfig",
-    "diff_rulesets",
-    "ledger_status",
-    "live_views",
     "load_config",
-    "position_rule_states",
-    "print_status",
-    "recording_span",
-    "replay_pacer",
-    "rule_status",
-    "run_paper",
-    "watched_markets",
+    "settle_cycle",
+    "watch_position",
 ]

@@ -40,11 +40,11 @@ from ._book import PaperPosition
 from ._config import TradingConfig
 from ._executor import Executor, LegSpec, OpenRequest, TradeEvent
 from ._funding import settle_cycle, watch_position
+from ._holder import RulesetHolder
 from ._ledger import Ledger
 from ._notify import Notifier
 from ._recorded import RecordedRulesets
 from ._records import CycleRecord, OpportunityRecord
-from ._reload import RulesetHolder
 
 __all__ = ["CycleReport", "RunSummary", "Runtime"]
 

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 from rulebook.lang import Ruleset
 from rulebook.market import SnapshotView
-
-from ._runtime import Runtime
+from rulebook.trading import Runtime
 
 if TYPE_CHECKING:
     from rulebook.market import LiveSource

@@ -3,9 +3,8 @@
     def check(result): return report_validation(result, typer.echo, out, err, strict=True)
     code, error = check_on_save(paths, check, err, check(load_ruleset(paths)))
 
-Kept out of `rulebook.lang`, which does no I/O besides reading rule files, and
-out of the sub-packages because it joins two of them: the language's findings
-and the trading package's file watcher.
+Kept out of `rulebook.lang`, which does no I/O besides reading rule files: it
+joins the language's findings and the reload stage's file watcher.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from rulebook.lang import (
     load_ruleset,
     render_text,
 )
-from rulebook.trading import RuleFileWatch
+from rulebook.reload import RuleFileWatch
 
 __all__ = ["check_on_save", "print_rules", "report_validation"]
 

@@ -15,11 +15,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from rulebook.lang import Ruleset
+from rulebook.trading import Ledger, LedgerError, Notifier, RecordedRulesets, RulesetHolder
 
-from ._ledger import Ledger, LedgerError
-from ._notify import Notifier
-from ._recorded import RecordedRulesets
-from ._reload import ReloadFailure, ReloadReport, RulesetHolder, RulesetWatcher, rule_status
+from ._reload import ReloadFailure, ReloadReport, RulesetWatcher, rule_status
 from ._watch import ReloadSettings
 
 __all__ = ["HotReload", "position_rule_states"]

@@ -18,15 +18,19 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from rulebook.lang import Ruleset
 from rulebook.market import ReplaySource
+from rulebook.reload import HotReload
+from rulebook.trading import (
+    CycleReport,
+    Ledger,
+    Notifier,
+    PaperExecutor,
+    RulesetHolder,
+    RunSummary,
+    Runtime,
+    TradingConfig,
+)
 
-from ._config import TradingConfig
-from ._hot_reload import HotReload
-from ._ledger import Ledger
-from ._notify import Notifier
-from ._paper import PaperExecutor
-from ._reload import RulesetHolder
 from ._report import _when, print_status
-from ._runtime import CycleReport, RunSummary, Runtime
 from ._sources import live_views, recording_span, replay_pacer, watched_markets
 from ._status import ledger_status
 

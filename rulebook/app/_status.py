@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ._hot_reload import position_rule_states
-from ._ledger import Ledger
+from rulebook.reload import position_rule_states
+from rulebook.trading import Ledger
 
 __all__ = ["ledger_status"]
 

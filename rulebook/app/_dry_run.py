@@ -12,9 +12,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from rulebook.engine import evaluate
 from rulebook.lang import Ruleset
 
-from ._evaluate import evaluate
 from ._render import render_explanations, render_skipped, render_summary, render_table
 from ._snapshot import LoadedSnapshot, SnapshotError, parse_time, snapshot_from_file, snapshot_live
 

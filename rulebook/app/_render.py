@@ -9,10 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rulebook.engine import EIGHT_HOURS_S, RISK_LEVELS, Evaluation, Opportunity, figure_notes
 from rulebook.lang import Explanation, format_value
-
-from ._evaluate import Evaluation, Opportunity, figure_notes
-from ._metrics import EIGHT_HOURS_S, RISK_LEVELS
 
 __all__ = [
     "render_table",

@@ -36,13 +36,13 @@ from rulebook.lang import (
     load_texts,
     render_text,
 )
+from rulebook.trading import RulesetHolder
 
 from ._watch import ReloadSettings, RuleFileWatch
 
 __all__ = [
     "ReloadFailure",
     "ReloadReport",
-    "RulesetHolder",
     "RulesetWatcher",
     "diff_rulesets",
     "rule_status",
@@ -134,41 +134,6 @@ def rule_status(ruleset: Ruleset, name: str, fingerprint: str) -> str:
         if r.name == name:
             return "current" if r.fingerprint == fingerprint else "changed"
     return "removed"
-
-
-class RulesetHolder:
-    """The one reference to the live ruleset.
-
-    The runtime calls current() once at the start of a cycle and uses that
-    object for the whole cycle; a reload replaces the reference in one step,
-    so a cycle sees the old ruleset or the new one, never a mix.
-    """
-
-    def __init__(self, ruleset: Ruleset):
-        self._ruleset = ruleset
-        self._version = 0
-        self._changed = threading.Condition()
-
-    def current(self) -> Ruleset:
-        return self._ruleset
-
-    @property
-    def version(self) -> int:
-        """How many replacements so far."""
-        return self._version
-
-    def replace(self, ruleset: Ruleset) -> Ruleset:
-        """Make ruleset the live one; return the one it replaces."""
-        with self._changed:
-            old, self._ruleset = self._ruleset, ruleset
-            self._version += 1
-            self._changed.notify_all()
-        return old
-
-    def wait_for_version(self, version: int, timeout: float) -> bool:
-        """Block until at least `version` swaps happened, or timeout (seconds)."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._version >= version, timeout)
 
 
 @contextmanager

@@ -1,0 +1,114 @@
+"""The settlement record: what an exchange actually paid at one settlement (spec section 9).
+
+    {"ts": 1753113600000, "exchange": "binance", "coin": "SOL", "market": "settlement",
+     "funding_rate": 0.000093, "funding_interval_h": 8, "mark": 182.40}
+
+A perp observation's ``funding_rate`` is a forecast shown at its ``ts``; a
+settlement record is the rate that settled at its ``ts`` for the interval it
+covered. Rules never see these records: they are not observations, a
+:class:`SnapshotView` holds none, and only the runtime's settlement step reads
+them (``docs/settlement.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from rulebook._exchanges import EXCHANGES
+
+__all__ = ["Settlement", "SETTLEMENT_FIELDS"]
+
+# Spec 9's bounds: rates within +-10% per interval, intervals from 1 minute to
+# 24 hours, prices finite and positive.
+_MAX_RATE = 0.10
+_INTERVAL_H = (1.0 / 60.0, 24.0)
+_MIN_MS = 1_000_000_000_000  # before 2001-09-09: seconds, not milliseconds
+_MAX_MS = 10_000_000_000_000  # after 2286: micro- or nanoseconds
+
+
+class Settlement(BaseModel):
+    """One settlement of one perpetual on one exchange: the rate that settled at ``ts``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+
+    ts: int
+    exchange: str
+    coin: str
+    market: Literal["settlement"] = "settlement"
+    symbol: str | None = None
+    funding_rate: float
+    funding_interval_h: float | None = None
+    mark: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_observation_fields(cls, data: Any) -> Any:
+        # A perp field on a settlement line is a writer's mistake, not an extension.
+        if isinstance(data, dict):
+            stray = sorted(k for k in data if k in _OBSERVATION_ONLY and data[k] is not None)
+            if stray:
+                raise ValueError(f"{', '.join(stray)} do(es) not belong to a settlement record")
+        return data
+
+    @field_validator("ts")
+    @classmethod
+    def _milliseconds(cls, v: int) -> int:
+        if v < _MIN_MS:
+            raise ValueError(f"{v} is not a millisecond timestamp (seconds? multiply by 1000)")
+        if v > _MAX_MS:
+            raise ValueError(f"{v} is not a millisecond timestamp (too large: micro/nanoseconds?)")
+        return v
+
+    @field_validator("exchange")
+    @classmethod
+    def _known_exchange(cls, v: str) -> str:
+        if v not in EXCHANGES:
+            raise ValueError(f"unknown exchange {v!r}; expected one of {', '.join(EXCHANGES)}")
+        return v
+
+    @field_validator("coin")
+    @classmethod
+    def _coin_form(cls, v: str) -> str:
+        if not v or not v.isascii() or not v.isalnum() or v.upper() != v:
+            raise ValueError(f"coin {v!r} must be upper-case letters and digits, like SOL or 1000PEPE")
+        return v
+
+    @field_validator("funding_rate")
+    @classmethod
+    def _rate(cls, v: float) -> float:
+        if not math.isfinite(v) or abs(v) > _MAX_RATE:
+            raise ValueError(f"funding rate {v} is outside +-10% per interval (0.0001 is 0.01%)")
+        return v
+
+    @field_validator("funding_interval_h")
+    @classmethod
+    def _interval(cls, v: float | None) -> float | None:
+        low, high = _INTERVAL_H
+        if v is not None and not low <= v <= high:
+            raise ValueError(f"funding interval must be between 1 minute and 24 hours, got {v}h")
+        return v
+
+    @field_validator("mark")
+    @classmethod
+    def _price(cls, v: float | None) -> float | None:
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"price must be finite and positive, got {v}")
+        return v
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.exchange, self.coin)
+
+    def to_json(self) -> str:
+        """One JSON line, without the null fields."""
+        return self.model_dump_json(exclude_none=True)
+
+
+#: every key a settlement line may carry
+SETTLEMENT_FIELDS = frozenset(Settlement.model_fields)
+_OBSERVATION_ONLY = frozenset(
+    {"next_funding_ts", "index", "bid", "ask", "volume_24h", "taker_fee", "borrow_rate_daily"}
+)
