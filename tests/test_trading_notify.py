@@ -85,3 +85,50 @@ def test_an_unreachable_channel_never_stops_trading(tmp_path) -> None:
     assert rt.run(ReplaySource(rec)).cycles == 1
     assert len(sql(rt.ledger, "select * from positions")) == 1
     assert notifier.failed == 1
+
+
+@pytest.fixture
+def failing_endpoint():
+    """A local webhook that answers 500 to the first `fail` requests, then 200."""
+    state = {"fail": 2, "requests": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            state["requests"] += 1
+            self.send_response(500 if state["requests"] <= state["fail"] else 200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"json://user:s3cret@127.0.0.1:{server.server_port}/hook", state
+    server.shutdown()
+
+
+def test_failed_notifications_are_counted_and_recorded_as_events(tmp_path, failing_endpoint):
+    url, state = failing_endpoint
+    rows = (
+        pair_rows(T0, "SOL", (100.0, 0.0001), (100.2, 0.0004), T)
+        + pair_rows(T, "SOL", (100.0, 0.0002), (100.2, 0.0001), T + 8 * H)
+    )
+    rec = write_jsonl(tmp_path / "rec.jsonl", rows)
+    rs = load_texts({"s.rules": RULES}).ruleset
+    notifier = Notifier([url], ["open", "close", "alert"])
+    ledger = Ledger(tmp_path / "l.db")
+    rt = paper_runtime(RulesetHolder(rs), TradingConfig(), ledger, notifier)
+    assert rt.run(ReplaySource(rec)).cycles == 2
+    # T0: alert + open (both answered 500); T: close (answered 200)
+    assert state["requests"] == 3
+    assert (notifier.sent, notifier.failed) == (1, 2)
+    events = sql(ledger, "select kind, detail from events where kind = 'notify_failed'")
+    assert [e["detail"].split(":")[0] for e in events] == [
+        "alert notification failed",
+        "open notification failed",
+    ]
+    assert all("500" in e["detail"] for e in events), events
+    assert not any("s3cret" in e["detail"] for e in events)
+    assert notifier.take_failures() == []  # each failure is recorded once

@@ -21,10 +21,13 @@ if TYPE_CHECKING:
     from ._dry_run import load_snapshot, show_dry_run
     from ._render import render_explanations, render_skipped, render_summary, render_table, utc_time
     from ._report import SHOWN_CLOSED, print_status
+    from ._screen import Screen, build_screen
+    from ._screen_render import render_screen
     from ._session import run_paper
     from ._snapshot import LoadedSnapshot, SnapshotError, parse_time, snapshot_from_file
     from ._sources import live_views, recording_span, replay_pacer, watched_markets
     from ._status import ledger_status
+    from ._tables import Col, Fitted, fit_table
     from ._validate import check_on_save, print_rules, report_validation
 
 _LAZY: dict[str, str] = {
@@ -47,6 +50,12 @@ _LAZY: dict[str, str] = {
     "replay_pacer": "._sources",
     "watched_markets": "._sources",
     "ledger_status": "._status",
+    "Screen": "._screen",
+    "build_screen": "._screen",
+    "render_screen": "._screen_render",
+    "Col": "._tables",
+    "Fitted": "._tables",
+    "fit_table": "._tables",
     "check_on_save": "._validate",
     "print_rules": "._validate",
     "report_validation": "._validate",
@@ -63,6 +72,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Col",
+    "Fitted",
+    "Screen",
+    "build_screen",
+    "fit_table",
+    "render_screen",
     "LoadedSnapshot",
     "SHOWN_CLOSED",
     "SnapshotError",

@@ -66,7 +66,7 @@ def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> L
             f"{path}: nothing recorded at or before {utc_time(at or 0)}; the file starts at {utc_time(first)}"
         )
     now = max(o.ts for o in shown)
-    return LoadedSnapshot(SnapshotView.from_observations(shown, at=now), str(path), problems)
+    return LoadedSnapshot(SnapshotView.from_observations(shown, at=now, recorded=True), str(path), problems)
 
 
 def _is_error(e: LineError) -> bool:

@@ -15,7 +15,7 @@ from ._env import PositionValues, SnapshotEnv, SubjectFigures, TakerFee
 from ._evaluate import Evaluation, Opportunity, Skipped, decide, evaluate, figure_notes
 from ._exit import ExitCheck, check_exit
 from ._fees import DEFAULT_TAKER_FEES, EngineConfig, resolve_taker_fee
-from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg
+from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg, apr
 
 __all__ = [
     "Book",
@@ -37,6 +37,7 @@ __all__ = [
     "Skipped",
     "SubjectFigures",
     "TakerFee",
+    "apr",
     "check_exit",
     "decide",
     "evaluate",

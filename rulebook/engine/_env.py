@@ -59,7 +59,7 @@ class SubjectFigures:
 
     @property
     def confidence(self) -> float:
-        return self.price_score * self.fresh_score
+        return M.confidence(self.price_score, self.fresh_score)
 
     @property
     def breakeven_s(self) -> float:

@@ -25,7 +25,15 @@ from rulebook.market import SnapshotView
 from ._decide import Book, DecisionKind, RiskBudget
 from ._env import SnapshotEnv, SubjectFigures
 from ._fees import EngineConfig
-from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg, borrow_legs, carry_legs, spread_legs
+from ._metrics import (
+    EIGHT_HOURS_S,
+    RISK_LEVELS,
+    Leg,
+    borrow_legs,
+    carry_legs,
+    net_rate,
+    spread_legs,
+)
 from ._vector import MarketArrays, RuleResult, vector_ruleset
 
 __all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
@@ -446,7 +454,7 @@ class _Collector:
             if f is None:
                 net = np.full(len(idx), np.inf)
             else:
-                net = f.edge[idx] * (EIGHT_HOURS_S / EIGHT_HOURS_S) - f.fees[idx]
+                net = net_rate(f.edge[idx], f.fees[idx], EIGHT_HOURS_S)
                 if amounts is not None:
                     net = amounts * net
                 net = -net

@@ -29,10 +29,10 @@ import numpy as np
 from rulebook.lang import EXCHANGES, Ruleset
 from rulebook.lang import _ast as A
 from rulebook.lang._check import Program
-from rulebook.market import SnapshotView, normalise_funding
+from rulebook.market import SnapshotView
 
+from . import _metrics as M
 from ._fees import EngineConfig, resolve_taker_fee
-from ._metrics import EIGHT_HOURS_S, FULL_FRESH_S, MAX_PRICE_DEVIATION, STALE_S
 
 __all__ = ["VectorRuleset", "MarketArrays", "RuleResult", "vector_ruleset"]
 
@@ -96,7 +96,7 @@ class MarketArrays:
                         perp_fees[o.exchange] = fee
                 perp_cells.append(e * n + c)
                 perp.append((
-                    normalise_funding(rate, hours) if rate is not None and hours else None,
+                    M.normalise_funding(rate, hours) if rate is not None and hours else None,
                     o.mark,
                     o.index,
                     o.volume_24h,
@@ -113,18 +113,18 @@ class MarketArrays:
                         spot_fees[o.exchange] = fee
                 bid, ask = o.bid, o.ask
                 spot_cells.append(e * n + c)
-                spot.append(((bid + ask) / 2.0 if bid is not None and ask is not None else None,
+                spot.append((M.mid_price(bid, ask) if bid is not None and ask is not None else None,
                              age, fee))
             elif o.borrow_rate_daily is not None:
                 borrow_cells.append(e * n + c)
-                borrow_rows.append((o.borrow_rate_daily / 3.0, age))
+                borrow_rows.append((M.borrow_per_8h(o.borrow_rate_daily), age))
         funding, mark, index, volume, next_s, perp_age, perp_fee = _columns(
             perp, perp_cells, shape, 7
         )
         mid, spot_age, spot_fee = _columns(spot, spot_cells, shape, 3)
         borrow, borrow_age = _columns(borrow_rows, borrow_cells, shape, 2)
         with np.errstate(all="ignore"):
-            basis = np.where(np.isnan(mark), np.nan, (mark - mid) / mid)
+            basis = np.where(np.isnan(mark), np.nan, M.basis_rate(mark, mid))
         self.by_kind = {
             "funding": funding,
             "basis": basis,
@@ -269,42 +269,39 @@ def _compute_figures(mk: MarketArrays, s: _Subject) -> _Figures:
         mb = mk.mark[b, c]
         missing = np.isnan(fa) | np.isnan(ma) | np.isnan(fb) | np.isnan(mb)
         order = [("funding", a, fa), ("price", a, ma), ("funding", b, fb), ("price", b, mb)]
-        edge = np.abs(fa - fb)
-        first_short = fa >= fb
-        fees = 2.0 * (mk.perp_fee[a, c] + mk.perp_fee[b, c])
-        dev = np.abs(ma - mb) / ((ma + mb) / 2.0)
+        edge = M.spread_edge(fa, fb)
+        first_short = M.spread_first_short(fa, fb)
+        fees = M.round_trip_fees(mk.perp_fee[a, c], mk.perp_fee[b, c])
+        dev = M.pair_deviation(ma, mb)
         age = np.maximum(mk.perp_age[a, c], mk.perp_age[b, c])
     else:
         mid = mk.mid[a, c]
         bor = mk.by_kind["borrow"][a, c]
-        needs_borrow = np.ones_like(fa, dtype=bool) if s.kind == "borrow" else fa < 0
+        if s.kind == "borrow":
+            needs_borrow = np.ones_like(fa, dtype=bool)
+        else:
+            needs_borrow = M.carry_needs_borrow(fa)
         no_borrow = needs_borrow & np.isnan(bor)
         missing = np.isnan(fa) | np.isnan(ma) | np.isnan(mid) | no_borrow
         order = [("funding", a, fa), ("price", a, ma), ("spot_mid", a, mid), ("borrow", a, bor)]
-        first_short = fa >= 0
+        first_short = M.carry_first_short(fa)
         if s.kind == "borrow":
-            edge = -fa - bor
+            edge = M.borrow_edge(fa, bor)
         else:
-            edge = np.where(fa >= 0, fa, np.abs(fa) - bor)
-        fees = 2.0 * (mk.perp_fee[a, c] + mk.spot_fee[a, c])
+            edge = M.carry_edge(fa, bor)
+        fees = M.round_trip_fees(mk.perp_fee[a, c], mk.spot_fee[a, c])
         idx = mk.index[a, c]
+        # No index reported: the spot mid on the same exchange is the nearest
+        # stand-in, and this subject trades that spot anyway.
         ref = np.where(np.isnan(idx), mid, idx)
-        dev = np.abs(ma - ref) / ref
+        dev = M.index_deviation(ma, ref)
         age = np.maximum(mk.perp_age[a, c], mk.spot_age[a, c])
         age = np.where(needs_borrow, np.maximum(age, mk.borrow_age[a, c]), age)
-    price_score = np.maximum(0.0, 1.0 - dev / MAX_PRICE_DEVIATION)
-    fresh = np.where(
-        age <= FULL_FRESH_S,
-        1.0,
-        np.where(age >= STALE_S, 0.0, (STALE_S - age) / (STALE_S - FULL_FRESH_S)),
-    )
-    confidence = price_score * fresh
-    breakeven = np.where(edge > 0, fees / edge * EIGHT_HOURS_S, np.inf)
-    risk = np.where(
-        (confidence < 0.5) | (breakeven > 72 * 3600.0),
-        2,
-        np.where((confidence >= 0.8) & (breakeven <= 24 * 3600.0), 0, 1),
-    )
+    price_score = M.price_score(dev)
+    fresh = M.fresh_score(age)
+    confidence = M.confidence(price_score, fresh)
+    breakeven = M.breakeven_s(edge, fees)
+    risk = M.risk_level(confidence, breakeven)
     reason = None
     if missing.any():
         # the first missing datum in the order SnapshotEnv.figures reads them
@@ -481,7 +478,7 @@ class _Compiler:
 
             def net(mk: MarketArrays, cx: dict[str, object]) -> V:
                 ev, d, fv = edge(mk, cx), fd(mk, cx), fees(mk, cx)
-                value = ev.v * (d.v / EIGHT_HOURS_S) - fv.v  # type: ignore[operator]
+                value = M.net_rate(ev.v, fv.v, d.v)
                 return _seq(_seq(ev, d, None), fv, value)
 
             return net
@@ -490,7 +487,7 @@ class _Compiler:
 
             def apr(mk: MarketArrays, cx: dict[str, object]) -> V:
                 x = fr(mk, cx)
-                return V(x.v * 3 * 365, x.m, x.r)  # type: ignore[operator]
+                return V(M.apr(x.v), x.m, x.r)
 
             return apr
         if f == "abs":
@@ -520,7 +517,7 @@ class _Compiler:
 
             def spread(mk: MarketArrays, cx: dict[str, object]) -> V:
                 a, b = fa(mk, cx), fb(mk, cx)
-                return _seq(a, b, np.subtract(a.v, b.v))
+                return _seq(a, b, M.spread(a.v, b.v))
 
             return spread
         return self._market(f, coin_f, ex_fs[0])

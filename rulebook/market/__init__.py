@@ -14,9 +14,29 @@ from ._duration import parse_duration
 from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
 from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
 from ._jsonl import JsonlRecorder, LineError, Record, iter_jsonl, read_jsonl, read_settlements
-from ._model import EXCHANGES, MARKETS, Observation, normalise_funding
+from ._model import (
+    EXCHANGES,
+    MARKETS,
+    Observation,
+    basis_rate,
+    borrow_per_8h,
+    mid_price,
+    normalise_funding,
+)
 from ._replay import ReplaySource
 from ._settlement import Settlement
+from ._settling import (
+    DEFAULT_SETTLE_WAIT_MS,
+    IntervalChange,
+    IntervalWatch,
+    MarkSource,
+    RateSource,
+    SettledFunding,
+    SettlementLog,
+    SettleResult,
+    funding_amount,
+    interval_change_text,
+)
 from ._view import SnapshotView
 
 if TYPE_CHECKING:
@@ -71,7 +91,20 @@ __all__ = [
     "Observation",
     "Record",
     "Settlement",
+    "DEFAULT_SETTLE_WAIT_MS",
+    "IntervalChange",
+    "IntervalWatch",
+    "MarkSource",
+    "RateSource",
+    "SettledFunding",
+    "SettlementLog",
+    "SettleResult",
+    "funding_amount",
+    "interval_change_text",
     "normalise_funding",
+    "mid_price",
+    "basis_rate",
+    "borrow_per_8h",
     "ReplaySource",
     "SnapshotView",
     "iter_jsonl",

@@ -2,25 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from rulebook._exchanges import EXCHANGES
 
-__all__ = ["EXCHANGES", "MARKETS", "Observation", "Market", "normalise_funding"]
+__all__ = [
+    "EXCHANGES",
+    "MARKETS",
+    "Observation",
+    "Market",
+    "normalise_funding",
+    "mid_price",
+    "basis_rate",
+    "borrow_per_8h",
+]
 
 MARKETS: tuple[str, ...] = ("perp", "spot", "borrow")
 
 Market = Literal["perp", "spot", "borrow"]
 
+F = Any  # a float, or a numpy array of floats
 
-def normalise_funding(rate: float, interval_h: float) -> float:
-    """One interval's funding rate as a rate per 8h (spec 5): `r * 8 / I`.
 
-    The one place this is written: snapshot views, observations and the
-    engine's metrics all call it, so the figures can never disagree."""
+# Spec 5's formulas over market data, each written once: snapshot views,
+# observations and the engine's metrics (which re-exports them, see
+# `rulebook.engine._metrics`) all call these, so the figures cannot disagree.
+# Plain arithmetic: each works on floats and on numpy arrays alike.
+
+
+def normalise_funding(rate: F, interval_h: F) -> F:
+    """One interval's funding rate as a rate per 8h (spec 5): `r * 8 / I`."""
     return rate * 8.0 / interval_h
+
+
+def mid_price(bid: F, ask: F) -> F:
+    """The spot mid: `(bid + ask) / 2`."""
+    return (bid + ask) / 2.0
+
+
+def basis_rate(mark: F, mid: F) -> F:
+    """`basis(coin, ex)` (spec 5): `(perp mark - spot mid) / spot mid`."""
+    return (mark - mid) / mid
+
+
+def borrow_per_8h(daily: F) -> F:
+    """A daily margin borrow rate per 8h (spec 5): `daily / 3`."""
+    return daily / 3.0
 
 # Anything below this is not a millisecond timestamp after 2001-09-09: most likely
 # seconds, the commonest unit mistake in exchange payloads (Gate's
@@ -148,7 +177,7 @@ class Observation(BaseModel):
     def mid(self) -> float | None:
         if self.bid is None or self.ask is None:
             return None
-        return (self.bid + self.ask) / 2.0
+        return mid_price(self.bid, self.ask)
 
     def to_json(self) -> str:
         """One JSON line, without the null fields (the spec lets them be absent)."""

@@ -61,7 +61,7 @@ class ReplaySource:
                     pending.append(obs)
                     continue
                 if current is not None and obs.ts > current:
-                    yield SnapshotView(current, state, settlements=due(current))
+                    yield SnapshotView(current, state, settlements=due(current), recorded=True)
                     current = obs.ts
                 elif current is None:
                     current = obs.ts
@@ -82,4 +82,4 @@ class ReplaySource:
         except OSError as e:
             self.errors.append(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
         if current is not None:
-            yield SnapshotView(current, state, settlements=due(current))
+            yield SnapshotView(current, state, settlements=due(current), recorded=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ._model import Observation, normalise_funding
+from ._model import Observation, basis_rate, borrow_per_8h, mid_price, normalise_funding
 from ._settlement import Settlement
 
 __all__ = ["SnapshotView"]
@@ -21,7 +21,7 @@ class SnapshotView:
     every accessor is a dict lookup plus a little arithmetic; nothing scans.
     """
 
-    __slots__ = ("at", "_obs", "_exchanges", "_coins", "failures", "settlements")
+    __slots__ = ("at", "_obs", "_exchanges", "_coins", "failures", "settlements", "recorded")
 
     def __init__(
         self,
@@ -29,6 +29,8 @@ class SnapshotView:
         latest: Mapping[Key, Observation],
         failures: Mapping[str, str] | None = None,
         settlements: Iterable[Settlement] = (),
+        *,
+        recorded: bool = False,
     ) -> None:
         self.at = at
         # Owned by the view: callers hand over a dict they no longer mutate.
@@ -41,6 +43,9 @@ class SnapshotView:
         #: the runtime's settlement step only: no figure of the view reads them, so
         #: rules never see what settled (spec 9).
         self.settlements: tuple[Settlement, ...] = tuple(settlements)
+        #: True for a view of a recording: what it lacks was not recorded, which
+        #: says nothing of what the exchange lists (the reasons say so).
+        self.recorded = recorded
 
     @classmethod
     def from_observations(
@@ -48,6 +53,8 @@ class SnapshotView:
         obs: Iterable[Observation],
         at: int | None = None,
         failures: Mapping[str, str] | None = None,
+        *,
+        recorded: bool = False,
     ) -> SnapshotView:
         latest: dict[Key, Observation] = {}
         newest = None
@@ -64,7 +71,7 @@ class SnapshotView:
                 newest = o.ts
         if at is None:
             at = newest if newest is not None else 0
-        return cls(at, latest, failures)
+        return cls(at, latest, failures, recorded=recorded)
 
     # -- raw observations -------------------------------------------------
     def get(self, exchange: str, coin: str, market: str) -> Observation | None:
@@ -96,7 +103,7 @@ class SnapshotView:
         o = self._obs.get((exchange, coin, "spot"))
         if o is None or o.bid is None or o.ask is None:
             return None
-        return (o.bid + o.ask) / 2.0
+        return mid_price(o.bid, o.ask)
 
     def mark(self, exchange: str, coin: str) -> float | None:
         o = self._obs.get((exchange, coin, "perp"))
@@ -115,13 +122,13 @@ class SnapshotView:
         mid = self.spot_mid(exchange, coin)
         if p is None or p.mark is None or mid is None:
             return None
-        return (p.mark - mid) / mid
+        return basis_rate(p.mark, mid)
 
     def borrow_8h(self, exchange: str, coin: str) -> float | None:
         o = self._obs.get((exchange, coin, "borrow"))
         if o is None or o.borrow_rate_daily is None:
             return None
-        return o.borrow_rate_daily / 3.0
+        return borrow_per_8h(o.borrow_rate_daily)
 
     def next_funding_s(self, exchange: str, coin: str) -> float | None:
         o = self._obs.get((exchange, coin, "perp"))
@@ -141,9 +148,19 @@ class SnapshotView:
     def missing_reason(self, exchange: str, coin: str, market: str) -> str:
         """A short operator-facing reason why (exchange, coin, market) has no usable data.
 
-        Returns "" when nothing is missing for that market's main figure.
+        Returns "" when nothing is missing for that market's main figure. A
+        recorded view says "not in this recording" where a live one, whose
+        exchanges answered with their market lists, says "not listed".
         """
         o = self._obs.get((exchange, coin, market))
+        if o is None and self.recorded:
+            # A recording holds what its writer chose to record: an absent
+            # market may well be listed on the exchange.
+            if exchange not in self.exchanges():
+                return f"{exchange} not in this recording"
+            if market == "perp":
+                return f"{coin} on {exchange} not in this recording"
+            return f"no {_MARKET_WORDS.get(market, market)} for {coin} on {exchange} in this recording"
         if o is None:
             if exchange in self.failures and exchange not in self.exchanges():
                 return f"no data from {exchange}: {self.failures[exchange]}"

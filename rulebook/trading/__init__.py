@@ -27,7 +27,7 @@ from ._funding import settle_cycle, watch_position
 from ._holder import RulesetHolder
 from ._ledger import SCHEMA_VERSION, Ledger, LedgerError
 from ._ledger_read import LedgerReader
-from ._notify import Notifier
+from ._notify import Notifier, NotifyFailure
 from ._paper import PaperExecutor
 from ._recorded import RecordedRulesets
 from ._records import (
@@ -68,6 +68,7 @@ __all__ = [
     "LegRecord",
     "LegSpec",
     "Notifier",
+    "NotifyFailure",
     "OpenRequest",
     "OpenResult",
     "OpportunityRecord",

@@ -352,6 +352,14 @@ class Runtime:
             return
         for e in events:
             self.notifier.send(e.kind, e.text)
+        # Failed channels (this cycle's, and the reloader's since) become events,
+        # written after the cycle's commit, which a notification never precedes.
+        take = getattr(self.notifier, "take_failures", None)  # test doubles may lack it
+        for f in take() if take is not None else []:
+            try:
+                self.ledger.record_event("notify_failed", f.text(), ts=f.ts)
+            except Exception:  # noqa: BLE001 - a failed channel must never stop trading
+                pass
 
     # -- loops ---------------------------------------------------------------------------
     def run(
