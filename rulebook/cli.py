@@ -425,6 +425,178 @@ def halt(
     out.print(f"requested {what} of the runtime (pid {runner}) on {cfg.ledger}", markup=False)
 
 
+# -- history, backtests and reports ---------------------------------------------------
+
+history_app = typer.Typer(
+    help="Get funding history: import third-party datasets, fetch from the exchanges.",
+    no_args_is_help=True,
+)
+app.add_typer(history_app, name="history")
+
+
+@history_app.command("import")
+def history_import(
+    sources: Annotated[
+        list[Path], typer.Argument(help="The dataset's files or its directory (one format).")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="History file to write (.jsonl or .jsonl.gz).")
+    ],
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="supervik, aha-hh or zushen (default: detected)."),
+    ] = None,
+    quote: Annotated[
+        str, typer.Option("--quote", help="zushen: the margin currency of the perps taken.")
+    ] = "USDT",
+) -> None:
+    """Convert a funding dataset into rulebook's history format.
+
+    The history format is settlement records (the rate that settled, its
+    interval, the mark where known) plus the price observations the dataset
+    has. Time zones are fixed (supervik's Binance and Bybit dates are UTC+3,
+    AHA-HH's are Europe/London local time); where a dataset has no price for
+    a leg the table says NONE and nothing is invented.
+
+    Example:
+
+        rulebook history import ../shared/data/funding-history/AHA-HH-optimising-funding-rate-arbitrage/all_exchanges.csv -o history.jsonl.gz
+    """
+    from rulebook.app import import_command
+
+    raise typer.Exit(import_command(sources, output, format, quote, out=out, err=err))
+
+
+def _time_option(text: str | None, name: str) -> int | None:
+    if text is None:
+        return None
+    from rulebook.app import SnapshotError, parse_time
+
+    try:
+        return parse_time(text)
+    except SnapshotError as e:
+        raise typer.BadParameter(str(e).replace("--at", name)) from None
+
+
+@app.command()
+def backtest(
+    paths: RulePaths = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option("--data", "-d", help="History file(s) (rulebook history import/fetch)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", metavar="TIME", help="Start (ISO-8601 UTC or ms).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="TIME", help="End, inclusive.")
+    ] = None,
+    config: ConfigOption = None,
+    lookahead: Annotated[
+        str,
+        typer.Option(
+            "--lookahead",
+            help="What rules see: last-settled (default, no look-ahead) or next-settlement.",
+        ),
+    ] = "last-settled",
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="NAME=VALUE", help="Override a `let` constant."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Keep the backtest's ledger in this NEW file (default: none)."),
+    ] = None,
+) -> None:
+    """Replay a ruleset over funding history at full speed and report how it did.
+
+    Runs the paper runtime's cycle over the history into a fresh ledger of its
+    own (never an operator's, and nothing is notified), then reports the
+    totals, per-rule, per-coin, per-venue and per-position figures. Rules
+    that would trade a leg the history has no price for are refused, with
+    the reason. See docs/backtest.md.
+
+    Example:
+
+        rulebook backtest strategies/ --data examples/history/binance-bybit-okx-btc-eth-2023-2024.jsonl.gz --html report.html
+    """
+    from rulebook.app import backtest_command
+    from rulebook.backtest import BacktestSpec, OverrideError, parse_assignment
+    from rulebook.history import LOOKAHEADS
+
+    if not data:
+        raise fail("give the history with --data FILE (see `rulebook history import --help`)")
+    for d in data:
+        if not d.exists():
+            raise fail(f"{d}: history file not found")
+    if lookahead not in LOOKAHEADS:
+        raise typer.BadParameter(f"--lookahead {lookahead}: one of {', '.join(LOOKAHEADS)}")
+    try:
+        sets = dict(parse_assignment(s) for s in overrides or [])
+    except OverrideError as e:
+        raise typer.BadParameter(str(e)) from None
+    cfg = _config(config, None, None)
+    spec = BacktestSpec(
+        rule_paths=paths or DEFAULT_PATHS,
+        data=data,
+        start=_time_option(start, "--from"),
+        end=_time_option(end, "--to"),
+        lookahead=lookahead,
+        overrides=sets,
+        config=cfg,
+    )
+    try:
+        code = backtest_command(
+            spec, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, db=db
+        )
+    except OverrideError as e:
+        raise fail(str(e)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    db: LedgerOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
+    ] = None,
+) -> None:
+    """The backtest report for any ledger: a paper run's, or a kept backtest's.
+
+    Reads the ledger only (a running paper runtime is not disturbed).
+
+    Example:
+
+        rulebook report --db paper.db --html paper.html
+    """
+    from rulebook.app import report_command
+
+    cfg = _config(config, None, db)
+    raise typer.Exit(
+        report_command(
+            Path(cfg.ledger),
+            cfg.leverage,
+            out=out,
+            err=err,
+            as_json=as_json,
+            html=html,
+            csv_dir=csv_dir,
+        )
+    )
+
+
 def main() -> None:
     app()
 

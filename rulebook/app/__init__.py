@@ -18,6 +18,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._backtest import (
+        backtest_command,
+        import_command,
+        print_report,
+        report_command,
+        write_outputs,
+    )
     from ._dry_run import load_snapshot, show_dry_run
     from ._render import render_explanations, render_skipped, render_summary, render_table, utc_time
     from ._report import SHOWN_CLOSED, print_status
@@ -31,6 +38,11 @@ if TYPE_CHECKING:
     from ._validate import check_on_save, print_rules, report_validation
 
 _LAZY: dict[str, str] = {
+    "backtest_command": "._backtest",
+    "import_command": "._backtest",
+    "print_report": "._backtest",
+    "report_command": "._backtest",
+    "write_outputs": "._backtest",
     "load_snapshot": "._dry_run",
     "show_dry_run": "._dry_run",
     "render_explanations": "._render",
@@ -72,6 +84,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "backtest_command",
+    "import_command",
+    "print_report",
+    "report_command",
+    "write_outputs",
     "Col",
     "Fitted",
     "Screen",

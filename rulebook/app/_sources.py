@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rulebook.lang import Ruleset
-from rulebook.market import SnapshotView
+from rulebook.market import SnapshotView, open_recording
 from rulebook.trading import Runtime
 
 if TYPE_CHECKING:
@@ -31,11 +31,15 @@ def recording_span(path: str | os.PathLike[str]) -> tuple[int, int] | None:
         return value if isinstance(value, int) else None
 
     try:
-        with open(path, "rb") as fh:
+        with open_recording(path) as fh:
             first = None
             for line in fh:
                 if line.strip() and (first := ts_of(line)) is not None:
                     break
+            if str(path).endswith(".gz"):  # no seeking from the end: read it through
+                tail = [ln for ln in fh if ln.strip()][-64:]
+                last = next((t for ln in reversed(tail) if (t := ts_of(ln)) is not None), None)
+                return None if first is None or last is None else (first, last)
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - 65536))

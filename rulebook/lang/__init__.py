@@ -10,7 +10,7 @@ No exchange or I/O knowledge beyond reading the rule files themselves.
 
 from __future__ import annotations
 
-from ._ast import Span
+from ._ast import LetDef, Span
 from ._check import Program
 from ._compile import (
     AlertAction,
@@ -43,6 +43,7 @@ __all__ = [
     "Explanation",
     "HedgeAction",
     "LEVELS",
+    "LetDef",
     "LoadResult",
     "NoData",
     "ParseCache",

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 from ._duration import parse_duration
 from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
 from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
-from ._jsonl import JsonlRecorder, LineError, Record, iter_jsonl, read_jsonl, read_settlements
+from ._jsonl import (
+    JsonlRecorder,
+    LineError,
+    Record,
+    iter_jsonl,
+    open_recording,
+    read_jsonl,
+    read_settlements,
+)
 from ._model import (
     EXCHANGES,
     MARKETS,
@@ -110,5 +118,6 @@ __all__ = [
     "iter_jsonl",
     "read_jsonl",
     "read_settlements",
+    "open_recording",
     "record_snapshots",
 ]
