@@ -10,6 +10,8 @@ from rulebook.trading import Ledger
 
 __all__ = ["ledger_status"]
 
+_SHOWN_LEG = ("exchange", "market", "side", "size", "entry_price")
+
 
 def ledger_status(ledger: Ledger) -> dict[str, Any]:
     """Statistics operators expect, plus every position with its pnl parts.
@@ -28,6 +30,7 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
         row = asdict(p)
         row.pop("ruleset_sha")
         row.pop("updated_at")
+        row["legs"] = [{k: leg[k] for k in _SHOWN_LEG} for leg in row["legs"]]
         # open positions only: current | changed | removed | unknown
         positions.append({"id": p.id, "rule": p.rule, "rule_state": rule_states.get(p.id), **row})
     return {"stats": stats, "positions": positions}

@@ -208,7 +208,8 @@ class LedgerReader:
         return [OrderRecord(**r) for r in self._by_position("orders", position_id)]
 
     def fills(self, position_id: int | None = None) -> list[FillRecord]:
-        return [FillRecord(**r) for r in self._by_position("fills", position_id)]
+        """Fills in time order."""
+        return [FillRecord(**r) for r in self._by_position("fills", position_id, order="ts, id")]
 
     def funding_payments(self, position_id: int | None = None) -> list[FundingRecord]:
         """Payments in settlement order (then exchange)."""
@@ -280,11 +281,11 @@ class LedgerReader:
         return None if row is None else (int(row[0]), bool(row[1]))
 
 
+_LEG_FIELDS = tuple(LegRecord.__dataclass_fields__)
+
+
 def _position(r: Mapping[str, Any]) -> PositionRecord:
-    legs = [
-        LegRecord(**{k: leg[k] for k in ("exchange", "market", "side", "size", "entry_price")})
-        for leg in json.loads(r["legs"])
-    ]
+    legs = [LegRecord(**{k: leg[k] for k in _LEG_FIELDS if k in leg}) for leg in json.loads(r["legs"])]
     return PositionRecord(
         id=int(r["id"]),
         rule=r["rule"],

@@ -171,11 +171,19 @@ class RulesetRecord:
 
 @dataclass(frozen=True, slots=True)
 class LegRecord:
+    """A leg as last recorded: its pnl parts are contributions (fees, borrow >= 0 paid)."""
+
     exchange: str
     market: str
     side: str
     size: float
     entry_price: float
+    mark: float | None = None  # the last mark seen
+    exit_price: float | None = None  # once closed
+    funding: float = 0.0  # net received
+    entry_fee: float = 0.0
+    exit_fee: float = 0.0
+    borrow: float = 0.0  # interest paid
 
 
 @dataclass(frozen=True, slots=True)
