@@ -60,6 +60,9 @@ class FakeExecutor:
     def positions(self) -> Mapping[int, PaperPosition]:
         return self._positions
 
+    def begin_cycle(self, view: SnapshotView, t: int) -> None:
+        self.calls.append(("begin_cycle", t, None))
+
     def open(self, request: OpenRequest, view: SnapshotView, t: int) -> OpenResult:
         self.calls.append(("open", t, request))
         blocked = self._on_open(request)
@@ -147,7 +150,7 @@ def test_the_runtime_asks_the_injected_executor_in_the_order_of_spec_11(tmp_path
     assert rt.executor is fake
     summary = rt.run(ReplaySource(_recording(tmp_path)))
     assert summary.cycles == 3 and summary.failed is None
-    assert [(m, t) for m, t, _ in fake.calls] == [
+    assert [(m, t) for m, t, _ in fake.calls if m != "begin_cycle"] == [
         ("mark", T0), ("open", T0), ("persist", T0),
         # step 1 (settle each leg: short bybit, then long binance) before step 2 (mark)
         ("settle_funding", T), ("settle_funding", T), ("mark", T), ("persist", T),
@@ -155,6 +158,9 @@ def test_the_runtime_asks_the_injected_executor_in_the_order_of_spec_11(tmp_path
         ("settle_funding", T + 8 * H), ("settle_funding", T + 8 * H), ("mark", T + 8 * H),
         ("close", T + 8 * H), ("persist", T + 8 * H),
     ]  # fmt: skip
+    # each cycle starts with begin_cycle
+    assert [t for m, t, _ in fake.calls if m == "begin_cycle"] == [T0, T, T + 8 * H]
+    assert fake.calls[0][0] == "begin_cycle"
     (request,) = [a for m, _, a in fake.calls if m == "open"]
     assert isinstance(request, OpenRequest)
     assert (request.rule_name, request.amount, request.subject.kind) == ("sol_spread", 1000.0, "spread")

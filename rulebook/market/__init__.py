@@ -31,7 +31,9 @@ from ._model import (
     mid_price,
     normalise_funding,
 )
+from ._profiles import PROFILES, ExchangeProfile
 from ._replay import ReplaySource
+from ._settled_live import SettlementFetch, SettlementFetcher
 from ._settlement import Settlement
 from ._settling import (
     DEFAULT_SETTLE_WAIT_MS,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from ._live import CycleResult, ExchangeFeed, LiveSource, make_exchange
     from ._record import cycle_reporter, parse_markets, record_snapshots
     from ._retry import TRANSIENT_ERRORS, RetryPolicy
+    from ._symbols import MarketIndex, MarketRef
 
 # The live side imports ccxt, which takes about half a second: more than the
 # rest of rulebook together. Commands that never go live (validate, a dry-run
@@ -66,6 +69,8 @@ _LIVE: dict[str, str] = {
     "record_snapshots": "._record",
     "TRANSIENT_ERRORS": "._retry",
     "RetryPolicy": "._retry",
+    "MarketIndex": "._symbols",
+    "MarketRef": "._symbols",
 }
 
 
@@ -93,12 +98,18 @@ __all__ = [
     "parse_interval_h",
     "parse_markets",
     "EXCHANGES",
+    "PROFILES",
+    "ExchangeProfile",
+    "MarketIndex",
+    "MarketRef",
     "MARKETS",
     "JsonlRecorder",
     "LineError",
     "Observation",
     "Record",
     "Settlement",
+    "SettlementFetch",
+    "SettlementFetcher",
     "DEFAULT_SETTLE_WAIT_MS",
     "IntervalChange",
     "IntervalWatch",

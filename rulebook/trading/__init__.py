@@ -45,6 +45,7 @@ from ._records import (
     RulesetRecord,
 )
 from ._runtime import CycleReport, RunSummary, Runtime
+from ._sizing import HedgeSize, LegMarket, common_step, size_hedge
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -66,6 +67,8 @@ __all__ = [
     "LedgerReader",
     "LedgerStats",
     "LegRecord",
+    "HedgeSize",
+    "LegMarket",
     "LegSpec",
     "Notifier",
     "NotifyFailure",
@@ -85,7 +88,9 @@ __all__ = [
     "Settlement",
     "TradeEvent",
     "TradingConfig",
+    "common_step",
     "load_config",
     "settle_cycle",
     "watch_position",
+    "size_hedge",
 ]

@@ -41,6 +41,8 @@ For the engineer writing a live executor
 - `positions` is the executor's book: the runtime reads it each cycle, closes
   through `close`, and attaches each position's rule (`PaperPosition.rule`).
   The same `PaperPosition` / `PaperLeg` types serve paper and live positions.
+- `begin_cycle` comes first in every cycle: the place to finish what a previous
+  cycle left in flight and to reconcile with the exchanges.
 - `drain_events` hands over, once, what an operator should hear about; the
   runtime records them in the cycle's transaction and notifies after commit.
 """
@@ -183,6 +185,12 @@ class Executor(Protocol):
     @property
     def positions(self) -> Mapping[int, PaperPosition]:
         """The open positions by id (resumed from the ledger at start-up)."""
+        ...
+
+    def begin_cycle(self, view: SnapshotView, t: int) -> None:
+        """Called first in every cycle, before step 1: a live executor finishes what is in
+        flight (an unhedged leg, a close that did not complete) and reconciles; paper does
+        nothing."""
         ...
 
     def open(self, request: OpenRequest, view: SnapshotView, t: int) -> OpenResult:

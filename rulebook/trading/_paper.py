@@ -140,6 +140,9 @@ class PaperExecutor:
         """The observation's fee, else the configuration's, else the engine's default."""
         return resolve_taker_fee(exchange, market, observed, self._configured_fees)[0]
 
+    def begin_cycle(self, view: SnapshotView, t: int) -> None:
+        """Nothing is ever in flight on paper."""
+
     # -- step 1: funding and borrow interest ---------------------------------------
     def settle_funding(
         self, position: PaperPosition, leg: PaperLeg, settlement: Settlement

@@ -169,6 +169,8 @@ class Runtime:
         self._events = []  # a failed cycle's events went with its transaction
         ex.drain_events()
         with self.ledger.cycle():
+            ex.begin_cycle(view, t)
+            self._take_events()
             funding = settle_cycle(ex, view, t)  # 1
             self._take_events()
             ex.mark(view)  # 2
