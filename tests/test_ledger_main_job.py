@@ -23,7 +23,8 @@ EXPECTED = json.loads((ROOT / "tests/fixtures/readme-main-job/status.json").read
 
 def _same(got: object, want: object, where: str) -> None:
     if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), where
+        # every figure of then is there (later work may add fields beside them)
+        assert isinstance(got, dict) and set(want) <= set(got), where
         for k in want:
             _same(got[k], want[k], f"{where}.{k}")
     elif isinstance(want, list):

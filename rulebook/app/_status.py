@@ -21,16 +21,36 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
     """
     read = ledger.read
     stats: dict[str, Any] = asdict(read.stats())
+    stats["mode"] = read.mode()
+    live = stats["mode"] == "live"
+    # live: the funding the exchanges reported, beside the ledger's computed payments
+    reported = read.reported_funding()
+    stats["funding_reported"] = sum(reported.values()) if live else None
     # open positions whose rule a reload changed or removed run on the exit
     # clause they were opened with (and the risk limits): status marks them
     rule_states = position_rule_states(ledger)
     stats["positions_on_old_rules"] = sum(s in ("changed", "removed") for s in rule_states.values())
     positions = []
     for p in read.positions():
-        row = asdict(p)
-        row.pop("ruleset_sha")
-        row.pop("updated_at")
-        row["legs"] = [{k: leg[k] for k in _SHOWN_LEG} for leg in row["legs"]]
-        # open positions only: current | changed | removed | unknown
-        positions.append({"id": p.id, "rule": p.rule, "rule_state": rule_states.get(p.id), **row})
+        row: dict[str, Any] = {
+            "id": p.id,
+            "rule": p.rule,
+            # open positions only: current | changed | removed | unknown
+            "rule_state": rule_states.get(p.id),
+            "bindings": p.bindings,
+            "coin": p.coin,
+            "legs": [{k: getattr(leg, k) for k in _SHOWN_LEG} for leg in p.legs],
+            "notional": p.notional,
+            "status": p.status,
+            "opened_at": p.opened_at,
+            "closed_at": p.closed_at,
+            "close_reason": p.close_reason,
+            "pnl_funding": p.pnl_funding,
+            "funding_reported": reported.get(p.id) if live else None,
+            "pnl_fees": p.pnl_fees,
+            "pnl_price": p.pnl_price,
+            "pnl_borrow": p.pnl_borrow,
+            "pnl": p.pnl,
+        }
+        positions.append(row)
     return {"stats": stats, "positions": positions}

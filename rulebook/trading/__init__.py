@@ -27,6 +27,7 @@ from ._funding import settle_cycle, watch_position
 from ._holder import RulesetHolder
 from ._ledger import SCHEMA_VERSION, Ledger, LedgerError
 from ._ledger_read import LedgerReader
+from ._live_ledger import LiveLedger, ledger_mode, reported_funding
 from ._notify import Notifier, NotifyFailure
 from ._paper import PaperExecutor
 from ._recorded import RecordedRulesets
@@ -70,6 +71,7 @@ __all__ = [
     "HedgeSize",
     "LegMarket",
     "LegSpec",
+    "LiveLedger",
     "Notifier",
     "NotifyFailure",
     "OpenRequest",
@@ -89,8 +91,10 @@ __all__ = [
     "TradeEvent",
     "TradingConfig",
     "common_step",
+    "ledger_mode",
     "load_config",
     "settle_cycle",
     "watch_position",
+    "reported_funding",
     "size_hedge",
 ]

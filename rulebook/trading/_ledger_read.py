@@ -184,6 +184,23 @@ class LedgerReader:
             pass
         return pid
 
+    def mode(self) -> str:
+        """'live' or 'paper' (a ledger that never ran live is a paper one)."""
+        return self._meta("mode") or "paper"
+
+    def reported_funding(self) -> dict[int, float]:
+        """Per position, the funding the exchanges reported ({} on a paper ledger)."""
+        exists = self._one(
+            "select count(*) from sqlite_master where type = 'table' and name = 'exchange_funding'"
+        )
+        if not exists:
+            return {}
+        rows = self._rows(
+            "select position_id, sum(amount) as s from exchange_funding "
+            "where position_id is not null group by position_id"
+        )
+        return {int(r["position_id"]): float(r["s"] or 0.0) for r in rows}
+
     def schema_version(self) -> int:
         return schema_version(self._conn, self.path)
 

@@ -27,7 +27,7 @@ from typing import Any
 from ._book import PaperPosition
 from ._ledger import Ledger, LedgerError, _position_from_row
 
-__all__ = ["LiveLedger", "ledger_mode"]
+__all__ = ["LiveLedger", "ledger_mode", "reported_funding"]
 
 _INTENT_COLUMNS: dict[str, Any] = {
     "id": int,
@@ -65,8 +65,12 @@ def _now_ms() -> int:
 
 def ledger_mode(ledger: Ledger) -> str:
     """'live' or 'paper' (a ledger that never ran live is a paper one)."""
-    row = ledger._db.execute("select value from meta where key = 'mode'").fetchone()
-    return "paper" if row is None else str(row[0])
+    return ledger.read.mode()
+
+
+def reported_funding(ledger: Ledger) -> dict[int, float]:
+    """Per position, the funding the exchanges reported (read only; {} on a paper ledger)."""
+    return ledger.read.reported_funding()
 
 
 class LiveLedger:
