@@ -129,7 +129,7 @@ def test_no_sql_or_table_name_outside_the_ledger_modules() -> None:
     ledger_modules = {"_ledger.py", "_ledger_read.py", "_live_ledger.py"}
     # calls that run SQL, and string literals that start with a SQL statement
     sql_like = re.compile(
-        r"\.execute(?:many|script)?\(|\.table\(|db\[|\.query\(|[\"'](select|insert|update|delete|create|alter"
+        r"\.execute(?:many|script)?\(|\bdb\.table\(|db\[|\.query\(|[\"'](select|insert|update|delete|create|alter"
         r"|drop|pragma)\s|[\"'](SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|PRAGMA)\s"
     )
     tables = ("cycles", "opportunities", "positions", "orders", "fills", "funding_payments",
