@@ -182,9 +182,9 @@ class Runtime:
                 else:
                     reason, by_limit = self._exit_reason(p, rs, env, t)
                 if reason:
-                    res = ex.close(p, view, t, reason, force=close_all, by_risk_limit=by_limit)
+                    closing = ex.close(p, view, t, reason, force=close_all, by_risk_limit=by_limit)
                     self._take_events()
-                    if res.closed:
+                    if closing.closed:
                         st.closed += 1
             if not close_all:
                 self._entries(rs, view, env, t, st)  # 4
@@ -264,9 +264,9 @@ class Runtime:
                 key = position_key(o.subject)
                 for p in list(self.executor.positions.values()):
                     if p.key == key:
-                        res = self.executor.close(p, view, t, f"close by rule {o.rule}")
+                        closing = self.executor.close(p, view, t, f"close by rule {o.rule}")
                         self._take_events()
-                        if res.closed:
+                        if closing.closed:
                             st.closed += 1
         for o in fired:
             for text in o.alerts:

@@ -376,7 +376,7 @@ class LiveExecutor(PaperExecutor):
             side = lg.order_side(intent == "open")
             price = leg.entry_price if intent == "open" else (leg.exit_price or leg.mark)
             rate = f.fee / (f.added * price) if f.added > 0 and price else 0.0
-            fill = Fill(leg.exchange, leg.market, side, price, leg.size,
+            fill = Fill(leg.exchange, leg.market, "buy" if side == "buy" else "sell", price, leg.size,
                         f.fee if intent == "open" else leg.exit_fee, rate,
                         f"exchange ({lg.symbol})")  # fmt: skip
             self._record_order_and_fill(p.id, p.coin, t, intent, leg.size * price, fill)
