@@ -332,7 +332,7 @@ def test_kill_9_between_the_legs_leaves_a_complete_hedge_or_none(tmp_path: Path)
     # the ledger holds both intents (committed before anything was sent), not yet resolved
     ledger = Ledger(tmp_path / "live.db")
     assert [r["status"] for r in intents(ledger)] == ["intent", "intent"]
-    (row,) = ledger.query("select status from positions")
+    (row,) = sql(ledger, "select status from positions")
     assert row["status"] == "opening"
     ledger.close()
     ex, _, alerts, ledger = make(tmp_path, server)
