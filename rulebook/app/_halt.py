@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from rulebook.market import SnapshotView
-from rulebook.trading import Executor, Ledger, TradingConfig
+from rulebook.trading import Ledger, PaperExecutor, TradingConfig
 
 __all__ = ["close_all_offline"]
 
@@ -23,13 +23,13 @@ REASON = "halt --close-all (no runtime running: at the last marks)"
 def close_all_offline(config: TradingConfig, ledger: Ledger) -> tuple[int, list[tuple[int, float]]]:
     """Close every open paper position at its last mark; returns (the time used, closed
     positions with their pnl). Writes one transaction and a `halt` event."""
-    ex = Executor(config, ledger)
+    ex = PaperExecutor(config, ledger)
     t = ledger.last_cycle_ts() or int(time.time() * 1000)
     no_prices = SnapshotView(t, {})  # every leg falls back to its last mark (force)
     closed: list[tuple[int, float]] = []
     with ledger.cycle():
         for p in list(ex.positions.values()):
-            if ex.close(p, no_prices, t, REASON, force=True):
+            if ex.close(p, no_prices, t, REASON, force=True).closed:
                 closed.append((p.id, p.pnl))
         ex.persist(t)
         ledger.mark_halts_handled()
@@ -38,5 +38,5 @@ def close_all_offline(config: TradingConfig, ledger: Ledger) -> tuple[int, list[
             f"halted by rulebook halt --close-all with no runtime running; closed "
             f"{len(closed)} position(s) at their last marks",
         )
-    ex.events = []  # the positions, orders and fills tables hold the closes
+    ex.drain_events()  # the positions, orders and fills tables hold the closes
     return t, closed

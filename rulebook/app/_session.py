@@ -111,7 +111,7 @@ def _resume_note(ledger: Ledger, ruleset: Ruleset, config: TradingConfig, err: C
     last = ledger.last_cycle_ts()
     if last is None:
         return
-    held = len(ledger.open_position_rows())
+    held = len(ledger.open_positions())
     err.print(
         f"resuming {config.ledger}: last cycle {_when(last)} UTC, {held} open position(s); "
         "--fresh starts a new ledger",
