@@ -350,10 +350,10 @@ def test_borrowed_spot_leg_borrows_sells_on_margin_buys_back_and_repays(tmp_path
     """Negative funding: long perp, short spot sold with coins borrowed on cross margin."""
     ex, server, alerts, ledger = make(tmp_path)
     t = 1_753_112_400_000
-    res = ex.open(rule_name="neg", bindings={"coin": "BTC"}, ruleset_sha="sha",
-                  subject=Subject("funding", "BTC", ("binance",)),
-                  legs=[LegSpec("binance", "perp", "long"), LegSpec("binance", "spot", "short")],
-                  amount=1000.0, view=view(t), t=t)  # fmt: skip
+    legs = (LegSpec("binance", "perp", "long"), LegSpec("binance", "spot", "short"))
+    request = OpenRequest("neg", {"coin": "BTC"}, "sha", Subject("funding", "BTC", ("binance",)),
+                          legs, 1000.0)  # fmt: skip
+    res = ex.open(request, view(t), t)
     assert res.decision == "open" and res.position is not None
     assert server.borrows == [("BORROW", "BTC", 0.019)]
     assert server.position == 0.019 and server.margin_btc == 0.0 and server.margin_debt == 0.019
@@ -362,10 +362,10 @@ def test_borrowed_spot_leg_borrows_sells_on_margin_buys_back_and_repays(tmp_path
     assert res.position.legs[1].borrowed and res.position.legs[1].size == 0.019
     # read back from the margin account's trades: 0.019 x 50000 x 0.001 spot fee
     assert res.position.legs[1].entry_fee == pytest.approx(0.95, rel=1e-12)
-    assert ex.close(res.position, view(t + 60_000), t + 60_000, "exit when") is True
+    assert ex.close(res.position, view(t + 60_000), t + 60_000, "exit when").closed is True
     assert server.position == 0 and server.margin_debt == 0 and server.margin_btc == 0
     assert server.borrows == [("BORROW", "BTC", 0.019), ("REPAY", "BTC", 0.019)]
-    kinds = [r["kind"] for r in ledger.query("select kind from events order by id")]
+    kinds = [r["kind"] for r in sql(ledger, "select kind from events order by id")]
     assert "borrow" in kinds and "repay" in kinds
 
 
