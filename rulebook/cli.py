@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from rulebook._text import MaskedStream, terminal_safe
+
 if TYPE_CHECKING:
     from rulebook.lang import LoadResult
     from rulebook.trading import Ledger, TradingConfig
@@ -37,8 +39,10 @@ def _piped_width() -> int | None:
     return 120
 
 
-out = Console(highlight=False, width=_piped_width())
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Everything printed goes through a stream that masks secrets (URLs' credentials
+# and tokens, configured keys): no message can show one (docs/limits.md).
+out = Console(highlight=False, width=_piped_width(), file=MaskedStream())
+err = Console(stderr=True, highlight=False, soft_wrap=True, file=MaskedStream(stderr=True))
 
 DEFAULT_PATHS = [Path("strategies")]
 
@@ -68,7 +72,7 @@ class OutputFormat(StrEnum):
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error (never a traceback) and return the exit to raise."""
-    err.print(f"error: {message}", markup=False)
+    err.print(f"error: {terminal_safe(message, keep_newlines=True)}", markup=False)
     return typer.Exit(code)
 
 
