@@ -12,7 +12,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO, cast
 
 import typer
 from rich.console import Console
@@ -40,8 +40,10 @@ def _piped_width() -> int | None:
 
 # Everything printed goes through a stream that masks secrets (URLs' credentials
 # and tokens, configured keys): no message can show one (docs/limits.md).
-out = Console(highlight=False, width=_piped_width(), file=MaskedStream())
-err = Console(stderr=True, highlight=False, soft_wrap=True, file=MaskedStream(stderr=True))
+out = Console(highlight=False, width=_piped_width(), file=cast(TextIO, MaskedStream()))
+err = Console(
+    stderr=True, highlight=False, soft_wrap=True, file=cast(TextIO, MaskedStream(stderr=True))
+)
 
 DEFAULT_PATHS = [Path("strategies")]
 

@@ -32,6 +32,7 @@ import statistics
 from dataclasses import dataclass
 
 from ._model import Observation
+from ._settlement import Settlement
 from ._view import SnapshotView
 
 __all__ = ["PriceBand", "PriceGuard", "Rejection"]
@@ -182,11 +183,11 @@ class PriceGuard:
         view: SnapshotView,
         replaced: dict[Key, Observation | None],
         rejections: list[Rejection],
-    ) -> tuple | None:
+    ) -> tuple[Settlement, ...] | None:
         """Settlements whose mark is implausible against the accepted perp lose their mark."""
         if not view.settlements:
             return None
-        out = []
+        out: list[Settlement] = []
         changed = False
         for s in view.settlements:
             key = (s.exchange, s.coin, "perp")
