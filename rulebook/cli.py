@@ -9,6 +9,7 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -372,7 +373,7 @@ def run(
     """
     from rulebook.app import run_paper
     from rulebook.lang import render_text
-    from rulebook.trading import ledger_mode
+    from rulebook.trading import LedgerError, RuntimeLock, ledger_mode
 
     if paper == live:
         raise fail("choose one: --paper (no orders sent) or --live (real orders; docs/live.md)")
@@ -389,35 +390,44 @@ def run(
         raise fail("the ruleset has errors; nothing was run", 1)
     if replay is not None and not replay.is_file():
         raise fail(f"{replay}: recording not found")
-    ledger = _ledger(cfg.ledger)
-    executor = None
-    if live:
-        from rulebook.app import LiveRefused, prepare_live
+    # One runtime per ledger: a second `run` on it stops here, naming the holder.
+    lock = RuntimeLock(cfg.ledger)
+    try:
+        lock.acquire(shlex.join(["rulebook", *sys.argv[1:]]))
+    except LedgerError as e:
+        raise fail(str(e)) from None
+    try:
+        ledger = _ledger(cfg.ledger)
+        executor = None
+        if live:
+            from rulebook.app import LiveRefused, prepare_live
 
-        try:
-            executor = prepare_live(
-                result.ruleset, cfg, ledger, yes=yes, err=err,
-                confirm=lambda q: typer.confirm(q.removesuffix(" [y/N]"), default=False),
-            )  # fmt: skip
-        except LiveRefused as e:
+            try:
+                executor = prepare_live(
+                    result.ruleset, cfg, ledger, yes=yes, err=err,
+                    confirm=lambda q: typer.confirm(q.removesuffix(" [y/N]"), default=False),
+                )  # fmt: skip
+            except LiveRefused as e:
+                ledger.close()
+                raise fail(str(e)) from None
+        elif ledger_mode(ledger) == "live":
             ledger.close()
-            raise fail(str(e)) from None
-    elif ledger_mode(ledger) == "live":
+            raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
+        summary = run_paper(
+            result.ruleset,
+            paths or DEFAULT_PATHS,
+            cfg,
+            ledger,
+            replay=replay,
+            speed=pace_speed,
+            watch=watch,
+            out=out,
+            err=err,
+            executor=executor,
+        )
         ledger.close()
-        raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
-    summary = run_paper(
-        result.ruleset,
-        paths or DEFAULT_PATHS,
-        cfg,
-        ledger,
-        replay=replay,
-        speed=pace_speed,
-        watch=watch,
-        out=out,
-        err=err,
-        executor=executor,
-    )
-    ledger.close()
+    finally:
+        lock.release()
     if summary.failed:
         raise fail(summary.failed, 1)
 

@@ -13,6 +13,7 @@ from ._executor import Executor, LegSpec, OpenResult, TradeEvent
 from ._holder import RulesetHolder
 from ._ledger import Ledger, LedgerError
 from ._live_ledger import LiveLedger, ledger_mode, reported_funding
+from ._lock import LedgerInUse, LockHolder, RuntimeLock
 from ._notify import Notifier, NotifyFailure
 from ._recorded import RecordedRulesets
 from ._runtime import CycleReport, RunSummary, Runtime
@@ -25,6 +26,9 @@ __all__ = [
     "HedgeSize",
     "Ledger",
     "LedgerError",
+    "LedgerInUse",
+    "LockHolder",
+    "RuntimeLock",
     "LegMarket",
     "LegSpec",
     "LiveLedger",
