@@ -9,13 +9,16 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO, cast
 
 import typer
 from rich.console import Console
+
+from rulebook._text import MaskedStream, terminal_safe
 
 if TYPE_CHECKING:
     from rulebook.lang import LoadResult
@@ -36,8 +39,12 @@ def _piped_width() -> int | None:
     return 120
 
 
-out = Console(highlight=False, width=_piped_width())
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Everything printed goes through a stream that masks secrets (URLs' credentials
+# and tokens, configured keys): no message can show one (docs/limits.md).
+out = Console(highlight=False, width=_piped_width(), file=cast(TextIO, MaskedStream()))
+err = Console(
+    stderr=True, highlight=False, soft_wrap=True, file=cast(TextIO, MaskedStream(stderr=True))
+)
 
 DEFAULT_PATHS = [Path("strategies")]
 
@@ -82,7 +89,7 @@ class OutputFormat(StrEnum):
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error (never a traceback) and return the exit to raise."""
-    err.print(f"error: {message}", markup=False)
+    err.print(f"error: {terminal_safe(message, keep_newlines=True)}", markup=False)
     return typer.Exit(code)
 
 
@@ -461,16 +468,8 @@ def _set_aside(db: Path) -> None:
     """--fresh: keep the old ledger (and its WAL files) under a dated name."""
     import time
 
-    from rulebook.trading import Ledger
-
     if not db.exists():
-        return
-    try:
-        runner = Ledger(db).runner_pid()
-    except Exception:  # noqa: BLE001 - a broken file is set aside all the same
-        runner = None
-    if runner is not None:
-        raise fail(f"{db}: a runtime (pid {runner}) is running on it; halt it before --fresh")
+        return  # the caller holds the runtime lock: no runtime writes to it now
     stamp = time.strftime("%Y%m%dT%H%M%S")
     kept = db.with_name(f"{db.name}.{stamp}")
     for suffix in ("", "-wal", "-shm"):
@@ -567,7 +566,7 @@ def run(
     from rulebook.app import run_paper
     from rulebook.lang import render_text
     from rulebook.market import parse_duration
-    from rulebook.trading import ledger_mode
+    from rulebook.trading import LedgerError, RuntimeLock, ledger_mode
 
     if paper == live:
         raise fail("choose one: --paper (no orders sent) or --live (real orders; docs/live.md)")
@@ -595,39 +594,48 @@ def run(
     if replay is not None:
         _check_recording(replay)
     _check_ledger_dir(cfg.ledger)
-    if fresh:
-        _set_aside(Path(cfg.ledger))
-    ledger = _ledger(cfg.ledger)
-    executor = None
-    if live:
-        from rulebook.app import LiveRefused, prepare_live
+    # One runtime per ledger: a second `run` on it stops here, naming the holder.
+    lock = RuntimeLock(cfg.ledger)
+    try:
+        lock.acquire(shlex.join(["rulebook", *sys.argv[1:]]))
+    except LedgerError as e:
+        raise fail(str(e)) from None
+    try:
+        if fresh:
+            _set_aside(Path(cfg.ledger))
+        ledger = _ledger(cfg.ledger)
+        executor = None
+        if live:
+            from rulebook.app import LiveRefused, prepare_live
 
-        try:
-            executor = prepare_live(
-                result.ruleset, cfg, ledger, yes=yes, err=err,
-                confirm=lambda q: typer.confirm(q.removesuffix(" [y/N]"), default=False),
-            )  # fmt: skip
-        except LiveRefused as e:
+            try:
+                executor = prepare_live(
+                    result.ruleset, cfg, ledger, yes=yes, err=err,
+                    confirm=lambda q: typer.confirm(q.removesuffix(" [y/N]"), default=False),
+                )  # fmt: skip
+            except LiveRefused as e:
+                ledger.close()
+                raise fail(str(e)) from None
+        elif ledger_mode(ledger) == "live":
             ledger.close()
-            raise fail(str(e)) from None
-    elif ledger_mode(ledger) == "live":
+            raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
+        summary = run_paper(
+            result.ruleset,
+            paths or DEFAULT_PATHS,
+            cfg,
+            ledger,
+            replay=replay,
+            speed=pace_speed,
+            watch=watch,
+            out=out,
+            err=err,
+            executor=executor,
+            notify=notify or replay is None,
+            run_for_s=run_for,
+        )
         ledger.close()
-        raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
-    summary = run_paper(
-        result.ruleset,
-        paths or DEFAULT_PATHS,
-        cfg,
-        ledger,
-        replay=replay,
-        speed=pace_speed,
-        watch=watch,
-        out=out,
-        err=err,
-        executor=executor,
-        notify=notify or replay is None,
-        run_for_s=run_for,
-    )
-    ledger.close()
+    finally:
+        lock.release()
     if summary.failed:
         raise fail(summary.failed, 1)
 
