@@ -193,7 +193,9 @@ def test_halt_close_all_without_a_runtime_closes_on_the_exchange(tmp_path: Path)
     assert (closed, left) == (1, 0)
     assert server.position == 0 and server.spot_btc == 0
     assert ledger.query("select status, close_reason from positions")[0] == {
-        "status": "closed", "close_reason": "halt --close-all"}
+        "status": "closed",
+        "close_reason": "halt --close-all",
+    }
     # the spot leg sold as an IOC limit under the ticker's bid, the perp bought back
     spot_close = [o for o in server.orders if o.kind == "spot" and o.side == "SELL"]
     assert spot_close[0].type == "LIMIT" and spot_close[0].price < 50_099.0

@@ -67,8 +67,13 @@ def make(tmp_path: Path, server: FakeBinance | None = None, *, retries: int = 2)
     gw = OrderGateway("binance", client, sleep=clock.sleep)
     alerts = Alerts()
     ledger = Ledger(tmp_path / "live.db")
-    ex = LiveExecutor(cfg, ledger, {"binance": Venue("binance", client, gw, cfg.exchanges["binance"])},
-                      notifier=alerts, clock=clock)  # type: ignore[arg-type]
+    ex = LiveExecutor(
+        cfg,
+        ledger,
+        {"binance": Venue("binance", client, gw, cfg.exchanges["binance"])},
+        notifier=alerts,
+        clock=clock,
+    )  # type: ignore[arg-type]
     needs = TradeNeeds(markets={("binance", "BTC", "perp"), ("binance", "BTC", "spot")})
     assert ex.start(needs) == []
     return ex, server, alerts, ledger
@@ -183,7 +188,9 @@ def test_error_while_closing_is_retried_then_left_closing_with_an_alert(tmp_path
     assert ex.close(p, view(), 1_753_116_000_000, "exit when") is False
     assert server.spot_btc == 0 and server.position == -0.019  # spot sold, perp still short
     assert "close INCOMPLETE, still open: binance perp 0.019 BTC" in alerts.text()
-    assert ledger.query("select status from positions where id = ?", [p.id])[0]["status"] == "closing"
+    assert (
+        ledger.query("select status from positions where id = ?", [p.id])[0]["status"] == "closing"
+    )
     server.faults.clear()
     # the next cycle finishes the close before anything else
     ex.settle(view(1_753_119_600_000), 1_753_119_600_000)
@@ -310,6 +317,8 @@ def test_no_secret_in_events_or_notifications(tmp_path: Path) -> None:
     server.fault("spot", "reject_funds")
     server.fault("perp", "reject_funds")
     open_carry(ex)
-    texts = [r["detail"] for r in ledger.query("select detail from events")] + [t for _, t in alerts.sent]
+    texts = [r["detail"] for r in ledger.query("select detail from events")] + [
+        t for _, t in alerts.sent
+    ]
     texts += [r["reason"] or "" for r in intents(ledger)]
     assert texts and not any("test-secret-abcdef" in t or "test-key-123456" in t for t in texts)
