@@ -8,8 +8,6 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import sys
 from enum import StrEnum
@@ -248,6 +246,8 @@ def snapshot(
 
         rulebook snapshot -o snaps.jsonl --exchanges binance,bybit --coins BTC,SOL --every 30s --count 10
     """
+    import asyncio
+
     from rulebook.market import (  # loads ccxt
         cycle_reporter,
         parse_duration,
@@ -430,6 +430,7 @@ def status(
 
         rulebook status --db paper.db --json
     """
+    from rulebook import _json
     from rulebook.app import ledger_status, print_status
 
     cfg = _config(config, None, db)
@@ -439,7 +440,7 @@ def status(
     data = ledger_status(ledger)
     ledger.close()
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(_json.dumps(data, indent=2))
     else:
         print_status(out, data)
 

@@ -9,15 +9,16 @@ joins the language's findings and the reload stage's file watcher.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import fields
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from rulebook import _json
 from rulebook.lang import (
     RISK_KEYS,
     LoadResult,
@@ -27,7 +28,6 @@ from rulebook.lang import (
     load_ruleset,
     render_text,
 )
-from rulebook.reload import RuleFileWatch
 
 __all__ = ["check_on_save", "print_rules", "report_validation"]
 
@@ -45,7 +45,7 @@ def report_validation(
     """Print one check's findings (to `echo`) and summary (to `err`); return its exit status."""
     diags = result.diagnostics
     if as_json:
-        echo(json.dumps([d.to_dict() for d in diags], indent=2))
+        echo(_json.dumps([d.to_dict() for d in diags], indent=2))
     else:
         for d in diags:
             echo(render_text(d, result.sources.get(d.file)))
@@ -99,10 +99,12 @@ def check_on_save(
     Returns the last status (`code` if nothing was saved) and the error that
     stopped the watcher, if one did.
     """
+    from rulebook.reload import RuleFileWatch  # watchfiles: only with --watch
+
     cache = ParseCache()
     last = code
 
-    def on_settled(changes: set[tuple[object, str]]) -> None:
+    def on_settled(changes: AbstractSet[tuple[object, str]]) -> None:
         nonlocal last
         saved = ", ".join(sorted({Path(p).name for _, p in changes}))
         err.print(f"--- {time.strftime('%H:%M:%S')} saved {saved}: checking again", markup=False)

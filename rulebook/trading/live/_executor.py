@@ -418,9 +418,9 @@ class LiveExecutor(Executor):
         result = self.trader.close(p.id, planned, held)
         for leg, lg, f, before in zip(p.legs, planned, result.fills, held, strict=True):
             closed = before - f.qty
-            got = self._last_fill(p.id, lg.index, "close")
+            last = self._last_fill(p.id, lg.index, "close")
             if closed > 0:
-                price = got[0] if got[0] is not None else lg.price
+                price = last[0] if last[0] is not None else lg.price
                 # the closed part's pnl is realised into cash; what is left keeps its entry
                 self.cash[leg.exchange] = self.cash.get(leg.exchange, 0.0) + (
                     leg.sign * closed * (price - leg.entry_price) - f.fee
@@ -560,7 +560,7 @@ class LiveExecutor(Executor):
             for leg in p.legs:
                 if leg.exchange == name and leg.market == "spot" and not leg.borrowed:
                     ref = venue.ref(p.coin, "spot")
-                    base = ref.market.get("base") if ref is not None else p.coin
+                    base = str(ref.market.get("base") or p.coin) if ref is not None else p.coin
                     want[base] = want.get(base, 0.0) + leg.size
         diffs = []
         for base, exp in sorted(want.items()):
