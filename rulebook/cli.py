@@ -567,6 +567,7 @@ def history_fetch(
 
         rulebook history fetch --exchange binance --coins BTC,ETH --since 2024-01-01 -o binance.jsonl
     """
+    import asyncio
     import time
 
     from rulebook.history import fetch_history
