@@ -38,6 +38,9 @@ from ._orders import OrderGateway, OrderRequest
 
 __all__ = ["LiveExecutor", "Venue"]
 
+#: how old an unresolved intent must be before a restart may call it never sent
+RESTART_GRACE_S = 10.0
+
 
 @dataclass(slots=True)
 class Venue:
@@ -632,7 +635,14 @@ class LiveExecutor(Executor):
         """Complete or unwind what a previous run left in flight: every intent that may have
         reached an exchange is looked up by its client id, then each position is brought
         to a complete hedge or none."""
-        for row in self.live.intents(unresolved=True):
+        pending = self.live.intents(unresolved=True)
+        if pending:
+            # An order sent a moment before the crash may not be listed yet: give the
+            # exchanges a few seconds before deciding that an intent never left.
+            age_s = (self.now_ms() - max(int(r["ts"]) for r in pending)) / 1000
+            if age_s < RESTART_GRACE_S:
+                next(iter(self.venues.values())).gateway.sleep(RESTART_GRACE_S - age_s)
+        for row in pending:
             venue = self.venues.get(row["exchange"])
             if venue is None:
                 continue
