@@ -22,6 +22,7 @@ candles), that is said and nothing is written for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -126,9 +127,8 @@ async def _funding(ex: Any, ex_id: str, coin: str, symbol: str, since: int, unti
     cursor = since
     times = list(prev)  # earlier settlements (a resumed run) give the first spacing
     while cursor <= until:
-        page = await _call(
-            lambda c=cursor: ex.fetch_funding_rate_history(symbol, since=c, limit=limit), stats
-        )
+        ask = functools.partial(ex.fetch_funding_rate_history, symbol, since=cursor, limit=limit)
+        page = await _call(ask, stats)
         page = sorted(
             (
                 p
@@ -160,10 +160,10 @@ async def _ohlcv(ex: Any, symbol: str, timeframe: str, since: int, until: int, l
     out: list[list[float]] = []
     cursor = since
     while cursor <= until:
-        page = await _call(
-            lambda c=cursor: ex.fetch_ohlcv(symbol, timeframe, since=c, limit=limit, params=params),
-            stats,
+        ask = functools.partial(
+            ex.fetch_ohlcv, symbol, timeframe, since=cursor, limit=limit, params=params
         )
+        page = await _call(ask, stats)
         page = [c for c in page if cursor <= c[0] <= until]
         if not page:
             break
