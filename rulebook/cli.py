@@ -659,6 +659,14 @@ def backtest(
         Path | None,
         typer.Option("--db", help="Keep the backtest's ledger in this NEW file (default: none)."),
     ] = None,
+    seen: Annotated[
+        Path | None,
+        typer.Option(
+            "--seen",
+            metavar="FILE",
+            help="Write what the rules saw at each cycle (a snapshot file dry-run reads).",
+        ),
+    ] = None,
     sweep: Annotated[
         list[str] | None,
         typer.Option(
@@ -746,7 +754,14 @@ def backtest(
             if cluster is not None or workers is not None:
                 raise fail("--cluster and --workers are for sweeps: add --sweep NAME=V1,V2")
             code = backtest_command(
-                spec, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, db=db
+                spec,
+                out=out,
+                err=err,
+                as_json=as_json,
+                html=html,
+                csv_dir=csv_dir,
+                db=db,
+                seen=seen,
             )
     except OverrideError as e:
         raise fail(str(e)) from None
