@@ -177,3 +177,31 @@ def test_what_the_rules_saw_at_each_cycle_is_kept_and_has_no_lookahead(tmp_path:
         # a minute before each settlement, the rate that was about to settle
         assert obs["next_funding_ts"] == t + 60_000
         assert obs["funding_rate"] == rate_at[t + 60_000]
+
+
+def test_report_for_a_paper_run_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trading_helpers import H, T, T0, pair_rows, write_jsonl
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.rules").write_text(
+        "rule sol_spread:\n    when spread(SOL, bybit, binance) > 0.01%\n    then hedge 1000 USDT\n"
+    )
+    rows = pair_rows(T0, "SOL", (100.0, 0.0001), (100.2, 0.0004), T) + pair_rows(
+        T, "SOL", (101.0, 0.0001), (101.1, 0.0003), T + 8 * H
+    )
+    write_jsonl(tmp_path / "rec.jsonl", rows)
+    res = runner.invoke(
+        app, ["run", "s.rules", "--paper", "--replay", "rec.jsonl", "--db", "p.db", "--no-watch"]
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["report", "--db", "p.db", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["lookahead"] is None and rep["source"] == "ledger p.db"
+    assert rep["totals"]["trades"] == 1 and rep["totals"]["open_trades"] == 1
+    con = sqlite3.connect(tmp_path / "p.db")
+    funding = con.execute("select coalesce(sum(amount), 0) from funding_payments").fetchone()[0]
+    assert abs(rep["totals"]["funding"] - funding) <= 1e-9
+    res = runner.invoke(app, ["report", "--db", "missing.db"])
+    assert res.exit_code == 2 and "no ledger here" in res.output
+    assert not (tmp_path / "missing.db").exists()

@@ -163,20 +163,17 @@ def report_command(
 ) -> int:
     """The same report for any ledger (a paper run's included). Reads only."""
     from rulebook.report import build_report, read_ledger
-    from rulebook.trading import Ledger, LedgerError
+    from rulebook.trading import LedgerError, LedgerReader
 
-    if not db.is_file():
-        err.print(f"error: {db}: no ledger here", markup=False)
-        return 2
     try:
-        ledger = Ledger(db)
+        reader = LedgerReader.open(db)  # read-only: a running paper runtime is not disturbed
     except LedgerError as e:
         err.print(f"error: {e}", markup=False)
         return 2
     try:
-        run = read_ledger(ledger, leverage=leverage, source=f"ledger {db}")
+        run = read_ledger(reader, leverage=leverage, source=f"ledger {db}")
     finally:
-        ledger.close()
+        reader.close()
     if not run.equity:
         err.print(f"error: {db}: the ledger has no complete cycle yet", markup=False)
         return 2
