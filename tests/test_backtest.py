@@ -180,7 +180,7 @@ def test_what_the_rules_saw_at_each_cycle_is_kept_and_has_no_lookahead(tmp_path:
 
 
 def test_report_for_a_paper_run_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trading_helpers import H, T, T0, pair_rows, write_jsonl
+    from trading_helpers import T0, H, T, pair_rows, write_jsonl
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.rules").write_text(
