@@ -34,6 +34,7 @@ from ._model import (
     mid_price,
     normalise_funding,
 )
+from ._plausible import PriceBand, PriceGuard, Rejection
 from ._replay import ReplaySource
 from ._settled_live import SettlementFetch, SettlementFetcher
 from ._settlement import Settlement
@@ -128,6 +129,9 @@ __all__ = [
     "mid_price",
     "basis_rate",
     "borrow_per_8h",
+    "PriceBand",
+    "PriceGuard",
+    "Rejection",
     "ReplaySource",
     "SnapshotView",
     "iter_jsonl",
