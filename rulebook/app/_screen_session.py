@@ -130,7 +130,10 @@ def _live(s: ScreenSettings, out: Console,
         return render_screen(screen, out.width, wide=s.wide, sort=s.sort, status=status)
 
     try:
-        with Live(console=out, screen=True, auto_refresh=False, transient=False) as live:
+        # No stdout redirection: the console's own stream (which masks secrets)
+        # writes to sys.stdout, and a redirected one would feed back into Live.
+        with Live(console=out, screen=True, auto_refresh=False, transient=False,
+                  redirect_stdout=False, redirect_stderr=False) as live:
             while True:
                 try:
                     view, warnings = fetch()

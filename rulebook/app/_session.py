@@ -63,10 +63,10 @@ def run_paper(
     page anyone. `run_for_s` stops after that long (of recorded time in a
     replay). Progress and warnings go to `err`, the final statistics to `out`.
     """
-    urls = config.notify.urls if notify else []
     if not notify and config.notify.urls:
         err.print("notifications off for a replay (--notify sends them)", markup=False)
-    notifier = Notifier(urls, config.notify.events)
+    # A quiet replay still checks the URLs (their warnings below), but wants no kind.
+    notifier = Notifier(config.notify.urls, config.notify.events if notify else [])
     _resume_note(ledger, ruleset, config, err)
     for url in notifier.bad_urls:
         err.print(
