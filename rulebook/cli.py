@@ -645,10 +645,16 @@ def run(
 @app.command()
 def status(
     db: LedgerOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for tools.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object, for tools (docs/json.md).")
+    ] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, even past the terminal's width.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Show a ledger's statistics and its positions with their pnl parts.
+    """Show a ledger's statistics, each venue's cash, margin in use, free balance
+    and exposure, the exposure by coin, and the positions with their pnl parts.
 
     Example:
 
@@ -661,12 +667,12 @@ def status(
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here (run `rulebook run --paper` first)")
     ledger = _ledger(cfg.ledger)
-    data = ledger_status(ledger)
+    data = ledger_status(ledger, cfg.leverage)
     ledger.close()
     if as_json:
         typer.echo(_json.dumps(data, indent=2))
     else:
-        print_status(out, data)
+        print_status(out, data, wide=wide)
 
 
 @app.command()

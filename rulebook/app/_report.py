@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
-__all__ = ["SHOWN_CLOSED", "print_status"]
+from ._tables import Col, fit_table, print_fitted
+
+__all__ = ["SHOWN_CLOSED", "print_status", "print_venues"]
 
 # The positions table shows every open position and this many of the latest closed ones.
 SHOWN_CLOSED = 20
@@ -24,7 +26,73 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def print_status(console: Console, data: dict[str, Any], positions: bool = True) -> None:
+VENUE_COLS = [
+    Col("venue", "left"),
+    Col("cash"),
+    Col("margin"),
+    Col("free"),
+    Col("long", keep=1),
+    Col("short", keep=1),
+    Col("legs", keep=2),
+    Col("initial", keep=3),
+]
+COIN_COLS = [
+    Col("coin", "left"),
+    Col("long"),
+    Col("short"),
+    Col("net"),
+    Col("venues", "left", keep=1, wrap=True),
+]
+POSITION_COLS = [
+    Col("id"),
+    Col("rule", "left", wrap=True),
+    Col("coin", "left"),
+    Col("legs", "left"),
+    Col("notional", keep=1),
+    Col("status", "left"),
+    Col("opened", "left", keep=5),
+    Col("funding", keep=2),
+    Col("fees", keep=3),
+    Col("price", keep=4),
+    Col("borrow", keep=6),
+    Col("pnl"),
+    Col("closed because", "left", keep=7, wrap=True),
+]
+
+
+def _legs(legs: list[dict[str, Any]]) -> str:
+    """`bybit: -perp +spot` on one exchange, `-bybit +okx` across two (- short, + long)."""
+    sign = {"short": "-", "long": "+"}
+    if len({lg["exchange"] for lg in legs}) == 1 and legs:
+        return f"{legs[0]['exchange']}: " + " ".join(sign[lg["side"]] + lg["market"] for lg in legs)
+    return " ".join(sign[lg["side"]] + lg["exchange"] for lg in legs)
+
+
+def print_venues(console: Console, data: dict[str, Any], wide: bool = False) -> None:
+    """Cash, margin in use and free balance per venue; exposure by venue and by coin."""
+    venues = data.get("venues") or []
+    if venues:
+        rows = [
+            [v["exchange"], _money(v["cash"]), _money(v["margin"]), _money(v["free"]),
+             _money(v["long"]), _money(v["short"]), str(v["legs"]), _money(v["initial"])]
+            for v in venues
+        ]
+        console.print(Text("venues", style="bold"))
+        print_fitted(console, fit_table(VENUE_COLS, rows, console.width, wide=wide), wide)
+    coins = data.get("coins") or []
+    if coins:
+        rows = [
+            [c["coin"], _money(c["long"]), _money(c["short"]), _money(c["net"]),
+             ", ".join(c["venues"])]
+            for c in coins
+        ]
+        console.print(Text("exposure by coin (open legs at their last marks)", style="bold"))
+        print_fitted(console, fit_table(COIN_COLS, rows, console.width, wide=wide), wide)
+
+
+def print_status(
+    console: Console, data: dict[str, Any], positions: bool = True, wide: bool = False
+) -> None:
     """Print `ledger_status` data: the statistics, then (with `positions`) the positions table."""
     s = data["stats"]
     console.print(
@@ -39,7 +107,8 @@ def print_status(console: Console, data: dict[str, Any], positions: bool = True)
         f"  funding {_money(s['funding'])}, fees {_money(s['fees'])}, "
         f"price {_money(s['price'])}, borrow {_money(s['borrow'])}\n"
         f"paper balance        {_money(s['cash'])} of {_money(s['initial_balance'])} "
-        f"(halts {s['halts']}, errors {s['errors']}, outages {s['outages']})",
+        f"(halts {s['halts']}, errors {s['errors']}, outages {s['outages']}, "
+        f"notifications failed {s.get('notify_failed', 0)})",
         markup=False,
     )
     if s.get("mode") == "live":
@@ -50,6 +119,8 @@ def print_status(console: Console, data: dict[str, Any], positions: bool = True)
         )
     if s["runner_pid"] is not None:
         console.print(f"running              pid {s['runner_pid']}", markup=False)
+    if positions:
+        print_venues(console, data, wide)
     rows = data["positions"]
     if not positions or not rows:
         return
@@ -57,39 +128,16 @@ def print_status(console: Console, data: dict[str, Any], positions: bool = True)
     closed = [p for p in rows if p["status"] != "open"]
     older = closed[:-SHOWN_CLOSED] if len(closed) > SHOWN_CLOSED else []
     rows = [p for p in rows if p["status"] == "open"] + closed[len(older) :]
-    table = Table(title="positions", title_justify="left")
-    for col in (
-        "id",
-        "rule",
-        "coin",
-        "legs",
-        "notional",
-        "status",
-        "opened",
-        "funding",
-        "fees",
-        "price",
-        "borrow",
-        "pnl",
-        "closed because",
-    ):
-        table.add_column(
-            col,
-            justify="right"
-            if col in ("notional", "funding", "fees", "price", "borrow", "pnl")
-            else "left",
-            no_wrap=col == "rule",  # keeps "name * rule changed" readable
-        )
+    cells = []
     for p in rows:
-        legs = ", ".join(f"{lg['side']} {lg['market']} {lg['exchange']}" for lg in p["legs"])
         rule = p["rule"]
         if p.get("rule_state") in ("changed", "removed"):
             rule = f"{rule} * rule {p['rule_state']}"
-        table.add_row(
+        cells.append([
             str(p["id"]),
             rule,
             p["coin"],
-            legs,
+            _legs(p["legs"]),
             _money(p["notional"]),
             p["status"],
             _when(p["opened_at"]),
@@ -99,8 +147,15 @@ def print_status(console: Console, data: dict[str, Any], positions: bool = True)
             _money(p["pnl_borrow"]),
             _money(p["pnl"]),
             p["close_reason"] or "",
+        ])
+    console.print(Text("positions", style="bold"))
+    fitted = fit_table(POSITION_COLS, cells, console.width, wide=wide)
+    print_fitted(console, fitted, wide)
+    if fitted.hidden:
+        console.print(
+            f"hidden at this width: {', '.join(fitted.hidden)} (--wide, or --json)",
+            markup=False, style="dim",
         )
-    console.print(table)
     if older:
         console.print(
             f"... and {len(older)} older closed positions (--json lists all)", markup=False

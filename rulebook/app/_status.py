@@ -13,14 +13,52 @@ __all__ = ["ledger_status"]
 _SHOWN_LEG = ("exchange", "market", "side", "size", "entry_price")
 
 
-def ledger_status(ledger: Ledger) -> dict[str, Any]:
-    """Statistics operators expect, plus every position with its pnl parts.
+def _venues(read: Any, open_positions: list[Any], leverage: float) -> list[dict[str, Any]]:
+    """Per exchange: cash, the margin the open legs reserve (leg notional / leverage,
+    as the executor reserves it), what is free, and the open legs' value by side."""
+    rows: dict[str, dict[str, Any]] = {}
+    for b in read.balances():
+        rows[b.exchange] = {"exchange": b.exchange, "initial": b.initial, "cash": b.cash,
+                            "margin": 0.0, "free": b.cash, "long": 0.0, "short": 0.0, "legs": 0}
+    for p in open_positions:
+        for leg in p.legs:
+            row = rows.setdefault(leg.exchange, {
+                "exchange": leg.exchange, "initial": 0.0, "cash": 0.0, "margin": 0.0,
+                "free": 0.0, "long": 0.0, "short": 0.0, "legs": 0})
+            row["margin"] += p.notional / leverage
+            row["free"] -= p.notional / leverage
+            row[leg.side] += leg.size * (leg.mark if leg.mark is not None else leg.entry_price)
+            row["legs"] += 1
+    return sorted(rows.values(), key=lambda r: r["exchange"])
+
+
+def _coins(open_positions: list[Any]) -> list[dict[str, Any]]:
+    """Per coin: the open legs' value long and short (at their last marks), and the net."""
+    rows: dict[str, dict[str, Any]] = {}
+    for p in open_positions:
+        for leg in p.legs:
+            row = rows.setdefault(
+                p.coin, {"coin": p.coin, "long": 0.0, "short": 0.0, "net": 0.0, "venues": []})
+            value = leg.size * (leg.mark if leg.mark is not None else leg.entry_price)
+            row[leg.side] += value
+            row["net"] += value if leg.side == "long" else -value
+            if leg.exchange not in row["venues"]:
+                row["venues"].append(leg.exchange)
+    return sorted(rows.values(), key=lambda r: r["coin"])
+
+
+def ledger_status(ledger: Ledger, leverage: float = 1.0) -> dict[str, Any]:
+    """Statistics operators expect, every venue's cash, margin and exposure, the
+    exposure by coin, and every position with its pnl parts.
 
     Cumulative profit is realised pnl of closed positions plus the open ones
-    marked at the last complete cycle.
+    marked at the last complete cycle. `leverage` is the configuration's (the
+    margin a leg reserves is its notional / leverage).
     """
     read = ledger.read
     stats: dict[str, Any] = asdict(read.stats())
+    # a notification channel that failed: counted here, each one an event
+    stats["notify_failed"] = len(read.events(kind="notify_failed"))
     stats["mode"] = read.mode()
     live = stats["mode"] == "live"
     # live: the funding the exchanges reported, beside the ledger's computed payments
@@ -30,8 +68,10 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
     # clause they were opened with (and the risk limits): status marks them
     rule_states = position_rule_states(ledger)
     stats["positions_on_old_rules"] = sum(s in ("changed", "removed") for s in rule_states.values())
+    records = read.positions()
+    held = [p for p in records if p.status == "open"]
     positions = []
-    for p in read.positions():
+    for p in records:
         row: dict[str, Any] = {
             "id": p.id,
             "rule": p.rule,
@@ -53,4 +93,9 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
             "pnl": p.pnl,
         }
         positions.append(row)
-    return {"stats": stats, "positions": positions}
+    return {
+        "stats": stats,
+        "venues": _venues(read, held, leverage),
+        "coins": _coins(held),
+        "positions": positions,
+    }
