@@ -778,7 +778,7 @@ def history_import(
 
     Example:
 
-        rulebook history import ../shared/data/funding-history/AHA-HH-optimising-funding-rate-arbitrage/all_exchanges.csv -o history.jsonl.gz
+        rulebook history import all_exchanges.csv -o history.jsonl.gz
     """
     from rulebook.app import import_command
 
