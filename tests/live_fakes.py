@@ -26,17 +26,49 @@ SPOT = "BTC/USDT"
 
 
 def binance_markets() -> list[dict[str, Any]]:
-    common = dict(base="BTC", quote="USDT", baseId="BTC", quoteId="USDT", active=True,
-                  info={"orderTypes": ["LIMIT", "MARKET"]}, future=False, option=False)
-    perp = dict(id="BTCUSDT", symbol=PERP, settle="USDT", settleId="USDT", type="swap",
-                spot=False, swap=True, margin=False, contract=True, linear=True, inverse=False,
-                subType="linear", contractSize=1.0,
-                precision={"amount": 0.001, "price": 0.1, "base": 1e-8, "quote": 1e-8},
-                limits={"amount": {"min": 0.001, "max": 1000}, "cost": {"min": 5}}, **common)
-    spot = dict(id="BTCUSDT", symbol=SPOT, settle=None, type="spot", spot=True, swap=False,
-                margin=True, contract=False, linear=None, inverse=None,
-                precision={"amount": 0.00001, "price": 0.01, "base": 1e-8, "quote": 1e-8},
-                limits={"amount": {"min": 0.00001}, "cost": {"min": 5}}, **common)
+    common = dict(
+        base="BTC",
+        quote="USDT",
+        baseId="BTC",
+        quoteId="USDT",
+        active=True,
+        info={"orderTypes": ["LIMIT", "MARKET"]},
+        future=False,
+        option=False,
+    )
+    perp = dict(
+        id="BTCUSDT",
+        symbol=PERP,
+        settle="USDT",
+        settleId="USDT",
+        type="swap",
+        spot=False,
+        swap=True,
+        margin=False,
+        contract=True,
+        linear=True,
+        inverse=False,
+        subType="linear",
+        contractSize=1.0,
+        precision={"amount": 0.001, "price": 0.1, "base": 1e-8, "quote": 1e-8},
+        limits={"amount": {"min": 0.001, "max": 1000}, "cost": {"min": 5}},
+        **common,
+    )
+    spot = dict(
+        id="BTCUSDT",
+        symbol=SPOT,
+        settle=None,
+        type="spot",
+        spot=True,
+        swap=False,
+        margin=True,
+        contract=False,
+        linear=None,
+        inverse=None,
+        precision={"amount": 0.00001, "price": 0.01, "base": 1e-8, "quote": 1e-8},
+        limits={"amount": {"min": 0.00001}, "cost": {"min": 5}},
+        **common,
+    )
     return [perp, spot]
 
 
@@ -60,13 +92,17 @@ class Order:
 @dataclass
 class FakeBinance:
     prices: dict[str, float] = field(default_factory=lambda: {"BTCUSDT": 50_000.0})
-    fee_rate: dict[str, float] = field(default_factory=lambda: {"perp": 0.0005, "spot": 0.001})
+    fee_rate: dict[str, float] = field(
+        default_factory=lambda: {"perp": 0.0005, "spot": 0.001, "margin": 0.001})
     usdt: float = 100_000.0
     now: int = field(default_factory=lambda: int(time.time() * 1000))
     orders: list[Order] = field(default_factory=list)
     trades: list[dict[str, Any]] = field(default_factory=list)
     position: float = 0.0  # signed BTC on the perp
     spot_btc: float = 0.0
+    margin_btc: float = 0.0  # coins on the cross-margin account (borrowed ones included)
+    margin_debt: float = 0.0  # coins borrowed and not repaid
+    borrows: list[tuple[str, str, float]] = field(default_factory=list)
     faults: list[tuple[str, str, str | None]] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
     funding: list[dict[str, Any]] = field(default_factory=list)
@@ -128,7 +164,9 @@ class FakeBinance:
                            "options": {"fetchMarkets": {"types": ["spot", "linear"]},
                                        "leverageBrackets": {PERP: [["0", "0.004"]]}},
                            **config})  # fmt: skip
-        ex.set_markets(binance_markets())
+        ex.set_markets(binance_markets(), {
+            "BTC": {"id": "BTC", "code": "BTC", "precision": 1e-8},
+            "USDT": {"id": "USDT", "code": "USDT", "precision": 1e-8}})
         ex.load_markets = lambda reload=False, params={}: ex.markets  # noqa: B006
         ex.fetch = self.fetch
         ex.enableRateLimit = False
@@ -138,7 +176,9 @@ class FakeBinance:
     # -- transport -----------------------------------------------------------------
     def _error(self, url: str, method: str, code: int, msg: str, status: int = 400) -> None:
         body = json.dumps({"code": code, "msg": msg})
-        self.ex.handle_errors(status, "Bad Request", url, method, {}, body, json.loads(body), None, None)
+        self.ex.handle_errors(
+            status, "Bad Request", url, method, {}, body, json.loads(body), None, None
+        )
         raise AssertionError(f"ccxt did not raise for {code}")
 
     def fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
@@ -149,8 +189,21 @@ class FakeBinance:
         self.calls.append((method, u.path))
         if self.down:
             raise ccxt.ExchangeNotAvailable("binance 503 Service Unavailable")
-        kind = "perp" if u.path.startswith("/fapi") else "spot"
-        route = (method, u.path.replace("/fapi/v1/", "/X/").replace("/api/v3/", "/X/"))
+        if u.path == "/sapi/v1/margin/borrow-repay":
+            amount = float(params["amount"])
+            if params["type"] == "BORROW":
+                self.margin_debt = round(self.margin_debt + amount, 8)
+                self.margin_btc = round(self.margin_btc + amount, 8)
+            else:
+                self.margin_debt = round(self.margin_debt - amount, 8)
+                self.margin_btc = round(self.margin_btc - amount, 8)
+            self.borrows.append((params["type"], params["asset"], amount))
+            self.save()
+            return {"tranId": self._new_id(), "clientTag": ""}
+        kind = "perp" if u.path.startswith("/fapi") else (
+            "margin" if u.path.startswith("/sapi/v1/margin") else "spot")  # fmt: skip
+        route = (method, u.path.replace("/fapi/v1/", "/X/").replace("/api/v3/", "/X/")
+                 .replace("/sapi/v1/margin/", "/X/"))  # fmt: skip
         if route == ("POST", "/X/order"):
             return self._create(url, method, kind, params)
         if route == ("GET", "/X/order"):
@@ -159,7 +212,9 @@ class FakeBinance:
                 self._error(url, method, -2013, "Order does not exist.")
             return self._order_json(o)
         if route == ("GET", "/X/openOrders"):
-            return [self._order_json(o) for o in self.orders if o.kind == kind and o.status == "NEW"]
+            return [
+                self._order_json(o) for o in self.orders if o.kind == kind and o.status == "NEW"
+            ]
         if route == ("GET", "/X/allOrders"):
             return [self._order_json(o) for o in self.orders if o.kind == kind]
         if route in (("GET", "/X/userTrades"), ("GET", "/X/myTrades")):
@@ -180,7 +235,12 @@ class FakeBinance:
                                  {"asset": "BTC", "free": str(self.spot_btc), "locked": "0"}],
                     "updateTime": self.now}  # fmt: skip
         if u.path in ("/fapi/v1/leverage", "/fapi/v1/marginType"):
-            return {"code": 200, "msg": "success", "symbol": "BTCUSDT", "leverage": params.get("leverage")}
+            return {
+                "code": 200,
+                "msg": "success",
+                "symbol": "BTCUSDT",
+                "leverage": params.get("leverage"),
+            }
         if route == ("GET", "/X/ticker/24hr"):
             px = self.prices["BTCUSDT"]
             return {"symbol": "BTCUSDT", "lastPrice": str(px), "bidPrice": str(px - 1),
@@ -213,11 +273,15 @@ class FakeBinance:
         if what == "reject_funds":  # Binance's spot and futures codes for it
             if kind == "perp":
                 self._error(url, method, -2019, "Margin is insufficient.")
-            self._error(url, method, -2010, "Account has insufficient balance for requested action.")
+            self._error(
+                url, method, -2010, "Account has insufficient balance for requested action."
+            )
         if what == "reject_invalid":
             self._error(url, method, -4164, "Order's notional must be no smaller than 5.")
         if what == "timeout_before_accept":
-            raise ccxt.RequestTimeout("binance POST https://fapi.binance.com/fapi/v1/order timed out")
+            raise ccxt.RequestTimeout(
+                "binance POST https://fapi.binance.com/fapi/v1/order timed out"
+            )
         qty = float(p["quantity"])
         reduce_only = p.get("reduceOnly") == "true"
         if reduce_only and kind == "perp":
@@ -259,6 +323,9 @@ class FakeBinance:
         if o.kind == "perp":
             self.position = round(self.position + sign * qty, 8)
             self.usdt -= fee
+        elif o.kind == "margin":
+            self.margin_btc = round(self.margin_btc + sign * qty, 8)
+            self.usdt -= sign * qty * px + fee
         else:
             self.spot_btc = round(self.spot_btc + sign * qty, 8)
             self.usdt -= sign * qty * px + fee
@@ -279,7 +346,7 @@ class FakeBinance:
              "timeInForce": "IOC" if o.type == "LIMIT" else "GTC", "type": o.type,
              "reduceOnly": o.reduce_only, "side": o.side, "positionSide": "BOTH",
              "updateTime": o.time, "time": o.time}  # fmt: skip
-        if o.kind == "spot":
+        if o.kind != "perp":
             d["cummulativeQuoteQty"] = str(o.filled * o.avg)
             d["transactTime"] = o.time
         return d
