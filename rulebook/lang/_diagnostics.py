@@ -25,6 +25,7 @@ CODES: dict[str, str] = {
     "E108": "second risk block, or unknown risk key",
     "E109": "value out of range",
     "E110": "position value outside an exit clause",
+    "E111": "expression nested too deeply",
     "W201": "condition can never be true",
     "W202": "unused set or constant",
 }
