@@ -6,6 +6,8 @@ commit 110bc95c (MIT, (c) 2024 Anees; see LICENSE-AHA-HH). Binance, Bybit and
 OKX, BTC and ETH, spot and USDT perpetual, 2023-01-01 to 2024-07-01.
 
     python examples/convert_aha_hh.py SOURCE.csv examples/binance-bybit-okx-btc-eth-2023-2024.jsonl
+    python examples/convert_aha_hh.py SOURCE.csv --lookahead previous \
+        examples/binance-bybit-okx-btc-eth-2023-2024-previous.jsonl.gz
 
 Pitfalls handled (see docs/market.md):
 
@@ -15,12 +17,17 @@ Pitfalls handled (see docs/market.md):
   01:00 UTC both ends). The autumn hour that happens twice (01:00 local) is
   read as its first occurrence, BST, which puts it on the 00:00 UTC grid. Every
   converted time is checked to sit on the 00/08/16 UTC settlement grid.
-* Look-ahead. A row's funding rate is the rate that settled at its time t.
-  With ``--lookahead settled`` (default) it is presented at t - 1 minute as the
-  predicted rate of the settlement at t, as an exchange shows it a minute
-  before settlement (nearly final by then: the last minute's premium is the
-  look-ahead). With ``--lookahead previous`` the rate settled at t - 8h is
-  presented instead: no look-ahead at all, a persistence forecast.
+* Settlements. A row's funding rate is the rate that settled at its time t.
+  Each becomes a settlement record (spec 9: ``"market": "settlement"``) at t
+  with that rate, the 8h interval and the mark at t (the perp candle's open),
+  so the runtime pays exactly what the exchange paid, whichever variant.
+* Shown rate (look-ahead). What the perp observation at t - 1 minute shows as
+  the rate of the settlement at t. With ``--lookahead settled`` (default) it is
+  the rate that then settled, as an exchange shows it a minute before
+  settlement (nearly final by then: the last minute's premium is the
+  look-ahead). With ``--lookahead previous`` it is the rate settled at t - 8h:
+  no look-ahead at all, a persistence forecast. The two variants differ in
+  what rules see (and so in what opens), never in what a settlement pays.
 * Prices. The perp mark and the spot price are the candles' *open* at t, the
   price at settlement, known by then; volume is the three candles closed before
   t. There is no book or index data: spot bid = ask = the spot price, and the
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import sys
 from collections import defaultdict
@@ -99,6 +107,11 @@ def convert(src: str, lookahead: str) -> list[dict]:
                     "index": float(spot["open"]) if spot else None,
                     "volume_24h": volume(rows, t)}
             out.append({k: v for k, v in perp.items() if v is not None})
+            settled = rate(rows, t)
+            if settled is not None:
+                out.append({"ts": t, "exchange": ex, "coin": coin, "market": "settlement",
+                            "funding_rate": settled, "funding_interval_h": 8,
+                            "mark": float(row["open"])})
             if spot:
                 px = float(spot["open"])
                 s = {"ts": ts, "exchange": ex, "coin": coin, "market": "spot",
@@ -120,10 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {args.source}: {e}", file=sys.stderr)
         return 1
-    with open(args.output, "w", encoding="utf-8") as fh:
-        for o in rows:
-            fh.write(json.dumps(o, separators=(", ", ": ")) + "\n")
-    print(f"wrote {len(rows)} observations to {args.output}")
+    text = "".join(json.dumps(o, separators=(", ", ": ")) + "\n" for o in rows)
+    if args.output.endswith(".gz"):
+        # mtime=0: the same input gives the same bytes
+        with open(args.output, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            gz.write(text.encode("utf-8"))
+    else:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    settlements = sum(o["market"] == "settlement" for o in rows)
+    print(f"wrote {len(rows) - settlements} observations and {settlements} settlement records"
+          f" to {args.output}")
     return 0
 
 

@@ -9,7 +9,7 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -29,8 +29,15 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-# Piped output (logs, CI) gets wide tables rather than rich's 80-column default.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+def _piped_width() -> int | None:
+    """Tables fit the terminal; piped output (logs, CI) is 120 columns wide unless
+    COLUMNS says otherwise (rich reads COLUMNS itself)."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return None
+    return 120
+
+
+out = Console(highlight=False, width=_piped_width())
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_PATHS = [Path("strategies")]
@@ -151,12 +158,18 @@ def dry_run(
             "Default: the end of the file.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print spec section 10 JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the evaluation as JSON (docs/json.md).")
+    ] = False,
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list bindings whose when clause is false.")
     ] = False,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show each sub-expression's value per binding.")
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every column, even past the terminal's width."),
     ] = False,
 ) -> None:
     """What would this ruleset do right now, and why? Nothing is traded.
@@ -192,6 +205,7 @@ def dry_run(
         as_json=as_json,
         show_all=show_all,
         explain=explain,
+        wide=wide,
     )
 
 
@@ -302,7 +316,18 @@ def _speed(value: str) -> float | None:
 @app.command()
 def run(
     paths: RulePaths = None,
-    paper: Annotated[bool, typer.Option("--paper", help="Paper-trade (the only mode).")] = False,
+    paper: Annotated[bool, typer.Option("--paper", help="Paper-trade: no order is sent.")] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Trade live through the exchanges' APIs (keys needed; start on testnets: "
+            "docs/live.md). Never the default.",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")
+    ] = False,
     replay: Annotated[
         Path | None, typer.Option("--replay", help="Replay a recording instead of live data.")
     ] = None,
@@ -322,24 +347,34 @@ def run(
         ),
     ] = True,
 ) -> None:
-    """Paper-trade a ruleset, live or over a recording, into a SQLite ledger.
+    """Paper-trade a ruleset (--paper), or trade it live (--live), into a SQLite ledger.
 
     Each cycle settles funding, marks positions, closes what exit clauses and
     risk limits say, and opens what the rules and limits allow, in one ledger
     transaction. A restart on the same ledger resumes; a replay continues after
     its last complete cycle. Ctrl-C, SIGTERM or `rulebook halt` stop it cleanly.
 
+    --live sends real orders: it refuses without keys for every exchange the
+    rules can trade, asks for confirmation (unless --yes), and keeps its own
+    ledger (default live.db) that a paper run cannot open, and vice versa.
+
     Example:
 
         rulebook run strategies/ --paper --replay examples/binance-bybit-okx-btc-eth-2023-2024.jsonl --db paper.db
+        rulebook run strategies/ --live --db live.db
     """
     from rulebook.app import run_paper
     from rulebook.lang import render_text
+    from rulebook.trading import ledger_mode
 
-    if not paper:
-        raise fail("rulebook only paper-trades: add --paper")
+    if paper == live:
+        raise fail("choose one: --paper (no orders sent) or --live (real orders; docs/live.md)")
+    if live and replay is not None:
+        raise fail("--live trades on live data; --replay is for --paper")
     pace_speed = _speed(speed)
     cfg = _config(config, every, db)
+    if live and db is None and "ledger" not in cfg.model_fields_set:
+        cfg = cfg.model_copy(update={"ledger": "live.db"})
     result = _load(paths or DEFAULT_PATHS)
     for d in result.diagnostics:
         err.print(render_text(d, result.sources.get(d.file)), markup=False)
@@ -348,6 +383,21 @@ def run(
     if replay is not None and not replay.is_file():
         raise fail(f"{replay}: recording not found")
     ledger = _ledger(cfg.ledger)
+    executor = None
+    if live:
+        from rulebook.app import LiveRefused, prepare_live
+
+        try:
+            executor = prepare_live(
+                result.ruleset, cfg, ledger, yes=yes, err=err,
+                confirm=lambda q: typer.confirm(q.removesuffix(" [y/N]"), default=False),
+            )  # fmt: skip
+        except LiveRefused as e:
+            ledger.close()
+            raise fail(str(e)) from None
+    elif ledger_mode(ledger) == "live":
+        ledger.close()
+        raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
     summary = run_paper(
         result.ruleset,
         paths or DEFAULT_PATHS,
@@ -358,6 +408,7 @@ def run(
         watch=watch,
         out=out,
         err=err,
+        executor=executor,
     )
     ledger.close()
     if summary.failed:
@@ -376,6 +427,7 @@ def status(
 
         rulebook status --db paper.db --json
     """
+    from rulebook import _json
     from rulebook.app import ledger_status, print_status
 
     cfg = _config(config, None, db)
@@ -385,7 +437,7 @@ def status(
     data = ledger_status(ledger)
     ledger.close()
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(_json.dumps(data, indent=2))
     else:
         print_status(out, data)
 
@@ -398,21 +450,40 @@ def halt(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Stop the paper runtime on a ledger: no new entries; --close-all closes everything.
+    """Stop the runtime on a ledger: no new entries; --close-all closes everything.
 
     The running `rulebook run` picks the request up within a second (or at its
-    next replayed cycle), finishes the cycle it is in and stops.
+    next replayed cycle), finishes the cycle it is in and stops. On a live
+    ledger with no runtime running, --close-all closes the positions on the
+    exchanges itself (keys needed), reduce-only, with the same leg-risk rules.
 
     Example:
 
         rulebook halt --db paper.db --close-all
     """
+    from rulebook.trading import ledger_mode
+
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here")
     ledger = _ledger(cfg.ledger)
-    ledger.request_halt(close_all)
     runner = ledger.runner_pid()
+    if close_all and runner is None and ledger_mode(ledger) == "live":
+        # No runtime to pick the request up: close the live positions from here.
+        from rulebook.app import LiveRefused, close_all_live
+
+        try:
+            closed, left = close_all_live(cfg, ledger, err=err)
+        except LiveRefused as e:
+            ledger.close()
+            raise fail(str(e)) from None
+        ledger.close()
+        out.print(f"closed {closed} live position(s) on {cfg.ledger}; {left} left open",
+                  markup=False)  # fmt: skip
+        if left:
+            raise fail(f"{left} position(s) could not be closed: see `rulebook status`", 1)
+        return
+    ledger.request_halt(close_all)
     ledger.close()
     what = "halt and close all positions" if close_all else "halt"
     if runner is None:
@@ -423,6 +494,223 @@ def halt(
         )
         raise typer.Exit(1)
     out.print(f"requested {what} of the runtime (pid {runner}) on {cfg.ledger}", markup=False)
+
+
+# -- history, backtests and reports ---------------------------------------------------
+
+history_app = typer.Typer(
+    help="Get funding history: import third-party datasets, fetch from the exchanges.",
+    no_args_is_help=True,
+)
+app.add_typer(history_app, name="history")
+
+
+@history_app.command("import")
+def history_import(
+    sources: Annotated[
+        list[Path], typer.Argument(help="The dataset's files or its directory (one format).")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="History file to write (.jsonl or .jsonl.gz).")
+    ],
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="supervik, aha-hh or zushen (default: detected)."),
+    ] = None,
+    quote: Annotated[
+        str, typer.Option("--quote", help="zushen: the margin currency of the perps taken.")
+    ] = "USDT",
+) -> None:
+    """Convert a funding dataset into rulebook's history format.
+
+    The history format is settlement records (the rate that settled, its
+    interval, the mark where known) plus the price observations the dataset
+    has. Time zones are fixed (supervik's Binance and Bybit dates are UTC+3,
+    AHA-HH's are Europe/London local time); where a dataset has no price for
+    a leg the table says NONE and nothing is invented.
+
+    Example:
+
+        rulebook history import ../shared/data/funding-history/AHA-HH-optimising-funding-rate-arbitrage/all_exchanges.csv -o history.jsonl.gz
+    """
+    from rulebook.app import import_command
+
+    raise typer.Exit(import_command(sources, output, format, quote, out=out, err=err))
+
+
+def _time_option(text: str | None, name: str) -> int | None:
+    if text is None:
+        return None
+    from rulebook.app import SnapshotError, parse_time
+
+    try:
+        return parse_time(text)
+    except SnapshotError as e:
+        raise typer.BadParameter(str(e).replace("--at", name)) from None
+
+
+@app.command()
+def backtest(
+    paths: RulePaths = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option("--data", "-d", help="History file(s) (rulebook history import/fetch)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", metavar="TIME", help="Start (ISO-8601 UTC or ms).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", metavar="TIME", help="End, inclusive.")] = None,
+    config: ConfigOption = None,
+    lookahead: Annotated[
+        str,
+        typer.Option(
+            "--lookahead",
+            help="What rules see: last-settled (default, no look-ahead) or next-settlement.",
+        ),
+    ] = "last-settled",
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="NAME=VALUE", help="Override a `let` constant."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Keep the backtest's ledger in this NEW file (default: none)."),
+    ] = None,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sweep",
+            metavar="NAME=V1,V2,...",
+            help="Backtest each value of a `let` constant; repeat for the grid of all combinations.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Sweep: local processes (default: every core)."),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster", metavar="ADDRESS", help="Sweep on a Dask scheduler (tcp://host:8786)."
+        ),
+    ] = None,
+    rank_by: Annotated[
+        str, typer.Option("--rank-by", help="Sweep: rank by pnl, return_on_capital, sharpe, ...")
+    ] = "pnl",
+) -> None:
+    """Replay a ruleset over funding history at full speed and report how it did.
+
+    Runs the paper runtime's cycle over the history into a fresh ledger of its
+    own (never an operator's, and nothing is notified), then reports the
+    totals, per-rule, per-coin, per-venue and per-position figures. Rules
+    that would trade a leg the history has no price for are refused, with
+    the reason. See docs/backtest.md.
+
+    With --sweep, one backtest per combination of the swept constants runs on
+    the local cores (or a Dask cluster) and a ranked table is printed; the
+    report is the best combination's, with the table in it.
+
+    Example:
+
+        rulebook backtest strategies/ --data examples/history/binance-bybit-okx-btc-eth-2023-2024.jsonl.gz --html report.html
+        rulebook backtest strategies/ --data examples/history/binance-bybit-okx-btc-eth-2023-2024.jsonl.gz --sweep carry_min_rate=0.01%,0.02%,0.03% --sweep extreme_rate=0.1%,0.2%
+    """
+    from rulebook.app import backtest_command
+    from rulebook.backtest import BacktestSpec, OverrideError, parse_assignment
+    from rulebook.history import LOOKAHEADS
+
+    if not data:
+        raise fail("give the history with --data FILE (see `rulebook history import --help`)")
+    for d in data:
+        if not d.exists():
+            raise fail(f"{d}: history file not found")
+    if lookahead not in LOOKAHEADS:
+        raise typer.BadParameter(f"--lookahead {lookahead}: one of {', '.join(LOOKAHEADS)}")
+    try:
+        sets = dict(parse_assignment(s) for s in overrides or [])
+    except OverrideError as e:
+        raise typer.BadParameter(str(e)) from None
+    cfg = _config(config, None, None)
+    spec = BacktestSpec(
+        rule_paths=paths or DEFAULT_PATHS,
+        data=data,
+        start=_time_option(start, "--from"),
+        end=_time_option(end, "--to"),
+        lookahead=lookahead,
+        overrides=sets,
+        config=cfg,
+    )
+    try:
+        if sweep:
+            from rulebook.app import sweep_command
+            from rulebook.backtest import parse_sweep
+
+            if db is not None:
+                raise fail("--db keeps one backtest's ledger; a sweep runs many: drop --db")
+            code = sweep_command(
+                spec,
+                [parse_sweep(s) for s in sweep],
+                workers=workers,
+                cluster=cluster,
+                rank_by=rank_by,
+                out=out,
+                err=err,
+                as_json=as_json,
+                html=html,
+                csv_dir=csv_dir,
+            )
+        else:
+            if cluster is not None or workers is not None:
+                raise fail("--cluster and --workers are for sweeps: add --sweep NAME=V1,V2")
+            code = backtest_command(
+                spec, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, db=db
+            )
+    except OverrideError as e:
+        raise fail(str(e)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    db: LedgerOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
+    ] = None,
+) -> None:
+    """The backtest report for any ledger: a paper run's, or a kept backtest's.
+
+    Reads the ledger only (a running paper runtime is not disturbed).
+
+    Example:
+
+        rulebook report --db paper.db --html paper.html
+    """
+    from rulebook.app import report_command
+
+    cfg = _config(config, None, db)
+    raise typer.Exit(
+        report_command(
+            Path(cfg.ledger),
+            cfg.leverage,
+            out=out,
+            err=err,
+            as_json=as_json,
+            html=html,
+            csv_dir=csv_dir,
+        )
+    )
 
 
 def main() -> None:

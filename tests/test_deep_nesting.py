@@ -1,10 +1,10 @@
-"""Long and deeply nested expressions: they work, or get E111 with a location;
+"""Long and deeply nested expressions: they work, or get E112 with a location;
 never a traceback, in `validate`, `dry-run` (with and without --explain) and `run`.
 
 `a and b and ...` and `a or b or ...` are one flat node whatever their length,
 and parentheses add no node, so 10,000 terms or 5,000 parentheses work.
 Nesting proper (`not not ...`, `abs(abs(...))`, `- - x`, a long sum) is
-limited to MAX_NESTING levels (docs/language.md, E111).
+limited to MAX_NESTING levels (docs/language.md, E112).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_too_deep_is_e111_with_a_location(tmp_path, monkeypatch, case, command):
     res = runner.invoke(app, COMMANDS[command])
     assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
     assert res.exit_code == 1, res.output
-    assert "error[E111]: expression nested more than 100 levels deep" in res.output
+    assert "error[E112]: expression nested more than 100 levels deep" in res.output
     assert "--> deep.rules:" in res.output
     assert "Traceback" not in res.output
     assert "unknown name" not in res.output  # one mistake, one diagnostic
@@ -83,7 +83,7 @@ def test_e111_points_at_the_first_level_beyond_the_limit():
     text = "when " + "not " * 150 + f"{SUBJECT} then close\n"
     (d,) = load_texts({"d.rules": text}).diagnostics
     # `not` number 101 starts at column 6 + 100 * 4
-    assert (d.code, d.line, d.column) == ("E111", 1, 6 + MAX_NESTING * 4)
+    assert (d.code, d.line, d.column) == ("E112", 1, 6 + MAX_NESTING * 4)
 
 
 def test_flat_chains_evaluate_and_explain_like_short_ones():

@@ -128,3 +128,21 @@ def test_recorder_writes_settlements(tmp_path):
 
 def test_a_view_built_by_hand_has_no_settlements():
     assert SnapshotView.from_observations([perp(S0)]).settlements == ()
+
+
+def test_a_gzipped_recording_reads_like_a_plain_one(tmp_path):
+    import gzip
+
+    st = Settlement(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093)
+    lines = "".join(x.to_json() + "\n" for x in [perp(S0 - 60_000), st, perp(S0 + 60_000)])
+    plain = tmp_path / "rec.jsonl"
+    plain.write_text(lines)
+    packed = tmp_path / "rec.jsonl.gz"
+    packed.write_bytes(gzip.compress(lines.encode()))
+    assert [(v.at, v.settlements) for v in ReplaySource(packed)] == [
+        (v.at, v.settlements) for v in ReplaySource(plain)]
+    assert read_settlements(packed)[0] == [st]
+    truncated = tmp_path / "cut.jsonl.gz"
+    truncated.write_bytes(gzip.compress(lines.encode())[:-12])
+    obs, errors = read_jsonl(truncated)
+    assert errors and "cannot read file" in errors[-1].message

@@ -18,7 +18,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._backtest import (
+        backtest_command,
+        import_command,
+        print_report,
+        print_sweep,
+        report_command,
+        sweep_command,
+        write_outputs,
+    )
     from ._dry_run import load_snapshot, show_dry_run
+    from ._live import LiveRefused, close_all_live, prepare_live
     from ._render import render_explanations, render_skipped, render_summary, render_table, utc_time
     from ._report import SHOWN_CLOSED, print_status
     from ._screen import Screen, build_screen
@@ -31,7 +41,17 @@ if TYPE_CHECKING:
     from ._validate import check_on_save, print_rules, report_validation
 
 _LAZY: dict[str, str] = {
+    "backtest_command": "._backtest",
+    "import_command": "._backtest",
+    "print_report": "._backtest",
+    "print_sweep": "._backtest",
+    "sweep_command": "._backtest",
+    "report_command": "._backtest",
+    "write_outputs": "._backtest",
     "load_snapshot": "._dry_run",
+    "LiveRefused": "._live",
+    "close_all_live": "._live",
+    "prepare_live": "._live",
     "show_dry_run": "._dry_run",
     "render_explanations": "._render",
     "render_skipped": "._render",
@@ -72,6 +92,16 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "LiveRefused",
+    "close_all_live",
+    "prepare_live",
+    "backtest_command",
+    "import_command",
+    "print_report",
+    "print_sweep",
+    "report_command",
+    "sweep_command",
+    "write_outputs",
     "Col",
     "Fitted",
     "Screen",

@@ -16,7 +16,7 @@ the rule files themselves.
 from __future__ import annotations
 
 from . import ir
-from ._ast import Span
+from ._ast import LetDef, Span
 from ._check import MAX_NESTING, CheckedRule, Program
 from ._compile import (
     AlertAction,
@@ -48,6 +48,7 @@ __all__ = [
     "Explanation",
     "HedgeAction",
     "LEVELS",
+    "LetDef",
     "LoadResult",
     "MAX_NESTING",
     "Markets",

@@ -11,6 +11,7 @@ block); `_check_expr` checks the expressions in them.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -242,7 +243,7 @@ class _Checker(ExprChecker):
     # -- rules --------------------------------------------------------------------------
 
     def too_deep(self, *exprs: A.Expr | None) -> bool:
-        """Report an expression nested deeper than MAX_NESTING (E111), once.
+        """Report an expression nested deeper than MAX_NESTING (E112), once.
 
         Everything after parsing walks expressions by recursion, within this
         limit; parentheses and `and`/`or` chains do not count towards it."""
@@ -253,7 +254,7 @@ class _Checker(ExprChecker):
             if deep is not None:
                 self.error(
                     deep.span,
-                    "E111",
+                    "E112",
                     f"expression nested more than {MAX_NESTING} levels deep",
                     "write it flatter: `not not x` is `x`, and a long sum or chain of "
                     "calls can be split over several rules",
@@ -475,6 +476,8 @@ class _Checker(ExprChecker):
         return values
 
 def _risk_range_problem(key: str, t: str, v: float) -> str | None:
+    if not math.isfinite(v):
+        return None  # an overflowing literal: E109 from _limits.literal_problems
     if t == MONEY and v <= 0:
         return f"'{key}' must be a positive amount"
     if t == DURATION and v <= 0:

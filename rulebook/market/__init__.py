@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 from ._duration import parse_duration
 from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
 from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
-from ._jsonl import JsonlRecorder, LineError, Record, iter_jsonl, read_jsonl, read_settlements
+from ._jsonl import (
+    JsonlRecorder,
+    LineError,
+    Record,
+    iter_jsonl,
+    open_recording,
+    read_jsonl,
+    read_settlements,
+)
 from ._model import (
     EXCHANGES,
     MARKETS,
@@ -23,7 +31,9 @@ from ._model import (
     mid_price,
     normalise_funding,
 )
+from ._profiles import PROFILES, ExchangeProfile
 from ._replay import ReplaySource
+from ._settled_live import SettlementFetch, SettlementFetcher
 from ._settlement import Settlement
 from ._settling import (
     DEFAULT_SETTLE_WAIT_MS,
@@ -43,6 +53,7 @@ if TYPE_CHECKING:
     from ._live import CycleResult, ExchangeFeed, LiveSource, make_exchange
     from ._record import cycle_reporter, parse_markets, record_snapshots
     from ._retry import TRANSIENT_ERRORS, RetryPolicy
+    from ._symbols import MarketIndex, MarketRef
 
 # The live side imports ccxt, which takes about half a second: more than the
 # rest of rulebook together. Commands that never go live (validate, a dry-run
@@ -58,6 +69,8 @@ _LIVE: dict[str, str] = {
     "record_snapshots": "._record",
     "TRANSIENT_ERRORS": "._retry",
     "RetryPolicy": "._retry",
+    "MarketIndex": "._symbols",
+    "MarketRef": "._symbols",
 }
 
 
@@ -85,12 +98,18 @@ __all__ = [
     "parse_interval_h",
     "parse_markets",
     "EXCHANGES",
+    "PROFILES",
+    "ExchangeProfile",
+    "MarketIndex",
+    "MarketRef",
     "MARKETS",
     "JsonlRecorder",
     "LineError",
     "Observation",
     "Record",
     "Settlement",
+    "SettlementFetch",
+    "SettlementFetcher",
     "DEFAULT_SETTLE_WAIT_MS",
     "IntervalChange",
     "IntervalWatch",
@@ -110,5 +129,6 @@ __all__ = [
     "iter_jsonl",
     "read_jsonl",
     "read_settlements",
+    "open_recording",
     "record_snapshots",
 ]

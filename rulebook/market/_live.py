@@ -376,6 +376,8 @@ class CycleResult:
     #: exchange -> seconds it took (or until it was given up)
     durations_s: dict[str, float] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    #: settlement records `rulebook snapshot` found for this cycle (spec 9)
+    settlements: int = 0
 
 
 class LiveSource:

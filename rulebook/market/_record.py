@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from ._jsonl import JsonlRecorder
 from ._live import CycleResult, LiveSource
 from ._model import EXCHANGES
+from ._settled_live import SettlementFetcher
 
 __all__ = ["record_snapshots", "parse_list", "parse_markets", "cycle_reporter"]
 
@@ -49,7 +50,10 @@ def cycle_reporter(echo: Callable[[str], None],
     exchange skipped or warned about to ``warn``."""
 
     def report(n: int, res: CycleResult) -> None:
-        line = f"cycle {n}: {len(res.observations)} observations in {res.elapsed_s:.2f}s"
+        line = f"cycle {n}: {len(res.observations)} observations"
+        if res.settlements:
+            line += f", {res.settlements} settlement record(s)"
+        line += f" in {res.elapsed_s:.2f}s"
         echo(line)
         for ex, why in sorted(res.failures.items()):
             warn(f"  {ex} skipped: {why}")
@@ -73,6 +77,11 @@ async def record_snapshots(
     """Fetch a cycle every ``every_s`` seconds (``count`` times, or until cancelled)
     and append its observations to ``path``. Returns the number of lines written.
 
+    After each cycle, the settlements that have passed since a perp observation
+    showed them are asked of the exchange's funding-rate history, and each
+    one found is appended as a settlement record (spec 9) after the cycle's
+    observations; one not published yet is asked again next cycle.
+
     Cycles start on a fixed schedule: a slow cycle delays the next one rather than
     piling up, and each exchange's deadline stays below the interval.
     """
@@ -80,6 +89,7 @@ async def record_snapshots(
         deadline = deadline_s if deadline_s is not None else max(1.0, min(10.0, every_s * 0.8))
         source = LiveSource(exchanges, coins, deadline_s=deadline)
     loop = asyncio.get_running_loop()
+    settled = SettlementFetcher(source)
     n = 0
     try:
         with JsonlRecorder(path) as rec:
@@ -87,6 +97,13 @@ async def record_snapshots(
             while count is None or n < count:
                 res = await source.fetch_cycle()
                 rec.write(res.observations)
+                settled.note(res.observations)
+                got = await settled.fetch(res.ts)
+                # after the cycle's lines: a replay learns of a record when this run did
+                rec.write(got.records)
+                for (ex, coin), why in got.failures.items():
+                    res.warnings.setdefault(ex, []).append(f"{coin} settled rate: {why}")
+                res.settlements = len(got.records)
                 n += 1
                 if on_cycle is not None:
                     on_cycle(n, res)

@@ -12,17 +12,22 @@ from ._config import ConfigError, TradingConfig, load_config
 from ._executor import Executor, LegSpec, OpenResult, TradeEvent
 from ._holder import RulesetHolder
 from ._ledger import Ledger, LedgerError
+from ._live_ledger import LiveLedger, ledger_mode, reported_funding
 from ._notify import Notifier, NotifyFailure
 from ._recorded import RecordedRulesets
 from ._runtime import CycleReport, RunSummary, Runtime
+from ._sizing import HedgeSize, LegMarket, common_step, size_hedge
 
 __all__ = [
     "ConfigError",
     "CycleReport",
     "Executor",
+    "HedgeSize",
     "Ledger",
     "LedgerError",
+    "LegMarket",
     "LegSpec",
+    "LiveLedger",
     "Notifier",
     "NotifyFailure",
     "OpenResult",
@@ -34,5 +39,9 @@ __all__ = [
     "Runtime",
     "TradeEvent",
     "TradingConfig",
+    "common_step",
+    "ledger_mode",
     "load_config",
+    "reported_funding",
+    "size_hedge",
 ]

@@ -20,13 +20,14 @@ double underscores: `RULEBOOK_EVERY=10s`, `RULEBOOK_EXCHANGES__GATE__BALANCE=500
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from rulebook.engine import EngineConfig, resolve_taker_fee
 from rulebook.market import EXCHANGES, parse_duration
@@ -34,6 +35,7 @@ from rulebook.market import EXCHANGES, parse_duration
 __all__ = [
     "ConfigError",
     "ExchangeConfig",
+    "LiveConfig",
     "NotifyConfig",
     "TradingConfig",
     "load_config",
@@ -45,10 +47,22 @@ def _seconds(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m or 1h")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of seconds")
         if not value > 0:
             raise ValueError("a duration must be longer than zero")
-        return float(value)
-    return parse_duration(str(value))
+        seconds = float(value)
+    else:
+        seconds = parse_duration(str(value))
+    if seconds > MAX_EVERY_S:
+        raise ValueError(f"{value!r} is longer than a day; cycles run at least daily")
+    return seconds
+
+
+#: the longest cycle interval (`every`): a day
+MAX_EVERY_S = 86_400.0
+#: the largest balance (any figure beyond is a typo, and its sums overflow)
+MAX_BALANCE = 1e15
 
 
 class ConfigError(Exception):
@@ -56,13 +70,51 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `balance = inf` (TOML has inf and nan) is an error naming the key
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ExchangeConfig(_Strict):
-    balance: float = Field(10_000.0, ge=0)
+    balance: float = Field(10_000.0, ge=0, le=MAX_BALANCE)
     perp_taker_fee: float | None = Field(None, ge=0, lt=0.05)
     spot_taker_fee: float | None = Field(None, ge=0, lt=0.05)
+    # -- live trading (docs/live.md) ------------------------------------------------
+    #: trade on the exchange's testnet (ccxt sandbox mode)
+    testnet: bool = False
+    #: send every API request to this base URL instead (a proxy, a local endpoint)
+    api_url: str | None = None
+    #: per-exchange leverage and margin mode set at start-up where ccxt can
+    leverage: float | None = Field(None, gt=0, le=100)
+    margin_mode: Literal["cross", "isolated"] | None = None
+    # Keys come from RULEBOOK_EXCHANGES__<NAME>__API_KEY / __SECRET / __PASSWORD or
+    # from `keys_file`, never from rulebook.toml (load_config refuses them there).
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    password: SecretStr | None = None  # the passphrase of OKX and Bitget
+
+
+class LiveConfig(_Strict):
+    """How `rulebook run --live` trades (docs/live.md)."""
+
+    #: "market", or "ioc": a limit order at the book's far side +/- ioc_slippage
+    order_type: Literal["market", "ioc"] = "market"
+    ioc_slippage: float = Field(0.002, ge=0, lt=0.05)
+    #: the time within which a one-legged hedge is brought back to neutral
+    leg_timeout: float = 30.0
+    #: attempts to fill the missing part of a leg before the filled leg is reduced
+    leg_retries: int = Field(2, ge=0, le=10)
+    #: reconcile positions and balances with the exchanges every this many cycles
+    reconcile_every: int = Field(5, ge=1)
+    #: a position difference beyond this fraction of the expected size stops entries
+    position_tolerance: float = Field(0.01, ge=0, lt=1)
+    #: exchange-reported funding differing from the ledger's by more than this
+    #: fraction of the payment (or 0.01 in money, whichever is larger) is an event
+    funding_tolerance: float = Field(0.05, ge=0)
+
+    @field_validator("leg_timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return _seconds(v)
 
 
 class NotifyConfig(_Strict):
@@ -100,6 +152,9 @@ class TradingConfig(_Strict):
     leverage: float = Field(1.0, gt=0, le=100)
     exchanges: dict[str, ExchangeConfig] = Field(default_factory=_default_exchanges)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
+    #: a TOML file of keys, one table per exchange (docs/live.md); mode 600
+    keys_file: str | None = None
 
     @field_validator("every", mode="before")
     @classmethod
@@ -169,7 +224,7 @@ def _describe(err: ValidationError, source: str, origin: Mapping[str, str]) -> s
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"])
-        where = origin.get(key)
+        where = _origin_of(key, origin)
         place = f"environment variable {where}" if where else source
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -177,6 +232,36 @@ def _describe(err: ValidationError, source: str, origin: Mapping[str, str]) -> s
             msg = e["msg"].removeprefix("Value error, ")
         lines.append(f"{place}: {key}: {msg}")
     return "\n".join(lines)
+
+
+def _origin_of(key: str, origin: Mapping[str, str]) -> str | None:
+    """The variable that set `key`, or a key under it or above it (an error on
+    `exchanges` may come from RULEBOOK_EXCHANGES__BINANSE__BALANCE)."""
+    if key in origin:
+        return origin[key]
+    for k, var in origin.items():
+        if k.startswith(key + ".") or key.startswith(k + "."):
+            return var
+    return None
+
+
+_KEY_FIELDS = ("api_key", "secret", "password")
+
+
+def _refuse_keys_in_file(data: Mapping[str, Any], file: Path) -> None:
+    """API keys in rulebook.toml end up in version control and backups: refuse them."""
+    exchanges = data.get("exchanges")
+    if not isinstance(exchanges, Mapping):
+        return
+    for name, section in exchanges.items():
+        if isinstance(section, Mapping):
+            for key in _KEY_FIELDS:
+                if key in section:
+                    var = f"RULEBOOK_EXCHANGES__{str(name).upper()}__{key.upper()}"
+                    raise ConfigError(
+                        f"{file}: exchanges.{name}.{key}: keys do not belong in the "
+                        f"configuration file; set {var} or name a keys_file (docs/live.md)"
+                    )
 
 
 def load_config(
@@ -201,8 +286,10 @@ def load_config(
             raise ConfigError(f"{file}: cannot read: {e}") from None
     elif explicit:
         raise ConfigError(f"{file}: configuration file not found")
+    _refuse_keys_in_file(data, file)
     overrides, origin = _env_overrides(env)
     try:
         return TradingConfig.model_validate(_merge(data, overrides))
     except ValidationError as e:
-        raise ConfigError(_describe(e, str(file), origin)) from None
+        source = str(file) if file.exists() else "configuration"
+        raise ConfigError(_describe(e, source, origin)) from None

@@ -382,6 +382,21 @@ class Ledger:
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
 
+    # -- reads for reports (rulebook.report) ---------------------------------------
+    def report_rows(self) -> dict[str, Any]:
+        """What a backtest or paper report is computed from: every position, fill,
+        funding payment and cycle's equity, in time order, and the initial balances."""
+        db = self.db
+        return {
+            "positions": list(db.query("select * from positions order by id")),
+            "fills": list(db.query("select * from fills order by ts, id")),
+            "funding_payments": list(db.query("select * from funding_payments order by ts, id")),
+            "cycles": list(db.query("select ts, equity from cycles order by ts, id")),
+            "initial_balance": float(
+                db.execute("select coalesce(sum(initial), 0) from balances").fetchone()[0]
+            ),
+        }
+
 
 def _cell(v: Any) -> Any:
     if isinstance(v, dict | list | tuple):

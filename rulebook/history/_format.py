@@ -1,0 +1,269 @@
+"""The history format: settlement records plus the price observations there are.
+
+A history file is a snapshot file (spec section 9, JSON Lines) that holds
+only what was *recorded after the fact*:
+
+* settlement records (``"market": "settlement"``): the rate that settled at
+  ``ts`` for the interval ``funding_interval_h``, and the mark at settlement
+  when the source has it;
+* price observations: ``perp`` lines with ``mark`` (and ``index`` where the
+  source has one) and ``spot`` lines with ``bid``/``ask``, without any
+  funding field: a forecast is not history.
+
+Where a source has no price for a leg, there is no line for it: nothing is
+invented. :func:`read_history` turns files into a :class:`History` of
+columnar series (one numpy array per field, per exchange and coin), which is
+what the backtest's cycle builder and a later columnar (Parquet) reader share.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from rulebook.market import LineError, Observation, Settlement
+
+__all__ = [
+    "History",
+    "HistoryError",
+    "PriceSeries",
+    "SettlementSeries",
+    "read_history",
+    "write_history",
+]
+
+
+class HistoryError(Exception):
+    """A history file cannot be used (missing, unreadable, or holds no usable line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementSeries:
+    """Every settlement of one perp: times (ms), rates, intervals (h), marks (NaN: none)."""
+
+    ts: np.ndarray
+    rate: np.ndarray
+    interval_h: np.ndarray
+    mark: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSeries:
+    """Price observations of one market: times (ms) and prices (perp mark / spot mid)."""
+
+    ts: np.ndarray
+    price: np.ndarray
+    index: np.ndarray  # perp index (NaN where the source has none); NaN for spot
+    volume: np.ndarray  # 24h volume in the quote currency (NaN where the source has none)
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+
+@dataclass(slots=True)
+class History:
+    """Histories of several exchanges and coins, as columns, sorted by time."""
+
+    settlements: dict[tuple[str, str], SettlementSeries] = field(default_factory=dict)
+    prices: dict[tuple[str, str, str], PriceSeries] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def span(self) -> tuple[int, int] | None:
+        times = [s.ts for s in self.settlements.values() if len(s)] + [
+            p.ts for p in self.prices.values() if len(p)
+        ]
+        if not times:
+            return None
+        return int(min(t[0] for t in times)), int(max(t[-1] for t in times))
+
+    def has_price(self, exchange: str, coin: str, market: str) -> bool:
+        """Whether any price is recorded for this leg (a perp's settlement marks count)."""
+        p = self.prices.get((exchange, coin, market))
+        if p is not None and len(p):
+            return True
+        if market == "perp":
+            s = self.settlements.get((exchange, coin))
+            return s is not None and bool(np.isfinite(s.mark).any())
+        return False
+
+    def coverage(self) -> list[dict[str, Any]]:
+        """One row per perp series: settlements, span, intervals, and which prices exist."""
+        rows = []
+        for (ex, coin), s in sorted(self.settlements.items()):
+            intervals = sorted({float(x) for x in np.unique(s.interval_h)})
+            rows.append(
+                {
+                    "exchange": ex,
+                    "coin": coin,
+                    "settlements": len(s),
+                    "from": int(s.ts[0]) if len(s) else None,
+                    "to": int(s.ts[-1]) if len(s) else None,
+                    "intervals_h": intervals,
+                    "perp_prices": self.has_price(ex, coin, "perp"),
+                    "spot_prices": self.has_price(ex, coin, "spot"),
+                }
+            )
+        return rows
+
+
+def _describe(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(x) for x in e['loc']) or 'line'}: " + e["msg"].removeprefix("Value error, ")
+        for e in err.errors()
+    )
+
+
+def write_history(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> int:
+    """Write records (settlements and price observations) in time order; returns the count."""
+    rows = sorted(
+        records, key=lambda r: (r["ts"], r["exchange"], r["coin"], _MARKET_ORDER[r["market"]])
+    )
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    # mtime=0: the same records give the same bytes, so a re-import shows no diff.
+    # and no file name in the header either.
+    text = "".join(
+        json.dumps({k: v for k, v in r.items() if v is not None}, separators=(",", ":"),
+                   allow_nan=False) + "\n"
+        for r in rows
+    )  # fmt: skip
+    with open(p, "wb") as raw:
+        if p.suffix == ".gz":
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                gz.write(text.encode("utf-8"))
+        else:
+            raw.write(text.encode("utf-8"))
+    return len(rows)
+
+
+_MARKET_ORDER = {"settlement": 0, "perp": 1, "spot": 2, "borrow": 3}
+
+
+def read_history(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[History, list[LineError]]:
+    """Read history files into columns. Bad lines are reported and skipped.
+
+    A perp line that carries a funding rate is a *forecast* (a live
+    recording), not history: it is reported and its price is kept, its rate
+    is not (the backtest builds what rules see from settlements only, so the
+    look-ahead is the one it states).
+    """
+    settle: dict[tuple[str, str], list[tuple[int, float, float, float]]] = {}
+    prices: dict[tuple[str, str, str], list[tuple[int, float, float, float]]] = {}
+    errors: list[LineError] = []
+    files: list[str] = []
+    for path in paths:
+        p = str(path)
+        files.append(p)
+        warned_forecast = False
+        try:
+            fh = (
+                gzip.open(path, "rt", encoding="utf-8", errors="replace")
+                if p.endswith(".gz")
+                else open(path, encoding="utf-8", errors="replace")
+            )
+        except OSError as e:
+            raise HistoryError(f"{p}: cannot read: {e.strerror or e}") from None
+        with fh:
+            for n, raw in enumerate(fh, start=1):
+                text = raw.strip()
+                if not text:
+                    continue
+                try:
+                    d = json.loads(text)
+                except json.JSONDecodeError as e:
+                    errors.append(LineError(p, n, f"not valid JSON: {e.msg} at column {e.colno}"))
+                    continue
+                if not isinstance(d, dict):
+                    errors.append(LineError(p, n, "expected a JSON object"))
+                    continue
+                if d.get("market") == "settlement":
+                    try:
+                        st = Settlement.model_validate(d)
+                    except ValidationError as e:
+                        errors.append(LineError(p, n, _describe(e)))
+                        continue
+                    if st.funding_interval_h is None:
+                        errors.append(
+                            LineError(p, n, "funding_interval_h: a history needs each interval")
+                        )
+                        continue
+                    settle.setdefault((st.exchange, st.coin), []).append(
+                        (
+                            st.ts,
+                            st.funding_rate,
+                            st.funding_interval_h,
+                            math.nan if st.mark is None else st.mark,
+                        )
+                    )
+                    continue
+                try:
+                    o = Observation.model_validate(d)
+                except ValidationError as e:
+                    errors.append(LineError(p, n, _describe(e)))
+                    continue
+                if o.market == "perp":
+                    if o.funding_rate is not None and not warned_forecast:
+                        warned_forecast = True
+                        errors.append(
+                            LineError(
+                                p,
+                                n,
+                                "perp lines with a funding rate are a live recording's "
+                                "forecasts, not history: their rates are ignored (reported once)",
+                                "warning",
+                            )
+                        )
+                    if o.mark is None:
+                        continue
+                    price, index = o.mark, o.index
+                elif o.market == "spot":
+                    mid = o.mid()
+                    price = mid if mid is not None else (o.bid or o.ask)
+                    if price is None:
+                        continue
+                    index = None
+                else:
+                    continue  # borrow rates: not part of the history format yet
+                prices.setdefault((o.exchange, o.coin, o.market), []).append(
+                    (
+                        o.ts,
+                        float(price),
+                        math.nan if index is None else float(index),
+                        math.nan if o.volume_24h is None else float(o.volume_24h),
+                    )
+                )
+    history = History(files=files)
+    for key, rows in settle.items():
+        rows.sort()
+        ts = np.array([r[0] for r in rows], dtype=np.int64)
+        keep = np.ones(ts.size, dtype=bool)
+        keep[1:] = ts[1:] != ts[:-1]  # one settlement per time: the first line wins
+        arr = np.array([r[1:] for r in rows], dtype=np.float64)[keep]
+        history.settlements[key] = SettlementSeries(ts[keep], arr[:, 0], arr[:, 1], arr[:, 2])
+    for pkey, prows in prices.items():
+        prows.sort()
+        ts = np.array([r[0] for r in prows], dtype=np.int64)
+        keep = np.ones(ts.size, dtype=bool)
+        keep[1:] = ts[1:] != ts[:-1]
+        arr = np.array([r[1:] for r in prows], dtype=np.float64)[keep]
+        history.prices[pkey] = PriceSeries(ts[keep], arr[:, 0], arr[:, 1], arr[:, 2])
+    if not history.settlements and not history.prices:
+        shown = ", ".join(files)
+        raise HistoryError(f"{shown}: no usable settlement or price line")
+    return history, errors
