@@ -313,3 +313,33 @@ def test_no_secret_in_events_or_notifications(tmp_path: Path) -> None:
     texts = [r["detail"] for r in ledger.query("select detail from events")] + [t for _, t in alerts.sent]
     texts += [r["reason"] or "" for r in intents(ledger)]
     assert texts and not any("test-secret-abcdef" in t or "test-key-123456" in t for t in texts)
+
+
+def test_kill_9_between_the_legs_leaves_a_complete_hedge_or_none(tmp_path: Path) -> None:
+    """A real SIGKILL: a child process opens the hedge and dies right after the perp order
+    reached the exchange. The restart (this process, the same ledger and exchange state)
+    looks the order up by its client id and completes the hedge."""
+    import subprocess
+    import sys
+
+    child = Path(__file__).parent / "live_kill_child.py"
+    proc = subprocess.run([sys.executable, str(child), str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == -9, proc.stdout + proc.stderr
+    server = FakeBinance.load(str(tmp_path / "exchange.json"))
+    assert server.position == -0.019 and server.spot_btc == 0  # one leg on the exchange
+    # the ledger holds both intents (committed before anything was sent), not yet resolved
+    ledger = Ledger(tmp_path / "live.db")
+    assert [r["status"] for r in intents(ledger)] == ["intent", "intent"]
+    (row,) = ledger.query("select status from positions")
+    assert row["status"] == "opening"
+    ledger.close()
+    ex, _, alerts, ledger = make(tmp_path, server)
+    # a complete hedge: the spot leg's intent was never sent (not on the exchange), so the
+    # restart sent the missing leg as a new attempt
+    assert server.position == -0.019 and server.spot_btc == pytest.approx(0.019)
+    (p,) = ex.positions.values()
+    assert p.status == "open" and [lg.size for lg in p.legs] == [0.019, 0.019]
+    statuses = [(r["client_id"][-4:], r["status"]) for r in intents(ledger)]
+    assert statuses == [("l0o0", "filled"), ("l1o0", "missing"), ("l1o1", "filled")]
+    assert [o.client_id[-4:] for o in server.orders] == ["l0o0", "l1o1"]

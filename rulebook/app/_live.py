@@ -59,12 +59,17 @@ def _venues(config: TradingConfig, exchanges: list[str], factory: ClientFactory 
         try:
             client = trading_client(
                 name, creds[name], config.exchanges[name],
-                factory=None if factory is None else (lambda cfg, n=name: factory(n, cfg)),
+                factory=None if factory is None else _for_exchange(factory, name),
             )  # fmt: skip
         except ClientError as e:
             raise LiveRefused(redact(str(e))) from None
         venues[name] = Venue(name, client, OrderGateway(name, client, redact), config.exchanges[name])
     return venues, redact
+
+
+def _for_exchange(factory: ClientFactory, name: str) -> Callable[[dict[str, Any]], Any]:
+    """The factory with its exchange bound (a lambda in the loop would bind the last one)."""
+    return lambda cfg: factory(name, cfg)
 
 
 def _describe(config: TradingConfig, exchanges: list[str]) -> str:

@@ -59,22 +59,22 @@ class SubjectFigures:
 
     @property
     def confidence(self) -> float:
-        return M.confidence(self.price_score, self.fresh_score)
+        return float(M.confidence(self.price_score, self.fresh_score))
 
     @property
     def breakeven_s(self) -> float:
-        return M.breakeven_s(self.edge, self.fees)  # type: ignore[no-any-return]
+        return float(M.breakeven_s(self.edge, self.fees))
 
     @property
     def risk(self) -> int:
-        return M.risk_level(self.confidence, self.breakeven_s)  # type: ignore[no-any-return]
+        return int(M.risk_level(self.confidence, self.breakeven_s))
 
     @property
     def apr(self) -> float:
-        return M.apr(self.edge)
+        return float(M.apr(self.edge))
 
     def net(self, duration_s: float) -> float:
-        return M.net_rate(self.edge, self.fees, duration_s)
+        return float(M.net_rate(self.edge, self.fees, duration_s))
 
     def details(self) -> FigureDetails:
         assert self.env is not None, "figures built without an env cannot describe themselves"

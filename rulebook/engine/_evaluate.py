@@ -200,7 +200,10 @@ def explanation_dict(e: Explanation, figures: SubjectFigures | None) -> dict[str
 
 def figure_notes(f: SubjectFigures) -> list[str]:
     """How each figure was reached, in words and numbers, for --explain."""
-    rate = lambda x: format_value("Rate", x)  # noqa: E731
+
+    def rate(x: float) -> str:
+        return format_value("Rate", x)
+
     d = f.details()
     fees = " + ".join(f"{t.exchange} {t.market} {rate(t.fee)} ({t.source})" for t in d.taker_fees)
     be = format_value("Duration", f.breakeven_s)
@@ -391,34 +394,30 @@ class _Collector:
         made = self._made.get((id(f), rule.subject_kind))
         if made is None:
             made = self._made[(id(f), rule.subject_kind)] = [None] * len(f.edge)
-        gaps = f.missing[idx].tolist() if f.missing is not None else [False] * len(idx)
+        positions = idx.tolist()
+        out = list(map(made.__getitem__, positions))
+        todo = idx[[k for k, x in enumerate(out) if x is None]]
+        if f.missing is not None:
+            todo = todo[~f.missing[todo]]  # no legs: no figures
+        if not len(todo):
+            return out
         cols = zip(
-            idx.tolist(),
-            gaps,
-            f.edge[idx].tolist(),
-            f.fees[idx].tolist(),
-            f.deviation[idx].tolist(),
-            f.price_score[idx].tolist(),
-            f.age[idx].tolist(),
-            f.fresh[idx].tolist(),
-            f.first_short[idx].tolist(),
+            todo.tolist(),
+            f.edge[todo].tolist(),
+            f.fees[todo].tolist(),
+            f.deviation[todo].tolist(),
+            f.price_score[todo].tolist(),
+            f.age[todo].tolist(),
+            f.fresh[todo].tolist(),
+            f.first_short[todo].tolist(),
             strict=True,
         )
         env = self.env
-        out: list[SubjectFigures | None] = []
-        for i, gap, edge, fees, dev, ps, age, fresh, first_short in cols:
-            if gap:
-                out.append(None)
-                continue
-            figures = made[i]
-            if figures is None:
-                s = bindings[i].subject
-                assert s is not None  # a rule with figures has a subject
-                figures = made[i] = SubjectFigures(
-                    s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env
-                )
-            out.append(figures)
-        return out
+        for i, edge, fees, dev, ps, age, fresh, first_short in cols:
+            s = bindings[i].subject
+            assert s is not None  # a rule with figures has a subject
+            made[i] = SubjectFigures(s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env)
+        return list(map(made.__getitem__, positions))
 
     def fired_from_arrays(
         self,
@@ -445,16 +444,44 @@ class _Collector:
                     net = amounts * net
                 net = -net
             self._keys.append((net, idx + (base + 1)))
-        requested = amounts.tolist() if amounts is not None else [None] * len(idx)
-        figures = self._figures_at(rule, bindings, f, idx) if f is not None else [None] * len(idx)
-        name, append = rule.name, self.opportunities.append
-        for i, amount, figs in zip(idx.tolist(), requested, figures, strict=True):
-            b = bindings[i]
-            append(Opportunity(
-                name, b, b.subject, figs, True, amount, amount,
-                explanation=traced.explain(i) if traced is not None else None,
-                order=base + i + 1, compiled=rule,
-            ))
+        n = len(idx)
+        requested = amounts.tolist() if amounts is not None else [None] * n
+        self._append(rule, bindings, f, idx, base, True, requested, traced)
+
+    def _append(
+        self,
+        rule: CompiledRule,
+        bindings: list[Binding],
+        f: Figures | None,
+        idx: np.ndarray,
+        base: int,
+        fired: bool,
+        requested: list[float | None],
+        traced: Traced | None,
+    ) -> None:
+        """Opportunities for the bindings at `idx`, built with the loop in C:
+        the same as Opportunity(rule.name, bindings[i], its subject, its
+        figures, fired, requested, requested, None, None, explanation,
+        base + i + 1, rule) for each i."""
+        n = len(idx)
+        positions = idx.tolist()
+        chosen = list(map(bindings.__getitem__, positions))
+        figures = self._figures_at(rule, bindings, f, idx) if f is not None else repeat(None, n)
+        self.opportunities.extend(map(
+            Opportunity,
+            repeat(rule.name, n),
+            chosen,
+            [b.subject for b in chosen],
+            figures,
+            repeat(fired, n),
+            requested,
+            requested,
+            repeat(None, n),
+            repeat(None, n),
+            [traced.explain(i) for i in positions] if traced is not None else repeat(None, n),
+            (idx + (base + 1)).tolist(),
+            repeat(rule, n),
+        ))
 
     def unfired_from_arrays(
         self,
@@ -470,21 +497,13 @@ class _Collector:
         if not len(idx):
             return
         self._keys = None  # sorted by _sort_key (see sort)
-        f = result.figures
-        figures = self._figures_at(rule, bindings, f, idx) if f is not None else [None] * len(idx)
         requested: list[float | None] = [None] * len(idx)
         if result.amounts is not None:
             requested = result.amounts[idx].tolist()
             if result.amount_missing is not None:
                 gaps = result.amount_missing[idx].tolist()
                 requested = [None if gap else a for a, gap in zip(requested, gaps, strict=True)]
-        for i, amount, figs in zip(idx.tolist(), requested, figures, strict=True):
-            b = bindings[i]
-            self.opportunities.append(Opportunity(
-                rule.name, b, b.subject, figs, False, amount, amount,
-                explanation=traced.explain(i) if traced is not None else None,
-                order=base + i + 1, compiled=rule,
-            ))
+        self._append(rule, bindings, result.figures, idx, base, False, requested, traced)
 
     def skipped_from_arrays(
         self, rp: RulePlan, result: RuleResult, base: int, traced: Traced | None

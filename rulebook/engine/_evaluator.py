@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -112,25 +113,31 @@ def _operands(e: ir.Expr) -> tuple[ir.Expr, ...]:
     return ir.children(e)
 
 
+@dataclass(slots=True)
+class _Frame:
+    node: ir.Expr
+    operands: tuple[ir.Expr, ...]
+    next: int = 0  # the next operand to visit
+    done: list[int] = field(default_factory=list)  # tape positions of the visited ones
+
+
 def tape(root: ir.Expr) -> Tape:
     """The post-order of `root`, without recursion."""
     nodes: list[ir.Expr] = []
     kids: list[tuple[int, ...]] = []
-    # frames: [node, operands, next operand, positions of the evaluated operands]
-    stack: list[list[object]] = [[root, _operands(root), 0, []]]
+    stack = [_Frame(root, _operands(root))]
     while stack:
         frame = stack[-1]
-        ops: tuple[ir.Expr, ...] = frame[1]  # type: ignore[assignment]
-        i: int = frame[2]  # type: ignore[assignment]
-        if i < len(ops):
-            frame[2] = i + 1
-            stack.append([ops[i], _operands(ops[i]), 0, []])
+        if frame.next < len(frame.operands):
+            op = frame.operands[frame.next]
+            frame.next += 1
+            stack.append(_Frame(op, _operands(op)))
             continue
         stack.pop()
-        nodes.append(frame[0])  # type: ignore[arg-type]
-        kids.append(tuple(frame[3]))  # type: ignore[arg-type]
+        nodes.append(frame.node)
+        kids.append(tuple(frame.done))
         if stack:
-            stack[-1][3].append(len(nodes) - 1)  # type: ignore[attr-defined]
+            stack[-1].done.append(len(nodes) - 1)
     return Tape(nodes, kids)
 
 
@@ -157,12 +164,12 @@ def _guarded(a: V, b: V, evaluated: object, value: object) -> V:
     return V(value, a.m | bm, np.where(a.m, a.r, np.where(bm, b.r, 0)))
 
 
-def _held(x: V) -> object:
+def _held(x: V) -> Any:
     """Where a condition is true and known."""
     return x.v if x.m is None else np.logical_and(x.v, ~x.m)
 
 
-def _failed(x: V) -> object:
+def _failed(x: V) -> Any:
     """Where a condition is false and known."""
     out = np.logical_not(x.v)
     return out if x.m is None else out & ~x.m
@@ -300,7 +307,7 @@ def run_many(tapes: list[Tape], mk: MarketArrays, batch: Batch) -> list[V]:
 # -- explanations ----------------------------------------------------------------------------
 
 
-def _at(x: object, i: int) -> object:
+def _at(x: Any, i: int) -> Any:
     if isinstance(x, np.ndarray) and x.ndim:
         x = x[i]
     return x.item() if isinstance(x, (np.ndarray, np.generic)) else x
@@ -353,17 +360,17 @@ class Traced:
             steps.append(Step(self.text(e), self.value(e, v, i)))
         top = self.values[-1]
         if top.m is not None and _at(top.m, i):
-            return Explanation(None, self.reason(int(_at(top.r, i))), steps)  # type: ignore[arg-type]
+            return Explanation(None, self.reason(int(_at(top.r, i))), steps)
         return Explanation(bool(_at(top.v, i)), None, steps)
 
     def value(self, e: ir.Expr, v: V, i: int) -> str:
         if v.m is not None and _at(v.m, i):
-            return f"no data: {self.reason(int(_at(v.r, i)))}"  # type: ignore[arg-type]
+            return f"no data: {self.reason(int(_at(v.r, i)))}"
         x = _at(v.v, i)
         if e.type == "Exchange":
-            return EXCHANGES[int(x)]  # type: ignore[arg-type]
+            return EXCHANGES[int(x)]
         if e.type == "Coin":
-            return self.coin_names[int(x)]  # type: ignore[arg-type]
+            return self.coin_names[int(x)]
         return format_value(e.type, x)
 
 
@@ -418,6 +425,7 @@ class RulePlan:
                     # fired, but the subject's legs lack data: it could not be opened
                     cut = fired & figs.missing
                     if cut.any():
+                        assert figs.reason is not None  # a mask always comes with its reasons
                         skipped = skipped | cut
                         reason = np.where(cut, figs.reason, reason)
                         fired = fired & ~cut

@@ -61,14 +61,14 @@ class MarketArrays:
         self.n_coins = n = shape[1]
         at = view.at
         fees = config.taker_fees
-        # One row per observation, written into the arrays at the end in one
-        # fancy assignment per column: numpy's per-element `a[e, c] = x` costs
-        # about as much as the rest of the row. The arithmetic stays in Python
-        # floats, the same operations as SnapshotView's, so values agree bit
-        # for bit. None becomes NaN in a float array (missing, as elsewhere).
+        # One row of raw fields per observation; the formulas then run once
+        # per column on arrays (the same float operations as on one value, so
+        # the figures agree bit for bit with SnapshotView's), and each column
+        # is written into its (exchange x coin) grid with one fancy
+        # assignment. None becomes NaN in a float array: missing, as elsewhere.
         perp: list[tuple[object, ...]] = []
         spot: list[tuple[object, ...]] = []
-        borrow_rows: list[tuple[float, float]] = []
+        borrow_rows: list[tuple[object, ...]] = []
         perp_cells: list[int] = []
         spot_cells: list[int] = []
         borrow_cells: list[int] = []
@@ -80,9 +80,8 @@ class MarketArrays:
             e = EX_INDEX.get(o.exchange)
             if c is None or e is None:
                 continue
-            age = (at - o.ts) / 1000.0
-            if o.market == "perp":
-                rate, hours, nxt = o.funding_rate, o.funding_interval_h, o.next_funding_ts
+            market = o.market
+            if market == "perp":
                 fee = o.taker_fee
                 if fee is None:
                     fee = perp_fees.get(o.exchange)
@@ -91,33 +90,33 @@ class MarketArrays:
                         perp_fees[o.exchange] = fee
                 perp_cells.append(e * n + c)
                 perp.append((
-                    M.normalise_funding(rate, hours) if rate is not None and hours else None,
-                    o.mark,
-                    o.index,
-                    o.volume_24h,
-                    (nxt - at) / 1000.0 if nxt is not None else None,
-                    age,
-                    fee,
+                    o.funding_rate, o.funding_interval_h, o.mark, o.index, o.volume_24h,
+                    o.next_funding_ts, o.ts, fee,
                 ))
-            elif o.market == "spot":
+            elif market == "spot":
                 fee = o.taker_fee
                 if fee is None:
                     fee = spot_fees.get(o.exchange)
                     if fee is None:
                         fee = resolve_taker_fee(o.exchange, "spot", None, fees)[0]
                         spot_fees[o.exchange] = fee
-                bid, ask = o.bid, o.ask
                 spot_cells.append(e * n + c)
-                spot.append((M.mid_price(bid, ask) if bid is not None and ask is not None else None,
-                             age, fee))
+                spot.append((o.bid, o.ask, o.ts, fee))
             elif o.borrow_rate_daily is not None:
                 borrow_cells.append(e * n + c)
-                borrow_rows.append((M.borrow_per_8h(o.borrow_rate_daily), age))
-        funding, mark, index, volume, next_s, perp_age, perp_fee = _columns(
-            perp, perp_cells, shape, 7
-        )
-        mid, spot_age, spot_fee = _columns(spot, spot_cells, shape, 3)
-        borrow, borrow_age = _columns(borrow_rows, borrow_cells, shape, 2)
+                borrow_rows.append((o.borrow_rate_daily, o.ts))
+        with np.errstate(all="ignore"):
+            rate, hours, mark, index, volume, nxt, ts, perp_fee = _table(perp, 8)
+            # no interval (or a zero one) is no normalised funding
+            funding = np.where(hours != 0, M.normalise_funding(rate, hours), np.nan)
+            perp_cols = (funding, mark, index, volume, (nxt - at) / 1000.0, (at - ts) / 1000.0, perp_fee)
+            bid, ask, ts, spot_fee = _table(spot, 4)
+            spot_cols = (M.mid_price(bid, ask), (at - ts) / 1000.0, spot_fee)
+            daily, ts = _table(borrow_rows, 2)
+            borrow_cols = (M.borrow_per_8h(daily), (at - ts) / 1000.0)
+        funding, mark, index, volume, next_s, perp_age, perp_fee = _grids(perp_cols, perp_cells, shape)
+        mid, spot_age, spot_fee = _grids(spot_cols, spot_cells, shape)
+        borrow, borrow_age = _grids(borrow_cols, borrow_cells, shape)
         with np.errstate(all="ignore"):
             basis = np.where(np.isnan(mark), np.nan, M.basis_rate(mark, mid))
         self.by_kind = {
@@ -164,16 +163,23 @@ class MarketArrays:
         return KINDS[k], EXCHANGES[e], c
 
 
-def _columns(
-    rows: list[tuple[object, ...]], cells: list[int], shape: tuple[int, int], width: int
+def _table(rows: list[tuple[object, ...]], width: int) -> list[np.ndarray]:
+    """The columns of `rows` as float arrays (None -> NaN); empty ones for no rows."""
+    if not rows:
+        return [np.empty(0) for _ in range(width)]
+    table = np.array(rows, dtype=float)
+    return [table[:, k] for k in range(width)]
+
+
+def _grids(
+    columns: tuple[np.ndarray, ...], cells: list[int], shape: tuple[int, int]
 ) -> list[np.ndarray]:
-    """`width` (exchange x coin) arrays, NaN but where a row gives the cell's value."""
-    out = [np.full(shape, np.nan) for _ in range(width)]
-    if rows:
-        table = np.array(rows, dtype=float)  # None -> NaN
+    """(exchange x coin) arrays, NaN but where a cell has a row's value."""
+    out = [np.full(shape, np.nan) for _ in columns]
+    if cells:
         flat = np.array(cells, dtype=np.intp)
-        for k, arr in enumerate(out):
-            arr.reshape(-1)[flat] = table[:, k]
+        for arr, col in zip(out, columns, strict=True):
+            arr.reshape(-1)[flat] = col
     return out
 
 

@@ -191,7 +191,8 @@ class LiveLedger:
             )
 
     def intents(self, position_id: int | None = None, *, unresolved: bool = False) -> list[dict[str, Any]]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         if position_id is not None:
             where.append("position_id = ?")
             params.append(position_id)

@@ -169,6 +169,7 @@ class Runtime:
             ex.mark(view)  # 2
             env = SnapshotEnv(view, self.engine_config)
             for p in list(ex.positions.values()):  # 3
+                reason: str | None
                 if close_all:
                     reason, by_limit = "halt --close-all", False
                 else:
@@ -255,7 +256,8 @@ class Runtime:
             for text in o.alerts:
                 self.executor.events.append(TradeEvent("alert", text))
             position_id = None
-            decision, reason = o.decision, o.reason
+            decision: str | None = o.decision
+            reason = o.reason
             if decision in ("open", "cut") and o.subject is not None and o.amount is not None:
                 res = self.executor.open(
                     rule_name=o.rule,

@@ -38,6 +38,9 @@ from ._orders import OrderGateway, OrderRequest
 
 __all__ = ["LiveExecutor", "Venue"]
 
+#: how old an unresolved intent must be before a restart may call it never sent
+RESTART_GRACE_S = 10.0
+
 
 @dataclass(slots=True)
 class Venue:
@@ -418,9 +421,9 @@ class LiveExecutor(Executor):
         result = self.trader.close(p.id, planned, held)
         for leg, lg, f, before in zip(p.legs, planned, result.fills, held, strict=True):
             closed = before - f.qty
-            got = self._last_fill(p.id, lg.index, "close")
+            last = self._last_fill(p.id, lg.index, "close")
             if closed > 0:
-                price = got[0] if got[0] is not None else lg.price
+                price = last[0] if last[0] is not None else lg.price
                 # the closed part's pnl is realised into cash; what is left keeps its entry
                 self.cash[leg.exchange] = self.cash.get(leg.exchange, 0.0) + (
                     leg.sign * closed * (price - leg.entry_price) - f.fee
@@ -560,7 +563,7 @@ class LiveExecutor(Executor):
             for leg in p.legs:
                 if leg.exchange == name and leg.market == "spot" and not leg.borrowed:
                     ref = venue.ref(p.coin, "spot")
-                    base = ref.market.get("base") if ref is not None else p.coin
+                    base = str(ref.market.get("base") or p.coin) if ref is not None else p.coin
                     want[base] = want.get(base, 0.0) + leg.size
         diffs = []
         for base, exp in sorted(want.items()):
@@ -632,7 +635,14 @@ class LiveExecutor(Executor):
         """Complete or unwind what a previous run left in flight: every intent that may have
         reached an exchange is looked up by its client id, then each position is brought
         to a complete hedge or none."""
-        for row in self.live.intents(unresolved=True):
+        pending = self.live.intents(unresolved=True)
+        if pending:
+            # An order sent a moment before the crash may not be listed yet: give the
+            # exchanges a few seconds before deciding that an intent never left.
+            age_s = (self.now_ms() - max(int(r["ts"]) for r in pending)) / 1000
+            if age_s < RESTART_GRACE_S:
+                next(iter(self.venues.values())).gateway.sleep(RESTART_GRACE_S - age_s)
+        for row in pending:
             venue = self.venues.get(row["exchange"])
             if venue is None:
                 continue
