@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -33,7 +33,7 @@ from ._metrics import (
     net_rate,
     spread_legs,
 )
-from ._vector import Figures, MarketArrays
+from ._vector import Figures, MarketArrays, Subjects
 
 __all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
 
@@ -343,7 +343,7 @@ class _Collector:
         self.order = 0
         self.total = 0
         # figures per (subject arrays, kind), by binding position
-        self._made: dict[tuple[int, str | None], list[SubjectFigures | None]] = {}
+        self._made: dict[tuple[Hashable, str | None], list[SubjectFigures | None]] = {}
         # _sort_key of each opportunity, per rule, while they all come from
         # fired_from_arrays (None once an unfired one is listed): sorting by
         # arrays spares a Python key call per opportunity
@@ -384,16 +384,16 @@ class _Collector:
         )
 
     def _figures_at(
-        self, rule: CompiledRule, bindings: list[Binding], f: Figures, idx: np.ndarray
+        self, rule: CompiledRule, bindings: list[Binding], f: Figures, key: Hashable, idx: np.ndarray
     ) -> list[SubjectFigures | None]:
         """The figures of the bindings at `idx` (None where their legs lack data).
 
         Rules over the same subjects share their figures objects, found by
         binding position (funding and basis subjects share arrays, but each
         figures object names its subject)."""
-        made = self._made.get((id(f), rule.subject_kind))
+        made = self._made.get((key, rule.subject_kind))
         if made is None:
-            made = self._made[(id(f), rule.subject_kind)] = [None] * len(f.edge)
+            made = self._made[(key, rule.subject_kind)] = [None] * len(f.edge)
         positions = idx.tolist()
         out = list(map(made.__getitem__, positions))
         todo = idx[[k for k, x in enumerate(out) if x is None]]
@@ -446,13 +446,14 @@ class _Collector:
             self._keys.append((net, idx + (base + 1)))
         n = len(idx)
         requested = amounts.tolist() if amounts is not None else [None] * n
-        self._append(rule, bindings, f, idx, base, True, requested, traced)
+        self._append(rule, bindings, f, result.subject, idx, base, True, requested, traced)
 
     def _append(
         self,
         rule: CompiledRule,
         bindings: list[Binding],
         f: Figures | None,
+        subject: Subjects | None,
         idx: np.ndarray,
         base: int,
         fired: bool,
@@ -466,7 +467,10 @@ class _Collector:
         n = len(idx)
         positions = idx.tolist()
         chosen = list(map(bindings.__getitem__, positions))
-        figures = self._figures_at(rule, bindings, f, idx) if f is not None else repeat(None, n)
+        figures: Iterable[SubjectFigures | None] = repeat(None, n)
+        if f is not None:
+            assert subject is not None  # figures come from the batch's subject
+            figures = self._figures_at(rule, bindings, f, subject.key, idx)
         self.opportunities.extend(map(
             Opportunity,
             repeat(rule.name, n),
@@ -503,7 +507,9 @@ class _Collector:
             if result.amount_missing is not None:
                 gaps = result.amount_missing[idx].tolist()
                 requested = [None if gap else a for a, gap in zip(requested, gaps, strict=True)]
-        self._append(rule, bindings, result.figures, idx, base, False, requested, traced)
+        self._append(
+            rule, bindings, result.figures, result.subject, idx, base, False, requested, traced
+        )
 
     def skipped_from_arrays(
         self, rp: RulePlan, result: RuleResult, base: int, traced: Traced | None

@@ -27,7 +27,7 @@ values, in evaluation order: `--explain` is this evaluator with a trace.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,12 +84,14 @@ class Batch:
     `vars` holds, per `for` variable (slot), the bindings' codes: exchange
     indices into EXCHANGES, coin indices into the market arrays' coins; an
     array over the batch, or an int for a batch of one. `subject` the
-    subject's codes the same way. `position` the open position's values
-    (`exit when` only): held, pnl, collected.
+    subject's codes the same way. `keys` names each slot's codes (see
+    `Subjects.key`). `position` the open position's values (`exit when`
+    only): held, pnl, collected.
     """
 
     n: int
     vars: list[np.ndarray | int]
+    keys: list[Hashable]
     subject: Subjects | None
     position: dict[str, float] | None = None
     #: division node -> its number k in the rule (reason code DIV_ZERO - k)
@@ -185,15 +187,17 @@ class _Run:
         self.mk = mk
         self.batch = batch
 
-    def arg(self, a: ir.Arg) -> np.ndarray | int:
+    def arg(self, a: ir.Arg) -> tuple[np.ndarray | int, Hashable]:
+        """A market call's coin or exchange: its codes and their key."""
         if isinstance(a, ir.Var):
-            return self.batch.vars[a.slot]
-        if a.type == "Exchange":
-            return EX_INDEX[str(a.value)]
-        return self.mk.coin_code(str(a.value))
+            return self.batch.vars[a.slot], self.batch.keys[a.slot]
+        code = EX_INDEX[str(a.value)] if a.type == "Exchange" else self.mk.coin_code(str(a.value))
+        return code, code
 
-    def market(self, kind: str, c: np.ndarray | int, x: np.ndarray | int) -> V:
-        return self.mk.lookup(kind, c, x)
+    def market(
+        self, kind: str, c: tuple[np.ndarray | int, Hashable], x: tuple[np.ndarray | int, Hashable]
+    ) -> V:
+        return self.mk.lookup(kind, c[0], x[0], (c[1], x[1]))
 
     def metric(self, name: str) -> V:
         assert self.batch.subject is not None  # the checker requires a subject
@@ -397,6 +401,7 @@ class RuleResult:
     amounts: np.ndarray | None  # the hedge amount per binding (rules with a hedge)
     amount_missing: np.ndarray | None  # where the hedge amount lacks data
     when: V  # the `when` clause's value
+    subject: Subjects | None  # the batch's subjects, whose figures these are
     trace: list[V] | None = None  # every node's value (with a trace)
 
 
@@ -442,7 +447,9 @@ class RulePlan:
                         skipped = skipped | cut
                         reason = np.where(cut, total.r, reason)
                         fired = fired & ~cut
-        return RuleResult(fired, skipped, reason, figs, amounts, amount_missing, w, values)
+        return RuleResult(
+            fired, skipped, reason, figs, amounts, amount_missing, w, self.batch.subject, values
+        )
 
 
 @dataclass(slots=True)
@@ -455,54 +462,56 @@ def _plan(ruleset: Ruleset) -> Plan:
     coins: dict[str, int] = {}
     for c in ruleset.markets().coins:
         coins.setdefault(c, len(coins))
-    shared: dict[bytes, np.ndarray] = {}
+    shared: dict[bytes, tuple[np.ndarray, Hashable]] = {}
 
     def coin(sym: str) -> int:
         return coins.setdefault(sym, len(coins))
 
-    def dedup(values: list[int]) -> np.ndarray:
-        """One array object per distinct content, so results can be shared by id."""
+    def dedup(values: list[int]) -> tuple[np.ndarray, Hashable]:
+        """The codes as an array, and a key naming its contents: one number per
+        distinct array, so that rules over the same variables share results."""
         arr = np.array(values, np.intp)
         arr.setflags(write=False)
-        return shared.setdefault(arr.tobytes(), arr)
+        got = shared.get(arr.tobytes())
+        if got is None:
+            got = shared[arr.tobytes()] = (arr, ("codes", len(shared)))
+        return got
 
     rules: list[RulePlan] = []
     for rule in ruleset.rules:
         bindings = rule.bindings
-        codes: list[np.ndarray | int] = []
-        for i, t in enumerate(rule.var_types):
-            if t == "Exchange":
-                codes.append(dedup([EX_INDEX[b.values[i]] for b in bindings]))
-            else:
-                codes.append(dedup([coin(b.values[i]) for b in bindings]))
+        slots = [
+            dedup([EX_INDEX[b.values[i]] if t == "Exchange" else coin(b.values[i]) for b in bindings])
+            for i, t in enumerate(rule.var_types)
+        ]
         subject = None
         if rule.subject_kind is not None:
             subs = [b.subject for b in bindings]
-            subject = Subjects(
-                rule.subject_kind,
-                dedup([coin(s.coin) for s in subs]),  # type: ignore[union-attr]
-                dedup([EX_INDEX[s.exchanges[0]] for s in subs]),  # type: ignore[union-attr]
+            sc = dedup([coin(s.coin) for s in subs])  # type: ignore[union-attr]
+            sa = dedup([EX_INDEX[s.exchanges[0]] for s in subs])  # type: ignore[union-attr]
+            sb = (
                 dedup([EX_INDEX[s.exchanges[1]] for s in subs])  # type: ignore[union-attr]
                 if rule.subject_kind == "spread"
-                else None,
+                else None
             )
-        batch = Batch(len(bindings), codes, subject)
+            subject = Subjects(
+                rule.subject_kind,
+                sc[0],
+                sa[0],
+                sb[0] if sb is not None else None,
+                (sc[1], sa[1], sb[1] if sb is not None else None),
+            )
+        codes: list[np.ndarray | int] = [c for c, _ in slots]
+        batch = Batch(len(bindings), codes, [k for _, k in slots], subject)
         rules.append(RulePlan(rule, batch, tape(rule.when), [tape(a) for a in rule.hedge_amounts]))
     return Plan(coins, rules)
 
 
-_CACHE: dict[int, tuple[Ruleset, Plan]] = {}
-
-
 def plan(ruleset: Ruleset) -> Plan:
-    """The ruleset's plan, made once per ruleset object (a few kept)."""
-    hit = _CACHE.get(id(ruleset))
-    if hit is not None and hit[0] is ruleset:
-        return hit[1]
-    made = _plan(ruleset)
-    if len(_CACHE) >= 8:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[id(ruleset)] = (ruleset, made)
+    """The ruleset's plan, made once per ruleset (kept with it)."""
+    made = ruleset.derived.get("engine.plan")
+    if not isinstance(made, Plan):
+        made = ruleset.derived["engine.plan"] = _plan(ruleset)
     return made
 
 
@@ -515,6 +524,7 @@ def single(rule: CompiledRule, binding: Binding, mk: MarketArrays, position: dic
     s = binding.subject
     subject = None
     if s is not None:
+        c, a = mk.coin_code(s.coin), EX_INDEX[s.exchanges[0]]
         b = EX_INDEX[s.exchanges[1]] if s.kind == "spread" else None
-        subject = Subjects(s.kind, mk.coin_code(s.coin), EX_INDEX[s.exchanges[0]], b)
-    return Batch(1, codes, subject, position)
+        subject = Subjects(s.kind, c, a, b, (c, a, b))
+    return Batch(1, codes, [int(c) for c in codes], subject, position)

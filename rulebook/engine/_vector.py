@@ -14,6 +14,7 @@ order), worded only for the bindings an operator is shown.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from rulebook.market import SnapshotView
 from . import _metrics as M
 from ._fees import EngineConfig, resolve_taker_fee
 
-__all__ = ["V", "MarketArrays", "Subjects", "Figures", "figures_of", "EX_INDEX", "code_key"]
+__all__ = ["V", "MarketArrays", "Subjects", "Figures", "figures_of", "EX_INDEX"]
 
 EX_INDEX = {e: i for i, e in enumerate(EXCHANGES)}
 N_EX = len(EXCHANGES)
@@ -138,9 +139,10 @@ class MarketArrays:
     def coin_code(self, coin: str) -> int:
         return self.coins[coin]
 
-    def lookup(self, kind: str, c: np.ndarray | int, x: np.ndarray | int) -> V:
-        """Market function `kind` at coin codes `c` on exchange codes `x`."""
-        key = (kind, code_key(c), code_key(x))
+    def lookup(self, kind: str, c: np.ndarray | int, x: np.ndarray | int, key: Hashable) -> V:
+        """Market function `kind` at coin codes `c` on exchange codes `x`;
+        `key` names those codes (see Subjects.key), to share the result."""
+        key = (kind, key)
         got = self.memo.get(key)
         if got is not None:
             return got  # type: ignore[return-value]
@@ -183,20 +185,19 @@ def _grids(
     return out
 
 
-def code_key(x: np.ndarray | int) -> object:
-    """A memo key for codes: an int by value, an array by identity (the
-    evaluator's code arrays are deduplicated and live as long as its plan)."""
-    return id(x) if isinstance(x, np.ndarray) else int(x)
-
-
 @dataclass(slots=True)
 class Subjects:
-    """The subject of each binding in a batch, as codes (arrays, or ints for one)."""
+    """The subject of each binding in a batch, as codes (arrays, or ints for one).
+
+    `key` names the codes' contents (the plan numbers each distinct code
+    array; a single binding's codes are their own key): lookups and figures
+    are memoised under it, so rules over the same variables share them."""
 
     kind: str
     coin: np.ndarray | int
     a: np.ndarray | int
     b: np.ndarray | int | None
+    key: Hashable
 
 
 @dataclass(slots=True)
@@ -225,7 +226,7 @@ def figures_of(mk: MarketArrays, s: Subjects) -> Figures:
     funding and basis subjects have the same legs and figures; rules over the
     same variables share their subject arrays (deduplicated in the plan)."""
     family = "carry" if s.kind == "basis" else s.kind
-    key = ("figures", family, code_key(s.coin), code_key(s.a), None if s.b is None else code_key(s.b))
+    key = ("figures", family, s.key)
     got = mk.memo.get(key)
     if got is None:
         got = mk.memo[key] = _compute_figures(mk, s)

@@ -191,6 +191,9 @@ class Ruleset:
     # The checked program the rules came from (for tools; the engine reads
     # the compiled rules only).
     program: Program | None = field(default=None, repr=False, compare=False)
+    #: what later stages derive from this ruleset once and keep with it
+    #: (the engine's evaluation plan), by a name of their choosing
+    derived: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     def markets(self) -> Markets:
         """Every coin and exchange the ruleset's market calls can read (coins in
