@@ -13,7 +13,6 @@ them pass.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from rulebook.lang import Ruleset
 from rulebook.market import Observation, SnapshotView
 from rulebook.trading import Ledger, LedgerError, LiveLedger, Notifier, TradingConfig
 
-__all__ = ["LiveRefused", "close_all_live", "prepare_live"]
+__all__ = ["LiveRefused", "close_all_live", "market_clients", "prepare_live"]
 
 ClientFactory = Callable[[str, dict[str, Any]], Any]
 
@@ -101,8 +100,9 @@ def prepare_live(
         LiveLedger(ledger)  # refuses a paper ledger before anything else is written
     except LedgerError as e:
         raise LiveRefused(str(e)) from None
-    for row in ledger.query("select coin, legs from positions where status != 'closed'"):
-        needs.add_positions((leg["exchange"], row["coin"], leg["market"]) for leg in json.loads(row["legs"]))
+    for held in ledger.read.positions():
+        if held.status != "closed":
+            needs.add_positions((leg.exchange, held.coin, leg.market) for leg in held.legs)
     exchanges = needs.exchanges
     if not exchanges:
         raise LiveRefused("the ruleset has no rule with a hedge action: nothing to trade live")
@@ -158,12 +158,10 @@ def close_all_live(
     """`rulebook halt --close-all` with no runtime running: close every live position now."""
     from rulebook.trading.live import LiveExecutor, TradeNeeds
 
-    rows = ledger.query(
-        "select coin, legs from positions where status in ('open', 'opening', 'closing', 'unhedged')"
-    )
     needs = TradeNeeds()
-    for row in rows:
-        needs.add_positions((leg["exchange"], row["coin"], leg["market"]) for leg in json.loads(row["legs"]))
+    for held in ledger.read.positions():
+        if held.status in ("open", "opening", "closing", "unhedged"):
+            needs.add_positions((leg.exchange, held.coin, leg.market) for leg in held.legs)
     if not needs.markets:
         return 0, 0
     venues, redact = _venues(config, needs.exchanges, factory)
@@ -177,3 +175,23 @@ def close_all_live(
     executor.persist(view.at)
     ledger.record_event("halt", f"halt --close-all without a runtime: {closed} closed, {left} left open")
     return closed, left
+
+
+def market_clients(config: TradingConfig, exchanges: list[str]) -> dict[str, Any]:
+    """Keyless market-data clients for exchanges on a testnet or behind an `api_url`, so a
+    live run on a testnet prices its orders from the testnet's own books."""
+    from rulebook.market import make_exchange
+    from rulebook.trading.live import rebase_urls
+
+    clients: dict[str, Any] = {}
+    for name in exchanges:
+        settings = config.exchanges[name]
+        if not (settings.testnet or settings.api_url):
+            continue
+        client = make_exchange(name)
+        if settings.testnet and client.urls.get("test"):
+            client.set_sandbox_mode(True)
+        if settings.api_url:
+            client.urls["api"] = rebase_urls(client.urls["api"], settings.api_url)
+        clients[name] = client
+    return clients
