@@ -249,7 +249,11 @@ class _Run:
                 b, a = x  # the denominator was evaluated first
                 zero = np.asarray(b.v == 0)
                 value = np.divide(a.v, np.where(zero, 1.0, b.v))
-                code = DIV_ZERO - self.batch.divisions.setdefault(e, len(self.batch.divisions))
+                divisions = self.batch.divisions
+                k = divisions.get(e)
+                if k is None:  # a batch of one numbers them as it meets them
+                    k = divisions[e] = len(divisions)
+                code = DIV_ZERO - k
                 z = V(None, zero, np.where(zero, code, 0)) if zero.any() else V(None)
                 return _seq(_seq(b, z, None), a, value)
             a, b = x
@@ -503,7 +507,13 @@ def _plan(ruleset: Ruleset) -> Plan:
             )
         codes: list[np.ndarray | int] = [c for c, _ in slots]
         batch = Batch(len(bindings), codes, [k for _, k in slots], subject)
-        rules.append(RulePlan(rule, batch, tape(rule.when), [tape(a) for a in rule.hedge_amounts]))
+        when, amounts = tape(rule.when), [tape(a) for a in rule.hedge_amounts]
+        # number the divisions now: a plan's batch is not changed by evaluating it
+        for t in (when, *amounts):
+            for node in t.nodes:
+                if isinstance(node, ir.Arith) and node.op == "/":
+                    batch.divisions.setdefault(node, len(batch.divisions))
+        rules.append(RulePlan(rule, batch, when, amounts))
     return Plan(coins, rules)
 
 
