@@ -621,21 +621,25 @@ def run(
         elif ledger_mode(ledger) == "live":
             ledger.close()
             raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
-        summary = run_paper(
-            result.ruleset,
-            paths or DEFAULT_PATHS,
-            cfg,
-            ledger,
-            replay=replay,
-            speed=pace_speed,
-            watch=watch,
-            out=out,
-            err=err,
-            executor=executor,
-            notify=notify or replay is None,
-            run_for_s=run_for,
-        )
-        ledger.close()
+        try:
+            summary = run_paper(
+                result.ruleset,
+                paths or DEFAULT_PATHS,
+                cfg,
+                ledger,
+                replay=replay,
+                speed=pace_speed,
+                watch=watch,
+                out=out,
+                err=err,
+                executor=executor,
+                notify=notify or replay is None,
+                run_for_s=run_for,
+            )
+        except LedgerError as e:  # the ledger failed outside a cycle: full disk, read-only...
+            raise fail(str(e), 1) from None
+        finally:
+            ledger.close()
     finally:
         lock.release()
     if summary.failed:
@@ -694,20 +698,23 @@ def halt(
 
         rulebook halt --db paper.db --close-all
     """
-    from rulebook.trading import ledger_mode
+    from rulebook.trading import LedgerError, RuntimeLock, ledger_mode
 
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here")
     ledger = _ledger(cfg.ledger)
     runner = ledger.runner_pid()
-    if close_all and runner is None and ledger_mode(ledger) == "live":
-        # No runtime to pick the request up: close the live positions from here.
+    lock = RuntimeLock(cfg.ledger)
+    if close_all and runner is None and ledger_mode(ledger) == "live" and lock.holder() is None:
+        # No runtime to pick the request up: close the live positions from here, holding
+        # the runtime's lock so that no `run --live` starts trading meanwhile.
         from rulebook.app import LiveRefused, close_all_live
 
         try:
-            closed, left = close_all_live(cfg, ledger, err=err)
-        except LiveRefused as e:
+            with lock.hold(shlex.join(["rulebook", *sys.argv[1:]])):
+                closed, left = close_all_live(cfg, ledger, err=err)
+        except (LiveRefused, LedgerError) as e:
             ledger.close()
             raise fail(str(e)) from None
         ledger.close()
@@ -717,10 +724,17 @@ def halt(
             raise fail(f"{left} position(s) could not be closed: see `rulebook status`", 1)
         return
     what = "halt and close all positions" if close_all else "halt"
-    if runner is None and close_all:
+    held_by = lock.holder()
+    if runner is None and held_by is None and close_all:
         from rulebook.app import close_all_offline, utc_time
 
-        t, shut = close_all_offline(cfg, ledger)
+        try:
+            # the runtime's lock, so that no `run` starts on the ledger meanwhile
+            with lock.hold(shlex.join(["rulebook", *sys.argv[1:]])):
+                t, shut = close_all_offline(cfg, ledger)
+        except LedgerError as e:
+            ledger.close()
+            raise fail(str(e)) from None
         ledger.close()
         pnl = sum(p for _, p in shut)
         out.print(
@@ -730,7 +744,7 @@ def halt(
             markup=False,
         )
         return
-    if runner is None:
+    if runner is None and held_by is None:
         ledger.close()
         err.print(
             f"no runtime is running on {cfg.ledger}: nothing to halt "
@@ -740,7 +754,8 @@ def halt(
         raise typer.Exit(1)
     ledger.request_halt(close_all)
     ledger.close()
-    out.print(f"requested {what} of the runtime (pid {runner}) on {cfg.ledger}", markup=False)
+    pid = runner if runner is not None else getattr(held_by, "pid", None)
+    out.print(f"requested {what} of the runtime (pid {pid}) on {cfg.ledger}", markup=False)
 
 
 # -- history, backtests and reports ---------------------------------------------------

@@ -4,6 +4,7 @@ note, --db, options that do not go together, empty replays, --version."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -94,8 +95,8 @@ def test_resume_note_fresh_and_a_changed_ruleset(setup) -> None:
     assert res.exit_code == 0, res.output
     assert "fresh ledger p.db: the previous one is kept as p.db." in res.stderr
     assert "resuming" not in res.stderr
-    kept = [p for p in setup.iterdir() if p.name.startswith("p.db.") and p.suffix != ".db"]
-    assert kept and stats(kept[0].name.split("-")[0])["cycles"] == 3
+    kept = [p for p in setup.iterdir() if re.fullmatch(r"p\.db\.\d{8}T\d{6}", p.name)]
+    assert len(kept) == 1 and stats(kept[0].name)["cycles"] == 3
     assert stats()["cycles"] == 3
 
 

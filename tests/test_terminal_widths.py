@@ -124,3 +124,11 @@ def test_screen_fits(width) -> None:
     assert res.returncode == 0, res.stderr
     assert_fits(res.stdout, width)
     assert "BTC   bybit     0.1128%  123.5%" in res.stdout
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_validate_list_fits(width) -> None:
+    res = rulebook("validate", "strategies/", "--list", width=width)
+    assert res.returncode == 0, res.stderr
+    assert_fits(res.stdout, width)
+    assert "extreme_funding.rules:13" in res.stdout  # a place is never folded mid-number

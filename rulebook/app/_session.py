@@ -68,7 +68,7 @@ def run_paper(
     # A quiet replay still checks the URLs (their warnings below), but wants no kind.
     notifier = Notifier(config.notify.urls, config.notify.events if notify else [])
     _resume_note(ledger, ruleset, config, err)
-    for url in notifier.bad_urls:
+    for url in notifier.bad_urls_shown:  # its token masked: `badscheme://***@host`
         err.print(
             f"warning: notify.urls: {url!r} is not a URL apprise knows; ignored", markup=False
         )
@@ -177,8 +177,14 @@ def _run_replay(
     problems = [e for e in source.errors if e.severity == "error"]
     if problems:
         err.print(
-            f"warning: {len(problems)} invalid line(s) in {replay} were skipped, "
+            f"warning: {source.counts['error']} invalid line(s) in {replay} were skipped, "
             f"first: {problems[0]}",
+            markup=False,
+        )
+    notes = [e for e in source.errors if e.severity == "warning"]
+    if notes:  # unknown keys, lines out of time order: used, but said
+        err.print(
+            f"warning: {source.counts['warning']} line warning(s) in {replay}, first: {notes[0]}",
             markup=False,
         )
     if summary.skipped_cycles:
@@ -211,7 +217,13 @@ def _run_live(
 
     every = runtime.config.every
     exchanges, coins = watched_markets(ruleset, runtime)
-    live = LiveSource(exchanges, coins)
+    clients = {}
+    if getattr(runtime.executor, "mode", "paper") == "live":
+        # prices from the testnets / api_url the orders go to
+        from ._live import market_clients
+
+        clients = market_clients(runtime.config, exchanges)
+    live = LiveSource(exchanges, coins, clients=clients)
     views = _until(_warn_unreachable(live_views(runtime, live, every), err), run_for_s)
     with err.status("starting") as line:
 

@@ -16,7 +16,6 @@ from dataclasses import fields
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from rulebook import _json
 from rulebook.lang import (
@@ -28,6 +27,8 @@ from rulebook.lang import (
     load_ruleset,
     render_text,
 )
+
+from ._tables import Col, fit_table
 
 __all__ = ["check_on_save", "print_rules", "report_validation"]
 
@@ -64,24 +65,37 @@ def report_validation(
     return 1 if failed else 0
 
 
+# Every column is shown; the actions fold when 80 columns cannot hold them on one line.
+_RULE_COLS = [
+    Col("rule", "left"),
+    Col("where", "left"),
+    Col("subject", "left"),
+    Col("bindings"),
+    Col("actions", "left", wrap=True),
+    Col("exit", "left"),
+]
+
+
 def print_rules(console: Console, result: LoadResult) -> None:
     """A table of the ruleset's rules, then its risk limits."""
     rs = result.ruleset
     assert rs is not None
-    table = Table(title=f"ruleset {rs.sha256[:12]}", title_justify="left")
-    for col in ("rule", "where", "subject", "bindings", "actions", "exit"):
-        table.add_column(col, no_wrap=col in ("rule", "where"))
-    for r in rs.rules:
-        actions = [type(a).__name__.lower() for a in r.source.actions]
-        table.add_row(
+    rows = [
+        [
             r.name,
             f"{Path(r.file).name}:{r.line}",
             r.subject_kind or "-",
             str(len(r.bindings)),
-            ", ".join(actions),
+            ", ".join(type(a).__name__.lower() for a in r.source.actions),
             "yes" if r.exit_when else "-",
-        )
-    console.print(table)
+        ]
+        for r in rs.rules
+    ]
+    console.print(f"ruleset {rs.sha256[:12]}", markup=False)
+    if rows:
+        console.print(fit_table(_RULE_COLS, rows, console.width).table)
+    else:
+        console.print("no rules", markup=False)
     risk = {f.name: getattr(rs.risk, f.name) for f in fields(rs.risk)}
     risk = {k: v for k, v in risk.items() if v is not None}
     if risk:
