@@ -185,6 +185,7 @@ class _Series:
     """What is known of one (exchange, coin)'s settlements and perp marks."""
 
     records: dict[int, Settlement] = field(default_factory=dict)
+    had_records: bool = False  # some were seen, even if forgotten since
     forecasts: dict[int, _Forecast] = field(default_factory=dict)
     # perp observations with a mark, in time order: parallel lists for bisect
     mark_ts: list[int] = field(default_factory=list)
@@ -263,12 +264,19 @@ class SettlementLog:
     def add_records(self, records: Iterable[Settlement]) -> None:
         for r in records:
             # the first record of a settlement is kept: it is what was paid against
-            self._of(r.exchange, r.coin).records.setdefault(r.ts, r)
+            series = self._of(r.exchange, r.coin)
+            series.records.setdefault(r.ts, r)
+            series.had_records = True
 
     # -- reading ------------------------------------------------------------------
     def record(self, exchange: str, coin: str, s: int) -> Settlement | None:
         series = self._series.get((exchange, coin))
         return None if series is None else series.records.get(s)
+
+    def has_records(self, exchange: str, coin: str) -> bool:
+        """Whether any settlement record of (exchange, coin) has been seen (and kept)."""
+        series = self._series.get((exchange, coin))
+        return series is not None and (bool(series.records) or series.had_records)
 
     def known_times(self, exchange: str, coin: str, after: int, upto: int) -> list[int]:
         """Settlement times in (after, upto] known from a record or a forecast."""
