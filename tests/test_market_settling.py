@@ -104,7 +104,7 @@ def test_a_position_opened_after_a_settlement_does_not_get_it():
 def test_settled_rate_not_the_shown_one_and_estimate_after_the_wait():
     s = T0 + 8 * H
     shown = perp("binance", s - M, 0.0003, s, 100.0)
-    log = SettlementLog(wait_ms=10 * M)
+    log = SettlementLog(wait_ms=10 * M)  # live: records are expected
     log.observe(shown)
     # no record yet: waits until 10 minutes after s
     assert log.settle("binance", "SOL", after=T0, upto=s + 5 * M, now=s + 5 * M).waiting == s
@@ -118,6 +118,7 @@ def test_settled_rate_not_the_shown_one_and_estimate_after_the_wait():
     # without any record, after the wait: the estimate, from the last observation before s
     log2 = SettlementLog(wait_ms=10 * M)
     log2.observe(perp("binance", s - 3 * H, 0.0007, s, 98.0))
+    assert log2.settle("binance", "SOL", after=T0, upto=s, now=s).waiting == s
     log2.observe(shown)
     got2 = log2.settle("binance", "SOL", after=T0, upto=s + 10 * M, now=s + 10 * M).settled
     assert [(g.rate, g.rate_source, g.mark, g.mark_source, g.interval_h) for g in got2] == [
@@ -259,3 +260,16 @@ def test_funding_amount_signs():
     assert funding_amount(0.0001, 100.0, 2.0, "short") == pytest.approx(0.02, abs=1e-15)
     assert funding_amount(0.0001, 100.0, 2.0, "long") == pytest.approx(-0.02, abs=1e-15)
     assert funding_amount(-0.0001, 100.0, 2.0, "short") == pytest.approx(-0.02, abs=1e-15)
+
+
+def test_a_replay_without_records_pays_the_estimate_at_once_and_waits_where_records_come():
+    s = T0 + 8 * H
+    log = SettlementLog(wait_ms=10 * M, expect_records=False)
+    log.observe(perp("binance", s - M, 0.0003, s, 100.0))
+    got = log.settle("binance", "SOL", after=T0, upto=s, now=s)
+    assert [(g.rate, g.rate_source) for g in got.settled] == [(0.0003, "estimated")]
+    # once the recording has shown a record for the market, a missing one is waited for
+    log.add_records([rec("binance", s, 0.0001, mark=100.0, interval=8)])
+    log.observe(perp("binance", s + 8 * H - M, 0.0002, s + 8 * H, 100.0))
+    got = log.settle("binance", "SOL", after=s, upto=s + 8 * H, now=s + 8 * H)
+    assert got.waiting == s + 8 * H and log.has_records("binance", "SOL")

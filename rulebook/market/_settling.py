@@ -21,7 +21,9 @@ What the rule says, and where each piece is here:
 * **Waiting for the record.** An exchange publishes the settled rate a few
   seconds to minutes after ``s``; until ``now - s`` reaches ``wait_ms`` a
   settlement without a record waits (and so does every later one of that
-  leg, to keep the order), after that it is paid at the estimate.
+  leg, to keep the order), after that it is paid at the estimate. A replay
+  (``expect_records=False``) waits only on markets whose recording carries
+  records.
 * **Which interval.** The record's, else the forecast's, else that of the
   last perp observation at or before ``s``: the interval that settled.
 
@@ -216,10 +218,17 @@ class SettlementLog:
     what no open leg can still need.
     """
 
-    def __init__(self, wait_ms: int = DEFAULT_SETTLE_WAIT_MS) -> None:
+    def __init__(
+        self, wait_ms: int = DEFAULT_SETTLE_WAIT_MS, *, expect_records: bool = True
+    ) -> None:
+        """``expect_records``: wait for every settlement's record (live: the
+        exchange's history supplies them). False (a replay): wait only on
+        markets whose recording has shown settlement records; a recording
+        without any is paid at the estimate at once, as nothing will come."""
         if wait_ms < 0:
             raise ValueError(f"wait_ms must not be negative, got {wait_ms}")
         self.wait_ms = wait_ms
+        self.expect_records = expect_records
         self._series: dict[tuple[str, str], _Series] = {}
 
     def _of(self, exchange: str, coin: str) -> _Series:
@@ -301,7 +310,10 @@ class SettlementLog:
             interval = rec.funding_interval_h
         else:
             fc = series.forecasts.get(s)
-            if fc is None or now - s < self.wait_ms:
+            if fc is None:
+                return None
+            waits = self.expect_records or series.had_records
+            if waits and now - s < self.wait_ms:
                 return None
             rate, rate_src = fc.rate, "estimated"
             interval = fc.interval_h
