@@ -118,9 +118,12 @@ def test_settled_rate_not_the_shown_one_and_estimate_after_the_wait():
     # without any record, after the wait: the estimate, from the last observation before s
     log2 = SettlementLog(wait_ms=10 * M)
     log2.observe(perp("binance", s - 3 * H, 0.0007, s, 98.0))
-    assert log2.settle("binance", "SOL", after=T0, upto=s, now=s).waiting == s
     log2.observe(shown)
-    got2 = log2.settle("binance", "SOL", after=T0, upto=s + 10 * M, now=s + 10 * M).settled
+    assert log2.settle("binance", "SOL", after=T0, upto=s, now=s).waiting == s
+    # the wait runs from the exchange's first answer after s (here s + 1 min)
+    log2.observe(perp("binance", s + M, 0.0002, s + 8 * H, 100.5))
+    assert log2.settle("binance", "SOL", after=T0, upto=s + 10 * M, now=s + 10 * M).waiting == s
+    got2 = log2.settle("binance", "SOL", after=T0, upto=s + 11 * M, now=s + 11 * M).settled
     assert [(g.rate, g.rate_source, g.mark, g.mark_source, g.interval_h) for g in got2] == [
         (0.0003, "estimated", 100.0, "perp", 8)]
 
@@ -196,9 +199,9 @@ def test_outage_spanning_two_settlements_with_records_when_data_returns():
     # (or a recording written from it) brings the records once it answers.
     log = SettlementLog(wait_ms=10 * M)
     log.observe(perp("backpack", T0 + 90 * M, 0.0009, T0 + 2 * H, 100.0))
-    got = log.settle("backpack", "SOL", after=T0 + H, upto=T0 + 3 * H, now=T0 + 3 * H)
-    assert got.waiting is None and [s.ts for s in got.settled] == [T0 + 2 * H]  # estimated
-    assert got.settled[0].rate_source == "estimated"
+    # while the exchange does not answer, its history cannot be read: nothing is given up
+    got = log.settle("backpack", "SOL", after=T0 + H, upto=T0 + 4 * H, now=T0 + 4 * H)
+    assert got.waiting == T0 + 2 * H and got.settled == []
     log2 = SettlementLog(wait_ms=10 * M)
     log2.observe(perp("backpack", T0 + 90 * M, 0.0009, T0 + 2 * H, 100.0))
     log2.observe(perp("backpack", T0 + 270 * M, 0.0009, T0 + 5 * H, 104.0))
@@ -213,7 +216,7 @@ def test_outage_spanning_two_settlements_with_records_when_data_returns():
 
 
 def test_outage_without_records_pays_the_estimate_it_has_and_names_the_rest():
-    log = SettlementLog(wait_ms=10 * M)
+    log = SettlementLog(wait_ms=10 * M, expect_records=False)  # a replay without records
     log.observe(perp("backpack", T0 + 90 * M, 0.0009, T0 + 2 * H, 100.0))
     log.observe(perp("backpack", T0 + 270 * M, 0.0008, T0 + 5 * H, 104.0))
     got = log.settle("backpack", "SOL", after=T0 + H, upto=T0 + 270 * M, now=T0 + 270 * M)
@@ -234,10 +237,12 @@ def test_a_switch_back_to_8h_implies_no_missing_settlement():
 def test_a_late_settlement_waits_and_later_ones_wait_behind_it():
     log = SettlementLog(wait_ms=10 * M)
     log.observe(perp("backpack", T0 + 59 * M, 0.0002, T0 + H, 100.0))
+    log.observe(perp("backpack", T0 + 61 * M, 0.0003, T0 + 2 * H, 100.0))
     log.observe(perp("backpack", T0 + 119 * M, 0.0003, T0 + 2 * H, 100.0))
     log.add_records([rec("backpack", T0 + 2 * H, 0.0004, mark=100.0, interval=1)])
     got = log.settle("backpack", "SOL", after=T0, upto=T0 + 2 * H + M, now=T0 + 2 * H + M)
-    # 01:00 has no record; 61 minutes later the wait (10 min) is over: estimated
+    # 01:00 has no record; 60 minutes after the exchange answered again (01:01) the
+    # wait (10 min) is over: estimated
     assert [(s.ts, s.rate_source) for s in got.settled] == [
         (T0 + H, "estimated"), (T0 + 2 * H, "settled")]
     log.wait_ms = 2 * H
@@ -252,7 +257,8 @@ def test_forget_before_keeps_what_open_legs_still_need():
     log.forget_before(T0 + 3 * H)
     assert log.known_times("backpack", "SOL", T0, T0 + 9 * H) == [
         T0 + k * H for k in (3, 4, 5, 6)]
-    got = log.settle("backpack", "SOL", after=T0 + 2 * H, upto=T0 + 3 * H, now=T0 + 3 * H)
+    now = T0 + 3 * H + 30 * M
+    got = log.settle("backpack", "SOL", after=T0 + 2 * H, upto=now, now=now)
     assert [(s.ts, s.mark) for s in got.settled] == [(T0 + 3 * H, 102.0)]
 
 

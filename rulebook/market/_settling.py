@@ -189,9 +189,9 @@ class _Series:
     records: dict[int, Settlement] = field(default_factory=dict)
     had_records: bool = False  # some were seen, even if forgotten since
     forecasts: dict[int, _Forecast] = field(default_factory=dict)
-    # perp observations with a mark, in time order: parallel lists for bisect
+    # every perp observation (mark or not), in time order: parallel lists for bisect
     mark_ts: list[int] = field(default_factory=list)
-    marks: list[float] = field(default_factory=list)
+    marks: list[float | None] = field(default_factory=list)
     intervals: list[float | None] = field(default_factory=list)
 
     def times(self, after: int, upto: int) -> list[int]:
@@ -208,7 +208,18 @@ class _Series:
     def perp_at(self, s: int) -> tuple[float, float | None] | None:
         """Mark and interval of the last perp observation at or before s."""
         i = bisect.bisect_right(self.mark_ts, s) - 1
-        return None if i < 0 else (self.marks[i], self.intervals[i])
+        while i >= 0 and self.marks[i] is None:
+            i -= 1
+        if i < 0:
+            return None
+        mark = self.marks[i]
+        assert mark is not None
+        return mark, self.intervals[i]
+
+    def first_seen(self, s: int) -> int | None:
+        """Time of the first perp observation at or after s: when the exchange answered."""
+        i = bisect.bisect_left(self.mark_ts, s)
+        return self.mark_ts[i] if i < len(self.mark_ts) else None
 
 
 class SettlementLog:
@@ -256,19 +267,19 @@ class SettlementLog:
             held = s.forecasts.get(nxt)
             if held is None or o.ts >= held.shown_at:  # the last one before s wins
                 s.forecasts[nxt] = _Forecast(o.ts, o.funding_rate, o.funding_interval_h)
-        if o.mark is not None:
-            if s.mark_ts and o.ts <= s.mark_ts[-1]:
-                if o.ts == s.mark_ts[-1]:  # the same observation seen again in a later view
-                    s.marks[-1], s.intervals[-1] = o.mark, o.funding_interval_h
-                    return
-                i = bisect.bisect_right(s.mark_ts, o.ts)  # late: keep the lists sorted
-                s.mark_ts.insert(i, o.ts)
-                s.marks.insert(i, o.mark)
-                s.intervals.insert(i, o.funding_interval_h)
+        # every perp observation: its mark, and that the exchange answered then
+        if s.mark_ts and o.ts <= s.mark_ts[-1]:
+            if o.ts == s.mark_ts[-1]:  # the same observation seen again in a later view
+                s.marks[-1], s.intervals[-1] = o.mark, o.funding_interval_h
                 return
-            s.mark_ts.append(o.ts)
-            s.marks.append(o.mark)
-            s.intervals.append(o.funding_interval_h)
+            i = bisect.bisect_right(s.mark_ts, o.ts)  # late: keep the lists sorted
+            s.mark_ts.insert(i, o.ts)
+            s.marks.insert(i, o.mark)
+            s.intervals.insert(i, o.funding_interval_h)
+            return
+        s.mark_ts.append(o.ts)
+        s.marks.append(o.mark)
+        s.intervals.append(o.funding_interval_h)
 
     def add_records(self, records: Iterable[Settlement]) -> None:
         for r in records:
@@ -313,8 +324,12 @@ class SettlementLog:
             if fc is None:
                 return None
             waits = self.expect_records or series.had_records
-            if waits and now - s < self.wait_ms:
-                return None
+            if waits:
+                # The wait runs from when the exchange answered after s: during an
+                # outage its history cannot be read, so nothing is given up yet.
+                seen = series.first_seen(s)
+                if seen is None or now - seen < self.wait_ms:
+                    return None
             rate, rate_src = fc.rate, "estimated"
             interval = fc.interval_h
         if interval is None and perp is not None:
@@ -383,11 +398,14 @@ class SettlementLog:
 
     # -- memory ------------------------------------------------------------------
     def forget_before(self, ts: int) -> None:
-        """Drop settlements before ``ts`` and marks older than the last one at or before it."""
+        """Drop settlements before ``ts``, and perp observations older than the last one
+        with a mark at or before it."""
         for series in self._series.values():
             for table in (series.records, series.forecasts):
                 for s in [s for s in table if s < ts]:
                     del table[s]
             i = bisect.bisect_right(series.mark_ts, ts) - 1
+            while i > 0 and series.marks[i] is None:
+                i -= 1
             if i > 0:
                 del series.mark_ts[:i], series.marks[:i], series.intervals[:i]
