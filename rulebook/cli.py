@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -29,8 +30,15 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-# Piped output (logs, CI) gets wide tables rather than rich's 80-column default.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+def _piped_width() -> int | None:
+    """Tables fit the terminal; piped output (logs, CI) is 120 columns wide unless
+    COLUMNS says otherwise (rich reads COLUMNS itself)."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return None
+    return 120
+
+
+out = Console(highlight=False, width=_piped_width())
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_PATHS = [Path("strategies")]
@@ -151,12 +159,18 @@ def dry_run(
             "Default: the end of the file.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print spec section 10 JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the evaluation as JSON (docs/json.md).")
+    ] = False,
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list bindings whose when clause is false.")
     ] = False,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show each sub-expression's value per binding.")
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every column, even past the terminal's width."),
     ] = False,
 ) -> None:
     """What would this ruleset do right now, and why? Nothing is traded.
@@ -192,6 +206,7 @@ def dry_run(
         as_json=as_json,
         show_all=show_all,
         explain=explain,
+        wide=wide,
     )
 
 
@@ -302,7 +317,18 @@ def _speed(value: str) -> float | None:
 @app.command()
 def run(
     paths: RulePaths = None,
-    paper: Annotated[bool, typer.Option("--paper", help="Paper-trade (the only mode).")] = False,
+    paper: Annotated[bool, typer.Option("--paper", help="Paper-trade: no order is sent.")] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Trade live through the exchanges' APIs (keys needed; start on testnets: "
+            "docs/live.md). Never the default.",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")
+    ] = False,
     replay: Annotated[
         Path | None, typer.Option("--replay", help="Replay a recording instead of live data.")
     ] = None,
@@ -322,24 +348,34 @@ def run(
         ),
     ] = True,
 ) -> None:
-    """Paper-trade a ruleset, live or over a recording, into a SQLite ledger.
+    """Paper-trade a ruleset (--paper), or trade it live (--live), into a SQLite ledger.
 
     Each cycle settles funding, marks positions, closes what exit clauses and
     risk limits say, and opens what the rules and limits allow, in one ledger
     transaction. A restart on the same ledger resumes; a replay continues after
     its last complete cycle. Ctrl-C, SIGTERM or `rulebook halt` stop it cleanly.
 
+    --live sends real orders: it refuses without keys for every exchange the
+    rules can trade, asks for confirmation (unless --yes), and keeps its own
+    ledger (default live.db) that a paper run cannot open, and vice versa.
+
     Example:
 
         rulebook run strategies/ --paper --replay examples/binance-bybit-okx-btc-eth-2023-2024.jsonl --db paper.db
+        rulebook run strategies/ --live --db live.db
     """
     from rulebook.app import run_paper
     from rulebook.lang import render_text
+    from rulebook.trading import ledger_mode
 
-    if not paper:
-        raise fail("rulebook only paper-trades: add --paper")
+    if paper == live:
+        raise fail("choose one: --paper (no orders sent) or --live (real orders; docs/live.md)")
+    if live and replay is not None:
+        raise fail("--live trades on live data; --replay is for --paper")
     pace_speed = _speed(speed)
     cfg = _config(config, every, db)
+    if live and db is None and "ledger" not in cfg.model_fields_set:
+        cfg = cfg.model_copy(update={"ledger": "live.db"})
     result = _load(paths or DEFAULT_PATHS)
     for d in result.diagnostics:
         err.print(render_text(d, result.sources.get(d.file)), markup=False)
@@ -348,6 +384,21 @@ def run(
     if replay is not None and not replay.is_file():
         raise fail(f"{replay}: recording not found")
     ledger = _ledger(cfg.ledger)
+    executor = None
+    if live:
+        from rulebook.app import LiveRefused, prepare_live
+
+        try:
+            executor = prepare_live(
+                result.ruleset, cfg, ledger, yes=yes, err=err,
+                confirm=lambda q: typer.confirm(q.removesuffix(" [y/N]"), default=False),
+            )  # fmt: skip
+        except LiveRefused as e:
+            ledger.close()
+            raise fail(str(e)) from None
+    elif ledger_mode(ledger) == "live":
+        ledger.close()
+        raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
     summary = run_paper(
         result.ruleset,
         paths or DEFAULT_PATHS,
@@ -358,6 +409,7 @@ def run(
         watch=watch,
         out=out,
         err=err,
+        executor=executor,
     )
     ledger.close()
     if summary.failed:
@@ -398,21 +450,40 @@ def halt(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Stop the paper runtime on a ledger: no new entries; --close-all closes everything.
+    """Stop the runtime on a ledger: no new entries; --close-all closes everything.
 
     The running `rulebook run` picks the request up within a second (or at its
-    next replayed cycle), finishes the cycle it is in and stops.
+    next replayed cycle), finishes the cycle it is in and stops. On a live
+    ledger with no runtime running, --close-all closes the positions on the
+    exchanges itself (keys needed), reduce-only, with the same leg-risk rules.
 
     Example:
 
         rulebook halt --db paper.db --close-all
     """
+    from rulebook.trading import ledger_mode
+
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here")
     ledger = _ledger(cfg.ledger)
-    ledger.request_halt(close_all)
     runner = ledger.runner_pid()
+    if close_all and runner is None and ledger_mode(ledger) == "live":
+        # No runtime to pick the request up: close the live positions from here.
+        from rulebook.app import LiveRefused, close_all_live
+
+        try:
+            closed, left = close_all_live(cfg, ledger, err=err)
+        except LiveRefused as e:
+            ledger.close()
+            raise fail(str(e)) from None
+        ledger.close()
+        out.print(f"closed {closed} live position(s) on {cfg.ledger}; {left} left open",
+                  markup=False)  # fmt: skip
+        if left:
+            raise fail(f"{left} position(s) could not be closed: see `rulebook status`", 1)
+        return
+    ledger.request_halt(close_all)
     ledger.close()
     what = "halt and close all positions" if close_all else "halt"
     if runner is None:

@@ -145,6 +145,12 @@ class FakeBinance:
                     "updateTime": self.now}  # fmt: skip
         if u.path in ("/fapi/v1/leverage", "/fapi/v1/marginType"):
             return {"code": 200, "msg": "success", "symbol": "BTCUSDT", "leverage": params.get("leverage")}
+        if route == ("GET", "/X/ticker/24hr"):
+            px = self.prices["BTCUSDT"]
+            return {"symbol": "BTCUSDT", "lastPrice": str(px), "bidPrice": str(px - 1),
+                    "askPrice": str(px + 1), "openPrice": str(px), "highPrice": str(px),
+                    "lowPrice": str(px), "volume": "1", "quoteVolume": str(px),
+                    "closeTime": self.now}  # fmt: skip
         if u.path == "/fapi/v1/income":
             return list(self.funding)
         raise ccxt.ExchangeError(f"FakeBinance has no route {method} {u.path}")

@@ -64,7 +64,7 @@ def test_operator_mistakes(tmp_path, monkeypatch) -> None:
     res = runner.invoke(app, ["run", "s.rules", "--replay", "rec.jsonl"])
     assert (res.exit_code, res.output.strip()) == (
         2,
-        "error: rulebook only paper-trades: add --paper",
+        "error: choose one: --paper (no orders sent) or --live (real orders; docs/live.md)",
     )
     res = runner.invoke(app, ["run", "s.rules", "--paper", "--replay", "nope.jsonl"])
     assert res.output.strip() == "error: nope.jsonl: recording not found"

@@ -45,6 +45,7 @@ def show_dry_run(
     as_json: bool = False,
     show_all: bool = False,
     explain: bool = False,
+    wide: bool = False,
 ) -> None:
     """Warn of the snapshot's problems (to `err`), evaluate, and print the evaluation:
     spec section 10 JSON to `echo`, or the tables and summary to `out`."""
@@ -57,7 +58,7 @@ def show_dry_run(
     if as_json:
         echo(json.dumps(ev.to_dict(include_unfired=show_all), indent=2))
         return
-    render_table(ev, out, include_unfired=show_all)
+    render_table(ev, out, include_unfired=show_all, wide=wide)
     render_skipped(ev, out, every=show_all or explain)
     if explain:
         render_explanations(ev, out)

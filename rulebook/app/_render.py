@@ -12,7 +12,10 @@ from rich.text import Text
 from rulebook.engine import EIGHT_HOURS_S, RISK_LEVELS, Evaluation, Opportunity, figure_notes
 from rulebook.lang import Explanation, format_value
 
+from ._tables import Col, fit_table, print_fitted
+
 __all__ = [
+    "DRY_RUN_COLS",
     "render_table",
     "render_summary",
     "render_skipped",
@@ -49,49 +52,74 @@ def _bindings(b: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in b.items())
 
 
-def render_table(ev: Evaluation, console: Console, include_unfired: bool = False) -> None:
+# The dry-run table's columns, by priority: what fits 80 columns first (the
+# rule, what it trades, its edge, expected net and decision), then APR, net
+# rate, confidence, fees... as the width allows; --wide shows every one.
+DRY_RUN_COLS = [
+    Col("rule", "left", wrap=True),
+    Col("coin", "left"),
+    Col("legs", "left"),
+    Col("edge"),
+    Col("APR", keep=2),
+    Col("fees", keep=5),
+    Col("net 8h", keep=3),
+    Col("amount", keep=6),
+    Col("exp 8h", keep=8),
+    Col("exp net", keep=1),
+    Col("conf", keep=4),
+    Col("risk", "left", keep=7),
+    Col("breakeven", keep=9, wide=True),
+    Col("decision", "left"),
+]
+
+
+def _ambiguous(rows: list[Opportunity]) -> set[int]:
+    """Rows whose rule, coin and legs another row shares: their bindings tell them apart
+    (`spread(c, hi, lo)` and `spread(c, lo, hi)` trade the same legs)."""
+    seen = Counter((o.rule, o.coin, _legs(o)) for o in rows)
+    return {i for i, o in enumerate(rows) if seen[(o.rule, o.coin, _legs(o))] > 1}
+
+
+def render_table(
+    ev: Evaluation, console: Console, include_unfired: bool = False, wide: bool = False
+) -> None:
     rows = [o for o in ev.opportunities if include_unfired or o.fired]
     if not rows:
         console.print("no rule fired" if not include_unfired else "no binding could be evaluated")
         return
-    table = Table(
-        title_justify="left",
-        caption="legs: - short, + long | rates per 8h | money in the quote currency",
-        caption_justify="left",
-    )
-    for name, justify in [
-        ("rule", "left"),
-        ("coin", "left"),
-        ("legs", "left"),
-        ("edge", "right"),
-        ("APR", "right"),
-        ("fees", "right"),
-        ("net 8h", "right"),
-        ("amount", "right"),
-        ("exp 8h", "right"),
-        ("exp net 8h", "right"),
-        ("conf", "right"),
-        ("risk", "left"),
-        ("decision", "left"),
-    ]:
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for o in rows:
-        table.add_row(*_row(o))
-    if not console.is_terminal:
-        # Piped or captured output keeps whole rows rather than 80-column wrapping.
-        console = Console(file=console.file, width=200, highlight=False, color_system=None)
-    console.print(table)
+    ambiguous = _ambiguous(rows)
+    cells = [_row(o, i in ambiguous) for i, o in enumerate(rows)]
+    fitted = fit_table(DRY_RUN_COLS, cells, console.width, wide=wide)
+    print_fitted(console, fitted, wide)
+    caption = "- short, + long | rates per 8h | net: after the round trip's fees"
+    caption += " | exp: money on the amount"
+    if fitted.hidden:
+        caption += f" | hidden at this width: {', '.join(fitted.hidden)} (--wide)"
+    console.print(caption, markup=False, style="dim")
     notes = [o for o in rows if o.reason]
     for i, o in enumerate(notes, 1):
-        console.print(f"  [{i}] {o.rule} {_bindings(o.bindings)}: {o.reason}", markup=False, soft_wrap=True)
+        print_item(console, f"  [{i}] ", f"{o.rule} {_bindings(o.bindings)}: {o.reason}")
     alerts = [(o, a) for o in rows for a in o.alerts]
     for o, a in alerts:
-        console.print(f"  alert from {o.rule}: {a}", markup=False, soft_wrap=True)
+        print_item(console, "  alert ", f"from {o.rule}: {a}")
 
 
-def _row(o: Opportunity) -> list[str | Text]:
+def print_item(console: Console, prefix: str, text: str) -> None:
+    """`prefix` then `text`, its wrapped lines indented under the text (not the prefix)."""
+    grid = Table.grid()
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    grid.add_row(Text(prefix), Text(text))
+    console.print(grid)
+
+
+def _row(o: Opportunity, show_bindings: bool = False) -> list[str | Text]:
     f = o.figures
-    rule = o.rule
+    rule = Text(o.rule)
+    if show_bindings:
+        # the bindings beyond the coin, under the rule's name
+        rest = {k: v for k, v in o.bindings.items() if v != o.coin} or o.bindings
+        rule.append("\n" + _bindings(rest), style="dim")
     legs = _legs(o)
     if o.decision is None:
         decision = Text("not fired" if not o.fired else "-", style="dim")
@@ -99,8 +127,9 @@ def _row(o: Opportunity) -> list[str | Text]:
         style = {"open": "green", "cut": "yellow", "blocked": "red"}.get(o.decision, "")
         decision = Text(o.decision, style=style)
     if f is None:
-        return [rule, o.coin or "-", legs, *["-"] * 8, "-", decision]
+        return [rule, o.coin or "-", legs, *["-"] * 10, decision]
     risk = RISK_LEVELS[f.risk]
+    breakeven = "-" if f.breakeven_s == float("inf") else f"{f.breakeven_s / 3600:.1f}h"
     return [
         rule,
         o.coin or "-",
@@ -114,6 +143,7 @@ def _row(o: Opportunity) -> list[str | Text]:
         _money(o.expected_net_8h),
         f"{f.confidence:.2f}",
         Text(risk, style={"low": "green", "medium": "yellow", "high": "red"}[risk]),
+        breakeven,
         decision,
     ]
 
@@ -132,7 +162,7 @@ def render_summary(ev: Evaluation, console: Console, source: str, rules: int) ->
         f"{ev.bindings} bindings: {len(fired)} fired ({decided}), {not_fired} not fired, "
         f"{len(ev.skipped)} skipped | expected net over 8h of what opens: {exp_net:,.2f}"
     )
-    console.print(line, markup=False, soft_wrap=True)
+    console.print(line, markup=False)
 
 
 def render_skipped(ev: Evaluation, console: Console, every: bool = False, limit: int = 8) -> None:
@@ -141,15 +171,15 @@ def render_skipped(ev: Evaluation, console: Console, every: bool = False, limit:
         return
     if every:
         for s in ev.skipped:
-            console.print(f"  skipped {s.rule} {_bindings(s.bindings)}: {s.reason}", markup=False, soft_wrap=True)
+            print_item(console, "  skipped ", f"{s.rule} {_bindings(s.bindings)}: {s.reason}")
         return
     by_reason = Counter(s.reason for s in ev.skipped)
     rules: dict[str, set[str]] = {}
     for s in ev.skipped:
         rules.setdefault(s.reason, set()).add(s.rule)
-    console.print(f"skipped {len(ev.skipped)} bindings (no data):", markup=False, soft_wrap=True)
+    console.print(f"skipped {len(ev.skipped)} bindings (no data):", markup=False)
     for reason, n in by_reason.most_common(limit):
-        console.print(f"  {n} x {reason} ({', '.join(sorted(rules[reason]))})", markup=False, soft_wrap=True)
+        print_item(console, f"  {n} x ", f"{reason} ({', '.join(sorted(rules[reason]))})")
     if len(by_reason) > limit:
         console.print(f"  ... and {len(by_reason) - limit} more reasons (--all lists each)")
 
@@ -170,28 +200,27 @@ def _explain_lines(e: Explanation, skipped: str | None = None) -> list[str]:
 
 def render_explanations(ev: Evaluation, console: Console) -> None:
     """Every evaluated and skipped binding, with each sub-expression's value."""
-    console.print("explanations (sub-expressions in evaluation order):", markup=False, soft_wrap=True)
+    console.print("explanations (sub-expressions in evaluation order):", markup=False)
     for o in sorted(ev.opportunities, key=lambda o: o.order):
         if o.explanation is None:
             continue
         state = "fired" if o.fired else "not fired"
-        console.print(f"  {o.rule} {_bindings(o.bindings)}: {state}", markup=False, soft_wrap=True)
+        console.print(f"  {o.rule} {_bindings(o.bindings)}: {state}", markup=False)
         for line in _explain_lines(o.explanation):
-            console.print(line, markup=False, soft_wrap=True)
+            console.print(line, markup=False)
         if o.figures is not None:
             for note in figure_notes(o.figures):
-                console.print(f"      {note}", markup=False, soft_wrap=True)
+                console.print(f"      {note}", markup=False)
         if o.decision:
             why = f" ({o.reason})" if o.reason else ""
             console.print(
                 f"      decision: {o.decision} {format_value('Money', o.amount or 0)}{why}",
                 markup=False,
-                soft_wrap=True,
             )
     for s in ev.skipped:
-        console.print(f"  {s.rule} {_bindings(s.bindings)}: skipped", markup=False, soft_wrap=True)
+        console.print(f"  {s.rule} {_bindings(s.bindings)}: skipped", markup=False)
         if s.explanation is not None:
             for line in _explain_lines(s.explanation, s.reason):
-                console.print(line, markup=False, soft_wrap=True)
+                console.print(line, markup=False)
         else:
-            console.print(f"    -> skipped: {s.reason}", markup=False, soft_wrap=True)
+            console.print(f"    -> skipped: {s.reason}", markup=False)

@@ -41,6 +41,12 @@ def print_status(console: Console, data: dict, positions: bool = True) -> None:
         f"(halts {s['halts']}, errors {s['errors']}, outages {s['outages']})",
         markup=False,
     )
+    if s.get("mode") == "live":
+        console.print(
+            f"live ledger          funding computed {_money(s['funding'])}, reported by the "
+            f"exchanges {_money(s['funding_reported'] or 0.0)}",
+            markup=False,
+        )
     if s["runner_pid"] is not None:
         console.print(f"running              pid {s['runner_pid']}", markup=False)
     rows = data["positions"]

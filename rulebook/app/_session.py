@@ -21,6 +21,7 @@ from rulebook.market import ReplaySource
 from rulebook.reload import HotReload
 from rulebook.trading import (
     CycleReport,
+    Executor,
     Ledger,
     Notifier,
     RulesetHolder,
@@ -47,8 +48,11 @@ def run_paper(
     watch: bool,
     out: Console,
     err: Console,
+    executor: Executor | None = None,
 ) -> RunSummary:
     """Paper-trade `ruleset` over `replay` (at `speed`, None for max) or live data.
+
+    `executor`: the live executor for `rulebook run --live` (default: paper).
 
     With `watch`, the rules under `paths` are reloaded on save. Progress and
     warnings go to `err`, the final statistics to `out`.
@@ -65,6 +69,7 @@ def run_paper(
         ledger,
         notifier,
         source=f"replay {replay}" if replay else "live",
+        executor=executor,
     )
     runtime.discard_stale_halts()
     for sig in (signal.SIGINT, signal.SIGTERM):

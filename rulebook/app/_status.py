@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from rulebook.reload import position_rule_states
-from rulebook.trading import Ledger
+from rulebook.trading import Ledger, ledger_mode, reported_funding
 
 __all__ = ["ledger_status"]
 
@@ -59,6 +59,10 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
     }
     # open positions whose rule a reload changed or removed run on the exit
     # clause they were opened with (and the risk limits): status marks them
+    stats["mode"] = ledger_mode(ledger)
+    # live: the funding the exchanges reported, beside the ledger's computed payments
+    reported = reported_funding(ledger)
+    stats["funding_reported"] = sum(reported.values()) if stats["mode"] == "live" else None
     rule_states = position_rule_states(ledger)
     stats["positions_on_old_rules"] = sum(s in ("changed", "removed") for s in rule_states.values())
     positions = []
@@ -82,6 +86,7 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
                 "closed_at": r["closed_at"],
                 "close_reason": r["close_reason"],
                 "pnl_funding": r["pnl_funding"],
+                "funding_reported": reported.get(r["id"]) if stats["mode"] == "live" else None,
                 "pnl_fees": r["pnl_fees"],
                 "pnl_price": r["pnl_price"],
                 "pnl_borrow": r["pnl_borrow"],

@@ -21,10 +21,11 @@ from typing import Literal
 
 from rich import box
 from rich.cells import cell_len
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Col", "Fitted", "fit_table", "table_width", "GAP"]
+__all__ = ["Col", "Fitted", "fit_table", "print_fitted", "table_width", "GAP"]
 
 # Two spaces between columns, none at the edges (see `_new_table`).
 GAP = 2
@@ -52,10 +53,12 @@ class Fitted:
     hidden: list[str] = field(default_factory=list)
 
 
-def _len(cell: Cell) -> int:
-    if isinstance(cell, Text):
-        return max((cell_len(line) for line in cell.plain.splitlines()), default=0)
-    return max((cell_len(line) for line in cell.splitlines()), default=0)
+def _len(cell: Cell, first_line: bool = False) -> int:
+    """A cell's width: its widest line, or (for a wrap column) its first line, as
+    its later lines (the bindings under a rule name) may fold."""
+    text = cell.plain if isinstance(cell, Text) else cell
+    lines = text.splitlines()[:1] if first_line else text.splitlines()
+    return max((cell_len(line) for line in lines), default=0)
 
 
 def table_width(widths: Sequence[int]) -> int:
@@ -85,7 +88,8 @@ def fit_table(
 ) -> Fitted:
     """A table of the columns that fit in `width` (all of them with `wide`)."""
     natural = [
-        max([cell_len(c.header), *(_len(r[i]) for r in rows)]) for i, c in enumerate(cols)
+        max([cell_len(c.header), *(_len(r[i], c.wrap and not wide) for r in rows)])
+        for i, c in enumerate(cols)
     ]
     candidates = [i for i, c in enumerate(cols) if wide or not c.wide]
     if wide:
@@ -115,3 +119,20 @@ def fit_table(
         [cols[i].header for i in chosen],
         [cols[i].header for i in candidates if i not in chosen],
     )
+
+
+def print_fitted(console: Console, fitted: Fitted, wide: bool) -> None:
+    """A fitted table; with --wide at its full width even past the console's (never cut)."""
+    if wide and fitted.width > console.width:
+        # rich never renders wider than its console: a console as wide as the table
+        full = Console(
+            file=console.file,
+            width=fitted.width,
+            highlight=False,
+            color_system=console.color_system,  # type: ignore[arg-type]
+            force_terminal=console.is_terminal,
+            no_color=console.no_color,
+        )
+        full.print(fitted.table)
+    else:
+        console.print(fitted.table)

@@ -12,6 +12,7 @@ from ._config import ConfigError, TradingConfig, load_config
 from ._executor import Executor, LegSpec, OpenResult, TradeEvent
 from ._holder import RulesetHolder
 from ._ledger import Ledger, LedgerError
+from ._live_ledger import LiveLedger, ledger_mode, reported_funding
 from ._notify import Notifier, NotifyFailure
 from ._recorded import RecordedRulesets
 from ._runtime import CycleReport, RunSummary, Runtime
@@ -26,6 +27,7 @@ __all__ = [
     "LedgerError",
     "LegMarket",
     "LegSpec",
+    "LiveLedger",
     "Notifier",
     "NotifyFailure",
     "OpenResult",
@@ -38,6 +40,8 @@ __all__ = [
     "TradeEvent",
     "TradingConfig",
     "common_step",
+    "ledger_mode",
     "load_config",
+    "reported_funding",
     "size_hedge",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 
 from ._ledger import Ledger, LedgerError
 
-__all__ = ["LiveLedger", "ledger_mode"]
+__all__ = ["LiveLedger", "ledger_mode", "reported_funding"]
 
 _INTENT_COLUMNS: dict[str, Any] = {
     "id": int,
@@ -63,6 +63,19 @@ def ledger_mode(ledger: Ledger) -> str:
     """'live' or 'paper' (a ledger that never ran live is a paper one)."""
     row = ledger.execute("select value from meta where key = 'mode'").fetchone()
     return "paper" if row is None else str(row[0])
+
+
+def reported_funding(ledger: Ledger) -> dict[int, float]:
+    """Per position, the funding the exchanges reported (read only; {} on a paper ledger)."""
+    if not ledger.db.table("exchange_funding").exists():
+        return {}
+    return {
+        int(r["position_id"]): float(r["s"] or 0.0)
+        for r in ledger.query(
+            "select position_id, sum(amount) as s from exchange_funding "
+            "where position_id is not null group by position_id"
+        )
+    }
 
 
 class LiveLedger:

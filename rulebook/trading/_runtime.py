@@ -90,6 +90,7 @@ class Runtime:
         ledger: Ledger,
         notifier: Notifier | None = None,
         source: str = "live",
+        executor: Executor | None = None,
     ) -> None:
         self.rulesets = rulesets
         self.config = config
@@ -97,7 +98,8 @@ class Runtime:
         self.ledger = ledger
         self.notifier = notifier
         self.source = source
-        self.executor = Executor(config, ledger)
+        # The paper executor unless one is given (the live one: rulebook.trading.live).
+        self.executor = executor if executor is not None else Executor(config, ledger)
         self._halt: _Halt | None = None
         self._risk_seen: dict[tuple[str, str], str] = {}
         self._outages: dict[str, str] = {}

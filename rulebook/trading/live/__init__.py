@@ -10,6 +10,7 @@ See docs/live.md for the operator's side.
 from __future__ import annotations
 
 from ._client import ClientError, trading_client
+from ._executor import LiveExecutor, Venue
 from ._hedge import HedgeLeg, HedgeResult, HedgeTrader, LegFill
 from ._keys import Credentials, Redactor, describe_missing, load_credentials, missing_keys
 from ._markets import TradeNeeds, tradable
@@ -23,11 +24,13 @@ __all__ = [
     "HedgeResult",
     "HedgeTrader",
     "LegFill",
+    "LiveExecutor",
     "OrderGateway",
     "OrderRequest",
     "OrderState",
     "Redactor",
     "TradeNeeds",
+    "Venue",
     "client_order_id",
     "describe_missing",
     "load_credentials",
