@@ -9,7 +9,6 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from enum import StrEnum
@@ -428,6 +427,7 @@ def status(
 
         rulebook status --db paper.db --json
     """
+    from rulebook import _json
     from rulebook.app import ledger_status, print_status
 
     cfg = _config(config, None, db)
@@ -437,7 +437,7 @@ def status(
     data = ledger_status(ledger)
     ledger.close()
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(_json.dumps(data, indent=2))
     else:
         print_status(out, data)
 
@@ -559,9 +559,7 @@ def backtest(
     start: Annotated[
         str | None, typer.Option("--from", metavar="TIME", help="Start (ISO-8601 UTC or ms).")
     ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", metavar="TIME", help="End, inclusive.")
-    ] = None,
+    end: Annotated[str | None, typer.Option("--to", metavar="TIME", help="End, inclusive.")] = None,
     config: ConfigOption = None,
     lookahead: Annotated[
         str,
@@ -585,6 +583,27 @@ def backtest(
         Path | None,
         typer.Option("--db", help="Keep the backtest's ledger in this NEW file (default: none)."),
     ] = None,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sweep",
+            metavar="NAME=V1,V2,...",
+            help="Backtest each value of a `let` constant; repeat for the grid of all combinations.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Sweep: local processes (default: every core)."),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster", metavar="ADDRESS", help="Sweep on a Dask scheduler (tcp://host:8786)."
+        ),
+    ] = None,
+    rank_by: Annotated[
+        str, typer.Option("--rank-by", help="Sweep: rank by pnl, return_on_capital, sharpe, ...")
+    ] = "pnl",
 ) -> None:
     """Replay a ruleset over funding history at full speed and report how it did.
 
@@ -594,9 +613,14 @@ def backtest(
     that would trade a leg the history has no price for are refused, with
     the reason. See docs/backtest.md.
 
+    With --sweep, one backtest per combination of the swept constants runs on
+    the local cores (or a Dask cluster) and a ranked table is printed; the
+    report is the best combination's, with the table in it.
+
     Example:
 
         rulebook backtest strategies/ --data examples/history/binance-bybit-okx-btc-eth-2023-2024.jsonl.gz --html report.html
+        rulebook backtest strategies/ --data examples/history/binance-bybit-okx-btc-eth-2023-2024.jsonl.gz --sweep carry_min_rate=0.01%,0.02%,0.03% --sweep extreme_rate=0.1%,0.2%
     """
     from rulebook.app import backtest_command
     from rulebook.backtest import BacktestSpec, OverrideError, parse_assignment
@@ -624,9 +648,30 @@ def backtest(
         config=cfg,
     )
     try:
-        code = backtest_command(
-            spec, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, db=db
-        )
+        if sweep:
+            from rulebook.app import sweep_command
+            from rulebook.backtest import parse_sweep
+
+            if db is not None:
+                raise fail("--db keeps one backtest's ledger; a sweep runs many: drop --db")
+            code = sweep_command(
+                spec,
+                [parse_sweep(s) for s in sweep],
+                workers=workers,
+                cluster=cluster,
+                rank_by=rank_by,
+                out=out,
+                err=err,
+                as_json=as_json,
+                html=html,
+                csv_dir=csv_dir,
+            )
+        else:
+            if cluster is not None or workers is not None:
+                raise fail("--cluster and --workers are for sweeps: add --sweep NAME=V1,V2")
+            code = backtest_command(
+                spec, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, db=db
+            )
     except OverrideError as e:
         raise fail(str(e)) from None
     raise typer.Exit(code)

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
         backtest_command,
         import_command,
         print_report,
+        print_sweep,
         report_command,
+        sweep_command,
         write_outputs,
     )
     from ._dry_run import load_snapshot, show_dry_run
@@ -42,6 +44,8 @@ _LAZY: dict[str, str] = {
     "backtest_command": "._backtest",
     "import_command": "._backtest",
     "print_report": "._backtest",
+    "print_sweep": "._backtest",
+    "sweep_command": "._backtest",
     "report_command": "._backtest",
     "write_outputs": "._backtest",
     "load_snapshot": "._dry_run",
@@ -94,7 +98,9 @@ __all__ = [
     "backtest_command",
     "import_command",
     "print_report",
+    "print_sweep",
     "report_command",
+    "sweep_command",
     "write_outputs",
     "Col",
     "Fitted",

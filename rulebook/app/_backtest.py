@@ -14,7 +14,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["backtest_command", "import_command", "print_report", "report_command", "write_outputs"]
+__all__ = [
+    "backtest_command",
+    "import_command",
+    "print_report",
+    "print_sweep",
+    "report_command",
+    "sweep_command",
+    "write_outputs",
+]
 
 
 def _when(ms: int | None) -> str:
@@ -80,14 +88,14 @@ def write_outputs(
     *,
     out: Console,
     err: Console,
-    as_json: bool,
+    as_json: bool | None,
     html: Path | None,
     csv_dir: Path | None,
 ) -> None:
     """Print the report (JSON or a summary) and write the HTML and CSV files asked for."""
     if as_json:
         print(json.dumps(report, indent=2, allow_nan=False))
-    else:
+    elif as_json is not None:  # None: the caller printed already
         print_report(out, report)
     if html is not None:
         from rulebook.report import write_html
@@ -221,3 +229,80 @@ def import_command(
             f"skipped {result.skipped} source rows (other pairs or predicted rates)", markup=False
         )
     return 0
+
+
+def print_sweep(console: Console, sweep: dict[str, Any]) -> None:
+    """The ranked table of a sweep."""
+    names = sweep["parameters"]
+    table = Table(
+        title=f"sweep: {len(sweep['results'])} combinations on {sweep['workers']}, "
+        f"ranked by {sweep['ranked_by']}",
+        title_justify="left",
+    )
+    table.add_column("#", justify="right")
+    for n in names:
+        table.add_column(n)
+    for col in ("pnl", "return on capital", "APR", "max drawdown", "Sharpe", "trades", "win rate"):
+        table.add_column(col, justify="right")
+    for i, r in enumerate(sweep["results"], start=1):
+        t = r["totals"]
+        table.add_row(
+            str(i),
+            *(r["overrides"][n] for n in names),
+            _money(t["pnl"]),
+            _pct(t["return_on_capital"]),
+            _pct(t["apr_on_capital"]),
+            _money(t["max_drawdown"]),
+            _num(t["sharpe"]),
+            str(t["trades"]),
+            _pct(t["win_rate"]),
+        )
+    console.print(table)
+    for f in sweep["failed"]:
+        console.print(f"failed: {f['overrides']}: {f['error']}", markup=False)
+
+
+def sweep_command(
+    spec: Any,
+    sweeps: list[tuple[str, list[str]]],
+    *,
+    workers: int | None,
+    cluster: str | None,
+    rank_by: str,
+    out: Console,
+    err: Console,
+    as_json: bool,
+    html: Path | None,
+    csv_dir: Path | None,
+) -> int:
+    """Run the sweep; print the ranked table; the report is the best combination's,
+    with the table in it."""
+    from rulebook.backtest import BacktestError, run_sweep
+    from rulebook.lang import render_text
+
+    try:
+        result = run_sweep(spec, sweeps, workers=workers, cluster=cluster, rank_by=rank_by)
+    except BacktestError as e:
+        for d in e.diagnostics:
+            err.print(render_text(d, e.sources.get(d.file)), markup=False)
+        err.print(f"error: {e}", markup=False)
+        return 2 if not e.diagnostics else 1
+    if not result.results:
+        err.print("error: every combination failed", markup=False)
+        for f in result.failed:
+            err.print(f"  {f['overrides']}: {f['error']}", markup=False)
+        return 2
+    table = result.table()
+    best = dict(result.results[0]["report"])
+    best["sweep"] = table
+    best["notes"] = [
+        f"the report below is the best combination's by {rank_by}: "
+        + ", ".join(f"{k}={v}" for k, v in result.results[0]["overrides"].items()),
+        *best["notes"],
+    ]
+    if as_json:
+        print(json.dumps(best, indent=2, allow_nan=False))
+    else:
+        print_sweep(out, table)
+    write_outputs(best, out=out, err=err, as_json=None, html=html, csv_dir=csv_dir)
+    return 0 if not result.failed else 1

@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
+from rulebook import _json
 from rulebook.engine import evaluate
 from rulebook.lang import Ruleset
 
@@ -56,7 +56,7 @@ def show_dry_run(
 
     ev = evaluate(ruleset, loaded.view, include_unfired=show_all or explain, explain=explain)
     if as_json:
-        echo(json.dumps(ev.to_dict(include_unfired=show_all), indent=2))
+        echo(_json.dumps(ev.to_dict(include_unfired=show_all), indent=2))
         return
     render_table(ev, out, include_unfired=show_all, wide=wide)
     render_skipped(ev, out, every=show_all or explain)

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rulebook._text import terminal_safe
 from rulebook.engine import EIGHT_HOURS_S, RISK_LEVELS, Evaluation, Opportunity, figure_notes
 from rulebook.lang import Explanation, format_value
 
@@ -101,7 +102,7 @@ def render_table(
         print_item(console, f"  [{i}] ", f"{o.rule} {_bindings(o.bindings)}: {o.reason}")
     alerts = [(o, a) for o in rows for a in o.alerts]
     for o, a in alerts:
-        print_item(console, "  alert ", f"from {o.rule}: {a}")
+        print_item(console, "  alert ", f"from {o.rule}: {terminal_safe(a)}")
 
 
 def print_item(console: Console, prefix: str, text: str) -> None:

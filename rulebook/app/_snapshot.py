@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from rulebook.lang import Ruleset
-from rulebook.market import LineError, SnapshotView, read_jsonl
+from rulebook.market import Observation, SnapshotView, iter_jsonl
 
 from ._render import utc_time
 
@@ -46,31 +46,55 @@ def parse_time(text: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
+#: problems kept per file for the operator; the rest are counted
+KEPT_PROBLEMS = 100
+
+
 def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> LoadedSnapshot:
     """The snapshot at `at` (default: the end of the file) from a recording.
 
     "Now" is the latest timestamp among the observations the snapshot holds,
     not `at` itself: a dry-run of a file then gives the same answer every time,
     and `--at` between two recorded cycles does not age every observation.
+
+    The file is streamed: memory holds the latest observation per market at
+    or before `at`, never the whole file.
     """
     if not os.path.exists(path):
         raise SnapshotError(f"{path}: no such snapshot file")
-    obs, errors = read_jsonl(path)
-    problems = [str(e) for e in errors if _is_error(e)]
-    if not obs:
+    latest: dict[tuple[str, str, str], Observation] = {}
+    problems: list[str] = []
+    bad = 0
+    first: int | None = None
+    try:
+        for _, o, e in iter_jsonl(path):
+            if e is not None:
+                if e.severity == "error":
+                    bad += 1
+                    if len(problems) < KEPT_PROBLEMS:
+                        problems.append(str(e))
+                continue
+            if not isinstance(o, Observation):
+                continue  # a settlement record: what was paid, not what rules see
+            first = o.ts if first is None else min(first, o.ts)
+            if at is not None and o.ts > at:
+                continue
+            held = latest.get(o.key)
+            # ">=": of two observations with one timestamp, the later line wins
+            if held is None or o.ts >= held.ts:
+                latest[o.key] = o
+    except OSError as e:
+        raise SnapshotError(f"{path}: cannot read: {e.strerror or e}") from None
+    if bad > len(problems):
+        problems.append(f"{path}: ... {bad - len(problems):,} more invalid lines")
+    if first is None:
         raise SnapshotError(f"{path}: no valid observations" + (f" ({problems[0]})" if problems else ""))
-    shown = [o for o in obs if at is None or o.ts <= at]
-    if not shown:
-        first = min(o.ts for o in obs)
+    if not latest:
         raise SnapshotError(
             f"{path}: nothing recorded at or before {utc_time(at or 0)}; the file starts at {utc_time(first)}"
         )
-    now = max(o.ts for o in shown)
-    return LoadedSnapshot(SnapshotView.from_observations(shown, at=now, recorded=True), str(path), problems)
-
-
-def _is_error(e: LineError) -> bool:
-    return e.severity == "error"
+    now = max(o.ts for o in latest.values())
+    return LoadedSnapshot(SnapshotView(now, latest, recorded=True), str(path), problems)
 
 
 def ruleset_markets(ruleset: Ruleset) -> tuple[list[str], list[str]]:

@@ -6,11 +6,12 @@ import asyncio
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rulebook.lang import Ruleset
-from rulebook.market import SnapshotView, open_recording
+from rulebook.market import SnapshotView, iter_jsonl, open_recording
 from rulebook.trading import Runtime
 
 if TYPE_CHECKING:
@@ -26,24 +27,27 @@ def recording_span(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     def ts_of(line: bytes) -> int | None:
         try:
             value = json.loads(line).get("ts")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return None
         return value if isinstance(value, int) else None
 
     try:
-        with open_recording(path) as fh:
-            first = None
-            for line in fh:
-                if line.strip() and (first := ts_of(line)) is not None:
-                    break
-            if str(path).endswith(".gz"):  # no seeking from the end: read it through
-                tail = [ln for ln in fh if ln.strip()][-64:]
-                last = next((t for ln in reversed(tail) if (t := ts_of(ln)) is not None), None)
-                return None if first is None or last is None else (first, last)
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 65536))
-            tail = [ln for ln in fh.read().splitlines() if ln.strip()]
+        # the first valid line, read as the replay reads it (bounded lines, .gz too)
+        first = next((rec.ts for _, rec, _ in iter_jsonl(path) if rec is not None), None)
+        if str(path).endswith(".gz"):  # no seeking from the end: read it through
+            with open_recording(path) as fh:
+                kept: deque[bytes] = deque(maxlen=64)
+                # pieces of at most 64 KiB: a huge line is never held whole
+                while chunk := fh.readline(65536):
+                    if chunk.strip():
+                        kept.append(chunk)
+                tail = list(kept)
+        else:
+            with open(path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 65536))
+                tail = [ln for ln in fh.read().splitlines() if ln.strip()]
     except OSError:
         return None
     last = next((t for ln in reversed(tail) if (t := ts_of(ln)) is not None), None)

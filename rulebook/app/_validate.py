@@ -9,7 +9,6 @@ joins the language's findings and the reload stage's file watcher.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import fields
@@ -18,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from rulebook import _json
 from rulebook.lang import (
     RISK_KEYS,
     LoadResult,
@@ -45,7 +45,7 @@ def report_validation(
     """Print one check's findings (to `echo`) and summary (to `err`); return its exit status."""
     diags = result.diagnostics
     if as_json:
-        echo(json.dumps([d.to_dict() for d in diags], indent=2))
+        echo(_json.dumps([d.to_dict() for d in diags], indent=2))
     else:
         for d in diags:
             echo(render_text(d, result.sources.get(d.file)))

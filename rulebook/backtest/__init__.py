@@ -20,8 +20,14 @@ from ._run import (
     refusals,
     run_backtest,
 )
+from ._sweep import RANK_KEYS, SweepResult, grid, parse_sweep, run_sweep
 
 __all__ = [
+    "RANK_KEYS",
+    "SweepResult",
+    "grid",
+    "parse_sweep",
+    "run_sweep",
     "BacktestError",
     "BacktestResult",
     "BacktestSpec",

@@ -11,6 +11,7 @@ block); `_check_expr` checks the expressions in them.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -410,6 +411,8 @@ class _Checker(ExprChecker):
         return values
 
 def _risk_range_problem(key: str, t: str, v: float) -> str | None:
+    if not math.isfinite(v):
+        return None  # an overflowing literal: E109 from _limits.literal_problems
     if t == MONEY and v <= 0:
         return f"'{key}' must be a positive amount"
     if t == DURATION and v <= 0:

@@ -11,6 +11,7 @@ from . import _ast as A
 from ._check import Program, check_files
 from ._compile import Ruleset, compile_program
 from ._diagnostics import Diagnostic
+from ._limits import binding_limits, file_size_problem, literal_problems, read_bounded
 from ._parse import parse_bytes, parse_text
 
 __all__ = [
@@ -164,17 +165,31 @@ def load_texts(texts: dict[str, bytes | str], cache: ParseCache | None = None) -
     With a cache, files whose content is unchanged since the cache last saw
     them are not parsed again (the checker never modifies a parsed file).
     """
+    return _load(texts, cache, {})
+
+
+def _load(
+    texts: dict[str, bytes | str], cache: ParseCache | None, sizes: dict[str, int]
+) -> LoadResult:
     parsed: list[A.RulesFile] = []
     diags: list[Diagnostic] = []
     for path, content in texts.items():
         data = content.encode("utf-8") if isinstance(content, str) else content
+        size_problem = file_size_problem(path, sizes.get(path, len(data)))
+        if size_problem is not None:
+            diags.append(size_problem)
+            if size_problem.is_error:  # not parsed: a huge file must not reach the parser
+                parsed.append(A.RulesFile(path, ""))
+                continue
         rf, d = cache.parse(data, path) if cache is not None else parse_bytes(data, path)
         parsed.append(rf)
         diags.extend(d)
     if cache is not None:
         cache.keep_only(texts)
+    diags.extend(literal_problems(parsed))
     program, check_diags = check_files(parsed)
     diags.extend(check_diags)
+    diags.extend(binding_limits((c.rule, c.var_domains) for c in program.rules))
     diags.sort(
         key=lambda d: (list(texts).index(d.file) if d.file in texts else 0, d.line, d.column)
     )
@@ -194,9 +209,10 @@ def load_ruleset(paths: Iterable[str | Path], cache: ParseCache | None = None) -
     """
     files = find_rule_files(paths)
     texts: dict[str, bytes | str] = {}
+    sizes: dict[str, int] = {}
     for f in files:
         try:
-            texts[str(f)] = f.read_bytes()
+            texts[str(f)], sizes[str(f)] = read_bounded(str(f))
         except OSError as err:
             raise PathError(f"{f}: cannot be read: {err.strerror or err}") from err
-    return load_texts(texts, cache)
+    return _load(texts, cache, sizes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = ["parse_duration"]
@@ -16,6 +17,8 @@ def parse_duration(text: str) -> float:
     if not m:
         raise ValueError(f"{text!r} is not a duration; write a number and a unit, like 30s, 5m or 1h")
     seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if not math.isfinite(seconds):
+        raise ValueError(f"{text!r}: too long to be a duration")
     if seconds <= 0:
         raise ValueError(f"{text!r}: a duration must be longer than zero")
     return seconds

@@ -16,6 +16,7 @@ from ._model import Observation
 from ._settlement import SETTLEMENT_FIELDS, Settlement
 
 __all__ = [
+    "MAX_LINE_BYTES",
     "LineError",
     "Record",
     "iter_jsonl",
@@ -37,14 +38,6 @@ def open_recording(path: str | os.PathLike[str]) -> IO[bytes]:
     if str(path).endswith(".gz"):
         return gzip.open(path, "rb")
     return open(path, "rb")
-
-
-def _whole(fh: IO[bytes]) -> Iterator[bytes]:
-    """The lines of fh; a truncated .gz is an OSError (what callers report), not EOFError."""
-    try:
-        yield from fh
-    except EOFError as e:
-        raise OSError(f"compressed file ends early ({e})") from None
 
 
 def _validate(data: dict[str, object]) -> Record:
@@ -75,8 +68,61 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+#: the longest snapshot line read (bytes); a real line is a few hundred bytes.
+#: A longer one is skipped, read in pieces of this size, never held whole.
+MAX_LINE_BYTES = 64 * 1024
+
+
+def _lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """``(number, line, length)`` per line; ``line`` is None when longer than ``limit``.
+
+    A truncated .gz is an OSError (what callers report), not EOFError."""
+    try:
+        yield from _bounded_lines(fh, limit)
+    except EOFError as e:
+        raise OSError(f"compressed file ends early ({e})") from None
+
+
+def _bounded_lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    n = 0
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        n += 1
+        if raw.endswith(b"\n") or len(raw) <= limit:
+            yield n, raw, len(raw)
+            continue
+        size = len(raw)
+        while not raw.endswith(b"\n"):  # skip the rest of the line, a piece at a time
+            raw = fh.readline(limit)
+            if not raw:
+                break
+            size += len(raw)
+        yield n, None, size
+
+
+def _parse_line(data: bytes) -> tuple[object, str | None]:
+    """The JSON value of one line, or why it is not one. Never raises."""
+    text = data.decode("utf-8", errors="replace")  # a bad byte fails below, not the file
+    try:
+        return json.loads(text, parse_constant=_reject_constant), None
+    except json.JSONDecodeError as e:
+        return None, f"not valid JSON: {e.msg} at column {e.colno}"
+    except RecursionError:
+        return None, "not valid JSON: nested too deeply"
+    except ValueError as e:  # an integer of thousands of digits, NaN, Infinity
+        return None, f"not valid JSON: {e}"
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def iter_jsonl(
     path: str | os.PathLike[str],
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[tuple[int, Record | None, LineError | None]]:
     """Yield ``(line_number, record, None)`` or ``(line_number, None, error)``.
 
@@ -84,24 +130,27 @@ def iter_jsonl(
     line, a :class:`Settlement` (spec 9); callers that hand data to rules keep
     the observations only (``read_jsonl`` does).
 
-    Never raises for bad content: bad JSON, bad UTF-8, a non-object or an
+    Streams the file: memory holds one line at a time, at most
+    ``max_line_bytes``. Never raises for bad content: a line too long, bad
+    JSON, bad UTF-8, nesting too deep, a huge integer, a non-object or an
     invalid observation becomes a LineError and reading goes on. Blank lines
     are skipped silently. Unknown keys are dropped; each is reported once per
     file as a warning item (observation None) just before its line's result.
     """
     p = str(path)
     warned: set[str] = set()
-    # errors="replace" keeps one bad byte from aborting the file; the line
-    # that holds it then fails JSON or validation and is reported.
     with open_recording(path) as fh:
-        for n, raw_bytes in enumerate(_whole(fh), start=1):
-            text = raw_bytes.decode("utf-8", errors="replace").strip()
-            if not text:
+        for n, raw, size in _lines(fh, max_line_bytes):
+            if raw is None:
+                yield n, None, LineError(
+                    p, n, f"line of {size:,} bytes is longer than {max_line_bytes:,}; skipped"
+                )
                 continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield n, None, LineError(p, n, f"not valid JSON: {e.msg} at column {e.colno}")
+            if not raw.strip():
+                continue
+            data, problem = _parse_line(raw)
+            if problem is not None:
+                yield n, None, LineError(p, n, problem)
                 continue
             if not isinstance(data, dict):
                 yield n, None, LineError(p, n, f"expected a JSON object, got {type(data).__name__}")
@@ -110,14 +159,24 @@ def iter_jsonl(
                 if k not in warned:
                     warned.add(k)
                     yield n, None, LineError(
-                        p, n, f"unknown field {k!r} ignored (reported once per file)", "warning"
+                        p, n, f"unknown field {_short(k)} ignored (reported once per file)",
+                        "warning",
                     )
             try:
                 obs = _validate(data)
             except ValidationError as e:
                 yield n, None, LineError(p, n, _describe(e))
                 continue
+            except RecursionError:  # pragma: no cover - json.loads fails first
+                yield n, None, LineError(p, n, "nested too deeply")
+                continue
             yield n, obs, None
+
+
+def _short(key: str, limit: int = 40) -> str:
+    """A key for a message: repr (control characters escaped) and cut."""
+    text = repr(key)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(key):,} characters)"
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> tuple[list[Observation], list[LineError]]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from rulebook._exchanges import EXCHANGES
 
@@ -36,6 +37,69 @@ def normalise_funding(rate: F, interval_h: F) -> F:
     """One interval's funding rate as a rate per 8h (spec 5): `r * 8 / I`."""
     return rate * 8.0 / interval_h
 
+# Values are checked, not trusted (spec 9). The bounds below are documented in
+# docs/limits.md; a value outside them makes its line invalid.
+#: prices (mark, index, bid, ask, settlement mark) must lie in this range: far
+#: beyond any traded coin, but it keeps 1e300 (and the inf it turns into) out.
+PRICE_RANGE = (1e-12, 1e12)
+#: |funding rate| per interval (spec 9: within 10%)
+MAX_FUNDING_RATE = 0.10
+#: funding intervals from 1 minute to 24 hours (spec 9)
+INTERVAL_RANGE_H = (1.0 / 60.0, 24.0)
+#: a borrow rate of more than 100% a day is a unit error
+MAX_BORROW_RATE_DAILY = 1.0
+#: 24h volume in the quote currency
+MAX_VOLUME = 1e15
+
+
+def _number(v: object) -> object:
+    """A JSON number and nothing else: `true` is not 1.0 and `"100.5"` is not a price."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"expected a number, got {_json_type(v)}")
+    if isinstance(v, int):
+        if abs(v) > 1e300:  # float(v) would overflow
+            raise ValueError("number too large")
+        return float(v)
+    if not math.isfinite(v):
+        raise ValueError("must be a finite number")
+    return v
+
+
+def _integer(v: object) -> object:
+    """A JSON integer (a float with an integral value is accepted: 1.7e12)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"expected an integer, got {_json_type(v)}")
+    if isinstance(v, float):
+        if not (math.isfinite(v) and v.is_integer()):
+            raise ValueError(f"expected an integer, got {v!r}")
+        return int(v)
+    return v
+
+
+def _string(v: object) -> object:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {_json_type(v)}")
+    return v
+
+
+def _json_type(v: object) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Integer = Annotated[int, BeforeValidator(_integer)]
+Text = Annotated[str, BeforeValidator(_string)]
+
 
 def mid_price(bid: F, ask: F) -> F:
     """The spot mid: `(bid + ask) / 2`."""
@@ -50,6 +114,7 @@ def basis_rate(mark: F, mid: F) -> F:
 def borrow_per_8h(daily: F) -> F:
     """A daily margin borrow rate per 8h (spec 5): `daily / 3`."""
     return daily / 3.0
+
 
 # Anything below this is not a millisecond timestamp after 2001-09-09: most likely
 # seconds, the commonest unit mistake in exchange payloads (Gate's
@@ -68,21 +133,21 @@ class Observation(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
-    ts: int
-    exchange: str
-    coin: str
+    ts: Integer
+    exchange: Text
+    coin: Annotated[Text, Field(max_length=32)]
     market: Market
-    symbol: str | None = None
-    funding_rate: float | None = None
-    funding_interval_h: float | None = None
-    next_funding_ts: int | None = None
-    mark: float | None = None
-    index: float | None = None
-    bid: float | None = None
-    ask: float | None = None
-    volume_24h: float | None = None
-    taker_fee: float | None = None
-    borrow_rate_daily: float | None = None
+    symbol: Annotated[Text, Field(max_length=100)] | None = None
+    funding_rate: Number | None = None
+    funding_interval_h: Number | None = None
+    next_funding_ts: Integer | None = None
+    mark: Number | None = None
+    index: Number | None = None
+    bid: Number | None = None
+    ask: Number | None = None
+    volume_24h: Number | None = None
+    taker_fee: Number | None = None
+    borrow_rate_daily: Number | None = None
 
     @field_validator("ts", "next_funding_ts")
     @classmethod
@@ -114,6 +179,8 @@ class Observation(BaseModel):
     def _positive_price(cls, v: float | None) -> float | None:
         if v is not None and not v > 0:
             raise ValueError(f"price must be positive, got {v}")
+        if v is not None and not PRICE_RANGE[0] <= v <= PRICE_RANGE[1]:
+            raise ValueError(f"price {v} is outside {PRICE_RANGE[0]:g}..{PRICE_RANGE[1]:g}")
         return v
 
     @field_validator("volume_24h", "borrow_rate_daily")
@@ -123,20 +190,38 @@ class Observation(BaseModel):
             raise ValueError(f"must not be negative, got {v}")
         return v
 
+    @field_validator("volume_24h")
+    @classmethod
+    def _volume(cls, v: float | None) -> float | None:
+        if v is not None and v > MAX_VOLUME:
+            raise ValueError(f"24h volume {v} is beyond {MAX_VOLUME:g}")
+        return v
+
+    @field_validator("borrow_rate_daily")
+    @classmethod
+    def _borrow(cls, v: float | None) -> float | None:
+        if v is not None and v > MAX_BORROW_RATE_DAILY:
+            raise ValueError(f"borrow rate {v} per day is not a fraction (0.0002 is 0.02%)")
+        return v
+
     @field_validator("funding_interval_h")
     @classmethod
     def _interval(cls, v: float | None) -> float | None:
-        # Real intervals run from 1h to 8h; 24h is the longest any venue has used.
-        if v is not None and not 0 < v <= 24:
-            raise ValueError(f"funding interval must be in (0, 24] hours, got {v}")
+        # Real intervals run from 1h to 8h; 24h is the longest any venue has used,
+        # and spec 9 admits 1 minute to 24 hours.
+        low, high = INTERVAL_RANGE_H
+        if v is not None and not low <= v <= high:
+            raise ValueError(f"funding interval must be between 1 minute and 24 hours, got {v}h")
         return v
 
     @field_validator("funding_rate")
     @classmethod
     def _funding(cls, v: float | None) -> float | None:
-        # Exchange caps are a few percent per interval; 100% is a unit error.
-        if v is not None and not abs(v) < 1:
-            raise ValueError(f"funding rate {v} is not a fraction per interval (0.0001 is 0.01%)")
+        # Exchange caps are a few percent per interval; spec 9 admits up to 10%.
+        if v is not None and not abs(v) <= MAX_FUNDING_RATE:
+            raise ValueError(
+                f"funding rate {v} is outside +-10% per interval (a fraction: 0.0001 is 0.01%)"
+            )
         return v
 
     @field_validator("taker_fee")

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from rulebook._exchanges import EXCHANGES
 
+from ._model import PRICE_RANGE, Integer, Number, Text
+
 __all__ = ["Settlement", "SETTLEMENT_FIELDS"]
 
 # Spec 9's bounds: rates within +-10% per interval, intervals from 1 minute to
@@ -34,14 +36,15 @@ class Settlement(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
-    ts: int
-    exchange: str
-    coin: str
+    # strict JSON types (`true` is not 1.0, "0.0001" is not a rate): docs/limits.md
+    ts: Integer
+    exchange: Text
+    coin: Text
     market: Literal["settlement"] = "settlement"
-    symbol: str | None = None
-    funding_rate: float
-    funding_interval_h: float | None = None
-    mark: float | None = None
+    symbol: Text | None = None
+    funding_rate: Number
+    funding_interval_h: Number | None = None
+    mark: Number | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -96,6 +99,8 @@ class Settlement(BaseModel):
     def _price(cls, v: float | None) -> float | None:
         if v is not None and not (math.isfinite(v) and v > 0):
             raise ValueError(f"price must be finite and positive, got {v}")
+        if v is not None and not PRICE_RANGE[0] <= v <= PRICE_RANGE[1]:
+            raise ValueError(f"price {v} is outside {PRICE_RANGE[0]:g}..{PRICE_RANGE[1]:g}")
         return v
 
     @property

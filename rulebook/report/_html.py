@@ -46,6 +46,10 @@ def _money(x: float | None) -> str:
     return f'<span class="{cls}">{x:,.2f}</span>'
 
 
+def _plain(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.2f}"
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.2f}%"
 
@@ -75,16 +79,16 @@ def _totals(t: dict[str, Any]) -> str:
         ("  fees", _money(t["fees"])),
         ("  price", _money(t["price"])),
         ("  borrow", _money(t["borrow"])),
-        ("capital used (peak collateral)", _money(t["capital_used"])),
+        ("capital used (peak collateral)", _plain(t["capital_used"])),
         ("return on capital used", _pct(t["return_on_capital"])),
         ("APR on capital used", _pct(t["apr_on_capital"])),
-        ("initial balances", _money(t["initial_balance"])),
+        ("initial balances", _plain(t["initial_balance"])),
         ("return on balances", _pct(t["return_on_balances"])),
         ("APR on balances", _pct(t["apr_on_balances"])),
-        ("max drawdown", f"{_money(t['max_drawdown'])} ({_pct(t['max_drawdown_fraction'])})"),
+        ("max drawdown", f"{_plain(t['max_drawdown'])} ({_pct(t['max_drawdown_fraction'])})"),
         ("Sharpe (daily equity, annualised)", _num(t["sharpe"])),
         ("Sortino (daily equity, annualised)", _num(t["sortino"])),
-        ("traded notional", _money(t["traded_notional"])),
+        ("traded notional", _plain(t["traded_notional"])),
         ("turnover (traded / capital used)", _num(t["turnover"])),
         ("trades (open)", f"{t['trades']} ({t['open_trades']})"),
         ("win rate (closed trades)", _pct(t["win_rate"])),
@@ -137,7 +141,7 @@ def _sweep(sweep: dict[str, Any] | None) -> str:
         cells = "".join(f"<td class='l'>{_e(r['overrides'][n])}</td>" for n in names)
         body += (
             f"<tr><td>{i}</td>{cells}<td>{_money(t['pnl'])}</td><td>{_pct(t['return_on_capital'])}</td>"
-            f"<td>{_money(t['max_drawdown'])}</td><td>{_num(t['sharpe'])}</td><td>{t['trades']}</td></tr>"
+            f"<td>{_plain(t['max_drawdown'])}</td><td>{_num(t['sharpe'])}</td><td>{t['trades']}</td></tr>"
         )
     return (
         f"<h2>Sweep: {len(sweep['results'])} combinations, ranked by {_e(sweep['ranked_by'])}</h2>"

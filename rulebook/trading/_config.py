@@ -21,6 +21,7 @@ double underscores: `RULEBOOK_EVERY=10s`, `RULEBOOK_EXCHANGES__GATE__BALANCE=500
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -47,10 +48,22 @@ def _seconds(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m or 1h")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of seconds")
         if not value > 0:
             raise ValueError("a duration must be longer than zero")
-        return float(value)
-    return parse_duration(str(value))
+        seconds = float(value)
+    else:
+        seconds = parse_duration(str(value))
+    if seconds > MAX_EVERY_S:
+        raise ValueError(f"{value!r} is longer than a day; cycles run at least daily")
+    return seconds
+
+
+#: the longest cycle interval (`every`): a day
+MAX_EVERY_S = 86_400.0
+#: the largest balance (any figure beyond is a typo, and its sums overflow)
+MAX_BALANCE = 1e15
 
 
 class ConfigError(Exception):
@@ -58,11 +71,12 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `balance = inf` (TOML has inf and nan) is an error naming the key
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ExchangeConfig(_Strict):
-    balance: float = Field(10_000.0, ge=0)
+    balance: float = Field(10_000.0, ge=0, le=MAX_BALANCE)
     perp_taker_fee: float | None = Field(None, ge=0, lt=0.05)
     spot_taker_fee: float | None = Field(None, ge=0, lt=0.05)
     # -- live trading (docs/live.md) ------------------------------------------------
@@ -228,7 +242,7 @@ def _describe(err: ValidationError, source: str, origin: Mapping[str, str]) -> s
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"])
-        where = origin.get(key)
+        where = _origin_of(key, origin)
         place = f"environment variable {where}" if where else source
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -236,6 +250,17 @@ def _describe(err: ValidationError, source: str, origin: Mapping[str, str]) -> s
             msg = e["msg"].removeprefix("Value error, ")
         lines.append(f"{place}: {key}: {msg}")
     return "\n".join(lines)
+
+
+def _origin_of(key: str, origin: Mapping[str, str]) -> str | None:
+    """The variable that set `key`, or a key under it or above it (an error on
+    `exchanges` may come from RULEBOOK_EXCHANGES__BINANSE__BALANCE)."""
+    if key in origin:
+        return origin[key]
+    for k, var in origin.items():
+        if k.startswith(key + ".") or key.startswith(k + "."):
+            return var
+    return None
 
 
 _KEY_FIELDS = ("api_key", "secret", "password")
@@ -284,4 +309,5 @@ def load_config(
     try:
         return TradingConfig.model_validate(_merge(data, overrides))
     except ValidationError as e:
-        raise ConfigError(_describe(e, str(file), origin)) from None
+        source = str(file) if file.exists() else "configuration"
+        raise ConfigError(_describe(e, source, origin)) from None
