@@ -112,7 +112,7 @@ def test_sparse_cycles_pay_exactly_the_settlement_records(tmp_path, every):
 
 
 def test_an_interval_change_pays_exactly_the_settlement_records(tmp_path):
-    from test_trading_settlement import H, T0, perp, record
+    from test_trading_settlement import T0, H, perp, record
 
     rows = []
     for t in range(T0, T0 + 12 * H + 1, 2 * H):  # sparse too: every 2 h across hourly funding
