@@ -8,7 +8,6 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from enum import StrEnum
@@ -245,6 +244,8 @@ def snapshot(
 
         rulebook snapshot -o snaps.jsonl --exchanges binance,bybit --coins BTC,SOL --every 30s --count 10
     """
+    import asyncio
+
     from rulebook.market import (  # loads ccxt
         cycle_reporter,
         parse_duration,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -23,7 +24,7 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def print_status(console: Console, data: dict, positions: bool = True) -> None:
+def print_status(console: Console, data: dict[str, Any], positions: bool = True) -> None:
     """Print `ledger_status` data: the statistics, then (with `positions`) the positions table."""
     s = data["stats"]
     console.print(

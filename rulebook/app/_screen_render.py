@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from ._screen import Screen
-from ._tables import Col, fit_table
+from ._tables import Cell, Col, fit_table
 
 __all__ = ["render_screen", "fmt_rate", "fmt_duration", "fmt_volume"]
 
@@ -108,7 +108,7 @@ def render_screen(
         ("funding ", "bold"), f"{_when(screen.at)} | {screen.source} | sorted by {sort}"
     )
     parts.append(title)
-    venue_rows = [
+    venue_rows: list[list[Cell]] = [
         [
             v.coin,
             v.exchange,
@@ -131,7 +131,7 @@ def render_screen(
     else:
         parts.append(Text("no funding data for these coins"))
     if screen.spreads:
-        spread_rows = [
+        spread_rows: list[list[Cell]] = [
             [s.coin, f"-{s.short} +{s.long}", fmt_rate(s.spread_8h), fmt_apr(s.apr), str(s.venues)]
             for s in screen.spreads
         ]
@@ -140,7 +140,7 @@ def render_screen(
         hidden.update(fitted.hidden)
         parts.append(fitted.table)
     if screen.rules:
-        rule_rows = []
+        rule_rows: list[list[Cell]] = []
         for r in screen.rules:
             if r.fires:
                 now = Text(r.decision or "fires", style="green" if r.decision == "open" else "yellow")

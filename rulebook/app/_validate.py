@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import fields
 from pathlib import Path
 
@@ -27,7 +28,6 @@ from rulebook.lang import (
     load_ruleset,
     render_text,
 )
-from rulebook.reload import RuleFileWatch
 
 __all__ = ["check_on_save", "print_rules", "report_validation"]
 
@@ -99,10 +99,12 @@ def check_on_save(
     Returns the last status (`code` if nothing was saved) and the error that
     stopped the watcher, if one did.
     """
+    from rulebook.reload import RuleFileWatch  # watchfiles: only with --watch
+
     cache = ParseCache()
     last = code
 
-    def on_settled(changes: set[tuple[object, str]]) -> None:
+    def on_settled(changes: AbstractSet[tuple[object, str]]) -> None:
         nonlocal last
         saved = ", ".join(sorted({Path(p).name for _, p in changes}))
         err.print(f"--- {time.strftime('%H:%M:%S')} saved {saved}: checking again", markup=False)

@@ -532,7 +532,7 @@ class _Collector:
             # loop in C; the same as [Skipped(name, bindings[i], words[code],
             # None, base + i + 1) for i, code in zip(idx, codes)]
             out = list(map(
-                Skipped,
+                Skipped,  # type: ignore[arg-type]  # skipped cells have codes > 0: str reasons
                 repeat(rule.name, n),
                 map(bindings.__getitem__, idx.tolist()),
                 map(words.__getitem__, codes.tolist()),

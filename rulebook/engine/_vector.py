@@ -21,8 +21,9 @@ compiled without its Program.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
 class V:
     """A vector value: `v` (array or scalar), `m` missing mask or None, `r` reason codes."""
 
-    v: object
+    v: Any  # an array or a scalar: numpy's stubs cannot take "either" through a ufunc
     m: np.ndarray | None = None
     r: np.ndarray | None = None
 
@@ -152,7 +153,7 @@ class MarketArrays:
 
 
 def _columns(
-    rows: list[tuple[object, ...]], cells: list[int], shape: tuple[int, int], width: int
+    rows: Sequence[tuple[object, ...]], cells: list[int], shape: tuple[int, int], width: int
 ) -> list[np.ndarray]:
     """`width` (exchange x coin) arrays, NaN but where a row gives the cell's value."""
     out = [np.full(shape, np.nan) for _ in range(width)]
@@ -337,6 +338,7 @@ def _seq(a: V, b: V, value: object) -> V:
         return V(value, b.m, b.r)
     if b.m is None:
         return V(value, a.m, a.r)
+    assert a.r is not None and b.r is not None  # a mask always comes with its reasons
     return V(value, a.m | b.m, np.where(a.m, a.r, b.r))
 
 
@@ -348,6 +350,7 @@ def _guarded(a: V, b: V, evaluated: object, value: object) -> V:
     assert b.r is not None
     if a.m is None:
         return V(value, bm, np.where(bm, b.r, 0)) if bm.any() else V(value)
+    assert a.r is not None
     return V(value, a.m | bm, np.where(a.m, a.r, np.where(bm, b.r, 0)))
 
 
@@ -537,7 +540,7 @@ class _Compiler:
             if not missing.any():
                 got = V(values)
             else:
-                got = V(values, missing, np.where(missing, mk.code(kind, x, c), 0))  # type: ignore[arg-type]
+                got = V(values, missing, np.where(missing, mk.code(kind, x, c), 0))
             mk.memo[key] = got
             return got
 
@@ -625,7 +628,7 @@ def _sum(fns: list[Fn]) -> Fn:
         out = V(0)
         for f in fns:
             x = f(mk, cx)
-            out = _seq(out, x, out.v + x.v)  # type: ignore[operator]
+            out = _seq(out, x, out.v + x.v)
         return out
 
     return total

@@ -234,10 +234,10 @@ def read_history(
                     price, index = o.mark, o.index
                 elif o.market == "spot":
                     mid = o.mid()
-                    price = mid if mid is not None else (o.bid or o.ask)
-                    if price is None:
+                    spot_price = mid if mid is not None else (o.bid or o.ask)
+                    if spot_price is None:
                         continue
-                    index = None
+                    price, index = spot_price, None
                 else:
                     continue  # borrow rates: not part of the history format yet
                 prices.setdefault((o.exchange, o.coin, o.market), []).append(

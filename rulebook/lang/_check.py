@@ -117,8 +117,9 @@ class _Checker(ExprChecker):
                 else:
                     risks.append(st)
 
-        for st in [*sets, *lets, *rules]:
-            self.define(st)
+        definitions: list[A.SetDef | A.LetDef | A.Rule] = [*sets, *lets, *rules]
+        for d in definitions:
+            self.define(d)
         for s in sets:
             self.check_set(s)
         for let in lets:
@@ -150,12 +151,12 @@ class _Checker(ExprChecker):
                     f"set '{info.name}' is never used",
                     "remove it or use it in a `for`",
                 )
-        for info in self.consts.values():
-            if info.uses == 0 and info.name not in self.lost_words:
+        for const in self.consts.values():
+            if const.uses == 0 and const.name not in self.lost_words:
                 self.error(
-                    info.span,
+                    const.span,
                     "W202",
-                    f"constant '{info.name}' is never used",
+                    f"constant '{const.name}' is never used",
                     "remove it or use it in a rule",
                 )
         return Program(

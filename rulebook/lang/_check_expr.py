@@ -500,8 +500,8 @@ class ExprChecker:
                 res
                 and res[0] == "level"
                 and isinstance(other, A.RiskMetric)
-                and _never(op, float(res[1]), 0, 2)
-            ):  # type: ignore[arg-type]
+                and _never(op, float(res[1]), 0, 2)  # type: ignore[arg-type]
+            ):
                 self.error(
                     e.span,
                     "W201",

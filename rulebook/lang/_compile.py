@@ -354,7 +354,7 @@ class _ExprCompiler:
         """A coin or exchange argument: a fixed value, or a variable index."""
         if isinstance(e, A.CoinLit):
             return e.symbol, None
-        kind, value = self.p.names[id(e)]  # type: ignore[index]
+        kind, value = self.p.names[id(e)]
         if kind == "var":
             return None, int(value)  # type: ignore[call-overload]
         return str(value), None
@@ -381,9 +381,9 @@ class _ExprCompiler:
             return lambda env, bd: agg(g(env, bd) for g in fs)  # type: ignore[type-var]
         (coin, ci), *exs = [self._arg(a) for a in e.args]
         if f == "spread":
-            (a, ai), (b, bi) = exs
-            fa = _market_call("funding", coin, ci, a, ai)
-            fb = _market_call("funding", coin, ci, b, bi)
+            (ex_a, ai), (ex_b, bi) = exs
+            fa = _market_call("funding", coin, ci, ex_a, ai)
+            fb = _market_call("funding", coin, ci, ex_b, bi)
             return lambda env, bd: fa(env, bd) - fb(env, bd)  # type: ignore[operator]
         (x, xi) = exs[0]
         return _market_call(f, coin, ci, x, xi)
@@ -426,7 +426,7 @@ def _market_call(func: str, coin: str | None, ci: int | None, ex: str | None, xi
     """A market function call specialised on which arguments are variables."""
 
     def method(env: Env) -> Callable[[str, str], float]:
-        return getattr(env, func)  # type: ignore[no-any-return]
+        return getattr(env, func)
 
     if ci is None and xi is None:
         return lambda env, bd: method(env)(coin, ex)  # type: ignore[arg-type]
@@ -473,6 +473,7 @@ def _subject_maker(
         spec.append((int(value), "") if kind == "var" else (-1, str(value)))  # type: ignore[call-overload]
     kind_ = subject.func
     interned = _SUBJECTS
+    args_of: Callable[[tuple[str, ...]], tuple[str, ...]]
     if all(i >= 0 for i, _ in spec):
         pick = operator.itemgetter(*(i for i, _ in spec))
         args_of = (lambda v: (pick(v),)) if len(spec) == 1 else pick

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,7 +159,7 @@ class ParseCache:
             del self._pieces[key]
 
 
-def load_texts(texts: dict[str, bytes | str], cache: ParseCache | None = None) -> LoadResult:
+def load_texts(texts: Mapping[str, bytes | str], cache: ParseCache | None = None) -> LoadResult:
     """Parse, check and compile files given as {path: content}.
 
     With a cache, files whose content is unchanged since the cache last saw
@@ -169,7 +169,7 @@ def load_texts(texts: dict[str, bytes | str], cache: ParseCache | None = None) -
 
 
 def _load(
-    texts: dict[str, bytes | str], cache: ParseCache | None, sizes: dict[str, int]
+    texts: Mapping[str, bytes | str], cache: ParseCache | None, sizes: dict[str, int]
 ) -> LoadResult:
     parsed: list[A.RulesFile] = []
     diags: list[Diagnostic] = []

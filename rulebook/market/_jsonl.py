@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, TextIO
+from typing import IO, Literal, TextIO, cast
 
 from pydantic import ValidationError
 
@@ -36,7 +36,7 @@ def open_recording(path: str | os.PathLike[str]) -> IO[bytes]:
     """A recording's bytes: a ``.gz`` file is decompressed as it is read (a recording
     compresses about nine-fold)."""
     if str(path).endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))  # a GzipFile reads as IO[bytes]
     return open(path, "rb")
 
 

@@ -165,7 +165,7 @@ class ExchangeFeed:
         # return_exceptions: wait for every call even when funding fails, so no
         # request is left running unobserved after the cycle moved on.
         done = await asyncio.gather(*tasks.values(), return_exceptions=True)
-        results = dict(zip(names, done, strict=True))
+        results: dict[str, Any] = dict(zip(names, done, strict=True))  # ccxt gives Any
         for value in done:
             if isinstance(value, asyncio.CancelledError):
                 raise value

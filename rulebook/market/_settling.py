@@ -316,6 +316,7 @@ class SettlementLog:
             return None
         perp = series.perp_at(s)
         rec = series.records.get(s)
+        rate_src: RateSource
         if rec is not None:
             rate, rate_src = rec.funding_rate, "settled"
             interval = rec.funding_interval_h

@@ -75,7 +75,7 @@ class RuleFileWatch:
     def __init__(
         self,
         paths: Iterable[str | Path],
-        on_settled: Callable[[set[tuple[watchfiles.Change, str]]], None],
+        on_settled: Callable[[set[tuple[watchfiles.Change, str]]], object],  # result unused
         settings: ReloadSettings | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ):

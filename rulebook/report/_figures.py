@@ -241,7 +241,14 @@ def breakdown_by_venue(positions: Sequence[PositionRecord]) -> list[Breakdown]:
             acc[2] += leg.price
             acc[3] += leg.borrow
             trades[leg.exchange].add(p.id)
-    return [Breakdown(ex, len(trades[ex]), *parts[ex], wins=0, closed=0) for ex in sorted(parts)]
+    return [
+        Breakdown(ex, len(trades[ex]), *_four(parts[ex]), wins=0, closed=0) for ex in sorted(parts)
+    ]
+
+
+def _four(acc: list[float]) -> tuple[float, float, float, float]:
+    """funding, fees, price, borrow of an accumulator."""
+    return acc[0], acc[1], acc[2], acc[3]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,9 @@ _W, _H = 9.0, 3.6
 _META = {"Software": None}
 
 
-def _dates(ms: list[int]) -> list[datetime]:
+def _dates(ms: list[int]) -> Any:
+    # matplotlib plots datetimes on a date axis; its stubs accept only arrays
+    # and numbers, hence Any (a list of datetimes)
     return [datetime.fromtimestamp(t / 1000, tz=UTC) for t in ms]
 
 

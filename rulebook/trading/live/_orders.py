@@ -277,12 +277,12 @@ class OrderGateway:
             fee, detail = self._fees(req, trades, average)
             return Fill(units * per_unit, _unscale(average, req), fee, detail, final, "trades")
         src = order if order is not None else {}
-        units = _num(src.get("filled"))
-        if units is None:
-            units = state.filled_units or 0.0
+        filled = _num(src.get("filled"))
+        if filled is None:
+            filled = state.filled_units or 0.0
         average = _num(src.get("average")) or state.average
         fee, detail = self._fees(req, [src] if src.get("fee") else [], average)
-        return Fill(units * per_unit, _unscale(average, req), fee, detail, final, "order")
+        return Fill(filled * per_unit, _unscale(average, req), fee, detail, final, "order")
 
     def _listed(self, req: OrderRequest, order_id: str | None) -> Mapping[str, Any] | None:
         """The order from the closed (else all, else open) order lists, by id or client id."""
