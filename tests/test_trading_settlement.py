@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
+from trading_helpers import paper_runtime
 from typer.testing import CliRunner
 
 from rulebook.cli import app
@@ -55,8 +56,8 @@ def write(path: Path, rows: list[dict]) -> Path:
 def runtime(tmp_path, rules=CROSS, db="paper.db", **config) -> Runtime:
     result = load_texts({"s.rules": rules})
     assert result.ok, [d.message for d in result.diagnostics]
-    return Runtime(RulesetHolder(result.ruleset), TradingConfig(**config), Ledger(tmp_path / db),
-                   source="replay")
+    return paper_runtime(RulesetHolder(result.ruleset), TradingConfig(**config),
+                         Ledger(tmp_path / db), source="replay")
 
 
 def payments(db: Path):
@@ -271,7 +272,57 @@ def test_status_json_and_the_position_table_show_each_payment(tmp_path):
     res = CliRunner().invoke(app, ["status", "--db", db, "--position", str(pos["id"])])
     assert res.exit_code == 0, res.output
     for text in ("2025-01-01 01:00", "backpack", "binance", "1h", "8h", "settled", "0.0100%",
-                 "101.00", "0.10", "3.59"):
+                 "101.00", "+0.1010", "-0.2170", "+3.5870"):
         assert text in res.output, text
     res = CliRunner().invoke(app, ["status", "--db", db, "--position", "99"])
     assert res.exit_code != 0 and "no position 99" in res.output
+
+
+def test_live_pays_the_settled_rate_from_the_exchange_history(tmp_path):
+    """The live loop asks Backpack's funding-rate history (ccxt's recorded response,
+    through the real ccxt class) after the settlement of a held leg, and pays it."""
+    from ccxt_static import case, client, perp_stub, spot_stub
+    from trading_helpers import paper_runtime
+
+    from rulebook.app import live_views
+    from rulebook.market import ExchangeFeed, Observation, SnapshotView
+
+    s10 = 1757584800000  # 2025-09-11 10:00 UTC: the first recorded settlement (6.196e-06)
+    history = case("backpack", "fetchFundingRateHistory")["httpResponse"]
+    ex = client("backpack", [perp_stub("backpack", "ETH", "USDC", "ETH_USDC_PERP"),
+                             spot_stub("ETH", "USDC", "ETH_USDC")],
+                {"/api/v1/fundingRates": history})
+
+    class Live:  # synthetic observations; the history is the recorded one
+        def __init__(self) -> None:
+            self.feeds = {"backpack": ExchangeFeed("backpack", ["ETH"], exchange=ex)}
+            self.n = 0
+
+        async def fetch_cycle(self) -> None:
+            self.n += 1
+
+        def view(self) -> SnapshotView:
+            at = s10 - 30 * M + (self.n - 1) * 31 * M  # 09:30, then 10:01
+            nxt = s10 if at < s10 else s10 + H
+            obs = [Observation(ts=at, exchange="backpack", coin="ETH", market="perp",
+                               funding_rate=0.0002, funding_interval_h=1, next_funding_ts=nxt,
+                               mark=4300.0, bid=4300.0, ask=4300.0, taker_fee=0.0005),
+                   Observation(ts=at, exchange="backpack", coin="ETH", market="spot",
+                               bid=4300.0, ask=4300.0, taker_fee=0.001)]
+            return SnapshotView.from_observations(obs, at=at)
+
+        async def close(self) -> None:
+            await ex.close()
+
+    rules = "rule c:\n  when funding(ETH, backpack) > 0.01%\n  then hedge 1000 USDC\n"
+    rs = load_texts({"c.rules": rules}).ruleset
+    rt = paper_runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"))
+    rt.run(live_views(rt, Live(), every_s=0.01),
+           on_cycle=lambda r: rt.request_stop("test") if r.at >= s10 else None)
+    assert any("/api/v1/fundingRates" in u for u in ex.calls)
+    (pay,) = payments(tmp_path / "l.db")
+    # short perp of 1000 / 4300 ETH at the settled 0.0006196%, mark 4300 (the perp
+    # observation at or before 10:00; Backpack's history has no mark): 0.006196
+    assert (pay.ts, pay.rate, pay.rate_source, pay.mark, pay.mark_source) == (
+        s10, 6.196e-06, "settled", 4300.0, "perp")
+    assert pay.amount == pytest.approx(0.006196, abs=1e-12)

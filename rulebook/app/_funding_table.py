@@ -65,7 +65,7 @@ def print_position_funding(console: Console, position: dict[str, Any], wide: boo
             f"{p['rate']:.4%}",
             f"{p['mark']:,.2f}",
             f"{p['size']:,.6g}",
-            f"{p['amount']:+,.2f}",
+            f"{p['amount']:+,.4f}",
             p["source"] or "-",
             p["mark_source"] or "-",
         ]
@@ -77,7 +77,7 @@ def print_position_funding(console: Console, position: dict[str, Any], wide: boo
     estimated = sum(1 for p in pays if p["source"] == "estimated")
     tail = f", {estimated} at the estimate" if estimated else ""
     console.print(
-        f"{len(pays)} payments, funding {total:+,.2f}{tail} "
-        "(+ received, - paid; rate per interval; docs/settlement.md)",
+        f"{len(pays)} payments, funding {total:+,.4f}{tail} "
+        "(+ received, - paid; rate per interval, not per 8h)",
         markup=False,
     )

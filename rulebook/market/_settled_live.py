@@ -142,7 +142,7 @@ class SettlementFetcher:
 
     async def _one(self, key: Key, first: int) -> list[Settlement]:
         exchange, coin = key
-        feed = self.source.feeds.get(exchange)
+        feed = getattr(self.source, "feeds", {}).get(exchange)
         if feed is None or coin not in feed.perps:
             return []
         ref = feed.perps[coin]
