@@ -11,6 +11,7 @@ another base URL (a proxy or a local endpoint) with the same paths.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,18 +23,18 @@ from rulebook.market import PROFILES
 from .._config import ExchangeConfig
 from ._keys import Credentials
 
-__all__ = ["ClientError", "trading_client"]
+__all__ = ["ClientError", "rebase_urls", "trading_client"]
 
 
 class ClientError(Exception):
     """A client cannot be made as configured (no sandbox, a bad api_url)."""
 
 
-def _rebase(urls: Any, base: str) -> Any:
+def rebase_urls(urls: Any, base: str) -> Any:
     """Every URL in ccxt's `urls['api']` tree, moved to `base`'s scheme and host."""
     target = urlsplit(base)
     if isinstance(urls, dict):
-        return {k: _rebase(v, base) for k, v in urls.items()}
+        return {k: rebase_urls(v, base) for k, v in urls.items()}
     if isinstance(urls, str) and "://" in urls:
         u = urlsplit(urls)
         path = target.path.rstrip("/") + u.path
@@ -56,7 +57,8 @@ def trading_client(
     profile = PROFILES[exchange_id]
     config: dict[str, Any] = {
         "enableRateLimit": True,  # ccxt spaces requests by the exchange's published limits
-        "options": dict(profile.options),
+        # a copy per client: ccxt merges into its options, the profile's stay as written
+        "options": copy.deepcopy(dict(profile.options)),
     }
     # The only place keys are unwrapped: straight into the client's config.
     if creds.api_key is not None:
@@ -65,7 +67,7 @@ def trading_client(
         config["secret"] = creds.secret.get_secret_value()
     if creds.password is not None:
         config["password"] = creds.password.get_secret_value()
-    make = factory or getattr(ccxt, exchange_id)
+    make = factory or getattr(ccxt, profile.ccxt_class)
     client = make(config)
     client.enableRateLimit = True
     client.verbose = False  # verbose mode prints signed requests
@@ -82,5 +84,5 @@ def trading_client(
             raise ClientError(
                 f"{exchange_id}: api_url {settings.api_url!r} is not an http(s) base URL"
             )
-        client.urls["api"] = _rebase(client.urls["api"], settings.api_url)
+        client.urls["api"] = rebase_urls(client.urls["api"], settings.api_url)
     return client

@@ -27,6 +27,8 @@ from typing import Any
 
 import ccxt
 
+from rulebook.market import PROFILES
+
 from .._sizing import LegMarket
 
 __all__ = [
@@ -51,9 +53,10 @@ def client_order_id(nonce: str, position_id: int, leg: int, intent: str, attempt
 
 
 def wire_client_id(exchange: str, cid: str) -> str | int:
-    """The client id as the exchange takes it: Backpack wants an unsigned 32-bit
+    """The client id as the exchange takes it: some (Backpack) want an unsigned 32-bit
     integer, derived from the id's hash (same id, same integer)."""
-    if exchange == "backpack":
+    profile = PROFILES.get(exchange)
+    if profile is not None and profile.client_id == "uint31":
         return int(hashlib.sha256(cid.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
     return cid
 
@@ -192,6 +195,11 @@ class OrderGateway:
             exchange_status=status,
         )
 
+    @staticmethod
+    def _lookup_params(req: OrderRequest) -> dict[str, Any]:
+        """A borrowed spot leg's orders live on the margin account: ask there."""
+        return {"marginMode": req.margin_mode} if req.margin_mode else {}
+
     # -- finding -----------------------------------------------------------------
     def find(self, req: OrderRequest) -> OrderState:
         """Look the order up by its client id (open orders, then closed ones).
@@ -209,7 +217,9 @@ class OrderGateway:
             calls.append("fetch_orders")
         try:
             for name in calls:
-                for order in getattr(self.client, name)(req.symbol, since):
+                for order in getattr(self.client, name)(
+                    req.symbol, since, None, self._lookup_params(req)
+                ):
                     if _same_client_id(self.exchange, order.get("clientOrderId"), req.client_id):
                         return self._state(order)
         except ccxt.ExchangeNotAvailable as e:
@@ -253,7 +263,9 @@ class OrderGateway:
         order: Mapping[str, Any] | None = None
         if state.order_id is not None and self.client.has.get("fetchOrder") is True:
             try:
-                order = self.client.fetch_order(state.order_id, req.symbol)
+                order = self.client.fetch_order(
+                    state.order_id, req.symbol, self._lookup_params(req)
+                )
             except ccxt.BaseError:
                 order = None
         if order is None:
@@ -264,7 +276,8 @@ class OrderGateway:
         try:
             since = req.sent_at - 60_000 if req.sent_at else None
             trades = [
-                t for t in self.client.fetch_my_trades(req.symbol, since)
+                t for t in self.client.fetch_my_trades(
+                    req.symbol, since, None, self._lookup_params(req))
                 if oid is not None and str(t.get("order")) == oid
             ]  # fmt: skip
         except ccxt.BaseError:
@@ -293,7 +306,9 @@ class OrderGateway:
             if not self.client.has.get(has):
                 continue
             try:
-                orders = getattr(self.client, method)(req.symbol, since)
+                orders = getattr(self.client, method)(
+                    req.symbol, since, None, self._lookup_params(req)
+                )
             except ccxt.BaseError:
                 continue
             for o in orders:
