@@ -59,7 +59,7 @@ def run_paper(
     warnings go to `err`, the final statistics to `out`.
     """
     notifier = Notifier(config.notify.urls, config.notify.events)
-    for url in notifier.bad_urls:
+    for url in notifier.bad_urls_shown:  # its token masked: `badscheme://***@host`
         err.print(
             f"warning: notify.urls: {url!r} is not a URL apprise knows; ignored", markup=False
         )
