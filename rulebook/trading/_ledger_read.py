@@ -116,7 +116,8 @@ class LedgerReader:
         if not p.is_file():
             raise LedgerError(f"{p}: no ledger here")
         try:
-            conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30)
+            # a URI (percent-encoded, so any file name works) opened read-only
+            conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
             version = schema_version(conn, p)
         except sqlite3.DatabaseError as e:
             raise ledger_failure(p, e) from None
