@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from rulebook.engine import EngineConfig, resolve_taker_fee
+from rulebook.errors import RulebookError
 from rulebook.market import EXCHANGES, parse_duration
 
 __all__ = [
@@ -65,7 +66,7 @@ MAX_EVERY_S = 86_400.0
 MAX_BALANCE = 1e15
 
 
-class ConfigError(Exception):
+class ConfigError(RulebookError):
     """A configuration problem, already phrased for the operator (key and source)."""
 
 

@@ -20,12 +20,14 @@ from typing import Any
 
 import sqlite_utils
 
+from rulebook.errors import RulebookError
+
 __all__ = ["Ledger", "LedgerError"]
 
 SCHEMA_VERSION = 1
 
 
-class LedgerError(Exception):
+class LedgerError(RulebookError):
     """The ledger cannot be opened or is not a rulebook ledger."""
 
 
