@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rulebook.lang import load_ruleset
 from rulebook.market import EXCHANGES, ReplaySource
-from rulebook.trading import Ledger, RulesetHolder, Runtime, TradingConfig
+from rulebook.trading import Ledger, PaperExecutor, RulesetHolder, Runtime, TradingConfig
 
 ROOT = Path(__file__).parents[1]
 H = 3_600_000
@@ -102,12 +102,14 @@ def main() -> int:
     assert ruleset is not None, "the shipped strategies do not load"
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Ledger(Path(tmp) / "bench.db")
-        runtime = Runtime(RulesetHolder(ruleset), TradingConfig(), ledger, source="bench")
+        config = TradingConfig()
+        executor = PaperExecutor(config, ledger)
+        runtime = Runtime(RulesetHolder(ruleset), config, ledger, source="bench", executor=executor)
         t = time.perf_counter()
         summary = runtime.run(ReplaySource(data))
         run_s = time.perf_counter() - t
-        opened = ledger.execute("select count(*) from positions").fetchone()[0]
-        funding = ledger.execute("select count(*) from funding_payments").fetchone()[0]
+        stats = ledger.read.stats()
+        opened, funding = stats.positions_opened, stats.funding_payments
         ledger.close()
 
     print(

@@ -11,8 +11,9 @@ exception classes are the ones ccxt raises for the real exchange.
 
 from __future__ import annotations
 
-import itertools
 import json
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +71,42 @@ class FakeBinance:
     calls: list[tuple[str, str]] = field(default_factory=list)
     funding: list[dict[str, Any]] = field(default_factory=list)
     down: bool = False
-    _ids: Any = field(default_factory=lambda: itertools.count(1000))
+    #: a file the exchange's state is saved to after every order (it outlives a killed process)
+    state_file: str | None = None
+    #: "perp": SIGKILL this process right after a perp order is on the exchange
+    kill_after: str | None = None
+    #: seconds a spot order takes to arrive (so a kill lands between the legs)
+    spot_delay_s: float = 0.0
+    _next_id: int = 1000
+
+    # -- persistence (for the kill -9 test) ---------------------------------------
+    def save(self) -> None:
+        if self.state_file is None:
+            return
+        state = {"orders": [o.__dict__ for o in self.orders], "trades": self.trades,
+                 "position": self.position, "spot_btc": self.spot_btc, "usdt": self.usdt,
+                 "next_id": self._next_id}  # fmt: skip
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.state_file)
+
+    @classmethod
+    def load(cls, path: str) -> FakeBinance:
+        with open(path) as fh:
+            state = json.load(fh)
+        server = cls(state_file=path)
+        server.orders = [Order(**o) for o in state["orders"]]
+        server.trades = state["trades"]
+        server.position, server.spot_btc, server.usdt = state["position"], state["spot_btc"], state["usdt"]
+        server._next_id = state["next_id"]
+        return server
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
 
     # -- control ----------------------------------------------------------------
     def fault(self, kind: str, what: str, intent: str | None = None) -> None:
@@ -189,7 +225,9 @@ class FakeBinance:
             if self.position == 0 or (side_sign > 0) == (self.position > 0):
                 self._error(url, method, -2022, "ReduceOnly Order is rejected.")
             qty = min(qty, abs(self.position))
-        o = Order(next(self._ids), kind, p["symbol"], p["side"], p["type"], qty,
+        if kind == "spot" and self.spot_delay_s:
+            time.sleep(self.spot_delay_s)
+        o = Order(self._new_id(), kind, p["symbol"], p["side"], p["type"], qty,
                   float(p["price"]) if "price" in p else None, cid, reduce_only, self.now)  # fmt: skip
         self.orders.append(o)
         fraction = 1.0
@@ -198,6 +236,9 @@ class FakeBinance:
         if what == "unfilled":
             fraction = 0.0
         self._fill(o, round(o.qty * fraction, 8))
+        self.save()
+        if self.kill_after == kind:
+            os.kill(os.getpid(), signal.SIGKILL)  # kill -9: nothing after this runs
         if what == "timeout_after_accept":
             raise ccxt.RequestTimeout("binance POST order timed out (the order was accepted)")
         return self._order_json(o)
@@ -221,7 +262,7 @@ class FakeBinance:
         else:
             self.spot_btc = round(self.spot_btc + sign * qty, 8)
             self.usdt -= sign * qty * px + fee
-        trade = {"symbol": o.symbol, "id": next(self._ids), "orderId": o.id, "price": str(px),
+        trade = {"symbol": o.symbol, "id": self._new_id(), "orderId": o.id, "price": str(px),
                  "qty": str(qty), "quoteQty": str(qty * px), "commission": str(fee),
                  "commissionAsset": "USDT", "time": self.now, "_kind": o.kind}  # fmt: skip
         if o.kind == "perp":

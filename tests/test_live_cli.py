@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from live_fakes import FakeBinance
 from rich.console import Console
+from trading_helpers import sql
 from typer.testing import CliRunner
 
 from rulebook.app import LiveRefused, close_all_live, prepare_live
 from rulebook.cli import app
 from rulebook.lang import load_texts
 from rulebook.market import Observation, SnapshotView
-from rulebook.trading import Ledger, RulesetHolder, Runtime, load_config
+from rulebook.trading import CycleRecord, Ledger, RulesetHolder, Runtime, load_config
 
 runner = CliRunner()
 SECRET = "cli-secret-never-printed-42"
@@ -68,7 +69,7 @@ def test_live_refuses_without_keys_naming_every_missing_exchange(rules: Path) ->
                 "RULEBOOK_EXCHANGES__OKX__PASSWORD"):  # fmt: skip
         assert var in out
     assert "gate" not in out  # only the exchanges the rules can trade
-    assert not (rules / "live.db").exists() or Ledger(rules / "live.db").query(
+    assert not (rules / "live.db").exists() or sql(rules / "live.db",
         "select * from order_intents") == []  # fmt: skip
 
 
@@ -107,7 +108,7 @@ def test_paper_and_live_ledgers_do_not_mix(rules: Path, monkeypatch: pytest.Monk
                               "--replay", "rec.jsonl"])  # fmt: skip
     assert res.exit_code == 2 and "live.db is a live ledger" in res.output
     paper = Ledger(rules / "paper.db")
-    paper.insert("cycles", {"ts": 1, "wall_ts": 1, "ruleset_sha": "x", "source": "replay"})
+    paper.record_cycle(CycleRecord(1, 1, "x", "replay", 0, 0, 0, 0, 0.0, 0.0))
     paper.close()
     for k, v in _keys("binance").items():
         monkeypatch.setenv(k, v)
@@ -162,10 +163,10 @@ def test_live_runtime_opens_closes_and_reconciles_through_ccxt(tmp_path: Path) -
     report = runtime.cycle(_view(t0, 0.0005))
     assert report.opened == 1
     assert server.position == -0.019 and server.spot_btc == 0.019
-    (p,) = ledger.query("select * from positions")
+    (p,) = sql(ledger, "select * from positions")
     assert p["status"] == "open" and p["rule"] == "btc_carry"
-    assert len(ledger.query("select * from fills")) == 2
-    assert ledger.query("select count(*) as n from cycles")[0]["n"] == 1
+    assert len(sql(ledger, "select * from fills")) == 2
+    assert sql(ledger, "select count(*) as n from cycles")[0]["n"] == 1
     # the exit clause holds: both legs close, the perp reduce-only
     report = runtime.cycle(_view(t0 + 60_000, -0.0001))
     assert report.closed == 1 and server.position == 0 and server.spot_btc == 0
@@ -192,7 +193,7 @@ def test_halt_close_all_without_a_runtime_closes_on_the_exchange(tmp_path: Path)
     closed, left = close_all_live(cfg, ledger, err=Console(), factory=factory)
     assert (closed, left) == (1, 0)
     assert server.position == 0 and server.spot_btc == 0
-    assert ledger.query("select status, close_reason from positions")[0] == {
+    assert sql(ledger, "select status, close_reason from positions")[0] == {
         "status": "closed", "close_reason": "halt --close-all"}
     # the spot leg sold as an IOC limit under the ticker's bid, the perp bought back
     spot_close = [o for o in server.orders if o.kind == "spot" and o.side == "SELL"]

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from live_fakes import PERP, SPOT, FakeBinance
+from trading_helpers import sql
 
 from rulebook.lang import Subject
 from rulebook.market import Observation, SnapshotView
-from rulebook.trading import Ledger, LegSpec, load_config
+from rulebook.trading import CycleRecord, FundingRecord, Ledger, LegSpec, OpenRequest, load_config
 from rulebook.trading.live import OrderGateway, TradeNeeds
 from rulebook.trading.live._executor import LiveExecutor, Venue
 
@@ -75,14 +76,14 @@ def make(tmp_path: Path, server: FakeBinance | None = None, *, retries: int = 2)
 
 
 def open_carry(ex: LiveExecutor, amount: float = 1000.0, t: int = 1_753_112_400_000):
-    return ex.open(rule_name="carry", bindings={"coin": "BTC"}, ruleset_sha="sha",
-                   subject=Subject("funding", "BTC", ("binance",)),
-                   legs=[LegSpec("binance", "perp", "short"), LegSpec("binance", "spot", "long")],
-                   amount=amount, view=view(t), t=t)  # fmt: skip
+    legs = (LegSpec("binance", "perp", "short"), LegSpec("binance", "spot", "long"))
+    request = OpenRequest("carry", {"coin": "BTC"}, "sha", Subject("funding", "BTC", ("binance",)),
+                          legs, amount)  # fmt: skip
+    return ex.open(request, view(t), t)
 
 
 def intents(ledger: Ledger) -> list[dict]:
-    return ledger.query("select * from order_intents order by id")
+    return sql(ledger, "select * from order_intents order by id")
 
 
 def test_both_legs_fill_same_quantity_with_exchange_fees(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_one_leg_rejected_unwinds_the_other_reduce_only(tmp_path: Path) -> None:
     unwind = [o for o in server.orders if o.client_id.endswith("u0")]
     assert len(unwind) == 1 and unwind[0].reduce_only and unwind[0].side == "BUY"
     assert "reducing binance perp by 0.019 BTC (reduce-only)" in alerts.text()
-    assert ledger.query("select status from positions")[0]["status"] == "failed"
+    assert sql(ledger, "select status from positions")[0]["status"] == "failed"
     assert not ex.positions
 
 
@@ -180,13 +181,13 @@ def test_error_while_closing_is_retried_then_left_closing_with_an_alert(tmp_path
     assert p is not None
     for _ in range(40):  # the perp's order endpoint is down for longer than leg_timeout
         server.fault("perp", "outage", intent="c")
-    assert ex.close(p, view(), 1_753_116_000_000, "exit when") is False
+    assert ex.close(p, view(), 1_753_116_000_000, "exit when").closed is False
     assert server.spot_btc == 0 and server.position == -0.019  # spot sold, perp still short
     assert "close INCOMPLETE, still open: binance perp 0.019 BTC" in alerts.text()
-    assert ledger.query("select status from positions where id = ?", [p.id])[0]["status"] == "closing"
+    assert sql(ledger, "select status from positions where id = ?", [p.id])[0]["status"] == "closing"
     server.faults.clear()
     # the next cycle finishes the close before anything else
-    ex.settle(view(1_753_119_600_000), 1_753_119_600_000)
+    ex.begin_cycle(view(1_753_119_600_000), 1_753_119_600_000)
     assert server.position == 0 and not ex.positions
     closes = [o for o in server.orders if "c" in o.client_id[-2:]]
     assert all(o.reduce_only for o in closes if o.kind == "perp")
@@ -245,7 +246,7 @@ def test_restart_that_cannot_complete_unwinds_to_no_position(tmp_path: Path) -> 
     ex2, _, alerts2, ledger2 = make(tmp_path, server)
     assert server.position == 0 and server.spot_btc == 0  # a complete hedge or none
     assert not ex2.positions
-    assert ledger2.query("select status from positions")[0]["status"] == "failed"
+    assert sql(ledger2, "select status from positions")[0]["status"] == "failed"
 
 
 def test_position_closed_by_hand_stops_entries(tmp_path: Path) -> None:
@@ -257,7 +258,7 @@ def test_position_closed_by_hand_stops_entries(tmp_path: Path) -> None:
     assert "entries stopped: reconciliation" in alerts.text()
     blocked = open_carry(ex, t=1_753_116_000_000)
     assert blocked.decision == "blocked" and "entries stopped" in (blocked.reason or "")
-    rec = ledger.query("select * from reconciliations where ok = 0")
+    rec = sql(ledger, "select * from reconciliations where ok = 0")
     assert rec[0]["expected"] == -0.019 and rec[0]["actual"] == 0.0
     server.position = -0.019  # put back: the next reconciliation resumes entries
     assert ex.reconcile(1_753_119_600_000) == []
@@ -272,22 +273,22 @@ def test_funding_the_exchange_paid_is_recorded_beside_the_ledgers_and_drift_is_a
     assert p is not None
     s = 1_753_112_400_000 + 3_600_000
     # the ledger's computed payment: short 0.019 x mark 50000 x rate 0.0001 = +0.095
-    ledger.execute("insert into funding_payments (position_id, exchange, ts, rate, mark, size,"
-                   " amount) values (?,?,?,?,?,?,?)", [p.id, "binance", s, 0.0001, 50000.0,
-                                                      0.019, 0.095])  # fmt: skip
+    ledger.record_funding_payment(
+        FundingRecord(p.id, "binance", "BTC", s, 0.0001, 50000.0, 0.019, 0.095)
+    )
     # Binance reports 0.05 for that settlement (income FUNDING_FEE, received)
     server.funding = [{"symbol": "BTCUSDT", "incomeType": "FUNDING_FEE", "income": "0.05",
                        "asset": "USDT", "time": s + 2000, "tranId": 77, "info": ""}]  # fmt: skip
     ex.reconcile(s + 60_000)
-    reported = ledger.query("select * from exchange_funding")
+    reported = sql(ledger, "select * from exchange_funding")
     assert [(r["position_id"], r["amount"]) for r in reported] == [(p.id, 0.05)]
-    drift = ledger.query("select detail from events where kind = 'funding_drift'")
+    drift = sql(ledger, "select detail from events where kind = 'funding_drift'")
     assert len(drift) == 1
     assert "ledger +0.095000, exchange +0.050000 (drift -0.045000)" in drift[0]["detail"]
     assert ex.live.funding_totals()[p.id] == {"computed": 0.095, "reported": 0.05}
     ex.reconcile(s + 120_000)  # asked again: recorded once, reported once
-    assert len(ledger.query("select * from exchange_funding")) == 1
-    assert len(ledger.query("select * from events where kind = 'funding_drift'")) == 1
+    assert len(sql(ledger, "select * from exchange_funding")) == 1
+    assert len(sql(ledger, "select * from events where kind = 'funding_drift'")) == 1
 
 
 def test_a_paper_ledger_cannot_be_used_live(tmp_path: Path) -> None:
@@ -295,7 +296,7 @@ def test_a_paper_ledger_cannot_be_used_live(tmp_path: Path) -> None:
     from rulebook.trading._live_ledger import LiveLedger
 
     ledger = Ledger(tmp_path / "paper.db")
-    ledger.insert("cycles", {"ts": 1, "wall_ts": 1, "ruleset_sha": "x", "source": "live"})
+    ledger.record_cycle(CycleRecord(1, 1, "x", "live", 0, 0, 0, 0, 0.0, 0.0))
     with pytest.raises(LedgerError, match="a paper ledger"):
         LiveLedger(ledger)
 
@@ -310,6 +311,36 @@ def test_no_secret_in_events_or_notifications(tmp_path: Path) -> None:
     server.fault("spot", "reject_funds")
     server.fault("perp", "reject_funds")
     open_carry(ex)
-    texts = [r["detail"] for r in ledger.query("select detail from events")] + [t for _, t in alerts.sent]
+    texts = [r["detail"] for r in sql(ledger, "select detail from events")] + [t for _, t in alerts.sent]
     texts += [r["reason"] or "" for r in intents(ledger)]
     assert texts and not any("test-secret-abcdef" in t or "test-key-123456" in t for t in texts)
+
+
+def test_kill_9_between_the_legs_leaves_a_complete_hedge_or_none(tmp_path: Path) -> None:
+    """A real SIGKILL: a child process opens the hedge and dies right after the perp order
+    reached the exchange. The restart (this process, the same ledger and exchange state)
+    looks the order up by its client id and completes the hedge."""
+    import subprocess
+    import sys
+
+    child = Path(__file__).parent / "live_kill_child.py"
+    proc = subprocess.run([sys.executable, str(child), str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == -9, proc.stdout + proc.stderr
+    server = FakeBinance.load(str(tmp_path / "exchange.json"))
+    assert server.position == -0.019 and server.spot_btc == 0  # one leg on the exchange
+    # the ledger holds both intents (committed before anything was sent), not yet resolved
+    ledger = Ledger(tmp_path / "live.db")
+    assert [r["status"] for r in intents(ledger)] == ["intent", "intent"]
+    (row,) = sql(ledger, "select status from positions")
+    assert row["status"] == "opening"
+    ledger.close()
+    ex, _, alerts, ledger = make(tmp_path, server)
+    # a complete hedge: the spot leg's intent was never sent (not on the exchange), so the
+    # restart sent the missing leg as a new attempt
+    assert server.position == -0.019 and server.spot_btc == pytest.approx(0.019)
+    (p,) = ex.positions.values()
+    assert p.status == "open" and [lg.size for lg in p.legs] == [0.019, 0.019]
+    statuses = [(r["client_id"][-4:], r["status"]) for r in intents(ledger)]
+    assert statuses == [("l0o0", "filled"), ("l1o0", "missing"), ("l1o1", "filled")]
+    assert [o.client_id[-4:] for o in server.orders] == ["l0o0", "l1o1"]

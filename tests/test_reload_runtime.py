@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from test_trading_notify import endpoint  # noqa: F401 - the local notification endpoint
-from trading_helpers import T0, H, pair_rows, write_jsonl
+from trading_helpers import T0, H, pair_rows, paper_runtime, sql, write_jsonl
 
 from rulebook.app import ledger_status
 from rulebook.lang import load_ruleset
 from rulebook.market import ReplaySource
 from rulebook.reload import HotReload, position_rule_states
-from rulebook.trading import Ledger, Notifier, RulesetHolder, Runtime, TradingConfig
+from rulebook.trading import Ledger, Notifier, RulesetHolder, TradingConfig
 
 TIMEOUT = 5.0
 
@@ -80,7 +80,7 @@ def test_edits_mid_replay(tmp_path: Path, fix: str, state: str) -> None:
     assert loaded.ruleset is not None
     holder = RulesetHolder(loaded.ruleset)
     db = tmp_path / "paper.db"
-    runtime = Runtime(holder, TradingConfig(), Ledger(db), source="replay")
+    runtime = paper_runtime(holder, TradingConfig(), Ledger(db), source="replay")
     printed: list[str] = []
     reloader = HotReload([rules_dir], holder, db, echo=printed.append)
     watcher = reloader.watcher
@@ -113,25 +113,25 @@ def test_edits_mid_replay(tmp_path: Path, fix: str, state: str) -> None:
     led = runtime.ledger
 
     # each cycle ran on exactly one ruleset: V1 for c0-c1, V2 for c2-c5, the fix from c6
-    shas = [c["ruleset_sha"] for c in led.query("select ruleset_sha from cycles order by ts")]
+    shas = [c["ruleset_sha"] for c in sql(led, "select ruleset_sha from cycles order by ts")]
     v1, v2, v3 = shas[0], shas[2], shas[6]
     assert shas == [v1] * 2 + [v2] * 4 + [v3] * 2
     assert len({v1, v2, v3}) == 3
 
     # the new threshold took effect from the next cycle: the entry is at c2, not before
-    positions = led.query("select * from positions order by id")
+    positions = sql(led, "select * from positions order by id")
     assert len(positions) == 1  # never lost, never duplicated by a reload
     (pos,) = positions
     assert pos["rule"] == "sol_spread" and pos["ruleset_sha"] == v2
     assert pos["opened_at"] == T0 + 2 * H
     decisions = [
         (o["cycle_ts"], o["decision"])
-        for o in led.query("select cycle_ts, decision from opportunities where rule='sol_spread'")
+        for o in sql(led, "select cycle_ts, decision from opportunities where rule='sol_spread'")
     ]
     assert decisions == [(T0 + k * H, "open" if k == 2 else "already_open") for k in range(2, 6)]
 
     # the broken edit: refused, recorded, printed in the spec format; the position stayed
-    (failed,) = led.query("select detail from events where kind = 'reload_failed'")
+    (failed,) = sql(led, "select detail from events where kind = 'reload_failed'")
     detail = json.loads(failed["detail"])
     assert detail["kept_sha256"] == v2
     assert [d["code"] for d in detail["diagnostics"]] == ["E102"]
@@ -143,11 +143,11 @@ def test_edits_mid_replay(tmp_path: Path, fix: str, state: str) -> None:
     assert seen["states_after_fix"] == {pos["id"]: state}
     reloads = [
         json.loads(e["detail"])
-        for e in led.query("select detail from events where kind='reload' order by id")
+        for e in sql(led, "select detail from events where kind='reload' order by id")
     ]
     assert [(r["previous_sha256"], r["sha256"]) for r in reloads] == [(v1, v2), (v2, v3)]
     assert reloads[0]["changed"] == ["sol_spread"]
-    rows = {r["sha256"]: r for r in led.query("select * from rulesets")}
+    rows = {r["sha256"]: r for r in sql(led, "select * from rulesets")}
     assert json.loads(rows[v2]["changed"]) == ["sol_spread"]
     if state == "changed":
         assert json.loads(rows[v3]["changed"]) == ["sol_spread"]
@@ -176,7 +176,7 @@ def test_status_marks_a_position_whose_rule_changed(tmp_path: Path) -> None:
     assert loaded.ruleset is not None
     holder = RulesetHolder(loaded.ruleset)
     db = tmp_path / "paper.db"
-    runtime = Runtime(holder, TradingConfig(), Ledger(db), source="replay")
+    runtime = paper_runtime(holder, TradingConfig(), Ledger(db), source="replay")
     printed: list[str] = []
 
     def pace(prev: int | None, at: int) -> None:
@@ -255,7 +255,7 @@ def test_after_a_restart_a_position_keeps_the_exit_clause_it_was_opened_with(
     first = load_ruleset([rules_dir]).ruleset
     assert first is not None
     holder = RulesetHolder(first)
-    runtime = Runtime(holder, TradingConfig(), Ledger(db), source="replay")
+    runtime = paper_runtime(holder, TradingConfig(), Ledger(db), source="replay")
     printed: list[str] = []
 
     def pace(prev: int | None, at: int) -> None:
@@ -266,15 +266,15 @@ def test_after_a_restart_a_position_keeps_the_exit_clause_it_was_opened_with(
     with HotReload([rules_dir], holder, db, echo=printed.append):
         runtime.run(ReplaySource(write_jsonl(tmp_path / "a.jsonl", rows(3))), pace=pace)
     runtime.ledger.close()
-    assert [r["status"] for r in Ledger(db).query("select status from positions")] == ["open"]
+    assert [r["status"] for r in sql(Ledger(db), "select status from positions")] == ["open"]
 
     # a new process: the files now say V3, whose exit clause (held > 100h) would not close
     restarted_rs = load_ruleset([rules_dir]).ruleset
     assert restarted_rs is not None and "held > 100h" in restarted_rs.sources[str(spread_file)]
-    restarted = Runtime(RulesetHolder(restarted_rs), TradingConfig(), Ledger(db), source="replay")
+    restarted = paper_runtime(RulesetHolder(restarted_rs), TradingConfig(), Ledger(db), source="replay")
     summary = restarted.run(ReplaySource(write_jsonl(tmp_path / "b.jsonl", rows(4))))
     assert summary.skipped_cycles == 3 and summary.cycles == 1
-    (pos,) = restarted.ledger.query("select * from positions")
+    (pos,) = sql(restarted.ledger, "select * from positions")
     assert pos["closed_at"] == T0 + 3 * H
     assert pos["close_reason"] == "exit when of rule sol_spread"
 
@@ -357,14 +357,14 @@ def test_rulebook_run_reloads_on_save(tmp_path: Path) -> None:
     assert "changed: sol_spread" in out
 
     led = Ledger(db)
-    shas = [c["ruleset_sha"] for c in led.query("select ruleset_sha from cycles order by ts")]
+    shas = [c["ruleset_sha"] for c in sql(led, "select ruleset_sha from cycles order by ts")]
     assert len(shas) == 40
     switch = next(i for i, s in enumerate(shas) if s != shas[0])
     assert 0 < switch < 40 and set(shas[switch:]) == {shas[switch]}  # one switch, mid-run
-    (pos,) = led.query("select opened_at from positions")
+    (pos,) = sql(led, "select opened_at from positions")
     assert pos["opened_at"] == T0 + switch * H  # V2's threshold, from its first cycle
     kinds = [
         e["kind"]
-        for e in led.query("select kind from events where kind like 'reload%' order by id")
+        for e in sql(led, "select kind from events where kind like 'reload%' order by id")
     ]
     assert kinds == ["reload_failed", "reload"]

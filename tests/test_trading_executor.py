@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from trading_helpers import sql
 
 from rulebook.lang import Subject
 from rulebook.market import Observation, SnapshotView
-from rulebook.trading import Executor, Ledger, LegSpec, TradingConfig
+from rulebook.trading import (
+    Ledger,
+    LegSpec,
+    OpenRequest,
+    PaperExecutor,
+    TradingConfig,
+    settle_cycle,
+    watch_position,
+)
 
 H = 3_600_000
 T = 1_753_113_600_000  # a settlement time (ms)
@@ -44,31 +53,25 @@ def view(at: int, *obs: Observation) -> SnapshotView:
 
 
 SPREAD = Subject("spread", "SOL", ("bybit", "binance"))
-SPREAD_LEGS = [LegSpec("bybit", "perp", "short"), LegSpec("binance", "perp", "long")]
+SPREAD_LEGS = (LegSpec("bybit", "perp", "short"), LegSpec("binance", "perp", "long"))
 
 
 @pytest.fixture
 def ex(tmp_path):
     ledger = Ledger(tmp_path / "l.db")
-    yield Executor(TradingConfig(), ledger)
+    yield PaperExecutor(TradingConfig(), ledger)
     ledger.close()
 
 
-def open_spread(ex: Executor, v: SnapshotView, amount: float = 1000.0):
+def open_spread(ex: PaperExecutor, v: SnapshotView, amount: float = 1000.0):
     with ex.ledger.cycle():
-        return ex.open(
-            rule_name="r",
-            bindings={},
-            ruleset_sha="sha",
-            subject=SPREAD,
-            legs=SPREAD_LEGS,
-            amount=amount,
-            view=v,
-            t=v.at,
-        )
+        res = ex.open(OpenRequest("r", {}, "sha", SPREAD, SPREAD_LEGS, amount), v, v.at)
+        if res.position is not None:
+            watch_position(res.position, v, v.at)
+        return res
 
 
-def test_open_settle_mark_close_by_hand(ex: Executor) -> None:
+def test_open_settle_mark_close_by_hand(ex: PaperExecutor) -> None:
     v0 = view(
         T0,
         perp("binance", T0, 100.0, 99.9, 100.1, 0.0001, T, 0.0005),
@@ -92,7 +95,7 @@ def test_open_settle_mark_close_by_hand(ex: Executor) -> None:
         perp("bybit", T, 101.5, 101.4, 101.6, 0.0001, T + 8 * H),
     )
     with ex.ledger.cycle():
-        funding = ex.settle(v1, T)
+        funding = settle_cycle(ex, v1, T)
         ex.mark(v1)
         ex.persist(T)
     short_gets = size * 101.5 * 0.0004  # 9.99000999 * 0.0406 = 0.405594405594...
@@ -100,7 +103,7 @@ def test_open_settle_mark_close_by_hand(ex: Executor) -> None:
     assert short_gets == pytest.approx(0.4055944055944056, abs=1e-12)
     assert long_pays == pytest.approx(0.10089910089910089, abs=1e-12)
     assert funding == pytest.approx(short_gets - long_pays, abs=1e-9)
-    rows = ex.ledger.query(
+    rows = sql(ex.ledger,
         "select exchange, ts, rate, amount from funding_payments order by exchange"
     )
     assert [(r["exchange"], r["ts"], r["rate"]) for r in rows] == [
@@ -114,8 +117,8 @@ def test_open_settle_mark_close_by_hand(ex: Executor) -> None:
 
     # A second settle in the same cycle (a restart replaying T) pays nothing more.
     with ex.ledger.cycle():
-        assert ex.settle(v1, T) == 0.0
-    assert len(ex.ledger.query("select * from funding_payments")) == 2
+        assert settle_cycle(ex, v1, T) == 0.0
+    assert len(sql(ex.ledger, "select * from funding_payments")) == 2
 
     # Close at T+1h: sell the long at binance's bid, buy back the short at bybit's ask.
     v2 = view(
@@ -124,25 +127,25 @@ def test_open_settle_mark_close_by_hand(ex: Executor) -> None:
         perp("bybit", T + H, 100.8, 100.7, 100.9, 0.0001, T + 8 * H),
     )
     with ex.ledger.cycle():
-        ex.settle(v2, T + H)  # nothing due before T+8h
+        settle_cycle(ex, v2, T + H)  # nothing due before T+8h
         ex.mark(v2)
-        assert ex.close(p, v2, T + H, "test")
+        assert ex.close(p, v2, T + H, "test").closed
         ex.persist(T + H)
     price = size * (100.5 - 100.1) - size * (100.9 - 100.1)  # size * -0.4 = -3.996003996...
     exit_fees = size * 100.5 * 0.0005 + size * 100.9 * 0.00055  # default fees (no taker_fee)
     assert p.price == pytest.approx(price, abs=1e-9)
     assert p.fees == pytest.approx(-1.05 - exit_fees, abs=1e-9)
     pnl = (short_gets - long_pays) - 1.05 - exit_fees + price
-    row = ex.ledger.query("select * from positions where id = ?", [p.id])[0]
+    row = sql(ex.ledger, "select * from positions where id = ?", [p.id])[0]
     assert row["status"] == "closed" and row["close_reason"] == "test"
     assert row["pnl"] == pytest.approx(pnl, abs=1e-9)
     assert row["pnl_funding"] + row["pnl_fees"] + row["pnl_price"] + row["pnl_borrow"] == (
         pytest.approx(pnl, abs=1e-9)
     )
     # Cash holds everything realised: 20000 + pnl across both exchanges.
-    total_cash = sum(r["cash"] for r in ex.ledger.query("select cash from balances"))
+    total_cash = sum(r["cash"] for r in sql(ex.ledger, "select cash from balances"))
     assert total_cash == pytest.approx(6 * 10_000 + pnl, abs=1e-9)
-    fills = ex.ledger.query("select exchange, side, price, price_source from fills order by id")
+    fills = sql(ex.ledger, "select exchange, side, price, price_source from fills order by id")
     assert [(f["exchange"], f["side"], f["price"], f["price_source"]) for f in fills] == [
         ("bybit", "sell", 100.1, "bid"),
         ("binance", "buy", 100.1, "ask"),
@@ -151,7 +154,7 @@ def test_open_settle_mark_close_by_hand(ex: Executor) -> None:
     ]
 
 
-def test_missing_book_fills_at_mark_with_slippage(ex: Executor) -> None:
+def test_missing_book_fills_at_mark_with_slippage(ex: PaperExecutor) -> None:
     v0 = view(
         T0,
         perp("binance", T0, 100.0, None, None, 0.0001, T),
@@ -166,7 +169,7 @@ def test_missing_book_fills_at_mark_with_slippage(ex: Executor) -> None:
 
 def test_not_enough_balance_is_blocked_with_reason(tmp_path) -> None:
     cfg = TradingConfig.model_validate({"exchanges": {"bybit": {"balance": 500}}})
-    ex = Executor(cfg, Ledger(tmp_path / "l.db"))
+    ex = PaperExecutor(cfg, Ledger(tmp_path / "l.db"))
     v0 = view(
         T0,
         perp("binance", T0, 100.0, 99.9, 100.1, 0.0001, T),
@@ -176,17 +179,17 @@ def test_not_enough_balance_is_blocked_with_reason(tmp_path) -> None:
     # bybit needs 1000 (margin at 1x) + 1000 * 0.00055 fee = 1000.55; it has 500
     assert res.decision == "blocked"
     assert res.reason == "balance: bybit has 500.00 free, needs 1000.55"
-    assert ex.positions == {} and ex.ledger.query("select * from positions") == []
+    assert ex.positions == {} and sql(ex.ledger, "select * from positions") == []
 
 
-def test_no_price_at_all_blocks_the_entry(ex: Executor) -> None:
+def test_no_price_at_all_blocks_the_entry(ex: PaperExecutor) -> None:
     v0 = view(T0, perp("bybit", T0, 100.2, 100.1, 100.3, 0.0004, T))
     res = open_spread(ex, v0)
     assert res.decision == "blocked"
     assert res.reason == "no price for SOL perp on binance"
 
 
-def test_borrowed_spot_leg_accrues_interest(ex: Executor) -> None:
+def test_borrowed_spot_leg_accrues_interest(ex: PaperExecutor) -> None:
     spot = Observation(ts=T0, exchange="binance", coin="SOL", market="spot", bid=99.0, ask=101.0)
     bor = Observation(
         ts=T0, exchange="binance", coin="SOL", market="borrow", borrow_rate_daily=0.0003
@@ -194,16 +197,10 @@ def test_borrowed_spot_leg_accrues_interest(ex: Executor) -> None:
     p0 = perp("binance", T0, 100.0, 99.9, 100.1, -0.0002, T)
     v0 = view(T0, p0, spot, bor)
     with ex.ledger.cycle():
-        res = ex.open(
-            rule_name="neg",
-            bindings={},
-            ruleset_sha="s",
-            subject=Subject("funding", "SOL", ("binance",)),
-            legs=[LegSpec("binance", "perp", "long"), LegSpec("binance", "spot", "short")],
-            amount=1000.0,
-            view=v0,
-            t=T0,
-        )
+        legs = (LegSpec("binance", "perp", "long"), LegSpec("binance", "spot", "short"))
+        subject = Subject("funding", "SOL", ("binance",))
+        res = ex.open(OpenRequest("neg", {}, "s", subject, legs, 1000.0), v0, T0)
+        watch_position(res.position, v0, T0)
     p = res.position
     spot_leg = p.legs[1]
     assert spot_leg.borrowed and spot_leg.entry_price == 99.0  # sold borrowed coins at the bid
@@ -211,7 +208,7 @@ def test_borrowed_spot_leg_accrues_interest(ex: Executor) -> None:
     # Two hours later at mid 100: interest = size * 100 * 0.0003 * 2/24
     v1 = view(T0 + 2 * H, p0, spot, bor)
     with ex.ledger.cycle():
-        ex.settle(v1, T0 + 2 * H)
+        settle_cycle(ex, v1, T0 + 2 * H)
     assert p.borrow == pytest.approx(-(size * 100 * 0.0003 * 2 / 24), abs=1e-12)  # -0.0252525...
     # The long perp pays nothing yet: its settlement T is after T0+2h? T = T0 + 1h, so it settled:
     # long with a negative rate receives size_perp * mark * 0.0002 = (1000/100.1) * 100 * 0.0002

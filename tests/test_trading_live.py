@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from trading_helpers import T0, H, T, pair_rows, write_jsonl
+from trading_helpers import T0, H, T, pair_rows, paper_runtime, sql, write_jsonl
 
 from rulebook.app import live_views
 from rulebook.lang import load_texts
@@ -43,7 +43,7 @@ class FakeLive:
 
 def _runtime(tmp_path, rules: str = RULES) -> Runtime:
     rs = load_texts({"s.rules": rules}).ruleset
-    return Runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"))
+    return paper_runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"))
 
 
 def test_live_loop_outage_and_close_all_halt_while_waiting(tmp_path) -> None:
@@ -63,9 +63,9 @@ def test_live_loop_outage_and_close_all_halt_while_waiting(tmp_path) -> None:
     assert summary.halted == "rulebook halt --close-all"
     assert summary.cycles == 4  # three paced cycles, then the closing one at once
     assert live.closed
-    kinds = [e["kind"] for e in rt.ledger.query("select kind from events order by id")]
+    kinds = [e["kind"] for e in sql(rt.ledger, "select kind from events order by id")]
     assert kinds == ["outage", "recovered", "halt"]
-    (pos,) = rt.ledger.query("select status, close_reason from positions")
+    (pos,) = sql(rt.ledger, "select status, close_reason from positions")
     assert (pos["status"], pos["close_reason"]) == ("closed", "halt --close-all")
 
 
@@ -82,16 +82,16 @@ def test_a_reload_keeps_the_exit_clause_a_position_was_opened_under(tmp_path) ->
         {"o.rules": "rule other:\n  when spread(ETH, okx, gate) > 1% then hedge 10 USDT\n"}
     )
     rt.run(ReplaySource(rec), on_cycle=lambda r: rt.rulesets.replace(other.ruleset))
-    (pos,) = rt.ledger.query("select status, close_reason, closed_at, ruleset_sha from positions")
+    (pos,) = sql(rt.ledger, "select status, close_reason, closed_at, ruleset_sha from positions")
     # the spread turned negative at T0+2h: the removed rule's exit clause still closed it
     assert (pos["status"], pos["closed_at"]) == ("closed", T0 + 2 * H)
     assert pos["close_reason"] == "exit when of rule sol_spread"
-    shas = [r["sha256"] for r in rt.ledger.query("select sha256 from rulesets")]
+    shas = [r["sha256"] for r in sql(rt.ledger, "select sha256 from rulesets")]
     assert pos["ruleset_sha"] in shas and other.ruleset.sha256 in shas
 
 
 def test_record_event_is_public_and_joins_no_cycle(tmp_path) -> None:
     led = Ledger(tmp_path / "l.db")
     led.record_event("reload", {"files": ["a.rules"], "sha256": "abc"})
-    (e,) = led.query("select kind, detail from events")
+    (e,) = sql(led, "select kind, detail from events")
     assert e["kind"] == "reload" and e["detail"] == '{"files": ["a.rules"], "sha256": "abc"}'

@@ -7,11 +7,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from trading_helpers import T0, H, T, pair_rows, write_jsonl
+from trading_helpers import T0, H, T, pair_rows, paper_runtime, sql, write_jsonl
 
 from rulebook.lang import load_texts
 from rulebook.market import ReplaySource
-from rulebook.trading import Ledger, Notifier, RulesetHolder, Runtime, TradingConfig
+from rulebook.trading import Ledger, Notifier, RulesetHolder, TradingConfig
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_open_close_risk_alert_and_halt_reach_the_endpoint(tmp_path, endpoint) -
     rec = write_jsonl(tmp_path / "rec.jsonl", rows)
     rs = load_texts({"s.rules": RULES}).ruleset
     notifier = Notifier([url], ["open", "close", "risk", "alert", "halt"])
-    rt = Runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"), notifier)
+    rt = paper_runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"), notifier)
     rt.run(ReplaySource(rec), on_cycle=lambda r: r.at == T and rt.request_stop("SIGINT"))
     titles = [m["title"] for m in received]
     assert titles == [
@@ -81,9 +81,9 @@ def test_an_unreachable_channel_never_stops_trading(tmp_path) -> None:
         tmp_path / "rec.jsonl", pair_rows(T0, "SOL", (100.0, 0.0001), (100.2, 0.0004), T)
     )
     rs = load_texts({"s.rules": RULES}).ruleset
-    rt = Runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"), notifier)
+    rt = paper_runtime(RulesetHolder(rs), TradingConfig(), Ledger(tmp_path / "l.db"), notifier)
     assert rt.run(ReplaySource(rec)).cycles == 1
-    assert len(rt.ledger.query("select * from positions")) == 1
+    assert len(sql(rt.ledger, "select * from positions")) == 1
     assert notifier.failed == 1
 
 
@@ -119,12 +119,12 @@ def test_failed_notifications_are_counted_and_recorded_as_events(tmp_path, faili
     rs = load_texts({"s.rules": RULES}).ruleset
     notifier = Notifier([url], ["open", "close", "alert"])
     ledger = Ledger(tmp_path / "l.db")
-    rt = Runtime(RulesetHolder(rs), TradingConfig(), ledger, notifier)
+    rt = paper_runtime(RulesetHolder(rs), TradingConfig(), ledger, notifier)
     assert rt.run(ReplaySource(rec)).cycles == 2
     # T0: alert + open (both answered 500); T: close (answered 200)
     assert state["requests"] == 3
     assert (notifier.sent, notifier.failed) == (1, 2)
-    events = ledger.query("select kind, detail from events where kind = 'notify_failed'")
+    events = sql(ledger, "select kind, detail from events where kind = 'notify_failed'")
     assert [e["detail"].split(":")[0] for e in events] == [
         "alert notification failed",
         "open notification failed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from trading_helpers import T0, H, T, pair_rows, perp_line, write_jsonl
+from trading_helpers import T0, H, T, pair_rows, paper_runtime, perp_line, sql, write_jsonl
 
 from rulebook.lang import load_texts
 from rulebook.market import ReplaySource
@@ -22,7 +22,7 @@ rule sol_spread:
 def make_runtime(tmp_path, rules: str, db: str = "paper.db") -> Runtime:
     result = load_texts({"s.rules": rules})
     assert result.ok, [d.message for d in result.diagnostics]
-    return Runtime(
+    return paper_runtime(
         RulesetHolder(result.ruleset), TradingConfig(), Ledger(tmp_path / db), source="replay"
     )
 
@@ -57,7 +57,7 @@ def test_two_exchange_replay_matches_hand_computation(tmp_path) -> None:
     assert pnl == pytest.approx(-0.55515 * 1000 / 100.1 - 1.05, abs=1e-12)  # -6.5959540...
 
     led = rt.ledger
-    (pos,) = led.query("select * from positions")
+    (pos,) = sql(led, "select * from positions")
     assert pos["status"] == "closed" and pos["close_reason"] == "exit when of rule sol_spread"
     assert pos["opened_at"] == T0 and pos["closed_at"] == T + 8 * H
     assert pos["pnl_funding"] == pytest.approx(funding_t + funding_t8, abs=1e-9)
@@ -65,7 +65,7 @@ def test_two_exchange_replay_matches_hand_computation(tmp_path) -> None:
     assert pos["pnl_price"] == pytest.approx(price, abs=1e-9)
     assert pos["pnl_borrow"] == 0
     assert pos["pnl"] == pytest.approx(pnl, abs=1e-9)
-    pays = led.query(
+    pays = sql(led,
         "select exchange, ts, rate, amount from funding_payments order by ts, exchange"
     )
     assert [(p["exchange"], p["ts"], p["rate"]) for p in pays] == [
@@ -75,16 +75,16 @@ def test_two_exchange_replay_matches_hand_computation(tmp_path) -> None:
         ("bybit", T + 8 * H, 0.00035),
     ]
     assert sum(p["amount"] for p in pays) == pytest.approx(funding_t + funding_t8, abs=1e-9)
-    cycles = led.query("select ts, opened, closed, opportunities from cycles order by ts")
+    cycles = sql(led, "select ts, opened, closed, opportunities from cycles order by ts")
     assert [(c["ts"], c["opened"], c["closed"]) for c in cycles] == [
         (T0, 1, 0),
         (T, 0, 0),
         (T + 4 * H, 0, 0),
         (T + 8 * H, 0, 1),
     ]
-    decisions = [r["decision"] for r in led.query("select decision from opportunities order by id")]
+    decisions = [r["decision"] for r in sql(led, "select decision from opportunities order by id")]
     assert decisions == ["open", "already_open", "already_open"]
-    cash = sum(r["cash"] for r in led.query("select cash from balances"))
+    cash = sum(r["cash"] for r in sql(led, "select cash from balances"))
     assert cash == pytest.approx(60_000 + pnl, abs=1e-9)
 
 
@@ -120,7 +120,7 @@ def test_stop_loss_fires_at_the_right_cycle(tmp_path) -> None:
     at_1h = -1.05 + s * (-0.1) - s * (100.6 - 100.1)  # -7.0439..., above -10: stays open
     at_2h = -1.05 + s * (-0.1) - s * (101.0 - 100.1)  # -11.0400..., at or below -10: closes
     assert at_1h > -10 >= at_2h
-    (pos,) = rt.ledger.query("select * from positions")
+    (pos,) = sql(rt.ledger, "select * from positions")
     assert pos["closed_at"] == T0 + 2 * H
     assert pos["close_reason"].startswith("stop_loss 1%: pnl -11.04")
     # realised at the book: sell binance at 99.9, buy bybit at 101.1
@@ -134,7 +134,7 @@ def test_max_hold_fires_at_the_right_cycle(tmp_path, max_hold, closed_at) -> Non
     rec = write_jsonl(tmp_path / "rec.jsonl", _stop_rows())
     rt = make_runtime(tmp_path, SPREAD_RULE + f"risk:\n    max_hold {max_hold}\n")
     rt.run(ReplaySource(rec))
-    (pos,) = rt.ledger.query("select * from positions")
+    (pos,) = sql(rt.ledger, "select * from positions")
     assert pos["closed_at"] == closed_at
     assert pos["close_reason"].startswith(f"max_hold {max_hold}")
 
@@ -176,16 +176,16 @@ def test_limits_cut_and_block(tmp_path, risk, eth_decision, eth_amount, reason) 
     rec = write_jsonl(tmp_path / "rec.jsonl", _two_coin_rows())
     rt = make_runtime(tmp_path, TWO_COINS + f"risk:\n    {risk}\n")
     rt.run(ReplaySource(rec))
-    opps = rt.ledger.query("select coin, decision, amount, reason from opportunities order by id")
+    opps = sql(rt.ledger, "select coin, decision, amount, reason from opportunities order by id")
     assert [(o["coin"], o["decision"], o["amount"]) for o in opps] == [
         ("SOL", "open", 1000.0),
         ("ETH", eth_decision, eth_amount),
     ]
     assert opps[1]["reason"] == reason
-    positions = rt.ledger.query("select coin, notional from positions order by id")
+    positions = sql(rt.ledger, "select coin, notional from positions order by id")
     expected = [("SOL", 1000.0)] + ([("ETH", 500.0)] if eth_decision == "cut" else [])
     assert [(p["coin"], p["notional"]) for p in positions] == expected
-    risk_events = rt.ledger.query("select detail from events where kind = 'risk'")
+    risk_events = sql(rt.ledger, "select detail from events where kind = 'risk'")
     assert len(risk_events) == 1 and reason in risk_events[0]["detail"]
 
 
@@ -202,8 +202,8 @@ def test_resume_skips_complete_cycles_and_keeps_positions(tmp_path) -> None:
     assert list(rt2.executor.positions) == [1] and rt2.executor.positions[1].rule is not None
     summary = rt2.run(ReplaySource(whole))
     assert (summary.skipped_cycles, summary.cycles) == (1, 1)
-    assert len(rt2.ledger.query("select * from positions")) == 1
-    assert len(rt2.ledger.query("select * from funding_payments")) == 2
+    assert len(sql(rt2.ledger, "select * from positions")) == 1
+    assert len(sql(rt2.ledger, "select * from funding_payments")) == 2
 
 
 def test_halt_close_all_closes_everything_and_stops(tmp_path) -> None:
@@ -221,14 +221,14 @@ def test_halt_close_all_closes_everything_and_stops(tmp_path) -> None:
 
     summary = rt.run(ReplaySource(rec), on_cycle=after)
     assert summary.halted == "rulebook halt --close-all" and summary.cycles == 2
-    (pos,) = rt.ledger.query("select status, close_reason, closed_at from positions")
+    (pos,) = sql(rt.ledger, "select status, close_reason, closed_at from positions")
     assert (pos["status"], pos["close_reason"], pos["closed_at"]) == (
         "closed",
         "halt --close-all",
         T0 + H,
     )
     assert rt.ledger.pending_halt() is None
-    assert [e["kind"] for e in rt.ledger.query("select kind from events")] == ["halt"]
+    assert [e["kind"] for e in sql(rt.ledger, "select kind from events")] == ["halt"]
 
 
 def test_plain_halt_stops_new_entries_and_keeps_positions(tmp_path) -> None:
@@ -238,8 +238,8 @@ def test_plain_halt_stops_new_entries_and_keeps_positions(tmp_path) -> None:
     rec = write_jsonl(tmp_path / "rec.jsonl", rows)
     rt = make_runtime(tmp_path, SPREAD_RULE)
     rt.run(ReplaySource(rec), on_cycle=lambda r: rt.request_stop("SIGTERM"))
-    assert len(rt.ledger.query("select * from cycles")) == 1
-    (pos,) = rt.ledger.query("select status from positions")
+    assert len(sql(rt.ledger, "select * from cycles")) == 1
+    (pos,) = sql(rt.ledger, "select status from positions")
     assert pos["status"] == "open"
 
 
@@ -261,9 +261,9 @@ def test_a_failing_cycle_rolls_back_is_logged_and_stops_the_run(tmp_path, monkey
     assert summary.cycles == 1
     assert summary.failed.startswith(f"cycle at {T} failed and was not written: RuntimeError")
     # the funding settled at T before the failure was rolled back with the rest of the cycle
-    assert rt.ledger.query("select * from funding_payments") == []
-    assert [c["ts"] for c in rt.ledger.query("select ts from cycles")] == [T0]
-    (e,) = rt.ledger.query("select kind, detail from events")
+    assert sql(rt.ledger, "select * from funding_payments") == []
+    assert [c["ts"] for c in sql(rt.ledger, "select ts from cycles")] == [T0]
+    (e,) = sql(rt.ledger, "select kind, detail from events")
     assert e["kind"] == "error" and "disk full" in e["detail"]
 
 
@@ -304,7 +304,7 @@ def test_borrowed_spot_leg_through_the_runtime(tmp_path) -> None:
         tmp_path, "rule neg:\n  when funding(SOL, binance) < -0.01%\n  then hedge 1000 USDT\n"
     )
     rt.run(ReplaySource(rec))
-    (pos,) = rt.ledger.query("select * from positions")
+    (pos,) = sql(rt.ledger, "select * from positions")
     legs = json.loads(pos["legs"])
     assert [(lg["market"], lg["side"], lg["borrowed"]) for lg in legs] == [
         ("perp", "long", False),
@@ -320,5 +320,5 @@ def test_borrowed_spot_leg_through_the_runtime(tmp_path) -> None:
     assert pos["pnl_fees"] == pytest.approx(-fees, abs=1e-9)
     assert pos["pnl_price"] == pytest.approx(price, abs=1e-9)
     assert pos["pnl"] == pytest.approx(funding - borrow_cost - fees + price, abs=1e-9)
-    (charge,) = rt.ledger.query("select ts, rate_daily, seconds, amount from borrow_charges")
+    (charge,) = sql(rt.ledger, "select ts, rate_daily, seconds, amount from borrow_charges")
     assert (charge["ts"], charge["rate_daily"], charge["seconds"]) == (t2, 0.0006, 7200)

@@ -74,3 +74,26 @@ def wavy_rows(hours: int, coins: tuple[str, ...] = ("SOL", "ETH")) -> list[dict]
                 nxt,
             )
     return rows
+
+
+def paper_runtime(rulesets, config, ledger, notifier=None, source: str = "live"):
+    """A runtime with the paper executor injected, as the application layer builds it."""
+    from rulebook.trading import PaperExecutor, Runtime
+
+    return Runtime(
+        rulesets, config, ledger, notifier, source, executor=PaperExecutor(config, ledger)
+    )
+
+
+def sql(ledger, query: str, params=()) -> list[dict]:  # a Ledger, or a file's path
+    """Rows of the ledger's file, read through a connection of the test's own: what is
+    stored, whatever the ledger's API says (only tests look at the tables directly)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{getattr(ledger, 'path', ledger)}?mode=ro", uri=True)
+    try:
+        cur = con.execute(query, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        con.close()

@@ -13,7 +13,6 @@ them pass.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -102,8 +101,9 @@ def prepare_live(
         LiveLedger(ledger)  # refuses a paper ledger before anything else is written
     except LedgerError as e:
         raise LiveRefused(str(e)) from None
-    for row in ledger.query("select coin, legs from positions where status != 'closed'"):
-        needs.add_positions((leg["exchange"], row["coin"], leg["market"]) for leg in json.loads(row["legs"]))
+    for held in ledger.read.positions():
+        if held.status != "closed":
+            needs.add_positions((leg.exchange, held.coin, leg.market) for leg in held.legs)
     exchanges = needs.exchanges
     if not exchanges:
         raise LiveRefused("the ruleset has no rule with a hedge action: nothing to trade live")
@@ -159,12 +159,10 @@ def close_all_live(
     """`rulebook halt --close-all` with no runtime running: close every live position now."""
     from rulebook.trading.live import LiveExecutor, TradeNeeds
 
-    rows = ledger.query(
-        "select coin, legs from positions where status in ('open', 'opening', 'closing', 'unhedged')"
-    )
     needs = TradeNeeds()
-    for row in rows:
-        needs.add_positions((leg["exchange"], row["coin"], leg["market"]) for leg in json.loads(row["legs"]))
+    for held in ledger.read.positions():
+        if held.status in ("open", "opening", "closing", "unhedged"):
+            needs.add_positions((leg.exchange, held.coin, leg.market) for leg in held.legs)
     if not needs.markets:
         return 0, 0
     venues, redact = _venues(config, needs.exchanges, factory)

@@ -24,6 +24,7 @@ from rulebook.trading import (
     Executor,
     Ledger,
     Notifier,
+    PaperExecutor,
     RulesetHolder,
     RunSummary,
     Runtime,
@@ -69,7 +70,7 @@ def run_paper(
         ledger,
         notifier,
         source=f"replay {replay}" if replay else "live",
-        executor=executor,
+        executor=executor if executor is not None else PaperExecutor(config, ledger),
     )
     runtime.discard_stale_halts()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -31,7 +31,14 @@ from rulebook.history import (
 from rulebook.lang import Diagnostic, HedgeAction, Ruleset, find_rule_files, load_texts
 from rulebook.market import LineError, ReplaySource
 from rulebook.report import ReportInput, read_ledger
-from rulebook.trading import Ledger, RulesetHolder, RunSummary, Runtime, TradingConfig
+from rulebook.trading import (
+    Ledger,
+    PaperExecutor,
+    RulesetHolder,
+    RunSummary,
+    Runtime,
+    TradingConfig,
+)
 
 from ._overrides import apply_overrides
 
@@ -194,7 +201,14 @@ def run_backtest(
         config = spec.config.model_copy(update={"ledger": str(ledger_path)})
         ledger = Ledger(ledger_path)
         try:
-            runtime = Runtime(RulesetHolder(runnable), config, ledger, None, source="backtest")
+            runtime = Runtime(
+                RulesetHolder(runnable),
+                config,
+                ledger,
+                None,
+                source="backtest",
+                executor=PaperExecutor(config, ledger),
+            )
             source = ReplaySource(rec_path)
             summary = runtime.run(source, resume=False)
             problems = problems + [e for e in source.errors if e.severity == "error"]

@@ -143,10 +143,10 @@ def position_rule_states(ledger: Ledger) -> dict[int, str]:
     recorded = RecordedRulesets(ledger)
     live = recorded.ruleset(ledger.live_ruleset())
     states: dict[int, str] = {}
-    for row in ledger.open_position_rows():
-        rule = recorded.rule(row["ruleset_sha"], row["rule"])
+    for p in ledger.read.positions(status="open"):
+        rule = recorded.rule(p.ruleset_sha, p.rule)
         if live is None or rule is None:
-            states[row["id"]] = "unknown"
+            states[p.id] = "unknown"
         else:
-            states[row["id"]] = rule_status(live, row["rule"], rule.fingerprint)
+            states[p.id] = rule_status(live, p.rule, rule.fingerprint)
     return states

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from rulebook.trading import Ledger
+from rulebook.trading import LegRecord as TradingLeg
 
 from ._model import EquityPoint, FillRecord, LegRecord, PaymentRecord, PositionRecord, ReportInput
 
 __all__ = ["read_ledger"]
 
 
-def _leg(d: dict[str, Any]) -> LegRecord:
-    sign = 1.0 if d["side"] == "long" else -1.0
-    exit_price = d.get("exit_price")
-    px = exit_price if exit_price is not None else d["mark"]
+def _leg(d: TradingLeg) -> LegRecord:
+    sign = 1.0 if d.side == "long" else -1.0
+    px = d.exit_price if d.exit_price is not None else d.mark
     return LegRecord(
-        exchange=d["exchange"],
-        market=d["market"],
-        side=d["side"],
-        notional=d["size"] * d["entry_price"],
-        funding=float(d.get("funding", 0.0)),
-        fees=-(float(d.get("entry_fee", 0.0)) + float(d.get("exit_fee", 0.0))),
-        price=sign * d["size"] * (px - d["entry_price"]),
-        borrow=-float(d.get("borrow", 0.0)),
+        exchange=d.exchange,
+        market=d.market,
+        side=d.side,
+        notional=d.size * d.entry_price,
+        funding=d.funding,
+        fees=-(d.entry_fee + d.exit_fee),
+        price=sign * d.size * ((px if px is not None else d.entry_price) - d.entry_price),
+        borrow=-d.borrow,
     )
 
 
@@ -32,54 +29,55 @@ def read_ledger(
     ledger: Ledger, *, leverage: float = 1.0, lookahead: str | None = None, source: str = ""
 ) -> ReportInput:
     """Everything a report needs, through the ledger's typed reads."""
-    rows = ledger.report_rows()
+    read = ledger.read
     positions = [
         PositionRecord(
-            id=int(r["id"]),
-            rule=r["rule"],
-            coin=r["coin"],
-            bindings=json.loads(r["bindings"]),
-            legs=tuple(_leg(d) for d in json.loads(r["legs"])),
-            notional=float(r["notional"]),
-            opened_at=int(r["opened_at"]),
-            closed_at=None if r["closed_at"] is None else int(r["closed_at"]),
-            close_reason=r["close_reason"],
+            id=p.id,
+            rule=p.rule,
+            coin=p.coin,
+            bindings=dict(p.bindings),
+            legs=tuple(_leg(d) for d in p.legs),
+            notional=p.notional,
+            opened_at=p.opened_at,
+            closed_at=p.closed_at,
+            close_reason=p.close_reason,
         )
-        for r in rows["positions"]
+        for p in read.positions()
     ]
     fills = [
         FillRecord(
-            ts=int(r["ts"]),
-            position_id=int(r["position_id"]),
-            exchange=r["exchange"],
-            market=r["market"],
-            side=r["side"],
-            price=float(r["price"]),
-            size=float(r["size"]),
-            fee=float(r["fee"]),
+            ts=f.ts,
+            position_id=f.position_id,
+            exchange=f.exchange,
+            market=f.market,
+            side=f.side,
+            price=f.price,
+            size=f.size,
+            fee=f.fee,
         )
-        for r in rows["fills"]
+        for f in read.fills()
     ]
     payments = [
         PaymentRecord(
-            ts=int(r["ts"]),
-            position_id=int(r["position_id"]),
-            exchange=r["exchange"],
-            rate=float(r["rate"]),
-            mark=float(r["mark"]),
-            size=float(r["size"]),
-            amount=float(r["amount"]),
-            source=r.get("source"),
+            ts=r.ts,
+            position_id=r.position_id,
+            exchange=r.exchange,
+            rate=r.rate,
+            mark=r.mark,
+            size=r.size,
+            amount=r.amount,
+            source=r.rate_source,
         )
-        for r in rows["funding_payments"]
+        for r in read.funding_payments()
     ]
-    equity = [EquityPoint(int(r["ts"]), float(r["equity"])) for r in rows["cycles"]]
+    equity = [EquityPoint(c.ts, c.equity) for c in read.cycles()]
+    initial_balance = sum(b.initial for b in read.balances())
     return ReportInput(
         positions=positions,
         fills=fills,
         payments=payments,
         equity=equity,
-        initial_balance=float(rows["initial_balance"]),
+        initial_balance=initial_balance,
         leverage=leverage,
         lookahead=lookahead,
         source=source,

@@ -1,47 +1,100 @@
-"""Paper trading: the executor, the SQLite ledger, the runtime loop and its
+"""Paper trading: the executor seam (`Executor`) and the paper executor, the SQLite
+ledger (one writer, `Ledger`; one reader, `LedgerReader`), the runtime loop and its
 configuration, and notifications. No terminal output: what `rulebook run` and
 `rulebook status` print is in `rulebook.app`; hot reload is `rulebook.reload`.
 
-from rulebook.trading import load_config, Ledger, Runtime, RulesetHolder
+from rulebook.trading import load_config, Ledger, LedgerReader, PaperExecutor, Runtime
+from rulebook.trading import Executor, OpenRequest, OpenResult, CloseResult, Settlement
 """
 
 from __future__ import annotations
 
 from ._book import PaperLeg, PaperPosition
 from ._config import ConfigError, TradingConfig, load_config
-from ._executor import Executor, LegSpec, OpenResult, TradeEvent
+from ._executor import (
+    Balance,
+    CloseResult,
+    Executor,
+    Fill,
+    FundingPayment,
+    LegSpec,
+    OpenRequest,
+    OpenResult,
+    Settlement,
+    TradeEvent,
+)
+from ._funding import settle_cycle, watch_position
 from ._holder import RulesetHolder
-from ._ledger import Ledger, LedgerError
+from ._ledger import SCHEMA_VERSION, Ledger, LedgerError
+from ._ledger_read import LedgerReader
 from ._live_ledger import LiveLedger, ledger_mode, reported_funding
 from ._notify import Notifier, NotifyFailure
+from ._paper import PaperExecutor
 from ._recorded import RecordedRulesets
+from ._records import (
+    BalanceRecord,
+    BorrowCharge,
+    CycleRecord,
+    EventRecord,
+    FillRecord,
+    FundingRecord,
+    LedgerStats,
+    LegRecord,
+    OpportunityRecord,
+    OrderRecord,
+    PositionRecord,
+    RulesetRecord,
+)
 from ._runtime import CycleReport, RunSummary, Runtime
 from ._sizing import HedgeSize, LegMarket, common_step, size_hedge
 
 __all__ = [
+    "SCHEMA_VERSION",
+    "Balance",
+    "BalanceRecord",
+    "BorrowCharge",
+    "CloseResult",
     "ConfigError",
+    "CycleRecord",
     "CycleReport",
+    "EventRecord",
     "Executor",
-    "HedgeSize",
+    "Fill",
+    "FillRecord",
+    "FundingPayment",
+    "FundingRecord",
     "Ledger",
     "LedgerError",
+    "LedgerReader",
+    "LedgerStats",
+    "LegRecord",
+    "HedgeSize",
     "LegMarket",
     "LegSpec",
     "LiveLedger",
     "Notifier",
     "NotifyFailure",
+    "OpenRequest",
     "OpenResult",
+    "OpportunityRecord",
+    "OrderRecord",
+    "PaperExecutor",
     "PaperLeg",
     "PaperPosition",
+    "PositionRecord",
     "RecordedRulesets",
     "RulesetHolder",
+    "RulesetRecord",
     "RunSummary",
     "Runtime",
+    "Settlement",
     "TradeEvent",
     "TradingConfig",
     "common_step",
     "ledger_mode",
     "load_config",
+    "settle_cycle",
+    "watch_position",
     "reported_funding",
     "size_hedge",
 ]

@@ -1,4 +1,6 @@
-"""Paper positions and their legs: the state the ledger stores and the executor changes.
+"""Positions and their legs: the state the ledger stores and an executor changes.
+
+The paper executor and a live one hold the same types (the names are historical).
 
 Signs: every pnl part is a contribution to pnl, so `pnl = funding + fees +
 price + borrow`; fees and borrow interest are negative (costs), funding is
@@ -7,8 +9,7 @@ positive when received.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from rulebook.engine import position_key
 from rulebook.lang import CompiledRule, Subject
@@ -45,13 +46,6 @@ class PaperLeg:
     def price_pnl(self) -> float:
         px = self.exit_price if self.exit_price is not None else self.mark
         return self.sign * self.size * (px - self.entry_price)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PaperLeg:
-        return cls(**d)
 
 
 @dataclass(slots=True)
@@ -100,48 +94,3 @@ class PaperPosition:
 
     def held_s(self, now_ms: int) -> float:
         return (now_ms - self.opened_at) / 1000.0
-
-    def row(self, now_ms: int) -> dict[str, Any]:
-        """The ledger's positions row."""
-        return {
-            "rule": self.rule_name,
-            "bindings": self.bindings,
-            "ruleset_sha": self.ruleset_sha,
-            "coin": self.coin,
-            "subject": {
-                "kind": self.subject.kind,
-                "coin": self.subject.coin,
-                "exchanges": list(self.subject.exchanges),
-            },
-            "legs": [leg.to_dict() for leg in self.legs],
-            "notional": self.notional,
-            "status": self.status,
-            "opened_at": self.opened_at,
-            "closed_at": self.closed_at,
-            "close_reason": self.close_reason,
-            "pnl_funding": self.funding,
-            "pnl_fees": self.fees,
-            "pnl_price": self.price,
-            "pnl_borrow": self.borrow,
-            "pnl": self.pnl,
-            "updated_at": now_ms,
-        }
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> PaperPosition:
-        import json
-
-        s = json.loads(row["subject"])
-        return cls(
-            id=int(row["id"]),
-            rule_name=row["rule"],
-            bindings=json.loads(row["bindings"]),
-            ruleset_sha=row["ruleset_sha"],
-            subject=Subject(s["kind"], s["coin"], tuple(s["exchanges"])),
-            legs=[PaperLeg.from_dict(d) for d in json.loads(row["legs"])],
-            notional=float(row["notional"]),
-            opened_at=int(row["opened_at"]),
-            status=row["status"],
-            closed_at=row["closed_at"],
-            close_reason=row["close_reason"],
-        )

@@ -1,25 +1,75 @@
-"""The paper executor: fills, fees, balances, funding, borrow interest, closes.
+"""The executor seam: what the runtime asks of whatever places its trades.
 
-It changes the in-memory book and writes the ledger rows of what it did; the
-caller wraps a whole cycle in `ledger.cycle()` so the writes land together.
-Every choice the spec leaves open is listed in docs/trading.md.
+The runtime (`Runtime`) decides *what* to do each cycle (spec section 11: which
+settlements are due, what to close, what to open); an `Executor` decides *how*
+it happens and what it cost, and keeps the book of open positions. The runtime
+receives its executor, it never builds one:
+
+    ledger = Ledger("paper.db")
+    executor = PaperExecutor(config, ledger)          # or a live one, or a fake
+    runtime = Runtime(holder, config, ledger, executor=executor)
+
+Tests inject a fake the way httpx tests inject a `MockTransport`: any object
+with these methods will do (see tests/test_trading_seam.py).
+
+For the engineer writing a live executor
+----------------------------------------
+- Every method is synchronous and is called inside the cycle's ledger
+  transaction (`Ledger.cycle()`, opened by the runtime). A ccxt
+  `async_support` executor runs its own event loop (one per executor, e.g. on a
+  thread, or `loop.run_until_complete`) and returns when its orders reached a
+  final state or its own deadline passed. It must never raise for an exchange
+  failure: failures are results (`OpenResult.decision == "blocked"` with the
+  reason, `CloseResult.closed is False` with the reason) plus `TradeEvent`s.
+  An exception from an executor makes the runtime roll the whole cycle back
+  and stop the run, which is right only for a bug or a broken ledger.
+- `open` receives both legs at once and returns one `OpenResult`: either an
+  open position with every `Fill` it got, or `blocked` with no position. A
+  hedge whose legs filled unevenly (one rejected, one partly filled) is the
+  executor's to bring back to neutral before it returns (retry, else reduce
+  the filled leg), reporting each step as a `TradeEvent` of kind "error" or
+  "risk"; the position it returns holds what actually filled, with `partial`
+  set when the two legs' quantities differ.
+- Everything the executor did goes to the ledger through the writer's named
+  methods (`Ledger.record_order`, `record_fill`, `record_opening`,
+  `record_position`, `record_funding_payment`, `record_borrow_charge`,
+  `record_balance`); it never writes SQL. `record_order` takes a client order
+  id, so an order can be found again after a lost response or a restart.
+- `settle_funding` is called once per due settlement of a perp leg (the
+  runtime finds them); a paper executor computes the payment, a live one may
+  read what the exchange paid (ccxt `fetch_funding_history`) and record both.
+- `positions` is the executor's book: the runtime reads it each cycle, closes
+  through `close`, and attaches each position's rule (`PaperPosition.rule`).
+  The same `PaperPosition` / `PaperLeg` types serve paper and live positions.
+- `begin_cycle` comes first in every cycle: the place to finish what a previous
+  cycle left in flight and to reconcile with the exchanges.
+- `drain_events` hands over, once, what an operator should hear about; the
+  runtime records them in the cycle's transaction and notifies after commit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
 
-from rulebook.engine import resolve_taker_fee
 from rulebook.lang import Subject
 from rulebook.market import SnapshotView
 
 from ._book import PaperLeg, PaperPosition
-from ._config import TradingConfig
-from ._ledger import Ledger
 
-__all__ = ["Executor", "LegSpec", "OpenResult", "Quote", "TradeEvent"]
-
-MS_PER_DAY = 86_400_000
+__all__ = [
+    "Balance",
+    "CloseResult",
+    "Executor",
+    "Fill",
+    "FundingPayment",
+    "LegSpec",
+    "OpenRequest",
+    "OpenResult",
+    "Settlement",
+    "TradeEvent",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,23 +82,91 @@ class LegSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Quote:
-    bid: float | None
-    ask: float | None
-    ref: float | None  # perp mark, spot mid (or the one side there is)
-    fee_observed: float | None
+class OpenRequest:
+    """A hedge to open, as the rules and the risk limits decided it.
 
-    def fill(self, buy: bool, slippage: float) -> tuple[float, str] | None:
-        """The fill price and where it came from: the book side, else ref -/+ slippage."""
-        if buy and self.ask is not None:
-            return self.ask, "ask"
-        if not buy and self.bid is not None:
-            return self.bid, "bid"
-        if self.ref is None:
-            return None
-        if buy:
-            return self.ref * (1 + slippage), "mark+slippage"
-        return self.ref * (1 - slippage), "mark-slippage"
+    `amount` is the notional per leg in the quote currency (already cut to the
+    room the risk limits leave); the executor sizes the legs from it.
+    """
+
+    rule_name: str
+    bindings: Mapping[str, str]
+    ruleset_sha: str
+    subject: Subject
+    legs: tuple[LegSpec, ...]
+    amount: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution of one leg: what was traded, at what price, for what fee."""
+
+    exchange: str
+    market: str
+    side: Literal["buy", "sell"]
+    price: float
+    size: float  # coins
+    fee: float  # money paid, >= 0
+    fee_rate: float
+    price_source: str  # bid | ask | mark+slippage | ... (paper); "exchange" (live)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenResult:
+    """What `Executor.open` made of a request."""
+
+    decision: Literal["open", "blocked"]
+    amount: float
+    reason: str | None  # why blocked (no price, balance, exchange error, ...)
+    position: PaperPosition | None  # the open position, None when blocked
+    fills: tuple[Fill, ...] = ()
+    partial: bool = False  # the legs filled different quantities (live only)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    """What `Executor.close` did: closed with its fills, or deferred with a reason."""
+
+    closed: bool
+    reason: str | None = None  # why not closed (no price, exchange error, ...)
+    fills: tuple[Fill, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One funding settlement of one perp leg, as the runtime found it due.
+
+    `rate` is the rate that settles at `ts` (not normalised), `mark` the mark
+    price it is paid on; the sources say where each came from (spec 11 step 1).
+    """
+
+    exchange: str
+    coin: str
+    ts: int
+    rate: float
+    mark: float
+    interval_h: float | None = None
+    rate_source: str = "observed"
+    mark_source: str = "cycle"
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """A payment made or received on one leg: positive when received."""
+
+    position_id: int
+    exchange: str
+    ts: int
+    amount: float
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Money on one exchange in the quote currency."""
+
+    initial: float
+    cash: float  # initial plus everything realised (fees, funding, borrow, closed price pnl)
+    free: float  # cash minus the margin the open legs reserve
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,389 +175,69 @@ class TradeEvent:
 
     kind: str
     text: str
-    position_id: int | None = None
+    position_id: int | None = field(default=None)
 
 
-@dataclass(frozen=True, slots=True)
-class OpenResult:
-    decision: str  # open | cut | blocked
-    amount: float
-    reason: str | None
-    position: PaperPosition | None
+@runtime_checkable
+class Executor(Protocol):
+    """What the runtime asks of an executor (paper, live, or a test's fake)."""
 
+    @property
+    def positions(self) -> Mapping[int, PaperPosition]:
+        """The open positions by id (resumed from the ledger at start-up)."""
+        ...
 
-def quote(view: SnapshotView, exchange: str, coin: str, market: str) -> Quote:
-    if market == "perp":
-        o = view.perp(exchange, coin)
-        if o is None:
-            return Quote(None, None, None, None)
-        ref = o.mark if o.mark is not None else o.mid()
-        return Quote(o.bid, o.ask, ref, o.taker_fee)
-    o = view.spot(exchange, coin)
-    if o is None:
-        return Quote(None, None, None, None)
-    ref = o.mid()
-    if ref is None:
-        ref = o.bid if o.bid is not None else o.ask
-    return Quote(o.bid, o.ask, ref, o.taker_fee)
+    def begin_cycle(self, view: SnapshotView, t: int) -> None:
+        """Called first in every cycle, before step 1: a live executor finishes what is in
+        flight (an unhedged leg, a close that did not complete) and reconciles; paper does
+        nothing."""
+        ...
 
+    def open(self, request: OpenRequest, view: SnapshotView, t: int) -> OpenResult:
+        """Open both legs of a hedge together, or nothing (`blocked`, with the reason)."""
+        ...
 
-class Executor:
-    """Holds the open book and the paper balances; every change goes to the ledger."""
-
-    def __init__(self, config: TradingConfig, ledger: Ledger) -> None:
-        self.config = config
-        self.ledger = ledger
-        self.positions: dict[int, PaperPosition] = {}
-        self.cash: dict[str, float] = {}
-        self.initial: dict[str, float] = {}
-        self.events: list[TradeEvent] = []  # drained by the runtime after each commit
-        self._configured_fees = config.engine_config().taker_fees
-        self._load()
-
-    # -- state -------------------------------------------------------------------------
-    def _load(self) -> None:
-        """Balances and open positions from the ledger; the config seeds a new ledger only."""
-        stored = self.ledger.balances()
-        with self.ledger.cycle():
-            for exchange, balance in self.config.balances().items():
-                if exchange not in stored:
-                    self.ledger.insert(
-                        "balances", {"exchange": exchange, "initial": balance, "cash": balance}
-                    )
-                    stored[exchange] = (balance, balance)
-        for exchange, (initial, cash) in stored.items():
-            self.initial[exchange] = initial
-            self.cash[exchange] = cash
-        for row in self.ledger.open_position_rows():
-            p = PaperPosition.from_row(row)
-            self.positions[p.id] = p
-
-    def margin(self, exchange: str) -> float:
-        """Collateral the open legs on an exchange reserve (notional / leverage each)."""
-        lev = self.config.leverage
-        return sum(
-            p.notional / lev
-            for p in self.positions.values()
-            for leg in p.legs
-            if leg.exchange == exchange
-        )
-
-    def free(self, exchange: str) -> float:
-        return self.cash.get(exchange, 0.0) - self.margin(exchange)
-
-    def exposure(self) -> float:
-        return sum(p.notional for p in self.positions.values())
-
-    def equity(self) -> float:
-        """Cash on every exchange plus the open legs' unrealised price pnl."""
-        return sum(self.cash.values()) + sum(p.price for p in self.positions.values())
-
-    def _fee_rate(self, exchange: str, market: str, observed: float | None) -> float:
-        """The observation's fee, else the configuration's, else the engine's default."""
-        return resolve_taker_fee(exchange, market, observed, self._configured_fees)[0]
-
-    # -- step 1: funding and borrow interest ---------------------------------------
-    def settle(self, view: SnapshotView, t: int) -> float:
-        """Settle funding due at or before t, accrue borrow interest; returns funding total."""
-        total = 0.0
-        for p in self.positions.values():
-            for leg in p.legs:
-                if leg.market == "perp":
-                    total += self._settle_leg(p, leg, view, t)
-                elif leg.borrowed:
-                    self._accrue_borrow(p, leg, view, t)
-        return total
-
-    def _settle_leg(self, p: PaperPosition, leg: PaperLeg, view: SnapshotView, t: int) -> float:
-        paid = 0.0
-        due, rate = leg.next_funding_ts, leg.funding_rate
-        if due is not None and rate is not None and p.opened_at < due <= t:
-            obs = view.perp(leg.exchange, p.coin)
-            mark = obs.mark if obs is not None and obs.mark is not None else leg.mark
-            # The short receives a positive rate: a long pays size * mark * rate.
-            amount = -leg.sign * leg.size * mark * rate
-            cur = self.ledger.execute(
-                "insert or ignore into funding_payments "
-                "(position_id, exchange, ts, rate, mark, size, amount) values (?,?,?,?,?,?,?)",
-                [p.id, leg.exchange, due, rate, mark, leg.size, amount],
-            )
-            if cur.rowcount == 1:  # 0: this settlement is already in the ledger
-                leg.funding += amount
-                self.cash[leg.exchange] += amount
-                paid = amount
-        self._watch_funding(p, leg, view, t)
-        return paid
-
-    def _watch_funding(self, p: PaperPosition, leg: PaperLeg, view: SnapshotView, t: int) -> None:
-        """Remember the next settlement and the rate that will settle then."""
-        obs = view.perp(leg.exchange, p.coin)
-        if obs is None or obs.next_funding_ts is None or obs.funding_rate is None:
-            return  # keep what we knew: an outage does not forget a pending settlement
-        if leg.next_funding_ts is not None and leg.next_funding_ts <= t:
-            leg.next_funding_ts = None  # consumed (or not ours: opened after it)
-        if obs.next_funding_ts > t or leg.next_funding_ts is None:
-            leg.next_funding_ts = obs.next_funding_ts
-            leg.funding_rate = obs.funding_rate
-
-    def _accrue_borrow(self, p: PaperPosition, leg: PaperLeg, view: SnapshotView, t: int) -> None:
-        # Interest on the borrowed coins over the time since the last accrual, at the
-        # rate seen then, valued at the current spot price.
-        q = quote(view, leg.exchange, p.coin, "spot")
-        price = q.ref if q.ref is not None else leg.mark
-        rate = leg.borrow_rate_daily
-        elapsed = t - leg.accrued_to
-        if rate is not None and elapsed > 0:
-            amount = leg.size * price * rate * elapsed / MS_PER_DAY
-            leg.borrow += amount
-            self.cash[leg.exchange] -= amount
-            self.ledger.insert(
-                "borrow_charges",
-                {
-                    "position_id": p.id,
-                    "exchange": leg.exchange,
-                    "ts": t,
-                    "rate_daily": rate,
-                    "seconds": elapsed / 1000,
-                    "amount": amount,
-                },
-            )
-        leg.accrued_to = max(leg.accrued_to, t)
-        b = view.borrow_obs(leg.exchange, p.coin)
-        if b is not None and b.borrow_rate_daily is not None:
-            leg.borrow_rate_daily = b.borrow_rate_daily
-
-    # -- step 2: mark to market ------------------------------------------------------
-    def mark(self, view: SnapshotView) -> None:
-        """Mark every open leg; a leg without a price keeps its last mark."""
-        for p in self.positions.values():
-            for leg in p.legs:
-                q = quote(view, leg.exchange, p.coin, leg.market)
-                if q.ref is not None:
-                    leg.mark = q.ref
-
-    # -- step 3: closes --------------------------------------------------------------
     def close(
         self,
-        p: PaperPosition,
+        position: PaperPosition,
         view: SnapshotView,
         t: int,
         reason: str,
+        *,
         force: bool = False,
         by_risk_limit: bool = False,
-    ) -> bool:
-        """Close both legs together at the book (or mark -/+ slippage).
+    ) -> CloseResult:
+        """Close both legs together; never one alone. `force` (halt --close-all) closes
+        even without a current price; `by_risk_limit` makes the event a `risk` one."""
+        ...
 
-        `by_risk_limit` (stop_loss, max_hold) makes the notification a `risk` one.
+    def settle_funding(
+        self, position: PaperPosition, leg: PaperLeg, settlement: Settlement
+    ) -> FundingPayment | None:
+        """Pay or receive one settlement on one perp leg, once: None when the ledger
+        already holds it (a restart replaying a cycle)."""
+        ...
 
-        Without a price for a leg the close waits for a later cycle, so the hedge is
-        never left half open; `force` (halt --close-all) uses the leg's last mark.
-        """
-        fills: list[tuple[PaperLeg, float, str, float]] = []
-        for leg in p.legs:
-            q = quote(view, leg.exchange, p.coin, leg.market)
-            got = q.fill(buy=leg.side == "short", slippage=self.config.slippage)
-            if got is None:
-                if not force:
-                    self.events.append(
-                        TradeEvent(
-                            "error",
-                            f"position {p.id}: close ({reason}) deferred: no price for "
-                            f"{p.coin} {leg.market} on {leg.exchange}",
-                            p.id,
-                        )
-                    )
-                    return False
-                buy = leg.side == "short"
-                slip = self.config.slippage
-                got = (leg.mark * (1 + slip if buy else 1 - slip), "last mark (forced)")
-            price, source = got
-            fills.append(
-                (leg, price, source, self._fee_rate(leg.exchange, leg.market, q.fee_observed))
-            )
-        for leg, price, source, fee_rate in fills:
-            fee = leg.size * price * fee_rate
-            leg.exit_price = price
-            leg.exit_fee = fee
-            self.cash[leg.exchange] += leg.price_pnl - fee
-            side = "buy" if leg.side == "short" else "sell"
-            self._order_and_fill(
-                p.id, p.coin, t, "close", leg, side, leg.size * price, price, fee, fee_rate, source
-            )
-        p.status = "closed"
-        p.closed_at = t
-        p.close_reason = reason
-        del self.positions[p.id]
-        self.ledger.update("positions", "id", p.id, p.row(t))
-        self.events.append(
-            TradeEvent(
-                "risk" if by_risk_limit else "close",
-                f"closed #{p.id} {p.rule_name} {p.subject.describe()} ({reason}): "
-                f"pnl {p.pnl:+.2f} (funding {p.funding:+.2f}, fees {p.fees:+.2f}, "
-                f"price {p.price:+.2f}, borrow {p.borrow:+.2f})",
-                p.id,
-            )
-        )
-        return True
+    def accrue_borrow(self, position: PaperPosition, leg: PaperLeg, view: SnapshotView, t: int) -> float:
+        """Charge interest on a borrowed spot leg up to `t`; returns the amount charged."""
+        ...
 
-    # -- step 4: entries -----------------------------------------------------------------
-    def open(
-        self,
-        *,
-        rule_name: str,
-        bindings: dict[str, str],
-        ruleset_sha: str,
-        subject: Subject,
-        legs: list[LegSpec],
-        amount: float,
-        view: SnapshotView,
-        t: int,
-    ) -> OpenResult:
-        """Open both legs together, or nothing: blocked when a price or balance is missing.
+    def mark(self, view: SnapshotView) -> None:
+        """Mark every open leg to market; a leg without a price keeps its last mark."""
+        ...
 
-        Risk limits are decided before this call (the runtime asks its RiskBudget);
-        this checks what only the executor knows: quotes and paper balances.
-        """
-        planned: list[tuple[LegSpec, float, str, float, float]] = []
-        need: dict[str, float] = {}
-        for spec in legs:
-            q = quote(view, spec.exchange, subject.coin, spec.market)
-            got = q.fill(buy=spec.side == "long", slippage=self.config.slippage)
-            if got is None:
-                return OpenResult(
-                    "blocked",
-                    amount,
-                    f"no price for {subject.coin} {spec.market} on {spec.exchange}",
-                    None,
-                )
-            price, source = got
-            fee_rate = self._fee_rate(spec.exchange, spec.market, q.fee_observed)
-            planned.append((spec, price, source, fee_rate, q.ref if q.ref is not None else price))
-            need[spec.exchange] = (
-                need.get(spec.exchange, 0.0) + amount / self.config.leverage + amount * fee_rate
-            )
-        for exchange, needed in need.items():
-            free = self.free(exchange)
-            if needed > free + 1e-9:
-                return OpenResult(
-                    "blocked",
-                    amount,
-                    f"balance: {exchange} has {max(free, 0):.2f} free, needs {needed:.2f}",
-                    None,
-                )
-        paper_legs: list[PaperLeg] = []
-        for spec, price, _source, fee_rate, ref in planned:
-            size = amount / price
-            paper_legs.append(
-                PaperLeg(
-                    exchange=spec.exchange,
-                    market=spec.market,
-                    side=spec.side,
-                    borrowed=spec.market == "spot" and spec.side == "short",
-                    size=size,
-                    entry_price=price,
-                    entry_fee=size * price * fee_rate,
-                    mark=ref,
-                    accrued_to=t,
-                )
-            )
-        p = PaperPosition(
-            id=0,
-            rule_name=rule_name,
-            bindings=dict(bindings),
-            ruleset_sha=ruleset_sha,
-            subject=subject,
-            legs=paper_legs,
-            notional=amount,
-            opened_at=t,
-        )
-        for leg in paper_legs:
-            if leg.market == "perp":
-                self._watch_funding(p, leg, view, t)
-            elif leg.borrowed:
-                b = view.borrow_obs(leg.exchange, subject.coin)
-                leg.borrow_rate_daily = None if b is None else b.borrow_rate_daily
-        p.id = self.ledger.insert("positions", p.row(t))
-        for leg, (spec, price, source, fee_rate, _ref) in zip(paper_legs, planned, strict=True):
-            self.cash[leg.exchange] -= leg.entry_fee
-            side = "buy" if spec.side == "long" else "sell"
-            self._order_and_fill(
-                p.id,
-                subject.coin,
-                t,
-                "open",
-                leg,
-                side,
-                amount,
-                price,
-                leg.entry_fee,
-                fee_rate,
-                source,
-            )
-        self.positions[p.id] = p
-        self.events.append(
-            TradeEvent(
-                "open",
-                f"opened #{p.id} {rule_name} {subject.describe()}: "
-                + ", ".join(
-                    f"{lg.side} {lg.market} {lg.exchange} @ {lg.entry_price:g}" for lg in paper_legs
-                )
-                + f", {amount:.2f} per leg",
-                p.id,
-            )
-        )
-        return OpenResult("open", amount, None, p)
+    def balances(self) -> Mapping[str, Balance]:
+        """Money per exchange now."""
+        ...
 
-    # -- ledger ----------------------------------------------------------------------
-    def _order_and_fill(
-        self,
-        position_id: int,
-        coin: str,
-        t: int,
-        intent: str,
-        leg: PaperLeg,
-        side: str,
-        notional: float,
-        price: float,
-        fee: float,
-        fee_rate: float,
-        source: str,
-    ) -> None:
-        order_id = self.ledger.insert(
-            "orders",
-            {
-                "ts": t,
-                "position_id": position_id,
-                "intent": intent,
-                "exchange": leg.exchange,
-                "coin": coin,
-                "market": leg.market,
-                "side": side,
-                "notional": notional,
-                "status": "filled",
-                "reason": None,
-            },
-        )
-        self.ledger.insert(
-            "fills",
-            {
-                "order_id": order_id,
-                "position_id": position_id,
-                "ts": t,
-                "exchange": leg.exchange,
-                "market": leg.market,
-                "side": side,
-                "price": price,
-                "size": leg.size,
-                "fee": fee,
-                "fee_rate": fee_rate,
-                "price_source": source,
-            },
-        )
+    def equity(self) -> float:
+        """Cash on every exchange plus the open legs' unrealised price pnl."""
+        ...
 
     def persist(self, t: int) -> None:
-        """Write every open position and every balance (inside the cycle's transaction)."""
-        for p in self.positions.values():
-            self.ledger.update("positions", "id", p.id, p.row(t))
-        for exchange, cash in self.cash.items():
-            self.ledger.update("balances", "exchange", exchange, {"cash": cash})
+        """Write every open position and balance to the ledger (in the cycle's transaction)."""
+        ...
+
+    def drain_events(self) -> list[TradeEvent]:
+        """What happened since the last call, each event handed over once."""
+        ...

@@ -1,10 +1,21 @@
-"""The SQLite ledger: every cycle's writes in one transaction, WAL mode.
+"""The SQLite ledger: one writer with named methods, every cycle in one transaction.
 
 A cycle row is written last, in the same transaction as the cycle's fills,
 funding payments and position updates, so a cycle is either wholly in the
 ledger or not at all: a process killed mid-cycle leaves the previous complete
 cycle, and a restart resumes from there. `funding_payments` has a unique key on
 (position, exchange, settlement time), so no restart can settle twice.
+
+This module and `_ledger_read.py` are the only ones that know a table, a
+column or a line of SQL; everything else goes through `Ledger`'s `record_*`
+methods and `LedgerReader`'s typed reads (`ledger.read`).
+
+Schema versions (`SCHEMA_VERSION`, kept in the `meta` table):
+  1  the first paper ledger
+  2  orders.client_order_id; funding_payments.coin, interval_h, rate_source, mark_source
+Opening an older ledger with the writer upgrades it in place (columns are only
+added, no row changes) and records a `ledger_upgraded` event; a newer one, or a
+file that is not a rulebook ledger, is refused with a one-line `LedgerError`.
 """
 
 from __future__ import annotations
@@ -13,34 +24,191 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from rulebook.errors import RulebookError
+from rulebook.lang import Subject
 
-__all__ = ["Ledger", "LedgerError"]
+from ._book import PaperLeg, PaperPosition
+from ._executor import Fill
+from ._ledger_read import SCHEMA_VERSION, LedgerError, LedgerReader, schema_version
+from ._records import BorrowCharge, CycleRecord, FundingRecord, OpportunityRecord, OrderRecord
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
 
-
-class LedgerError(RulebookError):
-    """The ledger cannot be opened or is not a rulebook ledger."""
+# What each upgrade adds, for the `ledger_upgraded` event.
+_UPGRADES: dict[int, str] = {
+    2: "orders.client_order_id; funding_payments.coin, interval_h, rate_source, mark_source",
+}
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Ledger:
-    """The paper runtime's record. Writers: the runtime (one per file), `halt`, reload.
+# Every table and its columns (sqlite-utils creates them; a new column is added on open).
+_TABLES: dict[str, tuple[dict[str, Any], str]] = {
+    "rulesets": (
+        {
+            "sha256": str,
+            "files": str,
+            "sources": str,
+            "loaded_at": int,
+            # set by a hot reload: what it replaced and the rules it
+            # added, removed and changed (JSON lists of names)
+            "previous_sha256": str,
+            "added": str,
+            "removed": str,
+            "changed": str,
+        },
+        "sha256",
+    ),
+    "cycles": (
+        {
+            "id": int,
+            "ts": int,
+            "wall_ts": int,
+            "ruleset_sha": str,
+            "source": str,
+            "observations": int,
+            "opportunities": int,
+            "opened": int,
+            "closed": int,
+            "funding": float,
+            "equity": float,
+        },
+        "id",
+    ),
+    "opportunities": (
+        {
+            "id": int,
+            "cycle_ts": int,
+            "rule": str,
+            "bindings": str,
+            "coin": str,
+            "subject": str,
+            "legs": str,
+            "edge": float,
+            "apr": float,
+            "fees": float,
+            "net_8h": float,
+            "confidence": float,
+            "risk": str,
+            "amount": float,
+            "decision": str,
+            "reason": str,
+            "position_id": int,
+        },
+        "id",
+    ),
+    "positions": (
+        {
+            "id": int,
+            "rule": str,
+            "bindings": str,
+            "ruleset_sha": str,
+            "coin": str,
+            "subject": str,
+            "legs": str,
+            "notional": float,
+            "status": str,
+            "opened_at": int,
+            "closed_at": int,
+            "close_reason": str,
+            "pnl_funding": float,
+            "pnl_fees": float,
+            "pnl_price": float,
+            "pnl_borrow": float,
+            "pnl": float,
+            "updated_at": int,
+        },
+        "id",
+    ),
+    "orders": (
+        {
+            "id": int,
+            "ts": int,
+            "position_id": int,
+            "intent": str,
+            "exchange": str,
+            "coin": str,
+            "market": str,
+            "side": str,
+            "notional": float,
+            "status": str,
+            "reason": str,
+            "client_order_id": str,  # schema 2
+        },
+        "id",
+    ),
+    "fills": (
+        {
+            "id": int,
+            "order_id": int,
+            "position_id": int,
+            "ts": int,
+            "exchange": str,
+            "market": str,
+            "side": str,
+            "price": float,
+            "size": float,
+            "fee": float,
+            "fee_rate": float,
+            "price_source": str,
+        },
+        "id",
+    ),
+    "funding_payments": (
+        {
+            "id": int,
+            "position_id": int,
+            "exchange": str,
+            "ts": int,
+            "rate": float,
+            "mark": float,
+            "size": float,
+            "amount": float,
+            # schema 2: the coin, the interval that settled, where rate and mark came from
+            "coin": str,
+            "interval_h": float,
+            "rate_source": str,
+            "mark_source": str,
+        },
+        "id",
+    ),
+    "borrow_charges": (
+        {
+            "id": int,
+            "position_id": int,
+            "exchange": str,
+            "ts": int,
+            "rate_daily": float,
+            "seconds": float,
+            "amount": float,
+        },
+        "id",
+    ),
+    "balances": ({"exchange": str, "initial": float, "cash": float}, "exchange"),
+    "events": ({"id": int, "ts": int, "kind": str, "detail": str}, "id"),
+    "halt_requests": (
+        {"id": int, "ts": int, "close_all": int, "handled_at": int},
+        "id",
+    ),
+}
 
-    `record_event(kind, detail)` is the public hook for other components (the
-    reloader writes `reload` / `reload_failed`); it joins the open cycle
-    transaction when one is open, and commits on its own otherwise.
+
+class Ledger:
+    """The runtime's record, and its one writer: the runtime with its executor,
+    `halt` and hot reload each write through a `Ledger` of their own.
+
+    Every `record_*` method joins the open cycle transaction (`with ledger.cycle():`)
+    when there is one, and commits on its own otherwise. `read` is a
+    `LedgerReader` on the same connection.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -51,177 +219,41 @@ class Ledger:
             # A busy timeout: `rulebook halt` and `status` may touch the file while
             # the runtime writes; WAL lets readers in, writers wait their turn.
             conn = sqlite3.connect(str(self.path), timeout=30)
-            self.db = sqlite_utils.Database(conn)
-            self.db.enable_wal()
+            self._db = sqlite_utils.Database(conn)
+            self._db.enable_wal()
             # In WAL mode NORMAL still survives a killed process (kill -9) intact; only a
             # power cut can drop the last commits, never corrupt. FULL fsyncs every cycle.
-            self.db.execute("pragma synchronous = normal")
+            self._db.execute("pragma synchronous = normal")
             self._create()
         except sqlite3.DatabaseError as e:
             raise LedgerError(f"{self.path}: not a usable SQLite ledger: {e}") from None
         except OSError as e:
             raise LedgerError(f"{self.path}: cannot open: {e}") from None
+        self.read = LedgerReader(conn, self.path)
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
     # -- schema ------------------------------------------------------------------
     def _create(self) -> None:
-        db = self.db
+        db = self._db
         with db.atomic():
-            t = db.table("meta")
-            if not t.exists():
-                t.create({"key": str, "value": str}, pk="key")
-                t.insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
-            else:
-                row = db.execute("select value from meta where key='schema_version'").fetchone()
-                if row is None or int(row[0]) != SCHEMA_VERSION:
+            meta = db.table("meta")
+            upgraded_from: int | None = None
+            if not meta.exists():
+                others = db.table_names()
+                if others:
                     raise LedgerError(
-                        f"{self.path}: ledger schema {row and row[0]} is not {SCHEMA_VERSION}"
+                        f"{self.path}: not a rulebook ledger (it has tables "
+                        f"{', '.join(sorted(others)[:5])} and no meta table)"
                     )
-            tables: dict[str, tuple[dict[str, Any], str]] = {
-                "rulesets": (
-                    {
-                        "sha256": str,
-                        "files": str,
-                        "sources": str,
-                        "loaded_at": int,
-                        # set by a hot reload: what it replaced and the rules it
-                        # added, removed and changed (JSON lists of names)
-                        "previous_sha256": str,
-                        "added": str,
-                        "removed": str,
-                        "changed": str,
-                    },
-                    "sha256",
-                ),
-                "cycles": (
-                    {
-                        "id": int,
-                        "ts": int,
-                        "wall_ts": int,
-                        "ruleset_sha": str,
-                        "source": str,
-                        "observations": int,
-                        "opportunities": int,
-                        "opened": int,
-                        "closed": int,
-                        "funding": float,
-                        "equity": float,
-                    },
-                    "id",
-                ),
-                "opportunities": (
-                    {
-                        "id": int,
-                        "cycle_ts": int,
-                        "rule": str,
-                        "bindings": str,
-                        "coin": str,
-                        "subject": str,
-                        "legs": str,
-                        "edge": float,
-                        "apr": float,
-                        "fees": float,
-                        "net_8h": float,
-                        "confidence": float,
-                        "risk": str,
-                        "amount": float,
-                        "decision": str,
-                        "reason": str,
-                        "position_id": int,
-                    },
-                    "id",
-                ),
-                "positions": (
-                    {
-                        "id": int,
-                        "rule": str,
-                        "bindings": str,
-                        "ruleset_sha": str,
-                        "coin": str,
-                        "subject": str,
-                        "legs": str,
-                        "notional": float,
-                        "status": str,
-                        "opened_at": int,
-                        "closed_at": int,
-                        "close_reason": str,
-                        "pnl_funding": float,
-                        "pnl_fees": float,
-                        "pnl_price": float,
-                        "pnl_borrow": float,
-                        "pnl": float,
-                        "updated_at": int,
-                    },
-                    "id",
-                ),
-                "orders": (
-                    {
-                        "id": int,
-                        "ts": int,
-                        "position_id": int,
-                        "intent": str,
-                        "exchange": str,
-                        "coin": str,
-                        "market": str,
-                        "side": str,
-                        "notional": float,
-                        "status": str,
-                        "reason": str,
-                    },
-                    "id",
-                ),
-                "fills": (
-                    {
-                        "id": int,
-                        "order_id": int,
-                        "position_id": int,
-                        "ts": int,
-                        "exchange": str,
-                        "market": str,
-                        "side": str,
-                        "price": float,
-                        "size": float,
-                        "fee": float,
-                        "fee_rate": float,
-                        "price_source": str,
-                    },
-                    "id",
-                ),
-                "funding_payments": (
-                    {
-                        "id": int,
-                        "position_id": int,
-                        "exchange": str,
-                        "ts": int,
-                        "rate": float,
-                        "mark": float,
-                        "size": float,
-                        "amount": float,
-                    },
-                    "id",
-                ),
-                "borrow_charges": (
-                    {
-                        "id": int,
-                        "position_id": int,
-                        "exchange": str,
-                        "ts": int,
-                        "rate_daily": float,
-                        "seconds": float,
-                        "amount": float,
-                    },
-                    "id",
-                ),
-                "balances": ({"exchange": str, "initial": float, "cash": float}, "exchange"),
-                "events": ({"id": int, "ts": int, "kind": str, "detail": str}, "id"),
-                "halt_requests": (
-                    {"id": int, "ts": int, "close_all": int, "handled_at": int},
-                    "id",
-                ),
-            }
-            for name, (columns, pk) in tables.items():
+                meta.create({"key": str, "value": str}, pk="key")
+                meta.insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+            else:
+                version = schema_version(db.conn, self.path)
+                if version < SCHEMA_VERSION:
+                    upgraded_from = version
+            for name, (columns, pk) in _TABLES.items():
                 table = db.table(name)
                 if not table.exists():
                     table.create(columns, pk=pk)
@@ -236,49 +268,127 @@ class Ledger:
             )
             db.execute("create index if not exists positions_status on positions(status)")
             db.execute("create index if not exists cycles_ts on cycles(ts)")
+            if upgraded_from is not None:
+                db.execute(
+                    "update meta set value = ? where key = 'schema_version'", [str(SCHEMA_VERSION)]
+                )
+                added = "; ".join(
+                    _UPGRADES[v] for v in range(upgraded_from + 1, SCHEMA_VERSION + 1)
+                )
+                self._insert(
+                    "events",
+                    {
+                        "ts": _now_ms(),
+                        "kind": "ledger_upgraded",
+                        "detail": f"ledger schema {upgraded_from} upgraded to "
+                        f"{SCHEMA_VERSION}: added {added}",
+                    },
+                )
 
     # -- transactions ------------------------------------------------------------
     @contextmanager
     def cycle(self) -> Iterator[Ledger]:
         """One transaction for everything a cycle writes."""
-        with self.db.atomic():
+        with self._db.atomic():
             yield self
 
-    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        return self.db.execute(sql, params)
-
-    def insert(self, table: str, row: dict[str, Any]) -> int:
-        cur = self.db.execute(
-            f"insert into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+    def _insert(self, table: str, row: Mapping[str, Any], verb: str = "insert") -> int:
+        cur = self._db.execute(
+            f"{verb} into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
             [_cell(v) for v in row.values()],
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return cur.lastrowid if cur.rowcount == 1 and cur.lastrowid is not None else 0
 
-    def update(self, table: str, key: str, value: Any, row: dict[str, Any]) -> None:
+    def _update(self, table: str, key: str, value: Any, row: Mapping[str, Any]) -> None:
         sets = ", ".join(f"{k} = ?" for k in row)
-        self.db.execute(
+        self._db.execute(
             f"update {table} set {sets} where {key} = ?",
             [*(_cell(v) for v in row.values()), value],
         )
 
-    # -- public writes -----------------------------------------------------------
-    def record_event(self, kind: str, detail: str | dict[str, Any], ts: int | None = None) -> None:
-        """Append an event (reload, reload_failed, halt, outage, error, ...)."""
-        text = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
-        with self.db.atomic():
-            self.insert("events", {"ts": ts or _now_ms(), "kind": kind, "detail": text})
+    # -- a cycle's records ---------------------------------------------------------
+    def record_cycle(self, cycle: CycleRecord) -> int:
+        """A complete cycle; the runtime writes it last in the cycle's transaction."""
+        return self._insert("cycles", _row(cycle))
 
+    def record_opportunity(self, opportunity: OpportunityRecord) -> int:
+        """A fired binding of a cycle and what became of it."""
+        return self._insert("opportunities", _row(opportunity))
+
+    def record_opening(self, position: PaperPosition, t: int) -> int:
+        """A new position; returns its id."""
+        return self._insert("positions", _position_row(position, t))
+
+    def record_position(self, position: PaperPosition, t: int) -> None:
+        """A position's state now (legs, marks, pnl parts; its close once closed)."""
+        self._update("positions", "id", position.id, _position_row(position, t))
+
+    def record_order(self, order: OrderRecord) -> int:
+        """An order (an intent before it is sent, for a live executor); returns its id."""
+        return self._insert("orders", _row(order))
+
+    def update_order(self, order_id: int, status: str, reason: str | None = None) -> None:
+        """An order moved on: sent, partial, filled, rejected, cancelled."""
+        self._update("orders", "id", order_id, {"status": status, "reason": reason})
+
+    def record_fill(self, order_id: int, position_id: int, ts: int, fill: Fill) -> int:
+        """One execution of an order."""
+        return self._insert(
+            "fills",
+            {
+                "order_id": order_id,
+                "position_id": position_id,
+                "ts": ts,
+                "exchange": fill.exchange,
+                "market": fill.market,
+                "side": fill.side,
+                "price": fill.price,
+                "size": fill.size,
+                "fee": fill.fee,
+                "fee_rate": fill.fee_rate,
+                "price_source": fill.price_source,
+            },
+        )
+
+    def record_funding_payment(self, payment: FundingRecord) -> bool:
+        """A funding payment, once: False, and nothing written, when the ledger already
+        holds one for this (position, exchange, settlement time)."""
+        return self._insert("funding_payments", _row(payment), verb="insert or ignore") != 0
+
+    def record_borrow_charge(self, charge: BorrowCharge) -> int:
+        """Interest charged on a borrowed spot leg."""
+        return self._insert("borrow_charges", _row(charge))
+
+    def record_account(self, exchange: str, initial: float) -> None:
+        """A new exchange account with its starting balance (a new ledger only)."""
+        self._insert("balances", {"exchange": exchange, "initial": initial, "cash": initial})
+
+    def record_cash(self, exchange: str, cash: float) -> None:
+        """An account's cash now."""
+        self._update("balances", "exchange", exchange, {"cash": cash})
+
+    def record_event(self, kind: str, detail: str | dict[str, Any], ts: int | None = None) -> None:
+        """Append an event (reload, reload_failed, halt, outage, error, risk, alert, ...)."""
+        text = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
+        with self._db.atomic():
+            self._insert("events", {"ts": ts or _now_ms(), "kind": kind, "detail": text})
+
+    # -- rulesets ----------------------------------------------------------------
     def record_ruleset(
         self, sha256: str, files: list[str], sources: dict[str, str], ts: int | None = None
     ) -> None:
         """Keep a ruleset's texts, so a restart can recompile the rule a position was opened
         under even after the files changed."""
-        with self.db.atomic():
-            self.db.execute(
-                "insert or ignore into rulesets (sha256, files, sources, loaded_at) "
-                "values (?, ?, ?, ?)",
-                [sha256, json.dumps(files), json.dumps(sources), ts or _now_ms()],
+        with self._db.atomic():
+            self._insert(
+                "rulesets",
+                {
+                    "sha256": sha256,
+                    "files": files,
+                    "sources": json.dumps(sources),
+                    "loaded_at": ts or _now_ms(),
+                },
+                verb="insert or ignore",
             )
 
     def record_reload(
@@ -296,8 +406,8 @@ class Ledger:
         mark it the live one. A ruleset that goes live again (an edit undone) keeps
         one row, with the latest reload's changes; the events table has each reload."""
         now = ts or _now_ms()
-        with self.db.atomic():
-            self.db.execute(
+        with self._db.atomic():
+            self._db.execute(
                 "insert into rulesets (sha256, files, sources, loaded_at, previous_sha256,"
                 " added, removed, changed) values (?, ?, ?, ?, ?, ?, ?, ?)"
                 " on conflict(sha256) do update set loaded_at = excluded.loaded_at,"
@@ -318,89 +428,113 @@ class Ledger:
 
     def set_live_ruleset(self, sha256: str) -> None:
         """The ruleset the runtime runs now (what `status` compares positions against)."""
-        with self.db.atomic():
-            self.db.execute(
+        with self._db.atomic():
+            self._db.execute(
                 "insert or replace into meta (key, value) values ('live_ruleset', ?)", [sha256]
             )
 
-    def live_ruleset(self) -> str | None:
-        row = self.db.execute("select value from meta where key = 'live_ruleset'").fetchone()
-        if row is not None:
-            return str(row[0])
-        row = self.db.execute("select ruleset_sha from cycles order by id desc limit 1").fetchone()
-        return None if row is None else str(row[0])
-
-    def ruleset_sources(self, sha256: str) -> dict[str, str] | None:
-        row = self.db.execute("select sources from rulesets where sha256 = ?", [sha256]).fetchone()
-        return None if row is None or row[0] is None else json.loads(row[0])
+    # -- the runner and halts ------------------------------------------------------
+    def record_runner(self, pid: int | None) -> None:
+        """The pid of the runtime running on this ledger; None when it stops."""
+        with self._db.atomic():
+            if pid is None:
+                self._db.execute("delete from meta where key = 'runner_pid'")
+            else:
+                self._db.execute(
+                    "insert or replace into meta (key, value) values ('runner_pid', ?)",
+                    [str(pid)],
+                )
 
     def request_halt(self, close_all: bool) -> int:
         """What `rulebook halt` does: a request the runtime picks up at its next check."""
-        with self.db.atomic():
-            return self.insert(
+        with self._db.atomic():
+            return self._insert(
                 "halt_requests", {"ts": _now_ms(), "close_all": int(close_all), "handled_at": None}
             )
 
-    def pending_halt(self) -> tuple[int, bool] | None:
-        row = self.db.execute(
-            "select id, close_all from halt_requests where handled_at is null "
-            "order by close_all desc, id limit 1"
-        ).fetchone()
-        return None if row is None else (int(row[0]), bool(row[1]))
-
     def mark_halts_handled(self) -> None:
-        self.db.execute(
-            "update halt_requests set handled_at = ? where handled_at is null", [_now_ms()]
-        )
+        """Every pending halt request was acted on (or discarded at start-up)."""
+        with self._db.atomic():
+            self._db.execute(
+                "update halt_requests set handled_at = ? where handled_at is null", [_now_ms()]
+            )
 
-    # -- reads -------------------------------------------------------------------
+    # -- what the writer's users read back (the same as `read.<name>`) -------------------
+    def pending_halt(self) -> tuple[int, bool] | None:
+        return self.read.pending_halt()
+
     def last_cycle_ts(self) -> int | None:
-        row = self.db.execute("select max(ts) from cycles").fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+        return self.read.last_cycle_ts()
 
-    def open_position_rows(self) -> list[dict[str, Any]]:
-        return list(self.db.query("select * from positions where status = 'open' order by id"))
+    def live_ruleset(self) -> str | None:
+        return self.read.live_ruleset()
 
-    def balances(self) -> dict[str, tuple[float, float]]:
-        return {
-            r["exchange"]: (r["initial"], r["cash"])
-            for r in self.db.query("select * from balances")
-        }
+    def ruleset_sources(self, sha256: str) -> dict[str, str] | None:
+        return self.read.ruleset_sources(sha256)
 
     def runner_pid(self) -> int | None:
-        """The pid of a runtime that is running on this ledger, if any (checked alive)."""
-        row = self.db.execute("select value from meta where key = 'runner_pid'").fetchone()
-        if row is None:
-            return None
-        pid = int(row[0])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None  # it died without clearing (kill -9)
-        except PermissionError:
-            pass
-        return pid
+        return self.read.runner_pid()
 
-    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, params))
+    def balances(self) -> dict[str, tuple[float, float]]:
+        """(initial, cash) per exchange."""
+        return {b.exchange: (b.initial, b.cash) for b in self.read.balances()}
 
-    # -- reads for reports (rulebook.report) ---------------------------------------
-    def report_rows(self) -> dict[str, Any]:
-        """What a backtest or paper report is computed from: every position, fill,
-        funding payment and cycle's equity, in time order, and the initial balances."""
-        db = self.db
-        return {
-            "positions": list(db.query("select * from positions order by id")),
-            "fills": list(db.query("select * from fills order by ts, id")),
-            "funding_payments": list(db.query("select * from funding_payments order by ts, id")),
-            "cycles": list(db.query("select ts, equity from cycles order by ts, id")),
-            "initial_balance": float(
-                db.execute("select coalesce(sum(initial), 0) from balances").fetchone()[0]
-            ),
-        }
+    def open_positions(self) -> list[PaperPosition]:
+        """The open positions as the book holds them (to resume after a restart)."""
+        return [_position_from_row(r) for r in self.read.open_position_rows()]
 
 
 def _cell(v: Any) -> Any:
     if isinstance(v, dict | list | tuple):
         return json.dumps(v, sort_keys=isinstance(v, dict))
     return v
+
+
+def _row(record: Any) -> dict[str, Any]:
+    """A record's columns, without its id (the ledger assigns it)."""
+    row = {k: getattr(record, k) for k in record.__dataclass_fields__}
+    row.pop("id", None)
+    return {k: dict(v) if isinstance(v, Mapping) else v for k, v in row.items()}
+
+
+def _position_row(p: PaperPosition, now_ms: int) -> dict[str, Any]:
+    return {
+        "rule": p.rule_name,
+        "bindings": p.bindings,
+        "ruleset_sha": p.ruleset_sha,
+        "coin": p.coin,
+        "subject": {
+            "kind": p.subject.kind,
+            "coin": p.subject.coin,
+            "exchanges": list(p.subject.exchanges),
+        },
+        "legs": [asdict(leg) for leg in p.legs],
+        "notional": p.notional,
+        "status": p.status,
+        "opened_at": p.opened_at,
+        "closed_at": p.closed_at,
+        "close_reason": p.close_reason,
+        "pnl_funding": p.funding,
+        "pnl_fees": p.fees,
+        "pnl_price": p.price,
+        "pnl_borrow": p.borrow,
+        "pnl": p.pnl,
+        "updated_at": now_ms,
+    }
+
+
+def _position_from_row(row: Mapping[str, Any]) -> PaperPosition:
+    s = json.loads(row["subject"])
+    return PaperPosition(
+        id=int(row["id"]),
+        rule_name=row["rule"],
+        bindings=json.loads(row["bindings"]),
+        ruleset_sha=row["ruleset_sha"],
+        subject=Subject(s["kind"], s["coin"], tuple(s["exchanges"])),
+        legs=[PaperLeg(**d) for d in json.loads(row["legs"])],
+        notional=float(row["notional"]),
+        opened_at=int(row["opened_at"]),
+        status=row["status"],
+        closed_at=row["closed_at"],
+        close_reason=row["close_reason"],
+    )

@@ -1,5 +1,8 @@
 """The live side of the ledger: order intents, exchange-reported funding, reconciliations.
 
+A ledger module (with `_ledger.py` and `_ledger_read.py`): the only other place
+that knows tables and SQL. It works on the writer's own connection.
+
     live = LiveLedger(ledger)                 # marks the ledger live; refuses a paper one
     iid, cid = live.write_intent(...)         # committed before the order is sent
     live.update_intent(iid, status="filled", filled_qty=0.5, average=182.3, fee=0.05)
@@ -21,7 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._ledger import Ledger, LedgerError
+from ._book import PaperPosition
+from ._ledger import Ledger, LedgerError, _position_from_row
 
 __all__ = ["LiveLedger", "ledger_mode", "reported_funding"]
 
@@ -61,21 +65,12 @@ def _now_ms() -> int:
 
 def ledger_mode(ledger: Ledger) -> str:
     """'live' or 'paper' (a ledger that never ran live is a paper one)."""
-    row = ledger.execute("select value from meta where key = 'mode'").fetchone()
-    return "paper" if row is None else str(row[0])
+    return ledger.read.mode()
 
 
 def reported_funding(ledger: Ledger) -> dict[int, float]:
     """Per position, the funding the exchanges reported (read only; {} on a paper ledger)."""
-    if not ledger.db.table("exchange_funding").exists():
-        return {}
-    return {
-        int(r["position_id"]): float(r["s"] or 0.0)
-        for r in ledger.query(
-            "select position_id, sum(amount) as s from exchange_funding "
-            "where position_id is not null group by position_id"
-        )
-    }
+    return ledger.read.reported_funding()
 
 
 class LiveLedger:
@@ -83,9 +78,9 @@ class LiveLedger:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.db = ledger.db
+        self.db = ledger._db
         mode = ledger_mode(ledger)
-        has_history = ledger.execute("select count(*) from cycles").fetchone()[0] > 0
+        has_history = ledger.read.last_cycle_ts() is not None
         if mode != "live" and has_history:
             raise LedgerError(
                 f"{ledger.path}: a paper ledger; a live run needs its own ledger (--db live.db)"
@@ -202,7 +197,7 @@ class LiveLedger:
         sql = "select * from order_intents"
         if where:
             sql += " where " + " and ".join(where)
-        return self.ledger.query(sql + " order by id", params)
+        return self._rows(sql + " order by id", params)
 
     def next_attempt(self, position_id: int, leg: int, intent: str) -> int:
         row = self.db.execute(
@@ -213,23 +208,45 @@ class LiveLedger:
         return 0 if row is None or row[0] is None else int(row[0]) + 1
 
     # -- positions in flight -------------------------------------------------------------
-    def insert_position(self, row: dict[str, Any]) -> int:
-        """A position row before its orders go out (status opening), committed now."""
+    def insert_position(self, p: PaperPosition, t: int) -> int:
+        """A position before its orders go out (status opening), committed now."""
         with self._durable():
-            return self.ledger.insert("positions", row)
+            return self.ledger.record_opening(p, t)
 
-    def update_position(self, position_id: int, row: dict[str, Any]) -> None:
+    def update_position(self, p: PaperPosition, t: int) -> None:
         with self._durable():
-            self.ledger.update("positions", "id", position_id, row)
+            self.ledger.record_position(p, t)
 
-    def positions_in_flight(self) -> list[dict[str, Any]]:
-        return self.ledger.query(
+    def positions_in_flight(self) -> list[PaperPosition]:
+        rows = self._rows(
             "select * from positions where status in ('opening', 'closing', 'unhedged') order by id"
         )
+        return [_position_from_row(r) for r in rows]
+
+    def positions_to_reconcile(self, since: int) -> list[PaperPosition]:
+        """Positions still held, and those closed at or after `since` (ms)."""
+        rows = self._rows(
+            "select * from positions where status in ('open', 'unhedged', 'closing') "
+            "or closed_at >= ? order by id",
+            [since],
+        )
+        return [_position_from_row(r) for r in rows]
 
     def event(self, kind: str, detail: str, ts: int | None = None) -> None:
         with self._durable():
-            self.ledger.insert("events", {"ts": ts or _now_ms(), "kind": kind, "detail": detail})
+            self.ledger.record_event(kind, detail, ts=ts or _now_ms())
+
+    def has_event(self, kind: str, detail_prefix: str) -> bool:
+        """Whether an event of `kind` whose detail starts with `detail_prefix` is recorded."""
+        return bool(
+            self._rows(
+                "select 1 from events where kind = ? and substr(detail, 1, ?) = ? limit 1",
+                [kind, len(detail_prefix), detail_prefix],
+            )
+        )
+
+    def _rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
 
     # -- funding the exchanges report -----------------------------------------------------
     def record_exchange_funding(
@@ -252,14 +269,14 @@ class LiveLedger:
         return cur.rowcount == 1
 
     def computed_funding(self, position_id: int, exchange: str) -> list[dict[str, Any]]:
-        return self.ledger.query(
+        return self._rows(
             "select ts, amount from funding_payments where position_id = ? and exchange = ? "
             "order by ts",
             [position_id, exchange],
         )
 
     def reported_funding(self, position_id: int, exchange: str) -> list[dict[str, Any]]:
-        return self.ledger.query(
+        return self._rows(
             "select ts, amount from exchange_funding where position_id = ? and exchange = ? "
             "order by ts",
             [position_id, exchange],
@@ -268,11 +285,11 @@ class LiveLedger:
     def funding_totals(self) -> dict[int, dict[str, float]]:
         """Per position: the ledger's computed funding and what the exchanges reported."""
         out: dict[int, dict[str, float]] = {}
-        for r in self.ledger.query(
+        for r in self._rows(
             "select position_id, sum(amount) as s from funding_payments group by position_id"
         ):
             out.setdefault(int(r["position_id"]), {})["computed"] = float(r["s"] or 0.0)
-        for r in self.ledger.query(
+        for r in self._rows(
             "select position_id, sum(amount) as s from exchange_funding "
             "where position_id is not null group by position_id"
         ):
@@ -284,7 +301,7 @@ class LiveLedger:
         self, *, ts: int, exchange: str, what: str, expected: float, actual: float, ok: bool
     ) -> None:
         with self._durable():
-            self.ledger.insert(
+            self.ledger._insert(
                 "reconciliations",
                 {"ts": ts, "exchange": exchange, "what": what, "expected": expected,
                  "actual": actual, "difference": actual - expected, "ok": int(ok)},

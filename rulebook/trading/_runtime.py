@@ -1,8 +1,13 @@
 """The paper runtime: the cycle of spec section 11 over live or replayed snapshots.
 
     holder = RulesetHolder(ruleset)            # the reloader swaps holder.replace(new)
-    runtime = Runtime(holder, config, Ledger("paper.db"), notifier)
+    ledger = Ledger("paper.db")
+    runtime = Runtime(holder, config, ledger, notifier,
+                      executor=PaperExecutor(config, ledger))   # or a live one, or a fake
     summary = runtime.run(ReplaySource("rec.jsonl"))
+
+The runtime receives its executor (the `Executor` protocol of `_executor.py`)
+and decides what to do; the executor does it and keeps the book.
 
 Each cycle reads the ruleset once from the holder, then: settle funding and
 accrue borrow; mark; close what exit clauses and risk limits say; evaluate
@@ -33,11 +38,13 @@ from rulebook.market import SnapshotView
 
 from ._book import PaperPosition
 from ._config import TradingConfig
-from ._executor import Executor, LegSpec, TradeEvent
+from ._executor import Executor, LegSpec, OpenRequest, TradeEvent
+from ._funding import settle_cycle, watch_position
 from ._holder import RulesetHolder
 from ._ledger import Ledger
 from ._notify import Notifier
 from ._recorded import RecordedRulesets
+from ._records import CycleRecord, OpportunityRecord
 
 __all__ = ["CycleReport", "RunSummary", "Runtime"]
 
@@ -76,12 +83,6 @@ class _CycleState:
     closed: int = 0
 
 
-_OPPORTUNITY_COLUMNS = (
-    "rule", "bindings", "coin", "subject", "legs", "edge", "apr", "fees", "net_8h",
-    "confidence", "risk", "amount",
-)  # fmt: skip
-
-
 class Runtime:
     def __init__(
         self,
@@ -90,7 +91,8 @@ class Runtime:
         ledger: Ledger,
         notifier: Notifier | None = None,
         source: str = "live",
-        executor: Executor | None = None,
+        *,
+        executor: Executor,
     ) -> None:
         self.rulesets = rulesets
         self.config = config
@@ -98,8 +100,8 @@ class Runtime:
         self.ledger = ledger
         self.notifier = notifier
         self.source = source
-        # The paper executor unless one is given (the live one: rulebook.trading.live).
-        self.executor = executor if executor is not None else Executor(config, ledger)
+        self.executor = executor
+        self._events: list[TradeEvent] = []  # this cycle's, in the order they happened
         self._halt: _Halt | None = None
         self._risk_seen: dict[tuple[str, str], str] = {}
         self._outages: dict[str, str] = {}
@@ -164,8 +166,13 @@ class Runtime:
         t = view.at
         ex = self.executor
         st = _CycleState()
+        self._events = []  # a failed cycle's events went with its transaction
+        ex.drain_events()
         with self.ledger.cycle():
-            funding = ex.settle(view, t)  # 1
+            ex.begin_cycle(view, t)
+            self._take_events()
+            funding = settle_cycle(ex, view, t)  # 1
+            self._take_events()
             ex.mark(view)  # 2
             env = SnapshotEnv(view, self.engine_config)
             for p in list(ex.positions.values()):  # 3
@@ -174,38 +181,44 @@ class Runtime:
                     reason, by_limit = "halt --close-all", False
                 else:
                     reason, by_limit = self._exit_reason(p, rs, env, t)
-                if reason and ex.close(p, view, t, reason, force=close_all, by_risk_limit=by_limit):
-                    st.closed += 1
+                if reason:
+                    closing = ex.close(p, view, t, reason, force=close_all, by_risk_limit=by_limit)
+                    self._take_events()
+                    if closing.closed:
+                        st.closed += 1
             if not close_all:
                 self._entries(rs, view, env, t, st)  # 4
             self._outage_events(view)
             ex.persist(t)
             equity = ex.equity()
-            self.ledger.insert(
-                "cycles",
-                {
-                    "ts": t,
-                    "wall_ts": int(time.time() * 1000),
-                    "ruleset_sha": rs.sha256,
-                    "source": self.source,
-                    "observations": len(view),
-                    "opportunities": st.opportunities,
-                    "opened": st.opened,
-                    "closed": st.closed,
-                    "funding": funding,
-                    "equity": equity,
-                },
+            self.ledger.record_cycle(
+                CycleRecord(
+                    ts=t,
+                    wall_ts=int(time.time() * 1000),
+                    ruleset_sha=rs.sha256,
+                    source=self.source,
+                    observations=len(view),
+                    opportunities=st.opportunities,
+                    opened=st.opened,
+                    closed=st.closed,
+                    funding=funding,
+                    equity=equity,
+                )
             )
-            events = ex.events
-            ex.events = []
+            self._take_events()
+            events, self._events = self._events, []
             for e in events:
                 if e.kind in ("open", "close") or (e.kind == "risk" and e.position_id):
                     continue  # the positions, orders and fills tables hold these
-                self.ledger.insert("events", {"ts": t, "kind": e.kind, "detail": e.text})
+                self.ledger.record_event(e.kind, e.text, ts=t)
         self._notify(events)
         return CycleReport(
             t, st.opportunities, st.opened, st.closed, funding, equity, len(ex.positions)
         )
+
+    def _take_events(self) -> None:
+        """Move the executor's events into this cycle's, keeping their order."""
+        self._events.extend(self.executor.drain_events())
 
     def _exit_reason(
         self, p: PaperPosition, rs: Ruleset, env: SnapshotEnv, t: int
@@ -250,26 +263,30 @@ class Runtime:
             if o.subject is not None and any(isinstance(a, CloseAction) for a in rule.actions):
                 key = position_key(o.subject)
                 for p in list(self.executor.positions.values()):
-                    if p.key == key and self.executor.close(p, view, t, f"close by rule {o.rule}"):
-                        st.closed += 1
+                    if p.key == key:
+                        closing = self.executor.close(p, view, t, f"close by rule {o.rule}")
+                        self._take_events()
+                        if closing.closed:
+                            st.closed += 1
         for o in fired:
             for text in o.alerts:
-                self.executor.events.append(TradeEvent("alert", text))
+                self._events.append(TradeEvent("alert", text))
             position_id = None
             decision: str | None = o.decision
             reason = o.reason
             if decision in ("open", "cut") and o.subject is not None and o.amount is not None:
-                res = self.executor.open(
+                request = OpenRequest(
                     rule_name=o.rule,
                     bindings=o.bindings,
                     ruleset_sha=rs.sha256,
                     subject=o.subject,
-                    legs=[LegSpec(lg.exchange, lg.market, lg.side) for lg in o.legs],
+                    legs=tuple(LegSpec(lg.exchange, lg.market, lg.side) for lg in o.legs),
                     amount=o.amount,
-                    view=view,
-                    t=t,
                 )
+                res = self.executor.open(request, view, t)
+                self._take_events()
                 if res.position is not None:
+                    watch_position(res.position, view, t)
                     res.position.rule = rules[o.rule]
                     position_id = res.position.id
                     st.opened += 1
@@ -288,10 +305,27 @@ class Runtime:
     ) -> None:
         # The spec section 10 figures, as dry-run --json shows them, plus
         # what the executor made of the opportunity this cycle.
-        figures = o.to_dict()
-        row = {k: figures[k] for k in _OPPORTUNITY_COLUMNS}
-        row.update(cycle_ts=t, decision=decision, reason=reason, position_id=position_id)
-        self.ledger.insert("opportunities", row)
+        f = o.to_dict()
+        self.ledger.record_opportunity(
+            OpportunityRecord(
+                cycle_ts=t,
+                rule=o.rule,
+                bindings=o.bindings,
+                coin=o.coin,
+                subject=o.subject.kind if o.subject else None,
+                legs=[leg.to_dict() for leg in o.legs],
+                edge=_num(f["edge"]),
+                apr=_num(f["apr"]),
+                fees=_num(f["fees"]),
+                net_8h=_num(f["net_8h"]),
+                confidence=_num(f["confidence"]),
+                risk=None if f["risk"] is None else str(f["risk"]),
+                amount=o.amount,
+                decision=decision,
+                reason=reason,
+                position_id=position_id,
+            )
+        )
 
     def _risk_note(
         self, o: Opportunity, decision: str | None, reason: str | None, st: _CycleState
@@ -301,7 +335,7 @@ class Runtime:
         if decision in ("cut", "blocked") and reason:
             if self._risk_seen.get(key) != reason:
                 self._risk_seen[key] = reason
-                self.executor.events.append(
+                self._events.append(
                     TradeEvent("risk", f"{o.rule} {o.bindings}: {decision}: {reason}")
                 )
         else:
@@ -311,10 +345,10 @@ class Runtime:
         failures = dict(view.failures)
         for exchange, why in failures.items():
             if self._outages.get(exchange) is None:
-                self.executor.events.append(TradeEvent("outage", f"{exchange} unreachable: {why}"))
+                self._events.append(TradeEvent("outage", f"{exchange} unreachable: {why}"))
         for exchange in self._outages:
             if exchange not in failures:
-                self.executor.events.append(TradeEvent("recovered", f"{exchange} answers again"))
+                self._events.append(TradeEvent("recovered", f"{exchange} answers again"))
         self._outages = failures
 
     def _notify(self, events: list[TradeEvent]) -> None:
@@ -417,17 +451,12 @@ class Runtime:
         text = f"halted by {halt.why}; {open_left} position(s) left open"
         with self.ledger.cycle():
             self.ledger.mark_halts_handled()
-            self.ledger.insert(
-                "events", {"ts": int(time.time() * 1000), "kind": "halt", "detail": text}
-            )
+            self.ledger.record_event("halt", text, ts=int(time.time() * 1000))
         self._notify([TradeEvent("halt", text)])
 
     def _write_pid(self, clear: bool = False) -> None:
-        with self.ledger.cycle():
-            if clear:
-                self.ledger.execute("delete from meta where key = 'runner_pid'")
-            else:
-                self.ledger.execute(
-                    "insert or replace into meta (key, value) values ('runner_pid', ?)",
-                    [str(os.getpid())],
-                )
+        self.ledger.record_runner(None if clear else os.getpid())
+
+
+def _num(x: object) -> float | None:
+    return float(x) if isinstance(x, int | float) else None

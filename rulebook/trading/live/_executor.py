@@ -14,22 +14,21 @@ reconciled with the exchanges' positions, balances and funding payments.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import ccxt
 
-from rulebook.lang import Subject
 from rulebook.market import PROFILES, MarketIndex, MarketRef, SnapshotView
 
 from .._book import PaperLeg, PaperPosition
 from .._config import ExchangeConfig, TradingConfig
-from .._executor import Executor, LegSpec, OpenResult, TradeEvent, quote
+from .._executor import CloseResult, Fill, OpenRequest, OpenResult, TradeEvent
 from .._ledger import Ledger
 from .._live_ledger import LiveLedger
 from .._notify import Notifier
+from .._paper import PaperExecutor, quote
 from .._sizing import LegMarket, size_hedge
 from ._exchange_reads import balance_amounts, funding_records, signed_positions
 from ._hedge import HedgeLeg, HedgeResult, HedgeTrader, LegFill
@@ -37,6 +36,9 @@ from ._markets import TradeNeeds
 from ._orders import OrderGateway, OrderRequest
 
 __all__ = ["LiveExecutor", "Venue"]
+
+#: how old an unresolved intent must be before a restart may call it never sent
+RESTART_GRACE_S = 10.0
 
 
 @dataclass(slots=True)
@@ -73,7 +75,7 @@ def _account(market: str) -> str:
     return "swap" if market == "perp" else "spot"
 
 
-class LiveExecutor(Executor):
+class LiveExecutor(PaperExecutor):
     def __init__(
         self,
         config: TradingConfig,
@@ -111,9 +113,8 @@ class LiveExecutor(Executor):
         for exchange, (initial, cash) in self.ledger.balances().items():
             self.initial[exchange] = initial
             self.cash[exchange] = cash
-        for row in self.ledger.open_position_rows():
-            p = PaperPosition.from_row(row)
-            self.positions[p.id] = p
+        for p in self.ledger.open_positions():
+            self._positions[p.id] = p
 
     def _alert(self, kind: str, text: str, position_id: int | None = None) -> None:
         """An event in the ledger now (committed) and a notification now: leg risk cannot
@@ -238,7 +239,7 @@ class LiveExecutor(Executor):
                 (venue.total.get((a, q), 0.0) for a in ("swap", "spot") for q in PROFILES[name].quotes),
                 default=0.0,
             )
-            self.ledger.insert("balances", {"exchange": name, "initial": cash, "cash": cash})
+            self.ledger.record_account(name, cash)
             self.initial[name] = self.cash[name] = cash
 
     # -- legs ----------------------------------------------------------------------------
@@ -256,18 +257,9 @@ class LiveExecutor(Executor):
         return legs
 
     # -- step 4: entries -----------------------------------------------------------------
-    def open(
-        self,
-        *,
-        rule_name: str,
-        bindings: dict[str, str],
-        ruleset_sha: str,
-        subject: Subject,
-        legs: list[LegSpec],
-        amount: float,
-        view: SnapshotView,
-        t: int,
-    ) -> OpenResult:
+    def open(self, request: OpenRequest, view: SnapshotView, t: int) -> OpenResult:
+        rule_name, bindings, ruleset_sha = request.rule_name, request.bindings, request.ruleset_sha
+        subject, legs, amount = request.subject, request.legs, request.amount
         if self.entries_stopped:
             return OpenResult("blocked", amount, "entries stopped: "
                               + "; ".join(self.entries_stopped.values()), None)  # fmt: skip
@@ -314,7 +306,7 @@ class LiveExecutor(Executor):
                            mark=price, accrued_to=t)
                   for lg, price in zip(planned, prices, strict=True)],
         )  # fmt: skip
-        p.id = self.live.insert_position(p.row(t))
+        p.id = self.live.insert_position(p, t)
         result = self.trader.open(p.id, planned, size.qty)
         return self._opened(p, planned, result, view, t, amount)
 
@@ -332,23 +324,20 @@ class LiveExecutor(Executor):
             self._spend(self.venues[name], planned, result.fills)
         if result.status == "none":
             p.status, p.closed_at, p.close_reason = "failed", t, f"not opened: {result.reason}"
-            self.live.update_position(p.id, p.row(t))
+            self.live.update_position(p, t)
             self._alert("risk", f"position {p.id} {p.rule_name} {p.subject.describe()} not "
                         f"opened: {result.reason}", p.id)  # fmt: skip
             return OpenResult("blocked", amount, f"not filled: {result.reason}", None)
-        for leg in p.legs:
-            if leg.market == "perp":
-                self._watch_funding(p, leg, view, t)
         if result.status == "unhedged":
             p.status = "unhedged"
             self.unhedged.add(p.id)
             self.stop_entries(f"unhedged:{p.id}", f"position {p.id} is unhedged")
         else:
             p.status = "open"
-        self.positions[p.id] = p
-        self.live.update_position(p.id, p.row(t))
+        self._positions[p.id] = p
+        self.live.update_position(p, t)
         self._write_fills(p, planned, result.fills, t, "open")
-        self.events.append(TradeEvent("open", f"opened #{p.id} {p.rule_name} "
+        self._events.append(TradeEvent("open", f"opened #{p.id} {p.rule_name} "
                                       f"{p.subject.describe()} live: " + ", ".join(
                                           f"{lg.side} {lg.market} {lg.exchange} {lg.size:g} @ "
                                           f"{lg.entry_price:g}" for lg in p.legs)
@@ -387,9 +376,10 @@ class LiveExecutor(Executor):
             side = lg.order_side(intent == "open")
             price = leg.entry_price if intent == "open" else (leg.exit_price or leg.mark)
             rate = f.fee / (f.added * price) if f.added > 0 and price else 0.0
-            self._order_and_fill(p.id, p.coin, t, intent, leg, side, leg.size * price, price,
-                                 f.fee if intent == "open" else leg.exit_fee, rate,
-                                 f"exchange ({lg.symbol})")  # fmt: skip
+            fill = Fill(leg.exchange, leg.market, "buy" if side == "buy" else "sell", price, leg.size,
+                        f.fee if intent == "open" else leg.exit_fee, rate,
+                        f"exchange ({lg.symbol})")  # fmt: skip
+            self._record_order_and_fill(p.id, p.coin, t, intent, leg.size * price, fill)
 
     # -- step 3: closes ---------------------------------------------------------------------
     def close(
@@ -398,10 +388,11 @@ class LiveExecutor(Executor):
         view: SnapshotView,
         t: int,
         reason: str,
+        *,
         force: bool = False,
         by_risk_limit: bool = False,
-    ) -> bool:
-        """Close both legs on the exchanges (reduce-only on perps); True when wholly closed."""
+    ) -> CloseResult:
+        """Close both legs on the exchanges (reduce-only on perps); closed when wholly closed."""
         prices = []
         for leg in p.legs:
             q = quote(view, leg.exchange, p.coin, leg.market)
@@ -410,10 +401,10 @@ class LiveExecutor(Executor):
         planned = self._hedge_legs(p.coin, [(lg.exchange, lg.market, lg.side) for lg in p.legs], prices)
         if isinstance(planned, str):
             self._alert("error", f"position {p.id}: cannot close: {planned}", p.id)
-            return False
+            return CloseResult(False, planned)
         p.status = "closing"
         self.closing[p.id] = reason
-        self.live.update_position(p.id, p.row(t))
+        self.live.update_position(p, t)
         held = [leg.size for leg in p.legs]
         result = self.trader.close(p.id, planned, held)
         for leg, lg, f, before in zip(p.legs, planned, result.fills, held, strict=True):
@@ -429,22 +420,22 @@ class LiveExecutor(Executor):
                 leg.exit_fee += f.fee
             leg.size = f.qty
         if result.status != "closed":
-            self.live.update_position(p.id, p.row(t))
-            return False
+            self.live.update_position(p, t)
+            return CloseResult(False, f"close {result.status}: retried next cycle")
         for leg, before in zip(p.legs, held, strict=True):
             leg.size = before  # the position's record keeps the sizes it held
         self.closing.pop(p.id, None)
         self.unhedged.discard(p.id)
         self.resume_entries(f"unhedged:{p.id}")
         p.status, p.closed_at, p.close_reason = "closed", t, reason
-        self.positions.pop(p.id, None)
-        self.live.update_position(p.id, p.row(t))
+        self._positions.pop(p.id, None)
+        self.live.update_position(p, t)
         self._write_fills(p, planned, result.fills, t, "close")
-        self.events.append(TradeEvent("risk" if by_risk_limit else "close",
+        self._events.append(TradeEvent("risk" if by_risk_limit else "close",
                                       f"closed #{p.id} {p.rule_name} {p.subject.describe()} "
                                       f"live ({reason}): pnl {p.pnl:+.2f} (funding {p.funding:+.2f}, "
                                       f"fees {p.fees:+.2f}, price {p.price:+.2f})", p.id))  # fmt: skip
-        return True
+        return CloseResult(True)
 
     def _last_fill(self, position_id: int, leg: int, intent: str) -> tuple[float | None, float]:
         """Average price and coins of a leg's fills of one intent (all attempts)."""
@@ -455,13 +446,12 @@ class LiveExecutor(Executor):
             return None, 0.0
         return sum(float(r["filled_qty"]) * float(r["average"] or 0.0) for r in rows) / qty, qty
 
-    # -- step 1: settle, plus what is still in flight ----------------------------------------
-    def settle(self, view: SnapshotView, t: int) -> float:
+    # -- before step 1: what is still in flight, and reconciliation --------------------------
+    def begin_cycle(self, view: SnapshotView, t: int) -> None:
         self.cycles += 1
         self._finish_in_flight(view, t)
         if self.cycles % self.config.live.reconcile_every == 0:
             self.reconcile(t)
-        return super().settle(view, t)
 
     def _finish_in_flight(self, view: SnapshotView, t: int) -> None:
         """Every cycle: unhedged positions are rebalanced, unfinished closes retried."""
@@ -488,10 +478,10 @@ class LiveExecutor(Executor):
                             pid)  # fmt: skip
             elif result.status == "none":
                 p.status, p.closed_at, p.close_reason = "closed", t, "unwound (leg risk)"
-                self.positions.pop(pid, None)
+                self._positions.pop(pid, None)
                 self.unhedged.discard(pid)
                 self.resume_entries(f"unhedged:{pid}")
-            self.live.update_position(pid, p.row(t))
+            self.live.update_position(p, t)
         for pid, reason in sorted(self.closing.items()):
             p = self.positions.get(pid)
             if p is None:
@@ -576,33 +566,27 @@ class LiveExecutor(Executor):
         """Record the payments the exchanges report beside the ledger's computed ones;
         a payment that differs beyond the tolerance is a `funding_drift` event."""
         drifts: list[str] = []
-        rows = self.ledger.query(
-            "select id, coin, legs, opened_at, closed_at, status from positions "
-            "where status in ('open', 'unhedged', 'closing') or closed_at >= ?",
-            [t - 3 * 86_400_000],
-        )
-        for row in rows:
-            legs = json.loads(row["legs"])
-            for leg in legs:
-                if leg["market"] != "perp" or leg["exchange"] not in self.venues:
+        for pos in self.live.positions_to_reconcile(since=t - 3 * 86_400_000):
+            for leg in pos.legs:
+                if leg.market != "perp" or leg.exchange not in self.venues:
                     continue
-                venue = self.venues[leg["exchange"]]
-                ref = venue.ref(row["coin"], "perp")
+                venue = self.venues[leg.exchange]
+                ref = venue.ref(pos.coin, "perp")
                 if ref is None or not venue.client.has.get("fetchFundingHistory"):
                     continue
                 try:
-                    history = venue.client.fetch_funding_history(ref.symbol, int(row["opened_at"]))
+                    history = venue.client.fetch_funding_history(ref.symbol, pos.opened_at)
                 except ccxt.BaseError:
                     continue  # the next reconciliation asks again
-                end = row["closed_at"] or t
-                for sym, ts, amount, currency, ref_id in funding_records(leg["exchange"], history):
-                    if sym != ref.symbol or not (row["opened_at"] <= ts <= end):
+                end = pos.closed_at or t
+                for sym, ts, amount, currency, ref_id in funding_records(leg.exchange, history):
+                    if sym != ref.symbol or not (pos.opened_at <= ts <= end):
                         continue
                     self.live.record_exchange_funding(
-                        exchange=leg["exchange"], symbol=sym, ts=ts, amount=amount,
-                        currency=currency, ref=ref_id, position_id=int(row["id"]),
+                        exchange=leg.exchange, symbol=sym, ts=ts, amount=amount,
+                        currency=currency, ref=ref_id, position_id=pos.id,
                     )  # fmt: skip
-                drifts += self._funding_drift(int(row["id"]), leg["exchange"], t)
+                drifts += self._funding_drift(pos.id, leg.exchange, t)
         return drifts
 
     def _funding_drift(self, position_id: int, exchange: str, t: int) -> list[str]:
@@ -619,8 +603,7 @@ class LiveExecutor(Executor):
                 text = (f"position {position_id} {exchange}: funding at {c['ts']}: ledger "
                         f"{want:+.6f}, exchange {got:+.6f} (drift {got - want:+.6f})")  # fmt: skip
                 key = f"funding_drift {position_id} {exchange} {c['ts']}"
-                if not self.ledger.query("select 1 from events where kind = 'funding_drift' "
-                                         "and detail like ?", [text[:60] + "%"]):  # fmt: skip
+                if not self.live.has_event("funding_drift", text[:60]):
                     self.live.event("funding_drift", text, t)
                     if self.notifier is not None:
                         self.notifier.send("risk", self.redact(text))
@@ -632,12 +615,19 @@ class LiveExecutor(Executor):
         """Complete or unwind what a previous run left in flight: every intent that may have
         reached an exchange is looked up by its client id, then each position is brought
         to a complete hedge or none."""
-        for row in self.live.intents(unresolved=True):
+        pending = self.live.intents(unresolved=True)
+        if pending:
+            # An order sent a moment before the crash may not be listed yet: give the
+            # exchanges a few seconds before deciding that an intent never left.
+            age_s = (self.now_ms() - max(int(r["ts"]) for r in pending)) / 1000
+            if age_s < RESTART_GRACE_S:
+                next(iter(self.venues.values())).gateway.sleep(RESTART_GRACE_S - age_s)
+        for row in pending:
             venue = self.venues.get(row["exchange"])
             if venue is None:
                 continue
-            p_coin = self.ledger.query("select coin from positions where id = ?", [row["position_id"]])
-            coin = p_coin[0]["coin"] if p_coin else ""
+            held = self.ledger.read.position(int(row["position_id"]))
+            coin = held.coin if held is not None else ""
             rules = venue.leg_market(coin, row["market"])
             if rules is None:
                 continue
@@ -662,8 +652,8 @@ class LiveExecutor(Executor):
                 self._alert("risk", f"position {row['position_id']}: order {row['client_id']} "
                             f"on {row['exchange']} cannot be looked up ({found.reason}); "
                             "retrying at the next start", row["position_id"])  # fmt: skip
-        for row in self.live.positions_in_flight():
-            self._recover_position(PaperPosition.from_row(row))
+        for p in self.live.positions_in_flight():
+            self._recover_position(p)
 
     def _net_fills(self, p: PaperPosition) -> list[LegFill]:
         fills = [LegFill() for _ in p.legs]
@@ -710,30 +700,30 @@ class LiveExecutor(Executor):
             self._alert("risk", f"position {p.id} ({was} at restart): nothing left open", p.id)
         elif result.status == "open":
             p.status = "open"
-            self.positions[p.id] = p
+            self._positions[p.id] = p
             self._alert("risk", f"position {p.id} ({was} at restart): completed, "
                         + ", ".join(f"{lg.exchange} {lg.market} {lg.size:g}" for lg in p.legs), p.id)  # fmt: skip
         else:
             p.status = result.status if result.status in ("unhedged", "closing") else "unhedged"
-            self.positions[p.id] = p
+            self._positions[p.id] = p
             if p.status == "unhedged":
                 self.unhedged.add(p.id)
                 self.stop_entries(f"unhedged:{p.id}", f"position {p.id} is unhedged")
             else:
                 self.closing[p.id] = p.close_reason or "close after restart"
-        self.live.update_position(p.id, p.row(now))
+        self.live.update_position(p, now)
 
     # -- halt --close-all without a runtime ---------------------------------------------------
     def close_all(self, view: SnapshotView, t: int) -> tuple[int, int]:
         """Close every open live position now; returns (closed, left open)."""
         closed = 0
         for p in list(self.positions.values()):
-            if self.close(p, view, t, "halt --close-all", force=True):
+            if self.close(p, view, t, "halt --close-all", force=True).closed:
                 closed += 1
         return closed, len(self.positions)
 
     def persist(self, t: int) -> None:
         for p in self.positions.values():
-            self.ledger.update("positions", "id", p.id, p.row(t))
+            self.ledger.record_position(p, t)
         for exchange, cash in self.cash.items():
-            self.ledger.update("balances", "exchange", exchange, {"cash": cash})
+            self.ledger.record_cash(exchange, cash)

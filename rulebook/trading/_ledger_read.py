@@ -1,0 +1,326 @@
+"""The ledger's reader: typed reads for `status`, reports, backtests and tests.
+
+    with LedgerReader.open("paper.db") as read:     # read-only; never creates a file
+        stats = read.stats()                         # LedgerStats
+        for p in read.positions():                   # PositionRecord, pnl parts included
+            ...
+        payments = read.funding_payments(position_id=3)
+
+A writer's `Ledger.read` is the same reader on the writer's connection. Every
+method returns dataclasses of `_records.py`; no caller sees a table or SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rulebook.errors import RulebookError
+
+from ._records import (
+    BalanceRecord,
+    BorrowCharge,
+    CycleRecord,
+    EventRecord,
+    FillRecord,
+    FundingRecord,
+    LedgerStats,
+    LegRecord,
+    OpportunityRecord,
+    OrderRecord,
+    PositionRecord,
+    RulesetRecord,
+)
+
+__all__ = ["SCHEMA_VERSION", "LedgerError", "LedgerReader", "schema_version"]
+
+#: The ledger schema this rulebook writes (see `_ledger.py` for the history).
+SCHEMA_VERSION = 2
+
+
+class LedgerError(RulebookError):
+    """The ledger cannot be opened, is not a rulebook ledger, or has another schema."""
+
+
+def schema_version(conn: sqlite3.Connection, path: Path) -> int:
+    """The ledger's schema version; LedgerError (one line) when it is not readable here."""
+    try:
+        row = conn.execute("select value from meta where key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError:
+        raise LedgerError(f"{path}: not a rulebook ledger (no meta table)") from None
+    try:
+        version = int(row[0]) if row is not None else None
+    except (TypeError, ValueError):
+        version = None
+    if version is None:
+        raise LedgerError(f"{path}: not a rulebook ledger (no schema version)")
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"{path}: ledger schema {version} was written by a newer rulebook;"
+            f" this one reads up to {SCHEMA_VERSION}: upgrade rulebook to open it"
+        )
+    return version
+
+
+class LedgerReader:
+    """Typed reads of one ledger. Build it with `LedgerReader.open(path)` (read-only)
+    or use a writer's `ledger.read`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._own = False
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> LedgerReader:
+        """Open a ledger read-only. An older ledger is refused with a message saying how
+        to upgrade it; nothing is written, and a missing file is not created."""
+        p = Path(path)
+        if not p.is_file():
+            raise LedgerError(f"{p}: no ledger here")
+        try:
+            conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30)
+            version = schema_version(conn, p)
+        except sqlite3.DatabaseError as e:
+            raise LedgerError(f"{p}: not a usable SQLite ledger: {e}") from None
+        if version < SCHEMA_VERSION:
+            conn.close()
+            raise LedgerError(
+                f"{p}: ledger schema {version} is older than this rulebook's {SCHEMA_VERSION};"
+                f" `rulebook status --db {p}` upgrades it in place (nothing is lost)"
+            )
+        reader = cls(conn, p)
+        reader._own = True
+        return reader
+
+    def close(self) -> None:
+        if self._own:
+            self._conn.close()
+
+    def __enter__(self) -> LedgerReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- helpers -------------------------------------------------------------------
+    def _rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        cur = self._conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def _one(self, sql: str, params: Any = ()) -> Any:
+        row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def _meta(self, key: str) -> str | None:
+        value = self._one("select value from meta where key = ?", [key])
+        return None if value is None else str(value)
+
+    # -- the run -------------------------------------------------------------------
+    def stats(self) -> LedgerStats:
+        """Statistics operators expect. Cumulative profit is the realised pnl of closed
+        positions plus the open ones marked at the last complete cycle."""
+        one = self._one
+        realised = float(one("select coalesce(sum(pnl), 0) from positions where status='closed'"))
+        unrealised = float(one("select coalesce(sum(pnl), 0) from positions where status='open'"))
+        return LedgerStats(
+            cycles=int(one("select count(*) from cycles")),
+            first_cycle=one("select min(ts) from cycles"),
+            last_cycle=one("select max(ts) from cycles"),
+            opportunities_found=int(one("select count(*) from opportunities")),
+            opportunities_distinct=int(
+                one("select count(*) from (select distinct rule, bindings from opportunities)")
+            ),
+            positions_opened=int(one("select count(*) from positions")),
+            positions_closed=int(one("select count(*) from positions where status='closed'")),
+            active_positions=int(one("select count(*) from positions where status='open'")),
+            trades_executed=int(one("select count(*) from fills")),
+            funding_payments=int(one("select count(*) from funding_payments")),
+            funding=float(one("select coalesce(sum(pnl_funding), 0) from positions")),
+            fees=float(one("select coalesce(sum(pnl_fees), 0) from positions")),
+            price=float(one("select coalesce(sum(pnl_price), 0) from positions")),
+            borrow=float(one("select coalesce(sum(pnl_borrow), 0) from positions")),
+            realised_pnl=realised,
+            unrealised_pnl=unrealised,
+            cumulative_profit=realised + unrealised,
+            initial_balance=float(one("select coalesce(sum(initial), 0) from balances")),
+            cash=float(one("select coalesce(sum(cash), 0) from balances")),
+            exposure=float(
+                one("select coalesce(sum(notional), 0) from positions where status='open'")
+            ),
+            halts=int(one("select count(*) from events where kind='halt'")),
+            errors=int(one("select count(*) from events where kind like '%error%'")),
+            outages=int(one("select count(*) from events where kind='outage'")),
+            runner_pid=self.runner_pid(),
+        )
+
+    def last_cycle_ts(self) -> int | None:
+        value = self._one("select max(ts) from cycles")
+        return None if value is None else int(value)
+
+    def cycles(self) -> list[CycleRecord]:
+        return [CycleRecord(**r) for r in self._rows("select * from cycles order by ts, id")]
+
+    def runner_pid(self) -> int | None:
+        """The pid of a runtime that is running on this ledger, if any (checked alive)."""
+        value = self._meta("runner_pid")
+        if value is None:
+            return None
+        pid = int(value)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # it died without clearing (kill -9)
+        except PermissionError:
+            pass
+        return pid
+
+    def mode(self) -> str:
+        """'live' or 'paper' (a ledger that never ran live is a paper one)."""
+        return self._meta("mode") or "paper"
+
+    def reported_funding(self) -> dict[int, float]:
+        """Per position, the funding the exchanges reported ({} on a paper ledger)."""
+        exists = self._one(
+            "select count(*) from sqlite_master where type = 'table' and name = 'exchange_funding'"
+        )
+        if not exists:
+            return {}
+        rows = self._rows(
+            "select position_id, sum(amount) as s from exchange_funding "
+            "where position_id is not null group by position_id"
+        )
+        return {int(r["position_id"]): float(r["s"] or 0.0) for r in rows}
+
+    def schema_version(self) -> int:
+        return schema_version(self._conn, self.path)
+
+    # -- positions and what they did -------------------------------------------------
+    def positions(self, status: str | None = None) -> list[PositionRecord]:
+        """Every position (or those with `status`, open or closed), by id."""
+        if status is None:
+            rows = self._rows("select * from positions order by id")
+        else:
+            rows = self._rows("select * from positions where status = ? order by id", [status])
+        return [_position(r) for r in rows]
+
+    def position(self, position_id: int) -> PositionRecord | None:
+        rows = self._rows("select * from positions where id = ?", [position_id])
+        return _position(rows[0]) if rows else None
+
+    def open_position_rows(self) -> list[dict[str, Any]]:
+        """The open positions' stored state, for the writer to rebuild its book from."""
+        return self._rows("select * from positions where status = 'open' order by id")
+
+    def orders(self, position_id: int | None = None) -> list[OrderRecord]:
+        return [OrderRecord(**r) for r in self._by_position("orders", position_id)]
+
+    def fills(self, position_id: int | None = None) -> list[FillRecord]:
+        """Fills in time order."""
+        return [FillRecord(**r) for r in self._by_position("fills", position_id, order="ts, id")]
+
+    def funding_payments(self, position_id: int | None = None) -> list[FundingRecord]:
+        """Payments in settlement order (then exchange)."""
+        rows = self._by_position("funding_payments", position_id, order="ts, exchange, id")
+        return [FundingRecord(**r) for r in rows]
+
+    def borrow_charges(self, position_id: int | None = None) -> list[BorrowCharge]:
+        return [BorrowCharge(**r) for r in self._by_position("borrow_charges", position_id)]
+
+    def _by_position(
+        self, table: str, position_id: int | None, order: str = "id"
+    ) -> list[dict[str, Any]]:
+        if position_id is None:
+            return self._rows(f"select * from {table} order by {order}")
+        return self._rows(
+            f"select * from {table} where position_id = ? order by {order}", [position_id]
+        )
+
+    def opportunities(self, rule: str | None = None) -> list[OpportunityRecord]:
+        if rule is None:
+            rows = self._rows("select * from opportunities order by id")
+        else:
+            rows = self._rows("select * from opportunities where rule = ? order by id", [rule])
+        out = []
+        for r in rows:
+            r["bindings"] = json.loads(r["bindings"])
+            r["legs"] = json.loads(r["legs"])
+            out.append(OpportunityRecord(**r))
+        return out
+
+    # -- money, events, rules, halts ------------------------------------------------------
+    def balances(self) -> list[BalanceRecord]:
+        return [BalanceRecord(**r) for r in self._rows("select * from balances order by exchange")]
+
+    def events(self, kind: str | None = None) -> list[EventRecord]:
+        if kind is None:
+            rows = self._rows("select * from events order by id")
+        else:
+            rows = self._rows("select * from events where kind = ? order by id", [kind])
+        return [EventRecord(**r) for r in rows]
+
+    def rulesets(self) -> list[RulesetRecord]:
+        out = []
+        for r in self._rows("select * from rulesets order by loaded_at, sha256"):
+            for key in ("files", "sources", "added", "removed", "changed"):
+                if r[key] is not None:
+                    r[key] = json.loads(r[key])
+            out.append(RulesetRecord(**r))
+        return out
+
+    def ruleset_sources(self, sha256: str) -> dict[str, str] | None:
+        value = self._one("select sources from rulesets where sha256 = ?", [sha256])
+        return None if value is None else dict(json.loads(value))
+
+    def live_ruleset(self) -> str | None:
+        """The ruleset the runtime runs (or ran last)."""
+        value = self._meta("live_ruleset")
+        if value is not None:
+            return value
+        value = self._one("select ruleset_sha from cycles order by id desc limit 1")
+        return None if value is None else str(value)
+
+    def pending_halt(self) -> tuple[int, bool] | None:
+        """The halt request to act on (a --close-all one first): (id, close_all)."""
+        row = self._conn.execute(
+            "select id, close_all from halt_requests where handled_at is null "
+            "order by close_all desc, id limit 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), bool(row[1]))
+
+
+_LEG_FIELDS = tuple(LegRecord.__dataclass_fields__)
+
+
+def _position(r: Mapping[str, Any]) -> PositionRecord:
+    legs = [LegRecord(**{k: leg[k] for k in _LEG_FIELDS if k in leg}) for leg in json.loads(r["legs"])]
+    return PositionRecord(
+        id=int(r["id"]),
+        rule=r["rule"],
+        bindings=json.loads(r["bindings"]),
+        ruleset_sha=r["ruleset_sha"],
+        coin=r["coin"],
+        legs=legs,
+        notional=float(r["notional"]),
+        status=r["status"],
+        opened_at=int(r["opened_at"]),
+        closed_at=r["closed_at"],
+        close_reason=r["close_reason"],
+        pnl_funding=float(r["pnl_funding"]),
+        pnl_fees=float(r["pnl_fees"]),
+        pnl_price=float(r["pnl_price"]),
+        pnl_borrow=float(r["pnl_borrow"]),
+        pnl=float(r["pnl"]),
+        updated_at=r["updated_at"],
+    )

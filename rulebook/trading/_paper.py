@@ -1,0 +1,385 @@
+"""The paper executor: fills, fees, balances, funding, borrow interest, closes.
+
+It implements the `Executor` protocol: it changes its in-memory book and
+records what it did through the ledger writer's named methods; the runtime
+wraps a whole cycle in `ledger.cycle()` so the writes land together. Every
+choice the spec leaves open is listed in docs/trading.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from rulebook.engine import resolve_taker_fee
+from rulebook.market import SnapshotView
+
+from ._book import PaperLeg, PaperPosition
+from ._config import TradingConfig
+from ._executor import (
+    Balance,
+    CloseResult,
+    Fill,
+    FundingPayment,
+    LegSpec,
+    OpenRequest,
+    OpenResult,
+    Settlement,
+    TradeEvent,
+)
+from ._ledger import Ledger
+from ._records import BorrowCharge, FundingRecord, OrderRecord
+
+Side = Literal["buy", "sell"]
+
+__all__ = ["PaperExecutor", "Quote", "quote"]
+
+MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    bid: float | None
+    ask: float | None
+    ref: float | None  # perp mark, spot mid (or the one side there is)
+    fee_observed: float | None
+
+    def fill(self, buy: bool, slippage: float) -> tuple[float, str] | None:
+        """The fill price and where it came from: the book side, else ref -/+ slippage."""
+        if buy and self.ask is not None:
+            return self.ask, "ask"
+        if not buy and self.bid is not None:
+            return self.bid, "bid"
+        if self.ref is None:
+            return None
+        if buy:
+            return self.ref * (1 + slippage), "mark+slippage"
+        return self.ref * (1 - slippage), "mark-slippage"
+
+
+def quote(view: SnapshotView, exchange: str, coin: str, market: str) -> Quote:
+    if market == "perp":
+        o = view.perp(exchange, coin)
+        if o is None:
+            return Quote(None, None, None, None)
+        ref = o.mark if o.mark is not None else o.mid()
+        return Quote(o.bid, o.ask, ref, o.taker_fee)
+    o = view.spot(exchange, coin)
+    if o is None:
+        return Quote(None, None, None, None)
+    ref = o.mid()
+    if ref is None:
+        ref = o.bid if o.bid is not None else o.ask
+    return Quote(o.bid, o.ask, ref, o.taker_fee)
+
+
+class PaperExecutor:
+    """Holds the open book and the paper balances; every change goes to the ledger."""
+
+    def __init__(self, config: TradingConfig, ledger: Ledger) -> None:
+        self.config = config
+        self.ledger = ledger
+        self._positions: dict[int, PaperPosition] = {}
+        self.cash: dict[str, float] = {}
+        self.initial: dict[str, float] = {}
+        self._events: list[TradeEvent] = []
+        self._configured_fees = config.engine_config().taker_fees
+        self._load()
+
+    # -- state -------------------------------------------------------------------------
+    def _load(self) -> None:
+        """Balances and open positions from the ledger; the config seeds a new ledger only."""
+        stored = self.ledger.balances()
+        with self.ledger.cycle():
+            for exchange, balance in self.config.balances().items():
+                if exchange not in stored:
+                    self.ledger.record_account(exchange, balance)
+                    stored[exchange] = (balance, balance)
+        for exchange, (initial, cash) in stored.items():
+            self.initial[exchange] = initial
+            self.cash[exchange] = cash
+        for p in self.ledger.open_positions():
+            self._positions[p.id] = p
+
+    @property
+    def positions(self) -> Mapping[int, PaperPosition]:
+        return self._positions
+
+    def drain_events(self) -> list[TradeEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def margin(self, exchange: str) -> float:
+        """Collateral the open legs on an exchange reserve (notional / leverage each)."""
+        lev = self.config.leverage
+        return sum(
+            p.notional / lev
+            for p in self._positions.values()
+            for leg in p.legs
+            if leg.exchange == exchange
+        )
+
+    def free(self, exchange: str) -> float:
+        return self.cash.get(exchange, 0.0) - self.margin(exchange)
+
+    def balances(self) -> dict[str, Balance]:
+        return {
+            ex: Balance(self.initial.get(ex, 0.0), cash, self.free(ex))
+            for ex, cash in self.cash.items()
+        }
+
+    def exposure(self) -> float:
+        return sum(p.notional for p in self._positions.values())
+
+    def equity(self) -> float:
+        """Cash on every exchange plus the open legs' unrealised price pnl."""
+        return sum(self.cash.values()) + sum(p.price for p in self._positions.values())
+
+    def _fee_rate(self, exchange: str, market: str, observed: float | None) -> float:
+        """The observation's fee, else the configuration's, else the engine's default."""
+        return resolve_taker_fee(exchange, market, observed, self._configured_fees)[0]
+
+    def begin_cycle(self, view: SnapshotView, t: int) -> None:
+        """Nothing is ever in flight on paper."""
+
+    # -- step 1: funding and borrow interest ---------------------------------------
+    def settle_funding(
+        self, position: PaperPosition, leg: PaperLeg, settlement: Settlement
+    ) -> FundingPayment | None:
+        # The short receives a positive rate: a long pays size * mark * rate.
+        s = settlement
+        amount = -leg.sign * leg.size * s.mark * s.rate
+        new = self.ledger.record_funding_payment(
+            FundingRecord(
+                position_id=position.id,
+                exchange=leg.exchange,
+                coin=position.coin,
+                ts=s.ts,
+                rate=s.rate,
+                mark=s.mark,
+                size=leg.size,
+                amount=amount,
+                interval_h=s.interval_h,
+                rate_source=s.rate_source,
+                mark_source=s.mark_source,
+            )
+        )
+        if not new:  # this settlement is already in the ledger
+            return None
+        leg.funding += amount
+        self.cash[leg.exchange] += amount
+        return FundingPayment(position.id, leg.exchange, s.ts, amount)
+
+    def accrue_borrow(
+        self, position: PaperPosition, leg: PaperLeg, view: SnapshotView, t: int
+    ) -> float:
+        # Interest on the borrowed coins over the time since the last accrual, at the
+        # rate seen then, valued at the current spot price.
+        q = quote(view, leg.exchange, position.coin, "spot")
+        price = q.ref if q.ref is not None else leg.mark
+        rate = leg.borrow_rate_daily
+        elapsed = t - leg.accrued_to
+        amount = 0.0
+        if rate is not None and elapsed > 0:
+            amount = leg.size * price * rate * elapsed / MS_PER_DAY
+            leg.borrow += amount
+            self.cash[leg.exchange] -= amount
+            self.ledger.record_borrow_charge(
+                BorrowCharge(
+                    position_id=position.id,
+                    exchange=leg.exchange,
+                    ts=t,
+                    rate_daily=rate,
+                    seconds=elapsed / 1000,
+                    amount=amount,
+                )
+            )
+        leg.accrued_to = max(leg.accrued_to, t)
+        b = view.borrow_obs(leg.exchange, position.coin)
+        if b is not None and b.borrow_rate_daily is not None:
+            leg.borrow_rate_daily = b.borrow_rate_daily
+        return amount
+
+    # -- step 2: mark to market ------------------------------------------------------
+    def mark(self, view: SnapshotView) -> None:
+        """Mark every open leg; a leg without a price keeps its last mark."""
+        for p in self._positions.values():
+            for leg in p.legs:
+                q = quote(view, leg.exchange, p.coin, leg.market)
+                if q.ref is not None:
+                    leg.mark = q.ref
+
+    # -- step 3: closes --------------------------------------------------------------
+    def close(
+        self,
+        position: PaperPosition,
+        view: SnapshotView,
+        t: int,
+        reason: str,
+        *,
+        force: bool = False,
+        by_risk_limit: bool = False,
+    ) -> CloseResult:
+        """Close both legs together at the book (or mark -/+ slippage).
+
+        Without a price for a leg the close waits for a later cycle, so the hedge is
+        never left half open; `force` (halt --close-all) uses the leg's last mark.
+        """
+        p = position
+        planned: list[tuple[PaperLeg, float, str, float]] = []
+        for leg in p.legs:
+            q = quote(view, leg.exchange, p.coin, leg.market)
+            got = q.fill(buy=leg.side == "short", slippage=self.config.slippage)
+            if got is None:
+                if not force:
+                    why = f"no price for {p.coin} {leg.market} on {leg.exchange}"
+                    self._events.append(
+                        TradeEvent(
+                            "error", f"position {p.id}: close ({reason}) deferred: {why}", p.id
+                        )
+                    )
+                    return CloseResult(False, why)
+                buy = leg.side == "short"
+                slip = self.config.slippage
+                got = (leg.mark * (1 + slip if buy else 1 - slip), "last mark (forced)")
+            price, source = got
+            planned.append(
+                (leg, price, source, self._fee_rate(leg.exchange, leg.market, q.fee_observed))
+            )
+        fills: list[Fill] = []
+        for leg, price, source, fee_rate in planned:
+            fee = leg.size * price * fee_rate
+            leg.exit_price = price
+            leg.exit_fee = fee
+            self.cash[leg.exchange] += leg.price_pnl - fee
+            side: Side = "buy" if leg.side == "short" else "sell"
+            fill = Fill(leg.exchange, leg.market, side, price, leg.size, fee, fee_rate, source)
+            self._record_order_and_fill(p.id, p.coin, t, "close", leg.size * price, fill)
+            fills.append(fill)
+        p.status = "closed"
+        p.closed_at = t
+        p.close_reason = reason
+        del self._positions[p.id]
+        self.ledger.record_position(p, t)
+        self._events.append(
+            TradeEvent(
+                "risk" if by_risk_limit else "close",
+                f"closed #{p.id} {p.rule_name} {p.subject.describe()} ({reason}): "
+                f"pnl {p.pnl:+.2f} (funding {p.funding:+.2f}, fees {p.fees:+.2f}, "
+                f"price {p.price:+.2f}, borrow {p.borrow:+.2f})",
+                p.id,
+            )
+        )
+        return CloseResult(True, None, tuple(fills))
+
+    # -- step 4: entries -----------------------------------------------------------------
+    def open(self, request: OpenRequest, view: SnapshotView, t: int) -> OpenResult:
+        """Open both legs together, or nothing: blocked when a price or balance is missing.
+
+        Risk limits are decided before this call (the runtime asks its RiskBudget);
+        this checks what only the executor knows: quotes and paper balances.
+        """
+        r = request
+        coin = r.subject.coin
+        amount = r.amount
+        planned: list[tuple[LegSpec, float, str, float, float]] = []
+        need: dict[str, float] = {}
+        for spec in r.legs:
+            q = quote(view, spec.exchange, coin, spec.market)
+            got = q.fill(buy=spec.side == "long", slippage=self.config.slippage)
+            if got is None:
+                return OpenResult(
+                    "blocked", amount, f"no price for {coin} {spec.market} on {spec.exchange}", None
+                )
+            price, source = got
+            fee_rate = self._fee_rate(spec.exchange, spec.market, q.fee_observed)
+            planned.append((spec, price, source, fee_rate, q.ref if q.ref is not None else price))
+            need[spec.exchange] = (
+                need.get(spec.exchange, 0.0) + amount / self.config.leverage + amount * fee_rate
+            )
+        for exchange, needed in need.items():
+            free = self.free(exchange)
+            if needed > free + 1e-9:
+                return OpenResult(
+                    "blocked",
+                    amount,
+                    f"balance: {exchange} has {max(free, 0):.2f} free, needs {needed:.2f}",
+                    None,
+                )
+        paper_legs: list[PaperLeg] = []
+        for spec, price, _source, fee_rate, ref in planned:
+            size = amount / price
+            leg = PaperLeg(
+                exchange=spec.exchange,
+                market=spec.market,
+                side=spec.side,
+                borrowed=spec.market == "spot" and spec.side == "short",
+                size=size,
+                entry_price=price,
+                entry_fee=size * price * fee_rate,
+                mark=ref,
+                accrued_to=t,
+            )
+            if leg.borrowed:
+                b = view.borrow_obs(leg.exchange, coin)
+                leg.borrow_rate_daily = None if b is None else b.borrow_rate_daily
+            paper_legs.append(leg)
+        p = PaperPosition(
+            id=0,
+            rule_name=r.rule_name,
+            bindings=dict(r.bindings),
+            ruleset_sha=r.ruleset_sha,
+            subject=r.subject,
+            legs=paper_legs,
+            notional=amount,
+            opened_at=t,
+        )
+        p.id = self.ledger.record_opening(p, t)
+        fills: list[Fill] = []
+        for leg, (spec, price, source, fee_rate, _ref) in zip(paper_legs, planned, strict=True):
+            self.cash[leg.exchange] -= leg.entry_fee
+            side: Side = "buy" if spec.side == "long" else "sell"
+            fill = Fill(leg.exchange, leg.market, side, price, leg.size, leg.entry_fee, fee_rate,
+                        source)  # fmt: skip
+            self._record_order_and_fill(p.id, coin, t, "open", amount, fill)
+            fills.append(fill)
+        self._positions[p.id] = p
+        self._events.append(
+            TradeEvent(
+                "open",
+                f"opened #{p.id} {r.rule_name} {r.subject.describe()}: "
+                + ", ".join(
+                    f"{lg.side} {lg.market} {lg.exchange} @ {lg.entry_price:g}" for lg in paper_legs
+                )
+                + f", {amount:.2f} per leg",
+                p.id,
+            )
+        )
+        return OpenResult("open", amount, None, p, tuple(fills))
+
+    # -- ledger ----------------------------------------------------------------------
+    def _record_order_and_fill(
+        self, position_id: int, coin: str, t: int, intent: str, notional: float, fill: Fill
+    ) -> None:
+        order_id = self.ledger.record_order(
+            OrderRecord(
+                ts=t,
+                position_id=position_id,
+                intent=intent,
+                exchange=fill.exchange,
+                coin=coin,
+                market=fill.market,
+                side=fill.side,
+                notional=notional,
+                status="filled",
+            )
+        )
+        self.ledger.record_fill(order_id, position_id, t, fill)
+
+    def persist(self, t: int) -> None:
+        """Write every open position and every balance (inside the cycle's transaction)."""
+        for p in self._positions.values():
+            self.ledger.record_position(p, t)
+        for exchange, cash in self.cash.items():
+            self.ledger.record_cash(exchange, cash)
