@@ -17,11 +17,16 @@ are in ``docs/limits.md``.
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
+from typing import TextIO
 from urllib.parse import urlsplit
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
+    "MaskedStream",
+    "MaskingFilter",
     "mask_secrets",
     "mask_url",
     "register_secret",
@@ -135,3 +140,49 @@ def mask_secrets(text: str) -> str:
     if "://" not in text:
         return text
     return _URL.sub(lambda m: mask_url(m.group(0)), text)
+
+
+class MaskingFilter(logging.Filter):
+    """A logging filter that masks secrets in every record it passes (attach it to a
+    logger or a handler: rulebook's own loggers and apprise's carry one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record: leave it to logging
+            return True
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+class MaskedStream:
+    """A text stream that masks secrets in everything written to it, for a console.
+
+    It looks up ``sys.stdout`` or ``sys.stderr`` at each write, so a test runner
+    that swaps them still captures the output."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+
+    @property
+    def _target(self) -> TextIO:
+        return sys.stderr if self._stderr else sys.stdout
+
+    def write(self, text: str) -> int:
+        self._target.write(mask_secrets(text) if "://" in text or _SECRETS else text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+    def fileno(self) -> int:
+        return self._target.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._target, "encoding", None) or "utf-8"

@@ -9,13 +9,16 @@ not numpy, the ledger, apprise, watchfiles or ccxt
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO, cast
 
 import typer
 from rich.console import Console
+
+from rulebook._text import MaskedStream, terminal_safe
 
 if TYPE_CHECKING:
     from rulebook.lang import LoadResult
@@ -36,8 +39,12 @@ def _piped_width() -> int | None:
     return 120
 
 
-out = Console(highlight=False, width=_piped_width())
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Everything printed goes through a stream that masks secrets (URLs' credentials
+# and tokens, configured keys): no message can show one (docs/limits.md).
+out = Console(highlight=False, width=_piped_width(), file=cast(TextIO, MaskedStream()))
+err = Console(
+    stderr=True, highlight=False, soft_wrap=True, file=cast(TextIO, MaskedStream(stderr=True))
+)
 
 DEFAULT_PATHS = [Path("strategies")]
 
@@ -67,7 +74,7 @@ class OutputFormat(StrEnum):
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error (never a traceback) and return the exit to raise."""
-    err.print(f"error: {message}", markup=False)
+    err.print(f"error: {terminal_safe(message, keep_newlines=True)}", markup=False)
     return typer.Exit(code)
 
 
@@ -366,7 +373,7 @@ def run(
     """
     from rulebook.app import run_paper
     from rulebook.lang import render_text
-    from rulebook.trading import ledger_mode
+    from rulebook.trading import LedgerError, RuntimeLock, ledger_mode
 
     if paper == live:
         raise fail("choose one: --paper (no orders sent) or --live (real orders; docs/live.md)")
@@ -383,35 +390,44 @@ def run(
         raise fail("the ruleset has errors; nothing was run", 1)
     if replay is not None and not replay.is_file():
         raise fail(f"{replay}: recording not found")
-    ledger = _ledger(cfg.ledger)
-    executor = None
-    if live:
-        from rulebook.app import LiveRefused, prepare_live
+    # One runtime per ledger: a second `run` on it stops here, naming the holder.
+    lock = RuntimeLock(cfg.ledger)
+    try:
+        lock.acquire(shlex.join(["rulebook", *sys.argv[1:]]))
+    except LedgerError as e:
+        raise fail(str(e)) from None
+    try:
+        ledger = _ledger(cfg.ledger)
+        executor = None
+        if live:
+            from rulebook.app import LiveRefused, prepare_live
 
-        try:
-            executor = prepare_live(
-                result.ruleset, cfg, ledger, yes=yes, err=err,
-                confirm=lambda q: typer.confirm(q.removesuffix(" [y/N]"), default=False),
-            )  # fmt: skip
-        except LiveRefused as e:
+            try:
+                executor = prepare_live(
+                    result.ruleset, cfg, ledger, yes=yes, err=err,
+                    confirm=lambda q: typer.confirm(q.removesuffix(" [y/N]"), default=False),
+                )  # fmt: skip
+            except LiveRefused as e:
+                ledger.close()
+                raise fail(str(e)) from None
+        elif ledger_mode(ledger) == "live":
             ledger.close()
-            raise fail(str(e)) from None
-    elif ledger_mode(ledger) == "live":
+            raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
+        summary = run_paper(
+            result.ruleset,
+            paths or DEFAULT_PATHS,
+            cfg,
+            ledger,
+            replay=replay,
+            speed=pace_speed,
+            watch=watch,
+            out=out,
+            err=err,
+            executor=executor,
+        )
         ledger.close()
-        raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
-    summary = run_paper(
-        result.ruleset,
-        paths or DEFAULT_PATHS,
-        cfg,
-        ledger,
-        replay=replay,
-        speed=pace_speed,
-        watch=watch,
-        out=out,
-        err=err,
-        executor=executor,
-    )
-    ledger.close()
+    finally:
+        lock.release()
     if summary.failed:
         raise fail(summary.failed, 1)
 

@@ -5,8 +5,9 @@ Exception hierarchy (each kind is defined in, and exported by, its stage):
 * RulebookError
   + PathError - rulebook.lang: a rule path is missing, unreadable or holds no rules
   + ConfigError - rulebook.trading: rulebook.toml or a RULEBOOK_* variable is invalid
-  + LedgerError - rulebook.trading: a ledger cannot be opened, is not a rulebook ledger, or is
-    held by another process
+  + LedgerError - rulebook.trading: a ledger cannot be opened, is not a rulebook ledger, or has
+    another schema
+    + LedgerInUse - rulebook.trading: another runtime holds the ledger (its pid and command)
   + SnapshotError - rulebook.app: a dry-run's snapshot cannot be had (file, --at, exchanges)
   + LiveRefused - rulebook.app: a live run or close must not start (keys, confirmation, venue)
   + ClientError - rulebook.trading.live: an exchange client cannot be made as configured
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from rulebook.backtest import BacktestError, OverrideError
     from rulebook.history import HistoryError, HistoryImportError
     from rulebook.lang import PathError
-    from rulebook.trading import ConfigError, LedgerError
+    from rulebook.trading import ConfigError, LedgerError, LedgerInUse
     from rulebook.trading.live import ClientError
 
 
@@ -55,6 +56,7 @@ KINDS: dict[str, str] = {
     "PathError": "rulebook.lang",
     "ConfigError": "rulebook.trading",
     "LedgerError": "rulebook.trading",
+    "LedgerInUse": "rulebook.trading",
     "SnapshotError": "rulebook.app",
     "LiveRefused": "rulebook.app",
     "ClientError": "rulebook.trading.live",
@@ -81,6 +83,7 @@ __all__ = [
     "HistoryError",
     "HistoryImportError",
     "LedgerError",
+    "LedgerInUse",
     "LiveRefused",
     "OverrideError",
     "PathError",

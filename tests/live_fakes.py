@@ -60,13 +60,17 @@ class Order:
 @dataclass
 class FakeBinance:
     prices: dict[str, float] = field(default_factory=lambda: {"BTCUSDT": 50_000.0})
-    fee_rate: dict[str, float] = field(default_factory=lambda: {"perp": 0.0005, "spot": 0.001})
+    fee_rate: dict[str, float] = field(
+        default_factory=lambda: {"perp": 0.0005, "spot": 0.001, "margin": 0.001})
     usdt: float = 100_000.0
     now: int = field(default_factory=lambda: int(time.time() * 1000))
     orders: list[Order] = field(default_factory=list)
     trades: list[dict[str, Any]] = field(default_factory=list)
     position: float = 0.0  # signed BTC on the perp
     spot_btc: float = 0.0
+    margin_btc: float = 0.0  # coins on the cross-margin account (borrowed ones included)
+    margin_debt: float = 0.0  # coins borrowed and not repaid
+    borrows: list[tuple[str, str, float]] = field(default_factory=list)
     faults: list[tuple[str, str, str | None]] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
     funding: list[dict[str, Any]] = field(default_factory=list)
@@ -128,7 +132,9 @@ class FakeBinance:
                            "options": {"fetchMarkets": {"types": ["spot", "linear"]},
                                        "leverageBrackets": {PERP: [["0", "0.004"]]}},
                            **config})  # fmt: skip
-        ex.set_markets(binance_markets())
+        ex.set_markets(binance_markets(), {
+            "BTC": {"id": "BTC", "code": "BTC", "precision": 1e-8},
+            "USDT": {"id": "USDT", "code": "USDT", "precision": 1e-8}})
         ex.load_markets = lambda reload=False, params={}: ex.markets  # noqa: B006
         ex.fetch = self.fetch
         ex.enableRateLimit = False
@@ -149,8 +155,21 @@ class FakeBinance:
         self.calls.append((method, u.path))
         if self.down:
             raise ccxt.ExchangeNotAvailable("binance 503 Service Unavailable")
-        kind = "perp" if u.path.startswith("/fapi") else "spot"
-        route = (method, u.path.replace("/fapi/v1/", "/X/").replace("/api/v3/", "/X/"))
+        if u.path == "/sapi/v1/margin/borrow-repay":
+            amount = float(params["amount"])
+            if params["type"] == "BORROW":
+                self.margin_debt = round(self.margin_debt + amount, 8)
+                self.margin_btc = round(self.margin_btc + amount, 8)
+            else:
+                self.margin_debt = round(self.margin_debt - amount, 8)
+                self.margin_btc = round(self.margin_btc - amount, 8)
+            self.borrows.append((params["type"], params["asset"], amount))
+            self.save()
+            return {"tranId": self._new_id(), "clientTag": ""}
+        kind = "perp" if u.path.startswith("/fapi") else (
+            "margin" if u.path.startswith("/sapi/v1/margin") else "spot")  # fmt: skip
+        route = (method, u.path.replace("/fapi/v1/", "/X/").replace("/api/v3/", "/X/")
+                 .replace("/sapi/v1/margin/", "/X/"))  # fmt: skip
         if route == ("POST", "/X/order"):
             return self._create(url, method, kind, params)
         if route == ("GET", "/X/order"):
@@ -259,6 +278,9 @@ class FakeBinance:
         if o.kind == "perp":
             self.position = round(self.position + sign * qty, 8)
             self.usdt -= fee
+        elif o.kind == "margin":
+            self.margin_btc = round(self.margin_btc + sign * qty, 8)
+            self.usdt -= sign * qty * px + fee
         else:
             self.spot_btc = round(self.spot_btc + sign * qty, 8)
             self.usdt -= sign * qty * px + fee
@@ -279,7 +301,7 @@ class FakeBinance:
              "timeInForce": "IOC" if o.type == "LIMIT" else "GTC", "type": o.type,
              "reduceOnly": o.reduce_only, "side": o.side, "positionSide": "BOTH",
              "updateTime": o.time, "time": o.time}  # fmt: skip
-        if o.kind == "spot":
+        if o.kind != "perp":
             d["cummulativeQuoteQty"] = str(o.filled * o.avg)
             d["transactTime"] = o.time
         return d

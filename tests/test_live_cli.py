@@ -199,3 +199,24 @@ def test_halt_close_all_without_a_runtime_closes_on_the_exchange(tmp_path: Path)
     spot_close = [o for o in server.orders if o.kind == "spot" and o.side == "SELL"]
     assert spot_close[0].type == "LIMIT" and spot_close[0].price < 50_099.0
     assert any(path.endswith("/ticker/24hr") for _, path in server.calls)
+
+
+def test_market_data_follows_testnet_and_api_url() -> None:
+    import asyncio
+
+    from rulebook.app import market_clients
+
+    cfg = load_config(environ={"RULEBOOK_EXCHANGES__BYBIT__TESTNET": "true",
+                               "RULEBOOK_EXCHANGES__GATE__API_URL": "http://127.0.0.1:8080/g"})
+    clients = market_clients(cfg, ["binance", "bybit", "gate"])
+    try:
+        assert set(clients) == {"bybit", "gate"}  # binance: the default public client
+        assert "testnet" in clients["bybit"].urls["api"]["public"]
+        assert str(clients["gate"].urls["api"]["public"]["spot"]).startswith(
+            "http://127.0.0.1:8080/g/")
+    finally:
+        async def close_all() -> None:
+            for c in clients.values():
+                await c.close()
+
+        asyncio.run(close_all())

@@ -344,3 +344,48 @@ def test_kill_9_between_the_legs_leaves_a_complete_hedge_or_none(tmp_path: Path)
     statuses = [(r["client_id"][-4:], r["status"]) for r in intents(ledger)]
     assert statuses == [("l0o0", "filled"), ("l1o0", "missing"), ("l1o1", "filled")]
     assert [o.client_id[-4:] for o in server.orders] == ["l0o0", "l1o1"]
+
+
+def test_borrowed_spot_leg_borrows_sells_on_margin_buys_back_and_repays(tmp_path: Path) -> None:
+    """Negative funding: long perp, short spot sold with coins borrowed on cross margin."""
+    ex, server, alerts, ledger = make(tmp_path)
+    t = 1_753_112_400_000
+    legs = (LegSpec("binance", "perp", "long"), LegSpec("binance", "spot", "short"))
+    request = OpenRequest("neg", {"coin": "BTC"}, "sha", Subject("funding", "BTC", ("binance",)),
+                          legs, 1000.0)  # fmt: skip
+    res = ex.open(request, view(t), t)
+    assert res.decision == "open" and res.position is not None
+    assert server.borrows == [("BORROW", "BTC", 0.019)]
+    assert server.position == 0.019 and server.margin_btc == 0.0 and server.margin_debt == 0.019
+    margin_orders = [o for o in server.orders if o.kind == "margin"]
+    assert [(o.side, o.type, o.filled) for o in margin_orders] == [("SELL", "LIMIT", 0.019)]
+    assert res.position.legs[1].borrowed and res.position.legs[1].size == 0.019
+    # read back from the margin account's trades: 0.019 x 50000 x 0.001 spot fee
+    assert res.position.legs[1].entry_fee == pytest.approx(0.95, rel=1e-12)
+    assert ex.close(res.position, view(t + 60_000), t + 60_000, "exit when").closed is True
+    assert server.position == 0 and server.margin_debt == 0 and server.margin_btc == 0
+    assert server.borrows == [("BORROW", "BTC", 0.019), ("REPAY", "BTC", 0.019)]
+    kinds = [r["kind"] for r in sql(ledger, "select kind from events order by id")]
+    assert "borrow" in kinds and "repay" in kinds
+
+
+def test_a_borrow_rule_on_an_exchange_ccxt_cannot_borrow_on_is_refused_at_start(
+    tmp_path: Path,
+) -> None:
+    from live_recorded import recorded_client
+
+    client = recorded_client("backpack")  # ccxt has no cross-margin borrow for backpack
+    client.load_markets = lambda reload=False, params={}: client.markets  # noqa: B006
+    cfg = load_config(environ={}).model_copy(update={"ledger": str(tmp_path / "live.db")})
+    ex = LiveExecutor(cfg, Ledger(tmp_path / "live.db"),
+                      {"backpack": Venue("backpack", client, OrderGateway("backpack", client))})  # fmt: skip
+    needs = TradeNeeds(markets={("backpack", "ETH", "perp"), ("backpack", "ETH", "spot"),
+                                ("backpack", "SOL", "perp")},
+                       borrow_always={("backpack", "ETH")},
+                       rules={("backpack", "ETH"): {"eth_borrow"}, ("backpack", "SOL"): {"sol_x"}})  # fmt: skip
+    problems = ex.start(needs)
+    assert problems == [
+        "backpack: no SOL perp market (needed by sol_x)",
+        "backpack: rule(s) eth_borrow need a borrowed ETH: ccxt cannot borrow on backpack "
+        "(no cross-margin borrow/repay)",
+    ]

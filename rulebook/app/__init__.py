@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         write_outputs,
     )
     from ._dry_run import load_snapshot, show_dry_run
-    from ._live import LiveRefused, close_all_live, prepare_live
+    from ._live import LiveRefused, close_all_live, market_clients, prepare_live
     from ._render import render_explanations, render_skipped, render_summary, render_table, utc_time
     from ._report import SHOWN_CLOSED, print_status
     from ._screen import Screen, build_screen
@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "load_snapshot": "._dry_run",
     "LiveRefused": "._live",
     "close_all_live": "._live",
+    "market_clients": "._live",
     "prepare_live": "._live",
     "show_dry_run": "._dry_run",
     "render_explanations": "._render",
@@ -94,6 +95,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "LiveRefused",
     "close_all_live",
+    "market_clients",
     "prepare_live",
     "backtest_command",
     "import_command",

@@ -29,10 +29,24 @@ def load_snapshot(ruleset: Ruleset, snapshot: Path | None, at: str | None) -> Lo
     Raises SnapshotError, whose message is for the operator.
     """
     if snapshot is not None:
-        return snapshot_from_file(snapshot, parse_time(at) if at else None)
-    if at is not None:
+        loaded = snapshot_from_file(snapshot, parse_time(at) if at else None)
+    elif at is not None:
         raise SnapshotError("--at needs --snapshot: live data is always now")
-    return snapshot_live(ruleset)
+    else:
+        loaded = snapshot_live(ruleset)
+    return _plausible(loaded)
+
+
+def _plausible(loaded: LoadedSnapshot) -> LoadedSnapshot:
+    """One snapshot has no previous prices: a price far from the other venues' is
+    left out of the evaluation, as a run's cycle would (docs/limits.md)."""
+    from rulebook.market import PriceGuard
+
+    view, rejected = PriceGuard().check(loaded.view)
+    if not rejected:
+        return loaded
+    problems = [*loaded.problems, *(f"price rejected: {r.text()}" for r in rejected)]
+    return LoadedSnapshot(view, loaded.source, problems)
 
 
 def show_dry_run(

@@ -25,7 +25,7 @@ from rulebook.lang import Ruleset
 from rulebook.market import Observation, SnapshotView
 from rulebook.trading import Ledger, LedgerError, LiveLedger, Notifier, TradingConfig
 
-__all__ = ["LiveRefused", "close_all_live", "prepare_live"]
+__all__ = ["LiveRefused", "close_all_live", "market_clients", "prepare_live"]
 
 ClientFactory = Callable[[str, dict[str, Any]], Any]
 
@@ -176,3 +176,23 @@ def close_all_live(
     executor.persist(view.at)
     ledger.record_event("halt", f"halt --close-all without a runtime: {closed} closed, {left} left open")
     return closed, left
+
+
+def market_clients(config: TradingConfig, exchanges: list[str]) -> dict[str, Any]:
+    """Keyless market-data clients for exchanges on a testnet or behind an `api_url`, so a
+    live run on a testnet prices its orders from the testnet's own books."""
+    from rulebook.market import make_exchange
+    from rulebook.trading.live import rebase_urls
+
+    clients: dict[str, Any] = {}
+    for name in exchanges:
+        settings = config.exchanges[name]
+        if not (settings.testnet or settings.api_url):
+            continue
+        client = make_exchange(name)
+        if settings.testnet and client.urls.get("test"):
+            client.set_sandbox_mode(True)
+        if settings.api_url:
+            client.urls["api"] = rebase_urls(client.urls["api"], settings.api_url)
+        clients[name] = client
+    return clients

@@ -31,6 +31,7 @@ from ._model import (
     mid_price,
     normalise_funding,
 )
+from ._plausible import PriceBand, PriceGuard, Rejection
 from ._profiles import PROFILES, ExchangeProfile
 from ._replay import ReplaySource
 from ._settled_live import SettlementFetch, SettlementFetcher
@@ -124,6 +125,9 @@ __all__ = [
     "mid_price",
     "basis_rate",
     "borrow_per_8h",
+    "PriceBand",
+    "PriceGuard",
+    "Rejection",
     "ReplaySource",
     "SnapshotView",
     "iter_jsonl",

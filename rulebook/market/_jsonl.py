@@ -12,6 +12,8 @@ from typing import IO, Literal, TextIO, cast
 
 from pydantic import ValidationError
 
+from rulebook._text import terminal_safe
+
 from ._model import Observation
 from ._settlement import SETTLEMENT_FIELDS, Settlement
 
@@ -56,7 +58,8 @@ class LineError:
     severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.severity}: {self.message}"
+        # the message may quote the line: escaped and cut for a terminal
+        return f"{self.path}:{self.line}: {self.severity}: {terminal_safe(self.message)}"
 
 
 def _describe(err: ValidationError) -> str:

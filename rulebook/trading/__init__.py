@@ -28,6 +28,7 @@ from ._holder import RulesetHolder
 from ._ledger import SCHEMA_VERSION, Ledger, LedgerError
 from ._ledger_read import LedgerReader
 from ._live_ledger import LiveLedger, ledger_mode, reported_funding
+from ._lock import LedgerInUse, LockHolder, RuntimeLock
 from ._notify import Notifier, NotifyFailure
 from ._paper import PaperExecutor
 from ._recorded import RecordedRulesets
@@ -65,6 +66,9 @@ __all__ = [
     "FundingRecord",
     "Ledger",
     "LedgerError",
+    "LedgerInUse",
+    "LockHolder",
+    "RuntimeLock",
     "LedgerReader",
     "LedgerStats",
     "LegRecord",

@@ -29,9 +29,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from rulebook._text import mask_secrets, register_secret
 from rulebook.engine import EngineConfig, resolve_taker_fee
 from rulebook.errors import RulebookError
-from rulebook.market import EXCHANGES, parse_duration
+from rulebook.market import EXCHANGES, PriceBand, parse_duration
 
 __all__ = [
     "ConfigError",
@@ -146,6 +147,22 @@ def _default_exchanges() -> dict[str, ExchangeConfig]:
     return {name: ExchangeConfig() for name in EXCHANGES}
 
 
+class PriceBandConfig(_Strict):
+    """`[price_band]`: when a price is implausible and rejected for the cycle (docs/limits.md)."""
+
+    #: the largest move from the market's previous accepted price (0.5 = 50%)
+    jump: float = Field(0.5, gt=0, le=100)
+    #: the largest distance from the median of the other venues' prices (0.25 = 25%)
+    venues: float = Field(0.25, gt=0, le=100)
+    #: other venues a cross-venue check needs
+    min_venues: int = Field(2, ge=1, le=10)
+    #: consecutive observations at a new level that make it accepted
+    confirm: int = Field(3, ge=1, le=1000)
+
+    def band(self) -> PriceBand:
+        return PriceBand(self.jump, self.venues, self.min_venues, self.confirm)
+
+
 class TradingConfig(_Strict):
     every: float = 30.0  # seconds
     ledger: str = "rulebook.db"
@@ -154,6 +171,7 @@ class TradingConfig(_Strict):
     exchanges: dict[str, ExchangeConfig] = Field(default_factory=_default_exchanges)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    price_band: PriceBandConfig = Field(default_factory=PriceBandConfig)
     #: a TOML file of keys, one table per exchange (docs/live.md); mode 600
     keys_file: str | None = None
 
@@ -290,7 +308,19 @@ def load_config(
     _refuse_keys_in_file(data, file)
     overrides, origin = _env_overrides(env)
     try:
-        return TradingConfig.model_validate(_merge(data, overrides))
+        config = TradingConfig.model_validate(_merge(data, overrides))
     except ValidationError as e:
         source = str(file) if file.exists() else "configuration"
-        raise ConfigError(_describe(e, source, origin)) from None
+        raise ConfigError(mask_secrets(_describe(e, source, origin))) from None
+    _register_secrets(config)
+    return config
+
+
+def _register_secrets(config: TradingConfig) -> None:
+    """Every key and notification URL is masked in every message from now on."""
+    for url in config.notify.urls:
+        register_secret(url)
+    for ex in config.exchanges.values():
+        for secret in (ex.api_key, ex.secret, ex.password):
+            if secret is not None:
+                register_secret(secret.get_secret_value())

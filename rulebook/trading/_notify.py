@@ -17,9 +17,14 @@ from dataclasses import dataclass
 
 import apprise
 
+from rulebook._text import MaskingFilter, mask_secrets, mask_url, register_secret
+
 __all__ = ["NotifyFailure", "Notifier"]
 
 log = logging.getLogger(__name__)
+# apprise logs the URLs it cannot use, tokens and all: mask its records and ours
+for _logger in (log, logging.getLogger("apprise")):
+    _logger.addFilter(MaskingFilter())
 
 _TITLES = {
     "open": "rulebook: position opened",
@@ -61,6 +66,8 @@ class Notifier:
     def __init__(self, urls: Iterable[str], kinds: Iterable[str]) -> None:
         self.kinds = set(kinds)
         self.urls = list(urls)
+        for url in self.urls:  # a URL carries its channel's token: never shown again
+            register_secret(url)
         self._apprise = apprise.Apprise()
         self.bad_urls = [u for u in self.urls if not self._apprise.add(u)]
         self.sent = 0
@@ -68,6 +75,11 @@ class Notifier:
         # failures not yet taken by `take_failures` (the reloader sends from its thread)
         self._failures: list[NotifyFailure] = []
         self._lock = threading.Lock()
+
+    @property
+    def bad_urls_shown(self) -> list[str]:
+        """The URLs apprise does not know, as they may be shown: `badscheme://***@host`."""
+        return [mask_url(u) for u in self.bad_urls]
 
     @property
     def enabled(self) -> bool:
@@ -80,11 +92,15 @@ class Notifier:
         why = ""
         try:
             with apprise.LogCapture(level=logging.WARNING) as captured:
-                ok = bool(self._apprise.notify(body=text, title=_TITLES.get(kind, "rulebook")))
+                ok = bool(
+                    self._apprise.notify(
+                        body=mask_secrets(text), title=_TITLES.get(kind, "rulebook")
+                    )
+                )
             if not ok:
-                why = _reason(captured.getvalue())
+                why = mask_secrets(_reason(captured.getvalue()))
         except Exception as e:  # a notification channel must never stop trading
-            ok, why = False, _URL.sub("***", f"{type(e).__name__}: {e}")
+            ok, why = False, mask_secrets(_URL.sub("***", f"{type(e).__name__}: {e}"))
         with self._lock:
             if ok:
                 self.sent += 1

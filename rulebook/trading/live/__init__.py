@@ -9,7 +9,7 @@ See docs/live.md for the operator's side.
 
 from __future__ import annotations
 
-from ._client import ClientError, trading_client
+from ._client import ClientError, rebase_urls, trading_client
 from ._executor import LiveExecutor, Venue
 from ._hedge import HedgeLeg, HedgeResult, HedgeTrader, LegFill
 from ._keys import Credentials, Redactor, describe_missing, load_credentials, missing_keys
@@ -35,6 +35,7 @@ __all__ = [
     "describe_missing",
     "load_credentials",
     "missing_keys",
+    "rebase_urls",
     "tradable",
     "trading_client",
     "wire_client_id",

@@ -23,18 +23,18 @@ from rulebook.market import PROFILES
 from .._config import ExchangeConfig
 from ._keys import Credentials
 
-__all__ = ["ClientError", "trading_client"]
+__all__ = ["ClientError", "rebase_urls", "trading_client"]
 
 
 class ClientError(RulebookError):
     """A client cannot be made as configured (no sandbox, a bad api_url)."""
 
 
-def _rebase(urls: Any, base: str) -> Any:
+def rebase_urls(urls: Any, base: str) -> Any:
     """Every URL in ccxt's `urls['api']` tree, moved to `base`'s scheme and host."""
     target = urlsplit(base)
     if isinstance(urls, dict):
-        return {k: _rebase(v, base) for k, v in urls.items()}
+        return {k: rebase_urls(v, base) for k, v in urls.items()}
     if isinstance(urls, str) and "://" in urls:
         u = urlsplit(urls)
         path = target.path.rstrip("/") + u.path
@@ -83,5 +83,5 @@ def trading_client(
             raise ClientError(
                 f"{exchange_id}: api_url {settings.api_url!r} is not an http(s) base URL"
             )
-        client.urls["api"] = _rebase(client.urls["api"], settings.api_url)
+        client.urls["api"] = rebase_urls(client.urls["api"], settings.api_url)
     return client

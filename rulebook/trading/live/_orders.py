@@ -192,6 +192,11 @@ class OrderGateway:
             exchange_status=status,
         )
 
+    @staticmethod
+    def _lookup_params(req: OrderRequest) -> dict[str, Any]:
+        """A borrowed spot leg's orders live on the margin account: ask there."""
+        return {"marginMode": req.margin_mode} if req.margin_mode else {}
+
     # -- finding -----------------------------------------------------------------
     def find(self, req: OrderRequest) -> OrderState:
         """Look the order up by its client id (open orders, then closed ones).
@@ -209,7 +214,9 @@ class OrderGateway:
             calls.append("fetch_orders")
         try:
             for name in calls:
-                for order in getattr(self.client, name)(req.symbol, since):
+                for order in getattr(self.client, name)(
+                    req.symbol, since, None, self._lookup_params(req)
+                ):
                     if _same_client_id(self.exchange, order.get("clientOrderId"), req.client_id):
                         return self._state(order)
         except ccxt.ExchangeNotAvailable as e:
@@ -253,7 +260,9 @@ class OrderGateway:
         order: Mapping[str, Any] | None = None
         if state.order_id is not None and self.client.has.get("fetchOrder") is True:
             try:
-                order = self.client.fetch_order(state.order_id, req.symbol)
+                order = self.client.fetch_order(
+                    state.order_id, req.symbol, self._lookup_params(req)
+                )
             except ccxt.BaseError:
                 order = None
         if order is None:
@@ -264,7 +273,8 @@ class OrderGateway:
         try:
             since = req.sent_at - 60_000 if req.sent_at else None
             trades = [
-                t for t in self.client.fetch_my_trades(req.symbol, since)
+                t for t in self.client.fetch_my_trades(
+                    req.symbol, since, None, self._lookup_params(req))
                 if oid is not None and str(t.get("order")) == oid
             ]  # fmt: skip
         except ccxt.BaseError:
@@ -293,7 +303,9 @@ class OrderGateway:
             if not self.client.has.get(has):
                 continue
             try:
-                orders = getattr(self.client, method)(req.symbol, since)
+                orders = getattr(self.client, method)(
+                    req.symbol, since, None, self._lookup_params(req)
+                )
             except ccxt.BaseError:
                 continue
             for o in orders:
