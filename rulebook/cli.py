@@ -31,6 +31,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
+
+
 def _piped_width() -> int | None:
     """Tables fit the terminal; piped output (logs, CI) is 120 columns wide unless
     COLUMNS says otherwise (rich reads COLUMNS itself)."""
@@ -555,6 +557,79 @@ def history_import(
     raise typer.Exit(import_command(sources, output, format, quote, out=out, err=err))
 
 
+@history_app.command("fetch")
+def history_fetch(
+    exchange: Annotated[str, typer.Option("--exchange", "-e", help="One of the six exchanges.")],
+    coins: Annotated[str, typer.Option("--coins", "-c", metavar="LIST", help="BTC,ETH,...")],
+    since: Annotated[str, typer.Option("--since", metavar="DATE", help="Start, ISO-8601 UTC.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="History file (JSON Lines) to append to.")
+    ],
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="DATE", help="End (default: now).")
+    ] = None,
+    timeframe: Annotated[
+        str, typer.Option("--timeframe", help="Candles for the prices: 1m 5m 15m 1h 4h 8h.")
+    ] = "1h",
+) -> None:
+    """Fetch funding history and prices from an exchange's public API, through ccxt.
+
+    Settled rates (with their intervals) from the funding-rate history, and
+    mark, index and spot candles, paged and rate-limited. Every page is
+    appended as it arrives; running the same command again resumes after the
+    last time the file holds. No API key is needed.
+
+    Example:
+
+        rulebook history fetch --exchange binance --coins BTC,ETH --since 2024-01-01 -o binance.jsonl
+    """
+    import asyncio
+    import time
+
+    from rulebook.history import fetch_history
+    from rulebook.lang import EXCHANGES
+
+    if exchange not in EXCHANGES:
+        raise typer.BadParameter(f"--exchange {exchange}: one of {', '.join(EXCHANGES)}")
+    coin_list = [c.strip().upper() for c in coins.split(",") if c.strip()]
+    if not coin_list:
+        raise typer.BadParameter("--coins: give at least one coin, like BTC,ETH")
+    start = _time_option(since, "--since")
+    end = _time_option(until, "--until") or int(time.time() * 1000)
+    assert start is not None
+    if end <= start:
+        raise fail("--until must be after --since")
+    try:
+        stats = asyncio.run(
+            fetch_history(
+                exchange,
+                coin_list,
+                start,
+                end,
+                output,
+                timeframe=timeframe,
+                on_progress=lambda text: err.print(text, markup=False),
+            )
+        )
+    except KeyboardInterrupt:
+        err.print(f"stopped; run the same command again to resume into {output}", markup=False)
+        raise typer.Exit(130) from None
+    except ValueError as e:
+        raise fail(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - a ccxt error, phrased for the operator
+        raise fail(
+            f"{exchange}: {type(e).__name__}: {e}; what was fetched is in {output}, "
+            "run again to resume"
+        ) from None
+    for n in stats.notes:
+        err.print(f"note: {n}", markup=False)
+    out.print(
+        f"wrote {stats.settlements} settlements, {stats.perp_prices} perp and "
+        f"{stats.spot_prices} spot price observations to {output} ({stats.requests} requests)",
+        markup=False,
+    )
+
+
 def _time_option(text: str | None, name: str) -> int | None:
     if text is None:
         return None
@@ -599,6 +674,14 @@ def backtest(
     db: Annotated[
         Path | None,
         typer.Option("--db", help="Keep the backtest's ledger in this NEW file (default: none)."),
+    ] = None,
+    seen: Annotated[
+        Path | None,
+        typer.Option(
+            "--seen",
+            metavar="FILE",
+            help="Write what the rules saw at each cycle (a snapshot file dry-run reads).",
+        ),
     ] = None,
     sweep: Annotated[
         list[str] | None,
@@ -687,7 +770,14 @@ def backtest(
             if cluster is not None or workers is not None:
                 raise fail("--cluster and --workers are for sweeps: add --sweep NAME=V1,V2")
             code = backtest_command(
-                spec, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, db=db
+                spec,
+                out=out,
+                err=err,
+                as_json=as_json,
+                html=html,
+                csv_dir=csv_dir,
+                db=db,
+                seen=seen,
             )
     except OverrideError as e:
         raise fail(str(e)) from None

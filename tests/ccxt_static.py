@@ -36,8 +36,9 @@ class NoRecording(ccxt.ExchangeError):
     pass
 
 
-def client(exchange: str, markets: list[dict[str, Any]], routes: dict[str, Any],
-           delay_s: float = 0.0):
+def client(
+    exchange: str, markets: list[dict[str, Any]], routes: dict[str, Any], delay_s: float = 0.0
+):
     """A ccxt async client with ``markets`` set and ``fetch`` answering from ``routes``.
 
     A route's value is a body, or a callable(url) returning a body or raising.
@@ -65,14 +66,44 @@ def client(exchange: str, markets: list[dict[str, Any]], routes: dict[str, Any],
 
 
 def perp_stub(ex_id: str, base: str, quote: str, mid: str, **kw) -> dict[str, Any]:
-    return dict(id=mid, symbol=f"{base}/{quote}:{quote}", base=base, quote=quote, settle=quote,
-                baseId=base, quoteId=quote, settleId=quote.lower() if ex_id == "gate" else quote,
-                type="swap", spot=False, swap=True, contract=True, linear=True, inverse=False,
-                subType="linear", active=True, contractSize=kw.pop("contractSize", 1),
-                stock=False, info=kw.pop("info", {}), **kw)
+    return dict(
+        id=mid,
+        symbol=f"{base}/{quote}:{quote}",
+        base=base,
+        quote=quote,
+        settle=quote,
+        baseId=base,
+        quoteId=quote,
+        settleId=quote.lower() if ex_id == "gate" else quote,
+        type="swap",
+        spot=False,
+        swap=True,
+        contract=True,
+        linear=True,
+        inverse=False,
+        subType="linear",
+        active=True,
+        contractSize=kw.pop("contractSize", 1),
+        stock=False,
+        info=kw.pop("info", {}),
+        **kw,
+    )
 
 
 def spot_stub(base: str, quote: str, mid: str, **kw) -> dict[str, Any]:
-    return dict(id=mid, symbol=f"{base}/{quote}", base=base, quote=quote, baseId=base,
-                quoteId=quote, type="spot", spot=True, swap=False, contract=False, active=True,
-                stock=False, info=kw.pop("info", {}), **kw)
+    return dict(
+        id=mid,
+        symbol=f"{base}/{quote}",
+        base=base,
+        quote=quote,
+        baseId=base,
+        quoteId=quote,
+        type="spot",
+        spot=True,
+        swap=False,
+        contract=False,
+        active=True,
+        stock=False,
+        info=kw.pop("info", {}),
+        **kw,
+    )

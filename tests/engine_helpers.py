@@ -8,23 +8,51 @@ from rulebook.market import Observation, SnapshotView
 T0 = 1753112400000  # 2025-07-21 15:40 UTC, the spec's example timestamp
 
 
-def perp(exchange: str, coin: str, rate: float, interval_h: float = 8, *, ts: int = T0,
-         mark: float | None = 100.0, index: float | None = 100.0, fee: float | None = None,
-         volume: float | None = 1e8) -> Observation:
-    return Observation(ts=ts, exchange=exchange, coin=coin, market="perp", funding_rate=rate,
-                       funding_interval_h=interval_h, next_funding_ts=ts + 600_000, mark=mark,
-                       index=index, volume_24h=volume, taker_fee=fee)
+def perp(
+    exchange: str,
+    coin: str,
+    rate: float,
+    interval_h: float = 8,
+    *,
+    ts: int = T0,
+    mark: float | None = 100.0,
+    index: float | None = 100.0,
+    fee: float | None = None,
+    volume: float | None = 1e8,
+) -> Observation:
+    return Observation(
+        ts=ts,
+        exchange=exchange,
+        coin=coin,
+        market="perp",
+        funding_rate=rate,
+        funding_interval_h=interval_h,
+        next_funding_ts=ts + 600_000,
+        mark=mark,
+        index=index,
+        volume_24h=volume,
+        taker_fee=fee,
+    )
 
 
-def spot(exchange: str, coin: str, bid: float = 99.99, ask: float = 100.01, *, ts: int = T0,
-         fee: float | None = None) -> Observation:
-    return Observation(ts=ts, exchange=exchange, coin=coin, market="spot", bid=bid, ask=ask,
-                       taker_fee=fee)
+def spot(
+    exchange: str,
+    coin: str,
+    bid: float = 99.99,
+    ask: float = 100.01,
+    *,
+    ts: int = T0,
+    fee: float | None = None,
+) -> Observation:
+    return Observation(
+        ts=ts, exchange=exchange, coin=coin, market="spot", bid=bid, ask=ask, taker_fee=fee
+    )
 
 
 def borrow(exchange: str, coin: str, daily: float, *, ts: int = T0) -> Observation:
-    return Observation(ts=ts, exchange=exchange, coin=coin, market="borrow",
-                       borrow_rate_daily=daily)
+    return Observation(
+        ts=ts, exchange=exchange, coin=coin, market="borrow", borrow_rate_daily=daily
+    )
 
 
 def view(*obs: Observation, at: int | None = None) -> SnapshotView:

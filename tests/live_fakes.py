@@ -26,17 +26,49 @@ SPOT = "BTC/USDT"
 
 
 def binance_markets() -> list[dict[str, Any]]:
-    common = dict(base="BTC", quote="USDT", baseId="BTC", quoteId="USDT", active=True,
-                  info={"orderTypes": ["LIMIT", "MARKET"]}, future=False, option=False)
-    perp = dict(id="BTCUSDT", symbol=PERP, settle="USDT", settleId="USDT", type="swap",
-                spot=False, swap=True, margin=False, contract=True, linear=True, inverse=False,
-                subType="linear", contractSize=1.0,
-                precision={"amount": 0.001, "price": 0.1, "base": 1e-8, "quote": 1e-8},
-                limits={"amount": {"min": 0.001, "max": 1000}, "cost": {"min": 5}}, **common)
-    spot = dict(id="BTCUSDT", symbol=SPOT, settle=None, type="spot", spot=True, swap=False,
-                margin=True, contract=False, linear=None, inverse=None,
-                precision={"amount": 0.00001, "price": 0.01, "base": 1e-8, "quote": 1e-8},
-                limits={"amount": {"min": 0.00001}, "cost": {"min": 5}}, **common)
+    common = dict(
+        base="BTC",
+        quote="USDT",
+        baseId="BTC",
+        quoteId="USDT",
+        active=True,
+        info={"orderTypes": ["LIMIT", "MARKET"]},
+        future=False,
+        option=False,
+    )
+    perp = dict(
+        id="BTCUSDT",
+        symbol=PERP,
+        settle="USDT",
+        settleId="USDT",
+        type="swap",
+        spot=False,
+        swap=True,
+        margin=False,
+        contract=True,
+        linear=True,
+        inverse=False,
+        subType="linear",
+        contractSize=1.0,
+        precision={"amount": 0.001, "price": 0.1, "base": 1e-8, "quote": 1e-8},
+        limits={"amount": {"min": 0.001, "max": 1000}, "cost": {"min": 5}},
+        **common,
+    )
+    spot = dict(
+        id="BTCUSDT",
+        symbol=SPOT,
+        settle=None,
+        type="spot",
+        spot=True,
+        swap=False,
+        margin=True,
+        contract=False,
+        linear=None,
+        inverse=None,
+        precision={"amount": 0.00001, "price": 0.01, "base": 1e-8, "quote": 1e-8},
+        limits={"amount": {"min": 0.00001}, "cost": {"min": 5}},
+        **common,
+    )
     return [perp, spot]
 
 
@@ -144,7 +176,9 @@ class FakeBinance:
     # -- transport -----------------------------------------------------------------
     def _error(self, url: str, method: str, code: int, msg: str, status: int = 400) -> None:
         body = json.dumps({"code": code, "msg": msg})
-        self.ex.handle_errors(status, "Bad Request", url, method, {}, body, json.loads(body), None, None)
+        self.ex.handle_errors(
+            status, "Bad Request", url, method, {}, body, json.loads(body), None, None
+        )
         raise AssertionError(f"ccxt did not raise for {code}")
 
     def fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
@@ -178,7 +212,9 @@ class FakeBinance:
                 self._error(url, method, -2013, "Order does not exist.")
             return self._order_json(o)
         if route == ("GET", "/X/openOrders"):
-            return [self._order_json(o) for o in self.orders if o.kind == kind and o.status == "NEW"]
+            return [
+                self._order_json(o) for o in self.orders if o.kind == kind and o.status == "NEW"
+            ]
         if route == ("GET", "/X/allOrders"):
             return [self._order_json(o) for o in self.orders if o.kind == kind]
         if route in (("GET", "/X/userTrades"), ("GET", "/X/myTrades")):
@@ -199,7 +235,12 @@ class FakeBinance:
                                  {"asset": "BTC", "free": str(self.spot_btc), "locked": "0"}],
                     "updateTime": self.now}  # fmt: skip
         if u.path in ("/fapi/v1/leverage", "/fapi/v1/marginType"):
-            return {"code": 200, "msg": "success", "symbol": "BTCUSDT", "leverage": params.get("leverage")}
+            return {
+                "code": 200,
+                "msg": "success",
+                "symbol": "BTCUSDT",
+                "leverage": params.get("leverage"),
+            }
         if route == ("GET", "/X/ticker/24hr"):
             px = self.prices["BTCUSDT"]
             return {"symbol": "BTCUSDT", "lastPrice": str(px), "bidPrice": str(px - 1),
@@ -232,11 +273,15 @@ class FakeBinance:
         if what == "reject_funds":  # Binance's spot and futures codes for it
             if kind == "perp":
                 self._error(url, method, -2019, "Margin is insufficient.")
-            self._error(url, method, -2010, "Account has insufficient balance for requested action.")
+            self._error(
+                url, method, -2010, "Account has insufficient balance for requested action."
+            )
         if what == "reject_invalid":
             self._error(url, method, -4164, "Order's notional must be no smaller than 5.")
         if what == "timeout_before_accept":
-            raise ccxt.RequestTimeout("binance POST https://fapi.binance.com/fapi/v1/order timed out")
+            raise ccxt.RequestTimeout(
+                "binance POST https://fapi.binance.com/fapi/v1/order timed out"
+            )
         qty = float(p["quantity"])
         reduce_only = p.get("reduceOnly") == "true"
         if reduce_only and kind == "perp":

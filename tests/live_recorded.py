@@ -63,8 +63,11 @@ def markets(exchange: str) -> list[dict[str, Any]]:
                [_spot(c, "USDT", f"{c}USDT", **copy.deepcopy(info)) for c in ("BTC", "ETH", "LTC", "SOL")]  # fmt: skip
     if exchange == "bybit":
         saved = list(json.loads((MARKETS / "bybit.json").read_text()).values())
-        return saved + [_spot(c, "USDT", f"{c}USDT") for c in ("XRP", "LTC", "ETH")] + [
-            _perp("bybit", "ADA", "USDT", "ADAUSDT", precision={"amount": 1, "price": 0.0001})]
+        return (
+            saved
+            + [_spot(c, "USDT", f"{c}USDT") for c in ("XRP", "LTC", "ETH")]
+            + [_perp("bybit", "ADA", "USDT", "ADAUSDT", precision={"amount": 1, "price": 0.0001})]
+        )
     if exchange == "okx":
         return [_perp("okx", "LTC", "USDT", "LTC-USDT-SWAP", 1.0),
                 _perp("okx", "SUSHI", "USDT", "SUSHI-USDT-SWAP", 1.0),
@@ -127,8 +130,13 @@ class Replay:
     def route(self, call: Callable[[], Any], answer: Any) -> str:
         """Route the path that `call` requests first to `answer` (found by running it once)."""
         seen: list[str] = []
-        saved, self.client.fetch = self.client.fetch, lambda url, *a, **k: (
-            seen.append(urlsplit(url).path), (_ for _ in ()).throw(ccxt.NetworkError("probe")))[1]
+        saved, self.client.fetch = (
+            self.client.fetch,
+            lambda url, *a, **k: (
+                seen.append(urlsplit(url).path),
+                (_ for _ in ()).throw(ccxt.NetworkError("probe")),
+            )[1],
+        )
         try:
             call()
         except ccxt.BaseError:

@@ -141,3 +141,67 @@ def test_next_settlement_lookahead_is_stated_and_differs(tmp_path: Path) -> None
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
     assert rep["lookahead"].startswith("next-settlement: ") and "optimistic" in rep["lookahead"]
+
+
+def _seen(tmp_path: Path, lookahead: str) -> dict[int, dict]:
+    seen = tmp_path / f"{lookahead}.jsonl"
+    res = runner.invoke(
+        app,
+        ["backtest", str(ROOT / "strategies"), "--data", str(AHA), "--from", "2024-03-01",
+         "--to", "2024-03-03", "--lookahead", lookahead, "--seen", str(seen)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in seen.read_text().splitlines()]
+    return {
+        r["ts"]: r
+        for r in rows
+        if r["exchange"] == "binance" and r["coin"] == "BTC" and r["market"] == "perp"
+    }
+
+
+def test_what_the_rules_saw_at_each_cycle_is_kept_and_has_no_lookahead(tmp_path: Path) -> None:
+    from rulebook.history import read_history
+
+    h, _ = read_history([AHA])
+    s = h.settlements[("binance", "BTC")]
+    rate_at = dict(zip(s.ts.tolist(), s.rate.tolist(), strict=True))
+    H8 = 8 * 3_600_000
+    conservative = _seen(tmp_path, "last-settled")
+    assert len(conservative) == 7  # 2024-03-01 00:00 .. 2024-03-03 00:00, every 8h
+    for t, obs in conservative.items():
+        # at a settlement time the rules saw the rate that had just settled, for the next one
+        assert obs["funding_rate"] == rate_at[t]
+        assert obs["next_funding_ts"] == t + H8
+    optimistic = _seen(tmp_path, "next-settlement")
+    for t, obs in optimistic.items():
+        # a minute before each settlement, the rate that was about to settle
+        assert obs["next_funding_ts"] == t + 60_000
+        assert obs["funding_rate"] == rate_at[t + 60_000]
+
+
+def test_report_for_a_paper_run_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trading_helpers import T0, H, T, pair_rows, write_jsonl
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.rules").write_text(
+        "rule sol_spread:\n    when spread(SOL, bybit, binance) > 0.01%\n    then hedge 1000 USDT\n"
+    )
+    rows = pair_rows(T0, "SOL", (100.0, 0.0001), (100.2, 0.0004), T) + pair_rows(
+        T, "SOL", (101.0, 0.0001), (101.1, 0.0003), T + 8 * H
+    )
+    write_jsonl(tmp_path / "rec.jsonl", rows)
+    res = runner.invoke(
+        app, ["run", "s.rules", "--paper", "--replay", "rec.jsonl", "--db", "p.db", "--no-watch"]
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["report", "--db", "p.db", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["lookahead"] is None and rep["source"] == "ledger p.db"
+    assert rep["totals"]["trades"] == 1 and rep["totals"]["open_trades"] == 1
+    con = sqlite3.connect(tmp_path / "p.db")
+    funding = con.execute("select coalesce(sum(amount), 0) from funding_payments").fetchone()[0]
+    assert abs(rep["totals"]["funding"] - funding) <= 1e-9
+    res = runner.invoke(app, ["report", "--db", "missing.db"])
+    assert res.exit_code == 2 and "no ledger here" in res.output
+    assert not (tmp_path / "missing.db").exists()

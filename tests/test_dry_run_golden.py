@@ -31,10 +31,14 @@ TIMES = sorted(p.name[len("dryrun-") : -len(".json")] for p in BASELINE.glob("dr
 
 _REASONS = [
     (re.compile(r'"reason": "no data from (\w+)"'), r'"reason": "\1 not in this recording"'),
-    (re.compile(r'"reason": "(\w+) not listed on (\w+)"'),
-     r'"reason": "\1 on \2 not in this recording"'),
-    (re.compile(r'"reason": "(no (?:borrow|spot) market for \w+ on \w+)"'),
-     r'"reason": "\1 in this recording"'),
+    (
+        re.compile(r'"reason": "(\w+) not listed on (\w+)"'),
+        r'"reason": "\1 on \2 not in this recording"',
+    ),
+    (
+        re.compile(r'"reason": "(no (?:borrow|spot) market for \w+ on \w+)"'),
+        r'"reason": "\1 in this recording"',
+    ),
 ]
 
 

@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from rulebook.cli import app
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "binance-bybit-okx-btc-eth-2023-2024.jsonl"
+EXAMPLE = (
+    Path(__file__).resolve().parents[1] / "examples" / "binance-bybit-okx-btc-eth-2023-2024.jsonl"
+)
 runner = CliRunner()
 
 
@@ -20,8 +22,10 @@ def seed(tmp_path):
     """Synthetic seed scenario: Backpack +0.01%/1h vs Binance -0.02%/8h."""
     snap = tmp_path / "seed.jsonl"
     snap.write_text(
-        perp("backpack", "SOL", 0.0001, 1).to_json() + "\n"
-        + perp("binance", "SOL", -0.0002, 8).to_json() + "\n"
+        perp("backpack", "SOL", 0.0001, 1).to_json()
+        + "\n"
+        + perp("binance", "SOL", -0.0002, 8).to_json()
+        + "\n"
         + "not json\n"
     )
     rules = tmp_path / "seed.rules"
@@ -43,9 +47,24 @@ def test_json_is_spec_section_10(seed):
     assert d["at"] == T0
     (o,) = d["opportunities"]
     assert list(o) == [
-        "rule", "bindings", "coin", "subject", "legs", "edge", "apr", "fees", "net_8h",
-        "breakeven_h", "confidence", "risk", "amount", "expected_8h", "expected_net_8h",
-        "fired", "decision", "reason",
+        "rule",
+        "bindings",
+        "coin",
+        "subject",
+        "legs",
+        "edge",
+        "apr",
+        "fees",
+        "net_8h",
+        "breakeven_h",
+        "confidence",
+        "risk",
+        "amount",
+        "expected_8h",
+        "expected_net_8h",
+        "fired",
+        "decision",
+        "reason",
     ]
     assert o["bindings"] == {"coin": "SOL"}
     assert o["edge"] == pytest.approx(0.001)  # 0.01% x 8/1 - (-0.02%)

@@ -93,8 +93,12 @@ def test_evaluate_decides_best_expected_net_first():
         "rule r:\n for x in v\n when spread(SOL, x, binance) > 0%\n then hedge 1000 USDT\n"
         "risk:\n max_total_exposure 1500 USDT\n"
     )
-    v = view(perp("binance", "SOL", 0.0), perp("okx", "SOL", 0.003), perp("gate", "SOL", 0.002),
-             perp("bybit", "SOL", 0.001))
+    v = view(
+        perp("binance", "SOL", 0.0),
+        perp("okx", "SOL", 0.003),
+        perp("gate", "SOL", 0.002),
+        perp("bybit", "SOL", 0.001),
+    )
     ev = evaluate(rs, v)
     got = [(o.bindings["x"], o.decision, o.amount) for o in ev.opportunities]
     # okx (net 0.10% -> 1.00 USDT) opens 1000; gate (net 0%) gets the 500 left; bybit blocked

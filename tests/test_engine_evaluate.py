@@ -105,7 +105,9 @@ def test_negative_funding_without_borrow_market_is_skipped():
 def test_basis_subject_legs_follow_funding():
     rs = ruleset("when basis(SOL, bybit) > 0.1% then hedge 500 USDT\n")
     # mark 100.3 vs spot mid 100: basis 0.3%; funding +0.02% -> short perp, long spot
-    v = view(perp("bybit", "SOL", 0.0002, mark=100.3, index=100.2), spot("bybit", "SOL", 99.99, 100.01))
+    v = view(
+        perp("bybit", "SOL", 0.0002, mark=100.3, index=100.2), spot("bybit", "SOL", 99.99, 100.01)
+    )
     (o,) = evaluate(rs, v).opportunities
     assert o.subject == Subject("basis", "SOL", ("bybit",))
     assert [(leg.market, leg.side) for leg in o.legs] == [("perp", "short"), ("spot", "long")]
@@ -139,8 +141,11 @@ def test_confidence_freshness_boundaries(age_s, fresh):
     rs = ruleset(SEED.replace("and confidence > 0.7 ", ""))
     # a newer observation elsewhere makes "now" T0 + age; the subject's are at T0
     now = T0 + age_s * 1000
-    v = view(perp("backpack", "SOL", 0.0001, 1), perp("binance", "SOL", -0.0002, 8),
-             perp("okx", "BTC", 0.0001, ts=now))
+    v = view(
+        perp("backpack", "SOL", 0.0001, 1),
+        perp("binance", "SOL", -0.0002, 8),
+        perp("okx", "BTC", 0.0001, ts=now),
+    )
     assert v.at == now
     (o,) = evaluate(rs, v).opportunities
     assert o.figures.fresh_score == pytest.approx(fresh)
@@ -183,8 +188,12 @@ def test_coin_missing_on_one_exchange_is_skipped_with_reason():
         "set coins = SOL, BTC\nset v = binance, gate\n"
         "rule r:\n for c in coins, a in v, b in v\n when spread(c, a, b) > 0.01%\n then hedge 100 USDT\n"
     )
-    v = view(perp("binance", "SOL", 0.0003), perp("gate", "SOL", 0.0001),
-             perp("binance", "BTC", 0.0001), perp("gate", "ETH", 0.0001))
+    v = view(
+        perp("binance", "SOL", 0.0003),
+        perp("gate", "SOL", 0.0001),
+        perp("binance", "BTC", 0.0001),
+        perp("gate", "ETH", 0.0001),
+    )
     ev = evaluate(rs, v)
     assert [(o.bindings["a"], o.bindings["b"]) for o in ev.opportunities] == [("binance", "gate")]
     assert [(s.bindings, s.reason) for s in ev.skipped] == [
@@ -194,7 +203,7 @@ def test_coin_missing_on_one_exchange_is_skipped_with_reason():
 
 
 def test_missing_data_never_fires_even_under_not():
-    rs = ruleset("when not funding(SOL, gate) > 0% then alert \"x\"\n")
+    rs = ruleset('when not funding(SOL, gate) > 0% then alert "x"\n')
     ev = evaluate(rs, view(perp("binance", "SOL", 0.0001)), include_unfired=True)
     assert ev.opportunities == []
     # no gate observation at all in this view: the reason says the exchange gave nothing
@@ -251,8 +260,12 @@ def test_exit_clause_uses_position_values_and_market():
     rule = rs.rules[0]
     env = SnapshotEnv(seed_view())  # spread 0.10%: only the position values can close
     b = rule.bindings[0]
-    assert check_exit(rule, b, env, PositionValues(held=47 * 3600, pnl=0, collected=0)).close is False
-    assert check_exit(rule, b, env, PositionValues(held=49 * 3600, pnl=0, collected=0)).close is True
+    assert (
+        check_exit(rule, b, env, PositionValues(held=47 * 3600, pnl=0, collected=0)).close is False
+    )
+    assert (
+        check_exit(rule, b, env, PositionValues(held=49 * 3600, pnl=0, collected=0)).close is True
+    )
     assert check_exit(rule, b, env, PositionValues(held=0, pnl=-21, collected=0)).close is True
     gone = SnapshotEnv(view(perp("binance", "SOL", 0.0001)))
     chk = check_exit(rule, b, gone, PositionValues(held=0, pnl=0, collected=0))
@@ -280,15 +293,19 @@ def test_unfired_binding_without_legs_is_listed_not_skipped():
     assert o["fired"] is False and o["decision"] is None
     assert o["edge"] is None and o["legs"] == [] and o["risk"] is None
     # the same binding firing cannot be opened: skipped, with the missing leg named
-    fired = evaluate(ruleset("when funding(BTC, okx) > 0% then hedge 1000 USDT\n"),
-                     view(perp("okx", "BTC", 0.0001)))
+    fired = evaluate(
+        ruleset("when funding(BTC, okx) > 0% then hedge 1000 USDT\n"),
+        view(perp("okx", "BTC", 0.0001)),
+    )
     assert [s.reason for s in fired.skipped] == ["no spot market for BTC on okx"]
 
 
 def test_index_missing_falls_back_to_spot_mid():
     rs = ruleset("when funding(ETH, gate) > 0% then hedge 1000 USDT\n")
     # mark 100.2, no index, spot mid 100: |100.2 - 100| / 100 = 0.2% -> 1 - 0.4 = 0.6
-    v = view(perp("gate", "ETH", 0.0001, mark=100.2, index=None), spot("gate", "ETH", 99.99, 100.01))
+    v = view(
+        perp("gate", "ETH", 0.0001, mark=100.2, index=None), spot("gate", "ETH", 99.99, 100.01)
+    )
     (o,) = evaluate(rs, v).opportunities
     assert o.figures.confidence == pytest.approx(0.6)
     assert "no index" in o.figures.details().price_basis

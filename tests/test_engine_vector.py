@@ -73,8 +73,19 @@ def random_view(seed: int):
             rate = rnd.choice([0.0, rnd.uniform(-0.002, 0.002)])
             mark = None if rnd.random() < 0.05 else 100 * (1 + rnd.uniform(-0.004, 0.004))
             index = None if rnd.random() < 0.2 else 100.0
-            obs.append(perp(x, c, rate, rnd.choice([1, 4, 8]), ts=ts, mark=mark, index=index,
-                            fee=rnd.choice([None, 0.0002]), volume=rnd.choice([None, 5e6])))
+            obs.append(
+                perp(
+                    x,
+                    c,
+                    rate,
+                    rnd.choice([1, 4, 8]),
+                    ts=ts,
+                    mark=mark,
+                    index=index,
+                    fee=rnd.choice([None, 0.0002]),
+                    volume=rnd.choice([None, 5e6]),
+                )
+            )
             if rnd.random() < 0.8:
                 obs.append(spot(x, c, 99.95, 100.05, ts=ts))
             if rnd.random() < 0.5:

@@ -35,8 +35,9 @@ def test_keys_from_environment_are_secret_strings() -> None:
 
 
 def test_missing_keys_are_named_with_their_variables() -> None:
-    cfg = load_config(environ={"RULEBOOK_EXCHANGES__OKX__API_KEY": KEY,
-                               "RULEBOOK_EXCHANGES__OKX__SECRET": SECRET})
+    cfg = load_config(
+        environ={"RULEBOOK_EXCHANGES__OKX__API_KEY": KEY, "RULEBOOK_EXCHANGES__OKX__SECRET": SECRET}
+    )
     missing = missing_keys(load_credentials(cfg), ["okx", "binance"])
     # OKX keys come with a passphrase (ccxt's password)
     assert missing == {"okx": ["password"], "binance": ["api_key", "secret"]}
@@ -56,7 +57,9 @@ def test_keys_in_the_configuration_file_are_refused(tmp_path: Path) -> None:
 
 def test_keys_file_must_be_private_and_is_read(tmp_path: Path) -> None:
     keys = tmp_path / "keys.toml"
-    keys.write_text(f'[bitget]\napi_key = "{KEY}"\nsecret = "{SECRET}"\npassword = "passphrase-1"\n')
+    keys.write_text(
+        f'[bitget]\napi_key = "{KEY}"\nsecret = "{SECRET}"\npassword = "passphrase-1"\n'
+    )
     toml = tmp_path / "rulebook.toml"
     toml.write_text(f'keys_file = "{keys}"\n')
     os.chmod(keys, 0o644)
@@ -85,8 +88,12 @@ def test_bad_keys_file_messages_never_show_values(tmp_path: Path) -> None:
 
 
 def test_redactor_masks_every_key_in_any_text() -> None:
-    cfg = load_config(environ={"RULEBOOK_EXCHANGES__BYBIT__API_KEY": KEY,
-                               "RULEBOOK_EXCHANGES__BYBIT__SECRET": SECRET})
+    cfg = load_config(
+        environ={
+            "RULEBOOK_EXCHANGES__BYBIT__API_KEY": KEY,
+            "RULEBOOK_EXCHANGES__BYBIT__SECRET": SECRET,
+        }
+    )
     redact = Redactor(load_credentials(cfg).values())
     text = f"bybit GET https://x/?apiKey={KEY}&sig=1 failed: {SECRET}"
     out = redact(text)
@@ -95,10 +102,14 @@ def test_redactor_masks_every_key_in_any_text() -> None:
 
 
 def test_client_factory_signs_with_the_keys_and_rate_limits() -> None:
-    cfg = load_config(environ={"RULEBOOK_EXCHANGES__OKX__API_KEY": KEY,
-                               "RULEBOOK_EXCHANGES__OKX__SECRET": SECRET,
-                               "RULEBOOK_EXCHANGES__OKX__PASSWORD": "passphrase-1",
-                               "RULEBOOK_EXCHANGES__OKX__TESTNET": "true"})
+    cfg = load_config(
+        environ={
+            "RULEBOOK_EXCHANGES__OKX__API_KEY": KEY,
+            "RULEBOOK_EXCHANGES__OKX__SECRET": SECRET,
+            "RULEBOOK_EXCHANGES__OKX__PASSWORD": "passphrase-1",
+            "RULEBOOK_EXCHANGES__OKX__TESTNET": "true",
+        }
+    )
     creds = load_credentials(cfg)
     client = trading_client("okx", creds["okx"], cfg.exchanges["okx"])
     assert client.apiKey == KEY and client.secret == SECRET and client.password == "passphrase-1"

@@ -33,16 +33,25 @@ PLACEMENT = [
     ("binance", 0, "SOL/USDT", "spot", "buy", 0.05, 241.0, "9780331417", 0.0, None),
     ("bybit", 0, "LTC/USDT", "spot", "buy", 0.1, 60.0, "1609920528435648000", None, None),
     ("okx", 0, "BTC/USDT:USDT", "perp", "buy", 0.01, None, "2896576259728695296", None, None),
-    ("gate", 0, "人生K线/USDT:USDT", "perp", "buy", 100, None, "299207900263708423", 100.0, 0.005416),
+    (
+        "gate",
+        0,
+        "人生K线/USDT:USDT",
+        "perp",
+        "buy",
+        100,
+        None,
+        "299207900263708423",
+        100.0,
+        0.005416,
+    ),
     ("bitget", 0, "LTC/USDT", "spot", "buy", 0.11, 50.0, "1136353550487961603", None, None),
     ("backpack", 0, "ADA/USDC:USDC", "perp", "buy", 1, None, "8338878740", 1.0, 0.8921),
     ("backpack", 4, "ETH/USDC:USDC", "perp", "buy", 0.001, None, "8284584794", 0.001, 4421.82),
 ]
 
 
-@pytest.mark.parametrize(
-    "exchange,i,symbol,market,side,amount,limit,oid,filled,average", PLACEMENT
-)
+@pytest.mark.parametrize("exchange,i,symbol,market,side,amount,limit,oid,filled,average", PLACEMENT)
 def test_placement_reads_the_exchanges_answer(exchange, i, symbol, market, side, amount, limit,
                                               oid, filled, average) -> None:  # fmt: skip
     client = recorded_client(exchange)

@@ -39,7 +39,9 @@ def _body(exchange: str, raw: Any) -> dict[str, Any]:
     return got[0] if isinstance(got, list) else got
 
 
-def _send(exchange: str, symbol: str, side: str, amount: float, reduce_only: bool) -> dict[str, Any]:
+def _send(
+    exchange: str, symbol: str, side: str, amount: float, reduce_only: bool
+) -> dict[str, Any]:
     client = recorded_client(exchange)
     replay = Replay(client, default={})
     leg = LegMarket.from_ccxt(exchange, "perp", client.markets[symbol])
@@ -54,17 +56,57 @@ def _send(exchange: str, symbol: str, side: str, amount: float, reduce_only: boo
 # exchange, recorded case, symbol, side, amount, reduce_only,
 # client id field, fields the recorded case sets that rulebook does not (hedge mode, margin mode)
 SHAPES = [
-    ("binance", "Swap market buy order", "LTC/USDT:USDT", "buy", 0.1, False,
-     "newClientOrderId", {}),
-    ("bybit", "swap market sell reduceOnly order", "ADA/USDT:USDT", "sell", 81, True,
-     "orderLinkId", {}),
-    ("okx", "Swap market buy with posSide = long", "LTC/USDT:USDT", "buy", 1, False,
-     "clOrdId", {"posSide", "tag"}),  # tag: ccxt's broker id, sent with its own client ids
+    (
+        "binance",
+        "Swap market buy order",
+        "LTC/USDT:USDT",
+        "buy",
+        0.1,
+        False,
+        "newClientOrderId",
+        {},
+    ),
+    (
+        "bybit",
+        "swap market sell reduceOnly order",
+        "ADA/USDT:USDT",
+        "sell",
+        81,
+        True,
+        "orderLinkId",
+        {},
+    ),
+    (
+        "okx",
+        "Swap market buy with posSide = long",
+        "LTC/USDT:USDT",
+        "buy",
+        1,
+        False,
+        "clOrdId",
+        {"posSide", "tag"},
+    ),  # tag: ccxt's broker id, sent with its own client ids
     ("gate", "swap market sell", "XRP/USDT:USDT", "sell", 1, False, "text", {}),
-    ("bitget", "Swap oneWayMode market sell order with reduceOnly", "BTC/USDT:USDT", "sell",
-     0.001, True, "clientOid", {"marginMode"}),
-    ("bitget", "swap market buy +hedged", "BTC/USDT:USDT", "buy", 0.001, False, "clientOid",
-     {"tradeSide"}),
+    (
+        "bitget",
+        "Swap oneWayMode market sell order with reduceOnly",
+        "BTC/USDT:USDT",
+        "sell",
+        0.001,
+        True,
+        "clientOid",
+        {"marginMode"},
+    ),
+    (
+        "bitget",
+        "swap market buy +hedged",
+        "BTC/USDT:USDT",
+        "buy",
+        0.001,
+        False,
+        "clientOid",
+        {"tradeSide"},
+    ),
     ("backpack", "order with\\n client order Id", "ADA/USDC:USDC", "buy", 1, False, "clientId", {}),
 ]
 _VOLATILE = {"timestamp", "signature", "recvWindow"}
@@ -89,8 +131,10 @@ def test_order_request_matches_the_recorded_shape(exchange, description, symbol,
 def test_reduce_only_is_sent_as_each_exchange_expects() -> None:
     """A closing order carries the reduce-only flag in the form ccxt's recorded cases use."""
     # binance: the recorded reduce-only case's query has reduceOnly=true
-    rec = _body("binance", _recorded("binance",
-                                     "Swap limit buy with reduce only (closing short position)")["output"])
+    rec = _body(
+        "binance",
+        _recorded("binance", "Swap limit buy with reduce only (closing short position)")["output"],
+    )
     got = _send("binance", "LTC/USDT:USDT", "buy", 0.1, True)
     assert got["reduceOnly"] == rec["reduceOnly"] == "true"
     # okx: the recorded close has "reduceOnly": true

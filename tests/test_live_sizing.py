@@ -27,13 +27,31 @@ def test_same_quantity_on_both_legs_rounded_down_to_both_grids() -> None:
 def test_contracts_convert_to_coins_and_back() -> None:
     # OKX BTC-USDT-SWAP: one contract is 0.01 BTC, amount step 0.01 contracts (0.0001 BTC);
     # Gate BTC_USDT: one contract is 0.0001 BTC, step 1 contract (0.0001 BTC)
-    okx = LegMarket.from_ccxt("okx", "perp", {
-        "symbol": "BTC/USDT:USDT", "contract": True, "contractSize": 0.01,
-        "precision": {"amount": 0.01}, "limits": {"amount": {"min": 0.01}, "cost": {}}})
-    gate = LegMarket.from_ccxt("gate", "perp", {
-        "symbol": "BTC/USDT:USDT", "contract": True, "contractSize": 0.0001,
-        "precision": {"amount": 1}, "limits": {"amount": {"min": 1}, "cost": {}}})
-    assert okx.step == pytest.approx(0.0001, abs=1e-15) and gate.step == pytest.approx(0.0001, abs=1e-15)
+    okx = LegMarket.from_ccxt(
+        "okx",
+        "perp",
+        {
+            "symbol": "BTC/USDT:USDT",
+            "contract": True,
+            "contractSize": 0.01,
+            "precision": {"amount": 0.01},
+            "limits": {"amount": {"min": 0.01}, "cost": {}},
+        },
+    )
+    gate = LegMarket.from_ccxt(
+        "gate",
+        "perp",
+        {
+            "symbol": "BTC/USDT:USDT",
+            "contract": True,
+            "contractSize": 0.0001,
+            "precision": {"amount": 1},
+            "limits": {"amount": {"min": 1}, "cost": {}},
+        },
+    )
+    assert okx.step == pytest.approx(0.0001, abs=1e-15) and gate.step == pytest.approx(
+        0.0001, abs=1e-15
+    )
     # 1000 / 60000 = 0.0166666 BTC -> 0.0166 BTC = 1.66 OKX contracts = 166 Gate contracts
     got = size_hedge(1000.0, [okx, gate], [60000.0, 59990.0])
     assert got.ok and got.qty == 0.0166
@@ -42,10 +60,18 @@ def test_contracts_convert_to_coins_and_back() -> None:
 
 def test_a_thousand_unit_market_scales_quantity_and_price() -> None:
     # Binance 1000PEPE/USDT:USDT for coin PEPE: one unit is 1000 PEPE, step 1 unit
-    leg = LegMarket.from_ccxt("binance", "perp", {
-        "symbol": "1000PEPE/USDT:USDT", "contract": True, "contractSize": 1,
-        "precision": {"amount": 1}, "limits": {"amount": {"min": 1}, "cost": {"min": 5}}},
-        scale=1 / 1000)
+    leg = LegMarket.from_ccxt(
+        "binance",
+        "perp",
+        {
+            "symbol": "1000PEPE/USDT:USDT",
+            "contract": True,
+            "contractSize": 1,
+            "precision": {"amount": 1},
+            "limits": {"amount": {"min": 1}, "cost": {"min": 5}},
+        },
+        scale=1 / 1000,
+    )
     assert leg.coins_per_unit == 1000.0 and leg.step == 1000.0
     # price per PEPE 0.00001: 1000 USDT is 100,000,000 PEPE = 100,000 units
     got = size_hedge(1000.0, [leg], [0.00001])
@@ -77,8 +103,9 @@ def test_blocked_when_rounding_makes_the_hedge_too_small() -> None:
 
 
 def test_without_market_rules_paper_gets_the_same_quantity_on_both_legs() -> None:
-    got = size_hedge(1000.0, [LegMarket("binance", "perp"), LegMarket("binance", "spot")],
-                     [200.0, 250.0])
+    got = size_hedge(
+        1000.0, [LegMarket("binance", "perp"), LegMarket("binance", "spot")], [200.0, 250.0]
+    )
     assert got.qty == 4.0 and got.amounts == (4.0, 4.0)
 
 

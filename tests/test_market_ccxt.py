@@ -26,11 +26,13 @@ def run(feed: ExchangeFeed):
             return await feed.fetch(TS, asyncio.get_running_loop().time() + 5)
         finally:
             await feed.close()
+
     res = asyncio.run(go())
     return res, SnapshotView.from_observations(res.observations, at=TS)
 
 
 # -- bybit -------------------------------------------------------------------
+
 
 def test_bybit_recorded_tickers_give_funding_interval_8h_from_480_minutes():
     body = case("bybit", "fetchFundingRates")["httpResponse"]
@@ -66,10 +68,13 @@ def test_bybit_four_hour_market_doubles_the_8h_rate():
 
 # -- backpack ----------------------------------------------------------------
 
+
 def _backpack_markets(interval_ms=None):
     info = {} if interval_ms is None else {"fundingInterval": interval_ms}
-    return [perp_stub("backpack", "ETH", "USDC", "ETH_USDC_PERP", info=info),
-            spot_stub("ETH", "USDC", "ETH_USDC")]
+    return [
+        perp_stub("backpack", "ETH", "USDC", "ETH_USDC_PERP", info=info),
+        spot_stub("ETH", "USDC", "ETH_USDC"),
+    ]
 
 
 def test_backpack_recorded_mark_prices_hourly_funding_normalised_to_8h():
@@ -89,7 +94,9 @@ def test_backpack_recorded_mark_prices_hourly_funding_normalised_to_8h():
     s = v.spot("backpack", "ETH")
     assert s.volume_24h == 27673235.445972
     # Backpack tickers carry no bid/ask; books come from depth (not recorded)
-    assert s.bid is None and v.missing_reason("backpack", "ETH", "spot").startswith("no spot bid/ask")
+    assert s.bid is None and v.missing_reason("backpack", "ETH", "spot").startswith(
+        "no spot bid/ask"
+    )
     assert any(w.startswith("spot book") for w in res.warnings)
 
 
@@ -112,23 +119,37 @@ def test_backpack_interval_comes_from_market_data_not_ccxt_hard_coded_1h():
 # No Binance USDⓈ-M funding recording exists in ccxt's fixtures. These bodies
 # are the example responses documented in ccxt's binance.parse_funding_rate
 # (premiumIndex) and fetch_funding_intervals (fundingInfo) source comments.
-PREMIUM_INDEX_DOC = [{
-    "symbol": "BTCUSDT", "markPrice": "45802.81129892", "indexPrice": "45745.47701915",
-    "estimatedSettlePrice": "45133.91753671", "lastFundingRate": "0.00063521",
-    "interestRate": "0.00010000", "nextFundingTime": "1621267200000", "time": "1621252344001",
-}]
-FUNDING_INFO_DOC = [{
-    "symbol": "BLZUSDT", "adjustedFundingRateCap": "0.03000000",
-    "adjustedFundingRateFloor": "-0.03000000", "fundingIntervalHours": 4, "disclaimer": False,
-}]
+PREMIUM_INDEX_DOC = [
+    {
+        "symbol": "BTCUSDT",
+        "markPrice": "45802.81129892",
+        "indexPrice": "45745.47701915",
+        "estimatedSettlePrice": "45133.91753671",
+        "lastFundingRate": "0.00063521",
+        "interestRate": "0.00010000",
+        "nextFundingTime": "1621267200000",
+        "time": "1621252344001",
+    }
+]
+FUNDING_INFO_DOC = [
+    {
+        "symbol": "BLZUSDT",
+        "adjustedFundingRateCap": "0.03000000",
+        "adjustedFundingRateFloor": "-0.03000000",
+        "fundingIntervalHours": 4,
+        "disclaimer": False,
+    }
+]
 
 
 def _binance_markets():
     spot = recorded_markets("binance")
     for m in spot:  # ccxt 4.5 reads precision as tick size (shared data README)
         m["precision"]["price"] = 0.01
-    return spot + [perp_stub("binance", "BTC", "USDT", "BTCUSDT"),
-                   perp_stub("binance", "BLZ", "USDT", "BLZUSDT")]
+    return spot + [
+        perp_stub("binance", "BTC", "USDT", "BTCUSDT"),
+        perp_stub("binance", "BLZ", "USDT", "BLZUSDT"),
+    ]
 
 
 def test_binance_doc_premium_index_and_recorded_spot_ticker():
@@ -155,8 +176,11 @@ def test_binance_doc_premium_index_and_recorded_spot_ticker():
 def test_binance_adjusted_interval_from_funding_info():
     # fundingInfo as documented, with BTCUSDT listed at 4h (as Binance does for adjusted coins)
     info = FUNDING_INFO_DOC + [{**FUNDING_INFO_DOC[0], "symbol": "BTCUSDT"}]
-    ex = client("binance", _binance_markets(),
-                {"/fapi/v1/premiumIndex": PREMIUM_INDEX_DOC, "/fapi/v1/fundingInfo": info})
+    ex = client(
+        "binance",
+        _binance_markets(),
+        {"/fapi/v1/premiumIndex": PREMIUM_INDEX_DOC, "/fapi/v1/fundingInfo": info},
+    )
     _, v = run(ExchangeFeed("binance", ["BTC"], exchange=ex))
     assert v.perp("binance", "BTC").funding_interval_h == 4
     assert v.funding_8h("binance", "BTC") == pytest.approx(0.00063521 * 2)
@@ -167,15 +191,27 @@ def test_binance_adjusted_interval_from_funding_info():
 # No OKX funding recording exists: this body is the example documented in
 # ccxt's okx.parse_funding_rate, with instId BTC-USD-SWAP changed to the linear
 # BTC-USDT-SWAP that rulebook maps BTC to.
-OKX_FUNDING_DOC = {"code": "0", "msg": "", "data": [{
-    "fundingRate": "0.00027815", "fundingTime": "1634256000000", "instId": "BTC-USDT-SWAP",
-    "instType": "SWAP", "nextFundingRate": "0.00017", "nextFundingTime": "1634284800000",
-}]}
+OKX_FUNDING_DOC = {
+    "code": "0",
+    "msg": "",
+    "data": [
+        {
+            "fundingRate": "0.00027815",
+            "fundingTime": "1634256000000",
+            "instId": "BTC-USDT-SWAP",
+            "instType": "SWAP",
+            "nextFundingRate": "0.00017",
+            "nextFundingTime": "1634284800000",
+        }
+    ],
+}
 
 
 def test_okx_doc_funding_and_recorded_spot_ticker():
-    markets = [perp_stub("okx", "BTC", "USDT", "BTC-USDT-SWAP", contractSize=0.01),
-               spot_stub("BTC", "USDT", "BTC-USDT")]
+    markets = [
+        perp_stub("okx", "BTC", "USDT", "BTC-USDT-SWAP", contractSize=0.01),
+        spot_stub("BTC", "USDT", "BTC-USDT"),
+    ]
     routes = {
         "/public/funding-rate": OKX_FUNDING_DOC,
         "/market/tickers?instType=SPOT": case("okx", "fetchTicker")["httpResponse"],
@@ -190,16 +226,20 @@ def test_okx_doc_funding_and_recorded_spot_ticker():
     assert (s.bid, s.ask) == (73384.7, 73384.8)
     assert s.volume_24h == pytest.approx(1519926359.5972667)
     # mark, index and swap tickers were not recorded: missing, said so, not fatal
-    assert p.mark is None and v.missing_reason("okx", "BTC", "perp") == "no mark price for BTC on okx"
+    assert (
+        p.mark is None and v.missing_reason("okx", "BTC", "perp") == "no mark price for BTC on okx"
+    )
     assert {w.split(":")[0] for w in res.warnings} >= {"mark prices", "index prices"}
 
 
 # -- gate ---------------------------------------------------------------------
 
+
 def test_gate_recorded_contract_parses_interval_from_seconds():
     # The recording is the inverse BTC_USD contract; ccxt builds its market
     # from the same payload (shared data README, approach A).
     import ccxt
+
     c = case("gate", "fetchFundingRates")
     raw = c["httpResponse"][0]
     m = ccxt.gate().parse_contract_market(raw, "btc")
@@ -210,6 +250,7 @@ def test_gate_recorded_contract_parses_interval_from_seconds():
             return await ex.fetch_funding_rates(["BTC/USD:BTC"])
         finally:
             await ex.close()
+
     got = asyncio.run(go())["BTC/USD:BTC"]
     assert got["interval"] == c["parsedResponse"]["BTC/USD:BTC"]["interval"] == "8h"
     assert got["fundingRate"] == 0.0001
@@ -220,8 +261,10 @@ def test_gate_linear_contract_full_cycle():
     # inverse -> direct, as Gate lists USDT contracts; every other value is recorded.
     body = case("gate", "fetchFundingRates")["httpResponse"]
     body[0].update(name="BTC_USDT", type="direct")
-    markets = [perp_stub("gate", "BTC", "USDT", "BTC_USDT", contractSize=0.0001),
-               spot_stub("BTC", "USDT", "BTC_USDT")]
+    markets = [
+        perp_stub("gate", "BTC", "USDT", "BTC_USDT", contractSize=0.0001),
+        spot_stub("BTC", "USDT", "BTC_USDT"),
+    ]
     ex = client("gate", markets, {"/futures/usdt/contracts": body})
     res, v = run(ExchangeFeed("gate", ["BTC"], exchange=ex))
     p = v.perp("gate", "BTC")
@@ -234,22 +277,48 @@ def test_gate_linear_contract_full_cycle():
 
 # -- bitget -------------------------------------------------------------------
 
+
 def test_bitget_recorded_current_fund_rate_and_doc_tickers():
     # current-fund-rate: the recorded body (UTA capture; the v2 body ccxt
     # documents has the same fields). Tickers: the example in ccxt's
     # bitget.fetch_funding_rates source, symbol BTCUSD changed to BTCUSDT.
     fund = case("bitget", "fetchFundingInterval")["httpResponse"]
-    tickers = {"code": "00000", "msg": "success", "requestTime": 1700533773477, "data": [{
-        "symbol": "BTCUSDT", "lastPr": "29904.5", "askPr": "29904.5", "bidPr": "29903.5",
-        "bidSz": "0.5091", "askSz": "2.2694", "high24h": "0", "low24h": "0",
-        "ts": "1695794271400", "change24h": "0", "baseVolume": "0", "quoteVolume": "0",
-        "usdtVolume": "0", "openUtc": "0", "changeUtc24h": "0", "indexPrice": "29132.353333",
-        "fundingRate": "-0.0007", "holdingAmount": "125.6844", "deliveryStartTime": None,
-        "deliveryTime": None, "deliveryStatus": "delivery_normal", "open24h": "0",
-        "markPrice": "12345"}]}
+    tickers = {
+        "code": "00000",
+        "msg": "success",
+        "requestTime": 1700533773477,
+        "data": [
+            {
+                "symbol": "BTCUSDT",
+                "lastPr": "29904.5",
+                "askPr": "29904.5",
+                "bidPr": "29903.5",
+                "bidSz": "0.5091",
+                "askSz": "2.2694",
+                "high24h": "0",
+                "low24h": "0",
+                "ts": "1695794271400",
+                "change24h": "0",
+                "baseVolume": "0",
+                "quoteVolume": "0",
+                "usdtVolume": "0",
+                "openUtc": "0",
+                "changeUtc24h": "0",
+                "indexPrice": "29132.353333",
+                "fundingRate": "-0.0007",
+                "holdingAmount": "125.6844",
+                "deliveryStartTime": None,
+                "deliveryTime": None,
+                "deliveryStatus": "delivery_normal",
+                "open24h": "0",
+                "markPrice": "12345",
+            }
+        ],
+    }
     markets = [perp_stub("bitget", "BTC", "USDT", "BTCUSDT"), spot_stub("BTC", "USDT", "BTCUSDT")]
-    ex = client("bitget", markets, {"/mix/market/current-fund-rate": fund,
-                                    "/mix/market/tickers": tickers})
+    ex = client(
+        "bitget", markets, {"/mix/market/current-fund-rate": fund, "/mix/market/tickers": tickers}
+    )
     res, v = run(ExchangeFeed("bitget", ["BTC"], exchange=ex))
     p = v.perp("bitget", "BTC")
     assert p.funding_rate == 0.0001  # from the recording, not the ticker's -0.0007
@@ -261,16 +330,21 @@ def test_bitget_recorded_current_fund_rate_and_doc_tickers():
 
 # -- coin mapping ---------------------------------------------------------------
 
+
 def test_prefixed_coin_maps_and_scales_prices():
     # 1000PEPE: Binance-style perp "1000PEPE", spot "PEPE": spot prices are
     # scaled by 1000 so that basis compares like with like.
     from rulebook.market._symbols import MarketIndex
-    idx = MarketIndex([
-        {**perp_stub("binance", "1000PEPE", "USDT", "1000PEPEUSDT")},
-        spot_stub("PEPE", "USDT", "PEPEUSDT"),
-        perp_stub("binance", "SOL", "USDC", "SOLUSDC"),
-        perp_stub("binance", "SOL", "USDT", "SOLUSDT"),
-    ], ("USDT", "USDC"))
+
+    idx = MarketIndex(
+        [
+            {**perp_stub("binance", "1000PEPE", "USDT", "1000PEPEUSDT")},
+            spot_stub("PEPE", "USDT", "PEPEUSDT"),
+            perp_stub("binance", "SOL", "USDC", "SOLUSDC"),
+            perp_stub("binance", "SOL", "USDT", "SOLUSDT"),
+        ],
+        ("USDT", "USDC"),
+    )
     assert idx.perp("1000PEPE").scale == 1
     assert idx.spot("1000PEPE").symbol == "PEPE/USDT" and idx.spot("1000PEPE").scale == 1000
     assert idx.perp("PEPE").scale == pytest.approx(0.001)

@@ -32,8 +32,13 @@ def test_record_snapshots_appends_cycles_that_replay(tmp_path):
     body = case("bybit", "fetchFundingRates")["httpResponse"]
     ex = client("bybit", recorded_markets("bybit"), {"category=linear": body})
     t = [1_760_000_000.0]
-    src = LiveSource(["bybit"], ["BTC"], clients={"bybit": ex}, retry=RetryPolicy(max_attempts=1),
-                     clock=lambda: t[0])
+    src = LiveSource(
+        ["bybit"],
+        ["BTC"],
+        clients={"bybit": ex},
+        retry=RetryPolicy(max_attempts=1),
+        clock=lambda: t[0],
+    )
     seen = []
 
     def on_cycle(n, res):
@@ -41,8 +46,9 @@ def test_record_snapshots_appends_cycles_that_replay(tmp_path):
         t[0] += 30
 
     out = tmp_path / "rec.jsonl"
-    written = asyncio.run(record_snapshots(out, every_s=0.01, count=3, source=src,
-                                           on_cycle=on_cycle))
+    written = asyncio.run(
+        record_snapshots(out, every_s=0.01, count=3, source=src, on_cycle=on_cycle)
+    )
     assert seen == [1, 2, 3] and written == 3
     views = list(ReplaySource(out))
     assert [v.at for v in views] == [1_760_000_000_000, 1_760_000_030_000, 1_760_000_060_000]

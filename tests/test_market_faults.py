@@ -20,12 +20,14 @@ def bybit_ok():
 def hanging(exchange: str, mid: str):
     async def never(url):
         await asyncio.sleep(3600)
+
     return client(exchange, [perp_stub(exchange, "BTC", "USDT", mid)], {"": never})
 
 
 def raising(exchange: str, mid: str, error: Exception):
     def boom(url):
         raise error
+
     return client(exchange, [perp_stub(exchange, "BTC", "USDT", mid)], {"": boom})
 
 
@@ -44,6 +46,7 @@ class Clock:
 def cycle(src: LiveSource):
     async def go():
         return await src.fetch_cycle()
+
     return asyncio.run(go())
 
 
@@ -78,6 +81,7 @@ def test_transient_errors_are_retried_within_the_deadline():
         if failures:
             raise failures.pop(0)
         return body
+
     ex = client("bybit", recorded_markets("bybit"), {"category=linear": flaky})
     src = LiveSource(["bybit"], ["BTC"], deadline_s=2, retry=FAST, clients={"bybit": ex})
     res = cycle(src)
@@ -94,9 +98,11 @@ def test_failed_exchange_keeps_its_last_observations_which_age():
         if state["down"]:
             raise ccxt.ExchangeNotAvailable("maintenance")
         return body
+
     ex = client("bybit", recorded_markets("bybit"), {"category=linear": maybe})
-    src = LiveSource(["bybit"], ["BTC"], deadline_s=0.3, retry=FAST, clients={"bybit": ex},
-                     clock=clock)
+    src = LiveSource(
+        ["bybit"], ["BTC"], deadline_s=0.3, retry=FAST, clients={"bybit": ex}, clock=clock
+    )
     assert cycle(src).failures == {}
     state["down"] = True
     clock.t += 90

@@ -8,25 +8,36 @@ T0 = 1753112400000
 
 
 def obs(ts, ex="binance", coin="BTC", rate=0.0001):
-    return Observation(ts=ts, exchange=ex, coin=coin, market="perp", funding_rate=rate,
-                       funding_interval_h=8, mark=100.0, index=100.0)
+    return Observation(
+        ts=ts,
+        exchange=ex,
+        coin=coin,
+        market="perp",
+        funding_rate=rate,
+        funding_interval_h=8,
+        mark=100.0,
+        index=100.0,
+    )
 
 
 def test_read_jsonl_reports_bad_lines_and_keeps_going(tmp_path):
     p = tmp_path / "snap.jsonl"
     good = obs(T0).to_json()
     p.write_bytes(
-        "\n".join([
-            good,
-            "{not json",
-            "[1, 2]",
-            json.dumps({"ts": T0, "exchange": "binanse", "coin": "BTC", "market": "perp"}),
-            "",
-            json.dumps({**json.loads(good), "extra_thing": 1}),
-            json.dumps({**json.loads(good), "extra_thing": 2}),
-        ]).encode()
+        "\n".join(
+            [
+                good,
+                "{not json",
+                "[1, 2]",
+                json.dumps({"ts": T0, "exchange": "binanse", "coin": "BTC", "market": "perp"}),
+                "",
+                json.dumps({**json.loads(good), "extra_thing": 1}),
+                json.dumps({**json.loads(good), "extra_thing": 2}),
+            ]
+        ).encode()
         + b"\n\xff\xfe garbage\n"
-        + good.encode() + b"\n"
+        + good.encode()
+        + b"\n"
     )
     got, errors = read_jsonl(p)
     assert len(got) == 4
@@ -68,14 +79,19 @@ def test_recorder_appends_and_replay_yields_views_in_time_order(tmp_path):
 
 def test_replay_out_of_order_line_is_reported_and_does_not_clobber(tmp_path):
     p = tmp_path / "rec.jsonl"
-    p.write_text("\n".join([
-        obs(T0).to_json(),
-        obs(T0 + 60_000, rate=0.0002).to_json(),
-        obs(T0 + 30_000, rate=0.0009).to_json(),       # late, older than what binance holds
-        obs(T0 + 30_000, "okx", rate=0.0005).to_json(),  # late, but new key
-        "oops",
-        obs(T0 + 90_000, "bybit").to_json(),
-    ]) + "\n")
+    p.write_text(
+        "\n".join(
+            [
+                obs(T0).to_json(),
+                obs(T0 + 60_000, rate=0.0002).to_json(),
+                obs(T0 + 30_000, rate=0.0009).to_json(),  # late, older than what binance holds
+                obs(T0 + 30_000, "okx", rate=0.0005).to_json(),  # late, but new key
+                "oops",
+                obs(T0 + 90_000, "bybit").to_json(),
+            ]
+        )
+        + "\n"
+    )
     src = ReplaySource(p)
     views = list(src)
     assert [v.at for v in views] == [T0, T0 + 60_000, T0 + 90_000]

@@ -9,17 +9,38 @@ T0 = 1753112400000
 
 
 def perp(**kw):
-    base = dict(ts=T0, exchange="binance", coin="SOL", market="perp", symbol="SOL/USDT:USDT",
-                funding_rate=0.0001, funding_interval_h=8, next_funding_ts=T0 + 1_200_000,
-                mark=182.31, index=182.25, bid=182.30, ask=182.32, volume_24h=1.2e9,
-                taker_fee=0.0005)
+    base = dict(
+        ts=T0,
+        exchange="binance",
+        coin="SOL",
+        market="perp",
+        symbol="SOL/USDT:USDT",
+        funding_rate=0.0001,
+        funding_interval_h=8,
+        next_funding_ts=T0 + 1_200_000,
+        mark=182.31,
+        index=182.25,
+        bid=182.30,
+        ask=182.32,
+        volume_24h=1.2e9,
+        taker_fee=0.0005,
+    )
     base.update(kw)
     return Observation(**base)
 
 
 def spot(**kw):
-    base = dict(ts=T0, exchange="binance", coin="SOL", market="spot", symbol="SOL/USDT",
-                bid=182.20, ask=182.22, volume_24h=3.1e8, taker_fee=0.001)
+    base = dict(
+        ts=T0,
+        exchange="binance",
+        coin="SOL",
+        market="spot",
+        symbol="SOL/USDT",
+        bid=182.20,
+        ask=182.22,
+        volume_24h=3.1e8,
+        taker_fee=0.001,
+    )
     base.update(kw)
     return Observation(**base)
 
@@ -76,7 +97,9 @@ def test_view_figures_normalise_by_each_observations_interval():
         perp(),
         spot(),
         # Backpack pays hourly: 0.01% an hour is 0.08% per 8h (spec 5).
-        perp(exchange="backpack", symbol="SOL/USDC:USDC", funding_rate=0.0001, funding_interval_h=1),
+        perp(
+            exchange="backpack", symbol="SOL/USDC:USDC", funding_rate=0.0001, funding_interval_h=1
+        ),
         perp(exchange="bybit", funding_rate=0.0002, funding_interval_h=4),
         Observation(ts=T0, exchange="bybit", coin="SOL", market="borrow", borrow_rate_daily=0.0003),
     ]
@@ -97,8 +120,11 @@ def test_view_figures_normalise_by_each_observations_interval():
 
 
 def test_view_at_takes_latest_at_or_before_t():
-    obs = [perp(ts=T0, funding_rate=0.0001), perp(ts=T0 + 60_000, funding_rate=0.0002),
-           perp(ts=T0 + 120_000, funding_rate=0.0003)]
+    obs = [
+        perp(ts=T0, funding_rate=0.0001),
+        perp(ts=T0 + 60_000, funding_rate=0.0002),
+        perp(ts=T0 + 120_000, funding_rate=0.0003),
+    ]
     v = SnapshotView.from_observations(obs, at=T0 + 90_000)
     assert v.perp("binance", "SOL").funding_rate == 0.0002
     assert v.age_s(v.perp("binance", "SOL")) == 30.0

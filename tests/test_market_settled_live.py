@@ -30,17 +30,27 @@ S10 = 1757584800000  # 2025-09-11 10:00 UTC, the first recorded Backpack settlem
 
 
 def _backpack(routes):
-    markets = [perp_stub("backpack", "ETH", "USDC", "ETH_USDC_PERP",
-                         info={"fundingInterval": 3_600_000}),
-               spot_stub("ETH", "USDC", "ETH_USDC")]
+    markets = [
+        perp_stub("backpack", "ETH", "USDC", "ETH_USDC_PERP", info={"fundingInterval": 3_600_000}),
+        spot_stub("ETH", "USDC", "ETH_USDC"),
+    ]
     ex = client("backpack", markets, routes)
-    return ex, LiveSource(["backpack"], ["ETH"], clients={"backpack": ex},
-                          retry=RetryPolicy(max_attempts=1))
+    return ex, LiveSource(
+        ["backpack"], ["ETH"], clients={"backpack": ex}, retry=RetryPolicy(max_attempts=1)
+    )
 
 
 def _shown(ts, nxt, ex="backpack", coin="ETH", interval=1):
-    return Observation(ts=ts, exchange=ex, coin=coin, market="perp", funding_rate=0.0001,
-                       funding_interval_h=interval, next_funding_ts=nxt, mark=4300.0)
+    return Observation(
+        ts=ts,
+        exchange=ex,
+        coin=coin,
+        market="perp",
+        funding_rate=0.0001,
+        funding_interval_h=interval,
+        next_funding_ts=nxt,
+        mark=4300.0,
+    )
 
 
 def test_backpack_recorded_history_gives_the_settled_rates():
@@ -52,10 +62,12 @@ def test_backpack_recorded_history_gives_the_settled_rates():
     assert asyncio.run(f.fetch(S10 - 60_000)).records == [] and ex.calls == []
     got = asyncio.run(f.fetch(S10 + 2 * H + 30_000))
     assert any("symbol=ETH_USDC_PERP" in u for u in ex.calls)
-    assert [(r.ts, r.exchange, r.coin, r.funding_rate, r.funding_interval_h, r.mark)
-            for r in got.records] == [
-        (S10, "backpack", "ETH", 6.196e-06, 1.0, None),          # the interval shown for 10:00
-        (S10 + H, "backpack", "ETH", 1.25e-05, 1.0, None),       # the spacing to 10:00
+    assert [
+        (r.ts, r.exchange, r.coin, r.funding_rate, r.funding_interval_h, r.mark)
+        for r in got.records
+    ] == [
+        (S10, "backpack", "ETH", 6.196e-06, 1.0, None),  # the interval shown for 10:00
+        (S10 + H, "backpack", "ETH", 1.25e-05, 1.0, None),  # the spacing to 10:00
         (S10 + 2 * H, "backpack", "ETH", 1.25e-05, 1.0, None),
     ]
     # each record once: nothing is awaited any more, and no call is made
@@ -87,25 +99,31 @@ def test_only_the_keys_asked_for_are_fetched():
 
 
 # ccxt binance.parse_funding_rate_history's documented example body
-FUNDING_RATE_DOC = [{"symbol": "BTCUSDT", "fundingRate": "0.00063521",
-                     "fundingTime": "1621267200000"}]
+FUNDING_RATE_DOC = [
+    {"symbol": "BTCUSDT", "fundingRate": "0.00063521", "fundingTime": "1621267200000"}
+]
 
 
 def test_binance_doc_history_through_the_real_class():
     spot = recorded_markets("binance")
     for m in spot:
         m["precision"]["price"] = 0.01
-    ex = client("binance", spot + [perp_stub("binance", "BTC", "USDT", "BTCUSDT")],
-                {"/fapi/v1/fundingRate": FUNDING_RATE_DOC})
-    src = LiveSource(["binance"], ["BTC"], clients={"binance": ex},
-                     retry=RetryPolicy(max_attempts=1))
+    ex = client(
+        "binance",
+        spot + [perp_stub("binance", "BTC", "USDT", "BTCUSDT")],
+        {"/fapi/v1/fundingRate": FUNDING_RATE_DOC},
+    )
+    src = LiveSource(
+        ["binance"], ["BTC"], clients={"binance": ex}, retry=RetryPolicy(max_attempts=1)
+    )
     f = SettlementFetcher(src)
     s = 1621267200000
     f.note([_shown(1621252344001, s, ex="binance", coin="BTC", interval=8)])
     got = asyncio.run(f.fetch(s + 30_000))
     assert any("/fapi/v1/fundingRate" in u and "startTime" in u for u in ex.calls)
     assert [(r.ts, r.funding_rate, r.funding_interval_h) for r in got.records] == [
-        (s, 0.00063521, 8.0)]
+        (s, 0.00063521, 8.0)
+    ]
     asyncio.run(src.close())
 
 
@@ -125,14 +143,18 @@ def test_snapshot_writes_settlement_records_that_replay_pays():
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "rec.jsonl"
-        written = asyncio.run(record_snapshots(out, every_s=0.01, count=2, source=src,
-                                               on_cycle=on_cycle))
+        written = asyncio.run(
+            record_snapshots(out, every_s=0.01, count=2, source=src, on_cycle=on_cycle)
+        )
         records, errors = read_settlements(out)
         assert errors == []
         # the cycle after s asked the history; it answered with its three
         # recorded settlements (which all lie after s), written once each
         assert [(r.ts, r.funding_rate) for r in records] == [
-            (S10, 6.196e-06), (S10 + H, 1.25e-05), (S10 + 2 * H, 1.25e-05)]
+            (S10, 6.196e-06),
+            (S10 + H, 1.25e-05),
+            (S10 + 2 * H, 1.25e-05),
+        ]
         assert written == 2 + 3  # two perp observations and three records
         views = list(ReplaySource(out))
         assert [len(v.settlements) for v in views] == [0, 0]  # all lie after the last view
@@ -142,8 +164,9 @@ def test_snapshot_writes_settlement_records_that_replay_pays():
         assert log.known_times("backpack", "ETH", 0, S10) == [s]
 
 
-@pytest.mark.parametrize("ts, expected", [(1621267200001, 1621267200000),
-                                          (1621267199999, 1621267200000)])
+@pytest.mark.parametrize(
+    "ts, expected", [(1621267200001, 1621267200000), (1621267199999, 1621267200000)]
+)
 def test_settlement_time_is_the_whole_second(ts, expected):
     from rulebook.market._settled_live import _settlement_time
 

@@ -22,44 +22,78 @@ S0 = 1753113600000  # a settlement time (spec 9's example)
 
 
 def perp(ts, rate=0.0001, nxt=S0, mark=182.31):
-    return Observation(ts=ts, exchange="binance", coin="SOL", market="perp", funding_rate=rate,
-                       funding_interval_h=8, next_funding_ts=nxt, mark=mark)
+    return Observation(
+        ts=ts,
+        exchange="binance",
+        coin="SOL",
+        market="perp",
+        funding_rate=rate,
+        funding_interval_h=8,
+        next_funding_ts=nxt,
+        mark=mark,
+    )
 
 
 def test_the_spec_example_line_is_a_settlement():
-    line = ('{"ts": 1753113600000, "exchange": "binance", "coin": "SOL", "market": "settlement",'
-            ' "funding_rate": 0.000093, "funding_interval_h": 8, "mark": 182.40}')
+    line = (
+        '{"ts": 1753113600000, "exchange": "binance", "coin": "SOL", "market": "settlement",'
+        ' "funding_rate": 0.000093, "funding_interval_h": 8, "mark": 182.40}'
+    )
     s = Settlement.model_validate_json(line)
     assert (s.ts, s.exchange, s.coin, s.funding_rate, s.funding_interval_h, s.mark) == (
-        S0, "binance", "SOL", 0.000093, 8.0, 182.40)
+        S0,
+        "binance",
+        "SOL",
+        0.000093,
+        8.0,
+        182.40,
+    )
     assert json.loads(s.to_json()) == json.loads(line)
 
 
-@pytest.mark.parametrize("bad, words", [
-    ({"funding_rate": 0.2}, "outside +-10%"),
-    ({"funding_rate": None}, "funding_rate"),
-    ({"funding_interval_h": 0.001}, "between 1 minute and 24 hours"),
-    ({"funding_interval_h": 25}, "between 1 minute and 24 hours"),
-    ({"mark": 0}, "finite and positive"),
-    ({"mark": -3.0}, "finite and positive"),
-    ({"ts": 1753113600}, "seconds?"),
-    ({"exchange": "binanse"}, "unknown exchange"),
-    ({"bid": 1.0}, "bid do(es) not belong to a settlement record"),
-    ({"next_funding_ts": S0}, "next_funding_ts"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"funding_rate": 0.2}, "outside +-10%"),
+        ({"funding_rate": None}, "funding_rate"),
+        ({"funding_interval_h": 0.001}, "between 1 minute and 24 hours"),
+        ({"funding_interval_h": 25}, "between 1 minute and 24 hours"),
+        ({"mark": 0}, "finite and positive"),
+        ({"mark": -3.0}, "finite and positive"),
+        ({"ts": 1753113600}, "seconds?"),
+        ({"exchange": "binanse"}, "unknown exchange"),
+        ({"bid": 1.0}, "bid do(es) not belong to a settlement record"),
+        ({"next_funding_ts": S0}, "next_funding_ts"),
+    ],
+)
 def test_values_are_checked(bad, words):
-    data = {"ts": S0, "exchange": "binance", "coin": "SOL", "market": "settlement",
-            "funding_rate": 0.0001, "funding_interval_h": 8, "mark": 182.4, **bad}
-    with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")
-                       .replace("?", r"\?").replace("+", r"\+")):
+    data = {
+        "ts": S0,
+        "exchange": "binance",
+        "coin": "SOL",
+        "market": "settlement",
+        "funding_rate": 0.0001,
+        "funding_interval_h": 8,
+        "mark": 182.4,
+        **bad,
+    }
+    with pytest.raises(
+        ValidationError,
+        match=words.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?").replace("+", r"\+"),
+    ):
         Settlement.model_validate(data)
 
 
 def test_interval_and_mark_are_optional():
     s = Settlement(ts=S0, exchange="backpack", coin="ETH", funding_rate=6.196e-06)
     assert s.funding_interval_h is None and s.mark is None
-    assert json.loads(s.to_json()) == {"ts": S0, "exchange": "backpack", "coin": "ETH",
-                                       "market": "settlement", "funding_rate": 6.196e-06}
+    assert json.loads(s.to_json()) == {
+        "ts": S0,
+        "exchange": "backpack",
+        "coin": "ETH",
+        "market": "settlement",
+        "funding_rate": 6.196e-06,
+    }
 
 
 def _write(tmp_path, lines):
@@ -69,10 +103,23 @@ def _write(tmp_path, lines):
 
 
 def test_read_jsonl_leaves_settlements_out_and_read_settlements_has_them(tmp_path):
-    st = Settlement(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093,
-                    funding_interval_h=8, mark=182.4)
-    bad = json.dumps({"ts": S0, "exchange": "binance", "coin": "SOL", "market": "settlement",
-                      "funding_rate": 0.5})
+    st = Settlement(
+        ts=S0,
+        exchange="binance",
+        coin="SOL",
+        funding_rate=0.000093,
+        funding_interval_h=8,
+        mark=182.4,
+    )
+    bad = json.dumps(
+        {
+            "ts": S0,
+            "exchange": "binance",
+            "coin": "SOL",
+            "market": "settlement",
+            "funding_rate": 0.5,
+        }
+    )
     p = _write(tmp_path, [perp(S0 - 60_000), st, bad, perp(S0 + 8 * H - 60_000)])
     obs, errors = read_jsonl(p)
     assert [o.market for o in obs] == ["perp", "perp"]
@@ -83,8 +130,14 @@ def test_read_jsonl_leaves_settlements_out_and_read_settlements_has_them(tmp_pat
 
 
 def test_a_settlement_makes_no_cycle_and_rides_on_the_first_view_at_or_after_it(tmp_path):
-    st = Settlement(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093,
-                    funding_interval_h=8, mark=182.4)
+    st = Settlement(
+        ts=S0,
+        exchange="binance",
+        coin="SOL",
+        funding_rate=0.000093,
+        funding_interval_h=8,
+        mark=182.4,
+    )
     p = _write(tmp_path, [perp(S0 - 60_000), st, perp(S0 + 8 * H - 60_000, nxt=S0 + 8 * H)])
     src = ReplaySource(p)
     views = list(src)
@@ -102,8 +155,15 @@ def test_a_record_written_late_is_not_out_of_order_and_arrives_where_it_was_read
     # `rulebook snapshot` writes the record after the cycle that found it in the
     # exchange's history, so it follows observations newer than itself.
     st = Settlement(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093)
-    p = _write(tmp_path, [perp(S0 - 30_000), perp(S0 + 30_000, nxt=S0 + 8 * H), st,
-                          perp(S0 + 60_000, nxt=S0 + 8 * H)])
+    p = _write(
+        tmp_path,
+        [
+            perp(S0 - 30_000),
+            perp(S0 + 30_000, nxt=S0 + 8 * H),
+            st,
+            perp(S0 + 60_000, nxt=S0 + 8 * H),
+        ],
+    )
     src = ReplaySource(p)
     views = list(src)
     assert [v.settlements for v in views] == [(), (st,), ()]
@@ -140,7 +200,8 @@ def test_a_gzipped_recording_reads_like_a_plain_one(tmp_path):
     packed = tmp_path / "rec.jsonl.gz"
     packed.write_bytes(gzip.compress(lines.encode()))
     assert [(v.at, v.settlements) for v in ReplaySource(packed)] == [
-        (v.at, v.settlements) for v in ReplaySource(plain)]
+        (v.at, v.settlements) for v in ReplaySource(plain)
+    ]
     assert read_settlements(packed)[0] == [st]
     truncated = tmp_path / "cut.jsonl.gz"
     truncated.write_bytes(gzip.compress(lines.encode())[:-12])

@@ -25,13 +25,22 @@ T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
 
 def perp(ex, ts, rate, nxt, mark, interval=None, coin="SOL"):
     interval = interval if interval is not None else (1 if ex == "backpack" else 8)
-    return Observation(ts=ts, exchange=ex, coin=coin, market="perp", funding_rate=rate,
-                       funding_interval_h=interval, next_funding_ts=nxt, mark=mark)
+    return Observation(
+        ts=ts,
+        exchange=ex,
+        coin=coin,
+        market="perp",
+        funding_rate=rate,
+        funding_interval_h=interval,
+        next_funding_ts=nxt,
+        mark=mark,
+    )
 
 
 def rec(ex, ts, rate, mark=None, interval=None, coin="SOL"):
-    return Settlement(ts=ts, exchange=ex, coin=coin, funding_rate=rate,
-                      funding_interval_h=interval, mark=mark)
+    return Settlement(
+        ts=ts, exchange=ex, coin=coin, funding_rate=rate, funding_interval_h=interval, mark=mark
+    )
 
 
 def next_hour(t):
@@ -46,17 +55,23 @@ def hourly_backpack_world(every_ms):
     settles 0.0002 at mark 108.5. Each settlement record rides on the first view
     at or after it, as a replay delivers it."""
     views = []
-    records = [rec("backpack", T0 + k * H, 0.0001 * k, mark=100.0 + k, interval=1)
-               for k in range(1, 9)]
+    records = [
+        rec("backpack", T0 + k * H, 0.0001 * k, mark=100.0 + k, interval=1) for k in range(1, 9)
+    ]
     records.append(rec("binance", T0 + 8 * H, 0.0002, mark=108.5, interval=8))
     delivered: set[int] = set()
     for t in range(T0, T0 + 8 * H + 1, every_ms):
-        obs = [perp("backpack", t, 0.0009, next_hour(t), 100.0 + (t - T0) / H + 0.5),
-               perp("binance", t, 0.0005, T0 + 8 * H if t < T0 + 8 * H else T0 + 16 * H, 99.0)]
+        obs = [
+            perp("backpack", t, 0.0009, next_hour(t), 100.0 + (t - T0) / H + 0.5),
+            perp("binance", t, 0.0005, T0 + 8 * H if t < T0 + 8 * H else T0 + 16 * H, 99.0),
+        ]
         due = [r for i, r in enumerate(records) if r.ts <= t and i not in delivered]
         delivered.update(i for i, r in enumerate(records) if r.ts <= t)
-        views.append(SnapshotView.from_observations(obs, at=t) if not due else
-                     SnapshotView(t, {o.key: o for o in obs}, settlements=due))
+        views.append(
+            SnapshotView.from_observations(obs, at=t)
+            if not due
+            else SnapshotView(t, {o.key: o for o in obs}, settlements=due)
+        )
     return views
 
 
@@ -91,7 +106,8 @@ def test_hourly_backpack_every_settlement_once_at_its_rate_and_mark(every):
 def test_8h_binance_pays_once_in_the_same_world(every):
     paid = run(hourly_backpack_world(every), "binance", "long", 10.0)
     assert [(s.ts, s.rate, s.mark, s.interval_h) for s, _ in paid] == [
-        (T0 + 8 * H, 0.0002, 108.5, 8)]
+        (T0 + 8 * H, 0.0002, 108.5, 8)
+    ]
     # the long pays 10 x 108.5 x 0.0002 = 0.217
     assert paid[0][1] == pytest.approx(-0.217, abs=1e-12)
 
@@ -112,7 +128,8 @@ def test_settled_rate_not_the_shown_one_and_estimate_after_the_wait():
     log.add_records([rec("binance", s, 0.0001, mark=101.0, interval=8)])
     got = log.settle("binance", "SOL", after=T0, upto=s + 5 * M, now=s + 5 * M).settled
     assert [(g.rate, g.rate_source, g.mark, g.mark_source) for g in got] == [
-        (0.0001, "settled", 101.0, "settlement")]
+        (0.0001, "settled", 101.0, "settlement")
+    ]
     # short 2 coins: 2 x 101 x 0.0001 = 0.0202
     assert got[0].amount(2.0, "short") == pytest.approx(0.0202, abs=1e-12)
     # without any record, after the wait: the estimate, from the last observation before s
@@ -121,7 +138,8 @@ def test_settled_rate_not_the_shown_one_and_estimate_after_the_wait():
     log2.observe(shown)
     got2 = log2.settle("binance", "SOL", after=T0, upto=s + 10 * M, now=s + 10 * M).settled
     assert [(g.rate, g.rate_source, g.mark, g.mark_source, g.interval_h) for g in got2] == [
-        (0.0003, "estimated", 100.0, "perp", 8)]
+        (0.0003, "estimated", 100.0, "perp", 8)
+    ]
 
 
 def test_an_observation_at_the_settlement_itself_is_not_its_forecast():
@@ -155,9 +173,11 @@ def test_interval_change_8h_to_1h_mid_position():
         [perp("binance", T0 + 9 * H + 30 * M, 0.004, T0 + 10 * H, 100.0, interval=1)],
         [perp("binance", T0 + 10 * H + 30 * M, 0.001, T0 + 18 * H, 100.0, interval=8)],
     ]
-    records = {1: [rec("binance", T0 + 8 * H, 0.0001, mark=100.0, interval=8)],
-               2: [rec("binance", T0 + 9 * H, 0.005, mark=101.0, interval=1)],
-               3: [rec("binance", T0 + 10 * H, 0.003, mark=102.0, interval=1)]}
+    records = {
+        1: [rec("binance", T0 + 8 * H, 0.0001, mark=100.0, interval=8)],
+        2: [rec("binance", T0 + 9 * H, 0.005, mark=101.0, interval=1)],
+        3: [rec("binance", T0 + 10 * H, 0.003, mark=102.0, interval=1)],
+    }
     after, paid, events = T0, [], []
     for i, obs in enumerate(views):
         at = obs[0].ts
@@ -173,8 +193,10 @@ def test_interval_change_8h_to_1h_mid_position():
             events.append(c.text())
     assert [(s.ts - T0) // H for s in paid] == [8, 9, 10]
     assert [s.interval_h for s in paid] == [8, 1, 1]
-    assert events == ["SOL on binance now settles every 1h, was 8h",
-                      "SOL on binance now settles every 8h, was 1h"]
+    assert events == [
+        "SOL on binance now settles every 1h, was 8h",
+        "SOL on binance now settles every 8h, was 1h",
+    ]
     # a short of 3 coins: 3 x (100 x 0.0001 + 101 x 0.005 + 102 x 0.003) = 3 x 0.821 = 2.463
     assert sum(s.amount(3.0, "short") for s in paid) == pytest.approx(2.463, abs=1e-9)
 
@@ -183,11 +205,13 @@ def test_interval_watch_ignores_older_news_and_seeds_without_an_event():
     w = IntervalWatch()
     w.seed("k", T0, 8.0)
     assert w.see("k", "binance", "BTC", T0 + H, 1.0).text() == (
-        "BTC on binance now settles every 1h, was 8h")
+        "BTC on binance now settles every 1h, was 8h"
+    )
     assert w.see("k", "binance", "BTC", T0 + 30 * M, 8.0) is None  # an older 8h settlement
     assert w.see("k", "binance", "BTC", T0 + 2 * H, 1.0) is None
     assert interval_change_text("ETH", "gate", 0.5, 4.0) == (
-        "ETH on gate now settles every 30min, was 4h")
+        "ETH on gate now settles every 30min, was 4h"
+    )
 
 
 def test_outage_spanning_two_settlements_with_records_when_data_returns():
@@ -201,11 +225,15 @@ def test_outage_spanning_two_settlements_with_records_when_data_returns():
     log2 = SettlementLog(wait_ms=10 * M)
     log2.observe(perp("backpack", T0 + 90 * M, 0.0009, T0 + 2 * H, 100.0))
     log2.observe(perp("backpack", T0 + 270 * M, 0.0009, T0 + 5 * H, 104.0))
-    log2.add_records([rec("backpack", T0 + k * H, 0.0001 * k, mark=100.0 + k, interval=1)
-                      for k in (2, 3, 4)])
+    log2.add_records(
+        [rec("backpack", T0 + k * H, 0.0001 * k, mark=100.0 + k, interval=1) for k in (2, 3, 4)]
+    )
     got2 = log2.settle("backpack", "SOL", after=T0 + H, upto=T0 + 270 * M, now=T0 + 270 * M)
     assert [(s.ts, s.rate_source) for s in got2.settled] == [
-        (T0 + 2 * H, "settled"), (T0 + 3 * H, "settled"), (T0 + 4 * H, "settled")]
+        (T0 + 2 * H, "settled"),
+        (T0 + 3 * H, "settled"),
+        (T0 + 4 * H, "settled"),
+    ]
     assert got2.missing == []
     # short 10: 10 x (102 x 0.0002 + 103 x 0.0003 + 104 x 0.0004) = 10 x 0.0929 = 0.929
     assert sum(s.amount(10.0, "short") for s in got2.settled) == pytest.approx(0.929, abs=1e-9)
@@ -217,15 +245,20 @@ def test_outage_without_records_pays_the_estimate_it_has_and_names_the_rest():
     log.observe(perp("backpack", T0 + 270 * M, 0.0008, T0 + 5 * H, 104.0))
     got = log.settle("backpack", "SOL", after=T0 + H, upto=T0 + 270 * M, now=T0 + 270 * M)
     assert [(s.ts, s.rate, s.rate_source, s.mark) for s in got.settled] == [
-        (T0 + 2 * H, 0.0009, "estimated", 100.0)]
+        (T0 + 2 * H, 0.0009, "estimated", 100.0)
+    ]
     # 03:00 and 04:00 happened (the hourly grid says so) but nothing showed their rate
     assert got.missing == [T0 + 3 * H, T0 + 4 * H]
 
 
 def test_a_switch_back_to_8h_implies_no_missing_settlement():
     log = SettlementLog(wait_ms=0)
-    log.add_records([rec("binance", T0 + 9 * H, 0.004, mark=100.0, interval=1),
-                     rec("binance", T0 + 16 * H, 0.001, mark=100.0, interval=8)])
+    log.add_records(
+        [
+            rec("binance", T0 + 9 * H, 0.004, mark=100.0, interval=1),
+            rec("binance", T0 + 16 * H, 0.001, mark=100.0, interval=8),
+        ]
+    )
     got = log.settle("binance", "SOL", after=T0 + 8 * H, upto=T0 + 16 * H, now=T0 + 16 * H)
     assert [s.ts for s in got.settled] == [T0 + 9 * H, T0 + 16 * H] and got.missing == []
 
@@ -238,7 +271,9 @@ def test_a_late_settlement_waits_and_later_ones_wait_behind_it():
     got = log.settle("backpack", "SOL", after=T0, upto=T0 + 2 * H + M, now=T0 + 2 * H + M)
     # 01:00 has no record; 61 minutes later the wait (10 min) is over: estimated
     assert [(s.ts, s.rate_source) for s in got.settled] == [
-        (T0 + H, "estimated"), (T0 + 2 * H, "settled")]
+        (T0 + H, "estimated"),
+        (T0 + 2 * H, "settled"),
+    ]
     log.wait_ms = 2 * H
     got = log.settle("backpack", "SOL", after=T0, upto=T0 + 2 * H + M, now=T0 + 2 * H + M)
     assert got.waiting == T0 + H and got.settled == []
@@ -249,8 +284,7 @@ def test_forget_before_keeps_what_open_legs_still_need():
     for k in range(6):
         log.observe(perp("backpack", T0 + k * H + 30 * M, 0.0001, T0 + (k + 1) * H, 100.0 + k))
     log.forget_before(T0 + 3 * H)
-    assert log.known_times("backpack", "SOL", T0, T0 + 9 * H) == [
-        T0 + k * H for k in (3, 4, 5, 6)]
+    assert log.known_times("backpack", "SOL", T0, T0 + 9 * H) == [T0 + k * H for k in (3, 4, 5, 6)]
     got = log.settle("backpack", "SOL", after=T0 + 2 * H, upto=T0 + 3 * H, now=T0 + 3 * H)
     assert [(s.ts, s.mark) for s in got.settled] == [(T0 + 3 * H, 102.0)]
 

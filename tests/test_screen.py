@@ -21,17 +21,37 @@ M = 60_000
 
 def synthetic(tmp_path: Path) -> Path:
     """BTC on three venues with 8h, 4h and 1h intervals; spot on binance only."""
+
     def perp(ex: str, rate: float, interval: float, mark: float, nxt: int) -> dict:
-        return {"ts": TS, "exchange": ex, "coin": "BTC", "market": "perp",
-                "funding_rate": rate, "funding_interval_h": interval, "next_funding_ts": nxt,
-                "mark": mark, "index": mark, "volume_24h": 2.5e9}
-    return write_jsonl(tmp_path / "rec.jsonl", [
-        perp("binance", 0.0001, 8, 100.2, TS + 30 * M),
-        perp("bybit", 0.0001, 4, 100.0, TS + 90 * M),
-        perp("okx", 0.00002, 1, 100.1, TS + 10 * M),
-        {"ts": TS, "exchange": "binance", "coin": "BTC", "market": "spot",
-         "bid": 99.9, "ask": 100.1},
-    ])
+        return {
+            "ts": TS,
+            "exchange": ex,
+            "coin": "BTC",
+            "market": "perp",
+            "funding_rate": rate,
+            "funding_interval_h": interval,
+            "next_funding_ts": nxt,
+            "mark": mark,
+            "index": mark,
+            "volume_24h": 2.5e9,
+        }
+
+    return write_jsonl(
+        tmp_path / "rec.jsonl",
+        [
+            perp("binance", 0.0001, 8, 100.2, TS + 30 * M),
+            perp("bybit", 0.0001, 4, 100.0, TS + 90 * M),
+            perp("okx", 0.00002, 1, 100.1, TS + 10 * M),
+            {
+                "ts": TS,
+                "exchange": "binance",
+                "coin": "BTC",
+                "market": "spot",
+                "bid": 99.9,
+                "ask": 100.1,
+            },
+        ],
+    )
 
 
 RULES = """

@@ -20,7 +20,11 @@ def rulebook(*args: str, width: int, cwd: Path = ROOT) -> subprocess.CompletedPr
     env = {**os.environ, "COLUMNS": str(width), "NO_COLOR": "1", "TERM": "dumb"}
     return subprocess.run(
         [sys.executable, "-m", "rulebook.cli", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -31,15 +35,17 @@ def assert_fits(text: str, width: int) -> None:
 
 
 def dry_run(*extra: str, width: int) -> str:
-    res = rulebook("dry-run", "strategies/", "--snapshot", str(RECORDING), "--at", AT, *extra,
-                   width=width)
+    res = rulebook(
+        "dry-run", "strategies/", "--snapshot", str(RECORDING), "--at", AT, *extra, width=width
+    )
     assert res.returncode == 0, res.stderr
     return res.stdout
 
 
 def fired_figures() -> list[dict]:
-    res = rulebook("dry-run", "strategies/", "--snapshot", str(RECORDING), "--at", AT, "--json",
-                   width=80)
+    res = rulebook(
+        "dry-run", "strategies/", "--snapshot", str(RECORDING), "--at", AT, "--json", width=80
+    )
     return [o for o in json.loads(res.stdout)["opportunities"] if o["fired"]]
 
 
@@ -68,8 +74,25 @@ def test_dry_run_table_fits_and_shows_whole_figures(width) -> None:
 def test_wide_shows_every_column_whole() -> None:
     out = dry_run("--wide", width=80)
     header = out.splitlines()[0].split()
-    assert header == ["rule", "coin", "legs", "edge", "APR", "fees", "net", "8h", "amount",
-                      "exp", "8h", "exp", "net", "conf", "risk", "breakeven", "decision"]
+    assert header == [
+        "rule",
+        "coin",
+        "legs",
+        "edge",
+        "APR",
+        "fees",
+        "net",
+        "8h",
+        "amount",
+        "exp",
+        "8h",
+        "exp",
+        "net",
+        "conf",
+        "risk",
+        "breakeven",
+        "decision",
+    ]
     assert "…" not in out
     assert "29.8h" in out  # cross_majors ETH's breakeven, only with --wide
 
@@ -79,10 +102,15 @@ def test_all_shows_the_bindings_that_tell_two_rows_apart(width) -> None:
     out = dry_run("--all", width=width)
     assert_fits(out, width)
     lines = out.splitlines()
-    pairs = [(lines[i], lines[i + 1].strip()) for i, ln in enumerate(lines)
-             if ln.startswith("cross_majors") and " ETH " in ln and "-bybit +okx" in ln]
+    pairs = [
+        (lines[i], lines[i + 1].strip())
+        for i, ln in enumerate(lines)
+        if ln.startswith("cross_majors") and " ETH " in ln and "-bybit +okx" in ln
+    ]
     assert [(("open" in a) or ("not fired" in a), b) for a, b in pairs] == [
-        (True, "hi=bybit lo=okx"), (True, "hi=okx lo=bybit")]
+        (True, "hi=bybit lo=okx"),
+        (True, "hi=okx lo=bybit"),
+    ]
     assert "open" in pairs[0][0] and "not fired" in pairs[1][0]
     # rows that nothing else resembles carry no bindings line
     carry = [i for i, ln in enumerate(lines) if ln.startswith("carry_majors")]

@@ -111,9 +111,8 @@ def failing_endpoint():
 
 def test_failed_notifications_are_counted_and_recorded_as_events(tmp_path, failing_endpoint):
     url, state = failing_endpoint
-    rows = (
-        pair_rows(T0, "SOL", (100.0, 0.0001), (100.2, 0.0004), T)
-        + pair_rows(T, "SOL", (100.0, 0.0002), (100.2, 0.0001), T + 8 * H)
+    rows = pair_rows(T0, "SOL", (100.0, 0.0001), (100.2, 0.0004), T) + pair_rows(
+        T, "SOL", (100.0, 0.0002), (100.2, 0.0001), T + 8 * H
     )
     rec = write_jsonl(tmp_path / "rec.jsonl", rows)
     rs = load_texts({"s.rules": RULES}).ruleset

@@ -118,6 +118,7 @@ def backtest_command(
     html: Path | None,
     csv_dir: Path | None,
     db: Path | None,
+    seen: Path | None = None,
 ) -> int:
     """Run one backtest and write its report. Returns the exit status."""
     from rulebook.backtest import BacktestError, run_backtest
@@ -125,7 +126,7 @@ def backtest_command(
     from rulebook.report import build_report
 
     try:
-        result = run_backtest(spec, db=db)
+        result = run_backtest(spec, db=db, seen=seen)
     except BacktestError as e:
         for d in e.diagnostics:
             err.print(render_text(d, e.sources.get(d.file)), markup=False)
@@ -142,6 +143,11 @@ def backtest_command(
     write_outputs(report, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir)
     if db is not None:
         err.print(f"ledger kept in {db} (rulebook report --db {db})", markup=False)
+    if seen is not None:
+        err.print(
+            f"what the rules saw at each cycle: {seen} (rulebook dry-run --snapshot {seen} --at TIME)",
+            markup=False,
+        )
     return 1 if result.summary.failed else 0
 
 
@@ -157,20 +163,17 @@ def report_command(
 ) -> int:
     """The same report for any ledger (a paper run's included). Reads only."""
     from rulebook.report import build_report, read_ledger
-    from rulebook.trading import Ledger, LedgerError
+    from rulebook.trading import LedgerError, LedgerReader
 
-    if not db.is_file():
-        err.print(f"error: {db}: no ledger here", markup=False)
-        return 2
     try:
-        ledger = Ledger(db)
+        reader = LedgerReader.open(db)  # read-only: a running paper runtime is not disturbed
     except LedgerError as e:
         err.print(f"error: {e}", markup=False)
         return 2
     try:
-        run = read_ledger(ledger, leverage=leverage, source=f"ledger {db}")
+        run = read_ledger(reader, leverage=leverage, source=f"ledger {db}")
     finally:
-        ledger.close()
+        reader.close()
     if not run.equity:
         err.print(f"error: {db}: the ledger has no complete cycle yet", markup=False)
         return 2

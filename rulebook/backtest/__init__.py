@@ -17,6 +17,7 @@ from ._run import (
     Refusal,
     load_rules,
     prepare_recording,
+    read_views,
     refusals,
     run_backtest,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "load_rules",
     "parse_assignment",
     "prepare_recording",
+    "read_views",
     "refusals",
     "run_backtest",
 ]

@@ -14,6 +14,7 @@ a recording the report refers to.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from rulebook.history import (
     write_recording,
 )
 from rulebook.lang import Diagnostic, HedgeAction, Ruleset, find_rule_files, load_texts
-from rulebook.market import LineError, ReplaySource
+from rulebook.market import LineError, ReplaySource, SnapshotView
 from rulebook.report import ReportInput, read_ledger
 from rulebook.trading import (
     Ledger,
@@ -49,6 +50,7 @@ __all__ = [
     "Refusal",
     "load_rules",
     "prepare_recording",
+    "read_views",
     "refusals",
     "run_backtest",
 ]
@@ -153,6 +155,20 @@ def refusals(ruleset: Ruleset, history: History) -> list[Refusal]:
     return out
 
 
+def _scratch() -> str | None:
+    """Where a backtest's throw-away ledger goes: memory-backed /dev/shm where there is
+    one (a ledger commits every cycle; nothing of it is kept), else the temp dir."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def read_views(path: Path) -> tuple[list[SnapshotView], list[LineError]]:
+    """Every cycle's view of a recording, and its invalid lines."""
+    source = ReplaySource(path)
+    got = list(source)
+    return got, [e for e in source.errors if e.severity == "error"]
+
+
 def prepare_recording(
     data: list[Path], path: Path, lookahead: str, start: int | None, end: int | None
 ) -> tuple[History, RecordingStats, list[LineError]]:
@@ -172,15 +188,20 @@ def run_backtest(
     *,
     db: Path | None = None,
     recording: tuple[Path, History, RecordingStats, list[LineError]] | None = None,
+    seen: Path | None = None,
+    views: tuple[list[SnapshotView], list[LineError]] | None = None,
 ) -> BacktestResult:
     """Run one backtest. `db` names a new ledger file to keep (it must not exist);
-    `recording` reuses a prepared one (a sweep prepares it once for all runs)."""
+    `recording` reuses a prepared one (a sweep prepares it once for all runs);
+    `seen` keeps what the rules saw at each cycle, as a snapshot file that
+    `rulebook dry-run --snapshot FILE --at TIME` replays. `views` are that
+    recording already read (a sweep's worker reads it once for all its runs)."""
     if db is not None and db.exists():
         raise BacktestError(
             f"{db} exists: a backtest writes a fresh ledger and never touches an existing one"
         )
     ruleset = load_rules(spec.rule_paths, spec.overrides)
-    work = Path(tempfile.mkdtemp(prefix="rulebook-backtest-"))
+    work = Path(tempfile.mkdtemp(prefix="rulebook-backtest-", dir=_scratch()))
     try:
         if recording is None:
             rec_path = work / "seen.jsonl"
@@ -189,6 +210,9 @@ def run_backtest(
             )
         else:
             rec_path, history, stats, problems = recording
+        if seen is not None:
+            seen.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(rec_path, seen)
         refused = refusals(ruleset, history)
         names = {x.rule for x in refused}
         kept = [r for r in ruleset.rules if r.name not in names]
@@ -209,9 +233,10 @@ def run_backtest(
                 source="backtest",
                 executor=PaperExecutor(config, ledger),
             )
-            source = ReplaySource(rec_path)
-            summary = runtime.run(source, resume=False)
-            problems = problems + [e for e in source.errors if e.severity == "error"]
+            if views is None:
+                views = read_views(rec_path)
+            summary = runtime.run(views[0], resume=False)
+            problems = problems + views[1]
             run = read_ledger(
                 ledger,
                 leverage=config.leverage,

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from ._overrides import OverrideError
-from ._run import BacktestError, BacktestSpec, load_rules, prepare_recording, run_backtest
+from ._run import (
+    BacktestError,
+    BacktestSpec,
+    load_rules,
+    prepare_recording,
+    read_views,
+    run_backtest,
+)
 
 __all__ = ["RANK_KEYS", "SweepResult", "grid", "parse_sweep", "run_sweep"]
 
@@ -79,12 +86,21 @@ class SweepResult:
         }
 
 
+# A worker reads the prepared recording once and replays the same views for
+# every combination it is given (views are never changed by a run).
+_VIEWS: dict[str, Any] = {}
+
+
 def _one(spec: BacktestSpec, recording: Any) -> dict[str, Any]:
     """One combination (run in a worker): its report, or the error."""
     from rulebook.report import build_report
 
+    key = str(recording[0])
+    if key not in _VIEWS:
+        _VIEWS.clear()
+        _VIEWS[key] = read_views(recording[0])
     try:
-        result = run_backtest(spec, recording=recording)
+        result = run_backtest(spec, recording=recording, views=_VIEWS[key])
     except (BacktestError, OverrideError) as e:
         return {"overrides": dict(spec.overrides), "error": str(e)}
     extra = {
@@ -114,10 +130,13 @@ def run_sweep(
     if rank_by not in RANK_KEYS:
         raise BacktestError(f"rank by {rank_by!r}: one of {', '.join(RANK_KEYS)}")
     combos = grid(sweeps)
-    # Fail early, once, on a name that is no constant or a value that does not check.
-    for combo in combos:
-        load_rules(spec.rule_paths, {**spec.overrides, **combo})
+    # Fail early, once, on a name that is no constant or a value that does not check
+    # (each value alone: a constant's value does not change how another one checks).
+    for name, values in sweeps:
+        for value in values:
+            load_rules(spec.rule_paths, {**spec.overrides, name: value})
     work = Path(tempfile.mkdtemp(prefix="rulebook-sweep-"))
+    _VIEWS.clear()
     try:
         rec_path = work / "seen.jsonl"
         history, stats, problems = prepare_recording(

@@ -13,6 +13,9 @@ are) is described in docs/backtest.md and in `_format`'s docstring.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._cycles import LOOKAHEAD_TEXT, LOOKAHEADS, RecordingStats, build_recording, write_recording
 from ._format import (
     History,
@@ -24,7 +27,26 @@ from ._format import (
 )
 from ._importers import FORMATS, HistoryImportError, ImportResult, detect_format, import_history
 
+if TYPE_CHECKING:
+    from ._fetch import FetchStats, fetch_history, resume_points
+
+# The fetcher imports ccxt (half a second): loaded on first use.
+_LAZY = {"FetchStats": "._fetch", "fetch_history": "._fetch", "resume_points": "._fetch"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
+    "FetchStats",
+    "fetch_history",
+    "resume_points",
     "FORMATS",
     "LOOKAHEADS",
     "LOOKAHEAD_TEXT",

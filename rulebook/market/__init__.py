@@ -1,4 +1,5 @@
-"""Market data: snapshots from six exchanges, recording and replay.
+"""Market data: snapshots from six exchanges, recording and replay, and one profile
+per exchange (`PROFILES`, defined in `rulebook/_exchanges.py`).
 
 This package knows nothing about rules. It turns exchanges (live through
 ccxt, or a recorded file) into :class:`SnapshotView` objects that the engine
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from rulebook._exchanges import PROFILES, ExchangeProfile, IntervalField, TakerFees
 
 from ._duration import parse_duration
 from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
@@ -32,7 +35,6 @@ from ._model import (
     normalise_funding,
 )
 from ._plausible import PriceBand, PriceGuard, Rejection
-from ._profiles import PROFILES, ExchangeProfile
 from ._replay import ReplaySource
 from ._settled_live import SettlementFetch, SettlementFetcher
 from ._settlement import Settlement
@@ -100,6 +102,8 @@ __all__ = [
     "parse_markets",
     "EXCHANGES",
     "PROFILES",
+    "IntervalField",
+    "TakerFees",
     "ExchangeProfile",
     "MarketIndex",
     "MarketRef",

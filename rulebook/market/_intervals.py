@@ -4,7 +4,8 @@ Exchanges state the interval in different units (Bybit minutes "480", Gate
 seconds 28800, Bitget hours "8", Backpack milliseconds 28800000, ccxt "8h"),
 and it changes per symbol and over time. Getting it wrong scales a rate by
 2x to 8x, so the source of every interval is explicit and the fallback is a
-documented per-exchange default, never a silent 8.
+documented per-exchange default, never a silent 8. Each exchange's sources and
+default are in its profile (`rulebook/_exchanges.py`).
 """
 
 from __future__ import annotations
@@ -13,18 +14,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from rulebook._exchanges import PROFILES
+
 __all__ = ["parse_interval_h", "interval_from_market_info", "DEFAULT_INTERVAL_H"]
 
 #: Used only when neither the payload, a funding-interval call nor the market
-#: data states an interval. Backpack settles hourly; the others' default is 8h.
-DEFAULT_INTERVAL_H: dict[str, float] = {
-    "backpack": 1.0,
-    "binance": 8.0,
-    "bybit": 8.0,
-    "okx": 8.0,
-    "gate": 8.0,
-    "bitget": 8.0,
-}
+#: data states an interval (each profile's `default_interval_h`).
+DEFAULT_INTERVAL_H: dict[str, float] = {p.id: p.default_interval_h for p in PROFILES.values()}
 
 # How many of each unit make an hour; dividing keeps 28800000 ms exactly 8.0.
 _PER_H = {"ms": 3_600_000.0, "s": 3600.0, "m": 60.0, "min": 60.0, "h": 1.0, "d": 1 / 24}
@@ -55,22 +51,13 @@ def parse_interval_h(value: Any, unit: str = "h") -> float | None:
     return hours if 0 < hours <= 24 * 7 else None
 
 
-# Where each exchange's raw market (ccxt market["info"]) states the interval, and in what unit.
-_MARKET_FIELDS: dict[str, tuple[str, str]] = {
-    "bybit": ("fundingInterval", "min"),
-    "gate": ("funding_interval", "s"),
-    "backpack": ("fundingInterval", "ms"),
-    "bitget": ("fundInterval", "h"),
-}
-
-
 def interval_from_market_info(exchange: str, market: Mapping[str, Any] | None) -> float | None:
     """The interval stated by the exchange's own market (instrument) data, if any."""
     if not market:
         return None
-    spec = _MARKET_FIELDS.get(exchange)
+    profile = PROFILES.get(exchange)
+    spec = None if profile is None else profile.market_interval
     info = market.get("info") or {}
     if spec is None or not isinstance(info, Mapping):
         return None
-    field, unit = spec
-    return parse_interval_h(info.get(field), unit)
+    return parse_interval_h(info.get(spec.name), spec.unit)

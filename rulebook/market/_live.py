@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -12,9 +13,10 @@ import ccxt
 import ccxt.async_support as ccxt_async
 from pydantic import ValidationError
 
-from ._intervals import DEFAULT_INTERVAL_H, interval_from_market_info, parse_interval_h
+from rulebook._exchanges import PROFILES, ExchangeProfile
+
+from ._intervals import interval_from_market_info, parse_interval_h
 from ._model import EXCHANGES, Observation
-from ._profiles import PROFILES, ExchangeProfile
 from ._retry import RetryPolicy, call_with_retry
 from ._symbols import MarketIndex, MarketRef
 from ._view import SnapshotView
@@ -27,8 +29,10 @@ Key = tuple[str, str, str]
 def make_exchange(exchange_id: str, **config: Any) -> ccxt_async.Exchange:
     """A public (keyless) ccxt async client configured from the exchange's profile."""
     profile = PROFILES[exchange_id]
-    options = {**profile.options, **config.pop("options", {})}
-    return getattr(ccxt_async, exchange_id)({"enableRateLimit": True, "options": options, **config})
+    # a copy per client: ccxt merges into its options, the profile's stay as written
+    options = {**copy.deepcopy(dict(profile.options)), **config.pop("options", {})}
+    cls = getattr(ccxt_async, profile.ccxt_class)
+    return cls({"enableRateLimit": True, "options": options, **config})
 
 
 def _reason(e: BaseException) -> str:
@@ -149,7 +153,7 @@ class ExchangeFeed:
                     "perp book", self._books(perp_syms, self.profile.perp_book, retried))
             if self.profile.mark_prices:
                 tasks["marks"] = optional("mark prices", self._marks(perp_syms, retried))
-            if self.profile.index_tickers:
+            if self.profile.index_tickers_call is not None:
                 tasks["index"] = optional("index prices", self._index_tickers(perp_syms, retried))
             if self._intervals_stale():
                 tasks["intervals"] = optional("funding intervals", self._fetch_intervals(perp_syms, retried))
@@ -246,7 +250,8 @@ class ExchangeFeed:
         if self.ex.has.get("fetchFundingRates"):
             for group in self._by_settle(symbols):
                 got = await retried(
-                    lambda g=group: self.ex.fetch_funding_rates(g, dict(self.profile.funding_params)))
+                    lambda g=group: self.ex.fetch_funding_rates(g, dict(self.profile.funding_params))
+                )
                 out.update(got or {})
         else:
             # No bulk endpoint (Backpack): one call per named coin, all at once.
@@ -281,8 +286,9 @@ class ExchangeFeed:
         return await retried(lambda: self.ex.fetch_mark_prices(symbols)) or {}
 
     async def _index_tickers(self, symbols: list[str], retried: Callable) -> dict[str, float]:
-        # OKX only: GET /api/v5/market/index-tickers?quoteCcy=USDT answers every
-        # BTC-USDT style index in one call (ccxt has no unified bulk method).
+        # The profile's call (OKX: GET /api/v5/market/index-tickers?quoteCcy=USDT) answers
+        # every BTC-USDT style index in one call (ccxt has no unified bulk method).
+        call = getattr(self.ex, self.profile.index_tickers_call or "")
         by_pair: dict[str, str] = {}
         quotes: set[str] = set()
         for s in symbols:
@@ -291,7 +297,7 @@ class ExchangeFeed:
             quotes.add(m["settle"])
         out: dict[str, float] = {}
         for q in sorted(quotes):
-            resp = await retried(lambda q=q: self.ex.publicGetMarketIndexTickers({"quoteCcy": q}))
+            resp = await retried(lambda q=q: call({"quoteCcy": q}))
             for row in (resp or {}).get("data") or []:
                 sym = by_pair.get(row.get("instId"))
                 px = _num(row.get("idxPx"))
@@ -300,7 +306,7 @@ class ExchangeFeed:
         return out
 
     async def _borrow(self, coins: list[str], retried: Callable) -> dict[str, float]:
-        params = self.profile.borrow_params or {}
+        params = dict(self.profile.borrow_params or {})
 
         async def one(coin: str) -> tuple[str, float | None]:
             code = coin if self.spots[coin].scale == 1 else self.spots[coin].market["base"]
@@ -349,13 +355,14 @@ class ExchangeFeed:
         h = interval_from_market_info(self.id, ref.market)
         if h is not None:
             return h
-        return DEFAULT_INTERVAL_H[self.id]
+        return self.profile.default_interval_h
 
     def _stated_fee(self, fr: Mapping[str, Any]) -> float | None:
-        # Gate's contract object (its funding payload) states the taker fee.
+        # Where the funding payload states the taker fee (Gate's contract object).
         info = fr.get("info")
-        if self.id == "gate" and isinstance(info, Mapping):
-            return _num(info.get("taker_fee_rate"))
+        name = self.profile.taker_fee_field
+        if name is not None and isinstance(info, Mapping):
+            return _num(info.get(name))
         return None
 
     async def close(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rulebook.trading import Ledger
+from rulebook.trading import Ledger, LedgerReader
 from rulebook.trading import LegRecord as TradingLeg
 
 from ._model import EquityPoint, FillRecord, LegRecord, PaymentRecord, PositionRecord, ReportInput
@@ -26,10 +26,15 @@ def _leg(d: TradingLeg) -> LegRecord:
 
 
 def read_ledger(
-    ledger: Ledger, *, leverage: float = 1.0, lookahead: str | None = None, source: str = ""
+    ledger: Ledger | LedgerReader,
+    *,
+    leverage: float = 1.0,
+    lookahead: str | None = None,
+    source: str = "",
 ) -> ReportInput:
-    """Everything a report needs, through the ledger's typed reads."""
-    read = ledger.read
+    """Everything a report needs, through the ledger's typed reads (a writer's
+    `.read`, or a read-only `LedgerReader`)."""
+    read = ledger.read if isinstance(ledger, Ledger) else ledger
     positions = [
         PositionRecord(
             id=p.id,

@@ -11,6 +11,7 @@ another base URL (a proxy or a local endpoint) with the same paths.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -57,7 +58,8 @@ def trading_client(
     profile = PROFILES[exchange_id]
     config: dict[str, Any] = {
         "enableRateLimit": True,  # ccxt spaces requests by the exchange's published limits
-        "options": dict(profile.options),
+        # a copy per client: ccxt merges into its options, the profile's stay as written
+        "options": copy.deepcopy(dict(profile.options)),
     }
     # The only place keys are unwrapped: straight into the client's config.
     if creds.api_key is not None:
@@ -66,7 +68,7 @@ def trading_client(
         config["secret"] = creds.secret.get_secret_value()
     if creds.password is not None:
         config["password"] = creds.password.get_secret_value()
-    make = factory or getattr(ccxt, exchange_id)
+    make = factory or getattr(ccxt, profile.ccxt_class)
     client = make(config)
     client.enableRateLimit = True
     client.verbose = False  # verbose mode prints signed requests

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rulebook.market import PROFILES
+
 __all__ = ["balance_amounts", "funding_records", "signed_positions"]
 
 
@@ -50,16 +52,15 @@ def balance_amounts(balance: Mapping[str, Any]) -> dict[str, tuple[float, float]
     return out
 
 
-#: exchanges whose unified funding `amount` is what the account paid (ccxt 4.5 passes
-#: Bybit's `execFee` through: execValue x feeRate, positive when a long pays a positive rate)
-_PAID_POSITIVE = frozenset({"bybit"})
-
 
 def funding_records(
     exchange: str, history: Iterable[Mapping[str, Any]]
 ) -> list[tuple[str, int, float, str | None, str]]:
     """(symbol, ts, amount received (+) or paid (-), currency, id) per reported payment."""
-    sign = -1.0 if exchange in _PAID_POSITIVE else 1.0
+    # Some exchanges' unified `amount` is what the account paid (ccxt 4.5 passes Bybit's
+    # `execFee` through: execValue x feeRate, positive when a long pays a positive rate).
+    profile = PROFILES.get(exchange)
+    sign = -1.0 if profile is not None and profile.funding_history_paid_positive else 1.0
     out = []
     for h in history:
         ts, amount = h.get("timestamp"), _num(h.get("amount"))

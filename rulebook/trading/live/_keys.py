@@ -20,6 +20,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from rulebook.market import PROFILES
+
 from .._config import ConfigError, TradingConfig
 
 __all__ = [
@@ -33,12 +35,10 @@ __all__ = [
 
 MASK = "***"
 
-#: exchanges whose API keys come with a passphrase (ccxt's `password`)
-_PASSWORD_EXCHANGES = frozenset({"okx", "bitget"})
-
-
 def needs_password(exchange: str) -> bool:
-    return exchange in _PASSWORD_EXCHANGES
+    """Whether the exchange's API keys come with a passphrase (ccxt's `password`)."""
+    profile = PROFILES.get(exchange)
+    return profile is not None and profile.needs_password
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ from typing import Any
 
 import ccxt
 
+from rulebook.market import PROFILES
+
 from .._sizing import LegMarket
 
 __all__ = [
@@ -51,9 +53,10 @@ def client_order_id(nonce: str, position_id: int, leg: int, intent: str, attempt
 
 
 def wire_client_id(exchange: str, cid: str) -> str | int:
-    """The client id as the exchange takes it: Backpack wants an unsigned 32-bit
+    """The client id as the exchange takes it: some (Backpack) want an unsigned 32-bit
     integer, derived from the id's hash (same id, same integer)."""
-    if exchange == "backpack":
+    profile = PROFILES.get(exchange)
+    if profile is not None and profile.client_id == "uint31":
         return int(hashlib.sha256(cid.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
     return cid
 
