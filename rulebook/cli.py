@@ -415,19 +415,23 @@ def run(
         elif ledger_mode(ledger) == "live":
             ledger.close()
             raise fail(f"{cfg.ledger} is a live ledger; a paper run needs its own (--db paper.db)")
-        summary = run_paper(
-            result.ruleset,
-            paths or DEFAULT_PATHS,
-            cfg,
-            ledger,
-            replay=replay,
-            speed=pace_speed,
-            watch=watch,
-            out=out,
-            err=err,
-            executor=executor,
-        )
-        ledger.close()
+        try:
+            summary = run_paper(
+                result.ruleset,
+                paths or DEFAULT_PATHS,
+                cfg,
+                ledger,
+                replay=replay,
+                speed=pace_speed,
+                watch=watch,
+                out=out,
+                err=err,
+                executor=executor,
+            )
+        except LedgerError as e:  # the ledger failed outside a cycle: full disk, read-only...
+            raise fail(str(e), 1) from None
+        finally:
+            ledger.close()
     finally:
         lock.release()
     if summary.failed:
