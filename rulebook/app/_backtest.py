@@ -6,13 +6,14 @@ code = report_command(Path("paper.db"), config, out=out, err=err)
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from rulebook import _json
 
 __all__ = [
     "backtest_command",
@@ -66,10 +67,15 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         f"turnover {_num(t['turnover'])}x",
         markup=False,
     )
-    table = Table(title="per rule", title_justify="left")
-    for col in ("rule", "trades", "pnl", "funding", "fees", "price", "borrow", "win rate"):
-        table.add_column(col, justify="left" if col == "rule" else "right")
-    for r in report["per_rule"]:
+    for key, title in (("per_rule", "rule"), ("per_coin", "coin"), ("per_venue", "venue")):
+        console.print(_breakdown(report[key], title))
+
+
+def _breakdown(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=f"per {title}", title_justify="left")
+    for col in (title, "trades", "pnl", "funding", "fees", "price", "borrow", "win rate"):
+        table.add_column(col, justify="left" if col == title else "right")
+    for r in rows:
         table.add_row(
             r["key"],
             str(r["trades"]),
@@ -80,7 +86,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             _money(r["borrow"]),
             _pct(r["win_rate"]),
         )
-    console.print(table)
+    return table
 
 
 def write_outputs(
@@ -94,7 +100,7 @@ def write_outputs(
 ) -> None:
     """Print the report (JSON or a summary) and write the HTML and CSV files asked for."""
     if as_json:
-        print(json.dumps(report, indent=2, allow_nan=False))
+        print(_json.dumps(report, indent=2))  # strict: an undefined figure is null
     elif as_json is not None:  # None: the caller printed already
         print_report(out, report)
     if html is not None:
@@ -304,7 +310,7 @@ def sweep_command(
         *best["notes"],
     ]
     if as_json:
-        print(json.dumps(best, indent=2, allow_nan=False))
+        print(_json.dumps(best, indent=2))
     else:
         print_sweep(out, table)
     write_outputs(best, out=out, err=err, as_json=None, html=html, csv_dir=csv_dir)
