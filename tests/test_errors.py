@@ -19,6 +19,7 @@ PACKAGE = Path(rulebook.__file__).parent
 # Exceptions rulebook defines that are not errors (owner, and why).
 NOT_ERRORS = {
     "NoData",  # rulebook.lang (ir): missing market data while evaluating; a result, not an error
+    "Unresolved",  # rulebook.lang._lower (ir): raised and caught inside the checker, never leaves it
 }
 
 
