@@ -70,7 +70,7 @@ def test_each_sweep_result_equals_the_single_backtest(local_sweep) -> None:
 def test_sweep_on_a_local_dask_cluster_equals_the_local_one(local_sweep) -> None:
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         on_cluster = run_sweep(SPEC, SWEEPS, cluster=cluster.scheduler_address)
     assert (

@@ -1,69 +1,27 @@
-"""Compiled evaluators against small hand-made views of the market.
+"""Compiled rules: bindings, subjects and resolved clauses, and what the
+clauses mean when the engine evaluates them over small hand-made views.
 
-The view here is a test double of the engine's Env (the way httpx tests use a
-MockTransport): plain dicts of per-8h rates and metrics, so that each expected
-value can be worked out by hand from the numbers in the test.
+The views are clearly synthetic observations (engine_helpers), chosen so
+that each expected value can be worked out by hand from the numbers in the
+test. Missing data is never an exception: a binding that lacks data is
+skipped with the reason, even under `not`.
 """
 
 from __future__ import annotations
 
 import math
 
-import pytest
+from engine_helpers import borrow, perp, spot, view
 
+from rulebook.engine import PositionValues, SnapshotEnv, check_exit, evaluate
 from rulebook.lang import (
     AlertAction,
     CloseAction,
     HedgeAction,
-    NoData,
     Subject,
+    ir,
     load_texts,
 )
-
-
-class DictEnv:
-    """An Env over dicts; anything absent is missing data, as in a snapshot."""
-
-    def __init__(
-        self, funding=None, borrow=None, basis=None, price=None, metrics=None, position=None
-    ):
-        self.funding_ = funding or {}
-        self.borrow_ = borrow or {}
-        self.basis_ = basis or {}
-        self.price_ = price or {}
-        self.metrics = metrics or {}
-        self.position_ = position or {}
-        self.calls: list[tuple[str, str, str]] = []
-
-    def _get(self, table, what, coin, ex):
-        self.calls.append((what, coin, ex))
-        if (coin, ex) not in table:
-            raise NoData(f"{coin} not listed on {ex}")
-        return table[(coin, ex)]
-
-    def funding(self, coin, ex):
-        return self._get(self.funding_, "funding", coin, ex)
-
-    def borrow(self, coin, ex):
-        return self._get(self.borrow_, "borrow", coin, ex)
-
-    def basis(self, coin, ex):
-        return self._get(self.basis_, "basis", coin, ex)
-
-    def price(self, coin, ex):
-        return self._get(self.price_, "price", coin, ex)
-
-    def volume(self, coin, ex):
-        raise NoData(f"no volume for {coin} on {ex}")
-
-    def next_funding(self, coin, ex):
-        return 1800.0
-
-    def metric(self, name, subject):
-        return self.metrics[(name, subject)]
-
-    def position(self, name):
-        return self.position_[name]
 
 
 def compile_one(text: str):
@@ -72,17 +30,32 @@ def compile_one(text: str):
     return res.ruleset
 
 
+def outcome(rs, *obs):
+    """Per binding (in ruleset order): True/False (fired or not), or the skip reason."""
+    ev = evaluate(rs, view(*obs), include_unfired=True)
+    out = {o.order: o.fired for o in ev.opportunities}
+    out.update({s.order: s.reason for s in ev.skipped})
+    return [out[k] for k in sorted(out)]
+
+
+def explained(rs, *obs):
+    """The explanation of the ruleset's first binding."""
+    ev = evaluate(rs, view(*obs), include_unfired=True, explain=True)
+    (entry,) = [*ev.opportunities, *ev.skipped]
+    return entry.explanation
+
+
 def test_spread_is_the_difference_of_normalised_funding():
     rs = compile_one("when spread(SOL, backpack, binance) > 0.1% then hedge 1000 USDT")
     rule = rs.rules[0]
     assert rule.name == "t:1"  # a one-line rule is named after its file and line
     (b,) = rule.bindings
     assert b.subject == Subject("spread", "SOL", ("backpack", "binance"))
+    assert isinstance(rule.when, ir.Compare) and isinstance(rule.when.left, ir.MarketCall)
     # Backpack +0.01%/1h is 0.08% per 8h; Binance -0.02% per 8h: spread 0.10%.
-    env = DictEnv(funding={("SOL", "backpack"): 0.0008, ("SOL", "binance"): -0.0002})
-    assert rule.when(env, b) is False  # 0.10% is not > 0.10%
-    env.funding_[("SOL", "backpack")] = 0.00081
-    assert rule.when(env, b) is True
+    binance = perp("binance", "SOL", -0.0002, 8)
+    assert outcome(rs, perp("backpack", "SOL", 0.0001, 1), binance) == [False]  # not > 0.10%
+    assert outcome(rs, perp("backpack", "SOL", 0.00010125, 1), binance) == [True]  # 0.101%
 
 
 def test_for_expands_every_combination_and_skips_equal_exchanges():
@@ -105,6 +78,9 @@ def test_for_expands_every_combination_and_skips_equal_exchanges():
     # Subjects are shared objects, so an engine can cache metrics per subject.
     again = rule.binding_for({"coin": "BTC", "hi": "binance", "lo": "okx"})
     assert again.subject is first.subject
+    # the variables are resolved to their slots
+    call = rule.when.left
+    assert [a.slot for a in (call.coin, *call.exchanges)] == [0, 1, 2]
 
 
 def test_bracket_list_source_and_fixed_coin():
@@ -113,28 +89,26 @@ def test_bracket_list_source_and_fixed_coin():
     )
     rule = rs.rules[0]
     assert [b.values for b in rule.bindings] == [("okx",), ("gate",)]
-    env = DictEnv(funding={("ETH", "okx"): 0.0002, ("ETH", "gate"): 0.00005})
-    assert [rule.when(env, b) for b in rule.bindings] == [True, False]
+    obs = [perp("okx", "ETH", 0.0002), perp("gate", "ETH", 0.00005), spot("okx", "ETH")]
+    assert outcome(rs, *obs) == [True, False]
     assert rule.actions == [CloseAction()]
 
 
-def test_missing_data_raises_nodata_even_under_not():
+def test_missing_data_is_a_skip_with_reason_even_under_not():
     rs = compile_one('when not (funding(SOL, gate) > 0.1%) then alert "x"')
-    rule = rs.rules[0]
-    with pytest.raises(NoData) as info:
-        rule.when(DictEnv(), rule.bindings[0])
-    assert info.value.reason == "SOL not listed on gate"
+    # gate answered, but not for SOL
+    assert outcome(rs, perp("gate", "BTC", 0.0001)) == ["SOL not listed on gate"]
 
 
 def test_and_or_short_circuit_in_source_order():
     rs = compile_one('when funding(SOL, okx) > 0.1% or funding(SOL, gate) > 0.1% then alert "x"')
-    rule = rs.rules[0]
-    env = DictEnv(funding={("SOL", "okx"): 0.002})  # gate missing, never read
-    assert rule.when(env, rule.bindings[0]) is True
-    assert env.calls == [("funding", "SOL", "okx")]
-    env = DictEnv(funding={("SOL", "okx"): 0.0})  # now gate must be read
-    with pytest.raises(NoData):
-        rule.when(env, rule.bindings[0])
+    gate = perp("gate", "BTC", 0.0001)  # gate has no SOL
+    # okx holds: gate's missing SOL is never read, the binding fires
+    assert outcome(rs, perp("okx", "SOL", 0.002), spot("okx", "SOL"), gate) == [True]
+    steps = [s.text for s in explained(rs, perp("okx", "SOL", 0.002), spot("okx", "SOL"), gate).steps]
+    assert "funding(SOL, gate)" not in steps
+    # okx does not hold: now gate must be read, and it is missing
+    assert outcome(rs, perp("okx", "SOL", 0.0), gate) == ["SOL not listed on gate"]
 
 
 def test_metrics_net_and_apr():
@@ -147,33 +121,30 @@ def test_metrics_net_and_apr():
     )
     rule = rs.rules[0]
     b = rule.bindings[0]
-    s = Subject("funding", "BTC", ("bybit",))
-    assert b.subject == s
-    # edge 0.1% per 8h, fees 0.2%: net(24h) = 0.1% x 3 - 0.2% = 0.1% (> 0.05%);
-    # apr(edge) = 0.1% x 3 x 365 = 109.5% (> 100%).
-    metrics = {
-        ("edge", s): 0.001,
-        ("fees", s): 0.002,
-        ("confidence", s): 0.8,
-        ("breakeven", s): 16 * 3600.0,
-        ("risk", s): 0,
-    }
-    env = DictEnv(funding={("BTC", "bybit"): 0.001}, metrics=metrics)
-    assert rule.when(env, b) is True
-    metrics[("fees", s)] = 0.0025  # net(24h) = 0.3% - 0.25% = 0.05%: not > 0.05%
-    assert rule.when(env, b) is False
+    assert b.subject == Subject("funding", "BTC", ("bybit",))
+    # funding 0.1% per 8h >= 0: edge 0.1%; fees 2 x (0.05% + 0.05%) = 0.2%:
+    # net(24h) = 0.1% x 3 - 0.2% = 0.1% (> 0.05%); apr(edge) = 109.5% (> 100%);
+    # marks equal to the index and fresh: confidence 1; breakeven 16h: risk low.
+    fund = perp("bybit", "BTC", 0.001, fee=0.0005)
+    ev = evaluate(rs, view(fund, spot("bybit", "BTC", fee=0.0005)), explain=True)
+    (o,) = ev.opportunities
+    assert o.fired and o.requested == 500.0
+    steps = {s.text: s.value for s in o.explanation.steps}
+    assert steps["net(24h)"] == "0.1%" and steps["apr(edge)"] == "109.5%"
+    assert steps["breakeven"] == "16h" and steps["risk"] == "low"
+    # spot fee 0.10%: fees 0.3%, net(24h) = 0.3% - 0.3% = 0%: not > 0.05%
+    assert outcome(rs, fund, spot("bybit", "BTC", fee=0.001)) == [False]
     (hedge,) = rule.actions
-    assert isinstance(hedge, HedgeAction) and hedge.amount(env, b) == 500.0
+    assert isinstance(hedge, HedgeAction) and isinstance(hedge.amount, ir.Const)
 
 
 def test_apr_of_the_spec_examples():
     rs = compile_one(
         'let r = 0.15%\nwhen funding(BTC, okx) > 0% and apr(r) == 164.25% then alert "x"'
     )
-    env = DictEnv(funding={("BTC", "okx"): 0.0001})
     # 0.15% x 3 x 365 = 164.25%; floats: compare through explain's formatting instead
-    explanation = rs.rules[0].explain(env, rs.rules[0].bindings[0])
-    assert ("apr(r)", "164.25%") in [(s.text, s.value) for s in explanation.steps]
+    why = explained(rs, perp("okx", "BTC", 0.0001), spot("okx", "BTC"))
+    assert ("apr(r)", "164.25%") in [(s.text, s.value) for s in why.steps]
 
 
 def test_exit_clause_reads_position_values_and_entry_bindings():
@@ -188,16 +159,14 @@ def test_exit_clause_reads_position_values_and_entry_bindings():
     )
     rule = rs.rules[0]
     b = rule.binding_for({"hi": "okx", "lo": "binance"})
-    env = DictEnv(
-        funding={("ETH", "okx"): 0.0004, ("ETH", "binance"): 0.0001},
-        position={"held": 47 * 3600.0, "pnl": -5.0},
-    )
-    assert rule.exit_when(env, b) is False  # spread 0.03%, 47h, -5 USDT
-    env.position_["held"] = 48 * 3600.0 + 1
-    assert rule.exit_when(env, b) is True
-    env.position_["held"] = 3600.0
-    env.position_["pnl"] = -20.01
-    assert rule.exit_when(env, b) is True
+    env = SnapshotEnv(view(perp("okx", "ETH", 0.0004), perp("binance", "ETH", 0.0001)))
+
+    def closes(held_h: float, pnl: float) -> bool:
+        return check_exit(rule, b, env, PositionValues(held_h * 3600.0, pnl, 0.0)).close
+
+    assert closes(47, -5.0) is False  # spread 0.03%, 47h, -5 USDT
+    assert closes(48 + 1 / 3600, -5.0) is True
+    assert closes(1, -20.01) is True
 
 
 def test_arithmetic_constants_and_scaling():
@@ -212,19 +181,19 @@ def test_arithmetic_constants_and_scaling():
     rule = rs.rules[0]
     b = rule.bindings[0]
     assert b.subject == Subject("basis", "SOL", ("okx",))
+    # mark 182, spot mid 181.9636 (bid/ask 0.01 either side): basis 0.02%;
     # 0.02% x 2 - 0.02% = 0.02% > 0.01%; 182 / 100 = 1.82 > 1.5
-    env = DictEnv(basis={("SOL", "okx"): 0.0002}, price={("SOL", "okx"): 182.0})
-    assert rule.when(env, b) is True
-    assert rule.actions[0].amount(env, b) == 1500.0
+    mid = 182.0 / 1.0002
+    obs = [perp("okx", "SOL", 0.0001, mark=182.0, index=182.0), spot("okx", "SOL", mid - 0.01, mid + 0.01)]
+    ev = evaluate(rs, view(*obs))
+    (o,) = ev.opportunities
+    assert o.requested == 1500.0
 
 
 def test_division_by_zero_at_run_time_is_a_skip_with_reason():
     rs = compile_one('when funding(SOL, okx) / funding(SOL, gate) > 2 then alert "x"')
-    rule = rs.rules[0]
-    env = DictEnv(funding={("SOL", "okx"): 0.001, ("SOL", "gate"): 0.0})
-    with pytest.raises(NoData) as info:
-        rule.when(env, rule.bindings[0])
-    assert "division by zero" in info.value.reason
+    (reason,) = outcome(rs, perp("okx", "SOL", 0.001), perp("gate", "SOL", 0.0))
+    assert reason == "division by zero in funding(SOL, okx) / funding(SOL, gate)"
 
 
 def test_borrow_subject_and_min_max_abs():
@@ -234,34 +203,28 @@ def test_borrow_subject_and_min_max_abs():
     )
     rule = rs.rules[0]
     b = rule.bindings[0]
-    s = Subject("borrow", "ETH", ("bybit",))
-    assert b.subject == s
-    env = DictEnv(
-        funding={("ETH", "bybit"): -0.0005},
-        borrow={("ETH", "bybit"): 0.0001},
-        metrics={("edge", s): 0.0004},  # -(-0.05%) - 0.01% = 0.04%
-    )
-    assert rule.when(env, b) is True
+    assert b.subject == Subject("borrow", "ETH", ("bybit",))
+    # borrow 0.03%/day = 0.01% per 8h; edge -(-0.05%) - 0.01% = 0.04%
+    obs = [perp("bybit", "ETH", -0.0005), spot("bybit", "ETH"), borrow("bybit", "ETH", 0.0003)]
+    assert outcome(rs, *obs) == [True]
+    steps = {s.text: s.value for s in explained(rs, *obs).steps}
+    assert steps["min(edge, 1%)"] == "0.04%"
+    assert steps["max(abs(funding(ETH, bybit)), 0.01%)"] == "0.05%"
 
 
 def test_explain_records_each_sub_expression_in_order():
     rs = compile_one(
         "when spread(SOL, backpack, binance) > 0.1% and confidence > 0.7 then hedge 1000 USDT"
     )
-    rule = rs.rules[0]
-    b = rule.bindings[0]
-    env = DictEnv(
-        funding={("SOL", "backpack"): 0.0008, ("SOL", "binance"): -0.0002},
-        metrics={("confidence", b.subject): 0.93},
-    )
-    ex = rule.explain(env, b)
+    backpack, binance = perp("backpack", "SOL", 0.0001, 1), perp("binance", "SOL", -0.0002)
+    ex = explained(rs, backpack, binance)
     assert ex.fired is False and ex.no_data is None
     assert [(s.text, s.value) for s in ex.steps] == [
         ("spread(SOL, backpack, binance)", "0.1%"),
         ("spread(SOL, backpack, binance) > 0.1%", "false"),
         ("spread(SOL, backpack, binance) > 0.1% and confidence > 0.7", "false"),
     ]
-    missing = rule.explain(DictEnv(funding={("SOL", "backpack"): 0.0008}), b)
+    missing = explained(rs, backpack, perp("binance", "BTC", 0.0001))
     assert missing.fired is None
     assert missing.no_data == "SOL not listed on binance"
     assert missing.steps[0].value == "no data: SOL not listed on binance"

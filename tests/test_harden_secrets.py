@@ -83,7 +83,7 @@ def test_run_with_an_unknown_apprise_url_never_prints_its_token(tmp_path: Path):
          "--config", str(cfg), "--no-watch"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert "is not a URL apprise knows" in res.stderr and "***" in res.stderr
+    assert "badscheme://***@host" in res.stderr
     assert SECRET not in res.stdout and SECRET not in res.stderr
 
 

@@ -76,7 +76,7 @@ def test_operator_mistakes(tmp_path, monkeypatch) -> None:
     res = runner.invoke(
         app, ["run", "s.rules", "--paper", "--replay", "rec.jsonl", "--db", "junk.db"]
     )
-    assert res.exit_code == 2 and res.output.startswith("error: junk.db: not a usable SQLite")
+    assert res.exit_code == 2 and res.output.startswith("error: junk.db: not a SQLite file")
     assert "Traceback" not in res.output
     res = runner.invoke(app, ["status", "--db", "absent.db"])
     assert res.output.strip() == (

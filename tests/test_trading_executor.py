@@ -204,12 +204,15 @@ def test_borrowed_spot_leg_accrues_interest(ex: PaperExecutor) -> None:
     p = res.position
     spot_leg = p.legs[1]
     assert spot_leg.borrowed and spot_leg.entry_price == 99.0  # sold borrowed coins at the bid
-    size = 1000 / 99.0
+    # both legs hold the same coins (rulebook.trading.size_hedge): 1000 / the higher fill
+    # price, the perp's ask 100.1
+    size = 1000 / 100.1
+    assert [leg.size for leg in p.legs] == [size, size]
     # Two hours later at mid 100: interest = size * 100 * 0.0003 * 2/24
     v1 = view(T0 + 2 * H, p0, spot, bor)
     with ex.ledger.cycle():
         settle_cycle(ex, v1, T0 + 2 * H)
-    assert p.borrow == pytest.approx(-(size * 100 * 0.0003 * 2 / 24), abs=1e-12)  # -0.0252525...
+    assert p.borrow == pytest.approx(-(size * 100 * 0.0003 * 2 / 24), abs=1e-12)  # -0.02497502...
     # The long perp pays nothing yet: its settlement T is after T0+2h? T = T0 + 1h, so it settled:
     # long with a negative rate receives size_perp * mark * 0.0002 = (1000/100.1) * 100 * 0.0002
     assert p.funding == pytest.approx(1000 / 100.1 * 100 * 0.0002, abs=1e-12)

@@ -66,10 +66,15 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         f"turnover {_num(t['turnover'])}x",
         markup=False,
     )
-    table = Table(title="per rule", title_justify="left")
-    for col in ("rule", "trades", "pnl", "funding", "fees", "price", "borrow", "win rate"):
-        table.add_column(col, justify="left" if col == "rule" else "right")
-    for r in report["per_rule"]:
+    for key, title in (("per_rule", "rule"), ("per_coin", "coin"), ("per_venue", "venue")):
+        console.print(_breakdown(report[key], title))
+
+
+def _breakdown(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=f"per {title}", title_justify="left")
+    for col in (title, "trades", "pnl", "funding", "fees", "price", "borrow", "win rate"):
+        table.add_column(col, justify="left" if col == title else "right")
+    for r in rows:
         table.add_row(
             r["key"],
             str(r["trades"]),
@@ -80,7 +85,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             _money(r["borrow"]),
             _pct(r["win_rate"]),
         )
-    console.print(table)
+    return table
 
 
 def write_outputs(

@@ -59,7 +59,7 @@ def run_paper(
     warnings go to `err`, the final statistics to `out`.
     """
     notifier = Notifier(config.notify.urls, config.notify.events)
-    for url in notifier.bad_urls:
+    for url in notifier.bad_urls_shown:  # its token masked: `badscheme://***@host`
         err.print(
             f"warning: notify.urls: {url!r} is not a URL apprise knows; ignored", markup=False
         )
@@ -145,7 +145,13 @@ def _run_live(runtime: Runtime, ruleset: Ruleset, err: Console) -> RunSummary:
 
     every = runtime.config.every
     exchanges, coins = watched_markets(ruleset, runtime)
-    live = LiveSource(exchanges, coins)
+    clients = {}
+    if getattr(runtime.executor, "mode", "paper") == "live":
+        # prices from the testnets / api_url the orders go to
+        from ._live import market_clients
+
+        clients = market_clients(runtime.config, exchanges)
+    live = LiveSource(exchanges, coins, clients=clients)
     with err.status("starting") as line:
 
         def show(report: CycleReport) -> None:

@@ -1,20 +1,20 @@
-"""`SnapshotEnv`: the language's `Env` over one snapshot view.
+"""`SnapshotEnv` (one snapshot as the engine reads it) and a subject's figures.
 
-Compiled rules call these methods; missing data raises `NoData` with the
-reason an operator reads in `skipped`. A subject's figures (legs, edge, fees,
-confidence ...) are computed once per subject per snapshot and cached: a
-cross-exchange rule and an alert rule over the same pair share them.
+`SubjectFigures` is one binding's figures as plain floats, read off the
+evaluator's arrays; its derived figures (confidence, breakeven, risk, apr,
+net) call the same `_metrics` functions the evaluator calls on arrays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rulebook.lang import NoData, Subject
+from rulebook.lang import Subject
 from rulebook.market import Observation, SnapshotView
 
 from . import _metrics as M
 from ._fees import EngineConfig, FeeSource, resolve_taker_fee
+from ._vector import MarketArrays
 
 __all__ = ["FigureDetails", "SnapshotEnv", "SubjectFigures", "PositionValues", "TakerFee"]
 
@@ -59,22 +59,22 @@ class SubjectFigures:
 
     @property
     def confidence(self) -> float:
-        return M.confidence(self.price_score, self.fresh_score)
+        return float(M.confidence(self.price_score, self.fresh_score))
 
     @property
     def breakeven_s(self) -> float:
-        return M.breakeven_s(self.edge, self.fees)
+        return float(M.breakeven_s(self.edge, self.fees))
 
     @property
     def risk(self) -> int:
-        return M.risk_level(self.confidence, self.breakeven_s)
+        return int(M.risk_level(self.confidence, self.breakeven_s))
 
     @property
     def apr(self) -> float:
-        return M.apr(self.edge)
+        return float(M.apr(self.edge))
 
     def net(self, duration_s: float) -> float:
-        return M.net_rate(self.edge, self.fees, duration_s)
+        return float(M.net_rate(self.edge, self.fees, duration_s))
 
     def details(self) -> FigureDetails:
         assert self.env is not None, "figures built without an env cannot describe themselves"
@@ -100,34 +100,41 @@ class PositionValues:
 
 @dataclass(slots=True)
 class SnapshotEnv:
-    """Implements `rulebook.lang.Env` over a `SnapshotView`.
+    """One snapshot view as the engine reads it, with its configuration.
 
-    Use `with_position` to evaluate an `exit when` clause: it returns an env
-    that also answers `held`, `pnl` and `collected`, sharing this one's cache.
+    Holds the view's market arrays (built on first use, for the coins asked
+    for) for evaluating single bindings, such as an open position's `exit
+    when`; words the reason a market datum is missing; and describes how a
+    subject's figures were reached (for `--explain`). It evaluates nothing
+    itself: the one evaluator (`_evaluator.py`) does.
     """
 
     view: SnapshotView
     config: EngineConfig = field(default_factory=EngineConfig)
-    position_values: PositionValues | None = None
-    _figures: dict[Subject, SubjectFigures | NoData] = field(default_factory=dict, repr=False)
+    _arrays: MarketArrays | None = field(default=None, repr=False)
     _details: dict[Subject, FigureDetails] = field(default_factory=dict, repr=False)
+    _reasons: dict[int, str] = field(default_factory=dict, repr=False)
 
-    def with_position(self, values: PositionValues) -> SnapshotEnv:
-        return SnapshotEnv(self.view, self.config, values, self._figures, self._details)
+    def arrays(self, coins: tuple[str, ...] | list[str]) -> MarketArrays:
+        """The view as market arrays covering at least these coins."""
+        mk = self._arrays
+        if mk is None or any(c not in mk.coins for c in coins):
+            index = dict(mk.coins) if mk is not None else {}
+            for c in coins:
+                index.setdefault(c, len(index))
+            mk = self._arrays = MarketArrays(self.view, index, self.config)
+            self._reasons.clear()
+        return mk
 
-    # -- market functions (spec 5) ------------------------------------------------
+    # -- why a datum is missing ------------------------------------------------------------
     def _missing(self, coin: str, exchange: str, market: str, what: str) -> str:
         reason = self.view.missing_reason(exchange, coin, market)
         return reason or f"no {what} for {coin} on {exchange}"
 
     def missing_reason(self, kind: str, coin: str, exchange: str) -> str:
         """Why the market function `kind(coin, exchange)` has no value: the
-        reason its NoData carries (meaningful only when the value is missing).
-
-        The one place these reasons are worded. The vector evaluator words
-        thousands of skipped entries with it directly: raising and catching a
-        NoData per datum cost four times the wording itself.
-        """
+        reason an operator reads in `skipped`. The one place these reasons are
+        worded (meaningful only when the value is missing)."""
         if kind == "funding":
             return self._missing(coin, exchange, "perp", "funding rate")
         if kind == "price":
@@ -147,157 +154,35 @@ class SnapshotEnv:
             return f"no {what} for {coin} on {exchange}"
         raise ValueError(f"unknown market function {kind!r}")
 
-    def funding(self, coin: str, exchange: str) -> float:
-        v = self.view.funding_8h(exchange, coin)
-        if v is None:
-            raise NoData(self.missing_reason("funding", coin, exchange))
-        return v
+    def cell_reason(self, mk: MarketArrays, code: int) -> str:
+        """The words for a positive reason code of `mk` (one missing market datum)."""
+        cache = self._reasons if mk is self._arrays else None
+        got = cache.get(code) if cache is not None else None
+        if got is None:
+            kind, exchange, c = mk.decode(code)
+            got = self.missing_reason(kind, mk.coin_names[c], exchange)
+            if cache is not None:
+                cache[code] = got
+        return got
 
-    def basis(self, coin: str, exchange: str) -> float:
-        v = self.view.basis(exchange, coin)
-        if v is None:
-            raise NoData(self.missing_reason("basis", coin, exchange))
-        return v
-
-    def spot_mid(self, coin: str, exchange: str) -> float:
-        """The spot mid price; not a language function, but a leg of carry subjects."""
-        v = self.view.spot_mid(exchange, coin)
-        if v is None:
-            raise NoData(self.missing_reason("spot_mid", coin, exchange))
-        return v
-
-    def borrow(self, coin: str, exchange: str) -> float:
-        v = self.view.borrow_8h(exchange, coin)
-        if v is None:
-            raise NoData(self.missing_reason("borrow", coin, exchange))
-        return v
-
-    def price(self, coin: str, exchange: str) -> float:
-        v = self.view.mark(exchange, coin)
-        if v is None:
-            raise NoData(self.missing_reason("price", coin, exchange))
-        return v
-
-    def volume(self, coin: str, exchange: str) -> float:
-        v = self.view.volume(exchange, coin)
-        if v is None:
-            raise NoData(self.missing_reason("volume", coin, exchange))
-        return v
-
-    def next_funding(self, coin: str, exchange: str) -> float:
-        v = self.view.next_funding_s(exchange, coin)
-        if v is None:
-            raise NoData(self.missing_reason("next_funding", coin, exchange))
-        return v
-
-    # -- metrics (spec 6) ---------------------------------------------------------------
-    def metric(self, name: str, subject: Subject) -> float:
-        f = self.figures(subject)
-        if name == "edge":
-            return f.edge
-        if name == "fees":
-            return f.fees
-        if name == "breakeven":
-            return f.breakeven_s
-        if name == "confidence":
-            return f.confidence
-        if name == "risk":
-            return f.risk
-        raise NoData(f"unknown metric {name!r}")
-
-    def position(self, name: str) -> float:
-        if self.position_values is None:
-            raise NoData(f"'{name}' is known only for an open position (in `exit when`)")
-        return float(getattr(self.position_values, name))
-
-    def figures(self, subject: Subject) -> SubjectFigures:
-        """The subject's legs and metrics; raises NoData when a leg's data is missing."""
-        cached = self._figures.get(subject)
-        if cached is None:
-            try:
-                cached = self._compute(subject)
-            except NoData as missing:
-                cached = missing
-            self._figures[subject] = cached
-        if isinstance(cached, NoData):
-            raise NoData(cached.reason)
-        return cached
-
-    def _perp(self, coin: str, exchange: str) -> tuple[Observation, float, float]:
-        """A perp leg's observation, funding per 8h and mark; NoData when any is missing."""
-        funding = self.funding(coin, exchange)
-        mark = self.price(coin, exchange)
-        obs = self.view.perp(exchange, coin)
-        assert obs is not None
-        return obs, funding, mark
-
+    # -- how a subject's figures were reached (for --explain) ---------------------------------
     def _taker(self, obs: Observation) -> TakerFee:
         fee, source = resolve_taker_fee(
             obs.exchange, obs.market, obs.taker_fee, self.config.taker_fees
         )
         return TakerFee(obs.exchange, obs.market, fee, source)
 
-    def _age(self, used: list[Observation]) -> float:
-        return max(self.view.age_s(o) for o in used)
-
-    def _used(self, s: Subject, funding: float | None = None) -> list[Observation]:
+    def _used(self, s: Subject) -> list[Observation]:
         """The observations a subject uses: its legs' markets, and borrow when it borrows."""
         coin = s.coin
         if s.kind == "spread":
             return [self.view.perp(x, coin) for x in s.exchanges]  # type: ignore[misc]
         (x,) = s.exchanges
         used = [self.view.perp(x, coin), self.view.spot(x, coin)]
-        if funding is None:
-            funding = self.funding(coin, x)
-        if s.kind == "borrow" or funding < 0:
+        funding = self.view.funding_8h(x, coin)
+        if s.kind == "borrow" or (funding is not None and M.carry_needs_borrow(funding)):
             used.append(self.view.borrow_obs(x, coin))
         return used  # type: ignore[return-value]
-
-    def _compute(self, s: Subject) -> SubjectFigures:
-        coin = s.coin
-        if s.kind == "spread":
-            a, b = s.exchanges
-            pa, fa, ma = self._perp(coin, a)
-            pb, fb, mb = self._perp(coin, b)
-            legs, edge = M.spread_legs(a, b, fa, fb)
-            used = [pa, pb]
-            dev = M.pair_deviation(ma, mb)
-        else:
-            (x,) = s.exchanges
-            perp, funding, mark = self._perp(coin, x)
-            # Every non-spread subject trades spot on x: without it there is no position.
-            mid = self.spot_mid(coin, x)
-            spot = self.view.spot(x, coin)
-            assert spot is not None
-            used = [perp, spot]
-            borrow = None
-            if s.kind == "borrow" or funding < 0:
-                borrow = self.borrow(coin, x)
-                bobs = self.view.borrow_obs(x, coin)
-                assert bobs is not None
-                used.append(bobs)
-            if s.kind == "borrow":
-                assert borrow is not None
-                legs, edge = M.borrow_legs(x), M.borrow_edge(funding, borrow)
-            else:
-                legs, edge = M.carry_legs(x, funding), M.carry_edge(funding, borrow)
-            # No index reported: the spot mid on the same exchange is the nearest
-            # stand-in, and this subject trades that spot anyway.
-            ref = perp.index if perp.index is not None else mid
-            dev = M.index_deviation(mark, ref)
-        t1, t2 = (self._taker(o) for o in used[:2])
-        age = self._age(used)
-        return SubjectFigures(
-            subject=s,
-            legs=legs,
-            edge=edge,
-            fees=M.round_trip_fees(t1.fee, t2.fee),
-            price_deviation=dev,
-            price_score=M.price_score(dev),
-            oldest_age_s=age,
-            fresh_score=M.fresh_score(age),
-            env=self,
-        )
 
     def details(self, s: Subject) -> FigureDetails:
         """Fee sources, observations used and price comparison of a subject with figures."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -14,8 +14,6 @@ from rulebook.lang import (
     Binding,
     CompiledRule,
     Explanation,
-    HedgeAction,
-    NoData,
     Ruleset,
     Subject,
     format_value,
@@ -24,6 +22,7 @@ from rulebook.market import SnapshotView
 
 from ._decide import Book, DecisionKind, RiskBudget
 from ._env import SnapshotEnv, SubjectFigures
+from ._evaluator import DIV_ZERO, RulePlan, RuleResult, Traced, explanation, plan
 from ._fees import EngineConfig
 from ._metrics import (
     EIGHT_HOURS_S,
@@ -34,7 +33,7 @@ from ._metrics import (
     net_rate,
     spread_legs,
 )
-from ._vector import MarketArrays, RuleResult, vector_ruleset
+from ._vector import Figures, MarketArrays, Subjects
 
 __all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
 
@@ -201,7 +200,10 @@ def explanation_dict(e: Explanation, figures: SubjectFigures | None) -> dict[str
 
 def figure_notes(f: SubjectFigures) -> list[str]:
     """How each figure was reached, in words and numbers, for --explain."""
-    rate = lambda x: format_value("Rate", x)  # noqa: E731
+
+    def rate(x: float) -> str:
+        return format_value("Rate", x)
+
     d = f.details()
     fees = " + ".join(f"{t.exchange} {t.market} {rate(t.fee)} ({t.source})" for t in d.taker_fees)
     be = format_value("Duration", f.breakeven_s)
@@ -216,19 +218,6 @@ def figure_notes(f: SubjectFigures) -> list[str]:
         f"{f.fresh_score:.3f}",
         f"confidence {f.confidence:.3f}, risk {RISK_LEVELS[f.risk]}",
     ]
-
-
-def _figures(env: SnapshotEnv, subject: Subject | None, required: bool) -> SubjectFigures | None:
-    """The subject's figures. A binding that fired cannot be opened without them
-    (NoData makes it skipped); one that did not fire is listed without them."""
-    if subject is None:
-        return None
-    if required:
-        return env.figures(subject)
-    try:
-        return env.figures(subject)
-    except NoData:
-        return None
 
 
 _LEG_CACHE: dict[tuple[str, tuple[str, ...], bool], tuple[Leg, ...]] = {}
@@ -248,11 +237,6 @@ def _legs(s: Subject, first_short: bool) -> tuple[Leg, ...]:
             legs = carry_legs(s.exchanges[0], 1.0 if first_short else -1.0)
         _LEG_CACHE[key] = legs
     return legs
-
-
-def _hedge_amount(rule: CompiledRule, env: SnapshotEnv, binding: Binding) -> float | None:
-    amounts = [a.amount(env, binding) for a in rule.actions if isinstance(a, HedgeAction)]
-    return float(sum(amounts)) if amounts else None
 
 
 def _percent(x: float, places: int) -> str:
@@ -311,7 +295,6 @@ def evaluate(
     *,
     include_unfired: bool = False,
     explain: bool = False,
-    vectorized: bool = True,
 ) -> Evaluation:
     """Evaluate every rule and binding over `view` and decide the entries.
 
@@ -319,61 +302,50 @@ def evaluate(
     or when it fired but its subject's legs or hedge amount lack data (it
     could not be opened). `include_unfired` (dry-run --all) also lists the
     bindings whose `when` was false, with figures None where their subject's
-    legs lack data. `explain` attaches each binding's sub-expression values.
+    legs lack data. `explain` attaches each listed binding's sub-expression
+    values: the same evaluation, run with a trace.
 
-    Conditions are evaluated over all of a rule's bindings at once with numpy
-    (`_vector`); `vectorized=False`, or `explain`, calls the compiled closures
-    binding by binding instead. Both give the same result (tested).
+    Each rule is evaluated over all its bindings at once (`_evaluator`).
     """
     env = SnapshotEnv(view, config or EngineConfig())
-    vec = None if (explain or not vectorized) else vector_ruleset(ruleset)
-    out = _Collector(env, include_unfired, explain)
-    if vec is None:
-        for rule in ruleset.rules:
-            for binding in rule.bindings:
-                out.binding(rule, binding, None)
-    else:
-        market = MarketArrays(view, vec.coins, env.config)
-        coin_names = list(vec.coins)
-        for rule, vrule in zip(ruleset.rules, vec.rules, strict=True):
-            result = vrule.run(market)
-            bindings = rule.bindings
-            base = out.order
-            out.skipped_from_arrays(rule, bindings, result, market, coin_names, base)
-            out.fired_from_arrays(rule, bindings, result, base)
-            if include_unfired:
-                unfired = ~(result.skipped | result.fired)
-                for i in np.flatnonzero(unfired).tolist():
-                    out.order = base + i + 1
-                    out.binding(rule, bindings[i], False)
-            out.order = base + len(bindings)
-            out.total += len(bindings)
+    p = plan(ruleset)
+    market = MarketArrays(view, p.coins, env.config)
+    out = _Collector(env, market)
+    for rp in p.rules:
+        rule = rp.rule
+        result = rp.run(market, trace=explain)
+        bindings = rule.bindings
+        base = out.order
+        traced = out.traced(rp, result) if explain else None
+        out.skipped_from_arrays(rp, result, base, traced)
+        out.fired_from_arrays(rule, bindings, result, base, traced)
+        if include_unfired:
+            out.unfired_from_arrays(rule, bindings, result, base, traced)
+        out.order = base + len(bindings)
+        out.total += len(bindings)
     out.sort()
     decide(out.opportunities, ruleset, book)
     if out.batches:
         return Evaluation(
             view.at, ruleset.sha256, out.opportunities, out.batches, out.total, _ready=False
         )
-    return Evaluation(view.at, ruleset.sha256, out.opportunities, out.skipped, out.total)
+    return Evaluation(view.at, ruleset.sha256, out.opportunities, [], out.total)
 
 
 class _Collector:
-    """Builds opportunities and skipped entries, binding by binding, in ruleset order."""
+    """Builds opportunities and skipped entries off the evaluator's arrays, in ruleset order."""
 
-    def __init__(self, env: SnapshotEnv, include_unfired: bool, explain: bool) -> None:
+    def __init__(self, env: SnapshotEnv, market: MarketArrays) -> None:
         self.env = env
-        self.include_unfired = include_unfired
-        self.explain = explain
+        self.market = market
         self.opportunities: list[Opportunity] = []
-        self.skipped: list[Skipped] = []
         self.batches: list[Callable[[], list[Skipped]]] = []
         self.order = 0
         self.total = 0
-        self._cells: dict[int, str] = {}
-        # fired_from_arrays: figures per (subject arrays, kind), by binding position
-        self._made: dict[tuple[int, str | None], list[SubjectFigures | None]] = {}
+        # figures per (subject arrays, kind), by binding position
+        self._made: dict[tuple[Hashable, str | None], list[SubjectFigures | None]] = {}
         # _sort_key of each opportunity, per rule, while they all come from
-        # fired_from_arrays (None once one comes from elsewhere): sorting by
+        # fired_from_arrays (None once an unfired one is listed): sorting by
         # arrays spares a Python key call per opportunity
         self._keys: list[tuple[np.ndarray, np.ndarray]] | None = []
 
@@ -393,59 +365,72 @@ class _Collector:
                 return
         self.opportunities.sort(key=_sort_key)
 
-    def binding(self, rule: CompiledRule, binding: Binding, fired: bool | None) -> None:
-        """One binding; `fired` None means evaluate its `when` clause here."""
-        env = self.env
-        if fired is None:
-            self.order += 1
-            self.total += 1
-        try:
-            if fired is None:
-                fired = bool(rule.when(env, binding))
-            figures = _figures(env, binding.subject, required=fired)
-            requested = _hedge_amount(rule, env, binding) if fired else None
-        except NoData as missing:
-            self.skip(rule, binding, missing.reason)
-            return
-        if not fired and not self.include_unfired:
-            return
-        self._keys = None  # sorted by _sort_key (see sort)
-        if not fired:
-            try:
-                requested = _hedge_amount(rule, env, binding)
-            except NoData:
-                requested = None
-        self.opportunities.append(
-            Opportunity(
-                rule=rule.name,
-                binding=binding,
-                subject=binding.subject,
-                figures=figures,
-                fired=fired,
-                requested=requested,
-                amount=requested,
-                compiled=rule,
-                explanation=rule.explain(env, binding) if self.explain else None,
-                order=self.order,
-            )
+    def reason(self, rp: RulePlan, code: int) -> str:
+        """A reason code in words: a missing market datum, or a division by zero."""
+        if code > 0:
+            return self.env.cell_reason(self.market, code)
+        division = list(rp.batch.divisions)[DIV_ZERO - code]
+        return f"division by zero in {rp.rule.text_of(division)}"
+
+    def traced(self, rp: RulePlan, result: RuleResult) -> Traced:
+        assert result.trace is not None
+        return explanation(
+            rp.when,
+            result.trace,
+            rp.batch.n,
+            rp.rule.text_of,
+            lambda code: self.reason(rp, code),
+            self.market.coin_names,
         )
 
-    def fired_from_arrays(
-        self, rule: CompiledRule, bindings: list[Binding], result: RuleResult, base: int
-    ) -> None:
-        """Opportunities for the fired bindings, their figures read off the arrays.
+    def _figures_at(
+        self, rule: CompiledRule, bindings: list[Binding], f: Figures, key: Hashable, idx: np.ndarray
+    ) -> list[SubjectFigures | None]:
+        """The figures of the bindings at `idx` (None where their legs lack data).
 
-        Same numbers as `SnapshotEnv.figures` (same formulas, same order of
-        operations). Rules over the same subjects share their figures objects,
-        found by binding position rather than in the env's cache by Subject: a
-        Subject's hash is a Python-level dataclass __hash__, and the cache
-        took two per fired entry. The env's cache is left to the closures
-        (--all, reasons); the figures it computes are equal.
-        """
+        Rules over the same subjects share their figures objects, found by
+        binding position (funding and basis subjects share arrays, but each
+        figures object names its subject)."""
+        made = self._made.get((key, rule.subject_kind))
+        if made is None:
+            made = self._made[(key, rule.subject_kind)] = [None] * len(f.edge)
+        positions = idx.tolist()
+        out = list(map(made.__getitem__, positions))
+        todo = idx[[k for k, x in enumerate(out) if x is None]]
+        if f.missing is not None:
+            todo = todo[~f.missing[todo]]  # no legs: no figures
+        if not len(todo):
+            return out
+        cols = zip(
+            todo.tolist(),
+            f.edge[todo].tolist(),
+            f.fees[todo].tolist(),
+            f.deviation[todo].tolist(),
+            f.price_score[todo].tolist(),
+            f.age[todo].tolist(),
+            f.fresh[todo].tolist(),
+            f.first_short[todo].tolist(),
+            strict=True,
+        )
+        env = self.env
+        for i, edge, fees, dev, ps, age, fresh, first_short in cols:
+            s = bindings[i].subject
+            assert s is not None  # a rule with figures has a subject
+            made[i] = SubjectFigures(s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env)
+        return list(map(made.__getitem__, positions))
+
+    def fired_from_arrays(
+        self,
+        rule: CompiledRule,
+        bindings: list[Binding],
+        result: RuleResult,
+        base: int,
+        traced: Traced | None,
+    ) -> None:
+        """Opportunities for the fired bindings, their figures read off the arrays."""
         idx = np.flatnonzero(result.fired)
         if not len(idx):
             return
-        env = self.env
         amounts = result.amounts[idx] if result.amounts is not None else None
         f = result.figures
         if self._keys is not None:
@@ -459,110 +444,97 @@ class _Collector:
                     net = amounts * net
                 net = -net
             self._keys.append((net, idx + (base + 1)))
-        requested = amounts.tolist() if amounts is not None else [None] * len(idx)
-        name, append = rule.name, self.opportunities.append
-        if f is None:
-            for i, amount in zip(idx.tolist(), requested, strict=True):
-                b = bindings[i]
-                append(Opportunity(
-                    name, b, b.subject, None, True, amount, amount,
-                    order=base + i + 1, compiled=rule,
-                ))
-            return
-        # figures by binding position, per subject arrays and kind (funding and
-        # basis subjects share arrays, but each figures object names its subject)
-        made = self._made.get((id(f), rule.subject_kind))
-        if made is None:
-            made = self._made[(id(f), rule.subject_kind)] = [None] * len(f.edge)
-        cols = zip(
-            idx.tolist(),
+        n = len(idx)
+        requested = amounts.tolist() if amounts is not None else [None] * n
+        self._append(rule, bindings, f, result.subject, idx, base, True, requested, traced)
+
+    def _append(
+        self,
+        rule: CompiledRule,
+        bindings: list[Binding],
+        f: Figures | None,
+        subject: Subjects | None,
+        idx: np.ndarray,
+        base: int,
+        fired: bool,
+        requested: list[float | None],
+        traced: Traced | None,
+    ) -> None:
+        """Opportunities for the bindings at `idx`, built with the loop in C:
+        the same as Opportunity(rule.name, bindings[i], its subject, its
+        figures, fired, requested, requested, None, None, explanation,
+        base + i + 1, rule) for each i."""
+        n = len(idx)
+        positions = idx.tolist()
+        chosen = list(map(bindings.__getitem__, positions))
+        figures: Iterable[SubjectFigures | None] = repeat(None, n)
+        if f is not None:
+            assert subject is not None  # figures come from the batch's subject
+            figures = self._figures_at(rule, bindings, f, subject.key, idx)
+        self.opportunities.extend(map(
+            Opportunity,
+            repeat(rule.name, n),
+            chosen,
+            [b.subject for b in chosen],
+            figures,
+            repeat(fired, n),
             requested,
-            f.edge[idx].tolist(),
-            f.fees[idx].tolist(),
-            f.deviation[idx].tolist(),
-            f.price_score[idx].tolist(),
-            f.age[idx].tolist(),
-            f.fresh[idx].tolist(),
-            f.first_short[idx].tolist(),
-            strict=True,
-        )
-        for i, amount, edge, fees, dev, ps, age, fresh, first_short in cols:
-            b = bindings[i]
-            s = b.subject
-            figures = made[i]
-            if figures is None:
-                assert s is not None  # a rule with figures has a subject
-                figures = made[i] = SubjectFigures(
-                    s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env
-                )
-            append(Opportunity(
-                name, b, s, figures, True, amount, amount, order=base + i + 1, compiled=rule,
-            ))
+            requested,
+            repeat(None, n),
+            repeat(None, n),
+            [traced.explain(i) for i in positions] if traced is not None else repeat(None, n),
+            (idx + (base + 1)).tolist(),
+            repeat(rule, n),
+        ))
 
-    def skip(self, rule: CompiledRule, binding: Binding, reason: str | None) -> None:
-        if reason is None:
-            reason = self._closure_reason(rule, binding)
-        why = rule.explain(self.env, binding) if self.explain else None
-        self.skipped.append(Skipped(rule.name, binding, reason, why, self.order))
-
-    def skipped_from_arrays(
+    def unfired_from_arrays(
         self,
         rule: CompiledRule,
         bindings: list[Binding],
         result: RuleResult,
-        market: MarketArrays,
-        coin_names: list[str],
         base: int,
+        traced: Traced | None,
+    ) -> None:
+        """Opportunities for the bindings whose `when` was false (dry-run --all):
+        figures None where their legs lack data, amount None where it does."""
+        idx = np.flatnonzero(~(result.skipped | result.fired))
+        if not len(idx):
+            return
+        self._keys = None  # sorted by _sort_key (see sort)
+        requested: list[float | None] = [None] * len(idx)
+        if result.amounts is not None:
+            requested = result.amounts[idx].tolist()
+            if result.amount_missing is not None:
+                gaps = result.amount_missing[idx].tolist()
+                requested = [None if gap else a for a, gap in zip(requested, gaps, strict=True)]
+        self._append(
+            rule, bindings, result.figures, result.subject, idx, base, False, requested, traced
+        )
+
+    def skipped_from_arrays(
+        self, rp: RulePlan, result: RuleResult, base: int, traced: Traced | None
     ) -> None:
         idx = np.flatnonzero(result.skipped)
         if not len(idx):
             return
         codes = result.reason[idx]
-        # in ruleset order: skipped bindings all come from here in this mode
-        assert not self.skipped
+        rule, bindings = rp.rule, rp.rule.bindings
 
         def batch() -> list[Skipped]:
-            cells = self._cells  # reasons already worded, shared by all rules
-            words = {
-                c: (cells.get(c) or self.cell_reason(market, coin_names, c)) if c > 0 else None
-                for c in np.unique(codes).tolist()
-            }
+            words = {c: self.reason(rp, c) for c in np.unique(codes).tolist()}
             n = len(idx)
+            positions = idx.tolist()
+            whys = [traced.explain(i) for i in positions] if traced is not None else repeat(None, n)
             # map() over whole columns builds the thousands of entries with the
             # loop in C; the same as [Skipped(name, bindings[i], words[code],
-            # None, base + i + 1) for i, code in zip(idx, codes)]
-            out = list(map(
-                Skipped,  # type: ignore[arg-type]  # skipped cells have codes > 0: str reasons
+            # why, base + i + 1) for i, code, why in zip(idx, codes, whys)]
+            return list(map(
+                Skipped,
                 repeat(rule.name, n),
-                map(bindings.__getitem__, idx.tolist()),
+                map(bindings.__getitem__, positions),
                 map(words.__getitem__, codes.tolist()),
-                repeat(None, n),
+                whys,
                 (idx + (base + 1)).tolist(),
             ))
-            if None in words.values():
-                for s in out:
-                    if s.reason is None:
-                        s.reason = self._closure_reason(rule, s.binding)
-            return out
 
         self.batches.append(batch)
-
-    def _closure_reason(self, rule: CompiledRule, binding: Binding) -> str:
-        """The reason in the closures' own words (subject legs, division by zero)."""
-        try:
-            fired = bool(rule.when(self.env, binding))
-            _figures(self.env, binding.subject, required=fired)
-            if fired:
-                _hedge_amount(rule, self.env, binding)
-        except NoData as missing:
-            return missing.reason
-        return "no data"  # not reached: the vector evaluator and the closures agree
-
-    def cell_reason(self, market: MarketArrays, coin_names: list[str], code: int) -> str:
-        """The reason for one missing market datum, from the env's own wording."""
-        got = self._cells.get(code)
-        if got is None:
-            kind, exchange, c = market.decode(code)
-            got = self.env.missing_reason(kind, coin_names[c], exchange)
-            self._cells[code] = got
-        return got

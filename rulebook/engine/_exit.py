@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rulebook.lang import Binding, CompiledRule, NoData
+from rulebook.lang import Binding, CompiledRule
 
 from ._env import PositionValues, SnapshotEnv
+from ._evaluator import DIV_ZERO, run, single, tape
 
 __all__ = ["ExitCheck", "check_exit"]
 
@@ -31,7 +32,14 @@ def check_exit(
     """
     if rule.exit_when is None:
         return ExitCheck(False)
-    try:
-        return ExitCheck(bool(rule.exit_when(env.with_position(values), binding)))
-    except NoData as missing:
-        return ExitCheck(False, missing.reason)
+    mk = env.arrays(rule.markets.coins)
+    position = {"held": values.held, "pnl": values.pnl, "collected": values.collected}
+    batch = single(rule, binding, mk, position)
+    v, _ = run(tape(rule.exit_when), mk, batch)
+    if v.m is not None and bool(v.m):
+        code = int(v.r)
+        if code > 0:
+            return ExitCheck(False, env.cell_reason(mk, code))
+        division = list(batch.divisions)[DIV_ZERO - code]
+        return ExitCheck(False, f"division by zero in {rule.text_of(division)}")
+    return ExitCheck(bool(v.v))

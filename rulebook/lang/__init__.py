@@ -1,26 +1,31 @@
-"""The language stage: text to a checked, compiled ruleset.
+"""The language stage: text to a checked, resolved, compiled ruleset.
 
     from rulebook.lang import load_ruleset
     result = load_ruleset(["strategies/"])
     for d in result.diagnostics: print(render_text(d, result.sources.get(d.file)))
     ruleset = result.ruleset          # None when there are errors
+    rule = ruleset.rules[0]
+    rule.when                         # a resolved expression: rulebook.lang.ir
+    rule.bindings                     # every combination of its `for` variables
 
-No exchange or I/O knowledge beyond reading the rule files themselves.
+The resolved program (`rulebook.lang.ir`) is typed dataclasses with their
+spans; the engine evaluates it. No exchange or I/O knowledge beyond reading
+the rule files themselves.
 """
 
 from __future__ import annotations
 
+from . import ir
 from ._ast import LetDef, Span
-from ._check import Program
+from ._check import MAX_NESTING, CheckedRule, Program
 from ._compile import (
     AlertAction,
     Binding,
     CloseAction,
     CompiledRule,
-    Env,
     Explanation,
     HedgeAction,
-    NoData,
+    Markets,
     RiskLimits,
     Ruleset,
     Step,
@@ -36,16 +41,17 @@ __all__ = [
     "Binding",
     "CloseAction",
     "CODES",
+    "CheckedRule",
     "CompiledRule",
     "Diagnostic",
-    "Env",
     "EXCHANGES",
     "Explanation",
     "HedgeAction",
     "LEVELS",
     "LetDef",
     "LoadResult",
-    "NoData",
+    "MAX_NESTING",
+    "Markets",
     "ParseCache",
     "PathError",
     "RISK_KEYS",
@@ -57,6 +63,7 @@ __all__ = [
     "Subject",
     "find_rule_files",
     "format_value",
+    "ir",
     "load_ruleset",
     "load_texts",
     "parse_text",

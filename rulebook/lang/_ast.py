@@ -129,14 +129,16 @@ class Compare(Expr):
 
 @dataclass(slots=True)
 class And(Expr):
-    left: Expr
-    right: Expr
+    """`a and b and ...`: a chain is one node, so 10,000 terms are flat, not deep."""
+
+    terms: list[Expr]
 
 
 @dataclass(slots=True)
 class Or(Expr):
-    left: Expr
-    right: Expr
+    """`a or b or ...`, flat like `And`."""
+
+    terms: list[Expr]
 
 
 @dataclass(slots=True)

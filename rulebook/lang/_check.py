@@ -16,8 +16,10 @@ import re
 from dataclasses import dataclass, field
 
 from . import _ast as A
+from . import ir
 from ._check_expr import ALL_FUNCTIONS, ExprChecker, Scope, type_words, unit_hint
 from ._diagnostics import Diagnostic, suggest
+from ._lower import Lowering, Unresolved
 from ._types import (
     BOOL,
     COIN,
@@ -33,7 +35,11 @@ from ._types import (
     SUBJECT_FUNCTIONS,
 )
 
-__all__ = ["Program", "CheckedRule", "SetInfo", "ConstInfo", "check_files"]
+__all__ = ["MAX_NESTING", "Program", "CheckedRule", "SetInfo", "ConstInfo", "check_files"]
+
+#: how deep an expression may nest (docs/language.md); parentheses do not
+#: count, and a chain `a and b and c` is one level whatever its length
+MAX_NESTING = 100
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _TEMPLATE_FIGURES = ("edge", "confidence", "apr")
@@ -59,27 +65,29 @@ class ConstInfo:
 
 @dataclass(slots=True)
 class CheckedRule:
-    rule: A.Rule
+    """One rule without errors, resolved (see `rulebook.lang.ir`)."""
+
+    rule: A.Rule  # the syntax tree it was checked from
     var_names: list[str]
-    var_types: list[str]  # COIN or EXCHANGE per variable
+    var_types: list[str]  # COIN or EXCHANGE per variable (slot)
     var_domains: list[list[str]]
-    subject: A.Call | None
+    #: the first spread/funding/basis/borrow call of `when`, in source order (spec 6)
+    subject: ir.MarketCall | None
+    when: ir.Expr
+    exit_when: ir.Expr | None
+    actions: list[ir.Action]
 
 
 @dataclass(slots=True)
 class Program:
-    """A checked ruleset, ready for the compiler (only when it has no errors)."""
+    """A checked ruleset: its resolved rules and risk limits (only the rules
+    without errors; compiled only when the whole ruleset has none)."""
 
     files: list[A.RulesFile]
     sets: dict[str, SetInfo]
     consts: dict[str, ConstInfo]
     rules: list[CheckedRule]
     risk: A.RiskBlock | None
-    # id(expr) -> its type; id(Name) -> what the name resolved to:
-    # ("var", index) | ("const", value) | ("metric", name) | ("level", n)
-    # | ("exchange", name) | ("position", name)
-    types: dict[int, str] = field(default_factory=dict)
-    names: dict[int, tuple[str, object]] = field(default_factory=dict)
     risk_values: dict[str, float] = field(default_factory=dict)
 
 
@@ -165,8 +173,6 @@ class _Checker(ExprChecker):
             self.consts,
             [c for c in checked if c],
             risk,
-            self.types,
-            self.names,
             risk_values,
         )
 
@@ -228,13 +234,40 @@ class _Checker(ExprChecker):
             self.lost.add(s.name)  # reported already: its uses are not "unknown set"
 
     def check_let(self, let: A.LetDef) -> None:
+        if self.too_deep(let.value):
+            self.lost.add(let.name)  # reported: its uses are not "unknown name"
+            return
         lit = self.literal_value(let.value)
         if lit and self.defined_at.get(let.name) is let.name_span:
             self.consts[let.name] = ConstInfo(let.name, lit[0], lit[1], let.name_span)
 
     # -- rules --------------------------------------------------------------------------
 
+    def too_deep(self, *exprs: A.Expr | None) -> bool:
+        """Report an expression nested deeper than MAX_NESTING (E112), once.
+
+        Everything after parsing walks expressions by recursion, within this
+        limit; parentheses and `and`/`or` chains do not count towards it."""
+        for e in exprs:
+            if e is None:
+                continue
+            deep = _too_deep(e, MAX_NESTING)
+            if deep is not None:
+                self.error(
+                    deep.span,
+                    "E112",
+                    f"expression nested more than {MAX_NESTING} levels deep",
+                    "write it flatter: `not not x` is `x`, and a long sum or chain of "
+                    "calls can be split over several rules",
+                )
+                self.lost_words.update(_words(e))  # its sets and constants are used
+                return True
+        return False
+
     def check_rule(self, rule: A.Rule) -> CheckedRule | None:
+        amounts = [a.amount for a in rule.actions if isinstance(a, A.Hedge)]
+        if self.too_deep(rule.when, *amounts, rule.exit_when):
+            return None
         names: list[str] = []
         types: list[str] = []
         domains: list[list[str]] = []
@@ -300,7 +333,37 @@ class _Checker(ExprChecker):
                 )
         if not ok or sum(d.is_error for d in self.diags) > errors_before:
             return None
-        return CheckedRule(rule, names, types, domains, subject)
+        try:
+            return self.lower(rule, names, types, domains, subject)
+        except Unresolved:
+            return None
+
+    def lower(
+        self,
+        rule: A.Rule,
+        names: list[str],
+        types: list[str],
+        domains: list[list[str]],
+        subject: A.Call | None,
+    ) -> CheckedRule:
+        """A rule without errors as the resolved program (`rulebook.lang.ir`)."""
+        low = Lowering(self.types, self.names)
+        when = low.expr(rule.when)
+        first = next(
+            (n for n in ir.walk(when) if isinstance(n, ir.MarketCall) and n.func in SUBJECT_FUNCTIONS),
+            None,
+        )
+        assert (first is None) == (subject is None)
+        return CheckedRule(
+            rule,
+            names,
+            types,
+            domains,
+            first,
+            when,
+            low.expr(rule.exit_when) if rule.exit_when is not None else None,
+            [low.action(a) for a in rule.actions],
+        )
 
     def check_source(self, fb: A.ForBinding) -> tuple[str | None, list[str]]:
         if fb.items is not None:
@@ -392,6 +455,8 @@ class _Checker(ExprChecker):
                 )
                 continue
             seen[item.key] = item.key_span
+            if self.too_deep(item.value):
+                continue
             lit = self.literal_value(item.value)
             assert lit is not None  # the grammar only admits literals here
             t, v = lit
@@ -427,6 +492,29 @@ def _risk_range_problem(key: str, t: str, v: float) -> str | None:
     return None
 
 
+def _too_deep(e: A.Expr, limit: int) -> A.Expr | None:
+    """The first node (in source order) deeper than `limit`, found without recursion."""
+    stack = [(e, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return node
+        stack.extend((c, depth + 1) for c in reversed(_children(node)))
+    return None
+
+
+def _words(e: A.Expr) -> set[str]:
+    """The names an expression mentions, found without recursion."""
+    out: set[str] = set()
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, A.Name):
+            out.add(node.id)
+        stack.extend(_children(node))
+    return out
+
+
 def _find_subject(e: A.Expr) -> A.Call | None:
     """The first subject call of an expression, in source order."""
     if isinstance(e, A.Call):
@@ -452,8 +540,10 @@ def _calls_unknown_function(e: A.Expr) -> bool:
 
 
 def _children(e: A.Expr) -> list[A.Expr]:
-    if isinstance(e, (A.BinOp, A.Compare, A.And, A.Or)):
+    if isinstance(e, (A.BinOp, A.Compare)):
         return [e.left, e.right]
+    if isinstance(e, (A.And, A.Or)):
+        return list(e.terms)
     if isinstance(e, (A.Neg, A.Not)):
         return [e.operand]
     if isinstance(e, A.Call):

@@ -135,7 +135,7 @@ class ExprChecker:
             return self.compare(e, scope)
         if isinstance(e, (A.And, A.Or)):
             word = "and" if isinstance(e, A.And) else "or"
-            for side in (e.left, e.right):
+            for side in e.terms:
                 t = self.expr(side, scope)
                 if t not in (None, BOOL):
                     self.error(

@@ -28,6 +28,7 @@ CODES: dict[str, str] = {
     "E109": "value out of range",
     "E110": "position value outside an exit clause",
     "E111": "input too large (file, text or bindings past a hard limit)",
+    "E112": "expression nested too deeply",
     "W201": "condition can never be true",
     "W202": "unused set or constant",
     "W203": "input large (file, text or bindings past a warning size)",

@@ -105,9 +105,11 @@ def _nodes(root: A.Expr) -> Iterator[A.Expr]:
     while stack:
         e = stack.pop()
         yield e
-        if isinstance(e, A.BinOp | A.Compare | A.And | A.Or):
+        if isinstance(e, A.BinOp | A.Compare):
             stack.append(e.right)
             stack.append(e.left)
+        elif isinstance(e, A.And | A.Or):
+            stack.extend(reversed(e.terms))
         elif isinstance(e, A.Neg | A.Not):
             stack.append(e.operand)
         elif isinstance(e, A.Call):

@@ -181,10 +181,20 @@ class _ToAst(Transformer):
         return A.Compare(self._span(c[0], c[2]), str(c[1]), c[0], c[2])
 
     def and_(self, c):
-        return A.And(self._span(c[0], c[1]), c[0], c[1])
+        return self._chain(A.And, c[0], c[1])
 
     def or_(self, c):
-        return A.Or(self._span(c[0], c[1]), c[0], c[1])
+        return self._chain(A.Or, c[0], c[1])
+
+    def _chain(self, kind, left, right):
+        """`a and b and c` as one node of three terms. The grammar is left
+        recursive, so `left` is the chain so far; a parenthesised group
+        (its span starts before its first term) stays a term of its own."""
+        if isinstance(left, kind) and _start_of(left) == _start_of(left.terms[0]):
+            left.terms.append(right)
+            left.span = self._span(left, right)
+            return left
+        return kind(self._span(left, right), [left, right])
 
     def not_(self, c):
         return A.Not(self._span(c[0], c[1]), c[1])

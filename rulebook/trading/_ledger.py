@@ -21,6 +21,7 @@ file that is not a rulebook ledger, is refused with a one-line `LedgerError`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import time
@@ -32,11 +33,13 @@ from typing import Any
 
 import sqlite_utils
 
+from rulebook import _json
+from rulebook._text import mask_secrets
 from rulebook.lang import Subject
 
 from ._book import PaperLeg, PaperPosition
 from ._executor import Fill
-from ._ledger_read import SCHEMA_VERSION, LedgerError, LedgerReader, schema_version
+from ._ledger_read import SCHEMA_VERSION, LedgerError, LedgerReader, ledger_failure, schema_version
 from ._records import BorrowCharge, CycleRecord, FundingRecord, OpportunityRecord, OrderRecord
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
@@ -220,24 +223,41 @@ class Ledger:
             # the runtime writes; WAL lets readers in, writers wait their turn.
             conn = sqlite3.connect(str(self.path), timeout=30)
             self._db = sqlite_utils.Database(conn)
+            # Before the first write (WAL mode changes the file's header): a SQLite
+            # file that is not a rulebook ledger is refused untouched.
+            self._refuse_foreign()
             self._db.enable_wal()
             # In WAL mode NORMAL still survives a killed process (kill -9) intact; only a
             # power cut can drop the last commits, never corrupt. FULL fsyncs every cycle.
             self._db.execute("pragma synchronous = normal")
             self._create()
         except sqlite3.DatabaseError as e:
-            raise LedgerError(f"{self.path}: not a usable SQLite ledger: {e}") from None
+            raise ledger_failure(self.path, e) from None
         except OSError as e:
-            raise LedgerError(f"{self.path}: cannot open: {e}") from None
+            raise LedgerError(f"{self.path}: cannot open: {e.strerror or e}") from None
         self.read = LedgerReader(conn, self.path)
 
     def close(self) -> None:
         self._db.close()
 
+    def _refuse_foreign(self) -> None:
+        """LedgerError, with nothing written, for a file that is not a rulebook ledger
+        (an unrelated database, a damaged one, a newer schema)."""
+        tables = self._db.table_names()
+        if not tables:
+            return  # a new file: it becomes a ledger
+        if "meta" not in tables:
+            raise LedgerError(
+                f"{self.path}: not a rulebook ledger (it has tables "
+                f"{', '.join(sorted(tables)[:5])} and no meta table); rulebook "
+                "never writes into it: give --db a new file"
+            )
+        schema_version(self._db.conn, self.path)
+
     # -- schema ------------------------------------------------------------------
     def _create(self) -> None:
         db = self._db
-        with db.atomic():
+        with self._atomic():
             meta = db.table("meta")
             upgraded_from: int | None = None
             if not meta.exists():
@@ -245,7 +265,8 @@ class Ledger:
                 if others:
                     raise LedgerError(
                         f"{self.path}: not a rulebook ledger (it has tables "
-                        f"{', '.join(sorted(others)[:5])} and no meta table)"
+                        f"{', '.join(sorted(others)[:5])} and no meta table); rulebook "
+                        "never writes into it: give --db a new file"
                     )
                 meta.create({"key": str, "value": str}, pk="key")
                 meta.insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
@@ -287,24 +308,41 @@ class Ledger:
 
     # -- transactions ------------------------------------------------------------
     @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """A transaction whose SQLite failures (full disk, read-only file, damage)
+        become one-line LedgerErrors naming the file and what to do; it rolls back."""
+        try:
+            with self._db.atomic():
+                yield
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
+
+    @contextmanager
     def cycle(self) -> Iterator[Ledger]:
         """One transaction for everything a cycle writes."""
-        with self._db.atomic():
+        with self._atomic():
             yield self
 
     def _insert(self, table: str, row: Mapping[str, Any], verb: str = "insert") -> int:
-        cur = self._db.execute(
-            f"{verb} into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
-            [_cell(v) for v in row.values()],
-        )
+        cells = _cells(self.path, table, row)
+        try:
+            cur = self._db.execute(
+                f"{verb} into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+                cells,
+            )
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
         return cur.lastrowid if cur.rowcount == 1 and cur.lastrowid is not None else 0
 
     def _update(self, table: str, key: str, value: Any, row: Mapping[str, Any]) -> None:
         sets = ", ".join(f"{k} = ?" for k in row)
-        self._db.execute(
-            f"update {table} set {sets} where {key} = ?",
-            [*(_cell(v) for v in row.values()), value],
-        )
+        try:
+            self._db.execute(
+                f"update {table} set {sets} where {key} = ?",
+                [*_cells(self.path, table, row), value],
+            )
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
 
     # -- a cycle's records ---------------------------------------------------------
     def record_cycle(self, cycle: CycleRecord) -> int:
@@ -385,8 +423,8 @@ class Ledger:
 
     def record_event(self, kind: str, detail: str | dict[str, Any], ts: int | None = None) -> None:
         """Append an event (reload, reload_failed, halt, outage, error, risk, alert, ...)."""
-        text = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
-        with self._db.atomic():
+        text = detail if isinstance(detail, str) else _json.dumps(detail, sort_keys=True)
+        with self._atomic():
             self._insert("events", {"ts": ts or _now_ms(), "kind": kind, "detail": text})
 
     # -- rulesets ----------------------------------------------------------------
@@ -395,7 +433,7 @@ class Ledger:
     ) -> None:
         """Keep a ruleset's texts, so a restart can recompile the rule a position was opened
         under even after the files changed."""
-        with self._db.atomic():
+        with self._atomic():
             self._insert(
                 "rulesets",
                 {
@@ -422,7 +460,7 @@ class Ledger:
         mark it the live one. A ruleset that goes live again (an edit undone) keeps
         one row, with the latest reload's changes; the events table has each reload."""
         now = ts or _now_ms()
-        with self._db.atomic():
+        with self._atomic():
             self._db.execute(
                 "insert into rulesets (sha256, files, sources, loaded_at, previous_sha256,"
                 " added, removed, changed) values (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -444,7 +482,7 @@ class Ledger:
 
     def set_live_ruleset(self, sha256: str) -> None:
         """The ruleset the runtime runs now (what `status` compares positions against)."""
-        with self._db.atomic():
+        with self._atomic():
             self._db.execute(
                 "insert or replace into meta (key, value) values ('live_ruleset', ?)", [sha256]
             )
@@ -452,7 +490,7 @@ class Ledger:
     # -- the runner and halts ------------------------------------------------------
     def record_runner(self, pid: int | None) -> None:
         """The pid of the runtime running on this ledger; None when it stops."""
-        with self._db.atomic():
+        with self._atomic():
             if pid is None:
                 self._db.execute("delete from meta where key = 'runner_pid'")
             else:
@@ -463,14 +501,14 @@ class Ledger:
 
     def request_halt(self, close_all: bool) -> int:
         """What `rulebook halt` does: a request the runtime picks up at its next check."""
-        with self._db.atomic():
+        with self._atomic():
             return self._insert(
                 "halt_requests", {"ts": _now_ms(), "close_all": int(close_all), "handled_at": None}
             )
 
     def mark_halts_handled(self) -> None:
         """Every pending halt request was acted on (or discarded at start-up)."""
-        with self._db.atomic():
+        with self._atomic():
             self._db.execute(
                 "update halt_requests set handled_at = ? where handled_at is null", [_now_ms()]
             )
@@ -500,10 +538,38 @@ class Ledger:
         return [_position_from_row(r) for r in self.read.open_position_rows()]
 
 
-def _cell(v: Any) -> Any:
-    if isinstance(v, dict | list | tuple):
-        return json.dumps(v, sort_keys=isinstance(v, dict))
-    return v
+# Figures that describe an opportunity: undefined (non-finite) is stored as NULL, as
+# JSON shows it. Everywhere else (money, prices, sizes, rates) a non-finite number
+# is refused and the cycle is not written: nothing non-finite reaches the ledger.
+_FIGURE_TABLES = frozenset({"opportunities"})
+
+
+def _cells(path: Path, table: str, row: Mapping[str, Any]) -> list[Any]:
+    out = []
+    for column, v in row.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            if table in _FIGURE_TABLES:
+                v = None
+            else:
+                raise LedgerError(
+                    f"{path}: refused to write {v} into {table}.{column} (only finite numbers "
+                    "reach the ledger); the cycle was not written, nothing stored is lost"
+                )
+        elif isinstance(v, dict | list | tuple):
+            try:
+                v = json.dumps(v, sort_keys=isinstance(v, dict), allow_nan=False)
+            except ValueError:
+                raise LedgerError(
+                    f"{path}: refused to write a non-finite number inside {table}.{column}; "
+                    "the cycle was not written, nothing stored is lost"
+                ) from None
+        elif table == "events" and column == "detail" and isinstance(v, str):
+            v = mask_secrets(v)  # an event may quote an exchange error, a URL: no secret
+        out.append(v)
+    return out
+
+
+
 
 
 def _row(record: Any) -> dict[str, Any]:

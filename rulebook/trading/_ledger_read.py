@@ -35,7 +35,7 @@ from ._records import (
     RulesetRecord,
 )
 
-__all__ = ["SCHEMA_VERSION", "LedgerError", "LedgerReader", "schema_version"]
+__all__ = ["SCHEMA_VERSION", "LedgerError", "LedgerReader", "ledger_failure", "schema_version"]
 
 #: The ledger schema this rulebook writes (see `_ledger.py` for the history).
 SCHEMA_VERSION = 2
@@ -45,18 +45,52 @@ class LedgerError(Exception):
     """The ledger cannot be opened, is not a rulebook ledger, or has another schema."""
 
 
+def ledger_failure(path: Path, error: sqlite3.DatabaseError) -> LedgerError:
+    """A SQLite failure as one line naming the file and what to do."""
+    text = str(error)
+    low = text.lower()
+    if "readonly" in low or "read-only" in low:
+        why = "the ledger is read-only; make it writable (chmod u+w, and its directory) or copy it to a new --db"
+    elif "disk is full" in low or "disk i/o" in low or "too big" in low:
+        why = (
+            f"the ledger cannot be written ({text}): the disk may be full; free space and "
+            "run again, every complete cycle is kept"
+        )
+    elif "not a database" in low or "file is encrypted" in low:
+        why = "not a SQLite file, so not a rulebook ledger; nothing was written: give --db a new file"
+    elif "malformed" in low or "corrupt" in low:
+        why = "the ledger is damaged (SQLite: malformed); restore a backup or start a new --db; nothing was written"
+    elif "unable to open" in low:
+        why = "the ledger cannot be opened; check the path and that its directory exists and is writable"
+    elif "locked" in low or "busy" in low:
+        why = "the ledger is locked by another process for too long; try again"
+    else:
+        why = f"the ledger failed: {text}"
+    return LedgerError(f"{path}: {why}")
+
+
 def schema_version(conn: sqlite3.Connection, path: Path) -> int:
     """The ledger's schema version; LedgerError (one line) when it is not readable here."""
     try:
         row = conn.execute("select value from meta where key = 'schema_version'").fetchone()
     except sqlite3.OperationalError:
-        raise LedgerError(f"{path}: not a rulebook ledger (no meta table)") from None
+        raise LedgerError(
+            f"{path}: not a rulebook ledger (no meta table); nothing was written: "
+            "give --db a new file"
+        ) from None
     try:
         version = int(row[0]) if row is not None else None
     except (TypeError, ValueError):
-        version = None
+        shown = repr(row[0])[:40] if row is not None else "none"
+        raise LedgerError(
+            f"{path}: damaged or not a rulebook ledger (schema version {shown} is not a "
+            "number); nothing was written: restore a backup or give --db a new file"
+        ) from None
     if version is None:
-        raise LedgerError(f"{path}: not a rulebook ledger (no schema version)")
+        raise LedgerError(
+            f"{path}: not a rulebook ledger (no schema version); nothing was written: "
+            "give --db a new file"
+        )
     if version > SCHEMA_VERSION:
         raise LedgerError(
             f"{path}: ledger schema {version} was written by a newer rulebook;"
@@ -82,10 +116,11 @@ class LedgerReader:
         if not p.is_file():
             raise LedgerError(f"{p}: no ledger here")
         try:
-            conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30)
+            # a URI (percent-encoded, so any file name works) opened read-only
+            conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
             version = schema_version(conn, p)
         except sqlite3.DatabaseError as e:
-            raise LedgerError(f"{p}: not a usable SQLite ledger: {e}") from None
+            raise ledger_failure(p, e) from None
         if version < SCHEMA_VERSION:
             conn.close()
             raise LedgerError(

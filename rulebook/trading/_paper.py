@@ -30,6 +30,7 @@ from ._executor import (
 )
 from ._ledger import Ledger
 from ._records import BorrowCharge, FundingRecord, OrderRecord
+from ._sizing import LegMarket, size_hedge
 
 Side = Literal["buy", "sell"]
 
@@ -307,9 +308,16 @@ class PaperExecutor:
                     f"balance: {exchange} has {max(free, 0):.2f} free, needs {needed:.2f}",
                     None,
                 )
+        # The live executor's sizing (rulebook.trading.size_hedge): both legs hold the same
+        # coins, amount / the higher fill price; paper has no exchange grid to round to.
+        sized = size_hedge(
+            amount, [LegMarket(s.exchange, s.market) for s in r.legs], [p[1] for p in planned]
+        )
+        if not sized.ok:
+            return OpenResult("blocked", amount, sized.blocked, None)
         paper_legs: list[PaperLeg] = []
         for spec, price, _source, fee_rate, ref in planned:
-            size = amount / price
+            size = sized.qty
             leg = PaperLeg(
                 exchange=spec.exchange,
                 market=spec.market,

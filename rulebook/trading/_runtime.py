@@ -34,14 +34,14 @@ from rulebook.engine import (
     position_key,
 )
 from rulebook.lang import CloseAction, Ruleset, format_value
-from rulebook.market import SnapshotView
+from rulebook.market import PriceGuard, SnapshotView
 
 from ._book import PaperPosition
 from ._config import TradingConfig
 from ._executor import Executor, LegSpec, OpenRequest, TradeEvent
 from ._funding import settle_cycle, watch_position
 from ._holder import RulesetHolder
-from ._ledger import Ledger
+from ._ledger import Ledger, LedgerError
 from ._notify import Notifier
 from ._recorded import RecordedRulesets
 from ._records import CycleRecord, OpportunityRecord
@@ -112,6 +112,8 @@ class Runtime:
         # position's `already_open` would otherwise be re-recorded each cycle).
         self._recorded_opportunities = ledger.read.standing_opportunities()
         self._live_sha: str | None = None
+        # implausible prices are rejected for the cycle (docs/limits.md, [price_band])
+        self.price_guard = PriceGuard(config.price_band.band())
         self._note_ruleset(rulesets.current())
         self._reattach_rules(rulesets.current())
 
@@ -168,12 +170,17 @@ class Runtime:
         """One cycle at `view.at`, in the order of spec section 11, in one transaction."""
         rs = self.rulesets.current()  # read once: a reload takes effect next cycle
         self._note_ruleset(rs)
+        # An implausible price is replaced by the market's last accepted one before
+        # anything reads the view: no fill, mark or payment is made at it.
+        view, rejected = self.price_guard.check(view)
         t = view.at
         ex = self.executor
         st = _CycleState()
         self._events = []  # a failed cycle's events went with its transaction
         ex.drain_events()
         with self.ledger.cycle():
+            for r in rejected:
+                self._events.append(TradeEvent("price_rejected", r.text()))
             ex.begin_cycle(view, t)
             self._take_events()
             funding = settle_cycle(ex, view, t)  # 1
@@ -413,6 +420,7 @@ class Runtime:
             for view in views:
                 if done is not None and view.at <= done:
                     summary.skipped_cycles += 1
+                    self.price_guard.check(view)  # the prices it accepted, for the next cycle
                     continue
                 if pace is not None:
                     pace(prev, view.at)
@@ -435,17 +443,24 @@ class Runtime:
             close = getattr(views, "close", None)
             if callable(close):
                 close()  # a live generator closes its exchange clients now, not at GC
-            self._write_pid(clear=True)
+            try:
+                self._write_pid(clear=True)
+            except LedgerError:  # the ledger failed (full disk...): summary.failed says so
+                pass
         if self._halt is not None:
             summary.halted = self._halt.why
-            self._record_halt(self._halt)
+            try:
+                self._record_halt(self._halt)
+            except LedgerError as e:
+                summary.failed = summary.failed or str(e)
         return summary
 
     def _record_failure(self, at: int, error: Exception) -> str:
         self._recorded_opportunities = {}  # that cycle's records were rolled back
         """A cycle raised: its transaction rolled back; say so in the ledger and stop."""
+        what = str(error) if isinstance(error, LedgerError) else f"{type(error).__name__}: {error}"
         text = (
-            f"cycle at {at} failed and was not written: {type(error).__name__}: {error}; "
+            f"cycle at {at} failed and was not written: {what}; "
             "the run stopped, every earlier cycle is in the ledger"
         )
         try:

@@ -76,6 +76,7 @@ def _account(market: str) -> str:
 
 
 class LiveExecutor(PaperExecutor):
+    mode = "live"  # the application layer wires live market data by it
     def __init__(
         self,
         config: TradingConfig,

@@ -1,0 +1,540 @@
+"""The one evaluator: a rule's resolved clauses over a batch of bindings.
+
+Every construct of the language has exactly one meaning here, written once:
+the default path, `--explain`, `exit when` and the hedge amounts all run
+this code. A batch is all of a rule's bindings at once (numpy arrays of
+coin and exchange codes, one element per binding) or a single binding
+(plain ints); the arithmetic is the same either way.
+
+Semantics kept from the language (spec 4 to 6):
+
+- a value is `V(values, missing, reason)`: `missing` marks the bindings
+  whose data is missing, `reason` the first missing datum in evaluation
+  order (a code, worded only for the bindings shown);
+- `a and b` counts b's missing data only where a held, `a or b` only where
+  a did not (left to right, as a reader expects of short-circuit);
+  arithmetic and comparisons read left first, a division its denominator
+  first (and a zero denominator is missing data, "division by zero in ...");
+- metrics come from the subject's figures, computed once per snapshot by
+  `_vector._figures` with the formulas of `_metrics`.
+
+Evaluation walks a *tape*: the clause's nodes in post-order, built once
+without recursion, so a flat `and` of 10,000 terms is a loop, not a stack.
+Run with `trace=True`, it keeps every node's value; `explanation` then says,
+per binding, which nodes were evaluated (the short-circuit above) and their
+values, in evaluation order: `--explain` is this evaluator with a trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rulebook.lang import (
+    EXCHANGES,
+    Binding,
+    CompiledRule,
+    Explanation,
+    Ruleset,
+    Step,
+    format_value,
+    ir,
+)
+
+from . import _metrics as M
+from ._vector import EX_INDEX, Figures, MarketArrays, Subjects, V, figures_of
+
+__all__ = [
+    "Batch",
+    "Tape",
+    "Traced",
+    "RuleResult",
+    "RulePlan",
+    "Plan",
+    "DIV_ZERO",
+    "tape",
+    "run",
+    "run_many",
+    "explanation",
+    "plan",
+    "single",
+]
+
+# reason code of a division by zero at division k of a rule: DIV_ZERO - k
+DIV_ZERO = -2
+
+_COMPARE = {
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
+_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply}
+
+
+@dataclass(slots=True)
+class Batch:
+    """The bindings a clause is evaluated for.
+
+    `vars` holds, per `for` variable (slot), the bindings' codes: exchange
+    indices into EXCHANGES, coin indices into the market arrays' coins; an
+    array over the batch, or an int for a batch of one. `subject` the
+    subject's codes the same way. `keys` names each slot's codes (see
+    `Subjects.key`). `position` the open position's values (`exit when`
+    only): held, pnl, collected.
+    """
+
+    n: int
+    vars: list[np.ndarray | int]
+    keys: list[Hashable]
+    subject: Subjects | None
+    position: dict[str, float] | None = None
+    #: division node -> its number k in the rule (reason code DIV_ZERO - k)
+    divisions: dict[ir.Expr, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Tape:
+    """A clause's nodes in evaluation order (post-order), children by position."""
+
+    nodes: list[ir.Expr]
+    kids: list[tuple[int, ...]]
+
+
+def _operands(e: ir.Expr) -> tuple[ir.Expr, ...]:
+    """The operands evaluated before `e`, in the order they are evaluated."""
+    if isinstance(e, ir.Arith) and e.op == "/":
+        return (e.right, e.left)  # the denominator first: it may be zero
+    if isinstance(e, (ir.MarketCall, ir.Const, ir.Var, ir.Metric, ir.PositionValue)):
+        return ()  # a market call's arguments are resolved, not evaluated
+    return ir.children(e)
+
+
+@dataclass(slots=True)
+class _Frame:
+    node: ir.Expr
+    operands: tuple[ir.Expr, ...]
+    next: int = 0  # the next operand to visit
+    done: list[int] = field(default_factory=list)  # tape positions of the visited ones
+
+
+def tape(root: ir.Expr) -> Tape:
+    """The post-order of `root`, without recursion."""
+    nodes: list[ir.Expr] = []
+    kids: list[tuple[int, ...]] = []
+    stack = [_Frame(root, _operands(root))]
+    while stack:
+        frame = stack[-1]
+        if frame.next < len(frame.operands):
+            op = frame.operands[frame.next]
+            frame.next += 1
+            stack.append(_Frame(op, _operands(op)))
+            continue
+        stack.pop()
+        nodes.append(frame.node)
+        kids.append(tuple(frame.done))
+        if stack:
+            stack[-1].done.append(len(nodes) - 1)
+    return Tape(nodes, kids)
+
+
+# -- combining missing masks in evaluation order --------------------------------------
+
+
+def _seq(a: V, b: V, value: object) -> V:
+    """`a` evaluated, then `b` (everywhere): the first missing one gives the reason."""
+    if a.m is None:
+        return V(value, b.m, b.r)
+    if b.m is None:
+        return V(value, a.m, a.r)
+    return V(value, a.m | b.m, np.where(a.m, a.r, b.r))
+
+
+def _guarded(a: V, b: V, evaluated: object, value: object) -> V:
+    """`a`, then `b` only where `evaluated` (short-circuit)."""
+    if b.m is None:
+        return V(value, a.m, a.r)
+    bm = b.m & evaluated
+    assert b.r is not None
+    if a.m is None:
+        return V(value, bm, np.where(bm, b.r, 0)) if np.any(bm) else V(value)
+    return V(value, a.m | bm, np.where(a.m, a.r, np.where(bm, b.r, 0)))
+
+
+def _held(x: V) -> Any:
+    """Where a condition is true and known."""
+    return x.v if x.m is None else np.logical_and(x.v, ~x.m)
+
+
+def _failed(x: V) -> Any:
+    """Where a condition is false and known."""
+    out = np.logical_not(x.v)
+    return out if x.m is None else out & ~x.m
+
+
+# -- evaluation ------------------------------------------------------------------------
+
+
+class _Run:
+    """One evaluation of tapes over one batch: shares market lookups and figures."""
+
+    def __init__(self, mk: MarketArrays, batch: Batch) -> None:
+        self.mk = mk
+        self.batch = batch
+
+    def arg(self, a: ir.Arg) -> tuple[np.ndarray | int, Hashable]:
+        """A market call's coin or exchange: its codes and their key."""
+        if isinstance(a, ir.Var):
+            return self.batch.vars[a.slot], self.batch.keys[a.slot]
+        code = EX_INDEX[str(a.value)] if a.type == "Exchange" else self.mk.coin_code(str(a.value))
+        return code, code
+
+    def market(
+        self, kind: str, c: tuple[np.ndarray | int, Hashable], x: tuple[np.ndarray | int, Hashable]
+    ) -> V:
+        return self.mk.lookup(kind, c[0], x[0], (c[1], x[1]))
+
+    def metric(self, name: str) -> V:
+        assert self.batch.subject is not None  # the checker requires a subject
+        figs = figures_of(self.mk, self.batch.subject)
+        values = getattr(figs, name)
+        return V(values) if figs.missing is None else V(values, figs.missing, figs.reason)
+
+    def node(self, e: ir.Expr, x: list[V]) -> V:  # noqa: C901 - one branch per node type
+        if isinstance(e, ir.Const):
+            if e.type == "Exchange":
+                return V(EX_INDEX[str(e.value)])
+            if e.type == "Coin":
+                return V(self.mk.coin_code(str(e.value)))
+            if e.type == "Level":
+                return V(int(e.value))
+            return V(float(e.value))
+        if isinstance(e, ir.Var):
+            return V(self.batch.vars[e.slot])
+        if isinstance(e, ir.MarketCall):
+            c = self.arg(e.coin)
+            if e.func == "spread":
+                a = self.market("funding", c, self.arg(e.exchanges[0]))
+                b = self.market("funding", c, self.arg(e.exchanges[1]))
+                return _seq(a, b, M.spread(a.v, b.v))
+            return self.market(e.func, c, self.arg(e.exchanges[0]))
+        if isinstance(e, ir.Metric):
+            return self.metric(e.name)
+        if isinstance(e, ir.Net):
+            # net(d) = edge * (d / 8h) - fees: edge is read first, then d, then fees
+            edge, fees = self.metric("edge"), self.metric("fees")
+            (d,) = x
+            return _seq(_seq(edge, d, None), fees, M.net_rate(edge.v, fees.v, d.v))
+        if isinstance(e, ir.Apply):
+            if e.func == "apr":
+                return V(M.apr(x[0].v), x[0].m, x[0].r)
+            if e.func == "abs":
+                return V(np.abs(x[0].v), x[0].m, x[0].r)
+            agg = np.minimum if e.func == "min" else np.maximum
+            out = x[0]
+            for y in x[1:]:
+                out = _seq(out, y, agg(out.v, y.v))
+            return out
+        if isinstance(e, ir.Neg):
+            return V(np.negative(x[0].v), x[0].m, x[0].r)
+        if isinstance(e, ir.Not):
+            return V(np.logical_not(x[0].v), x[0].m, x[0].r)
+        if isinstance(e, ir.Arith):
+            if e.op == "/":
+                b, a = x  # the denominator was evaluated first
+                zero = np.asarray(b.v == 0)
+                value = np.divide(a.v, np.where(zero, 1.0, b.v))
+                divisions = self.batch.divisions
+                k = divisions.get(e)
+                if k is None:  # a batch of one numbers them as it meets them
+                    k = divisions[e] = len(divisions)
+                code = DIV_ZERO - k
+                z = V(None, zero, np.where(zero, code, 0)) if zero.any() else V(None)
+                return _seq(_seq(b, z, None), a, value)
+            a, b = x
+            return _seq(a, b, _ARITH[e.op](a.v, b.v))
+        if isinstance(e, ir.Compare):
+            a, b = x
+            return _seq(a, b, _COMPARE[e.op](a.v, b.v))
+        if isinstance(e, ir.And):
+            out = x[0]
+            for y in x[1:]:
+                out = _guarded(out, y, _held(out), np.logical_and(out.v, y.v))
+            return out
+        if isinstance(e, ir.Or):
+            out = x[0]
+            for y in x[1:]:
+                out = _guarded(out, y, _failed(out), np.logical_or(out.v, y.v))
+            return out
+        if isinstance(e, ir.PositionValue):
+            if self.batch.position is None:
+                raise ValueError(f"'{e.name}' is known only in `exit when`")
+            return V(float(self.batch.position[e.name]))
+        raise TypeError(f"cannot evaluate {type(e).__name__}")
+
+    def tape(self, t: Tape, trace: bool = False) -> tuple[V, list[V] | None]:
+        values: list[V] = []
+        stack: list[V] = []
+        node = self.node
+        for e, kids in zip(t.nodes, t.kids, strict=True):
+            k = len(kids)
+            if k:
+                x = stack[-k:]
+                del stack[-k:]
+            else:
+                x = []
+            v = node(e, x)
+            stack.append(v)
+            if trace:
+                # a net(d) node keeps the figures' mask: d is read only where
+                # the edge was (see _evaluated)
+                values.append(V(v.v, v.m, v.r, self.metric("edge").m) if isinstance(e, ir.Net) else v)
+        return stack[-1], (values if trace else None)
+
+
+def run(
+    t: Tape, mk: MarketArrays, batch: Batch, trace: bool = False
+) -> tuple[V, list[V] | None]:
+    """Evaluate a tape over a batch: its value, and every node's value when tracing."""
+    with np.errstate(all="ignore"):
+        return _Run(mk, batch).tape(t, trace)
+
+
+def run_many(tapes: list[Tape], mk: MarketArrays, batch: Batch) -> list[V]:
+    """Several tapes over one batch (a rule's hedge amounts), sharing lookups."""
+    with np.errstate(all="ignore"):
+        r = _Run(mk, batch)
+        return [r.tape(t)[0] for t in tapes]
+
+
+# -- explanations ----------------------------------------------------------------------------
+
+
+def _at(x: Any, i: int) -> Any:
+    if isinstance(x, np.ndarray) and x.ndim:
+        x = x[i]
+    return x.item() if isinstance(x, (np.ndarray, np.generic)) else x
+
+
+def _evaluated(t: Tape, values: list[V], n: int) -> list[np.ndarray]:
+    """Per node, the bindings for which it was evaluated: every binding for the
+    root; an operand only where the operands before it left the outcome open
+    (`and`, `or`) or had their data (everything else)."""
+    everywhere = np.ones(n, dtype=bool)
+    out: list[np.ndarray] = [everywhere] * len(t.nodes)
+    for pos in range(len(t.nodes) - 1, -1, -1):
+        e, kids, running = t.nodes[pos], t.kids[pos], out[pos]
+        for k in kids:
+            out[k] = running
+            v = values[k]
+            if isinstance(e, ir.And):
+                running = running & np.broadcast_to(_held(v), (n,))
+            elif isinstance(e, ir.Or):
+                running = running & np.broadcast_to(_failed(v), (n,))
+            else:
+                if v.m is not None:
+                    running = running & ~np.broadcast_to(v.m, (n,))
+                if isinstance(e, ir.Arith) and e.op == "/" and k == kids[0]:
+                    running = running & ~np.broadcast_to(np.asarray(v.v == 0), (n,))
+        if isinstance(e, ir.Net) and kids:
+            # edge is read before the duration: missing figures stop it
+            edge_missing = values[pos].aux
+            if edge_missing is not None:
+                out[kids[0]] = out[kids[0]] & ~np.broadcast_to(edge_missing, (n,))
+    return out
+
+
+@dataclass(slots=True)
+class Traced:
+    """A clause evaluated with a trace, ready to explain any of its bindings."""
+
+    tape: Tape
+    values: list[V]
+    evaluated: list[np.ndarray]
+    text: Callable[[ir.Expr], str]
+    reason: Callable[[int], str]  # a reason code in words
+    coin_names: list[str]
+
+    def explain(self, i: int) -> Explanation:
+        steps: list[Step] = []
+        for e, v, ev in zip(self.tape.nodes, self.values, self.evaluated, strict=True):
+            if not ev[i] or (isinstance(e, ir.Const) and e.literal):
+                continue
+            steps.append(Step(self.text(e), self.value(e, v, i)))
+        top = self.values[-1]
+        if top.m is not None and _at(top.m, i):
+            return Explanation(None, self.reason(int(_at(top.r, i))), steps)
+        return Explanation(bool(_at(top.v, i)), None, steps)
+
+    def value(self, e: ir.Expr, v: V, i: int) -> str:
+        if v.m is not None and _at(v.m, i):
+            return f"no data: {self.reason(int(_at(v.r, i)))}"
+        x = _at(v.v, i)
+        if e.type == "Exchange":
+            return EXCHANGES[int(x)]
+        if e.type == "Coin":
+            return self.coin_names[int(x)]
+        return format_value(e.type, x)
+
+
+def explanation(
+    t: Tape,
+    values: list[V],
+    n: int,
+    text: Callable[[ir.Expr], str],
+    reason: Callable[[int], str],
+    coin_names: list[str],
+) -> Traced:
+    return Traced(t, values, _evaluated(t, values, n), text, reason, coin_names)
+
+
+# -- a ruleset's plan: its rules' tapes and binding codes, made once ------------------------
+
+
+@dataclass(slots=True)
+class RuleResult:
+    fired: np.ndarray  # bool per binding (False where skipped)
+    skipped: np.ndarray  # bool per binding
+    reason: np.ndarray  # reason code per binding (meaningful where skipped)
+    figures: Figures | None  # the subject's figures per binding (rules with a subject)
+    amounts: np.ndarray | None  # the hedge amount per binding (rules with a hedge)
+    amount_missing: np.ndarray | None  # where the hedge amount lacks data
+    when: V  # the `when` clause's value
+    subject: Subjects | None  # the batch's subjects, whose figures these are
+    trace: list[V] | None = None  # every node's value (with a trace)
+
+
+@dataclass(slots=True)
+class RulePlan:
+    """One rule over all its bindings: tapes of its clauses, its bindings' codes."""
+
+    rule: CompiledRule
+    batch: Batch
+    when: Tape
+    amounts: list[Tape]
+
+    def run(self, mk: MarketArrays, trace: bool = False) -> RuleResult:
+        n = (self.batch.n,)
+        w, values = run(self.when, mk, self.batch, trace)
+        with np.errstate(all="ignore"):
+            fired = np.broadcast_to(np.asarray(w.v, dtype=bool), n)
+            missing = np.zeros(n, dtype=bool) if w.m is None else np.broadcast_to(w.m, n)
+            reason = np.zeros(n, dtype=np.int64) if w.r is None else np.broadcast_to(w.r, n)
+            fired = fired & ~missing
+            skipped = missing
+            figs = None
+            if self.batch.subject is not None:
+                figs = figures_of(mk, self.batch.subject)
+                if figs.missing is not None:
+                    # fired, but the subject's legs lack data: it could not be opened
+                    cut = fired & figs.missing
+                    if cut.any():
+                        assert figs.reason is not None  # a mask always comes with its reasons
+                        skipped = skipped | cut
+                        reason = np.where(cut, figs.reason, reason)
+                        fired = fired & ~cut
+            amounts = amount_missing = None
+            if self.amounts:
+                total = V(0.0)
+                for a in run_many(self.amounts, mk, self.batch):
+                    total = _seq(total, a, total.v + a.v)  # added in order
+                amounts = np.broadcast_to(np.asarray(total.v, dtype=float), n)
+                if total.m is not None:
+                    amount_missing = np.broadcast_to(total.m, n)
+                    cut = fired & amount_missing
+                    if cut.any():
+                        skipped = skipped | cut
+                        reason = np.where(cut, total.r, reason)
+                        fired = fired & ~cut
+        return RuleResult(
+            fired, skipped, reason, figs, amounts, amount_missing, w, self.batch.subject, values
+        )
+
+
+@dataclass(slots=True)
+class Plan:
+    coins: dict[str, int]
+    rules: list[RulePlan]
+
+
+def _plan(ruleset: Ruleset) -> Plan:
+    coins: dict[str, int] = {}
+    for c in ruleset.markets().coins:
+        coins.setdefault(c, len(coins))
+    shared: dict[bytes, tuple[np.ndarray, Hashable]] = {}
+
+    def coin(sym: str) -> int:
+        return coins.setdefault(sym, len(coins))
+
+    def dedup(values: list[int]) -> tuple[np.ndarray, Hashable]:
+        """The codes as an array, and a key naming its contents: one number per
+        distinct array, so that rules over the same variables share results."""
+        arr = np.array(values, np.intp)
+        arr.setflags(write=False)
+        got = shared.get(arr.tobytes())
+        if got is None:
+            got = shared[arr.tobytes()] = (arr, ("codes", len(shared)))
+        return got
+
+    rules: list[RulePlan] = []
+    for rule in ruleset.rules:
+        bindings = rule.bindings
+        slots = [
+            dedup([EX_INDEX[b.values[i]] if t == "Exchange" else coin(b.values[i]) for b in bindings])
+            for i, t in enumerate(rule.var_types)
+        ]
+        subject = None
+        if rule.subject_kind is not None:
+            subs = [b.subject for b in bindings]
+            sc = dedup([coin(s.coin) for s in subs])  # type: ignore[union-attr]
+            sa = dedup([EX_INDEX[s.exchanges[0]] for s in subs])  # type: ignore[union-attr]
+            sb = (
+                dedup([EX_INDEX[s.exchanges[1]] for s in subs])  # type: ignore[union-attr]
+                if rule.subject_kind == "spread"
+                else None
+            )
+            subject = Subjects(
+                rule.subject_kind,
+                sc[0],
+                sa[0],
+                sb[0] if sb is not None else None,
+                (sc[1], sa[1], sb[1] if sb is not None else None),
+            )
+        codes: list[np.ndarray | int] = [c for c, _ in slots]
+        batch = Batch(len(bindings), codes, [k for _, k in slots], subject)
+        when, amounts = tape(rule.when), [tape(a) for a in rule.hedge_amounts]
+        # number the divisions now: a plan's batch is not changed by evaluating it
+        for t in (when, *amounts):
+            for node in t.nodes:
+                if isinstance(node, ir.Arith) and node.op == "/":
+                    batch.divisions.setdefault(node, len(batch.divisions))
+        rules.append(RulePlan(rule, batch, when, amounts))
+    return Plan(coins, rules)
+
+
+def plan(ruleset: Ruleset) -> Plan:
+    """The ruleset's plan, made once per ruleset (kept with it)."""
+    made = ruleset.derived.get("engine.plan")
+    if not isinstance(made, Plan):
+        made = ruleset.derived["engine.plan"] = _plan(ruleset)
+    return made
+
+
+def single(rule: CompiledRule, binding: Binding, mk: MarketArrays, position: dict[str, float] | None) -> Batch:
+    """A batch of one binding (plain int codes), e.g. an open position's."""
+    codes: list[np.ndarray | int] = [
+        EX_INDEX[v] if t == "Exchange" else mk.coin_code(v)
+        for v, t in zip(binding.values, rule.var_types, strict=True)
+    ]
+    s = binding.subject
+    subject = None
+    if s is not None:
+        c, a = mk.coin_code(s.coin), EX_INDEX[s.exchanges[0]]
+        b = EX_INDEX[s.exchanges[1]] if s.kind == "spread" else None
+        subject = Subjects(s.kind, c, a, b, (c, a, b))
+    return Batch(1, codes, [int(c) for c in codes], subject, position)
