@@ -76,6 +76,10 @@ class _Halt:
     request_id: int | None = None
 
 
+#: a fired binding as the ledger's opportunity records know it: (rule, sorted bindings)
+OpportunityKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
 @dataclass(slots=True)
 class _CycleState:
     opportunities: int = 0
@@ -270,7 +274,7 @@ class Runtime:
         fired = [o for o in ev.opportunities if o.fired]
         st.opportunities = len(fired)
         rules = {r.name: r for r in rs.rules}
-        seen: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[str | None, str | None]] = {}
+        seen: dict[OpportunityKey, tuple[str | None, str | None]] = {}
         for o in fired:  # `close` actions first, so their room is free for entries
             rule = rules[o.rule]
             if o.subject is not None and any(isinstance(a, CloseAction) for a in rule.actions):
@@ -305,13 +309,13 @@ class Runtime:
                     st.opened += 1
                 else:
                     decision, reason = res.decision, res.reason
-            key = (o.rule, tuple(sorted(o.bindings.items())))
-            seen[key] = (decision, reason)
-            if self._recorded_opportunities.get(key) != (decision, reason) or position_id:
+            binding: OpportunityKey = (o.rule, tuple(sorted(o.bindings.items())))
+            seen[binding] = (decision, reason)
+            if self._recorded_opportunities.get(binding) != (decision, reason) or position_id:
                 self._record_opportunity(o, decision, reason, position_id, t)
             self._risk_note(o, decision, reason, st)
-        for key in self._recorded_opportunities.keys() - seen.keys():
-            self._record_gone(key, t)
+        for gone in self._recorded_opportunities.keys() - seen.keys():
+            self._record_gone(gone, t)
         self._recorded_opportunities = seen
 
     def _record_opportunity(
@@ -346,7 +350,7 @@ class Runtime:
             )
         )
 
-    def _record_gone(self, key: tuple[str, tuple[tuple[str, str], ...]], t: int) -> None:
+    def _record_gone(self, key: OpportunityKey, t: int) -> None:
         """A binding that fired until the previous cycle and no longer does."""
         rule, bindings = key
         self.ledger.record_opportunity(
