@@ -318,11 +318,13 @@ def test_borrowed_spot_leg_through_the_runtime(tmp_path) -> None:
     ]
     # one coin quantity on both legs (size_hedge): 1000 / the higher fill price, the perp's 100.1
     size_p = size_s = 1000 / 100.1
-    funding = size_p * 101.0 * 0.0003  # the long receives a negative rate, at T0+2h's mark
+    # the long receives a negative rate, on the mark at the settlement T (the last perp
+    # mark at or before it: T0's 100.0), not on the paying cycle's 101.0 (spec 11)
+    funding = size_p * 100.0 * 0.0003
     borrow_cost = size_s * 100.9 * 0.0006 * 2 / 24  # 2 hours at 0.06% a day, spot mid 100.9
     fees = size_p * 100.1 * 0.0005 + size_s * 99.8 * 0.001  # 0.5 + 0.997002...
     price = size_p * (101.0 - 100.1) - size_s * (100.9 - 99.8)  # perp at mark, spot at mid
-    assert pos["pnl_funding"] == pytest.approx(funding, abs=1e-9)  # 0.30269730...
+    assert pos["pnl_funding"] == pytest.approx(funding, abs=1e-9)  # 0.29970029...
     assert pos["pnl_borrow"] == pytest.approx(-borrow_cost, abs=1e-9)  # -0.05039960...
     assert pos["pnl_fees"] == pytest.approx(-fees, abs=1e-9)
     assert pos["pnl_price"] == pytest.approx(price, abs=1e-9)

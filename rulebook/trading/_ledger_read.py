@@ -273,6 +273,23 @@ class LedgerReader:
         rows = self._by_position("funding_payments", position_id, order="ts, exchange, id")
         return [FundingRecord(**r) for r in rows]
 
+    def last_funding_payments(self) -> dict[tuple[int, str], tuple[int, float | None]]:
+        """Per (position, exchange): the latest settlement paid and the interval that
+        settled then (what a restart resumes each leg after)."""
+        rows = self._rows(
+            "select f.position_id, f.exchange, f.ts, f.interval_h from funding_payments f "
+            "join (select position_id, exchange, max(ts) as ts from funding_payments "
+            "group by position_id, exchange) m on f.position_id = m.position_id "
+            "and f.exchange = m.exchange and f.ts = m.ts"
+        )
+        return {
+            (int(r["position_id"]), str(r["exchange"])): (
+                int(r["ts"]),
+                None if r["interval_h"] is None else float(r["interval_h"]),
+            )
+            for r in rows
+        }
+
     def borrow_charges(self, position_id: int | None = None) -> list[BorrowCharge]:
         return [BorrowCharge(**r) for r in self._by_position("borrow_charges", position_id)]
 

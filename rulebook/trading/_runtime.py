@@ -39,7 +39,7 @@ from rulebook.market import PriceGuard, SnapshotView
 from ._book import PaperPosition
 from ._config import TradingConfig
 from ._executor import Executor, LegSpec, OpenRequest, TradeEvent
-from ._funding import settle_cycle, watch_position
+from ._funding import FundingStep
 from ._holder import RulesetHolder
 from ._ledger import Ledger, LedgerError
 from ._notify import Notifier
@@ -105,6 +105,10 @@ class Runtime:
         self.notifier = notifier
         self.source = source
         self.executor = executor
+        # Step 1's state: what is known of settlements, and how far each leg is paid.
+        self.funding = FundingStep(
+            ledger, int(config.settle_wait * 1000), expect_records=source == "live"
+        )
         self._events: list[TradeEvent] = []  # this cycle's, in the order they happened
         self._halt: _Halt | None = None
         self._risk_seen: dict[tuple[str, str], str] = {}
@@ -187,7 +191,8 @@ class Runtime:
                 self._events.append(TradeEvent("price_rejected", r.text()))
             ex.begin_cycle(view, t)
             self._take_events()
-            funding = settle_cycle(ex, view, t)  # 1
+            funding = self.funding.settle(ex, view, t)  # 1
+            self._events.extend(self.funding.drain_events())
             self._take_events()
             ex.mark(view)  # 2
             env = SnapshotEnv(view, self.engine_config)
@@ -198,6 +203,9 @@ class Runtime:
                 else:
                     reason, by_limit = self._exit_reason(p, rs, env, t)
                 if reason:
+                    # a settlement still waiting for its record is paid before the close
+                    funding += self.funding.settle_now(ex, p, t)
+                    self._events.extend(self.funding.drain_events())
                     closing = ex.close(p, view, t, reason, force=close_all, by_risk_limit=by_limit)
                     self._take_events()
                     if closing.closed:
@@ -281,6 +289,8 @@ class Runtime:
                 key = position_key(o.subject)
                 for p in list(self.executor.positions.values()):
                     if p.key == key:
+                        self.funding.settle_now(self.executor, p, t)
+                        self._events.extend(self.funding.drain_events())
                         closing = self.executor.close(p, view, t, f"close by rule {o.rule}")
                         self._take_events()
                         if closing.closed:
@@ -303,7 +313,6 @@ class Runtime:
                 res = self.executor.open(request, view, t)
                 self._take_events()
                 if res.position is not None:
-                    watch_position(res.position, view, t)
                     res.position.rule = rules[o.rule]
                     position_id = res.position.id
                     st.opened += 1
@@ -424,6 +433,9 @@ class Runtime:
             for view in views:
                 if done is not None and view.at <= done:
                     summary.skipped_cycles += 1
+                    # what it tells of settlements still counts: the first new cycle
+                    # pays a settlement whose record or forecast came in a skipped one
+                    self.funding.feed(view)
                     self.price_guard.check(view)  # the prices it accepted, for the next cycle
                     continue
                 if pace is not None:
