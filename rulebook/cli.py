@@ -656,6 +656,15 @@ def status(
         bool, typer.Option("--wide", help="Every column, even past the terminal's width.")
     ] = False,
     config: ConfigOption = None,
+    position: Annotated[
+        int | None,
+        typer.Option(
+            "--position",
+            "-p",
+            help="One position's funding payments as a table: each settlement, its interval, "
+            "rate, mark, amount and where the rate and mark came from.",
+        ),
+    ] = None,
 ) -> None:
     """Show a ledger's statistics, each venue's cash, margin in use, free balance
     and exposure, the exposure by coin, and the positions with their pnl parts.
@@ -663,9 +672,10 @@ def status(
     Example:
 
         rulebook status --db paper.db --json
+        rulebook status --db paper.db --position 3
     """
     from rulebook import _json
-    from rulebook.app import ledger_status, print_status
+    from rulebook.app import ledger_status, print_position_funding, print_status
 
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
@@ -673,6 +683,17 @@ def status(
     ledger = _ledger(cfg.ledger)
     data = ledger_status(ledger, cfg.leverage)
     ledger.close()
+    if position is not None:
+        found = [p for p in data["positions"] if p["id"] == position]
+        if not found:
+            ids = [p["id"] for p in data["positions"]]
+            known = f"positions {ids[0]}..{ids[-1]}" if ids else "no positions"
+            raise fail(f"{cfg.ledger}: no position {position} ({known})")
+        if as_json:
+            typer.echo(_json.dumps(found[0], indent=2))
+        else:
+            print_position_funding(out, found[0])
+        return
     if as_json:
         typer.echo(_json.dumps(data, indent=2))
     else:
@@ -1064,7 +1085,15 @@ def report(
 
 
 def main() -> None:
-    app()
+    from rulebook.errors import RulebookError
+
+    try:
+        app()
+    except RulebookError as e:
+        # a stage's error that its command did not turn into a message itself:
+        # still one line for the operator, never a traceback
+        err.print(f"error: {e}", markup=False)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

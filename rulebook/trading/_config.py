@@ -4,6 +4,7 @@
     ledger = "rulebook.db"        # SQLite ledger
     slippage = 0.0005             # fill at mark -/+ this fraction when a book side is missing
     leverage = 1                  # margin reserved per leg = notional / leverage
+    settle_wait = "10m"           # wait this long after a settlement for its settled rate
 
     [exchanges.binance]
     balance = 10000               # paper balance in the quote currency
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from rulebook._text import mask_secrets, register_secret
 from rulebook.engine import EngineConfig, resolve_taker_fee
+from rulebook.errors import RulebookError
 from rulebook.market import EXCHANGES, PriceBand, parse_duration
 
 __all__ = [
@@ -67,7 +69,7 @@ MAX_EVERY_S = 86_400.0
 MAX_BALANCE = 1e15
 
 
-class ConfigError(Exception):
+class ConfigError(RulebookError):
     """A configuration problem, already phrased for the operator (key and source)."""
 
 
@@ -121,9 +123,13 @@ class LiveConfig(_Strict):
 
 class NotifyConfig(_Strict):
     urls: list[str] = Field(default_factory=list)
-    # Which events notify: open, close, risk, outage, halt, alert, error.
+    # Which events notify: open, close, risk, outage, halt, alert, error, interval
+    # (a held leg's funding interval changed), funding (a settlement paid at the
+    # estimate, or one whose rate nothing showed).
     events: list[str] = Field(
-        default_factory=lambda: ["open", "close", "risk", "outage", "halt", "alert", "error"]
+        default_factory=lambda: [
+            "open", "close", "risk", "outage", "halt", "alert", "error", "interval", "funding",
+        ]
     )
 
     @field_validator("urls", "events", mode="before")
@@ -136,7 +142,10 @@ class NotifyConfig(_Strict):
     @field_validator("events")
     @classmethod
     def _known_events(cls, v: list[str]) -> list[str]:
-        known = {"open", "close", "risk", "outage", "halt", "alert", "error", "reload"}
+        known = {
+            "open", "close", "risk", "outage", "halt", "alert", "error", "reload", "interval",
+            "funding",
+        }
         for e in v:
             if e not in known:
                 hint = _did_you_mean(e, known) or f"; known: {', '.join(sorted(known))}"
@@ -169,6 +178,9 @@ class TradingConfig(_Strict):
     ledger: str = "rulebook.db"
     slippage: float = Field(0.0005, ge=0, lt=0.05)
     leverage: float = Field(1.0, gt=0, le=100)
+    #: seconds to wait after a settlement for the exchange's settled rate before paying
+    #: the estimate (spec 11 step 1; docs/settlement.md); a replay counts recording time
+    settle_wait: float = Field(600.0, ge=0, le=86_400)
     exchanges: dict[str, ExchangeConfig] = Field(default_factory=_default_exchanges)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
@@ -179,6 +191,13 @@ class TradingConfig(_Strict):
     @field_validator("every", mode="before")
     @classmethod
     def _duration(cls, v: object) -> float:
+        return _seconds(v)
+
+    @field_validator("settle_wait", mode="before")
+    @classmethod
+    def _wait(cls, v: object) -> float:
+        if v == 0 or v == "0":  # pay the estimate at once
+            return 0.0
         return _seconds(v)
 
     @field_validator("exchanges", mode="before")
