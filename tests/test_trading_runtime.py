@@ -82,8 +82,14 @@ def test_two_exchange_replay_matches_hand_computation(tmp_path) -> None:
         (T + 4 * H, 0, 0),
         (T + 8 * H, 0, 1),
     ]
-    decisions = [r["decision"] for r in sql(led, "select decision from opportunities order by id")]
-    assert decisions == ["open", "already_open", "already_open"]
+    # fired in the first three cycles; the ledger records the changes only
+    # (issue 13): appeared (open), changed (already_open), gone (exit cycle)
+    assert [c["opportunities"] for c in cycles] == [1, 1, 1, 0]
+    decisions = [
+        (r["cycle_ts"], r["decision"])
+        for r in sql(led, "select cycle_ts, decision from opportunities order by id")
+    ]
+    assert decisions == [(T0, "open"), (T, "already_open"), (T + 8 * H, "gone")]
     cash = sum(r["cash"] for r in sql(led, "select cash from balances"))
     assert cash == pytest.approx(60_000 + pnl, abs=1e-9)
 

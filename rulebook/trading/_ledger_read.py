@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from rulebook.errors import RulebookError
+
 from ._records import (
     BalanceRecord,
     BorrowCharge,
@@ -41,7 +43,7 @@ __all__ = ["SCHEMA_VERSION", "LedgerError", "LedgerReader", "ledger_failure", "s
 SCHEMA_VERSION = 2
 
 
-class LedgerError(Exception):
+class LedgerError(RulebookError):
     """The ledger cannot be opened, is not a rulebook ledger, or has another schema."""
 
 
@@ -171,9 +173,14 @@ class LedgerReader:
             cycles=int(one("select count(*) from cycles")),
             first_cycle=one("select min(ts) from cycles"),
             last_cycle=one("select max(ts) from cycles"),
-            opportunities_found=int(one("select count(*) from opportunities")),
+            # every fired binding of every cycle; the opportunities table holds
+            # only the changes (appeared, changed decision, gone)
+            opportunities_found=int(one("select coalesce(sum(opportunities), 0) from cycles")),
             opportunities_distinct=int(
-                one("select count(*) from (select distinct rule, bindings from opportunities)")
+                one(
+                    "select count(*) from (select distinct rule, bindings from opportunities"
+                    " where decision is not 'gone')"
+                )
             ),
             positions_opened=int(one("select count(*) from positions")),
             positions_closed=int(one("select count(*) from positions where status='closed'")),
@@ -296,6 +303,25 @@ class LedgerReader:
         return self._rows(
             f"select * from {table} where position_id = ? order by {order}", [position_id]
         )
+
+    def standing_opportunities(
+        self,
+    ) -> dict[tuple[str, tuple[tuple[str, str], ...]], tuple[str | None, str | None]]:
+        """Each binding that fired in the latest cycle it was recorded in and has not
+        gone since: (rule, sorted bindings) -> (decision, reason). A resumed runtime
+        starts from this, so it records only what changes, as an uninterrupted one does."""
+        rows = self._rows(
+            "select rule, bindings, decision, reason from opportunities where id in"
+            " (select max(id) from opportunities group by rule, bindings)"
+        )
+        return {
+            (r["rule"], tuple(sorted(json.loads(r["bindings"]).items()))): (
+                r["decision"],
+                r["reason"],
+            )
+            for r in rows
+            if r["decision"] != "gone"
+        }
 
     def opportunities(self, rule: str | None = None) -> list[OpportunityRecord]:
         if rule is None:

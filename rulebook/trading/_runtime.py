@@ -76,6 +76,10 @@ class _Halt:
     request_id: int | None = None
 
 
+#: a fired binding as the ledger's opportunity records know it: (rule, sorted bindings)
+OpportunityKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
 @dataclass(slots=True)
 class _CycleState:
     opportunities: int = 0
@@ -110,6 +114,11 @@ class Runtime:
         self._risk_seen: dict[tuple[str, str], str] = {}
         self._outages: dict[str, str] = {}
         self._known_rulesets: set[str] = set()
+        # What the ledger last holds for each fired binding: (rule, bindings) ->
+        # (decision, reason). An opportunity is recorded when it appears, changes
+        # decision or disappears, not every cycle it stays the same (a held
+        # position's `already_open` would otherwise be re-recorded each cycle).
+        self._recorded_opportunities = ledger.read.standing_opportunities()
         self._live_sha: str | None = None
         # implausible prices are rejected for the cycle (docs/limits.md, [price_band])
         self.price_guard = PriceGuard(config.price_band.band())
@@ -273,6 +282,7 @@ class Runtime:
         fired = [o for o in ev.opportunities if o.fired]
         st.opportunities = len(fired)
         rules = {r.name: r for r in rs.rules}
+        seen: dict[OpportunityKey, tuple[str | None, str | None]] = {}
         for o in fired:  # `close` actions first, so their room is free for entries
             rule = rules[o.rule]
             if o.subject is not None and any(isinstance(a, CloseAction) for a in rule.actions):
@@ -308,8 +318,14 @@ class Runtime:
                     st.opened += 1
                 else:
                     decision, reason = res.decision, res.reason
-            self._record_opportunity(o, decision, reason, position_id, t)
+            binding: OpportunityKey = (o.rule, tuple(sorted(o.bindings.items())))
+            seen[binding] = (decision, reason)
+            if self._recorded_opportunities.get(binding) != (decision, reason) or position_id:
+                self._record_opportunity(o, decision, reason, position_id, t)
             self._risk_note(o, decision, reason, st)
+        for gone in self._recorded_opportunities.keys() - seen.keys():
+            self._record_gone(gone, t)
+        self._recorded_opportunities = seen
 
     def _record_opportunity(
         self,
@@ -340,6 +356,18 @@ class Runtime:
                 decision=decision,
                 reason=reason,
                 position_id=position_id,
+            )
+        )
+
+    def _record_gone(self, key: OpportunityKey, t: int) -> None:
+        """A binding that fired until the previous cycle and no longer does."""
+        rule, bindings = key
+        self.ledger.record_opportunity(
+            OpportunityRecord(
+                cycle_ts=t, rule=rule, bindings=dict(bindings), coin=None, subject=None,
+                legs=[], edge=None, apr=None, fees=None, net_8h=None, confidence=None,
+                risk=None, amount=None, decision="gone", reason="no longer fired",
+                position_id=None,
             )
         )
 
@@ -444,6 +472,7 @@ class Runtime:
         return summary
 
     def _record_failure(self, at: int, error: Exception) -> str:
+        self._recorded_opportunities = {}  # that cycle's records were rolled back
         """A cycle raised: its transaction rolled back; say so in the ledger and stop."""
         what = str(error) if isinstance(error, LedgerError) else f"{type(error).__name__}: {error}"
         text = (
