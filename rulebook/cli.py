@@ -484,20 +484,23 @@ def halt(
 
         rulebook halt --db paper.db --close-all
     """
-    from rulebook.trading import ledger_mode
+    from rulebook.trading import LedgerError, RuntimeLock, ledger_mode
 
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here")
     ledger = _ledger(cfg.ledger)
     runner = ledger.runner_pid()
-    if close_all and runner is None and ledger_mode(ledger) == "live":
-        # No runtime to pick the request up: close the live positions from here.
+    lock = RuntimeLock(cfg.ledger)
+    if close_all and runner is None and ledger_mode(ledger) == "live" and lock.holder() is None:
+        # No runtime to pick the request up: close the live positions from here, holding
+        # the runtime's lock so that no `run --live` starts trading meanwhile.
         from rulebook.app import LiveRefused, close_all_live
 
         try:
-            closed, left = close_all_live(cfg, ledger, err=err)
-        except LiveRefused as e:
+            with lock.hold(shlex.join(["rulebook", *sys.argv[1:]])):
+                closed, left = close_all_live(cfg, ledger, err=err)
+        except (LiveRefused, LedgerError) as e:
             ledger.close()
             raise fail(str(e)) from None
         ledger.close()

@@ -81,6 +81,11 @@ def test_a_second_run_refuses_at_once_naming_the_first_and_status_keeps_reading(
         )
         assert status.returncode == 0, status.stderr
         assert "stats" in json.loads(status.stdout)
+        report = subprocess.run(
+            _rulebook("report", "--db", str(db), "--json"), capture_output=True, text=True, timeout=60
+        )
+        assert report.returncode == 0, report.stderr
+        json.loads(report.stdout)
         assert first.poll() is None  # the first run was still going all along
     finally:
         first.kill()

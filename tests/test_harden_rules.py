@@ -258,3 +258,27 @@ def test_status_json_of_a_ledger_is_strict(tmp_path: Path):
     res = runner.invoke(app, ["status", "--db", str(db), "--json"])
     assert res.exit_code == 0
     strict_loads(res.stdout)
+
+
+def test_a_hot_reload_refuses_an_oversized_file_unread(tmp_path: Path, monkeypatch):
+    from rulebook.lang import load_ruleset
+    from rulebook.reload import ReloadFailure, RulesetWatcher
+    from rulebook.trading import RulesetHolder
+
+    d = tmp_path / "strategies"
+    d.mkdir()
+    (d / "a.rules").write_text("when funding(SOL, okx) > 0.1% then hedge 1 USDT\n")
+    loaded = load_ruleset([d])
+    assert loaded.ruleset is not None
+    holder = RulesetHolder(loaded.ruleset)
+    watcher = RulesetWatcher([d], holder)
+    with open(d / "a.rules", "a") as fh:
+        fh.write("# " + "x" * (FILE_BYTES_MAX + 10) + "\n")
+    reads: list[Path] = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    outcome = watcher.reload()
+    assert isinstance(outcome, ReloadFailure)
+    assert [d.code for d in outcome.errors] == ["E111"]
+    assert holder.current() is loaded.ruleset  # the running ruleset is kept
+    assert reads == []  # never read into memory

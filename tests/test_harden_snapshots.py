@@ -234,3 +234,38 @@ def test_the_observation_model_never_holds_a_non_finite_number():
         for bad in (float("nan"), float("inf"), -float("inf")):
             with pytest.raises(ValueError):
                 Observation.model_validate({**PERP, field: bad})
+
+
+def test_dry_run_and_run_report_unknown_keys_and_out_of_order_lines(tmp_path: Path):
+    # attack 8: "out-of-order lines and unknown keys never reported"
+    rules = tmp_path / "r.rules"
+    rules.write_text(RULES)
+    late = {**PERP, "ts": T0 + 60_000}
+    snap = _file(
+        tmp_path,
+        json.dumps(late).encode(),
+        json.dumps({**SPOT, "colour": "red"}).encode(),  # unknown key
+        json.dumps(PERP).encode(),  # older than the line before: out of time order
+    )
+    runner = CliRunner()
+    res = runner.invoke(app, ["dry-run", str(rules), "--snapshot", str(snap), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "unknown field 'colour'" in res.stderr
+    assert f"{snap}:2:" in res.stderr
+    assert "out of time order" in res.stderr
+    res = runner.invoke(
+        app,
+        ["run", str(rules), "--paper", "--replay", str(snap), "--db", str(tmp_path / "p.db"),
+         "--no-watch"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "3 line warning(s)" in res.stderr and "unknown field 'colour'" in res.stderr
+
+
+def test_a_replay_keeps_a_bounded_number_of_problems_and_counts_them_all(tmp_path: Path):
+    p = tmp_path / "bad.jsonl"
+    p.write_bytes(b"{not json\n" * 5000 + GOOD + b"\n")
+    replay = ReplaySource(p)
+    assert len(list(replay)) == 1
+    assert replay.counts["error"] == 5000
+    assert len(replay.errors) == ReplaySource.KEPT

@@ -220,3 +220,16 @@ def test_market_data_follows_testnet_and_api_url() -> None:
                 await c.close()
 
         asyncio.run(close_all())
+
+
+def test_halt_close_all_does_not_trade_beside_a_runtime_holding_the_lock(rules: Path) -> None:
+    from rulebook.trading import LiveLedger, RuntimeLock
+
+    ledger = Ledger(rules / "live.db")
+    LiveLedger(ledger)
+    ledger.close()
+    with RuntimeLock(rules / "live.db").hold("rulebook run carry.rules --live"):
+        res = runner.invoke(app, ["halt", "--close-all", "--db", "live.db"])
+    # no keys are set: had it tried to close from here, it would have refused for keys
+    assert "missing" not in res.output
+    assert "requested halt and close all positions" in " ".join(res.output.split())

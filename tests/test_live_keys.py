@@ -141,3 +141,17 @@ def test_api_url_moves_every_endpoint_to_the_proxy() -> None:
     walk(client.urls["api"])
     assert urls and all(u.startswith("http://127.0.0.1:8080/bn/") for u in urls)
     assert "http://127.0.0.1:8080/bn/fapi/v1" in urls
+
+
+def test_keys_file_secrets_are_masked_in_every_message(tmp_path: Path) -> None:
+    from rulebook._text import mask_secrets
+
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[gate]\napi_key = "gate-file-key-31337"\nsecret = "gate-file-secret-4242"\n')
+    os.chmod(keys, 0o600)
+    toml = tmp_path / "rulebook.toml"
+    toml.write_text(f'keys_file = "{keys}"\n')
+    load_credentials(load_config(toml, environ={}))
+    assert mask_secrets("gate said: bad key gate-file-key-31337 / gate-file-secret-4242") == (
+        "gate said: bad key *** / ***"
+    )

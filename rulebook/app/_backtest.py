@@ -6,13 +6,14 @@ code = report_command(Path("paper.db"), config, out=out, err=err)
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from rulebook import _json
 
 __all__ = [
     "backtest_command",
@@ -99,7 +100,7 @@ def write_outputs(
 ) -> None:
     """Print the report (JSON or a summary) and write the HTML and CSV files asked for."""
     if as_json:
-        print(json.dumps(report, indent=2, allow_nan=False))
+        print(_json.dumps(report, indent=2))  # strict: an undefined figure is null
     elif as_json is not None:  # None: the caller printed already
         print_report(out, report)
     if html is not None:
@@ -309,7 +310,7 @@ def sweep_command(
         *best["notes"],
     ]
     if as_json:
-        print(json.dumps(best, indent=2, allow_nan=False))
+        print(_json.dumps(best, indent=2))
     else:
         print_sweep(out, table)
     write_outputs(best, out=out, err=err, as_json=None, html=html, csv_dir=csv_dir)

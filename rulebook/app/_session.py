@@ -127,8 +127,14 @@ def _run_replay(runtime: Runtime, replay: Path, speed: float | None, err: Consol
     problems = [e for e in source.errors if e.severity == "error"]
     if problems:
         err.print(
-            f"warning: {len(problems)} invalid line(s) in {replay} were skipped, "
+            f"warning: {source.counts['error']} invalid line(s) in {replay} were skipped, "
             f"first: {problems[0]}",
+            markup=False,
+        )
+    notes = [e for e in source.errors if e.severity == "warning"]
+    if notes:  # unknown keys, lines out of time order: used, but said
+        err.print(
+            f"warning: {source.counts['warning']} line warning(s) in {replay}, first: {notes[0]}",
             markup=False,
         )
     if summary.skipped_cycles:

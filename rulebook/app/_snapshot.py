@@ -66,17 +66,21 @@ def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> L
     problems: list[str] = []
     bad = 0
     first: int | None = None
+    newest: int | None = None
+    late: tuple[int, int] | None = None  # lines out of time order: count, first line
     try:
-        for _, o, e in iter_jsonl(path):
+        for n, o, e in iter_jsonl(path):
             if e is not None:
-                if e.severity == "error":
-                    bad += 1
-                    if len(problems) < KEPT_PROBLEMS:
-                        problems.append(str(e))
+                bad += 1
+                if len(problems) < KEPT_PROBLEMS:
+                    problems.append(str(e))  # unknown keys are warnings, said too
                 continue
             if not isinstance(o, Observation):
                 continue  # a settlement record: what was paid, not what rules see
             first = o.ts if first is None else min(first, o.ts)
+            if newest is not None and o.ts < newest:
+                late = (late[0] + 1, late[1]) if late else (1, n)
+            newest = o.ts if newest is None else max(newest, o.ts)
             if at is not None and o.ts > at:
                 continue
             held = latest.get(o.key)
@@ -86,7 +90,12 @@ def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> L
     except OSError as e:
         raise SnapshotError(f"{path}: cannot read: {e.strerror or e}") from None
     if bad > len(problems):
-        problems.append(f"{path}: ... {bad - len(problems):,} more invalid lines")
+        problems.append(f"{path}: ... {bad - len(problems):,} more problem lines")
+    if late is not None:
+        problems.append(
+            f"{path}:{late[1]}: warning: {late[0]:,} line(s) out of time order (the first "
+            "here); the latest observation per market is used"
+        )
     if first is None:
         raise SnapshotError(f"{path}: no valid observations" + (f" ({problems[0]})" if problems else ""))
     if not latest:

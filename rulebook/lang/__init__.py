@@ -32,6 +32,7 @@ from ._compile import (
     Subject,
 )
 from ._diagnostics import CODES, Diagnostic, render_text
+from ._limits import FILE_BYTES_MAX, file_size_problem, read_bounded
 from ._load import LoadResult, ParseCache, PathError, find_rule_files, load_ruleset, load_texts
 from ._parse import parse_text
 from ._types import EXCHANGES, LEVELS, RISK_KEYS, format_value
@@ -61,7 +62,10 @@ __all__ = [
     "Span",
     "Step",
     "Subject",
+    "FILE_BYTES_MAX",
+    "file_size_problem",
     "find_rule_files",
+    "read_bounded",
     "format_value",
     "ir",
     "load_ruleset",

@@ -34,12 +34,23 @@ class ReplaySource:
     of order, and the runtime learns of it when a live run did.
     """
 
+    #: problems kept per severity: a file of a billion bad lines must not fill memory;
+    #: ``counts`` has them all
+    KEPT = 1000
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = path
         self.errors: list[LineError] = []
+        self.counts: dict[str, int] = {"error": 0, "warning": 0}
+
+    def _problem(self, e: LineError) -> None:
+        self.counts[e.severity] = self.counts.get(e.severity, 0) + 1
+        if self.counts[e.severity] <= self.KEPT:
+            self.errors.append(e)
 
     def __iter__(self) -> Iterator[SnapshotView]:
         self.errors = []
+        self.counts = {"error": 0, "warning": 0}
         state: dict[tuple[str, str, str], Observation] = {}
         current: int | None = None
         pending: list[Settlement] = []
@@ -54,7 +65,7 @@ class ReplaySource:
         try:
             for n, obs, err in iter_jsonl(self.path):
                 if err is not None:
-                    self.errors.append(err)
+                    self._problem(err)
                     continue
                 assert obs is not None
                 if isinstance(obs, Settlement):
@@ -66,7 +77,7 @@ class ReplaySource:
                 elif current is None:
                     current = obs.ts
                 elif obs.ts < current:
-                    self.errors.append(
+                    self._problem(
                         LineError(
                             str(self.path),
                             n,
@@ -80,6 +91,6 @@ class ReplaySource:
                         continue
                 state[obs.key] = obs
         except OSError as e:
-            self.errors.append(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
+            self._problem(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
         if current is not None:
             yield SnapshotView(current, state, settlements=due(current), recorded=True)

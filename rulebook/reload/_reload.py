@@ -32,6 +32,7 @@ from rulebook.lang import (
     PathError,
     Ruleset,
     Span,
+    file_size_problem,
     find_rule_files,
     load_texts,
     render_text,
@@ -308,6 +309,10 @@ class RulesetWatcher:
         for f in files:
             try:
                 st = os.stat(f)
+                too_big = file_size_problem(str(f), st.st_size)
+                if too_big is not None and too_big.is_error:  # refused unread, as by validate
+                    problems.append(too_big)
+                    continue
                 raw[str(f)] = f.read_bytes()
             except FileNotFoundError:
                 return _Attempt(None, raw, in_flux=True)  # gone between listing and reading

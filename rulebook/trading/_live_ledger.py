@@ -26,6 +26,7 @@ from typing import Any
 
 from ._book import PaperPosition
 from ._ledger import Ledger, LedgerError, _position_from_row
+from ._records import FundingAmount, OrderIntent
 
 __all__ = ["LiveLedger", "ledger_mode", "reported_funding"]
 
@@ -185,7 +186,7 @@ class LiveLedger:
                 f"update order_intents set {sets} where id = ?", [*fields.values(), intent_id]
             )
 
-    def intents(self, position_id: int | None = None, *, unresolved: bool = False) -> list[dict[str, Any]]:
+    def intents(self, position_id: int | None = None, *, unresolved: bool = False) -> list[OrderIntent]:
         where: list[str] = []
         params: list[object] = []
         if position_id is not None:
@@ -197,7 +198,11 @@ class LiveLedger:
         sql = "select * from order_intents"
         if where:
             sql += " where " + " and ".join(where)
-        return self._rows(sql + " order by id", params)
+        out = []
+        for r in self._rows(sql + " order by id", params):
+            r["reduce_only"] = bool(r["reduce_only"])
+            out.append(OrderIntent(**r))
+        return out
 
     def next_attempt(self, position_id: int, leg: int, intent: str) -> int:
         row = self.db.execute(
@@ -248,6 +253,9 @@ class LiveLedger:
     def _rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
 
+    def _amounts(self, sql: str, params: Any = ()) -> list[FundingAmount]:
+        return [FundingAmount(int(r["ts"]), float(r["amount"])) for r in self._rows(sql, params)]
+
     # -- funding the exchanges report -----------------------------------------------------
     def record_exchange_funding(
         self,
@@ -268,15 +276,15 @@ class LiveLedger:
         )
         return cur.rowcount == 1
 
-    def computed_funding(self, position_id: int, exchange: str) -> list[dict[str, Any]]:
-        return self._rows(
+    def computed_funding(self, position_id: int, exchange: str) -> list[FundingAmount]:
+        return self._amounts(
             "select ts, amount from funding_payments where position_id = ? and exchange = ? "
             "order by ts",
             [position_id, exchange],
         )
 
-    def reported_funding(self, position_id: int, exchange: str) -> list[dict[str, Any]]:
-        return self._rows(
+    def reported_funding(self, position_id: int, exchange: str) -> list[FundingAmount]:
+        return self._amounts(
             "select ts, amount from exchange_funding where position_id = ? and exchange = ? "
             "order by ts",
             [position_id, exchange],

@@ -13,6 +13,8 @@ from typing import Any
 
 __all__ = [
     "BalanceRecord",
+    "FundingAmount",
+    "OrderIntent",
     "BorrowCharge",
     "CycleRecord",
     "EventRecord",
@@ -238,3 +240,42 @@ class LedgerStats:
     errors: int
     outages: int
     runner_pid: int | None = field(default=None)  # a runtime running on this ledger now
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """A live order as the ledger holds it: written (status "intent") before it is sent,
+    then updated with what the exchange did. Quantities in coins, `amount` in the
+    exchange's units, `fee` in the quote currency."""
+
+    id: int
+    ts: int
+    position_id: int
+    leg: int
+    intent: str  # open | close | unwind
+    attempt: int
+    client_id: str
+    exchange: str
+    symbol: str
+    market: str
+    side: str  # buy | sell
+    amount: float
+    qty: float
+    reduce_only: bool
+    limit_price: float | None
+    status: str  # intent | sent | filled | partial | rejected | unknown | missing
+    order_id: str | None
+    filled_qty: float | None
+    average: float | None
+    fee: float | None
+    fee_detail: str | None
+    reason: str | None
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundingAmount:
+    """A funding payment's time and amount (received +), the ledger's or an exchange's."""
+
+    ts: int
+    amount: float

@@ -440,12 +440,12 @@ class LiveExecutor(PaperExecutor):
 
     def _last_fill(self, position_id: int, leg: int, intent: str) -> tuple[float | None, float]:
         """Average price and coins of a leg's fills of one intent (all attempts)."""
-        rows = [r for r in self.live.intents(position_id) if r["leg"] == leg and r["intent"] == intent
-                and r["filled_qty"]]  # fmt: skip
-        qty = sum(float(r["filled_qty"]) for r in rows)
+        filled = [(r.filled_qty, r.average or 0.0) for r in self.live.intents(position_id)
+                  if r.leg == leg and r.intent == intent and r.filled_qty]  # fmt: skip
+        qty = sum(q for q, _ in filled)
         if qty <= 0:
             return None, 0.0
-        return sum(float(r["filled_qty"]) * float(r["average"] or 0.0) for r in rows) / qty, qty
+        return sum(q * avg for q, avg in filled) / qty, qty
 
     # -- before step 1: what is still in flight, and reconciliation --------------------------
     def begin_cycle(self, view: SnapshotView, t: int) -> None:
@@ -595,15 +595,15 @@ class LiveExecutor(PaperExecutor):
         reported = self.live.reported_funding(position_id, exchange)
         out = []
         for c in self.live.computed_funding(position_id, exchange):
-            near = [r for r in reported if abs(int(r["ts"]) - int(c["ts"])) <= 300_000]
+            near = [r for r in reported if abs(int(r.ts) - int(c.ts)) <= 300_000]
             if not near:
                 continue
-            got = sum(float(r["amount"]) for r in near)
-            want = float(c["amount"])
+            got = sum(float(r.amount) for r in near)
+            want = float(c.amount)
             if abs(got - want) > max(abs(want) * tol, 0.01):
-                text = (f"position {position_id} {exchange}: funding at {c['ts']}: ledger "
+                text = (f"position {position_id} {exchange}: funding at {c.ts}: ledger "
                         f"{want:+.6f}, exchange {got:+.6f} (drift {got - want:+.6f})")  # fmt: skip
-                key = f"funding_drift {position_id} {exchange} {c['ts']}"
+                key = f"funding_drift {position_id} {exchange} {c.ts}"
                 if not self.live.has_event("funding_drift", text[:60]):
                     self.live.event("funding_drift", text, t)
                     if self.notifier is not None:
@@ -620,56 +620,56 @@ class LiveExecutor(PaperExecutor):
         if pending:
             # An order sent a moment before the crash may not be listed yet: give the
             # exchanges a few seconds before deciding that an intent never left.
-            age_s = (self.now_ms() - max(int(r["ts"]) for r in pending)) / 1000
+            age_s = (self.now_ms() - max(int(r.ts) for r in pending)) / 1000
             if age_s < RESTART_GRACE_S:
                 next(iter(self.venues.values())).gateway.sleep(RESTART_GRACE_S - age_s)
         for row in pending:
-            venue = self.venues.get(row["exchange"])
+            venue = self.venues.get(row.exchange)
             if venue is None:
                 continue
-            held = self.ledger.read.position(int(row["position_id"]))
+            held = self.ledger.read.position(int(row.position_id))
             coin = held.coin if held is not None else ""
-            rules = venue.leg_market(coin, row["market"])
+            rules = venue.leg_market(coin, row.market)
             if rules is None:
                 continue
             req = OrderRequest(
-                exchange=row["exchange"], symbol=row["symbol"], market=row["market"],
-                side=row["side"], amount=row["amount"], client_id=row["client_id"], leg=rules,
-                reduce_only=bool(row["reduce_only"]), limit_price=row["limit_price"],
-                sent_at=int(row["ts"]),
+                exchange=row.exchange, symbol=row.symbol, market=row.market,
+                side=row.side, amount=row.amount, client_id=row.client_id, leg=rules,
+                reduce_only=bool(row.reduce_only), limit_price=row.limit_price,
+                sent_at=int(row.ts),
             )  # fmt: skip
             found = venue.gateway.find(req)
             if found.status == "accepted":
                 fill = venue.gateway.read_back(req, found)
                 self.live.update_intent(
-                    row["id"], status="filled" if fill.qty > 0 else "rejected",
+                    row.id, status="filled" if fill.qty > 0 else "rejected",
                     order_id=found.order_id, filled_qty=fill.qty, average=fill.average,
                     fee=fill.fee, fee_detail=fill.fee_detail, reason="found after restart",
                 )  # fmt: skip
             elif found.status == "missing":
-                self.live.update_intent(row["id"], status="missing",
+                self.live.update_intent(row.id, status="missing",
                                         reason="not on the exchange after restart: never sent")  # fmt: skip
             else:
-                self._alert("risk", f"position {row['position_id']}: order {row['client_id']} "
-                            f"on {row['exchange']} cannot be looked up ({found.reason}); "
-                            "retrying at the next start", row["position_id"])  # fmt: skip
+                self._alert("risk", f"position {row.position_id}: order {row.client_id} "
+                            f"on {row.exchange} cannot be looked up ({found.reason}); "
+                            "retrying at the next start", row.position_id)  # fmt: skip
         for p in self.live.positions_in_flight():
             self._recover_position(p)
 
     def _net_fills(self, p: PaperPosition) -> list[LegFill]:
         fills = [LegFill() for _ in p.legs]
         for r in self.live.intents(p.id):
-            qty = float(r["filled_qty"] or 0.0)
-            if qty <= 0 or r["leg"] >= len(fills):
+            qty = float(r.filled_qty or 0.0)
+            if qty <= 0 or r.leg >= len(fills):
                 continue
-            f = fills[r["leg"]]
-            if r["intent"] == "open":
+            f = fills[r.leg]
+            if r.intent == "open":
                 f.qty += qty
                 f.added += qty
-                f.cost += qty * float(r["average"] or 0.0)
+                f.cost += qty * float(r.average or 0.0)
             else:
                 f.qty = max(0.0, f.qty - qty)
-            f.fee += float(r["fee"] or 0.0)
+            f.fee += float(r.fee or 0.0)
         return fills
 
     def _recover_position(self, p: PaperPosition) -> None:

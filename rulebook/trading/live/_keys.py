@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from rulebook._text import register_secret
 from rulebook.market import PROFILES
 
 from .._config import ConfigError, TradingConfig
@@ -109,6 +110,9 @@ def load_credentials(config: TradingConfig, base: Path | None = None) -> dict[st
         unknown = sorted(set(from_file) - set(config.exchanges))
         if unknown:
             raise ConfigError(f"keys_file {path}: unknown exchange(s): {', '.join(unknown)}")
+    for keys in from_file.values():
+        for value in keys.values():  # masked in every message from now on, like the config's
+            register_secret(value.get_secret_value())
     creds: dict[str, Credentials] = {}
     for name, ex in config.exchanges.items():
         f = from_file.get(name, {})
