@@ -443,15 +443,25 @@ def status(
     db: LedgerOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for tools.")] = False,
     config: ConfigOption = None,
+    position: Annotated[
+        int | None,
+        typer.Option(
+            "--position",
+            "-p",
+            help="One position's funding payments as a table: each settlement, its interval, "
+            "rate, mark, amount and where the rate and mark came from.",
+        ),
+    ] = None,
 ) -> None:
     """Show a ledger's statistics and its positions with their pnl parts.
 
     Example:
 
         rulebook status --db paper.db --json
+        rulebook status --db paper.db --position 3
     """
     from rulebook import _json
-    from rulebook.app import ledger_status, print_status
+    from rulebook.app import ledger_status, print_position_funding, print_status
 
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
@@ -459,6 +469,17 @@ def status(
     ledger = _ledger(cfg.ledger)
     data = ledger_status(ledger)
     ledger.close()
+    if position is not None:
+        found = [p for p in data["positions"] if p["id"] == position]
+        if not found:
+            ids = [p["id"] for p in data["positions"]]
+            known = f"positions {ids[0]}..{ids[-1]}" if ids else "no positions"
+            raise fail(f"{cfg.ledger}: no position {position} ({known})")
+        if as_json:
+            typer.echo(_json.dumps(found[0], indent=2))
+        else:
+            print_position_funding(out, found[0])
+        return
     if as_json:
         typer.echo(_json.dumps(data, indent=2))
     else:

@@ -54,6 +54,11 @@ def test_status_json_matches_the_figures_from_before_the_redesign(main_job: Path
     assert res.exit_code == 0, res.output
     got = json.loads(res.output)
     _same(got["stats"], EXPECTED["stats"], "stats")
+    # each position's payments are checked against the settlement records themselves
+    # (tests/test_settlement_done_when.py); here their sum and count
+    for p in got["positions"]:
+        pays = p.pop("funding_payments")
+        assert sum(f["amount"] for f in pays) == pytest.approx(p["pnl_funding"], abs=1e-9)
     _same(got["positions"], EXPECTED["positions"], "positions")
 
 
@@ -75,3 +80,13 @@ def test_the_reader_gives_the_same_figures(main_job: Path) -> None:
     assert sum(f.amount for f in payments) == pytest.approx(want["funding"], abs=1e-9)
     assert sum(-f.fee for f in fills) == pytest.approx(want["fees"], abs=1e-9)
     assert stats.cash - stats.initial_balance == pytest.approx(want["cumulative_profit"], abs=1e-9)
+
+
+def test_the_readme_shows_the_main_jobs_statistics(main_job: Path) -> None:
+    # what `rulebook status` prints of the job is the block pasted in the README
+    res = CliRunner().invoke(app, ["status", "--db", str(main_job)])
+    assert res.exit_code == 0, res.output
+    readme = (ROOT / "README.md").read_text()
+    block = [ln.rstrip() for ln in res.output.splitlines()[:7]]
+    assert block[0].startswith("cycles 1642") and "cumulative profit" in block[4]
+    assert "\n".join(block) in readme

@@ -389,3 +389,15 @@ def test_a_borrow_rule_on_an_exchange_ccxt_cannot_borrow_on_is_refused_at_start(
         "backpack: rule(s) eth_borrow need a borrowed ETH: ccxt cannot borrow on backpack "
         "(no cross-margin borrow/repay)",
     ]
+
+
+def test_only_the_accounts_the_legs_use_are_read(tmp_path: Path) -> None:
+    server = FakeBinance()
+    client = server.client()
+    cfg = load_config(environ={}).model_copy(update={"ledger": str(tmp_path / "live.db")})
+    ex = LiveExecutor(cfg, Ledger(tmp_path / "live.db"),
+                      {"binance": Venue("binance", client, OrderGateway("binance", client))})  # fmt: skip
+    assert ex.start(TradeNeeds(markets={("binance", "BTC", "perp")})) == []
+    paths = {p for _, p in server.calls}
+    assert "/fapi/v3/account" in paths and "/api/v3/account" not in paths
+    assert ex.venues["binance"].free[("swap", "USDT")] == 100_000.0

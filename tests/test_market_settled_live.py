@@ -171,3 +171,18 @@ def test_settlement_time_is_the_whole_second(ts, expected):
     from rulebook.market._settled_live import _settlement_time
 
     assert _settlement_time(ts) == expected
+
+
+def test_catch_up_asks_once_for_everything_after_the_last_paid():
+    history = case("backpack", "fetchFundingRateHistory")["httpResponse"]
+    ex, src = _backpack({"/api/v1/fundingRates": history})
+    f = SettlementFetcher(src)
+    f.catch_up(("backpack", "ETH"), S10)  # 10:00 was paid before the restart
+    got = asyncio.run(f.fetch(S10 + 3 * H))
+    assert [r.ts for r in got.records] == [S10 + H, S10 + 2 * H]
+    # 11:00 has no observed interval: the spacing to 10:00 in the exchange's list
+    assert [r.funding_interval_h for r in got.records] == [1.0, 1.0]
+    calls = len(ex.calls)
+    asyncio.run(f.fetch(S10 + 4 * H))
+    assert len(ex.calls) == calls  # asked once
+    asyncio.run(src.close())

@@ -120,7 +120,7 @@ def test_a_position_opened_after_a_settlement_does_not_get_it():
 def test_settled_rate_not_the_shown_one_and_estimate_after_the_wait():
     s = T0 + 8 * H
     shown = perp("binance", s - M, 0.0003, s, 100.0)
-    log = SettlementLog(wait_ms=10 * M)
+    log = SettlementLog(wait_ms=10 * M)  # live: records are expected
     log.observe(shown)
     # no record yet: waits until 10 minutes after s
     assert log.settle("binance", "SOL", after=T0, upto=s + 5 * M, now=s + 5 * M).waiting == s
@@ -136,7 +136,11 @@ def test_settled_rate_not_the_shown_one_and_estimate_after_the_wait():
     log2 = SettlementLog(wait_ms=10 * M)
     log2.observe(perp("binance", s - 3 * H, 0.0007, s, 98.0))
     log2.observe(shown)
-    got2 = log2.settle("binance", "SOL", after=T0, upto=s + 10 * M, now=s + 10 * M).settled
+    assert log2.settle("binance", "SOL", after=T0, upto=s, now=s).waiting == s
+    # the wait runs from the exchange's first answer after s (here s + 1 min)
+    log2.observe(perp("binance", s + M, 0.0002, s + 8 * H, 100.5))
+    assert log2.settle("binance", "SOL", after=T0, upto=s + 10 * M, now=s + 10 * M).waiting == s
+    got2 = log2.settle("binance", "SOL", after=T0, upto=s + 11 * M, now=s + 11 * M).settled
     assert [(g.rate, g.rate_source, g.mark, g.mark_source, g.interval_h) for g in got2] == [
         (0.0003, "estimated", 100.0, "perp", 8)
     ]
@@ -219,9 +223,9 @@ def test_outage_spanning_two_settlements_with_records_when_data_returns():
     # (or a recording written from it) brings the records once it answers.
     log = SettlementLog(wait_ms=10 * M)
     log.observe(perp("backpack", T0 + 90 * M, 0.0009, T0 + 2 * H, 100.0))
-    got = log.settle("backpack", "SOL", after=T0 + H, upto=T0 + 3 * H, now=T0 + 3 * H)
-    assert got.waiting is None and [s.ts for s in got.settled] == [T0 + 2 * H]  # estimated
-    assert got.settled[0].rate_source == "estimated"
+    # while the exchange does not answer, its history cannot be read: nothing is given up
+    got = log.settle("backpack", "SOL", after=T0 + H, upto=T0 + 4 * H, now=T0 + 4 * H)
+    assert got.waiting == T0 + 2 * H and got.settled == []
     log2 = SettlementLog(wait_ms=10 * M)
     log2.observe(perp("backpack", T0 + 90 * M, 0.0009, T0 + 2 * H, 100.0))
     log2.observe(perp("backpack", T0 + 270 * M, 0.0009, T0 + 5 * H, 104.0))
@@ -240,7 +244,7 @@ def test_outage_spanning_two_settlements_with_records_when_data_returns():
 
 
 def test_outage_without_records_pays_the_estimate_it_has_and_names_the_rest():
-    log = SettlementLog(wait_ms=10 * M)
+    log = SettlementLog(wait_ms=10 * M, expect_records=False)  # a replay without records
     log.observe(perp("backpack", T0 + 90 * M, 0.0009, T0 + 2 * H, 100.0))
     log.observe(perp("backpack", T0 + 270 * M, 0.0008, T0 + 5 * H, 104.0))
     got = log.settle("backpack", "SOL", after=T0 + H, upto=T0 + 270 * M, now=T0 + 270 * M)
@@ -266,10 +270,12 @@ def test_a_switch_back_to_8h_implies_no_missing_settlement():
 def test_a_late_settlement_waits_and_later_ones_wait_behind_it():
     log = SettlementLog(wait_ms=10 * M)
     log.observe(perp("backpack", T0 + 59 * M, 0.0002, T0 + H, 100.0))
+    log.observe(perp("backpack", T0 + 61 * M, 0.0003, T0 + 2 * H, 100.0))
     log.observe(perp("backpack", T0 + 119 * M, 0.0003, T0 + 2 * H, 100.0))
     log.add_records([rec("backpack", T0 + 2 * H, 0.0004, mark=100.0, interval=1)])
     got = log.settle("backpack", "SOL", after=T0, upto=T0 + 2 * H + M, now=T0 + 2 * H + M)
-    # 01:00 has no record; 61 minutes later the wait (10 min) is over: estimated
+    # 01:00 has no record; 60 minutes after the exchange answered again (01:01) the
+    # wait (10 min) is over: estimated
     assert [(s.ts, s.rate_source) for s in got.settled] == [
         (T0 + H, "estimated"),
         (T0 + 2 * H, "settled"),
@@ -285,7 +291,8 @@ def test_forget_before_keeps_what_open_legs_still_need():
         log.observe(perp("backpack", T0 + k * H + 30 * M, 0.0001, T0 + (k + 1) * H, 100.0 + k))
     log.forget_before(T0 + 3 * H)
     assert log.known_times("backpack", "SOL", T0, T0 + 9 * H) == [T0 + k * H for k in (3, 4, 5, 6)]
-    got = log.settle("backpack", "SOL", after=T0 + 2 * H, upto=T0 + 3 * H, now=T0 + 3 * H)
+    now = T0 + 3 * H + 30 * M
+    got = log.settle("backpack", "SOL", after=T0 + 2 * H, upto=now, now=now)
     assert [(s.ts, s.mark) for s in got.settled] == [(T0 + 3 * H, 102.0)]
 
 
@@ -293,3 +300,16 @@ def test_funding_amount_signs():
     assert funding_amount(0.0001, 100.0, 2.0, "short") == pytest.approx(0.02, abs=1e-15)
     assert funding_amount(0.0001, 100.0, 2.0, "long") == pytest.approx(-0.02, abs=1e-15)
     assert funding_amount(-0.0001, 100.0, 2.0, "short") == pytest.approx(-0.02, abs=1e-15)
+
+
+def test_a_replay_without_records_pays_the_estimate_at_once_and_waits_where_records_come():
+    s = T0 + 8 * H
+    log = SettlementLog(wait_ms=10 * M, expect_records=False)
+    log.observe(perp("binance", s - M, 0.0003, s, 100.0))
+    got = log.settle("binance", "SOL", after=T0, upto=s, now=s)
+    assert [(g.rate, g.rate_source) for g in got.settled] == [(0.0003, "estimated")]
+    # once the recording has shown a record for the market, a missing one is waited for
+    log.add_records([rec("binance", s, 0.0001, mark=100.0, interval=8)])
+    log.observe(perp("binance", s + 8 * H - M, 0.0002, s + 8 * H, 100.0))
+    got = log.settle("binance", "SOL", after=s, upto=s + 8 * H, now=s + 8 * H)
+    assert got.waiting == s + 8 * H and log.has_records("binance", "SOL")

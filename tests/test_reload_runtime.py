@@ -128,7 +128,13 @@ def test_edits_mid_replay(tmp_path: Path, fix: str, state: str) -> None:
         (o["cycle_ts"], o["decision"])
         for o in sql(led, "select cycle_ts, decision from opportunities where rule='sol_spread'")
     ]
-    assert decisions == [(T0 + k * H, "open" if k == 2 else "already_open") for k in range(2, 6)]
+    # fired from c2 to c5; the ledger records the changes only (issue 13): it
+    # appeared (open), changed (already_open), and was gone at c6
+    assert decisions == [
+        (T0 + 2 * H, "open"),
+        (T0 + 3 * H, "already_open"),
+        (T0 + 6 * H, "gone"),
+    ]
 
     # the broken edit: refused, recorded, printed in the spec format; the position stayed
     (failed,) = sql(led, "select detail from events where kind = 'reload_failed'")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import weakref
+
 import pytest
 from trading_helpers import sql
 
 from rulebook.lang import Subject
 from rulebook.market import Observation, SnapshotView
 from rulebook.trading import (
+    FundingStep,
     Ledger,
     LegSpec,
     OpenRequest,
     PaperExecutor,
     TradingConfig,
-    settle_cycle,
-    watch_position,
 )
 
 H = 3_600_000
@@ -63,12 +64,25 @@ def ex(tmp_path):
     ledger.close()
 
 
+# step 1 as a replay runs it (these views carry no settlement records: the estimate),
+# one per executor
+_STEPS: weakref.WeakKeyDictionary[PaperExecutor, FundingStep] = weakref.WeakKeyDictionary()
+
+
+def settle_cycle(ex: PaperExecutor, v: SnapshotView, t: int) -> float:
+    return _step(ex).settle(ex, v, t)
+
+
+def _step(ex: PaperExecutor) -> FundingStep:
+    if ex not in _STEPS:
+        _STEPS[ex] = FundingStep(ex.ledger, 600_000, expect_records=False)
+    return _STEPS[ex]
+
+
 def open_spread(ex: PaperExecutor, v: SnapshotView, amount: float = 1000.0):
     with ex.ledger.cycle():
-        res = ex.open(OpenRequest("r", {}, "sha", SPREAD, SPREAD_LEGS, amount), v, v.at)
-        if res.position is not None:
-            watch_position(res.position, v, v.at)
-        return res
+        _step(ex).feed(v)
+        return ex.open(OpenRequest("r", {}, "sha", SPREAD, SPREAD_LEGS, amount), v, v.at)
 
 
 def test_open_settle_mark_close_by_hand(ex: PaperExecutor) -> None:
@@ -88,7 +102,8 @@ def test_open_settle_mark_close_by_hand(ex: PaperExecutor) -> None:
     assert ex.cash["bybit"] == pytest.approx(10_000 - 0.55, abs=1e-9)
     assert ex.cash["binance"] == pytest.approx(10_000 - 0.5, abs=1e-9)
 
-    # Cycle at T: both settle. The rates that settle are those seen before T.
+    # Cycle at T: both settle, at the rates shown before T (no settlement record: the
+    # estimate) on the mark at T (the last perp observation at or before T).
     v1 = view(
         T,
         perp("binance", T, 101.0, 100.9, 101.1, 0.0002, T + 8 * H),
@@ -199,8 +214,8 @@ def test_borrowed_spot_leg_accrues_interest(ex: PaperExecutor) -> None:
     with ex.ledger.cycle():
         legs = (LegSpec("binance", "perp", "long"), LegSpec("binance", "spot", "short"))
         subject = Subject("funding", "SOL", ("binance",))
+        _step(ex).feed(v0)
         res = ex.open(OpenRequest("neg", {}, "s", subject, legs, 1000.0), v0, T0)
-        watch_position(res.position, v0, T0)
     p = res.position
     spot_leg = p.legs[1]
     assert spot_leg.borrowed and spot_leg.entry_price == 99.0  # sold borrowed coins at the bid

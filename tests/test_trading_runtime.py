@@ -82,8 +82,14 @@ def test_two_exchange_replay_matches_hand_computation(tmp_path) -> None:
         (T + 4 * H, 0, 0),
         (T + 8 * H, 0, 1),
     ]
-    decisions = [r["decision"] for r in sql(led, "select decision from opportunities order by id")]
-    assert decisions == ["open", "already_open", "already_open"]
+    # fired in the first three cycles; the ledger records the changes only
+    # (issue 13): appeared (open), changed (already_open), gone (exit cycle)
+    assert [c["opportunities"] for c in cycles] == [1, 1, 1, 0]
+    decisions = [
+        (r["cycle_ts"], r["decision"])
+        for r in sql(led, "select cycle_ts, decision from opportunities order by id")
+    ]
+    assert decisions == [(T0, "open"), (T, "already_open"), (T + 8 * H, "gone")]
     cash = sum(r["cash"] for r in sql(led, "select cash from balances"))
     assert cash == pytest.approx(60_000 + pnl, abs=1e-9)
 
@@ -312,11 +318,13 @@ def test_borrowed_spot_leg_through_the_runtime(tmp_path) -> None:
     ]
     # one coin quantity on both legs (size_hedge): 1000 / the higher fill price, the perp's 100.1
     size_p = size_s = 1000 / 100.1
-    funding = size_p * 101.0 * 0.0003  # the long receives a negative rate, at T0+2h's mark
+    # the long receives a negative rate, on the mark at the settlement T (the last perp
+    # mark at or before it: T0's 100.0), not on the paying cycle's 101.0 (spec 11)
+    funding = size_p * 100.0 * 0.0003
     borrow_cost = size_s * 100.9 * 0.0006 * 2 / 24  # 2 hours at 0.06% a day, spot mid 100.9
     fees = size_p * 100.1 * 0.0005 + size_s * 99.8 * 0.001  # 0.5 + 0.997002...
     price = size_p * (101.0 - 100.1) - size_s * (100.9 - 99.8)  # perp at mark, spot at mid
-    assert pos["pnl_funding"] == pytest.approx(funding, abs=1e-9)  # 0.30269730...
+    assert pos["pnl_funding"] == pytest.approx(funding, abs=1e-9)  # 0.29970029...
     assert pos["pnl_borrow"] == pytest.approx(-borrow_cost, abs=1e-9)  # -0.05039960...
     assert pos["pnl_fees"] == pytest.approx(-fees, abs=1e-9)
     assert pos["pnl_price"] == pytest.approx(price, abs=1e-9)

@@ -97,3 +97,31 @@ def sql(ledger, query: str, params=()) -> list[dict]:  # a Ledger, or a file's p
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
         con.close()
+
+
+def with_settlements(rows: list[dict], late_ms: int = H) -> list[dict]:
+    """`rows` plus a settlement record per perp settlement they show, written `late_ms`
+    after it (after that cycle's lines, as `rulebook snapshot` writes a record once the
+    exchange's history has it). Each settles 80% of the last rate shown for it, on the
+    mark 1% above the last one shown before it: not what the observations said."""
+    shown: dict[tuple[str, str, int], dict] = {}
+    for r in rows:
+        if r["market"] == "perp" and r["ts"] < r["next_funding_ts"]:
+            shown[(r["exchange"], r["coin"], r["next_funding_ts"])] = r
+    last_ts = max(r["ts"] for r in rows)
+    late: dict[int, list[dict]] = {}
+    for (ex, coin, s), r in sorted(shown.items()):
+        if s + late_ms > last_ts:
+            continue
+        late.setdefault(s + late_ms, []).append({
+            "ts": s, "exchange": ex, "coin": coin, "market": "settlement",
+            "funding_rate": round(r["funding_rate"] * 0.8, 10), "funding_interval_h": 8,
+            "mark": round(r["mark"] * 1.01, 6),
+        })
+    out: list[dict] = []
+    for i, r in enumerate(rows):
+        out.append(r)
+        nxt = rows[i + 1]["ts"] if i + 1 < len(rows) else None
+        if r["ts"] in late and nxt != r["ts"]:
+            out.extend(late.pop(r["ts"]))
+    return out

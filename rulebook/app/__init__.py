@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         write_outputs,
     )
     from ._dry_run import load_snapshot, show_dry_run
+    from ._funding_table import print_position_funding
     from ._live import LiveRefused, close_all_live, market_clients, prepare_live
     from ._render import render_explanations, render_skipped, render_summary, render_table, utc_time
     from ._report import SHOWN_CLOSED, print_status
@@ -61,6 +62,7 @@ _LAZY: dict[str, str] = {
     "utc_time": "._render",
     "SHOWN_CLOSED": "._report",
     "print_status": "._report",
+    "print_position_funding": "._funding_table",
     "run_paper": "._session",
     "LoadedSnapshot": "._snapshot",
     "SnapshotError": "._snapshot",
@@ -120,6 +122,7 @@ __all__ = [
     "parse_time",
     "print_rules",
     "print_status",
+    "print_position_funding",
     "recording_span",
     "render_explanations",
     "render_skipped",

@@ -82,18 +82,45 @@ def watched_markets(ruleset: Ruleset, runtime: Runtime) -> tuple[list[str], list
 
 
 def live_views(runtime: Runtime, source: LiveSource, every_s: float) -> Iterator[SnapshotView]:
-    """A view every `every_s` seconds from the live exchanges, until a halt."""
+    """A view every `every_s` seconds from the live exchanges, until a halt.
+
+    After each cycle, the settlements of held perp legs that have passed are asked
+    of the exchanges' funding-rate history; the records found ride on the view
+    (`view.settlements`) for the runtime to pay at the settled rate (spec 11).
+    At start-up each held leg's history is asked once from its last paid
+    settlement, so what settled while nothing ran is paid at its settled rate.
+    """
+    from rulebook.market import SettlementFetcher
+
+    settled = SettlementFetcher(source)
+    for p in runtime.executor.positions.values():
+        for leg in p.legs:
+            if leg.market == "perp":
+                settled.catch_up((leg.exchange, p.coin), runtime.funding.after(p, leg))
     loop = asyncio.new_event_loop()
+
+    def fresh() -> SnapshotView:
+        loop.run_until_complete(source.fetch_cycle())
+        view = source.view()
+        settled.note(view.observations())
+        held = {
+            (leg.exchange, p.coin)
+            for p in runtime.executor.positions.values()
+            for leg in p.legs
+            if leg.market == "perp"
+        }
+        got = loop.run_until_complete(settled.fetch(view.at, held))
+        view.settlements = tuple(got.records)
+        return view
+
     try:
         while True:
             started = time.monotonic()
-            loop.run_until_complete(source.fetch_cycle())
-            yield source.view()
+            yield fresh()
             if runtime.wait(max(0.0, every_s - (time.monotonic() - started))):
                 # A halt: one more fresh view, on which --close-all closes (a plain
                 # halt stops before using it).
-                loop.run_until_complete(source.fetch_cycle())
-                yield source.view()
+                yield fresh()
                 return
     finally:
         loop.run_until_complete(source.close())

@@ -6,11 +6,27 @@ from dataclasses import asdict
 from typing import Any
 
 from rulebook.reload import position_rule_states
-from rulebook.trading import Ledger
+from rulebook.trading import FundingRecord, Ledger
 
 __all__ = ["ledger_status"]
 
 _SHOWN_LEG = ("exchange", "market", "side", "size", "entry_price")
+
+
+def _payment(f: FundingRecord) -> dict[str, Any]:
+    """One funding payment as status shows it (docs/settlement.md): `source` is where
+    the rate came from (settled | estimated), `mark_source` where the mark did."""
+    return {
+        "ts": f.ts,
+        "exchange": f.exchange,
+        "interval_h": f.interval_h,
+        "rate": f.rate,
+        "mark": f.mark,
+        "size": f.size,
+        "amount": f.amount,
+        "source": f.rate_source,
+        "mark_source": f.mark_source,
+    }
 
 
 def ledger_status(ledger: Ledger) -> dict[str, Any]:
@@ -30,6 +46,9 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
     # clause they were opened with (and the risk limits): status marks them
     rule_states = position_rule_states(ledger)
     stats["positions_on_old_rules"] = sum(s in ("changed", "removed") for s in rule_states.values())
+    payments: dict[int, list[dict[str, Any]]] = {}
+    for f in read.funding_payments():  # in settlement order
+        payments.setdefault(f.position_id, []).append(_payment(f))
     positions = []
     for p in read.positions():
         row: dict[str, Any] = {
@@ -51,6 +70,8 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
             "pnl_price": p.pnl_price,
             "pnl_borrow": p.pnl_borrow,
             "pnl": p.pnl,
+            # every settlement paid on the position's perp legs (spec 11 step 1)
+            "funding_payments": payments.get(p.id, []),
         }
         positions.append(row)
     return {"stats": stats, "positions": positions}

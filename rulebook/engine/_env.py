@@ -54,12 +54,11 @@ class SubjectFigures:
     price_score: float
     oldest_age_s: float
     fresh_score: float
+    #: price_score * fresh_score (`_metrics.confidence`), read off the
+    #: evaluator's arrays: every fired entry's decision reads it
+    confidence: float
     # the env that computed these, to describe them on demand (not part of the value)
     env: SnapshotEnv | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def confidence(self) -> float:
-        return float(M.confidence(self.price_score, self.fresh_score))
 
     @property
     def breakeven_s(self) -> float:

@@ -409,14 +409,17 @@ class _Collector:
             f.price_score[todo].tolist(),
             f.age[todo].tolist(),
             f.fresh[todo].tolist(),
+            f.confidence[todo].tolist(),
             f.first_short[todo].tolist(),
             strict=True,
         )
         env = self.env
-        for i, edge, fees, dev, ps, age, fresh, first_short in cols:
+        for i, edge, fees, dev, ps, age, fresh, conf, first_short in cols:
             s = bindings[i].subject
             assert s is not None  # a rule with figures has a subject
-            made[i] = SubjectFigures(s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, env)
+            made[i] = SubjectFigures(
+                s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, conf, env
+            )
         return list(map(made.__getitem__, positions))
 
     def fired_from_arrays(

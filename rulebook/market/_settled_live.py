@@ -80,6 +80,7 @@ class SettlementFetcher:
         # settlement time -> the interval the observation showed for it
         self._expected: dict[Key, dict[int, float | None]] = {}
         self._last: dict[Key, int] = {}  # the latest settlement already returned
+        self._catch_up: set[Key] = set()  # asked once whatever is awaited
 
     def note(self, observations: Iterable[Observation]) -> None:
         """Remember the coming settlement each perp observation shows."""
@@ -89,6 +90,12 @@ class SettlementFetcher:
             key = (o.exchange, o.coin)
             if o.next_funding_ts > self._last.get(key, 0):
                 self._expected.setdefault(key, {})[o.next_funding_ts] = o.funding_interval_h
+
+    def catch_up(self, key: Key, since: int) -> None:
+        """Ask (exchange, coin)'s history for every settlement after ``since`` (a restart:
+        the settlements of a held leg while nothing ran)."""
+        self._last[key] = max(self._last.get(key, 0), since)
+        self._catch_up.add(key)
 
     def awaited(self, now_ms: int) -> dict[Key, list[int]]:
         """Settlements that have passed and have no record yet, per (exchange, coin)."""
@@ -103,7 +110,10 @@ class SettlementFetcher:
         wanted = None if keys is None else set(keys)
         out = SettlementFetch()
         jobs = []
-        for key, times in self.awaited(now_ms).items():
+        todo = self.awaited(now_ms)
+        for key in self._catch_up:
+            todo.setdefault(key, [self._last[key] + 1])
+        for key, times in todo.items():
             if wanted is not None and key not in wanted:
                 continue
             jobs.append((key, times, self._one(key, times[0])))
@@ -114,6 +124,7 @@ class SettlementFetcher:
             if isinstance(got, BaseException):
                 out.failures[key] = _why(got)
             else:
+                self._catch_up.discard(key)
                 out.records.extend(got)
                 if got:
                     self._last[key] = max(self._last.get(key, 0), got[-1].ts)
@@ -131,7 +142,7 @@ class SettlementFetcher:
 
     async def _one(self, key: Key, first: int) -> list[Settlement]:
         exchange, coin = key
-        feed = self.source.feeds.get(exchange)
+        feed = getattr(self.source, "feeds", {}).get(exchange)
         if feed is None or coin not in feed.perps:
             return []
         ref = feed.perps[coin]

@@ -12,21 +12,18 @@ them (``docs/settlement.md``).
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rulebook._exchanges import EXCHANGES
 
-from ._model import PRICE_RANGE, Integer, Number, Text
+from ._model import INTERVAL_RANGE_H, MAX_FUNDING_RATE, PRICE_RANGE, Integer, Number, Text
 
 __all__ = ["Settlement", "SETTLEMENT_FIELDS"]
 
-# Spec 9's bounds: rates within +-10% per interval, intervals from 1 minute to
-# 24 hours, prices finite and positive.
-_MAX_RATE = 0.10
-_INTERVAL_H = (1.0 / 60.0, 24.0)
+# Spec 9's bounds, the same as an observation's (docs/limits.md): rates within
+# +-10% per interval, intervals from 1 minute to 24 hours, prices finite and positive.
 _MIN_MS = 1_000_000_000_000  # before 2001-09-09: seconds, not milliseconds
 _MAX_MS = 10_000_000_000_000  # after 2286: micro- or nanoseconds
 
@@ -39,9 +36,9 @@ class Settlement(BaseModel):
     # strict JSON types (`true` is not 1.0, "0.0001" is not a rate): docs/limits.md
     ts: Integer
     exchange: Text
-    coin: Text
+    coin: Annotated[Text, Field(max_length=32)]
     market: Literal["settlement"] = "settlement"
-    symbol: Text | None = None
+    symbol: Annotated[Text, Field(max_length=100)] | None = None
     funding_rate: Number
     funding_interval_h: Number | None = None
     mark: Number | None = None
@@ -82,14 +79,14 @@ class Settlement(BaseModel):
     @field_validator("funding_rate")
     @classmethod
     def _rate(cls, v: float) -> float:
-        if not math.isfinite(v) or abs(v) > _MAX_RATE:
+        if not abs(v) <= MAX_FUNDING_RATE:
             raise ValueError(f"funding rate {v} is outside +-10% per interval (0.0001 is 0.01%)")
         return v
 
     @field_validator("funding_interval_h")
     @classmethod
     def _interval(cls, v: float | None) -> float | None:
-        low, high = _INTERVAL_H
+        low, high = INTERVAL_RANGE_H
         if v is not None and not low <= v <= high:
             raise ValueError(f"funding interval must be between 1 minute and 24 hours, got {v}h")
         return v
@@ -97,7 +94,7 @@ class Settlement(BaseModel):
     @field_validator("mark")
     @classmethod
     def _price(cls, v: float | None) -> float | None:
-        if v is not None and not (math.isfinite(v) and v > 0):
+        if v is not None and not v > 0:
             raise ValueError(f"price must be finite and positive, got {v}")
         if v is not None and not PRICE_RANGE[0] <= v <= PRICE_RANGE[1]:
             raise ValueError(f"price {v} is outside {PRICE_RANGE[0]:g}..{PRICE_RANGE[1]:g}")

@@ -21,7 +21,9 @@ What the rule says, and where each piece is here:
 * **Waiting for the record.** An exchange publishes the settled rate a few
   seconds to minutes after ``s``; until ``now - s`` reaches ``wait_ms`` a
   settlement without a record waits (and so does every later one of that
-  leg, to keep the order), after that it is paid at the estimate.
+  leg, to keep the order), after that it is paid at the estimate. A replay
+  (``expect_records=False``) waits only on markets whose recording carries
+  records.
 * **Which interval.** The record's, else the forecast's, else that of the
   last perp observation at or before ``s``: the interval that settled.
 
@@ -185,10 +187,11 @@ class _Series:
     """What is known of one (exchange, coin)'s settlements and perp marks."""
 
     records: dict[int, Settlement] = field(default_factory=dict)
+    had_records: bool = False  # some were seen, even if forgotten since
     forecasts: dict[int, _Forecast] = field(default_factory=dict)
-    # perp observations with a mark, in time order: parallel lists for bisect
+    # every perp observation (mark or not), in time order: parallel lists for bisect
     mark_ts: list[int] = field(default_factory=list)
-    marks: list[float] = field(default_factory=list)
+    marks: list[float | None] = field(default_factory=list)
     intervals: list[float | None] = field(default_factory=list)
 
     def times(self, after: int, upto: int) -> list[int]:
@@ -205,7 +208,18 @@ class _Series:
     def perp_at(self, s: int) -> tuple[float, float | None] | None:
         """Mark and interval of the last perp observation at or before s."""
         i = bisect.bisect_right(self.mark_ts, s) - 1
-        return None if i < 0 else (self.marks[i], self.intervals[i])
+        while i >= 0 and self.marks[i] is None:
+            i -= 1
+        if i < 0:
+            return None
+        mark = self.marks[i]
+        assert mark is not None
+        return mark, self.intervals[i]
+
+    def first_seen(self, s: int) -> int | None:
+        """Time of the first perp observation at or after s: when the exchange answered."""
+        i = bisect.bisect_left(self.mark_ts, s)
+        return self.mark_ts[i] if i < len(self.mark_ts) else None
 
 
 class SettlementLog:
@@ -215,10 +229,17 @@ class SettlementLog:
     what no open leg can still need.
     """
 
-    def __init__(self, wait_ms: int = DEFAULT_SETTLE_WAIT_MS) -> None:
+    def __init__(
+        self, wait_ms: int = DEFAULT_SETTLE_WAIT_MS, *, expect_records: bool = True
+    ) -> None:
+        """``expect_records``: wait for every settlement's record (live: the
+        exchange's history supplies them). False (a replay): wait only on
+        markets whose recording has shown settlement records; a recording
+        without any is paid at the estimate at once, as nothing will come."""
         if wait_ms < 0:
             raise ValueError(f"wait_ms must not be negative, got {wait_ms}")
         self.wait_ms = wait_ms
+        self.expect_records = expect_records
         self._series: dict[tuple[str, str], _Series] = {}
 
     def _of(self, exchange: str, coin: str) -> _Series:
@@ -246,29 +267,36 @@ class SettlementLog:
             held = s.forecasts.get(nxt)
             if held is None or o.ts >= held.shown_at:  # the last one before s wins
                 s.forecasts[nxt] = _Forecast(o.ts, o.funding_rate, o.funding_interval_h)
-        if o.mark is not None:
-            if s.mark_ts and o.ts <= s.mark_ts[-1]:
-                if o.ts == s.mark_ts[-1]:  # the same observation seen again in a later view
-                    s.marks[-1], s.intervals[-1] = o.mark, o.funding_interval_h
-                    return
-                i = bisect.bisect_right(s.mark_ts, o.ts)  # late: keep the lists sorted
-                s.mark_ts.insert(i, o.ts)
-                s.marks.insert(i, o.mark)
-                s.intervals.insert(i, o.funding_interval_h)
+        # every perp observation: its mark, and that the exchange answered then
+        if s.mark_ts and o.ts <= s.mark_ts[-1]:
+            if o.ts == s.mark_ts[-1]:  # the same observation seen again in a later view
+                s.marks[-1], s.intervals[-1] = o.mark, o.funding_interval_h
                 return
-            s.mark_ts.append(o.ts)
-            s.marks.append(o.mark)
-            s.intervals.append(o.funding_interval_h)
+            i = bisect.bisect_right(s.mark_ts, o.ts)  # late: keep the lists sorted
+            s.mark_ts.insert(i, o.ts)
+            s.marks.insert(i, o.mark)
+            s.intervals.insert(i, o.funding_interval_h)
+            return
+        s.mark_ts.append(o.ts)
+        s.marks.append(o.mark)
+        s.intervals.append(o.funding_interval_h)
 
     def add_records(self, records: Iterable[Settlement]) -> None:
         for r in records:
             # the first record of a settlement is kept: it is what was paid against
-            self._of(r.exchange, r.coin).records.setdefault(r.ts, r)
+            series = self._of(r.exchange, r.coin)
+            series.records.setdefault(r.ts, r)
+            series.had_records = True
 
     # -- reading ------------------------------------------------------------------
     def record(self, exchange: str, coin: str, s: int) -> Settlement | None:
         series = self._series.get((exchange, coin))
         return None if series is None else series.records.get(s)
+
+    def has_records(self, exchange: str, coin: str) -> bool:
+        """Whether any settlement record of (exchange, coin) has been seen (and kept)."""
+        series = self._series.get((exchange, coin))
+        return series is not None and (bool(series.records) or series.had_records)
 
     def known_times(self, exchange: str, coin: str, after: int, upto: int) -> list[int]:
         """Settlement times in (after, upto] known from a record or a forecast."""
@@ -294,8 +322,15 @@ class SettlementLog:
             interval = rec.funding_interval_h
         else:
             fc = series.forecasts.get(s)
-            if fc is None or now - s < self.wait_ms:
+            if fc is None:
                 return None
+            waits = self.expect_records or series.had_records
+            if waits:
+                # The wait runs from when the exchange answered after s: during an
+                # outage its history cannot be read, so nothing is given up yet.
+                seen = series.first_seen(s)
+                if seen is None or now - seen < self.wait_ms:
+                    return None
             rate, rate_src = fc.rate, "estimated"
             interval = fc.interval_h
         if interval is None and perp is not None:
@@ -364,11 +399,14 @@ class SettlementLog:
 
     # -- memory ------------------------------------------------------------------
     def forget_before(self, ts: int) -> None:
-        """Drop settlements before ``ts`` and marks older than the last one at or before it."""
+        """Drop settlements before ``ts``, and perp observations older than the last one
+        with a mark at or before it."""
         for series in self._series.values():
             for table in (series.records, series.forecasts):
                 for s in [s for s in table if s < ts]:
                     del table[s]
             i = bisect.bisect_right(series.mark_ts, ts) - 1
+            while i > 0 and series.marks[i] is None:
+                i -= 1
             if i > 0:
                 del series.mark_ts[:i], series.marks[:i], series.intervals[:i]

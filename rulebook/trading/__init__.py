@@ -23,7 +23,7 @@ from ._executor import (
     Settlement,
     TradeEvent,
 )
-from ._funding import settle_cycle, watch_position
+from ._funding import FundingStep
 from ._holder import RulesetHolder
 from ._ledger import SCHEMA_VERSION, Ledger, LedgerError
 from ._ledger_read import LedgerReader
@@ -101,8 +101,7 @@ __all__ = [
     "common_step",
     "ledger_mode",
     "load_config",
-    "settle_cycle",
-    "watch_position",
+    "FundingStep",
     "reported_funding",
     "size_hedge",
 ]

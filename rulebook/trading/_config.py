@@ -4,6 +4,7 @@
     ledger = "rulebook.db"        # SQLite ledger
     slippage = 0.0005             # fill at mark -/+ this fraction when a book side is missing
     leverage = 1                  # margin reserved per leg = notional / leverage
+    settle_wait = "10m"           # wait this long after a settlement for its settled rate
 
     [exchanges.binance]
     balance = 10000               # paper balance in the quote currency
@@ -120,9 +121,13 @@ class LiveConfig(_Strict):
 
 class NotifyConfig(_Strict):
     urls: list[str] = Field(default_factory=list)
-    # Which events notify: open, close, risk, outage, halt, alert, error.
+    # Which events notify: open, close, risk, outage, halt, alert, error, interval
+    # (a held leg's funding interval changed), funding (a settlement paid at the
+    # estimate, or one whose rate nothing showed).
     events: list[str] = Field(
-        default_factory=lambda: ["open", "close", "risk", "outage", "halt", "alert", "error"]
+        default_factory=lambda: [
+            "open", "close", "risk", "outage", "halt", "alert", "error", "interval", "funding",
+        ]
     )
 
     @field_validator("urls", "events", mode="before")
@@ -135,7 +140,10 @@ class NotifyConfig(_Strict):
     @field_validator("events")
     @classmethod
     def _known_events(cls, v: list[str]) -> list[str]:
-        known = {"open", "close", "risk", "outage", "halt", "alert", "error", "reload"}
+        known = {
+            "open", "close", "risk", "outage", "halt", "alert", "error", "reload", "interval",
+            "funding",
+        }
         for e in v:
             if e not in known:
                 raise ValueError(f"unknown event {e!r}; known: {', '.join(sorted(known))}")
@@ -167,6 +175,9 @@ class TradingConfig(_Strict):
     ledger: str = "rulebook.db"
     slippage: float = Field(0.0005, ge=0, lt=0.05)
     leverage: float = Field(1.0, gt=0, le=100)
+    #: seconds to wait after a settlement for the exchange's settled rate before paying
+    #: the estimate (spec 11 step 1; docs/settlement.md); a replay counts recording time
+    settle_wait: float = Field(600.0, ge=0, le=86_400)
     exchanges: dict[str, ExchangeConfig] = Field(default_factory=_default_exchanges)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
@@ -177,6 +188,13 @@ class TradingConfig(_Strict):
     @field_validator("every", mode="before")
     @classmethod
     def _duration(cls, v: object) -> float:
+        return _seconds(v)
+
+    @field_validator("settle_wait", mode="before")
+    @classmethod
+    def _wait(cls, v: object) -> float:
+        if v == 0 or v == "0":  # pay the estimate at once
+            return 0.0
         return _seconds(v)
 
     @field_validator("exchanges", mode="before")

@@ -1,69 +1,169 @@
-"""Step 1 of the cycle (spec section 11): which funding settlements are due, and paying them.
+"""Step 1 of the cycle (spec section 11): pay every settlement of every held perp leg.
 
-The runtime decides what is due; the executor pays it (`Executor.settle_funding`)
-and charges borrow interest (`Executor.accrue_borrow`). Each perp leg remembers
-the next settlement it saw and the rate shown for it (`PaperLeg.next_funding_ts`,
-`funding_rate`, kept in the ledger with the position so a restart resumes).
+    step = FundingStep(ledger, wait_ms=600_000, expect_records=True)   # live
+    step.feed(view)                            # every view, also those a resume skips
+    total = step.settle(executor, view, t)     # pays what is due, in time order
+    step.settle_now(executor, position, t)     # before a close: nothing left waiting
+    events = step.drain_events()
+
+The rule itself (which settlements, at which rate and mark, the estimate after
+a bounded wait) is `rulebook.market.SettlementLog`; this module keeps, per
+leg, the last settlement paid, asks the executor to pay each new one, and
+turns interval changes and settlements nothing showed into events. Choices:
+docs/settlement.md.
 """
 
 from __future__ import annotations
 
-from rulebook.market import SnapshotView
+from datetime import UTC, datetime
+
+from rulebook.market import IntervalWatch, SettledFunding, SettlementLog, SnapshotView
 
 from ._book import PaperLeg, PaperPosition
-from ._executor import Executor, Settlement
+from ._executor import Executor, Settlement, TradeEvent
+from ._ledger import Ledger
 
-__all__ = ["due_settlement", "settle_cycle", "watch_funding", "watch_position"]
+__all__ = ["FundingStep"]
+
+LegKey = tuple[int, str]  # (position id, exchange): a position has one perp leg per exchange
 
 
-def settle_cycle(executor: Executor, view: SnapshotView, t: int) -> float:
-    """Pay every settlement due at or before `t` on every open perp leg, and accrue
-    borrow interest on borrowed spot legs; returns the funding paid this cycle."""
-    total = 0.0
-    for p in list(executor.positions.values()):
-        for leg in p.legs:
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class FundingStep:
+    """Pays settlements per the rule; remembers, per leg, how far it has been paid."""
+
+    def __init__(self, ledger: Ledger, wait_ms: int, *, expect_records: bool) -> None:
+        """`expect_records`: live, where the exchanges' histories supply a record for
+        every settlement; a replay waits only where its recording carries records."""
+        self.log = SettlementLog(wait_ms=wait_ms, expect_records=expect_records)
+        self.intervals = IntervalWatch()
+        self._after: dict[LegKey, int] = {}
+        self._missing_told: set[tuple[LegKey, int]] = set()
+        self._estimates_told: set[tuple[str, str]] = set()
+        self._events: list[TradeEvent] = []
+        # A restart resumes each leg after its last paid settlement, and knows
+        # the interval that settled then (so a change during the downtime is news).
+        for (pid, exchange), (ts, interval_h) in ledger.read.last_funding_payments().items():
+            self._after[(pid, exchange)] = ts
+            if interval_h is not None:
+                self.intervals.seed((pid, exchange), ts, interval_h)
+
+    # -- feeding -------------------------------------------------------------------
+    def feed(self, view: SnapshotView) -> None:
+        """What a view tells of settlements (records, forecasts, marks); no payment."""
+        self.log.add_view(view)
+
+    def after(self, position: PaperPosition, leg: PaperLeg) -> int:
+        """The time after which the leg's next settlement is due."""
+        return max(position.opened_at, self._after.get((position.id, leg.exchange), 0))
+
+    # -- paying --------------------------------------------------------------------
+    def settle(self, executor: Executor, view: SnapshotView, t: int) -> float:
+        """Feed `view`, pay every due settlement of every perp leg, accrue borrow interest;
+        returns the funding paid this cycle."""
+        self.feed(view)
+        total = 0.0
+        for p in list(executor.positions.values()):
+            for leg in p.legs:
+                if leg.market == "perp":
+                    total += self._settle_leg(executor, p, leg, t, t)
+                    self._watch_interval(p, leg, view)
+                elif leg.borrowed:
+                    executor.accrue_borrow(p, leg, view, t)
+        self._forget(executor, t)
+        return total
+
+    def settle_now(self, executor: Executor, position: PaperPosition, t: int) -> float:
+        """Before a close: pay what still waits for its record at what is known now."""
+        total = 0.0
+        for leg in position.legs:
             if leg.market == "perp":
-                s = due_settlement(p, leg, view, t)
-                if s is not None:
-                    paid = executor.settle_funding(p, leg, s)
-                    if paid is not None:
-                        total += paid.amount
-                watch_funding(p, leg, view, t)
-            elif leg.borrowed:
-                executor.accrue_borrow(p, leg, view, t)
-    return total
+                total += self._settle_leg(executor, position, leg, t, t + 10**15)
+        return total
+
+    def _settle_leg(
+        self, executor: Executor, p: PaperPosition, leg: PaperLeg, t: int, now: int
+    ) -> float:
+        key = (p.id, leg.exchange)
+        got = self.log.settle(
+            leg.exchange, p.coin, after=self.after(p, leg), upto=t, now=now,
+            fallback_mark=leg.mark,
+        )  # fmt: skip
+        paid = 0.0
+        for when in got.missing:
+            if (key, when) not in self._missing_told:
+                self._missing_told.add((key, when))
+                self._events.append(TradeEvent(
+                    "funding",
+                    f"position {p.id}: no rate known for the settlement of {p.coin} on "
+                    f"{leg.exchange} at {_utc(when)} (no settlement record, no observation "
+                    "showed it): not paid",
+                    p.id,
+                ))  # fmt: skip
+        for s in got.settled:
+            payment = executor.settle_funding(p, leg, _settlement(s))
+            self._after[key] = s.ts
+            if payment is not None:
+                paid += payment.amount
+                self._tell_estimate(p, leg, s)
+            change = self.intervals.see(key, leg.exchange, p.coin, s.ts, s.interval_h)
+            if change is not None:
+                self._events.append(TradeEvent("interval", change.text(), p.id))
+        return paid
+
+    def _tell_estimate(self, p: PaperPosition, leg: PaperLeg, s: SettledFunding) -> None:
+        # Only news where settled rates were expected: a recording without any
+        # records is estimated throughout, and each payment says so already.
+        if s.rate_source != "estimated" or not self.log.has_records(leg.exchange, p.coin):
+            return
+        self._events.append(TradeEvent(
+            "funding",
+            f"position {p.id}: settlement of {p.coin} on {leg.exchange} at {_utc(s.ts)} paid "
+            f"at the estimate {s.rate:.6%} (no settled rate within the wait)",
+            p.id,
+        ))  # fmt: skip
+
+    def _watch_interval(self, p: PaperPosition, leg: PaperLeg, view: SnapshotView) -> None:
+        obs = view.perp(leg.exchange, p.coin)
+        if obs is None:
+            return
+        change = self.intervals.see(
+            (p.id, leg.exchange), leg.exchange, p.coin, obs.ts, obs.funding_interval_h
+        )
+        if change is not None:
+            self._events.append(TradeEvent("interval", change.text(), p.id))
+
+    def _forget(self, executor: Executor, t: int) -> None:
+        # Keep what the open legs can still be paid from; a position opened later
+        # is only paid settlements after its opening (after t).
+        held = [
+            self.after(p, leg)
+            for p in executor.positions.values()
+            for leg in p.legs
+            if leg.market == "perp"
+        ]
+        self.log.forget_before(min([*held, t]))
+        open_ids = set(executor.positions)
+        for key in [k for k in self._after if k[0] not in open_ids]:
+            del self._after[key]
+            self.intervals.drop(key)
+
+    def drain_events(self) -> list[TradeEvent]:
+        events, self._events = self._events, []
+        return events
 
 
-def due_settlement(
-    p: PaperPosition, leg: PaperLeg, view: SnapshotView, t: int
-) -> Settlement | None:
-    """The settlement the leg saw coming, if it fell after the opening and by `t`:
-    at the rate shown for it, on the mark of this cycle (else the leg's last)."""
-    due, rate = leg.next_funding_ts, leg.funding_rate
-    if due is None or rate is None or not p.opened_at < due <= t:
-        return None
-    obs = view.perp(leg.exchange, p.coin)
-    if obs is not None and obs.mark is not None:
-        mark, mark_source = obs.mark, "cycle"
-    else:
-        mark, mark_source = leg.mark, "last mark"
-    return Settlement(leg.exchange, p.coin, due, rate, mark, None, "observed", mark_source)
-
-
-def watch_funding(p: PaperPosition, leg: PaperLeg, view: SnapshotView, t: int) -> None:
-    """Remember the next settlement and the rate that will settle then."""
-    obs = view.perp(leg.exchange, p.coin)
-    if obs is None or obs.next_funding_ts is None or obs.funding_rate is None:
-        return  # keep what we knew: an outage does not forget a pending settlement
-    if leg.next_funding_ts is not None and leg.next_funding_ts <= t:
-        leg.next_funding_ts = None  # consumed (or not ours: opened after it)
-    if obs.next_funding_ts > t or leg.next_funding_ts is None:
-        leg.next_funding_ts = obs.next_funding_ts
-        leg.funding_rate = obs.funding_rate
-
-
-def watch_position(p: PaperPosition, view: SnapshotView, t: int) -> None:
-    """Start watching a position opened at `t` for the settlements of its perp legs."""
-    for leg in p.legs:
-        if leg.market == "perp":
-            watch_funding(p, leg, view, t)
+def _settlement(s: SettledFunding) -> Settlement:
+    return Settlement(
+        exchange=s.exchange,
+        coin=s.coin,
+        ts=s.ts,
+        rate=s.rate,
+        mark=s.mark,
+        interval_h=s.interval_h,
+        rate_source=s.rate_source,
+        mark_source=s.mark_source,
+    )

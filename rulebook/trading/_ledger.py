@@ -25,9 +25,9 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -361,6 +361,22 @@ class Ledger:
         """A position's state now (legs, marks, pnl parts; its close once closed)."""
         self._update("positions", "id", position.id, _position_row(position, t))
 
+    def record_positions(self, positions: Iterable[PaperPosition], t: int) -> None:
+        """Many positions' state now, in one batched statement: what an executor's
+        per-cycle persist calls, since marks move every position every cycle."""
+        # Only what can change after opening: the rule, bindings, subject and
+        # opening time were written by record_opening and stay as they are.
+        values = [
+            (
+                json.dumps([{n: getattr(leg, n) for n in _LEG_FIELDS} for leg in p.legs]),
+                p.notional, p.status, p.closed_at, p.close_reason,
+                p.funding, p.fees, p.price, p.borrow, p.pnl, t, p.id,
+            )
+            for p in positions
+        ]
+        if values:
+            self._db.conn.executemany(_UPDATE_POSITION, values)
+
     def record_order(self, order: OrderRecord) -> int:
         """An order (an intent before it is sent, for a live executor); returns its id."""
         return self._insert("orders", _row(order))
@@ -563,6 +579,14 @@ def _row(record: Any) -> dict[str, Any]:
     return {k: dict(v) if isinstance(v, Mapping) else v for k, v in row.items()}
 
 
+_LEG_FIELDS = tuple(f.name for f in fields(PaperLeg))
+_UPDATE_POSITION = (
+    "update positions set legs = ?, notional = ?, status = ?, closed_at = ?, close_reason = ?,"
+    " pnl_funding = ?, pnl_fees = ?, pnl_price = ?, pnl_borrow = ?, pnl = ?, updated_at = ?"
+    " where id = ?"
+)
+
+
 def _position_row(p: PaperPosition, now_ms: int) -> dict[str, Any]:
     return {
         "rule": p.rule_name,
@@ -574,7 +598,9 @@ def _position_row(p: PaperPosition, now_ms: int) -> dict[str, Any]:
             "coin": p.subject.coin,
             "exchanges": list(p.subject.exchanges),
         },
-        "legs": [asdict(leg) for leg in p.legs],
+        # a leg's fields are flat scalars: read them directly (dataclasses.asdict
+        # deep-copies each value, and this runs for every open position every cycle)
+        "legs": [{name: getattr(leg, name) for name in _LEG_FIELDS} for leg in p.legs],
         "notional": p.notional,
         "status": p.status,
         "opened_at": p.opened_at,

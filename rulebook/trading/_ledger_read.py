@@ -171,9 +171,14 @@ class LedgerReader:
             cycles=int(one("select count(*) from cycles")),
             first_cycle=one("select min(ts) from cycles"),
             last_cycle=one("select max(ts) from cycles"),
-            opportunities_found=int(one("select count(*) from opportunities")),
+            # every fired binding of every cycle; the opportunities table holds
+            # only the changes (appeared, changed decision, gone)
+            opportunities_found=int(one("select coalesce(sum(opportunities), 0) from cycles")),
             opportunities_distinct=int(
-                one("select count(*) from (select distinct rule, bindings from opportunities)")
+                one(
+                    "select count(*) from (select distinct rule, bindings from opportunities"
+                    " where decision is not 'gone')"
+                )
             ),
             positions_opened=int(one("select count(*) from positions")),
             positions_closed=int(one("select count(*) from positions where status='closed'")),
@@ -268,6 +273,23 @@ class LedgerReader:
         rows = self._by_position("funding_payments", position_id, order="ts, exchange, id")
         return [FundingRecord(**r) for r in rows]
 
+    def last_funding_payments(self) -> dict[tuple[int, str], tuple[int, float | None]]:
+        """Per (position, exchange): the latest settlement paid and the interval that
+        settled then (what a restart resumes each leg after)."""
+        rows = self._rows(
+            "select f.position_id, f.exchange, f.ts, f.interval_h from funding_payments f "
+            "join (select position_id, exchange, max(ts) as ts from funding_payments "
+            "group by position_id, exchange) m on f.position_id = m.position_id "
+            "and f.exchange = m.exchange and f.ts = m.ts"
+        )
+        return {
+            (int(r["position_id"]), str(r["exchange"])): (
+                int(r["ts"]),
+                None if r["interval_h"] is None else float(r["interval_h"]),
+            )
+            for r in rows
+        }
+
     def borrow_charges(self, position_id: int | None = None) -> list[BorrowCharge]:
         return [BorrowCharge(**r) for r in self._by_position("borrow_charges", position_id)]
 
@@ -279,6 +301,25 @@ class LedgerReader:
         return self._rows(
             f"select * from {table} where position_id = ? order by {order}", [position_id]
         )
+
+    def standing_opportunities(
+        self,
+    ) -> dict[tuple[str, tuple[tuple[str, str], ...]], tuple[str | None, str | None]]:
+        """Each binding that fired in the latest cycle it was recorded in and has not
+        gone since: (rule, sorted bindings) -> (decision, reason). A resumed runtime
+        starts from this, so it records only what changes, as an uninterrupted one does."""
+        rows = self._rows(
+            "select rule, bindings, decision, reason from opportunities where id in"
+            " (select max(id) from opportunities group by rule, bindings)"
+        )
+        return {
+            (r["rule"], tuple(sorted(json.loads(r["bindings"]).items()))): (
+                r["decision"],
+                r["reason"],
+            )
+            for r in rows
+            if r["decision"] != "gone"
+        }
 
     def opportunities(self, rule: str | None = None) -> list[OpportunityRecord]:
         if rule is None:

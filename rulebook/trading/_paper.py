@@ -387,7 +387,6 @@ class PaperExecutor:
 
     def persist(self, t: int) -> None:
         """Write every open position and every balance (inside the cycle's transaction)."""
-        for p in self._positions.values():
-            self.ledger.record_position(p, t)
+        self.ledger.record_positions(self._positions.values(), t)
         for exchange, cash in self.cash.items():
             self.ledger.record_cash(exchange, cash)

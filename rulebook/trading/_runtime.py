@@ -39,7 +39,7 @@ from rulebook.market import PriceGuard, SnapshotView
 from ._book import PaperPosition
 from ._config import TradingConfig
 from ._executor import Executor, LegSpec, OpenRequest, TradeEvent
-from ._funding import settle_cycle, watch_position
+from ._funding import FundingStep
 from ._holder import RulesetHolder
 from ._ledger import Ledger, LedgerError
 from ._notify import Notifier
@@ -76,6 +76,10 @@ class _Halt:
     request_id: int | None = None
 
 
+#: a fired binding as the ledger's opportunity records know it: (rule, sorted bindings)
+OpportunityKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
 @dataclass(slots=True)
 class _CycleState:
     opportunities: int = 0
@@ -101,11 +105,20 @@ class Runtime:
         self.notifier = notifier
         self.source = source
         self.executor = executor
+        # Step 1's state: what is known of settlements, and how far each leg is paid.
+        self.funding = FundingStep(
+            ledger, int(config.settle_wait * 1000), expect_records=source == "live"
+        )
         self._events: list[TradeEvent] = []  # this cycle's, in the order they happened
         self._halt: _Halt | None = None
         self._risk_seen: dict[tuple[str, str], str] = {}
         self._outages: dict[str, str] = {}
         self._known_rulesets: set[str] = set()
+        # What the ledger last holds for each fired binding: (rule, bindings) ->
+        # (decision, reason). An opportunity is recorded when it appears, changes
+        # decision or disappears, not every cycle it stays the same (a held
+        # position's `already_open` would otherwise be re-recorded each cycle).
+        self._recorded_opportunities = ledger.read.standing_opportunities()
         self._live_sha: str | None = None
         # implausible prices are rejected for the cycle (docs/limits.md, [price_band])
         self.price_guard = PriceGuard(config.price_band.band())
@@ -178,7 +191,8 @@ class Runtime:
                 self._events.append(TradeEvent("price_rejected", r.text()))
             ex.begin_cycle(view, t)
             self._take_events()
-            funding = settle_cycle(ex, view, t)  # 1
+            funding = self.funding.settle(ex, view, t)  # 1
+            self._events.extend(self.funding.drain_events())
             self._take_events()
             ex.mark(view)  # 2
             env = SnapshotEnv(view, self.engine_config)
@@ -189,6 +203,9 @@ class Runtime:
                 else:
                     reason, by_limit = self._exit_reason(p, rs, env, t)
                 if reason:
+                    # a settlement still waiting for its record is paid before the close
+                    funding += self.funding.settle_now(ex, p, t)
+                    self._events.extend(self.funding.drain_events())
                     closing = ex.close(p, view, t, reason, force=close_all, by_risk_limit=by_limit)
                     self._take_events()
                     if closing.closed:
@@ -265,12 +282,15 @@ class Runtime:
         fired = [o for o in ev.opportunities if o.fired]
         st.opportunities = len(fired)
         rules = {r.name: r for r in rs.rules}
+        seen: dict[OpportunityKey, tuple[str | None, str | None]] = {}
         for o in fired:  # `close` actions first, so their room is free for entries
             rule = rules[o.rule]
             if o.subject is not None and any(isinstance(a, CloseAction) for a in rule.actions):
                 key = position_key(o.subject)
                 for p in list(self.executor.positions.values()):
                     if p.key == key:
+                        self.funding.settle_now(self.executor, p, t)
+                        self._events.extend(self.funding.drain_events())
                         closing = self.executor.close(p, view, t, f"close by rule {o.rule}")
                         self._take_events()
                         if closing.closed:
@@ -293,14 +313,19 @@ class Runtime:
                 res = self.executor.open(request, view, t)
                 self._take_events()
                 if res.position is not None:
-                    watch_position(res.position, view, t)
                     res.position.rule = rules[o.rule]
                     position_id = res.position.id
                     st.opened += 1
                 else:
                     decision, reason = res.decision, res.reason
-            self._record_opportunity(o, decision, reason, position_id, t)
+            binding: OpportunityKey = (o.rule, tuple(sorted(o.bindings.items())))
+            seen[binding] = (decision, reason)
+            if self._recorded_opportunities.get(binding) != (decision, reason) or position_id:
+                self._record_opportunity(o, decision, reason, position_id, t)
             self._risk_note(o, decision, reason, st)
+        for gone in self._recorded_opportunities.keys() - seen.keys():
+            self._record_gone(gone, t)
+        self._recorded_opportunities = seen
 
     def _record_opportunity(
         self,
@@ -331,6 +356,18 @@ class Runtime:
                 decision=decision,
                 reason=reason,
                 position_id=position_id,
+            )
+        )
+
+    def _record_gone(self, key: OpportunityKey, t: int) -> None:
+        """A binding that fired until the previous cycle and no longer does."""
+        rule, bindings = key
+        self.ledger.record_opportunity(
+            OpportunityRecord(
+                cycle_ts=t, rule=rule, bindings=dict(bindings), coin=None, subject=None,
+                legs=[], edge=None, apr=None, fees=None, net_8h=None, confidence=None,
+                risk=None, amount=None, decision="gone", reason="no longer fired",
+                position_id=None,
             )
         )
 
@@ -396,6 +433,9 @@ class Runtime:
             for view in views:
                 if done is not None and view.at <= done:
                     summary.skipped_cycles += 1
+                    # what it tells of settlements still counts: the first new cycle
+                    # pays a settlement whose record or forecast came in a skipped one
+                    self.funding.feed(view)
                     self.price_guard.check(view)  # the prices it accepted, for the next cycle
                     continue
                 if pace is not None:
@@ -432,6 +472,7 @@ class Runtime:
         return summary
 
     def _record_failure(self, at: int, error: Exception) -> str:
+        self._recorded_opportunities = {}  # that cycle's records were rolled back
         """A cycle raised: its transaction rolled back; say so in the ledger and stop."""
         what = str(error) if isinstance(error, LedgerError) else f"{type(error).__name__}: {error}"
         text = (

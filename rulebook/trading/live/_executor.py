@@ -107,6 +107,7 @@ class LiveExecutor(PaperExecutor):
         self.unhedged: set[int] = set()
         self.closing: dict[int, str] = {}  # position id -> close reason, for a close to finish
         self.traded: dict[str, set[str]] = {}  # perp symbols the ruleset trades, per exchange
+        self.accounts: dict[str, set[str]] = {}  # swap / spot accounts the legs use, per exchange
 
     # -- state -------------------------------------------------------------------------
     def _load(self) -> None:
@@ -174,6 +175,7 @@ class LiveExecutor(PaperExecutor):
         if problems:
             return problems
         for exchange, coin, market in sorted(needs.markets):
+            self.accounts.setdefault(exchange, set()).add(_account(market))
             if market == "perp":
                 self._set_leverage(self.venues[exchange], coin)
                 ref = self.venues[exchange].ref(coin, "perp")
@@ -219,7 +221,8 @@ class LiveExecutor(PaperExecutor):
     def refresh_balances(self) -> list[str]:
         problems = []
         for name, venue in self.venues.items():
-            for account in ("swap", "spot"):
+            # only the accounts the legs use: an exchange may not serve the other
+            for account in sorted(self.accounts.get(name) or ("swap", "spot")):
                 try:
                     bal = venue.client.fetch_balance({"type": account})
                 except ccxt.BaseError as e:
