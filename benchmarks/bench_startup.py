@@ -6,6 +6,9 @@ machine slows all three alike), each a fresh `python` process:
 - baseline: `python -c "import typer, rich.console"`, the least any typer + rich
   command line pays before it does anything (the fair floor: rulebook's own
   work is everything above it);
+- a one-command typer app given a `list[Path]` argument, as `validate` is: what
+  typer itself costs when a command runs (typer >= 0.2x coerces parameters
+  through pydantic, which it imports then; `--help` does not);
 - `rulebook --help`;
 - `rulebook validate strategies/` (the shipped strategies, clean: exit 0).
 
@@ -32,6 +35,23 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 
+# The least a typer command taking paths pays to run (parse and coerce its argument).
+TYPER_APP = """
+from pathlib import Path
+from typing import Annotated
+import typer
+from rich.console import Console
+
+app = typer.Typer()
+
+@app.command()
+def check(paths: Annotated[list[Path], typer.Argument()]) -> None:
+    Console(stderr=True).print(len(paths))
+
+app()
+"""
+
+
 def commands() -> list[tuple[str, list[str], float | None]]:
     """(name, argv, target in seconds) of each process to time."""
     # The installed console script is what an operator runs; fall back to -m.
@@ -39,6 +59,7 @@ def commands() -> list[tuple[str, list[str], float | None]]:
     rulebook = [str(script)] if script.is_file() else [PYTHON, "-m", "rulebook.cli"]
     return [
         ("python -c 'import typer, rich.console'", [PYTHON, "-c", "import typer, rich.console"], None),
+        ("typer app with a list[Path] argument", [PYTHON, "-c", TYPER_APP, "strategies/"], None),
         ("rulebook --help", [*rulebook, "--help"], 0.25),
         ("rulebook validate strategies/", [*rulebook, "validate", "strategies/"], 0.40),
     ]

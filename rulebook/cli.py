@@ -849,7 +849,15 @@ def report(
 
 
 def main() -> None:
-    app()
+    from rulebook.errors import RulebookError
+
+    try:
+        app()
+    except RulebookError as e:
+        # a stage's error that its command did not turn into a message itself:
+        # still one line for the operator, never a traceback
+        err.print(f"error: {e}", markup=False)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -313,3 +313,22 @@ def test_an_event_is_masked_at_the_ledger_boundary(tmp_path: Path):
     with LedgerReader.open(tmp_path / "x.db") as read:
         [event] = [e for e in read.events() if e.kind == "outage"]
     assert "S3CR3T" not in event.detail and "apiKey=***" in event.detail
+
+
+def test_the_live_tables_refuse_a_non_finite_number_from_an_exchange(tmp_path: Path):
+    from rulebook.trading import LiveLedger
+
+    ledger = Ledger(tmp_path / "live.db")
+    live = LiveLedger(ledger)
+    with pytest.raises(LedgerError, match="only finite numbers"):
+        live.record_exchange_funding(
+            exchange="binance", symbol="SOL/USDT:USDT", ts=T0, amount=math.nan,
+            currency="USDT", ref="x", position_id=None,
+        )  # fmt: skip
+    with pytest.raises(LedgerError, match="only finite numbers"):
+        live.write_intent(
+            position_id=1, leg=0, intent="open", attempt=1, client_id="c1", exchange="binance",
+            symbol="SOL/USDT:USDT", market="perp", side="sell", amount=100.0, qty=math.inf,
+            reduce_only=False, limit_price=None,
+        )  # fmt: skip
+    ledger.close()

@@ -174,15 +174,22 @@ def test_interval_change_8h_to_1h_mid_position_is_an_event_and_a_notification(tm
 
 
 def test_the_engine_normalises_by_the_current_interval(tmp_path):
-    # 0.4% per 1h is 3.2% per 8h: after the switch the funding figure is 8 times the rate
-    from rulebook.engine import SnapshotEnv  # noqa: F401 - the engine's own view of a snapshot
+    # 0.4% per 1h is 3.2% per 8h: after the switch the engine's funding figure is
+    # eight times the rate, before it the 8h rate itself (spec 5: r x 8 / I)
+    from rulebook.engine import evaluate
 
     rows = [perp("binance", T0, 0.0003, T0 + 8 * H, 100.0, 8),
             perp("binance", T0 + 8 * H + 30 * M, 0.004, T0 + 9 * H, 100.0, 1)]
+    rows += [{"ts": r["ts"], "exchange": "binance", "coin": "SOL", "market": "spot",
+              "bid": 100.0, "ask": 100.0} for r in rows]
     rec = write(tmp_path / "rec.jsonl", rows)
     v8, v1 = list(ReplaySource(rec))
     assert v8.funding_8h("binance", "SOL") == pytest.approx(0.0003)
     assert v1.funding_8h("binance", "SOL") == pytest.approx(0.032)
+    rs = load_texts({"a.rules": 'when funding(SOL, binance) > 1% then alert "hot"\n'}).ruleset
+    assert [o.fired for o in evaluate(rs, v8, include_unfired=True).opportunities] == [False]
+    (o,) = evaluate(rs, v1).opportunities
+    assert o.fired and o.to_dict()["edge"] == pytest.approx(0.032)
 
 
 def test_a_restart_between_two_settlements_pays_each_once(tmp_path):

@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
+from rulebook.errors import RulebookError
 from rulebook.lang import Ruleset
 from rulebook.market import Observation, SnapshotView
 from rulebook.trading import Ledger, LedgerError, LiveLedger, Notifier, TradingConfig
@@ -29,7 +30,7 @@ __all__ = ["LiveRefused", "close_all_live", "market_clients", "prepare_live"]
 ClientFactory = Callable[[str, dict[str, Any]], Any]
 
 
-class LiveRefused(Exception):
+class LiveRefused(RulebookError):
     """A live run or close that must not start, with the reason."""
 
 

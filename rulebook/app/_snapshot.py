@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from rulebook.errors import RulebookError
 from rulebook.lang import Ruleset
 from rulebook.market import Observation, SnapshotView, iter_jsonl
 
@@ -16,7 +17,7 @@ from ._render import utc_time
 __all__ = ["SnapshotError", "LoadedSnapshot", "parse_time", "snapshot_from_file", "snapshot_live"]
 
 
-class SnapshotError(Exception):
+class SnapshotError(RulebookError):
     """A snapshot cannot be had: the message says why, for the operator."""
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rulebook.errors import RulebookError
 from rulebook.lang import LetDef, parse_text
 
 __all__ = ["OverrideError", "apply_overrides", "let_constants", "parse_assignment"]
 
 
-class OverrideError(Exception):
+class OverrideError(RulebookError):
     """A --set or --sweep names no `let` constant, or is not NAME=VALUE."""
 
 

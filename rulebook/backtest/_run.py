@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rulebook.errors import RulebookError
 from rulebook.history import (
     LOOKAHEAD_TEXT,
     History,
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 
-class BacktestError(Exception):
+class BacktestError(RulebookError):
     """A backtest cannot run: bad rules, unusable data, a ledger that already exists."""
 
     def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from rulebook.errors import RulebookError
 from rulebook.market import LineError, Observation, Settlement
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 
-class HistoryError(Exception):
+class HistoryError(RulebookError):
     """A history file cannot be used (missing, unreadable, or holds no usable line)."""
 
 

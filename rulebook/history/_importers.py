@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rulebook._exchanges import EXCHANGES
+from rulebook.errors import RulebookError
 from rulebook.market import Settlement
 
 __all__ = ["FORMATS", "HistoryImportError", "ImportResult", "detect_format", "import_history"]
@@ -40,7 +41,7 @@ _H = 3_600_000
 _MINUTE = 60_000
 
 
-class HistoryImportError(Exception):
+class HistoryImportError(RulebookError):
     """A source cannot be imported (unknown format, missing column, a time off its grid)."""
 
 

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rulebook.errors import RulebookError
+
 from . import _ast as A
 from ._check import Program, check_files
 from ._compile import Ruleset, compile_program
@@ -24,7 +26,7 @@ __all__ = [
 ]
 
 
-class PathError(Exception):
+class PathError(RulebookError):
     """A path given to rulebook cannot be used (missing, no rules in it, unreadable)."""
 
 

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from rulebook._text import mask_secrets, register_secret
 from rulebook.engine import EngineConfig, resolve_taker_fee
+from rulebook.errors import RulebookError
 from rulebook.market import EXCHANGES, PriceBand, parse_duration
 
 __all__ = [
@@ -67,7 +68,7 @@ MAX_EVERY_S = 86_400.0
 MAX_BALANCE = 1e15
 
 
-class ConfigError(Exception):
+class ConfigError(RulebookError):
     """A configuration problem, already phrased for the operator (key and source)."""
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from rulebook.errors import RulebookError
+
 from ._records import (
     BalanceRecord,
     BorrowCharge,
@@ -41,7 +43,7 @@ __all__ = ["SCHEMA_VERSION", "LedgerError", "LedgerReader", "ledger_failure", "s
 SCHEMA_VERSION = 2
 
 
-class LedgerError(Exception):
+class LedgerError(RulebookError):
     """The ledger cannot be opened, is not a rulebook ledger, or has another schema."""
 
 

@@ -17,11 +17,13 @@ sent, with its client order id, and a restart looks each one up.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import string
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ._book import PaperPosition
@@ -162,6 +164,7 @@ class LiveLedger:
         """The order about to be sent, committed before it is; returns the intent id."""
         now = ts or _now_ms()
         with self._durable():
+            _finite(self.ledger.path, "order_intents", [amount, qty, limit_price])
             cur = self.db.execute(
                 "insert into order_intents (ts, position_id, leg, intent, attempt, client_id,"
                 " exchange, symbol, market, side, amount, qty, reduce_only, limit_price, status,"
@@ -181,6 +184,7 @@ class LiveLedger:
         if "fee_detail" in fields and not isinstance(fields["fee_detail"], str | None):
             fields["fee_detail"] = json.dumps(fields["fee_detail"])
         sets = ", ".join(f"{k} = ?" for k in fields)
+        _finite(self.ledger.path, "order_intents", list(fields.values()))
         with self._durable():
             self.db.execute(
                 f"update order_intents set {sets} where id = ?", [*fields.values(), intent_id]
@@ -269,6 +273,7 @@ class LiveLedger:
         position_id: int | None,
     ) -> bool:
         """One payment from fetchFundingHistory; False when it is already recorded."""
+        _finite(self.ledger.path, "exchange_funding", [amount])
         cur = self.db.execute(
             "insert or ignore into exchange_funding (exchange, symbol, ts, amount, currency, ref,"
             " position_id, recorded_at) values (?,?,?,?,?,?,?,?)",
@@ -314,3 +319,14 @@ class LiveLedger:
                 {"ts": ts, "exchange": exchange, "what": what, "expected": expected,
                  "actual": actual, "difference": actual - expected, "ok": int(ok)},
             )  # fmt: skip
+
+
+def _finite(path: Path, table: str, values: list[Any]) -> None:
+    """The ledger's boundary for the live tables: an exchange's NaN or inf (a quantity,
+    a price, a reported payment) is refused with one line, never stored."""
+    for v in values:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise LedgerError(
+                f"{path}: refused to write {v} into {table} (only finite numbers reach the "
+                "ledger); nothing stored is lost"
+            )

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
 
+from rulebook.errors import RulebookError
 from rulebook.market import PROFILES
 
 from .._config import ExchangeConfig
@@ -26,7 +27,7 @@ from ._keys import Credentials
 __all__ = ["ClientError", "rebase_urls", "trading_client"]
 
 
-class ClientError(Exception):
+class ClientError(RulebookError):
     """A client cannot be made as configured (no sandbox, a bad api_url)."""
 
 
