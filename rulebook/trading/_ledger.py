@@ -226,7 +226,12 @@ class Ledger:
             # Before the first write (WAL mode changes the file's header): a SQLite
             # file that is not a rulebook ledger is refused untouched.
             self._refuse_foreign()
-            self._db.enable_wal()
+            # Read to the end, so the PRAGMA's statement is done at once. sqlite-utils'
+            # enable_wal() leaves its journal_mode query's cursor to the garbage
+            # collector; once, in a sweep on a Dask cluster, the first savepoint failed
+            # with "SQL statements in progress" (our guess: something, such as Dask's
+            # worker profiler sampling frames, kept that cursor alive).
+            conn.execute("pragma journal_mode = wal").fetchall()
             # In WAL mode NORMAL still survives a killed process (kill -9) intact; only a
             # power cut can drop the last commits, never corrupt. FULL fsyncs every cycle.
             self._db.execute("pragma synchronous = normal")
