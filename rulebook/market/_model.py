@@ -124,6 +124,27 @@ _MIN_MS = 1_000_000_000_000
 _MAX_MS = 10_000_000_000_000
 
 
+def check_milliseconds(v: int) -> int:
+    """A millisecond timestamp (observations and settlement records alike)."""
+    if v < _MIN_MS:
+        raise ValueError(f"{v} is not a millisecond timestamp (seconds? multiply by 1000)")
+    if v > _MAX_MS:
+        raise ValueError(f"{v} is not a millisecond timestamp (too large: micro/nanoseconds?)")
+    return v
+
+
+def check_exchange(v: str) -> str:
+    if v not in EXCHANGES:
+        raise ValueError(f"unknown exchange {v!r}; expected one of {', '.join(EXCHANGES)}")
+    return v
+
+
+def check_coin(v: str) -> str:
+    if not v or not v.isascii() or not v.isalnum() or v.upper() != v:
+        raise ValueError(f"coin {v!r} must be upper-case letters and digits, like SOL or 1000PEPE")
+    return v
+
+
 class Observation(BaseModel):
     """One observation of one market of one coin on one exchange at time ``ts``.
 
@@ -152,27 +173,17 @@ class Observation(BaseModel):
     @field_validator("ts", "next_funding_ts")
     @classmethod
     def _milliseconds(cls, v: int | None) -> int | None:
-        if v is None:
-            return v
-        if v < _MIN_MS:
-            raise ValueError(f"{v} is not a millisecond timestamp (seconds? multiply by 1000)")
-        if v > _MAX_MS:
-            raise ValueError(f"{v} is not a millisecond timestamp (too large: micro/nanoseconds?)")
-        return v
+        return None if v is None else check_milliseconds(v)
 
     @field_validator("exchange")
     @classmethod
     def _known_exchange(cls, v: str) -> str:
-        if v not in EXCHANGES:
-            raise ValueError(f"unknown exchange {v!r}; expected one of {', '.join(EXCHANGES)}")
-        return v
+        return check_exchange(v)
 
     @field_validator("coin")
     @classmethod
     def _coin_form(cls, v: str) -> str:
-        if not v or not v.isascii() or not v.isalnum() or v.upper() != v:
-            raise ValueError(f"coin {v!r} must be upper-case letters and digits, like SOL or 1000PEPE")
-        return v
+        return check_coin(v)
 
     @field_validator("mark", "index", "bid", "ask")
     @classmethod

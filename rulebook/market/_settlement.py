@@ -16,16 +16,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rulebook._exchanges import EXCHANGES
-
-from ._model import INTERVAL_RANGE_H, MAX_FUNDING_RATE, PRICE_RANGE, Integer, Number, Text
+from ._model import (
+    INTERVAL_RANGE_H,
+    MAX_FUNDING_RATE,
+    PRICE_RANGE,
+    Integer,
+    Number,
+    Text,
+    check_coin,
+    check_exchange,
+    check_milliseconds,
+)
 
 __all__ = ["Settlement", "SETTLEMENT_FIELDS"]
 
 # Spec 9's bounds, the same as an observation's (docs/limits.md): rates within
 # +-10% per interval, intervals from 1 minute to 24 hours, prices finite and positive.
-_MIN_MS = 1_000_000_000_000  # before 2001-09-09: seconds, not milliseconds
-_MAX_MS = 10_000_000_000_000  # after 2286: micro- or nanoseconds
 
 
 class Settlement(BaseModel):
@@ -56,25 +62,17 @@ class Settlement(BaseModel):
     @field_validator("ts")
     @classmethod
     def _milliseconds(cls, v: int) -> int:
-        if v < _MIN_MS:
-            raise ValueError(f"{v} is not a millisecond timestamp (seconds? multiply by 1000)")
-        if v > _MAX_MS:
-            raise ValueError(f"{v} is not a millisecond timestamp (too large: micro/nanoseconds?)")
-        return v
+        return check_milliseconds(v)
 
     @field_validator("exchange")
     @classmethod
     def _known_exchange(cls, v: str) -> str:
-        if v not in EXCHANGES:
-            raise ValueError(f"unknown exchange {v!r}; expected one of {', '.join(EXCHANGES)}")
-        return v
+        return check_exchange(v)
 
     @field_validator("coin")
     @classmethod
     def _coin_form(cls, v: str) -> str:
-        if not v or not v.isascii() or not v.isalnum() or v.upper() != v:
-            raise ValueError(f"coin {v!r} must be upper-case letters and digits, like SOL or 1000PEPE")
-        return v
+        return check_coin(v)
 
     @field_validator("funding_rate")
     @classmethod
