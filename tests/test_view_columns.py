@@ -110,3 +110,14 @@ def test_a_columnar_view_makes_observations_only_when_asked() -> None:
     o = lazy.perp("binance", "BTC")
     assert o is not None and o == view.perp("binance", "BTC")
     assert lazy.perp("binance", "BTC") is o  # made once
+
+
+def test_perps_of_a_columnar_view_carry_the_fields_of_the_observations() -> None:
+    fields = ("ts", "exchange", "coin", "market", "funding_rate", "funding_interval_h",
+              "next_funding_ts", "mark")  # fmt: skip
+    for view in [*_views(), _odd_view()]:
+        lazy = SnapshotView.from_columns(view.columns())
+        want = sorted(tuple(getattr(o, f) for f in fields) for o in view.perps())
+        got = sorted(tuple(getattr(o, f) for f in fields) for o in lazy.perps())
+        assert got == want and want
+        assert lazy._latest is None and not lazy._made

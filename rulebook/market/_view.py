@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from rulebook._exchanges import EXCHANGES
 from ._model import Observation, basis_rate, borrow_per_8h, mid_price, normalise_funding
 from ._settlement import Settlement
 
-__all__ = ["SnapshotView", "ViewColumns", "MARKETS", "NUMBER_FIELDS"]
+__all__ = ["SnapshotView", "ViewColumns", "PerpRow", "MARKETS", "NUMBER_FIELDS"]
 
 Key = tuple[str, str, str]
 
@@ -163,7 +163,24 @@ def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
     )
 
 
+def _opt(x: float) -> float | None:
+    return None if x != x else x  # NaN is no value
+
+
 _MARKET_WORDS = {"perp": "perpetual", "spot": "spot market", "borrow": "borrow market"}
+
+
+class PerpRow(NamedTuple):
+    """A perp's fields as a columnar view gives them without making an Observation."""
+
+    ts: int
+    exchange: str
+    coin: str
+    funding_rate: float | None
+    funding_interval_h: float | None
+    next_funding_ts: int | None
+    mark: float | None
+    market: str = "perp"
 
 
 class SnapshotView:
@@ -341,6 +358,26 @@ class SnapshotView:
 
     def borrow_obs(self, exchange: str, coin: str) -> Observation | None:
         return self._one((exchange, coin, "borrow"))
+
+    def perps(self) -> list[Observation] | list[PerpRow]:
+        """Every perp of the view: its observations, or (a columnar view) rows of the
+        fields a settlement log reads, made from the columns without an Observation."""
+        if self._latest is not None:
+            return [o for o in self._latest.values() if o.market == "perp"]
+        cols = self.columns()
+        if "perp" not in cols.markets:
+            return []
+        rows = np.flatnonzero(cols.market == cols.markets.index("perp"))
+        ex, co = cols.exchanges, cols.coins
+        nxt = cols.next_funding_ts[rows]
+        return [
+            PerpRow(t, ex[e], co[c], _opt(r), _opt(h), None if n != n else int(n), _opt(m))
+            for t, e, c, r, h, n, m in zip(
+                cols.ts[rows].tolist(), cols.exchange[rows].tolist(), cols.coin[rows].tolist(),
+                cols.funding_rate[rows].tolist(), cols.funding_interval_h[rows].tolist(),
+                nxt.tolist(), cols.mark[rows].tolist(), strict=True,
+            )
+        ]  # fmt: skip
 
     def observations(self) -> list[Observation]:
         return list(self._obs.values())
