@@ -61,6 +61,9 @@ LedgerOption = Annotated[
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="Configuration (default ./rulebook.toml).")
 ]
+WideOption = Annotated[
+    bool, typer.Option("--wide", help="Every column, even past the terminal's width.")
+]
 
 
 def _version(value: bool) -> None:
@@ -206,10 +209,7 @@ def dry_run(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show each sub-expression's value per binding.")
     ] = False,
-    wide: Annotated[
-        bool,
-        typer.Option("--wide", help="Every column, even past the terminal's width."),
-    ] = False,
+    wide: WideOption = False,
 ) -> None:
     """What would this ruleset do right now, and why? Nothing is traded.
 
@@ -286,7 +286,7 @@ def screen(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one screen as JSON (docs/json.md) and exit.")
     ] = False,
-    wide: Annotated[bool, typer.Option("--wide", help="Every column, whatever the width.")] = False,
+    wide: WideOption = False,
 ) -> None:
     """A live screener: funding per venue and which of your rules would fire now.
 
@@ -689,9 +689,7 @@ def status(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object, for tools (docs/json.md).")
     ] = False,
-    wide: Annotated[
-        bool, typer.Option("--wide", help="Every column, even past the terminal's width.")
-    ] = False,
+    wide: WideOption = False,
     config: ConfigOption = None,
     position: Annotated[
         int | None,
@@ -843,6 +841,7 @@ def history_import(
     quote: Annotated[
         str, typer.Option("--quote", help="zushen: the margin currency of the perps taken.")
     ] = "USDT",
+    wide: WideOption = False,
 ) -> None:
     """Convert a funding dataset into rulebook's history format.
 
@@ -859,7 +858,7 @@ def history_import(
     """
     from rulebook.app import import_command
 
-    raise typer.Exit(import_command(sources, output, format, quote, out=out, err=err))
+    raise typer.Exit(import_command(sources, output, format, quote, out=out, err=err, wide=wide))
 
 
 @history_app.command("fetch")
@@ -1013,6 +1012,7 @@ def backtest(
     rank_by: Annotated[
         str, typer.Option("--rank-by", help="Sweep: rank by pnl, return_on_capital, sharpe, ...")
     ] = "pnl",
+    wide: WideOption = False,
 ) -> None:
     """Replay a ruleset over funding history at full speed and report how it did.
 
@@ -1074,6 +1074,7 @@ def backtest(
                 as_json=as_json,
                 html=html,
                 csv_dir=csv_dir,
+                wide=wide,
             )
         else:
             if cluster is not None or workers is not None:
@@ -1087,6 +1088,7 @@ def backtest(
                 csv_dir=csv_dir,
                 db=db,
                 seen=seen,
+                wide=wide,
             )
     except OverrideError as e:
         raise fail(str(e)) from None
@@ -1104,6 +1106,7 @@ def report(
     csv_dir: Annotated[
         Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
     ] = None,
+    wide: WideOption = False,
 ) -> None:
     """The backtest report for any ledger: a paper run's, or a kept backtest's.
 
@@ -1125,6 +1128,7 @@ def report(
             as_json=as_json,
             html=html,
             csv_dir=csv_dir,
+            wide=wide,
         )
     )
 
