@@ -275,25 +275,50 @@ def figures_at(mk: MarketArrays, s: Subjects, positions: np.ndarray | None) -> F
     return got
 
 
+def _flat(mk: MarketArrays) -> dict[str, np.ndarray]:
+    """The snapshot's (exchange x coin) grids raveled (views, not copies), read
+    with one flat index per leg: cheaper than a 2-D fancy index per grid."""
+    got = mk.memo.get(("flat grids",))
+    if got is None:
+        grids = {
+            "funding": mk.by_kind["funding"],
+            "borrow": mk.by_kind["borrow"],
+            "mark": mk.mark,
+            "index": mk.index,
+            "mid": mk.mid,
+            "perp_fee": mk.perp_fee,
+            "spot_fee": mk.spot_fee,
+            "perp_age": mk.perp_age,
+            "spot_age": mk.spot_age,
+            "borrow_age": mk.borrow_age,
+        }
+        got = mk.memo[("flat grids",)] = {k: np.ravel(v) for k, v in grids.items()}
+    return got  # type: ignore[return-value]
+
+
 def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
     c, a = s.coin, s.a
-    fa = mk.by_kind["funding"][a, c]
-    ma = mk.mark[a, c]
+    g = _flat(mk)
+    ia = a * mk.n_coins + c  # the first leg's cells
+    fa = g["funding"][ia]
+    ma = g["mark"][ia]
     if s.kind == "spread":
         assert s.b is not None
         b = s.b
-        fb = mk.by_kind["funding"][b, c]
-        mb = mk.mark[b, c]
+        ib = b * mk.n_coins + c
+        fb = g["funding"][ib]
+        mb = g["mark"][ib]
         missing = np.isnan(fa) | np.isnan(ma) | np.isnan(fb) | np.isnan(mb)
         order = [("funding", a, fa), ("price", a, ma), ("funding", b, fb), ("price", b, mb)]
+        no_borrow = None
         edge = M.spread_edge(fa, fb)
         first_short = M.spread_first_short(fa, fb)
-        fees = M.round_trip_fees(mk.perp_fee[a, c], mk.perp_fee[b, c])
+        fees = M.round_trip_fees(g["perp_fee"][ia], g["perp_fee"][ib])
         dev = M.pair_deviation(ma, mb)
-        age = np.maximum(mk.perp_age[a, c], mk.perp_age[b, c])
+        age = np.maximum(g["perp_age"][ia], g["perp_age"][ib])
     else:
-        mid = mk.mid[a, c]
-        bor = mk.by_kind["borrow"][a, c]
+        mid = g["mid"][ia]
+        bor = g["borrow"][ia]
         if s.kind == "borrow":
             needs_borrow = np.ones(np.shape(fa), dtype=bool)
         else:
@@ -306,14 +331,14 @@ def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
             edge = M.borrow_edge(fa, bor)
         else:
             edge = M.carry_edge(fa, bor)
-        fees = M.round_trip_fees(mk.perp_fee[a, c], mk.spot_fee[a, c])
-        idx = mk.index[a, c]
+        fees = M.round_trip_fees(g["perp_fee"][ia], g["spot_fee"][ia])
+        idx = g["index"][ia]
         # No index reported: the spot mid on the same exchange is the nearest
         # stand-in, and this subject trades that spot anyway.
         ref = np.where(np.isnan(idx), mid, idx)
         dev = M.index_deviation(ma, ref)
-        age = np.maximum(mk.perp_age[a, c], mk.spot_age[a, c])
-        age = np.where(needs_borrow, np.maximum(age, mk.borrow_age[a, c]), age)
+        age = np.maximum(g["perp_age"][ia], g["spot_age"][ia])
+        age = np.where(needs_borrow, np.maximum(age, g["borrow_age"][ia]), age)
     price_score = M.price_score(dev)
     fresh = M.fresh_score(age)
     confidence = M.confidence(price_score, fresh)
@@ -322,13 +347,22 @@ def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
     reason = None
     if missing.any():
         # the first missing datum, in the order the figures read them: funding
-        # and mark of the first leg, (spot mid, borrow,) then the second leg
+        # and mark of the first leg, (spot mid, borrow,) then the second leg;
+        # worked out only where something is missing
         reason = np.zeros(missing.shape, dtype=np.int64)
-        for kind, ex, values in reversed(order):
-            gap = np.isnan(values)
-            if kind == "borrow" and s.kind != "spread":
-                gap = no_borrow
-            reason = np.where(gap, mk.code(kind, ex, c), reason)
+        if np.ndim(missing):
+            at = np.flatnonzero(missing)
+            cm = c[at] if isinstance(c, np.ndarray) else c
+            first = np.zeros(len(at), dtype=np.int64)
+            for kind, ex, values in reversed(order):
+                gap = no_borrow[at] if kind == "borrow" and no_borrow is not None else np.isnan(values[at])
+                exm = ex[at] if isinstance(ex, np.ndarray) else ex
+                first = np.where(gap, mk.code(kind, exm, cm), first)
+            reason[at] = first
+        else:  # one binding
+            for kind, ex, values in reversed(order):
+                gap = no_borrow if kind == "borrow" and no_borrow is not None else np.isnan(values)
+                reason = np.where(gap, mk.code(kind, ex, c), reason)
     figs = Figures(
         edge,
         fees,
