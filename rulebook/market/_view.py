@@ -119,15 +119,31 @@ class _Columns:
 
 _EXCHANGE_CODE = {e: i for i, e in enumerate(EXCHANGES)}
 _MARKET_CODE = {m: i for i, m in enumerate(MARKETS)}
-_NUMBERS = attrgetter("ts", *NUMBER_FIELDS)
+_MARKET_FIELDS = {
+    "perp": tuple(f for f in NUMBER_FIELDS if f != "borrow_rate_daily"),
+    "spot": ("bid", "ask", "volume_24h", "taker_fee"),
+    "borrow": ("borrow_rate_daily",),
+}
+_BY_MARKET = [
+    (_MARKET_CODE[m], attrgetter("ts", *names), names) for m, names in _MARKET_FIELDS.items()
+]
 _SYMBOL = attrgetter("symbol")
 
 
+def _codes(names: list[Any]) -> tuple[tuple[Any, ...], list[int]]:
+    """Categories in order of first appearance, and each name's code."""
+    cats = tuple(dict.fromkeys(names))
+    code = {c: i for i, c in enumerate(cats)}
+    return cats, [code[x] for x in names]
+
+
 def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
-    """The columns of a view's observations: one pass of C-level attribute reads,
-    one conversion to float (None becomes NaN), codes for the strings."""
+    """The columns of a view's observations: per market, one pass of C-level
+    attribute reads of the fields it can carry and one conversion to float (None
+    becomes NaN); codes for the strings."""
     keys = list(obs)
-    coin_codes: dict[str, int] = {}
+    values = list(obs.values())
+    n = len(keys)
     exchanges = list(EXCHANGES)
     exchange_codes = dict(_EXCHANGE_CODE)
     ex = [exchange_codes.get(k[0]) for k in keys]
@@ -137,27 +153,36 @@ def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
                 ex[i] = exchange_codes.setdefault(k[0], len(exchanges))
                 if ex[i] == len(exchanges):
                     exchanges.append(k[0])
-    coin = [coin_codes.setdefault(k[1], len(coin_codes)) for k in keys]
-    market = [_MARKET_CODE[k[2]] for k in keys]
-    n = len(keys)
-    if n:
-        table = np.array(list(map(_NUMBERS, obs.values())), dtype=float)
-    else:
-        table = np.empty((0, 1 + len(NUMBER_FIELDS)))
-    cols = [table[:, k].copy() for k in range(table.shape[1])]
-    symbol_codes: dict[str | None, int] = {None: -1}
-    symbol = [symbol_codes.setdefault(s, len(symbol_codes) - 1) for s in map(_SYMBOL, obs.values())]
-    numbers = dict(zip(NUMBER_FIELDS, cols[1:], strict=True))
+    coins, coin = _codes([k[1] for k in keys])
+    market = np.array([_MARKET_CODE[k[2]] for k in keys], dtype=np.int8)
+    # Per market, only the fields its observations can carry (a spot has no funding, a
+    # borrow no book): about half the conversions of every field for every row.
+    numbers = {name: np.full(n, np.nan) for name in NUMBER_FIELDS}
+    ts = np.zeros(n, dtype=np.int64)
+    for code, getter, names in _BY_MARKET:
+        rows = np.flatnonzero(market == code)
+        if not rows.size:
+            continue
+        group = [values[i] for i in rows.tolist()]
+        table = np.array(list(map(getter, group)), dtype=float)
+        ts[rows] = table[:, 0]
+        for j, name in enumerate(names, start=1):
+            numbers[name][rows] = table[:, j]
+    symbols, symbol = _codes(list(map(_SYMBOL, values)))
+    if None in symbols:  # no symbol: code -1
+        gap = symbols.index(None)
+        symbols = symbols[:gap] + symbols[gap + 1 :]
+        symbol = [-1 if s == gap else s - (s > gap) for s in symbol]
     return _Columns(
         at=at,
         exchanges=tuple(exchanges),
-        coins=tuple(coin_codes),
+        coins=coins,
         markets=MARKETS,
         exchange=np.array(ex, dtype=np.int16),
         coin=np.array(coin, dtype=np.int32),
-        market=np.array(market, dtype=np.int8),
-        ts=cols[0].astype(np.int64),
-        symbols=tuple(s for s in symbol_codes if s is not None),
+        market=market,
+        ts=ts,
+        symbols=symbols,
         symbol=np.array(symbol, dtype=np.int32),
         **numbers,
     )
