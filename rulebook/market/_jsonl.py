@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, TextIO, cast
 
-from pydantic import ValidationError
+import msgspec
 
 from rulebook._text import terminal_safe
 
-from ._model import Observation
-from ._settlement import SETTLEMENT_FIELDS, Settlement
+from ._model import OBSERVATION_FIELDS, Observation, observation_from
+from ._settlement import SETTLEMENT_FIELDS, Settlement, settlement_from
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -28,7 +28,7 @@ __all__ = [
     "JsonlRecorder",
 ]
 
-_FIELDS = frozenset(Observation.model_fields) | SETTLEMENT_FIELDS
+_FIELDS = OBSERVATION_FIELDS | SETTLEMENT_FIELDS
 
 #: one valid line of a snapshot file: an observation, or a settlement record
 Record = Observation | Settlement
@@ -43,9 +43,10 @@ def open_recording(path: str | os.PathLike[str]) -> IO[bytes]:
 
 
 def _validate(data: dict[str, object]) -> Record:
+    """The record of a decoded line, checked field by field (the detailed path)."""
     if data.get("market") == "settlement":
-        return Settlement.model_validate(data)
-    return Observation.model_validate(data)
+        return settlement_from(data)
+    return observation_from(data)
 
 
 @dataclass(frozen=True)
@@ -62,47 +63,9 @@ class LineError:
         return f"{self.path}:{self.line}: {self.severity}: {terminal_safe(self.message)}"
 
 
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "line"
-        msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
-
-
 #: the longest snapshot line read (bytes); a real line is a few hundred bytes.
 #: A longer one is skipped, read in pieces of this size, never held whole.
 MAX_LINE_BYTES = 64 * 1024
-
-
-def _lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None, int]]:
-    """``(number, line, length)`` per line; ``line`` is None when longer than ``limit``.
-
-    A truncated .gz is an OSError (what callers report), not EOFError."""
-    try:
-        yield from _bounded_lines(fh, limit)
-    except EOFError as e:
-        raise OSError(f"compressed file ends early ({e})") from None
-
-
-def _bounded_lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None, int]]:
-    n = 0
-    while True:
-        raw = fh.readline(limit + 1)
-        if not raw:
-            return
-        n += 1
-        if raw.endswith(b"\n") or len(raw) <= limit:
-            yield n, raw, len(raw)
-            continue
-        size = len(raw)
-        while not raw.endswith(b"\n"):  # skip the rest of the line, a piece at a time
-            raw = fh.readline(limit)
-            if not raw:
-                break
-            size += len(raw)
-        yield n, None, size
 
 
 def _parse_line(data: bytes) -> tuple[object, str | None]:
@@ -122,6 +85,10 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
+_decode_observation = msgspec.json.Decoder(Observation).decode
+_decode_settlement = msgspec.json.Decoder(Settlement).decode
+
+
 def iter_jsonl(
     path: str | os.PathLike[str],
     *,
@@ -133,47 +100,126 @@ def iter_jsonl(
     line, a :class:`Settlement` (spec 9); callers that hand data to rules keep
     the observations only (``read_jsonl`` does).
 
-    Streams the file: memory holds one line at a time, at most
-    ``max_line_bytes``. Never raises for bad content: a line too long, bad
-    JSON, bad UTF-8, nesting too deep, a huge integer, a non-object or an
-    invalid observation becomes a LineError and reading goes on. Blank lines
-    are skipped silently. Unknown keys are dropped; each is reported once per
-    file as a warning item (observation None) just before its line's result.
+    Streams the file: memory holds one piece of ``max_line_bytes`` and one
+    line at a time. Never raises for bad content: a line too long, bad JSON,
+    bad UTF-8, nesting too deep, a huge integer, a non-object or an invalid
+    observation becomes a LineError and reading goes on. Blank lines are
+    skipped silently. Unknown keys are dropped; each is reported once per file
+    as a warning item (observation None) just before its line's result.
+
+    Each line is decoded straight into its model, which checks it as it
+    parses (docs/performance.md, "Reading a recording"); a line that decode
+    rejects is read again by ``json.loads`` and checked field by field, which
+    says what is wrong with it, or accepts what the typed decode is stricter
+    about than spec 9 (``1.7e12`` as a ``ts``, an unknown key, a bad byte in a
+    symbol).
     """
     p = str(path)
     warned: set[str] = set()
+    limit = max_line_bytes
+    decode = _decode_observation
+    n = 0
+    # The file is read in pieces of `limit` bytes, so a line inside one piece is
+    # shorter than the limit; only a line continued from the piece before can be
+    # longer. `carry` is such a line's start; `skipping` is the size so far of
+    # one longer than the limit, whose bytes are dropped as they are read.
+    carry = b""
+    skipping = 0
     with open_recording(path) as fh:
-        for n, raw, size in _lines(fh, max_line_bytes):
-            if raw is None:
-                yield n, None, LineError(
-                    p, n, f"line of {size:,} bytes is longer than {max_line_bytes:,}; skipped"
-                )
-                continue
-            if not raw.strip():
-                continue
-            data, problem = _parse_line(raw)
-            if problem is not None:
-                yield n, None, LineError(p, n, problem)
-                continue
-            if not isinstance(data, dict):
-                yield n, None, LineError(p, n, f"expected a JSON object, got {type(data).__name__}")
-                continue
-            for k in data.keys() - _FIELDS:
-                if k not in warned:
-                    warned.add(k)
-                    yield n, None, LineError(
-                        p, n, f"unknown field {_short(k)} ignored (reported once per file)",
-                        "warning",
-                    )
+        read = fh.read
+        while True:
             try:
-                obs = _validate(data)
-            except ValidationError as e:
-                yield n, None, LineError(p, n, _describe(e))
-                continue
-            except RecursionError:  # pragma: no cover - json.loads fails first
-                yield n, None, LineError(p, n, "nested too deeply")
-                continue
-            yield n, obs, None
+                piece = read(limit)
+            except EOFError as e:  # a truncated .gz: what callers report as unreadable
+                raise OSError(f"compressed file ends early ({e})") from None
+            if not piece:
+                break
+            lines = piece.split(b"\n")
+            tail = lines.pop()  # the start of a line the next piece goes on with
+            if skipping or carry:
+                if not lines:  # no newline in this piece: the line goes on
+                    if skipping:
+                        skipping += len(tail)
+                    elif len(carry) + len(tail) > limit:
+                        skipping, carry = len(carry) + len(tail), b""
+                    else:
+                        carry += tail
+                    continue
+                first = lines[0]
+                if skipping or len(carry) + len(first) > limit:
+                    n += 1
+                    size = (skipping or len(carry)) + len(first) + 1
+                    yield n, None, _too_long(p, n, size, limit)
+                    del lines[0]
+                else:
+                    lines[0] = carry + first
+                skipping, carry = 0, b""
+            for raw in lines:
+                n += 1
+                try:
+                    yield n, decode(raw), None
+                except msgspec.DecodeError:  # a ValidationError too
+                    yield from _checked_line(p, n, raw, warned)
+            if len(tail) > limit:  # pragma: no cover - a piece is at most `limit` bytes
+                skipping = len(tail)
+            else:
+                carry = tail
+    if skipping:
+        n += 1
+        yield n, None, _too_long(p, n, skipping, limit)
+    elif carry:
+        yield from _line_at_end(p, n + 1, carry, warned)
+
+
+def _line_at_end(
+    p: str, n: int, raw: bytes, warned: set[str]
+) -> Iterator[tuple[int, Record | None, LineError | None]]:
+    """The last line of a file without a newline at its end."""
+    try:
+        yield n, _decode_observation(raw), None
+    except msgspec.DecodeError:
+        yield from _checked_line(p, n, raw, warned)
+
+
+def _too_long(p: str, n: int, size: int, limit: int) -> LineError:
+    return LineError(p, n, f"line of {size:,} bytes is longer than {limit:,}; skipped")
+
+
+def _checked_line(
+    p: str, n: int, raw: bytes, warned: set[str]
+) -> Iterator[tuple[int, Record | None, LineError | None]]:
+    """A line the typed decode of an observation rejected: a settlement record, a
+    blank line, or a line to check field by field for its message."""
+    if b"settlement" in raw:
+        try:
+            yield n, _decode_settlement(raw), None
+            return
+        except msgspec.DecodeError:
+            pass
+    if not raw.strip():
+        return
+    data, problem = _parse_line(raw)
+    if problem is not None:
+        yield n, None, LineError(p, n, problem)
+        return
+    if not isinstance(data, dict):
+        yield n, None, LineError(p, n, f"expected a JSON object, got {type(data).__name__}")
+        return
+    for k in data.keys() - _FIELDS:
+        if k not in warned:
+            warned.add(k)
+            yield n, None, LineError(
+                p, n, f"unknown field {_short(k)} ignored (reported once per file)", "warning"
+            )
+    try:
+        record = _validate(data)
+    except msgspec.ValidationError as e:
+        yield n, None, LineError(p, n, str(e))
+        return
+    except RecursionError:  # pragma: no cover - json.loads fails first
+        yield n, None, LineError(p, n, "nested too deeply")
+        return
+    yield n, record, None
 
 
 def _short(key: str, limit: int = 40) -> str:

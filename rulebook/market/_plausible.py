@@ -31,6 +31,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+import msgspec
+
 from ._model import Observation
 from ._settlement import Settlement
 from ._view import SnapshotView
@@ -203,7 +205,7 @@ class PriceGuard:
                         f"(band {self.band.jump:.0%}); paid at the perp's mark instead",
                     )
                 )
-                out.append(s.model_copy(update={"mark": None}))
+                out.append(msgspec.structs.replace(s, mark=None))
                 changed = True
             else:
                 out.append(s)
