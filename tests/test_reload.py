@@ -283,44 +283,72 @@ def test_rule_status_and_diff() -> None:
     assert rule_status(new, "carry", old.rule("carry").fingerprint) == "removed"
 
 
+class Waits:
+    """The watcher's sleep between retries, injected: the test decides what the files
+    look like at each retry (no timer racing the machine's load), and sees the waits."""
+
+    def __init__(self, *edits: Callable[[], object]) -> None:
+        self.edits = list(edits)  # the i-th wait makes the i-th edit
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if len(self.waits) <= len(self.edits):
+            self.edits[len(self.waits) - 1]()
+
+
 def test_retry_rule_waits_out_an_empty_file(strategies: Path) -> None:
-    """Called directly, without the watcher's threads, so the timing is ours:
-    the file is empty when the load starts and written 30 ms later, inside the
-    retry window (3 retries, 25 ms apart)."""
+    """Called directly, without the watcher's threads: the file is empty when the
+    load starts and written during the first wait, inside the retry window
+    (3 retries, 25 ms apart)."""
     loaded = load_ruleset([strategies])
     assert loaded.ruleset is not None
     holder = RulesetHolder(loaded.ruleset)
-    watcher = RulesetWatcher([strategies], holder)  # not started: reload() by hand
     target = strategies / "cross.rules"
+    waits = Waits(lambda: target.write_text(rules("0.9%")))
+    watcher = RulesetWatcher([strategies], holder, sleep=waits)  # not started: reload() by hand
     target.write_text("")
-    writer = threading.Timer(0.03, lambda: target.write_text(rules("0.9%")))
-    writer.start()
-    try:
-        outcome = watcher.reload()
-    finally:
-        writer.join()
+    outcome = watcher.reload()
     assert isinstance(outcome, ReloadReport)
-    assert outcome.attempts >= 2
+    assert outcome.attempts == 2
+    assert waits.waits == [0.025]
     assert outcome.changed == ("cross",)
     assert threshold_of(holder) == "0.9%"
 
 
 def test_retry_rule_waits_out_a_delete_and_recreate(strategies: Path) -> None:
+    """Deleted when the load starts, recreated only during the third wait: the last
+    retry loads it."""
     loaded = load_ruleset([strategies])
     assert loaded.ruleset is not None
     holder = RulesetHolder(loaded.ruleset)
-    watcher = RulesetWatcher([strategies], holder)
     target = strategies / "carry.rules"
+    nothing = lambda: None  # noqa: E731
+    waits = Waits(nothing, nothing, lambda: target.write_text(OTHER.replace("0.05%", "0.04%")))
+    watcher = RulesetWatcher([strategies], holder, sleep=waits)
     target.unlink()
-    writer = threading.Timer(0.03, lambda: target.write_text(OTHER.replace("0.05%", "0.04%")))
-    writer.start()
-    try:
-        outcome = watcher.reload()
-    finally:
-        writer.join()
+    outcome = watcher.reload()
     assert isinstance(outcome, ReloadReport)
-    assert outcome.attempts >= 2
+    assert outcome.attempts == 4
+    assert waits.waits == [0.025] * 3
     assert (outcome.added, outcome.removed, outcome.changed) == ((), (), ("carry",))
+
+
+def test_retry_rule_gives_up_after_its_retries(strategies: Path) -> None:
+    """A file still empty after the last retry is refused (E301), old ruleset kept:
+    three waits, four loads, never more."""
+    loaded = load_ruleset([strategies])
+    assert loaded.ruleset is not None
+    holder = RulesetHolder(loaded.ruleset)
+    waits = Waits()
+    watcher = RulesetWatcher([strategies], holder, sleep=waits)
+    (strategies / "cross.rules").write_text("")
+    outcome = watcher.reload()
+    assert isinstance(outcome, ReloadFailure)
+    assert outcome.attempts == 4
+    assert waits.waits == [0.025] * 3
+    assert [d.code for d in outcome.errors] == ["E301"]
+    assert holder.current() is loaded.ruleset
 
 
 def test_a_failing_callback_is_reported_and_reloading_goes_on(strategies: Path) -> None:

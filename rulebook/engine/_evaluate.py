@@ -6,6 +6,8 @@ import math
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import itemgetter
+from typing import TypeVar
 
 import numpy as np
 
@@ -20,7 +22,7 @@ from rulebook.lang import (
 )
 from rulebook.market import SnapshotView
 
-from ._decide import Book, DecisionKind, RiskBudget
+from ._decide import Book, DecisionKind, RiskBudget, position_key
 from ._env import SnapshotEnv, SubjectFigures
 from ._evaluator import DIV_ZERO, RulePlan, RuleResult, Traced, explanation, plan
 from ._fees import EngineConfig
@@ -33,7 +35,7 @@ from ._metrics import (
     net_rate,
     spread_legs,
 )
-from ._vector import Figures, MarketArrays, Subjects
+from ._vector import EX_INDEX, N_EX, Figures, MarketArrays, Subjects
 
 __all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
 
@@ -239,6 +241,24 @@ def _legs(s: Subject, first_short: bool) -> tuple[Leg, ...]:
     return legs
 
 
+_T = TypeVar("_T")
+
+
+def _pick(seq: list[_T], positions: list[int]) -> list[_T]:
+    """`[seq[i] for i in positions]`, with the loop in C."""
+    if len(positions) == 1:
+        return [seq[positions[0]]]
+    return list(itemgetter(*positions)(seq)) if positions else []
+
+
+def _gather(codes: np.ndarray | int, idx: np.ndarray) -> np.ndarray:
+    """The codes at `idx` (a batch's array, or one code for all)."""
+    if isinstance(codes, np.ndarray):
+        out: np.ndarray = codes[idx]
+        return out
+    return np.full(len(idx), codes, dtype=np.intp)
+
+
 def _percent(x: float, places: int) -> str:
     text = f"{x * 100:.{places}f}".rstrip("0").rstrip(".")
     return f"{text if text not in ('', '-0') else '0'}%"
@@ -311,6 +331,11 @@ def evaluate(
     p = plan(ruleset)
     market = MarketArrays(view, p.coins, env.config)
     out = _Collector(env, market)
+    # Without --all or --explain every listed entry fired: they are sorted and
+    # decided on the arrays, and each Opportunity is built once, decided
+    # (`_Collector.finish`). The general path builds them first, then sorts
+    # and decides the objects; tests/test_engine_fast.py checks both agree.
+    fast = not (include_unfired or explain)
     for rp in p.rules:
         rule = rp.rule
         result = rp.run(market, trace=explain)
@@ -318,13 +343,17 @@ def evaluate(
         base = out.order
         traced = out.traced(rp, result) if explain else None
         out.skipped_from_arrays(rp, result, base, traced)
-        out.fired_from_arrays(rule, bindings, result, base, traced)
+        if fast:
+            out.fired_chunk(rule, result, base)
+        else:
+            out.fired_from_arrays(rule, bindings, result, base, traced)
         if include_unfired:
             out.unfired_from_arrays(rule, bindings, result, base, traced)
         out.order = base + len(bindings)
         out.total += len(bindings)
-    out.sort()
-    decide(out.opportunities, ruleset, book)
+    if not (fast and out.finish(ruleset, book)):
+        out.sort()
+        decide(out.opportunities, ruleset, book)
     if out.batches:
         return Evaluation(
             view.at, ruleset.sha256, out.opportunities, out.batches, out.total, _ready=False
@@ -343,11 +372,17 @@ class _Collector:
         self.order = 0
         self.total = 0
         # figures per (subject arrays, kind), by binding position
-        self._made: dict[tuple[Hashable, str | None], list[SubjectFigures | None]] = {}
+        self._made: dict[
+            tuple[Hashable, str | None], tuple[list[SubjectFigures | None], np.ndarray]
+        ] = {}
         # _sort_key of each opportunity, per rule, while they all come from
         # fired_from_arrays (None once an unfired one is listed): sorting by
         # arrays spares a Python key call per opportunity
         self._keys: list[tuple[np.ndarray, np.ndarray]] | None = []
+        # the fast path's fired bindings per rule: (rule, result, positions, base)
+        self._chunks: list[tuple[CompiledRule, RuleResult, np.ndarray, int]] = []
+        # position codes: spreads first (coin, lower, higher exchange), then carries
+        self._carry_base = market.n_coins * N_EX * N_EX
 
     def sort(self) -> None:
         """Opportunities in `_sort_key` order: best expected net first, ties in ruleset order."""
@@ -393,34 +428,171 @@ class _Collector:
         figures object names its subject)."""
         made = self._made.get((key, rule.subject_kind))
         if made is None:
-            made = self._made[(key, rule.subject_kind)] = [None] * len(f.edge)
-        positions = idx.tolist()
-        out = list(map(made.__getitem__, positions))
-        todo = idx[[k for k, x in enumerate(out) if x is None]]
+            made = self._made[(key, rule.subject_kind)] = (
+                [None] * len(f.edge),
+                np.zeros(len(f.edge), dtype=bool),
+            )
+        objects, have = made
+        todo = idx[~have[idx]]
         if f.missing is not None:
             todo = todo[~f.missing[todo]]  # no legs: no figures
-        if not len(todo):
-            return out
-        cols = zip(
-            todo.tolist(),
-            f.edge[todo].tolist(),
-            f.fees[todo].tolist(),
-            f.deviation[todo].tolist(),
-            f.price_score[todo].tolist(),
-            f.age[todo].tolist(),
-            f.fresh[todo].tolist(),
-            f.confidence[todo].tolist(),
-            f.first_short[todo].tolist(),
-            strict=True,
-        )
-        env = self.env
-        for i, edge, fees, dev, ps, age, fresh, conf, first_short in cols:
-            s = bindings[i].subject
-            assert s is not None  # a rule with figures has a subject
-            made[i] = SubjectFigures(
-                s, _legs(s, first_short), edge, fees, dev, ps, age, fresh, conf, env
+        if len(todo):
+            positions = todo.tolist()
+            subjects = [bindings[i].subject for i in positions]
+            # built with the loop in C: SubjectFigures(subject, legs, edge,
+            # fees, deviation, price score, age, fresh score, confidence, env)
+            new = map(
+                SubjectFigures,
+                subjects,
+                map(_legs, subjects, f.first_short[todo].tolist()),
+                f.edge[todo].tolist(),
+                f.fees[todo].tolist(),
+                f.deviation[todo].tolist(),
+                f.price_score[todo].tolist(),
+                f.age[todo].tolist(),
+                f.fresh[todo].tolist(),
+                f.confidence[todo].tolist(),
+                repeat(self.env),
             )
-        return list(map(made.__getitem__, positions))
+            for i, made_one in zip(positions, new, strict=True):
+                objects[i] = made_one
+            have[todo] = True
+        return list(map(objects.__getitem__, idx.tolist()))
+
+    def fired_chunk(self, rule: CompiledRule, result: RuleResult, base: int) -> None:
+        """Keep a rule's fired bindings, as arrays, for `finish`."""
+        idx = np.flatnonzero(result.fired)
+        if len(idx):
+            self._chunks.append((rule, result, idx, base))
+
+    def finish(self, ruleset: Ruleset, book: Book | None) -> bool:
+        """The fired entries of `fired_chunk`, sorted and decided on arrays, then
+        built as Opportunities: the same as `fired_from_arrays` for each chunk,
+        then `sort` and `decide`. False (and the opportunities built, unsorted
+        and undecided) when a sort key is NaN: that order is Python's."""
+        chunks, self._chunks = self._chunks, []
+        nets: list[np.ndarray] = []
+        orders: list[np.ndarray] = []
+        for _rule, result, idx, base in chunks:
+            nets.append(self._net_key(result, idx))
+            orders.append(idx + (base + 1))
+        if not chunks:
+            return True
+        net = np.concatenate(nets)
+        if np.isnan(net).any():
+            for rule, result, idx, base in chunks:
+                asked: list[float | None] = [None] * len(idx)
+                if result.amounts is not None:
+                    asked = result.amounts[idx].tolist()
+                self._append(
+                    rule, rule.bindings, result.figures, result.subject, idx, base, True, asked,
+                    None,
+                )
+            self._keys = None
+            return False
+        order = np.concatenate(orders)
+        # the same total order as _sort_key's tuples (order is unique); lexsort
+        # sorts by the last key first
+        perm = np.lexsort((order, net))
+        names: list[str] = []
+        rules: list[CompiledRule] = []
+        chosen: list[Binding] = []
+        figures: list[SubjectFigures | None] = []
+        requested: list[float | None] = []
+        decided = np.zeros(len(net), dtype=bool)
+        keys = np.full(len(net), -1, dtype=np.int64)
+        confidence = np.zeros(len(net))
+        at = 0
+        for rule, result, idx, _base in chunks:
+            n = len(idx)
+            bindings = rule.bindings
+            names.extend(repeat(rule.name, n))
+            rules.extend(repeat(rule, n))
+            chosen.extend(map(bindings.__getitem__, idx.tolist()))
+            f, subject = result.figures, result.subject
+            if f is not None and subject is not None:
+                figures.extend(self._figures_at(rule, bindings, f, subject.key, idx))
+                keys[at : at + n] = self._position_codes(subject, idx)
+                confidence[at : at + n] = f.confidence[idx]
+            else:
+                figures.extend(repeat(None, n))
+            if result.amounts is not None:
+                requested.extend(result.amounts[idx].tolist())
+                decided[at : at + n] = subject is not None
+            else:
+                requested.extend(repeat(None, n))
+            at += n
+        ranked = perm.tolist()
+        chosen = _pick(chosen, ranked)
+        subjects = [b.subject for b in chosen]
+        requested = _pick(requested, ranked)
+        amounts: list[float | None] = list(requested)
+        kinds: list[DecisionKind | None] = [None] * len(ranked)
+        reasons: list[str | None] = [None] * len(ranked)
+        sel = np.flatnonzero(decided[perm]).tolist()
+        if sel:
+            budget = RiskBudget(ruleset.risk, book, self._position_code)
+            verdicts = budget.verdicts(
+                keys[perm][sel].tolist(),
+                _pick(subjects, sel),  # type: ignore[arg-type]  # decided: it has a subject
+                _pick(requested, sel),  # type: ignore[arg-type]  # and a hedge's amount
+                confidence[perm][sel].tolist(),
+                _pick(names, [ranked[j] for j in sel]),
+            )
+            for j, (kind, amount, reason) in zip(sel, verdicts, strict=True):
+                kinds[j], amounts[j], reasons[j] = kind, amount, reason
+        n = len(ranked)
+        self.opportunities = list(map(
+            Opportunity,
+            _pick(names, ranked),
+            chosen,
+            subjects,
+            _pick(figures, ranked),
+            repeat(True, n),
+            requested,
+            amounts,
+            kinds,
+            reasons,
+            repeat(None, n),
+            order[perm].tolist(),
+            _pick(rules, ranked),
+        ))
+        return True
+
+    def _net_key(self, result: RuleResult, idx: np.ndarray) -> np.ndarray:
+        """_sort_key's first element over the arrays, same operations:
+        -(amount * net(8h)), -net(8h) without an amount, inf without figures."""
+        f = result.figures
+        if f is None:
+            return np.full(len(idx), np.inf)
+        net: np.ndarray = net_rate(f.edge[idx], f.fees[idx], EIGHT_HOURS_S)
+        if result.amounts is not None:
+            net = result.amounts[idx] * net
+        return -net
+
+    def _position_codes(self, s: Subjects, idx: np.ndarray) -> np.ndarray:
+        """`_position_code` of the subjects at `idx`, over arrays."""
+        c, a = _gather(s.coin, idx), _gather(s.a, idx)
+        if s.kind == "spread":
+            assert s.b is not None
+            b = _gather(s.b, idx)
+            codes: np.ndarray = (c * N_EX + np.minimum(a, b)) * N_EX + np.maximum(a, b)
+            return codes
+        codes = self._carry_base + c * N_EX + a
+        return codes
+
+    def _position_code(self, s: Subject) -> Hashable:
+        """A subject's position (`position_key`) as one integer: the same
+        markets give the same code. A coin outside the ruleset's has no code
+        (no rule can trade it): its position_key stands for it."""
+        c = self.market.coins.get(s.coin)
+        if c is None:
+            return position_key(s)
+        a = EX_INDEX[s.exchanges[0]]
+        if s.kind == "spread":
+            b = EX_INDEX[s.exchanges[1]]
+            return (c * N_EX + min(a, b)) * N_EX + max(a, b)
+        return self._carry_base + c * N_EX + a
 
     def fired_from_arrays(
         self,
@@ -437,16 +609,7 @@ class _Collector:
         amounts = result.amounts[idx] if result.amounts is not None else None
         f = result.figures
         if self._keys is not None:
-            # _sort_key over the arrays, same operations: -(amount * net(8h)),
-            # -net(8h) without an amount, inf without figures
-            if f is None:
-                net = np.full(len(idx), np.inf)
-            else:
-                net = net_rate(f.edge[idx], f.fees[idx], EIGHT_HOURS_S)
-                if amounts is not None:
-                    net = amounts * net
-                net = -net
-            self._keys.append((net, idx + (base + 1)))
+            self._keys.append((self._net_key(result, idx), idx + (base + 1)))
         n = len(idx)
         requested = amounts.tolist() if amounts is not None else [None] * n
         self._append(rule, bindings, f, result.subject, idx, base, True, requested, traced)

@@ -187,6 +187,7 @@ class RulesetWatcher:
         on_back_to_live: Callable[[Ruleset], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         settings: ReloadSettings | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.paths = [Path(p) for p in paths]
         self.holder = holder
@@ -194,6 +195,9 @@ class RulesetWatcher:
         self.on_reload_failed = on_reload_failed
         self.on_back_to_live = on_back_to_live
         self.settings = settings or ReloadSettings()
+        # the wait between retries (a test passes its own, to decide what the files
+        # look like at each retry instead of racing a timer against the machine's load)
+        self._sleep = sleep
         self._cache = ParseCache()
         live = holder.current()
         self._live_raw: dict[str, bytes] = {p: t.encode() for p, t in live.sources.items()}
@@ -246,7 +250,7 @@ class RulesetWatcher:
         attempt = self._attempt()
         tries = 1
         while not self._settled(attempt) and tries <= s.retries:
-            time.sleep(s.retry_delay_ms / 1000)
+            self._sleep(s.retry_delay_ms / 1000)
             attempt = self._attempt()
             tries += 1
         if attempt.in_flux:
