@@ -453,13 +453,13 @@ def _check_ledger_dir(path: str | Path) -> None:
 
 def _check_recording(path: Path) -> None:
     """A replay of a missing or empty file is an error, as a dry-run of it is."""
-    from rulebook.market import Observation, iter_jsonl
+    from rulebook.market import Observation, iter_records
 
     if not path.is_file():
         raise fail(f"{path}: recording not found")
     try:
         # the first valid observation ends the scan: a long recording costs one line
-        found = any(isinstance(o, Observation) for _, o, _ in iter_jsonl(path))
+        found = any(isinstance(o, Observation) for _, o, _ in iter_records(path))
     except OSError as e:
         raise fail(f"{path}: cannot read: {e.strerror or e}") from None
     if not found:
@@ -1081,6 +1081,54 @@ def report(
             html=html,
             csv_dir=csv_dir,
         )
+    )
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="A snapshot or history file: .jsonl, .jsonl.gz or .parquet.")],
+    output: Annotated[Path, typer.Argument(help="The file to write: .parquet, or .jsonl / .jsonl.gz.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace OUTPUT if it exists (never done without).")
+    ] = False,
+) -> None:
+    """Convert a snapshot or history file between JSON Lines and Parquet.
+
+    The direction is OUTPUT's suffix. Every line (row) is checked as a replay
+    checks it: a bad one is reported with its number and skipped. Settlement
+    records and unknown keys are kept; a JSONL file converts to Parquet and
+    back byte for byte (docs/columnar.md). Parquet needs the `parquet` extra.
+
+    Example:
+
+        rulebook convert recording.jsonl.gz recording.parquet
+    """
+    from rulebook.market import convert as convert_file
+
+    try:
+        result = convert_file(source, output, force=force)
+    except FileExistsError as e:
+        raise fail(str(e)) from None
+    except FileNotFoundError as e:
+        raise fail(str(e) if not e.strerror else f"{source}: no such file") from None
+    except ValueError as e:
+        raise fail(str(e)) from None
+    except OSError as e:
+        raise fail(f"{source}: {e.strerror or e}", 1) from None
+    for problem in result.problems[:20]:
+        err.print(str(problem), markup=False)
+    shown = min(len(result.problems), 20)
+    if result.skipped + result.warnings > shown:
+        err.print(
+            f"... {result.skipped + result.warnings - shown:,} more problems", markup=False
+        )
+    if result.rows == 0:
+        raise fail(f"{source}: no valid record; nothing written", 1)
+    skipped = f", skipped {result.skipped:,} invalid" if result.skipped else ""
+    out.print(
+        f"wrote {result.rows:,} records ({result.settlements:,} settlement records) "
+        f"to {output}{skipped}",
+        markup=False,
     )
 
 

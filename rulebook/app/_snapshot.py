@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from rulebook.errors import RulebookError
 from rulebook.lang import Ruleset
-from rulebook.market import Observation, SnapshotView, iter_jsonl
+from rulebook.market import Observation, SnapshotView, iter_records
 
 from ._render import utc_time
 
@@ -73,7 +73,7 @@ def snapshot_from_file(path: str | os.PathLike[str], at: int | None = None) -> L
     newest: int | None = None
     late: tuple[int, int] | None = None  # lines out of time order: count, first line
     try:
-        for n, o, e in iter_jsonl(path):
+        for n, o, e in iter_records(path):  # JSONL or Parquet, by the suffix
             if e is not None:
                 bad += 1
                 if len(problems) < KEPT_PROBLEMS:

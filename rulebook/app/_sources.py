@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rulebook.lang import Ruleset
-from rulebook.market import SnapshotView, iter_jsonl, open_recording
+from rulebook.market import SnapshotView, is_columnar, iter_jsonl, open_recording
 from rulebook.trading import Runtime
 
 if TYPE_CHECKING:
@@ -31,6 +31,13 @@ def recording_span(path: str | os.PathLike[str]) -> tuple[int, int] | None:
             return None
         return value if isinstance(value, int) else None
 
+    if is_columnar(path):  # the ts column of a Parquet file
+        from rulebook.market import time_span
+
+        try:
+            return time_span(path)
+        except OSError:
+            return None
     try:
         # the first valid line, read as the replay reads it (bounded lines, .gz too)
         first = next((rec.ts for _, rec, _ in iter_jsonl(path) if rec is not None), None)

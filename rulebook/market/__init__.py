@@ -15,6 +15,7 @@ from rulebook._exchanges import PROFILES, ExchangeProfile, IntervalField, TakerF
 
 from ._duration import parse_duration
 from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
+from ._filetype import COLUMNAR_SUFFIXES, PARQUET_HINT, is_columnar
 from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
 from ._jsonl import (
     JsonlRecorder,
@@ -53,6 +54,17 @@ from ._settling import (
 from ._view import SnapshotView
 
 if TYPE_CHECKING:
+    from ._columnar import (
+        ConvertResult,
+        ObservationColumns,
+        convert,
+        iter_columns,
+        iter_parquet,
+        iter_records,
+        read_columnar_rows,
+        time_span,
+        write_columnar,
+    )
     from ._live import CycleResult, ExchangeFeed, LiveSource, make_exchange
     from ._record import cycle_reporter, parse_markets, record_snapshots
     from ._retry import TRANSIENT_ERRORS, RetryPolicy
@@ -63,6 +75,16 @@ if TYPE_CHECKING:
 # of a file, status, replays) should not pay for it, so these names load
 # their module on first use.
 _LIVE: dict[str, str] = {
+    # the columnar format loads numpy on import, and pyarrow when a file is read
+    "ConvertResult": "._columnar",
+    "ObservationColumns": "._columnar",
+    "convert": "._columnar",
+    "iter_columns": "._columnar",
+    "iter_parquet": "._columnar",
+    "iter_records": "._columnar",
+    "read_columnar_rows": "._columnar",
+    "time_span": "._columnar",
+    "write_columnar": "._columnar",
     "CycleResult": "._live",
     "ExchangeFeed": "._live",
     "LiveSource": "._live",
@@ -87,6 +109,18 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "COLUMNAR_SUFFIXES",
+    "PARQUET_HINT",
+    "ConvertResult",
+    "ObservationColumns",
+    "convert",
+    "is_columnar",
+    "iter_columns",
+    "iter_parquet",
+    "iter_records",
+    "read_columnar_rows",
+    "time_span",
+    "write_columnar",
     "DEFAULT_INTERVAL_H",
     "DEFAULT_TAKER_FEES",
     "TRANSIENT_ERRORS",

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ._model import Observation, basis_rate, borrow_per_8h, mid_price, normalise_funding
 from ._settlement import Settlement
+
+if TYPE_CHECKING:
+    from ._columnar import ObservationColumns
 
 __all__ = ["SnapshotView"]
 
@@ -72,6 +76,21 @@ class SnapshotView:
         if at is None:
             at = newest if newest is not None else 0
         return cls(at, latest, failures, recorded=recorded)
+
+    # -- from columns (the contract with the columnar reader: docs/columnar.md) ------------
+    @classmethod
+    def from_columns(cls, cols: ObservationColumns, *, recorded: bool = True) -> SnapshotView:
+        """The view of one cycle of a columnar recording (``market._columnar.iter_columns``).
+
+        FIRST, SIMPLE VERSION: it materialises one ``Observation`` per row through
+        the model's validating constructor, so that every accessor below works
+        unchanged. The columns are the fast path: a lazy view over them, and
+        MarketArrays built straight from them, replace this."""
+        latest: dict[Key, Observation] = {}
+        for row in cols.rows():
+            o = Observation.model_validate(row)
+            latest[o.key] = o
+        return cls(cols.at, latest, settlements=cols.settlements, recorded=recorded)
 
     # -- raw observations -------------------------------------------------
     def get(self, exchange: str, coin: str, market: str) -> Observation | None:
