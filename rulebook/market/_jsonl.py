@@ -68,6 +68,36 @@ class LineError:
 MAX_LINE_BYTES = 64 * 1024
 
 
+def _lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """``(number, line, length)`` per line; ``line`` is None when longer than ``limit``
+    (the converter's reader, `_columnar`, which needs each line's bytes).
+
+    A truncated .gz is an OSError (what callers report), not EOFError."""
+    try:
+        yield from _bounded_lines(fh, limit)
+    except EOFError as e:
+        raise OSError(f"compressed file ends early ({e})") from None
+
+
+def _bounded_lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    n = 0
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        n += 1
+        if raw.endswith(b"\n") or len(raw) <= limit:
+            yield n, raw, len(raw)
+            continue
+        size = len(raw)
+        while not raw.endswith(b"\n"):  # skip the rest of the line, a piece at a time
+            raw = fh.readline(limit)
+            if not raw:
+                break
+            size += len(raw)
+        yield n, None, size
+
+
 def _parse_line(data: bytes) -> tuple[object, str | None]:
     """The JSON value of one line, or why it is not one. Never raises."""
     text = data.decode("utf-8", errors="replace")  # a bad byte fails below, not the file

@@ -88,7 +88,7 @@ class SnapshotView:
         MarketArrays built straight from them, replace this."""
         latest: dict[Key, Observation] = {}
         for row in cols.rows():
-            o = Observation.model_validate(row)
+            o = Observation.checked(**row)
             latest[o.key] = o
         return cls(cols.at, latest, settlements=cols.settlements, recorded=recorded)
 
