@@ -343,7 +343,12 @@ def screen(
 
 @app.command()
 def snapshot(
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON Lines file to append to.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="File to append to: .jsonl, or .parquet (docs/columnar.md)."
+        ),
+    ],
     exchanges: Annotated[
         list[str] | None,
         typer.Option(
@@ -365,13 +370,24 @@ def snapshot(
     count: Annotated[
         int | None, typer.Option(min=1, help="Stop after N cycles (default: run until Ctrl-C).")
     ] = None,
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="jsonl|parquet",
+            help="The output's format (default: by its suffix; it must agree with the suffix).",
+        ),
+    ] = None,
 ) -> None:
-    """Record live market snapshots from the exchanges as JSON Lines.
+    """Record live market snapshots from the exchanges as JSON Lines (or Parquet).
 
     Every cycle fetches funding rates and intervals, mark and index prices, top of
     book, 24h volume and (where public) borrow rates for the coins, from all
     exchanges at once through their public APIs: no keys needed. An exchange that
     fails is reported and skipped for that cycle. The file replays with dry-run.
+
+    A .parquet output is written through OUTPUT.partial.jsonl, folded into the
+    Parquet file when the run stops (Ctrl-C included).
 
     Example:
 
@@ -392,6 +408,7 @@ def snapshot(
         ex_list, coin_list = parse_markets(exchanges, coins)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
+    _check_format(output, file_format)
     warn = cycle_reporter(typer.echo, lambda text: typer.echo(text, err=True))
     reached = 0  # cycles in which at least one exchange answered
 
@@ -415,6 +432,26 @@ def snapshot(
     typer.echo(f"wrote {written} observations to {output}")
     if not reached:
         raise fail("no exchange answered in any cycle; nothing was recorded", 1)
+
+
+def _check_format(output: Path, file_format: str | None) -> None:
+    """--format agrees with the output's suffix (readers go by the suffix), and Parquet
+    is there to write before anything is fetched."""
+    from rulebook.market import is_columnar, require_parquet
+
+    by_name = "parquet" if is_columnar(output) else "jsonl"
+    if file_format is not None and file_format not in ("jsonl", "parquet"):
+        raise typer.BadParameter(f"--format {file_format}: jsonl or parquet")
+    if file_format is not None and file_format != by_name:
+        want = ".parquet" if file_format == "parquet" else ".jsonl or .jsonl.gz"
+        raise typer.BadParameter(
+            f"--format {file_format} needs an output named {want} (readers go by the suffix)"
+        )
+    if by_name == "parquet":
+        try:
+            require_parquet()
+        except OSError as e:
+            raise fail(str(e), 1) from None
 
 
 def _config(config: Path | None, every: str | None, db: Path | None) -> TradingConfig:
@@ -794,7 +831,10 @@ def history_import(
         list[Path], typer.Argument(help="The dataset's files or its directory (one format).")
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="History file to write (.jsonl or .jsonl.gz).")
+        Path,
+        typer.Option(
+            "--output", "-o", help="History file to write: .jsonl, .jsonl.gz or .parquet."
+        ),
     ],
     format: Annotated[
         str | None,
@@ -810,7 +850,8 @@ def history_import(
     interval, the mark where known) plus the price observations the dataset
     has. Time zones are fixed (supervik's Binance and Bybit dates are UTC+3,
     AHA-HH's are Europe/London local time); where a dataset has no price for
-    a leg the table says NONE and nothing is invented.
+    a leg the table says NONE and nothing is invented. An output named .parquet
+    is written in the columnar format (docs/columnar.md).
 
     Example:
 
@@ -827,7 +868,10 @@ def history_fetch(
     coins: Annotated[str, typer.Option("--coins", "-c", metavar="LIST", help="BTC,ETH,...")],
     since: Annotated[str, typer.Option("--since", metavar="DATE", help="Start, ISO-8601 UTC.")],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="History file (JSON Lines) to append to.")
+        Path,
+        typer.Option(
+            "--output", "-o", help="History file to append to: .jsonl, or .parquet."
+        ),
     ],
     until: Annotated[
         str | None, typer.Option("--until", metavar="DATE", help="End (default: now).")
@@ -841,7 +885,8 @@ def history_fetch(
     Settled rates (with their intervals) from the funding-rate history, and
     mark, index and spot candles, paged and rate-limited. Every page is
     appended as it arrives; running the same command again resumes after the
-    last time the file holds. No API key is needed.
+    last time the file holds. No API key is needed. A .parquet output is
+    appended to through OUTPUT.partial.jsonl, folded in when the fetch ends.
 
     Example:
 

@@ -12,12 +12,14 @@ evaluator's sub-batches too.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from engine_helpers import ruleset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_engine_vector import RULES, random_view
 
-from rulebook.engine import Book, OpenPosition, evaluate
+from rulebook.engine import Book, OpenPosition, _evaluator, evaluate
 from rulebook.engine._evaluate import decide
 from rulebook.lang import Subject
 
@@ -58,6 +60,17 @@ BOOK_SUBJECTS = [
 ]
 
 
+@contextmanager
+def short_circuit_from(n: int):
+    """Short-circuit batches of n bindings and more (the tests' batches are small)."""
+    saved = _evaluator.SHORT_CIRCUIT_MIN
+    _evaluator.SHORT_CIRCUIT_MIN = n
+    try:
+        yield
+    finally:
+        _evaluator.SHORT_CIRCUIT_MIN = saved
+
+
 def fired_dicts(ev) -> list[dict]:
     return [o.to_dict() for o in ev.opportunities if o.fired]
 
@@ -67,12 +80,14 @@ def fired_dicts(ev) -> list[dict]:
     st.integers(0, 10_000),
     st.integers(0, len(RISKS) - 1),
     st.lists(st.integers(0, len(BOOK_SUBJECTS) - 1), max_size=4, unique=True),
+    st.sampled_from([0, 50, 10**9]),
 )
-def test_fast_path_decides_as_the_general_path(seed, risk, held):
+def test_fast_path_decides_as_the_general_path(seed, risk, held, short_circuit):
     rs = RULESETS[risk]
     v = random_view(seed)
     book = Book([OpenPosition("old", {}, BOOK_SUBJECTS[k], 250.0) for k in held])
-    fast = evaluate(rs, v, book)
+    with short_circuit_from(short_circuit):
+        fast = evaluate(rs, v, book)
     general = evaluate(rs, v, book, include_unfired=True)
     assert fired_dicts(fast) == fired_dicts(general)
     assert [(o.order, o.alerts) for o in fast.opportunities] == [
@@ -80,7 +95,8 @@ def test_fast_path_decides_as_the_general_path(seed, risk, held):
     ]
     assert [s.to_dict() for s in fast.skipped] == [s.to_dict() for s in general.skipped]
     # and deciding the fast path's entries again, one by one, changes nothing
-    again = evaluate(rs, v, book)
+    with short_circuit_from(short_circuit):
+        again = evaluate(rs, v, book)
     decide(again.opportunities, rs, book)
     assert fired_dicts(again) == fired_dicts(fast)
 
@@ -94,3 +110,40 @@ def test_the_comparison_is_not_vacuous():
             for ev in (evaluate(RULESETS[risk], random_view(seed), book),):
                 kinds |= {o.decision for o in ev.opportunities}
     assert {"open", "already_open", "cut", "blocked", None} <= kinds
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000))
+def test_short_circuit_agrees_with_explain(seed):
+    # with a trace nothing short-circuits: every node is evaluated everywhere
+    v = random_view(seed)
+    rs = RULESETS[0]
+    with short_circuit_from(0):
+        default = evaluate(rs, v)
+    explained = evaluate(rs, v, explain=True)
+    assert [o.to_dict() for o in default.opportunities] == [
+        {k: x for k, x in o.to_dict().items() if k != "explain"} for o in explained.opportunities
+    ]
+    assert [s.to_dict() for s in default.skipped] == [
+        {k: x for k, x in s.to_dict().items() if k != "explain"} for s in explained.skipped
+    ]
+
+
+def test_the_short_circuit_is_taken():
+    # a first conjunct that fails for most bindings: later ones see a sub-batch
+    seen: list[int] = []
+    walk = _evaluator._Run.walk
+
+    def spy(self, t, lo, hi):
+        seen.append(self.batch.n)
+        return walk(self, t, lo, hi)
+
+    _evaluator._Run.walk = spy  # type: ignore[method-assign]
+    try:
+        with short_circuit_from(0):
+            evaluate(RULESETS[0], random_view(3))
+    finally:
+        _evaluator._Run.walk = walk  # type: ignore[method-assign]
+    rare = next(r for r in RULESETS[0].rules if r.name == "rare_first")
+    assert len(rare.bindings) in seen  # the whole batch
+    assert any(0 < n < len(rare.bindings) // 2 for n in seen)  # and a sub-batch

@@ -139,6 +139,8 @@ class RiskBudget:
         max_open = risk.max_open_positions
         single = risk.max_single_position
         total = risk.max_total_exposure
+        unlimited = single is None and total is None
+        exposure, count = self.exposure, self.count
         out: list[tuple[DecisionKind, float, str | None]] = []
         add = out.append
         for key, subject, amount, confidence, rule in zip(
@@ -162,33 +164,48 @@ class RiskBudget:
                     f"min_confidence: confidence {confidence:.2f} is below {min_confidence:g}",
                 ))
                 continue
-            if max_open is not None and self.count >= max_open:
+            if max_open is not None and count >= max_open:
                 add((
                     "blocked",
                     amount,
-                    f"max_open_positions: {self.count} of {max_open} already open",
+                    f"max_open_positions: {count} of {max_open} already open",
                 ))
                 continue
-            # the room: the smaller of max_single_position and what
-            # max_total_exposure leaves
-            room, limit = float("inf"), ""
-            if single is not None:
-                room, limit = single, "max_single_position"
-            if total is not None:
-                total_room = total - self.exposure
-                if total_room <= room:
-                    room, limit = total_room, "max_total_exposure"
-            if amount <= room:
+            if unlimited:
                 taken = amount
                 add(("open", amount, None))
-            elif room < MIN_TRADE:
-                left = _money(max(room, 0.0))
-                add(("blocked", amount, f"{limit}: {left} left, under the {_money(MIN_TRADE)} minimum"))
-                continue
             else:
-                taken = room
-                add(("cut", room, f"{limit}: cut from {_money(amount)} to {_money(room)}"))
-            held[key] = f"opened earlier in this evaluation by rule {rule}"
-            self.exposure += taken
-            self.count += 1
+                # the room: the smaller of max_single_position and what
+                # max_total_exposure leaves
+                room, limit = float("inf"), ""
+                if single is not None:
+                    room, limit = single, "max_single_position"
+                if total is not None:
+                    total_room = total - exposure
+                    if total_room <= room:
+                        room, limit = total_room, "max_total_exposure"
+                if amount <= room:
+                    taken = amount
+                    add(("open", amount, None))
+                elif room < MIN_TRADE:
+                    left = _money(max(room, 0.0))
+                    add((
+                        "blocked",
+                        amount,
+                        f"{limit}: {left} left, under the {_money(MIN_TRADE)} minimum",
+                    ))
+                    continue
+                else:
+                    taken = room
+                    add(("cut", room, f"{limit}: cut from {_money(amount)} to {_money(room)}"))
+            held[key] = _opened_here(rule)
+            exposure += taken
+            count += 1
+        self.exposure, self.count = exposure, count
         return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _opened_here(rule: str) -> str:
+    """Who holds a position opened earlier in this evaluation (one text per rule)."""
+    return f"opened earlier in this evaluation by rule {rule}"

@@ -52,7 +52,8 @@ class Opportunity:
     rule: str
     binding: Binding
     subject: Subject | None
-    figures: SubjectFigures | None
+    # the figures, or None until made by `_maker` (see `figures`)
+    _figures: SubjectFigures | None
     fired: bool
     requested: float | None  # None: the rule has no hedge action
     amount: float | None = None
@@ -62,6 +63,19 @@ class Opportunity:
     order: int = 0  # rule and binding position in the ruleset, for stable sorting
     # the rule itself, to render its alerts on demand
     compiled: CompiledRule | None = field(default=None, repr=False, compare=False)
+    # the default evaluation decides on arrays and makes a binding's figures
+    # object when first read: a runtime cycle reads few of them
+    _maker: _FigureMaker | None = field(default=None, repr=False, compare=False)
+    _at: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def figures(self) -> SubjectFigures | None:
+        """The subject's figures (spec 6); None for a rule without a subject."""
+        maker = self._maker
+        if maker is not None:
+            self._figures = maker.at(self._at)
+            self._maker = None
+        return self._figures
 
     @property
     def bindings(self) -> dict[str, str]:
@@ -338,7 +352,7 @@ def evaluate(
     fast = not (include_unfired or explain)
     for rp in p.rules:
         rule = rp.rule
-        result = rp.run(market, trace=explain)
+        result = rp.run(market, trace=explain, all_figures=not fast)
         bindings = rule.bindings
         base = out.order
         traced = out.traced(rp, result) if explain else None
@@ -359,6 +373,44 @@ def evaluate(
             view.at, ruleset.sha256, out.opportunities, out.batches, out.total, _ready=False
         )
     return Evaluation(view.at, ruleset.sha256, out.opportunities, [], out.total)
+
+
+class _FigureMaker:
+    """Makes the figures objects of one rule's bindings from its arrays, on
+    demand, shared with every rule over the same subjects (by position)."""
+
+    __slots__ = ("bindings", "f", "objects", "env")
+
+    def __init__(
+        self,
+        bindings: list[Binding],
+        f: Figures,
+        objects: list[SubjectFigures | None],
+        env: SnapshotEnv,
+    ) -> None:
+        self.bindings, self.f, self.objects, self.env = bindings, f, objects, env
+
+    def at(self, i: int) -> SubjectFigures | None:
+        got = self.objects[i]
+        if got is None:
+            f = self.f
+            if f.missing is not None and f.missing[i]:
+                return None  # no legs: no figures
+            s = self.bindings[i].subject
+            assert s is not None  # a rule with figures has a subject
+            got = self.objects[i] = SubjectFigures(
+                s,
+                _legs(s, bool(f.first_short[i])),
+                float(f.edge[i]),
+                float(f.fees[i]),
+                float(f.deviation[i]),
+                float(f.price_score[i]),
+                float(f.age[i]),
+                float(f.fresh[i]),
+                float(f.confidence[i]),
+                self.env,
+            )
+        return got
 
 
 class _Collector:
@@ -497,7 +549,8 @@ class _Collector:
         names: list[str] = []
         rules: list[CompiledRule] = []
         chosen: list[Binding] = []
-        figures: list[SubjectFigures | None] = []
+        makers: list[_FigureMaker | None] = []
+        positions: list[int] = []
         requested: list[float | None] = []
         decided = np.zeros(len(net), dtype=bool)
         keys = np.full(len(net), -1, dtype=np.int64)
@@ -511,11 +564,12 @@ class _Collector:
             chosen.extend(map(bindings.__getitem__, idx.tolist()))
             f, subject = result.figures, result.subject
             if f is not None and subject is not None:
-                figures.extend(self._figures_at(rule, bindings, f, subject.key, idx))
+                makers.extend(repeat(self._maker(rule, bindings, f, subject.key), n))
                 keys[at : at + n] = self._position_codes(subject, idx)
                 confidence[at : at + n] = f.confidence[idx]
             else:
-                figures.extend(repeat(None, n))
+                makers.extend(repeat(None, n))
+            positions.extend(idx.tolist())
             if result.amounts is not None:
                 requested.extend(result.amounts[idx].tolist())
                 decided[at : at + n] = subject is not None
@@ -539,15 +593,18 @@ class _Collector:
                 confidence[perm][sel].tolist(),
                 _pick(names, [ranked[j] for j in sel]),
             )
-            for j, (kind, amount, reason) in zip(sel, verdicts, strict=True):
-                kinds[j], amounts[j], reasons[j] = kind, amount, reason
+            if len(sel) == len(ranked):  # every entry decided: the columns as they come
+                kinds, amounts, reasons = map(list, zip(*verdicts, strict=True))
+            else:
+                for j, (kind, amount, reason) in zip(sel, verdicts, strict=True):
+                    kinds[j], amounts[j], reasons[j] = kind, amount, reason
         n = len(ranked)
         self.opportunities = list(map(
             Opportunity,
             _pick(names, ranked),
             chosen,
             subjects,
-            _pick(figures, ranked),
+            repeat(None, n),
             repeat(True, n),
             requested,
             amounts,
@@ -556,8 +613,21 @@ class _Collector:
             repeat(None, n),
             order[perm].tolist(),
             _pick(rules, ranked),
+            _pick(makers, ranked),
+            _pick(positions, ranked),
         ))
         return True
+
+    def _maker(
+        self, rule: CompiledRule, bindings: list[Binding], f: Figures, key: Hashable
+    ) -> _FigureMaker:
+        made = self._made.get((key, rule.subject_kind))
+        if made is None:
+            made = self._made[(key, rule.subject_kind)] = (
+                [None] * len(f.edge),
+                np.zeros(len(f.edge), dtype=bool),
+            )
+        return _FigureMaker(bindings, f, made[0], self.env)
 
     def _net_key(self, result: RuleResult, idx: np.ndarray) -> np.ndarray:
         """_sort_key's first element over the arrays, same operations:

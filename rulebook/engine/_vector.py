@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from rulebook.market import SnapshotView
 from . import _metrics as M
 from ._fees import EngineConfig, resolve_taker_fee
 
-__all__ = ["V", "MarketArrays", "Subjects", "Figures", "figures_of", "EX_INDEX"]
+__all__ = ["V", "MarketArrays", "Subjects", "Figures", "figures_of", "figures_at", "EX_INDEX", "N_EX"]
 
 EX_INDEX = {e: i for i, e in enumerate(EXCHANGES)}
 N_EX = len(EXCHANGES)
@@ -225,12 +225,56 @@ def figures_of(mk: MarketArrays, s: Subjects) -> Figures:
 
     funding and basis subjects have the same legs and figures; rules over the
     same variables share their subject arrays (deduplicated in the plan)."""
+    return figures_at(mk, s, None)
+
+
+_FIELDS: tuple[str, ...] = Figures.__slots__
+
+
+def figures_at(mk: MarketArrays, s: Subjects, positions: np.ndarray | None) -> Figures:
+    """The figures of these subjects, computed at least at `positions` (every
+    binding when None), once per snapshot and binding.
+
+    The arrays always span the whole batch; where not yet computed, `missing`
+    is False and the figures are zeros, so read only the positions asked for.
+    Every formula is elementwise, so a figure computed for a few bindings is
+    the same float as computed for all: the short-circuit of the evaluator
+    (and of a rule's fired bindings) computes only the bindings it reads."""
     family = "carry" if s.kind == "basis" else s.kind
     key = ("figures", family, s.key)
-    got = mk.memo.get(key)
-    if got is None:
+    done_key = ("figures done", family, s.key)
+    got = cast("Figures | None", mk.memo.get(key))
+    done = cast("np.ndarray | None", mk.memo.get(done_key))
+    if got is None and (positions is None or not isinstance(s.coin, np.ndarray)):
         got = mk.memo[key] = _compute_figures(mk, s)
-    return got  # type: ignore[return-value]
+        return got
+    if got is not None and done is None:
+        return got  # complete
+    assert isinstance(s.coin, np.ndarray) and isinstance(s.a, np.ndarray)
+    n = len(s.coin)
+    if done is None:
+        done = np.zeros(n, dtype=bool)
+        mk.memo[done_key] = done
+    todo = np.flatnonzero(~done) if positions is None else positions[~done[positions]]
+    if len(todo) or got is None:
+        b = s.b[todo] if isinstance(s.b, np.ndarray) else s.b
+        part = _compute_figures(mk, Subjects(s.kind, s.coin[todo], s.a[todo], b, None))
+        if got is None:
+            got = Figures(*(
+                np.zeros(n, dtype=bool) if name == "missing"
+                else np.zeros(n, dtype=np.int64) if name == "reason"
+                else np.zeros(n, dtype=np.asarray(getattr(part, name)).dtype)
+                for name in _FIELDS
+            ))
+            mk.memo[key] = got
+        for name in _FIELDS:
+            value = getattr(part, name)
+            if value is not None:
+                getattr(got, name)[todo] = value
+        done[todo] = True
+        if done.all():
+            del mk.memo[done_key]
+    return got
 
 
 def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:

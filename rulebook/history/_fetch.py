@@ -17,6 +17,11 @@ soon as it arrives. A second run on the same output resumes each series after
 the last time it holds, so an interrupted fetch loses at most one page.
 Where the exchange does not offer a series (no spot market, no index
 candles), that is said and nothing is written for it.
+
+A ``.parquet`` output (docs/columnar.md) cannot be appended to line by line:
+the pages go to a JSON Lines spool beside it (``OUT.parquet.partial.jsonl``),
+which is folded into the Parquet file when the fetch ends, however it ends.
+A spool left by a killed run is resumed from and folded in by the next run.
 """
 
 from __future__ import annotations
@@ -49,8 +54,19 @@ class FetchStats:
 
 
 def resume_points(path: Path) -> dict[tuple[str, str, str], int]:
-    """The last time each (exchange, coin, kind) series holds in an existing output."""
+    """The last time each (exchange, coin, kind) series holds in an existing output
+    (a Parquet one: with what its spool holds)."""
+    from rulebook.market import is_columnar
+
     last: dict[tuple[str, str, str], int] = {}
+    if is_columnar(path):
+        from rulebook.market import series_ends, spool_path
+
+        if path.exists():
+            last.update(series_ends(path))
+        for key, ts in resume_points(spool_path(path)).items():
+            last[key] = max(last.get(key, 0), ts)
+        return last
     if not path.exists():
         return last
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -186,18 +202,32 @@ async def fetch_history(
 ) -> FetchStats:
     """Fetch and append; `client` is a ccxt async exchange (tests pass one that replays
     recorded responses), else a public one is made and its markets loaded."""
-    from rulebook.market import PROFILES, MarketIndex, make_exchange
+    from rulebook.market import (
+        PROFILES,
+        MarketIndex,
+        fold_into_columnar,
+        is_columnar,
+        make_exchange,
+        require_parquet,
+        spool_path,
+    )
 
     if timeframe not in _TIMEFRAME_MS:
         raise ValueError(f"timeframe {timeframe!r}: one of {', '.join(_TIMEFRAME_MS)}")
     say = on_progress or (lambda _text: None)
     stats = FetchStats()
+    final = output
+    if is_columnar(output):
+        require_parquet()  # before the first request, not after the last
+        done = resume_points(output)
+        output = spool_path(output)
+    else:
+        done = resume_points(output)
     ex = client if client is not None else make_exchange(exchange_id)
     try:
         if not ex.markets:
             await _call(ex.load_markets, stats)
         index = MarketIndex(ex.markets.values(), PROFILES[exchange_id].quotes)
-        done = resume_points(output)
         output.parent.mkdir(parents=True, exist_ok=True)
         _end_torn_line(output)
         for coin in coins:
@@ -275,6 +305,10 @@ async def fetch_history(
             _append(output, rows)
             stats.spot_prices += len(rows)
     finally:
-        if client is None:
-            await ex.close()
+        try:
+            if client is None:
+                await ex.close()
+        finally:
+            if final is not output:
+                fold_into_columnar(final, output)
     return stats

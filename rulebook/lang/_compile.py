@@ -45,9 +45,16 @@ class Subject:
     kind: str  # spread | funding | basis | borrow
     coin: str
     exchanges: tuple[str, ...]  # (a, b) for spread, (x,) otherwise
+    # describe()'s text, made on first use: the engine words thousands of
+    # already_open reasons per cycle with it, for the same subjects each cycle
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def describe(self) -> str:
-        return f"{self.kind}({self.coin}, {', '.join(self.exchanges)})"
+        text = self._text
+        if text is None:
+            text = f"{self.kind}({self.coin}, {', '.join(self.exchanges)})"
+            object.__setattr__(self, "_text", text)  # frozen: a cache, not a change
+        return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from rulebook._exchanges import PROFILES, ExchangeProfile, IntervalField, TakerF
 
 from ._duration import parse_duration
 from ._fees import DEFAULT_TAKER_FEES, default_taker_fee
-from ._filetype import COLUMNAR_SUFFIXES, PARQUET_HINT, is_columnar
+from ._filetype import COLUMNAR_SUFFIXES, PARQUET_HINT, is_columnar, require_parquet
 from ._intervals import DEFAULT_INTERVAL_H, parse_interval_h
 from ._jsonl import (
     JsonlRecorder,
@@ -55,13 +55,18 @@ from ._view import SnapshotView
 
 if TYPE_CHECKING:
     from ._columnar import (
+        ColumnBatch,
         ConvertResult,
         ObservationColumns,
         convert,
+        fold_into_columnar,
+        iter_column_batches,
         iter_columns,
         iter_parquet,
         iter_records,
         read_columnar_rows,
+        series_ends,
+        spool_path,
         time_span,
         write_columnar,
     )
@@ -76,9 +81,14 @@ if TYPE_CHECKING:
 # their module on first use.
 _LIVE: dict[str, str] = {
     # the columnar format loads numpy on import, and pyarrow when a file is read
+    "ColumnBatch": "._columnar",
     "ConvertResult": "._columnar",
     "ObservationColumns": "._columnar",
     "convert": "._columnar",
+    "fold_into_columnar": "._columnar",
+    "series_ends": "._columnar",
+    "spool_path": "._columnar",
+    "iter_column_batches": "._columnar",
     "iter_columns": "._columnar",
     "iter_parquet": "._columnar",
     "iter_records": "._columnar",
@@ -111,14 +121,20 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "COLUMNAR_SUFFIXES",
     "PARQUET_HINT",
+    "ColumnBatch",
     "ConvertResult",
     "ObservationColumns",
     "convert",
+    "fold_into_columnar",
     "is_columnar",
+    "require_parquet",
+    "iter_column_batches",
     "iter_columns",
     "iter_parquet",
     "iter_records",
     "read_columnar_rows",
+    "series_ends",
+    "spool_path",
     "time_span",
     "write_columnar",
     "DEFAULT_INTERVAL_H",

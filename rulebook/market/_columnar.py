@@ -56,14 +56,19 @@ from ._settlement import Settlement
 __all__ = [
     "COLUMNAR_SUFFIXES",
     "PARQUET_HINT",
+    "ColumnBatch",
     "ConvertResult",
     "ObservationColumns",
     "convert",
+    "fold_into_columnar",
     "is_columnar",
+    "iter_column_batches",
     "iter_columns",
     "iter_parquet",
     "iter_records",
     "read_columnar_rows",
+    "series_ends",
+    "spool_path",
     "time_span",
     "write_columnar",
 ]
@@ -680,6 +685,47 @@ def time_span(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     return int(ts[keep[0]]), int(ts[keep[-1]])
 
 
+@dataclass(frozen=True, slots=True)
+class ColumnBatch:
+    """The valid rows of one row group as columns, for readers that group rows
+    themselves (``rulebook.history`` builds its series from these)."""
+
+    rows: np.ndarray  # int64: each row's 1-based number in the file
+    exchanges: tuple[str, ...]
+    coins: tuple[str, ...]
+    exchange: np.ndarray  # int16 codes into `exchanges`
+    coin: np.ndarray  # int32 codes into `coins`
+    market: np.ndarray  # int8 codes into MARKETS ("perp", "spot", "borrow", "settlement")
+    ts: np.ndarray  # int64 ms
+    #: every number field but ts (next_funding_ts too), float64 with NaN for null
+    values: dict[str, np.ndarray]
+    #: the row group's bad rows (skipped) and warnings, in row order
+    problems: list[LineError]
+
+    MARKETS: tuple[str, ...] = MARKET_CODES
+
+
+def iter_column_batches(path: str | os.PathLike[str]) -> Iterator[ColumnBatch]:
+    """A Parquet file's row groups, checked: valid rows as numpy columns, and the problems."""
+    reader = _Reader(path)
+    dec = reader.decoder
+    for b, good, problems in reader.batches():
+        keep = np.flatnonzero(good)
+        values = {name: b.floats[name][keep] for name in FLOAT_FIELDS}
+        values["next_funding_ts"] = b.next_funding_ts[keep]
+        yield ColumnBatch(
+            rows=keep.astype(np.int64) + b.first_row,
+            exchanges=dec.exchanges.as_tuple(),
+            coins=dec.coins.as_tuple(),
+            exchange=b.exchange[keep],
+            coin=b.coin[keep],
+            market=b.market[keep],
+            ts=b.ts[keep],
+            values=values,
+            problems=[e for _, e in problems],
+        )
+
+
 # -- reading per cycle, into columns ----------------------------------------------------
 
 
@@ -855,6 +901,71 @@ def _settlement(b: _Batch, r: int, dec: _Decoder) -> Settlement:
     row = _row(b, r, dec)
     out = _validate(row)
     assert isinstance(out, Settlement)
+    return out
+
+
+# -- appending: a JSONL spool folded into a Parquet file ---------------------------------
+
+
+def spool_path(path: str | os.PathLike[str]) -> Path:
+    """Where a writer that appends as it goes (``snapshot``, ``history fetch``) puts the
+    lines of a Parquet output until it folds them in: ``OUT.parquet.partial.jsonl``.
+
+    A Parquet file is complete only once its footer is written, so appending
+    line by line goes to this JSONL file beside it (readable by every command
+    meanwhile); a run that is killed leaves it there, and the next run on the
+    same output folds it in (or ``rulebook convert`` makes it a file of its own)."""
+    p = Path(path)
+    return p.with_name(p.name + ".partial.jsonl")
+
+
+def fold_into_columnar(
+    path: str | os.PathLike[str], spool: str | os.PathLike[str] | None = None
+) -> ConvertResult:
+    """Append the valid lines of a JSONL spool (default: ``spool_path(path)``) to a
+    Parquet file, or make it, then delete the spool. The file is rewritten beside
+    itself and renamed: a fold that fails leaves both files as they were. A spool
+    without a valid line is deleted and the file left alone."""
+    target = Path(path)
+    spooled = Path(spool) if spool is not None else spool_path(target)
+    result = ConvertResult(str(spooled), str(target))
+    if not spooled.exists():
+        return result
+    style: list[tuple[str, str]] = []
+    new = list(_jsonl_rows(str(spooled), result, style))
+    if new:
+        _arrow()
+        separators = _separators_in(target) if target.exists() else style[0]
+
+        def rows() -> Iterator[dict[str, Any]]:
+            if target.exists():
+                for _, row, err in read_columnar_rows(target):
+                    if err is not None:
+                        result.problem(err)
+                    elif row is not None:
+                        yield row
+            yield from new
+
+        write_columnar(target, rows(), separators=separators)
+        result.rows = len(new)
+    spooled.unlink()
+    return result
+
+
+def series_ends(path: str | os.PathLike[str]) -> dict[tuple[str, str, str], int]:
+    """The last time each (exchange, coin, market) series holds (its ``ts`` column,
+    settlement records under ``"settlement"``): where a resumed fetch starts."""
+    pa = _arrow()
+    try:
+        table = pa.parquet.read_table(path, columns=["ts", "exchange", "coin", "market"])
+    except (pa.ArrowException, ValueError) as e:
+        raise OSError(f"not a Parquet file ({e})") from None
+    if table.num_rows == 0:
+        return {}
+    grouped = table.group_by(["exchange", "coin", "market"]).aggregate([("ts", "max")])
+    out: dict[tuple[str, str, str], int] = {}
+    for row in grouped.to_pylist():
+        out[(str(row["exchange"]), str(row["coin"]), str(row["market"]))] = int(row["ts_max"])
     return out
 
 

@@ -1,4 +1,4 @@
-"""Record live snapshots to a JSON Lines file (``rulebook snapshot``)."""
+"""Record live snapshots to a JSON Lines file, or a Parquet one (``rulebook snapshot``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Callable, Iterable
 
+from ._filetype import is_columnar, require_parquet
 from ._jsonl import JsonlRecorder
 from ._live import CycleResult, LiveSource
 from ._model import EXCHANGES
@@ -63,6 +64,17 @@ def cycle_reporter(echo: Callable[[str], None],
 
     return report
 
+def _end_torn_line(path: str | os.PathLike[str]) -> None:
+    """End a last line without its newline, so the next line starts one of its own (the
+    torn one is then reported and skipped, not glued to a good one)."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) != b"\n":
+            fh.write(b"\n")
+
+
 async def record_snapshots(
     path: str | os.PathLike[str],
     exchanges: Iterable[str] = EXCHANGES,
@@ -84,7 +96,21 @@ async def record_snapshots(
 
     Cycles start on a fixed schedule: a slow cycle delays the next one rather than
     piling up, and each exchange's deadline stays below the interval.
+
+    A ``.parquet`` path (docs/columnar.md) is appended to through a JSON Lines
+    spool beside it (``OUT.parquet.partial.jsonl``, flushed every cycle like
+    any recording), folded into the Parquet file when the run ends, however
+    it ends; a spool left by a killed run is folded in by the next one.
     """
+    columnar = is_columnar(path)
+    if columnar:
+        require_parquet()  # now, not when a long run ends
+        from ._columnar import spool_path
+
+        target: str | os.PathLike[str] = spool_path(path)
+        _end_torn_line(target)  # a killed run's spool: its last line may be cut
+    else:
+        target = path
     if source is None:
         deadline = deadline_s if deadline_s is not None else max(1.0, min(10.0, every_s * 0.8))
         source = LiveSource(exchanges, coins, deadline_s=deadline)
@@ -92,7 +118,7 @@ async def record_snapshots(
     settled = SettlementFetcher(source)
     n = 0
     try:
-        with JsonlRecorder(path) as rec:
+        with JsonlRecorder(target) as rec:
             next_at = loop.time()
             while count is None or n < count:
                 res = await source.fetch_cycle()
@@ -113,4 +139,10 @@ async def record_snapshots(
                 await asyncio.sleep(max(0.0, next_at - loop.time()))
             return rec.written
     finally:
-        await source.close()
+        try:
+            await source.close()
+        finally:
+            if columnar:
+                from ._columnar import fold_into_columnar
+
+                fold_into_columnar(path, target)
