@@ -61,6 +61,9 @@ LedgerOption = Annotated[
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="Configuration (default ./rulebook.toml).")
 ]
+WideOption = Annotated[
+    bool, typer.Option("--wide", help="Every column, even past the terminal's width.")
+]
 
 
 def _version(value: bool) -> None:
@@ -206,10 +209,7 @@ def dry_run(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show each sub-expression's value per binding.")
     ] = False,
-    wide: Annotated[
-        bool,
-        typer.Option("--wide", help="Every column, even past the terminal's width."),
-    ] = False,
+    wide: WideOption = False,
 ) -> None:
     """What would this ruleset do right now, and why? Nothing is traded.
 
@@ -286,7 +286,7 @@ def screen(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one screen as JSON (docs/json.md) and exit.")
     ] = False,
-    wide: Annotated[bool, typer.Option("--wide", help="Every column, whatever the width.")] = False,
+    wide: WideOption = False,
 ) -> None:
     """A live screener: funding per venue and which of your rules would fire now.
 
@@ -689,9 +689,7 @@ def status(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object, for tools (docs/json.md).")
     ] = False,
-    wide: Annotated[
-        bool, typer.Option("--wide", help="Every column, even past the terminal's width.")
-    ] = False,
+    wide: WideOption = False,
     config: ConfigOption = None,
     position: Annotated[
         int | None,
@@ -712,29 +710,38 @@ def status(
         rulebook status --db paper.db --position 3
     """
     from rulebook import _json
-    from rulebook.app import ledger_status, print_position_funding, print_status
+    from rulebook.app import (
+        ledger_status,
+        position_status,
+        print_position_funding,
+        print_status,
+        status_json,
+    )
 
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here (run `rulebook run --paper` first)")
     ledger = _ledger(cfg.ledger)
-    data = ledger_status(ledger, cfg.leverage)
-    ledger.close()
-    if position is not None:
-        found = [p for p in data["positions"] if p["id"] == position]
-        if not found:
-            ids = [p["id"] for p in data["positions"]]
-            known = f"positions {ids[0]}..{ids[-1]}" if ids else "no positions"
-            raise fail(f"{cfg.ledger}: no position {position} ({known})")
-        if as_json:
-            typer.echo(_json.dumps(found[0], indent=2))
+    # read with SQL aggregates and the open positions: memory does not grow with the ledger
+    try:
+        if position is not None:
+            found = position_status(ledger, position)
+            if found is None:
+                ids = ledger.read.position_ids()
+                known = f"positions {ids[0]}..{ids[1]}" if ids else "no positions"
+                raise fail(f"{cfg.ledger}: no position {position} ({known})")
+            if as_json:
+                typer.echo(_json.dumps(found, indent=2))
+            else:
+                print_position_funding(out, found)
+        elif as_json:
+            for chunk in status_json(ledger, cfg.leverage):  # a position at a time
+                typer.echo(chunk, nl=False)
+            typer.echo()
         else:
-            print_position_funding(out, found[0])
-        return
-    if as_json:
-        typer.echo(_json.dumps(data, indent=2))
-    else:
-        print_status(out, data, wide=wide)
+            print_status(out, ledger_status(ledger, cfg.leverage), wide=wide)
+    finally:
+        ledger.close()
 
 
 @app.command()
@@ -843,6 +850,7 @@ def history_import(
     quote: Annotated[
         str, typer.Option("--quote", help="zushen: the margin currency of the perps taken.")
     ] = "USDT",
+    wide: WideOption = False,
 ) -> None:
     """Convert a funding dataset into rulebook's history format.
 
@@ -859,7 +867,7 @@ def history_import(
     """
     from rulebook.app import import_command
 
-    raise typer.Exit(import_command(sources, output, format, quote, out=out, err=err))
+    raise typer.Exit(import_command(sources, output, format, quote, out=out, err=err, wide=wide))
 
 
 @history_app.command("fetch")
@@ -1013,6 +1021,7 @@ def backtest(
     rank_by: Annotated[
         str, typer.Option("--rank-by", help="Sweep: rank by pnl, return_on_capital, sharpe, ...")
     ] = "pnl",
+    wide: WideOption = False,
 ) -> None:
     """Replay a ruleset over funding history at full speed and report how it did.
 
@@ -1074,6 +1083,7 @@ def backtest(
                 as_json=as_json,
                 html=html,
                 csv_dir=csv_dir,
+                wide=wide,
             )
         else:
             if cluster is not None or workers is not None:
@@ -1087,6 +1097,7 @@ def backtest(
                 csv_dir=csv_dir,
                 db=db,
                 seen=seen,
+                wide=wide,
             )
     except OverrideError as e:
         raise fail(str(e)) from None
@@ -1104,6 +1115,7 @@ def report(
     csv_dir: Annotated[
         Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
     ] = None,
+    wide: WideOption = False,
 ) -> None:
     """The backtest report for any ledger: a paper run's, or a kept backtest's.
 
@@ -1125,6 +1137,7 @@ def report(
             as_json=as_json,
             html=html,
             csv_dir=csv_dir,
+            wide=wide,
         )
     )
 

@@ -132,3 +132,160 @@ def test_validate_list_fits(width) -> None:
     assert res.returncode == 0, res.stderr
     assert_fits(res.stdout, width)
     assert "extreme_funding.rules:13" in res.stdout  # a place is never folded mid-number
+
+
+# -- backtests, sweeps, history imports, reports, status, halt ----------------------------
+
+HISTORY = ROOT / "examples" / "history" / "binance-bybit-okx-btc-eth-2023-2024.jsonl.gz"
+# ten days with three carry positions (two closed, one open) and their funding
+WINDOW = ("--from", "2024-02-12", "--to", "2024-02-22")
+FUNDING_HISTORY = ROOT / "tests" / "fixtures" / "funding-history"
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.2f}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.2f}%"
+
+
+def _row(text: str, *first: str) -> list[str]:
+    """The cells of the one table line whose first cells are `first`."""
+    rows = [ln.split() for ln in text.splitlines() if ln.split()[: len(first)] == list(first)]
+    assert len(rows) == 1, (first, text)
+    return rows[0]
+
+
+@pytest.fixture(scope="module")
+def kept_backtest(tmp_path_factory) -> tuple[Path, dict]:
+    """A backtest's ledger (--db) and its report as JSON."""
+    db = tmp_path_factory.mktemp("kept") / "bt.db"
+    res = rulebook("backtest", "strategies/", "--data", str(HISTORY), *WINDOW, "--db", str(db),
+                   "--json", width=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return db, json.loads(res.stdout)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_backtest_report_fits_and_shows_whole_figures(width, kept_backtest) -> None:
+    _, report = kept_backtest
+    res = rulebook("backtest", "strategies/", "--data", str(HISTORY), *WINDOW, width=width)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert_fits(out, width)
+    t = report["totals"]
+    assert f"pnl {_money(t['pnl'])} (funding {_money(t['funding'])}" in out
+    assert f"APR {_pct(t['apr_on_capital'])}" in out
+    for key in ("per_rule", "per_coin", "per_venue"):
+        assert report[key]
+        for r in report[key]:
+            cells = _row(out.split(f"per {key[4:]}\n", 1)[1], r["key"])
+            assert cells[:6] == [r["key"], str(r["trades"]), _money(r["pnl"]),
+                                 _money(r["funding"]), _money(r["fees"]), _money(r["price"])]
+
+
+def test_backtest_tables_drop_columns_not_figures_when_narrow(kept_backtest) -> None:
+    import io
+
+    from rich.console import Console
+
+    from rulebook.app import print_report
+
+    _, report = kept_backtest
+    buf = io.StringIO()
+    print_report(Console(file=buf, width=50, no_color=True), report)
+    out = buf.getvalue()
+    assert_fits(out, 50)
+    assert "hidden at this width: price, win rate, borrow (--wide, or --json)" in " ".join(
+        out.split()
+    )
+    r = report["per_rule"][0]
+    assert _row(out, r["key"])[:4] == [r["key"], str(r["trades"]), _money(r["pnl"]),
+                                       _money(r["funding"])]  # fmt: skip
+    buf = io.StringIO()
+    print_report(Console(file=buf, width=50, no_color=True), report, wide=True)
+    assert "borrow" in buf.getvalue() and "hidden at this width" not in buf.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_sweep_table_fits_and_ranks_whole_figures(width) -> None:
+    args = ["backtest", "strategies/", "--data", str(HISTORY), *WINDOW,
+            "--sweep", "cross_min_spread=0.03%,0.09%", "--sweep", "carry_min_rate=0.01%,0.03%",
+            "--workers", "1"]  # fmt: skip
+    res = rulebook(*args, width=width)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert_fits(out, width)
+    table = json.loads(rulebook(*args, "--json", width=width).stdout)["sweep"]
+    assert len(table["results"]) == 4
+    header = next(ln for ln in out.splitlines() if ln.startswith("#")).split()
+    for i, r in enumerate(table["results"], start=1):
+        cells = _row(out, str(i))
+        t = r["totals"]
+        assert cells[:6] == [str(i), r["overrides"]["cross_min_spread"],
+                             r["overrides"]["carry_min_rate"], _money(t["pnl"]),
+                             _pct(t["return_on_capital"]), _pct(t["apr_on_capital"])]  # fmt: skip
+        assert cells[header.index("trades")] == str(t["trades"])
+        assert cells[header.index("drawdown")] == _money(t["max_drawdown"])
+    if width == 80:
+        assert "hidden at this width: Sharpe, win rate" in " ".join(out.split())
+    else:
+        assert "hidden at this width" not in out
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_history_import_table_fits(width, tmp_path) -> None:
+    res = rulebook("history", "import", str(FUNDING_HISTORY / "aha-hh"), "-o",
+                   str(tmp_path / "h.jsonl"), width=width)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert_fits(res.stdout, width)
+    assert _row(res.stdout, "okx", "ETH") == ["okx", "ETH", "27", "2023-03-22", "00:00", "2023-03-30",
+                                       "16:00", "8h", "perp,", "spot"]  # fmt: skip
+    res = rulebook("history", "import", str(FUNDING_HISTORY / "supervik"), "-o",
+                   str(tmp_path / "s.jsonl"), width=width)  # fmt: skip
+    assert_fits(res.stdout, width)
+    assert _row(res.stdout, "gate")[-2:] == ["8h", "NONE"]  # no prices: said, not invented
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_status_report_and_funding_of_a_ledger_fit(width, kept_backtest) -> None:
+    db, report = kept_backtest
+    status = json.loads(rulebook("status", "--db", str(db), "--json", width=width).stdout)
+    res = rulebook("status", "--db", str(db), width=width)
+    assert res.returncode == 0, res.stderr
+    assert_fits(res.stdout, width)
+    for p in status["positions"]:
+        cells = _row(res.stdout.split("positions\n", 1)[1], str(p["id"]))
+        assert _money(p["notional"]) in cells and cells[-1] == _money(p["pnl"])
+    okx = _row(res.stdout, "okx")
+    venue = next(v for v in status["venues"] if v["exchange"] == "okx")
+    assert okx[:4] == ["okx", _money(venue["cash"]), _money(venue["margin"]),
+                       _money(venue["free"])]  # fmt: skip
+
+    held = next(p for p in status["positions"] if p["status"] == "open")
+    res = rulebook("status", "--db", str(db), "--position", str(held["id"]), width=width)
+    assert res.returncode == 0, res.stderr
+    assert_fits(res.stdout, width)
+    payments = [ln.split() for ln in res.stdout.splitlines() if ln.startswith("2024-") and "%" in ln]
+    assert len(payments) == 20 and all(p[2] == "okx" and p[3] == "8h" for p in payments)
+    total = sum(float(next(c for c in cells if c.startswith(("+", "-")))) for cells in payments)
+    assert abs(total - held["pnl_funding"]) < 20 * 5e-5  # the amounts, rounded, add up
+    assert f"20 payments, funding {held['pnl_funding']:+,.4f}" in " ".join(res.stdout.split())
+
+    res = rulebook("report", "--db", str(db), width=width)
+    assert res.returncode == 0, res.stderr
+    assert_fits(res.stdout, width)
+    r = report["per_rule"][0]
+    assert _row(res.stdout, r["key"])[:3] == [r["key"], str(r["trades"]), _money(r["pnl"])]
+
+
+def test_halt_close_all_of_a_ledger_fits(kept_backtest, tmp_path) -> None:
+    import shutil
+
+    db = tmp_path / "copy.db"
+    shutil.copy(kept_backtest[0], db)
+    res = rulebook("halt", "--db", str(db), "--close-all", width=80)
+    assert res.returncode == 0, res.stderr
+    assert_fits(res.stdout, 80)
+    assert "closed 1 paper position(s)" in " ".join(res.stdout.split())

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from rulebook import _json
+
+from ._tables import Col, fit_table, print_fitted
 
 __all__ = [
     "backtest_command",
@@ -44,49 +46,76 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def print_report(console: Console, report: dict[str, Any]) -> None:
-    """The totals and the per-rule table, for a terminal."""
+def print_report(console: Console, report: dict[str, Any], wide: bool = False) -> None:
+    """The totals and the per-rule, per-coin and per-venue tables, for a terminal."""
     t = report["totals"]
     hold = "-" if t["average_hold_h"] is None else f"{t['average_hold_h']:.1f}h"
     if report.get("lookahead"):
         console.print(f"what the rules saw: {report['lookahead']}", markup=False)
     for note in report["notes"]:
         console.print(f"note: {note}", markup=False)
-    console.print(
-        f"{report['source']}: {_when(report['from'])} .. {_when(report['to'])} UTC, "
-        f"{report['cycles']} cycles\n"
+    # one figure group a line, so that a line reads whole at 80 columns
+    lines = [
+        f"{report['source']}:",
+        f"  {_when(report['from'])} .. {_when(report['to'])} UTC, {report['cycles']} cycles",
         f"pnl {_money(t['pnl'])} (funding {_money(t['funding'])}, fees {_money(t['fees'])}, "
-        f"price {_money(t['price'])}, borrow {_money(t['borrow'])})\n"
+        f"price {_money(t['price'])}, borrow {_money(t['borrow'])})",
         f"capital used {_money(t['capital_used'])}: return {_pct(t['return_on_capital'])}, "
-        f"APR {_pct(t['apr_on_capital'])}; on balances of {_money(t['initial_balance'])}: "
-        f"return {_pct(t['return_on_balances'])}, APR {_pct(t['apr_on_balances'])}\n"
+        f"APR {_pct(t['apr_on_capital'])}",
+        f"on balances of {_money(t['initial_balance'])}: return {_pct(t['return_on_balances'])}, "
+        f"APR {_pct(t['apr_on_balances'])}",
         f"max drawdown {_money(t['max_drawdown'])} ({_pct(t['max_drawdown_fraction'])}), "
-        f"Sharpe {_num(t['sharpe'])}, Sortino {_num(t['sortino'])}\n"
+        f"Sharpe {_num(t['sharpe'])}, Sortino {_num(t['sortino'])}",
         f"trades {t['trades']} ({t['open_trades']} open), win rate {_pct(t['win_rate'])}, "
-        f"average hold {hold}, "
-        f"turnover {_num(t['turnover'])}x",
-        markup=False,
-    )
+        f"average hold {hold}, turnover {_num(t['turnover'])}x",
+    ]
+    console.print("\n".join(lines), markup=False)
+    hidden: list[str] = []
     for key, title in (("per_rule", "rule"), ("per_coin", "coin"), ("per_venue", "venue")):
-        console.print(_breakdown(report[key], title))
+        console.print(Text(f"per {title}", style="bold"))
+        fitted = fit_table(_breakdown_cols(title), _breakdown_rows(report[key]), console.width,
+                           wide=wide)  # fmt: skip
+        print_fitted(console, fitted, wide)
+        hidden += [h for h in fitted.hidden if h not in hidden]
+    _hidden_note(console, hidden)
 
 
-def _breakdown(rows: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=f"per {title}", title_justify="left")
-    for col in (title, "trades", "pnl", "funding", "fees", "price", "borrow", "win rate"):
-        table.add_column(col, justify="left" if col == title else "right")
-    for r in rows:
-        table.add_row(
+def _hidden_note(console: Console, hidden: list[str]) -> None:
+    if hidden:
+        console.print(
+            f"hidden at this width: {', '.join(hidden)} (--wide, or --json)",
+            markup=False, style="dim",
+        )  # fmt: skip
+
+
+def _breakdown_cols(title: str) -> list[Col]:
+    # pnl and its two largest parts always; the smaller parts go first when narrow
+    return [
+        Col(title, "left", wrap=True),
+        Col("trades"),
+        Col("pnl"),
+        Col("funding"),
+        Col("fees"),
+        Col("price", keep=1),
+        Col("win rate", keep=2),
+        Col("borrow", keep=3),
+    ]
+
+
+def _breakdown_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
             r["key"],
             str(r["trades"]),
             _money(r["pnl"]),
             _money(r["funding"]),
             _money(r["fees"]),
             _money(r["price"]),
-            _money(r["borrow"]),
             _pct(r["win_rate"]),
-        )
-    return table
+            _money(r["borrow"]),
+        ]
+        for r in rows
+    ]
 
 
 def write_outputs(
@@ -97,12 +126,13 @@ def write_outputs(
     as_json: bool | None,
     html: Path | None,
     csv_dir: Path | None,
+    wide: bool = False,
 ) -> None:
     """Print the report (JSON or a summary) and write the HTML and CSV files asked for."""
     if as_json:
         print(_json.dumps(report, indent=2))  # strict: an undefined figure is null
     elif as_json is not None:  # None: the caller printed already
-        print_report(out, report)
+        print_report(out, report, wide)
     if html is not None:
         from rulebook.report import write_html
 
@@ -125,6 +155,7 @@ def backtest_command(
     csv_dir: Path | None,
     db: Path | None,
     seen: Path | None = None,
+    wide: bool = False,
 ) -> int:
     """Run one backtest and write its report. Returns the exit status."""
     from rulebook.backtest import BacktestError, run_backtest
@@ -146,7 +177,9 @@ def backtest_command(
         "refused": [{"rule": r.rule, "reason": r.reason} for r in result.refused],
     }
     report = build_report(result.run, extra)
-    write_outputs(report, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir)
+    write_outputs(
+        report, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, wide=wide
+    )
     if db is not None:
         err.print(f"ledger kept in {db} (rulebook report --db {db})", markup=False)
     if seen is not None:
@@ -166,6 +199,7 @@ def report_command(
     as_json: bool,
     html: Path | None,
     csv_dir: Path | None,
+    wide: bool = False,
 ) -> int:
     """The same report for any ledger (a paper run's included). Reads only."""
     from rulebook.report import build_report, read_ledger
@@ -183,12 +217,39 @@ def report_command(
     if not run.equity:
         err.print(f"error: {db}: the ledger has no complete cycle yet", markup=False)
         return 2
-    write_outputs(build_report(run), out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir)
+    write_outputs(
+        build_report(run), out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir,
+        wide=wide,
+    )  # fmt: skip
     return 0
 
 
+IMPORT_COLS = [
+    Col("exchange", "left"),
+    Col("coin", "left"),
+    Col("settled"),
+    Col("from", "left"),
+    Col("to", "left"),
+    Col("prices", "left"),
+    Col("intervals", "left", keep=1, wrap=True),
+]
+
+
+def _prices(perp: bool, spot: bool) -> str:
+    """Which legs have prices: `perp, spot`, one of them, or NONE (nothing is invented)."""
+    have = [name for name, ok in (("perp", perp), ("spot", spot)) if ok]
+    return ", ".join(have) if have else "NONE"
+
+
 def import_command(
-    sources: list[Path], output: Path, fmt: str | None, quote: str, *, out: Console, err: Console
+    sources: list[Path],
+    output: Path,
+    fmt: str | None,
+    quote: str,
+    *,
+    out: Console,
+    err: Console,
+    wide: bool = False,
 ) -> int:
     """Convert a dataset to the history format and say what it has and lacks."""
     from rulebook.history import HistoryImportError, import_history, read_history, write_history
@@ -207,30 +268,22 @@ def import_command(
         err.print(f"error: cannot write {output}: {e.strerror or e}", markup=False)
         return 2
     history, _ = read_history([output])
-    table = Table(title=f"{output}: {n} records ({result.format})", title_justify="left")
-    for col in (
-        "exchange",
-        "coin",
-        "settlements",
-        "from",
-        "to",
-        "intervals",
-        "perp prices",
-        "spot prices",
-    ):
-        table.add_column(col)
-    for row in history.coverage():
-        table.add_row(
+    rows = [
+        [
             row["exchange"],
             row["coin"],
             str(row["settlements"]),
             _when(row["from"]),
             _when(row["to"]),
             ", ".join(f"{h:g}h" for h in row["intervals_h"]),
-            "yes" if row["perp_prices"] else "NONE",
-            "yes" if row["spot_prices"] else "NONE",
-        )
-    out.print(table)
+            _prices(row["perp_prices"], row["spot_prices"]),
+        ]
+        for row in history.coverage()
+    ]
+    out.print(Text(f"{output}: {n} records ({result.format})", style="bold"))
+    fitted = fit_table(IMPORT_COLS, rows, out.width, wide=wide)
+    print_fitted(out, fitted, wide)
+    _hidden_note(out, fitted.hidden)
     for note in result.notes:
         out.print(f"note: {note}", markup=False)
     if result.skipped:
@@ -240,22 +293,24 @@ def import_command(
     return 0
 
 
-def print_sweep(console: Console, sweep: dict[str, Any]) -> None:
+def print_sweep(console: Console, sweep: dict[str, Any], wide: bool = False) -> None:
     """The ranked table of a sweep."""
     names = sweep["parameters"]
-    table = Table(
-        title=f"sweep: {len(sweep['results'])} combinations on {sweep['workers']}, "
-        f"ranked by {sweep['ranked_by']}",
-        title_justify="left",
-    )
-    table.add_column("#", justify="right")
-    for n in names:
-        table.add_column(n)
-    for col in ("pnl", "return on capital", "APR", "max drawdown", "Sharpe", "trades", "win rate"):
-        table.add_column(col, justify="right")
+    cols = [
+        Col("#"),
+        *(Col(n, "left") for n in names),
+        Col("pnl"),
+        Col("return", keep=3),
+        Col("APR"),
+        Col("drawdown", keep=2),
+        Col("Sharpe", keep=4),
+        Col("trades", keep=1),
+        Col("win rate", keep=5),
+    ]
+    rows = []
     for i, r in enumerate(sweep["results"], start=1):
         t = r["totals"]
-        table.add_row(
+        rows.append([
             str(i),
             *(r["overrides"][n] for n in names),
             _money(t["pnl"]),
@@ -265,8 +320,20 @@ def print_sweep(console: Console, sweep: dict[str, Any]) -> None:
             _num(t["sharpe"]),
             str(t["trades"]),
             _pct(t["win_rate"]),
+        ])
+    console.print(
+        Text(
+            f"sweep: {len(sweep['results'])} combinations on {sweep['workers']}, "
+            f"ranked by {sweep['ranked_by']}",
+            style="bold",
         )
-    console.print(table)
+    )
+    fitted = fit_table(cols, rows, console.width, wide=wide)
+    print_fitted(console, fitted, wide)
+    caption = "return and APR on the capital used; drawdown: the largest, in money"
+    if fitted.hidden:
+        caption += f" | hidden at this width: {', '.join(fitted.hidden)} (--wide, or --json)"
+    console.print(caption, markup=False, style="dim")
     for f in sweep["failed"]:
         console.print(f"failed: {f['overrides']}: {f['error']}", markup=False)
 
@@ -283,6 +350,7 @@ def sweep_command(
     as_json: bool,
     html: Path | None,
     csv_dir: Path | None,
+    wide: bool = False,
 ) -> int:
     """Run the sweep; print the ranked table; the report is the best combination's,
     with the table in it."""
@@ -312,6 +380,6 @@ def sweep_command(
     if as_json:
         print(_json.dumps(best, indent=2))
     else:
-        print_sweep(out, table)
-    write_outputs(best, out=out, err=err, as_json=None, html=html, csv_dir=csv_dir)
+        print_sweep(out, table, wide)
+    write_outputs(best, out=out, err=err, as_json=None, html=html, csv_dir=csv_dir, wide=wide)
     return 0 if not result.failed else 1

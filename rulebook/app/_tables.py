@@ -61,6 +61,20 @@ def _len(cell: Cell, first_line: bool = False) -> int:
     return max((cell_len(line) for line in lines), default=0)
 
 
+def _pad(cell: Cell, width: int) -> Cell:
+    """`cell` right-aligned in `width` cells (each of its lines)."""
+    if isinstance(cell, Text):
+        lines = cell.split("\n")
+        out = Text(style=cell.style, end=cell.end)
+        for n, line in enumerate(lines):
+            if n:
+                out.append("\n")
+            out.append(" " * max(0, width - cell_len(line.plain)))
+            out.append_text(line)
+        return out
+    return "\n".join(" " * max(0, width - cell_len(ln)) + ln for ln in cell.split("\n"))
+
+
 def table_width(widths: Sequence[int]) -> int:
     """The printed width of a table whose columns are `widths` wide."""
     return sum(widths) + GAP * max(0, len(widths) - 1)
@@ -102,17 +116,24 @@ def fit_table(
                 chosen = trial
         chosen.sort()
     table = _new_table(**table_kwargs)
+    padded: set[int] = set()
     for i in chosen:
         c = cols[i]
         if c.wrap and not wide:
             table.add_column(c.header, justify=c.justify, overflow="fold")
         else:
-            # min_width: rich never shrinks this column below its widest figure
+            # min_width: rich never shrinks this column below its widest figure; and
+            # overflow="ignore", so that it never cuts one to `0.0…` either. rich does not
+            # justify an "ignore" column: a right-aligned one is padded here.
+            right = c.justify == "right"
+            if right:
+                padded.add(i)
             table.add_column(
-                c.header, justify=c.justify, no_wrap=True, min_width=natural[i], overflow="ignore"
-            )
+                _pad(c.header, natural[i]) if right else c.header,
+                justify=c.justify, no_wrap=True, min_width=natural[i], overflow="ignore",
+            )  # fmt: skip
     for r in rows:
-        table.add_row(*(r[i] for i in chosen))
+        table.add_row(*(_pad(r[i], natural[i]) if i in padded else r[i] for i in chosen))
     return Fitted(
         table,
         table_width([natural[i] for i in chosen]),
