@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 
 from rulebook.market import Observation, Settlement, iter_jsonl
 from rulebook.market._checks import LIMITS
-from rulebook.market._model import observation_from
+from rulebook.market._model import (
+    OBSERVATION_FIELDS,
+    AnyObservation,
+    PerpObservation,
+    SpotObservation,
+    observation_from,
+)
 from rulebook.market._settlement import settlement_from
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +44,12 @@ def _said(path: Path) -> dict:
     return {
         "problems": [[e.severity, e.message] for _, _, e in got if e is not None],
         "record": next((r.to_json() for _, r, _ in got if r is not None), None),
-        "kind": next((type(r).__name__ for _, r, _ in got if r is not None), None),
+        "kind": next((_kind(r) for _, r, _ in got if r is not None), None),
     }
+
+
+def _kind(r: Observation | Settlement) -> str:
+    return "Observation" if isinstance(r, Observation) else type(r).__name__
 
 
 def test_every_line_gets_the_message_and_the_bytes_it_got_before(tmp_path: Path) -> None:
@@ -67,12 +77,10 @@ def test_the_whole_corpus_as_one_file_gives_the_same_line_numbers(tmp_path: Path
 
 
 def _fast(line: bytes) -> Observation | Settlement | None:
-    for model in (Observation, Settlement):
-        try:
-            return msgspec.json.decode(line, type=model)
-        except msgspec.ValidationError:
-            continue
-    return None
+    try:
+        return msgspec.json.decode(line, type=AnyObservation | Settlement)
+    except msgspec.ValidationError:
+        return None
 
 
 def _detailed(line: bytes) -> Observation | Settlement | None:
@@ -107,7 +115,7 @@ _VALUES = st.one_of(
     st.sampled_from(["perp", "spot", "borrow", "settlement", "binance", "okx", "SOL", "sol", ""]),
     st.text(max_size=40),
 )
-_FIELDS = sorted(Observation.__struct_fields__)
+_FIELDS = sorted(OBSERVATION_FIELDS)
 
 
 @settings(max_examples=400, deadline=None)
@@ -197,7 +205,7 @@ def _detailed_or_none(body: bytes) -> Observation | Settlement | None:
 def test_checked_gives_what_the_decode_gives() -> None:
     o = Observation.checked(ts=T0, exchange="okx", coin="SOL", market="perp", funding_rate=0,
                             funding_interval_h=8, mark=100)  # fmt: skip
-    assert o == msgspec.json.decode(o.to_json(), type=Observation)
+    assert o == msgspec.json.decode(o.to_json(), type=AnyObservation)
     assert type(o.funding_interval_h) is float and o.to_json().endswith('"mark":100.0}')
     assert Observation.checked(ts=float(T0), exchange="okx", coin="SOL", market="spot").ts == T0
 
@@ -213,11 +221,23 @@ def test_checked_refuses_with_the_line_message_and_unknown_fields_with_a_type_er
         Settlement.checked(ts=T0, exchange="okx", coin="SOL", funding_rate=0.0, bid=1.0)
 
 
-def test_the_bare_constructor_still_checks_the_rules_across_fields() -> None:
+def test_the_bare_constructors_still_check_the_coin_and_the_book() -> None:
     with pytest.raises(ValueError, match="crossed book"):
-        Observation(ts=T0, exchange="okx", coin="SOL", market="spot", bid=2.0, ask=1.0)
+        SpotObservation(ts=T0, exchange="okx", coin="SOL", bid=2.0, ask=1.0)
     with pytest.raises(ValueError, match="must be upper-case"):
-        Observation(ts=T0, exchange="okx", coin="sol", market="spot")
+        SpotObservation(ts=T0, exchange="okx", coin="sol")
+    with pytest.raises(TypeError):  # a spot observation has no mark to carry
+        SpotObservation(ts=T0, exchange="okx", coin="SOL", mark=1.0)  # type: ignore[call-arg]
+
+
+def test_every_observation_reads_every_field_and_its_market() -> None:
+    s = Observation.checked(ts=T0, exchange="okx", coin="SOL", market="spot", bid=1.0, ask=2.0)
+    b = Observation.checked(ts=T0, exchange="okx", coin="SOL", market="borrow",
+                            borrow_rate_daily=0.001)  # fmt: skip
+    assert isinstance(s, Observation) and isinstance(s, SpotObservation)
+    assert (s.market, s.mark, s.funding_rate, s.borrow_rate_daily) == ("spot", None, None, None)
+    assert (b.market, b.bid, b.key) == ("borrow", None, ("okx", "SOL", "borrow"))
+    assert s.to_json().startswith('{"ts":1753112400000,"exchange":"okx","coin":"SOL","market":"spot"')
 
 
 _BARE = re.compile(r"(?<![\w.])(Observation|Settlement)\(")
@@ -240,7 +260,7 @@ def test_nothing_builds_a_record_without_the_checks() -> None:
 
 
 def test_the_bounds_are_the_decoders_constraints() -> None:
-    info = msgspec.inspect.type_info(Observation)
+    info = msgspec.inspect.type_info(PerpObservation)
     by_name = {f.name: f.type for f in info.fields}
     mark = by_name["mark"].types[0]  # Price | None
     assert (mark.ge, mark.le) == (LIMITS["price"].low, LIMITS["price"].high)

@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Literal, TextIO, cast
 
@@ -14,7 +15,7 @@ import msgspec
 
 from rulebook._text import terminal_safe
 
-from ._model import OBSERVATION_FIELDS, Observation, observation_from
+from ._model import OBSERVATION_FIELDS, AnyObservation, Observation, observation_from
 from ._settlement import SETTLEMENT_FIELDS, Settlement, settlement_from
 
 __all__ = [
@@ -115,27 +116,32 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
-_decode_observation = msgspec.json.Decoder(Observation).decode
-_decode_settlement = msgspec.json.Decoder(Settlement).decode
+# one decoder for every kind of line: the class is chosen by the line's "market"
+_decode_record = msgspec.json.Decoder(AnyObservation | Settlement).decode
+
+
+Item = tuple[int, Record | None, LineError | None]
 
 
 def iter_jsonl(
     path: str | os.PathLike[str],
     *,
     max_line_bytes: int = MAX_LINE_BYTES,
-) -> Iterator[tuple[int, Record | None, LineError | None]]:
+) -> Iterator[Item]:
     """Yield ``(line_number, record, None)`` or ``(line_number, None, error)``.
 
     A record is an :class:`Observation` or, for a ``"market": "settlement"``
     line, a :class:`Settlement` (spec 9); callers that hand data to rules keep
     the observations only (``read_jsonl`` does).
 
-    Streams the file: memory holds one piece of ``max_line_bytes`` and one
-    line at a time. Never raises for bad content: a line too long, bad JSON,
+    Streams the file: memory holds one piece of ``max_line_bytes`` and its
+    lines at a time. Never raises for bad content: a line too long, bad JSON,
     bad UTF-8, nesting too deep, a huge integer, a non-object or an invalid
     observation becomes a LineError and reading goes on. Blank lines are
     skipped silently. Unknown keys are dropped; each is reported once per file
-    as a warning item (observation None) just before its line's result.
+    as a warning item (observation None) just before its line's result. The
+    file is opened on the first ``next()`` (an OSError then, for a file that
+    cannot be read).
 
     Each line is decoded straight into its model, which checks it as it
     parses (docs/performance.md, "Reading a recording"); a line that decode
@@ -144,10 +150,16 @@ def iter_jsonl(
     about than spec 9 (``1.7e12`` as a ``ts``, an unknown key, a bad byte in a
     symbol).
     """
+    # Per piece, the lines are decoded by one C loop (map) and handed on by C
+    # iterators (zip, chain): no Python frame runs per good line.
+    return chain.from_iterable(_pieces(path, max_line_bytes))
+
+
+def _pieces(path: str | os.PathLike[str], limit: int) -> Iterator[Iterable[Item]]:
+    """The items of the file, a piece at a time."""
     p = str(path)
     warned: set[str] = set()
-    limit = max_line_bytes
-    decode = _decode_observation
+    decode = _decode_record
     n = 0
     # The file is read in pieces of `limit` bytes, so a line inside one piece is
     # shorter than the limit; only a line continued from the piece before can be
@@ -179,53 +191,48 @@ def iter_jsonl(
                 if skipping or len(carry) + len(first) > limit:
                     n += 1
                     size = (skipping or len(carry)) + len(first) + 1
-                    yield n, None, _too_long(p, n, size, limit)
+                    yield ((n, None, _too_long(p, n, size, limit)),)
                     del lines[0]
                 else:
                     lines[0] = carry + first
                 skipping, carry = 0, b""
-            for raw in lines:
-                n += 1
-                try:
-                    yield n, decode(raw), None
-                except msgspec.DecodeError:  # a ValidationError too
-                    yield from _checked_line(p, n, raw, warned)
+            try:
+                records = list(map(decode, lines))
+            except (msgspec.DecodeError, RecursionError):  # a ValidationError too; deep nesting
+                # a line of this piece is bad (rare): line by line, for its message
+                yield list(_line_by_line(p, n, lines, warned))
+            else:
+                yield zip(range(n + 1, n + 1 + len(lines)), records, repeat(None))
+            n += len(lines)
             if len(tail) > limit:  # pragma: no cover - a piece is at most `limit` bytes
                 skipping = len(tail)
             else:
                 carry = tail
     if skipping:
         n += 1
-        yield n, None, _too_long(p, n, skipping, limit)
+        yield ((n, None, _too_long(p, n, skipping, limit)),)
     elif carry:
-        yield from _line_at_end(p, n + 1, carry, warned)
+        yield _line_by_line(p, n, [carry], warned)
 
 
-def _line_at_end(
-    p: str, n: int, raw: bytes, warned: set[str]
-) -> Iterator[tuple[int, Record | None, LineError | None]]:
-    """The last line of a file without a newline at its end."""
-    try:
-        yield n, _decode_observation(raw), None
-    except msgspec.DecodeError:
-        yield from _checked_line(p, n, raw, warned)
+def _line_by_line(p: str, n: int, lines: list[bytes], warned: set[str]) -> Iterator[Item]:
+    """The items of lines numbered from ``n + 1``, each decoded on its own."""
+    decode = _decode_record
+    for raw in lines:
+        n += 1
+        try:
+            yield n, decode(raw), None
+        except (msgspec.DecodeError, RecursionError):
+            yield from _checked_line(p, n, raw, warned)
 
 
 def _too_long(p: str, n: int, size: int, limit: int) -> LineError:
     return LineError(p, n, f"line of {size:,} bytes is longer than {limit:,}; skipped")
 
 
-def _checked_line(
-    p: str, n: int, raw: bytes, warned: set[str]
-) -> Iterator[tuple[int, Record | None, LineError | None]]:
-    """A line the typed decode of an observation rejected: a settlement record, a
-    blank line, or a line to check field by field for its message."""
-    if b"settlement" in raw:
-        try:
-            yield n, _decode_settlement(raw), None
-            return
-        except msgspec.DecodeError:
-            pass
+def _checked_line(p: str, n: int, raw: bytes, warned: set[str]) -> Iterator[Item]:
+    """A line the typed decode rejected: a blank line, or a line to check field by field
+    for its message (or that it is good after all)."""
     if not raw.strip():
         return
     data, problem = _parse_line(raw)

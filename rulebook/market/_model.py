@@ -16,13 +16,14 @@ of the code).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 
 from rulebook._exchanges import EXCHANGES
 
 from ._checks import (
+    _KNOWN_COINS,  # the fast path's set lookup (see coin_known)
     COIN_MAX_CHARS,
     LIMITS,
     OBSERVATION_FUNDING_RATE,
@@ -101,13 +102,24 @@ else:
 
 _PERP_ONLY: Final = ("funding_rate", "funding_interval_h", "next_funding_ts", "mark", "index")
 _BOOK: Final = ("bid", "ask", "volume_24h", "taker_fee")
+#: every field of an observation, in the order of a line (docs/market.md)
+FIELD_ORDER: Final = (
+    "ts", "exchange", "coin", "market", "symbol", *_PERP_ONLY, *_BOOK, "borrow_rate_daily",
+)  # fmt: skip
+_encode = msgspec.json.Encoder().encode
 
 
 class Observation(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
-    gc=False,
+    msgspec.Struct, tag_field="market", frozen=True, forbid_unknown_fields=True, gc=False
 ):  # fmt: skip
     """One observation of one market of one coin on one exchange at time ``ts``.
+
+    One class per market (`PerpObservation`, `SpotObservation`,
+    `BorrowObservation`), chosen by the line's ``market`` while it is decoded,
+    each with the fields its market may carry: so what a spot or borrow line
+    may hold is checked by the decode itself (a perp field on a spot line is
+    an unknown field there). The fields a market does not carry read None on
+    it, so every observation has every attribute.
 
     Unknown keys are ignored by the reader (a newer writer may add fields);
     ``read_jsonl`` reports each once per file as a warning so that typos do
@@ -118,43 +130,20 @@ class Observation(
     ts: Milliseconds
     exchange: Exchange
     coin: Coin
-    market: Market
     symbol: Symbol | None = None
-    funding_rate: FundingRate | None = None
-    funding_interval_h: IntervalH | None = None
-    next_funding_ts: Milliseconds | None = None
-    mark: Price | None = None
-    index: Price | None = None
-    bid: Price | None = None
-    ask: Price | None = None
-    volume_24h: Volume | None = None
-    taker_fee: TakerFee | None = None
-    borrow_rate_daily: BorrowRate | None = None
 
-    def __post_init__(self) -> None:
-        # Runs after every decode and construction: keep the good case to a few
-        # comparisons (it is on the read path of every line).
-        market = self.market
-        if market == "perp":
-            ok = self.borrow_rate_daily is None
-        elif market == "spot":
-            ok = (
-                self.borrow_rate_daily is None
-                and self.funding_rate is None
-                and self.mark is None
-                and self.index is None
-                and self.funding_interval_h is None
-                and self.next_funding_ts is None
-            )
-        else:
-            ok = False  # borrow lines are few: the full check below
-        bid, ask = self.bid, self.ask
-        if not ok or (bid is not None and ask is not None and bid > ask) or not coin_known(
-            self.coin
-        ):
-            why = _market_problem(self) or check_coin(self.coin)
-            if why is not None:
-                raise ValueError(why)
+    if TYPE_CHECKING:  # every market's fields, as every observation reads them
+        market: ClassVar[Market]
+        funding_rate: float | None = None
+        funding_interval_h: float | None = None
+        next_funding_ts: int | None = None
+        mark: float | None = None
+        index: float | None = None
+        bid: float | None = None
+        ask: float | None = None
+        volume_24h: float | None = None
+        taker_fee: float | None = None
+        borrow_rate_daily: float | None = None
 
     @classmethod
     def checked(cls, **fields: Any) -> Observation:
@@ -184,31 +173,113 @@ class Observation(
         return mid
 
     def to_json(self) -> str:
-        """One JSON line, without the null fields (the spec lets them be absent)."""
-        return msgspec.json.encode(self).decode()
+        """One JSON line, without the null fields (the spec lets them be absent), in the
+        order of FIELD_ORDER."""
+        return _encode(
+            {k: v for k in FIELD_ORDER if (v := getattr(self, k)) is not None}
+        ).decode()
 
 
-def _market_problem(o: Observation) -> str | None:
-    """What a market may carry, and the book: the first problem, or None."""
-    if o.market != "perp":
-        for name in _PERP_ONLY:
-            if getattr(o, name) is not None:
-                return f"{name} belongs to a perp observation, not {o.market}"
-    if o.market == "borrow":
-        for name in _BOOK:
-            if getattr(o, name) is not None:
-                return f"{name} does not belong to a borrow observation"
-        if o.borrow_rate_daily is None:
-            return "a borrow observation needs borrow_rate_daily"
-    elif o.borrow_rate_daily is not None:
-        return f"borrow_rate_daily belongs to a borrow observation, not {o.market}"
-    if o.bid is not None and o.ask is not None and o.bid > o.ask:
-        return f"crossed book: bid {o.bid} > ask {o.ask}"
+def _crossed(bid: float | None, ask: float | None) -> str | None:
+    if bid is not None and ask is not None and bid > ask:
+        return f"crossed book: bid {bid} > ask {ask}"
     return None
 
 
-#: every field of an observation, in order
-OBSERVATION_FIELDS: Final = frozenset(Observation.__struct_fields__)
+class _Book(Observation, frozen=True):
+    """An observation with a book (perp, spot): the coin's form and the book, checked
+    after every decode and construction."""
+
+    bid: Price | None = None
+    ask: Price | None = None
+    volume_24h: Volume | None = None
+    taker_fee: TakerFee | None = None
+
+    def __post_init__(self) -> None:
+        # on the read path of every perp and spot line: the good case is a set
+        # lookup and a comparison
+        bid = self.bid
+        if self.coin not in _KNOWN_COINS or (
+            bid is not None and (ask := self.ask) is not None and bid > ask
+        ):
+            why = check_coin(self.coin) or _crossed(bid, self.ask)
+            if why is not None:
+                raise ValueError(why)
+            coin_known(self.coin)
+
+
+class PerpObservation(_Book, tag="perp", frozen=True):
+    """A perpetual's funding, prices and book."""
+
+    market: ClassVar[Literal["perp"]] = "perp"
+    funding_rate: FundingRate | None = None
+    funding_interval_h: IntervalH | None = None
+    next_funding_ts: Milliseconds | None = None
+    mark: Price | None = None
+    index: Price | None = None
+    borrow_rate_daily = None
+
+
+class SpotObservation(_Book, tag="spot", frozen=True):
+    """A spot market's book."""
+
+    market: ClassVar[Literal["spot"]] = "spot"
+    funding_rate = None
+    funding_interval_h = None
+    next_funding_ts = None
+    mark = None
+    index = None
+    borrow_rate_daily = None
+
+
+class BorrowObservation(Observation, tag="borrow", frozen=True, kw_only=True):
+    """A margin borrow rate."""
+
+    market: ClassVar[Literal["borrow"]] = "borrow"
+    borrow_rate_daily: BorrowRate
+    funding_rate = None
+    funding_interval_h = None
+    next_funding_ts = None
+    mark = None
+    index = None
+    bid = None
+    ask = None
+    volume_24h = None
+    taker_fee = None
+
+    def __post_init__(self) -> None:
+        if self.coin not in _KNOWN_COINS and not coin_known(self.coin):
+            raise ValueError(check_coin(self.coin))
+
+
+#: the type a line of an observation decodes to (`msgspec.json.decode(line, type=...)`)
+AnyObservation = PerpObservation | SpotObservation | BorrowObservation
+_CLASSES: Final[Mapping[str, type[Observation]]] = {
+    "perp": PerpObservation,
+    "spot": SpotObservation,
+    "borrow": BorrowObservation,
+}
+#: every field of an observation
+OBSERVATION_FIELDS: Final = frozenset(FIELD_ORDER)
+
+
+def _market_problem(v: Mapping[str, Any]) -> str | None:
+    """What a market may carry, and the book: the first problem, or None."""
+    market = v["market"]
+    if market != "perp":
+        for name in _PERP_ONLY:
+            if v.get(name) is not None:
+                return f"{name} belongs to a perp observation, not {market}"
+    if market == "borrow":
+        for name in _BOOK:
+            if v.get(name) is not None:
+                return f"{name} does not belong to a borrow observation"
+        if v.get("borrow_rate_daily") is None:
+            return "a borrow observation needs borrow_rate_daily"
+    elif v.get("borrow_rate_daily") is not None:
+        return f"borrow_rate_daily belongs to a borrow observation, not {market}"
+    return _crossed(v.get("bid"), v.get("ask"))
+
 
 _CHECKS: Final = (
     FieldCheck("ts", "integer", required=True, check=check_milliseconds),
@@ -237,7 +308,8 @@ def observation_from(data: Mapping[str, object]) -> Observation:
     values, problems = check_fields(_CHECKS, data)
     if problems:
         raise msgspec.ValidationError("; ".join(problems))
-    try:
-        return Observation(**values)
-    except ValueError as e:  # the rules across fields (__post_init__)
-        raise msgspec.ValidationError(f"line: {e}") from None
+    why = _market_problem(values)
+    if why is not None:
+        raise msgspec.ValidationError(f"line: {why}")
+    cls = _CLASSES[values.pop("market")]
+    return cls(**{k: v for k, v in values.items() if v is not None})

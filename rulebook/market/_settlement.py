@@ -13,11 +13,12 @@ them (``docs/settlement.md``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 
 from ._checks import (
+    _KNOWN_COINS,  # the fast path's set lookup (see coin_known)
     COIN_MAX_CHARS,
     SETTLEMENT_FUNDING_RATE,
     SETTLEMENT_PRICE,
@@ -39,7 +40,10 @@ __all__ = ["Settlement", "SETTLEMENT_FIELDS"]
 # finite and positive.
 
 
-class Settlement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+class Settlement(
+    msgspec.Struct, tag_field="market", tag="settlement", frozen=True, kw_only=True,
+    forbid_unknown_fields=True, gc=False,
+):  # fmt: skip
     """One settlement of one perpetual on one exchange: the rate that settled at ``ts``.
 
     Built in Python with `Settlement.checked(...)` (the checks of a recording's line)."""
@@ -48,14 +52,15 @@ class Settlement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     ts: Milliseconds
     exchange: Exchange
     coin: Coin
-    market: Literal["settlement"]  # required: a line without it is no settlement record
+    # the tag: the decode of a line picks this class by it (a line without it is none)
+    market: ClassVar[Literal["settlement"]] = "settlement"
     symbol: Symbol | None = None
     funding_rate: FundingRate
     funding_interval_h: IntervalH | None = None
     mark: Price | None = None
 
     def __post_init__(self) -> None:
-        if not coin_known(self.coin):
+        if self.coin not in _KNOWN_COINS and not coin_known(self.coin):
             raise ValueError(check_coin(self.coin))
 
     @classmethod
@@ -78,9 +83,11 @@ class Settlement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 _encode = msgspec.json.Encoder().encode
-_ORDER: Final = Settlement.__struct_fields__
+_ORDER: Final = (
+    "ts", "exchange", "coin", "market", "symbol", "funding_rate", "funding_interval_h", "mark",
+)  # fmt: skip
 #: every key a settlement line may carry
-SETTLEMENT_FIELDS: Final = frozenset(Settlement.__struct_fields__)
+SETTLEMENT_FIELDS: Final = frozenset(_ORDER)
 _OBSERVATION_ONLY: Final = frozenset(
     {"next_funding_ts", "index", "bid", "ask", "volume_24h", "taker_fee", "borrow_rate_daily"}
 )
@@ -108,4 +115,5 @@ def settlement_from(data: Mapping[str, object]) -> Settlement:
     values, problems = check_fields(_CHECKS, data)
     if problems:
         raise msgspec.ValidationError("; ".join(problems))
+    del values["market"]
     return Settlement(**values)
