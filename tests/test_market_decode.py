@@ -25,6 +25,8 @@ from rulebook.market._model import (
     AnyObservation,
     PerpObservation,
     SpotObservation,
+    all_hold,
+    holds,
     observation_from,
 )
 from rulebook.market._settlement import settlement_from
@@ -77,10 +79,12 @@ def test_the_whole_corpus_as_one_file_gives_the_same_line_numbers(tmp_path: Path
 
 
 def _fast(line: bytes) -> Observation | Settlement | None:
+    """What the reader's fast path accepts: the typed decode, then `holds`."""
     try:
-        return msgspec.json.decode(line, type=AnyObservation | Settlement)
+        record = msgspec.json.decode(line, type=AnyObservation | Settlement)
     except msgspec.ValidationError:
         return None
+    return record if holds(record) and all_hold([record]) else None
 
 
 def _detailed(line: bytes) -> Observation | Settlement | None:
@@ -221,11 +225,22 @@ def test_checked_refuses_with_the_line_message_and_unknown_fields_with_a_type_er
         Settlement.checked(ts=T0, exchange="okx", coin="SOL", funding_rate=0.0, bid=1.0)
 
 
-def test_the_bare_constructors_still_check_the_coin_and_the_book() -> None:
-    with pytest.raises(ValueError, match="crossed book"):
-        SpotObservation(ts=T0, exchange="okx", coin="SOL", bid=2.0, ask=1.0)
-    with pytest.raises(ValueError, match="must be upper-case"):
-        SpotObservation(ts=T0, exchange="okx", coin="sol")
+def test_what_the_decode_cannot_check_the_reader_checks_per_piece(tmp_path: Path) -> None:
+    crossed = SpotObservation(ts=T0, exchange="okx", coin="SOL", bid=2.0, ask=1.0)
+    lower = SpotObservation(ts=T0, exchange="okx", coin="sol")
+    good = SpotObservation(ts=T0, exchange="okx", coin="SOL", bid=1.0, ask=2.0)
+    assert not holds(crossed) and not holds(lower) and holds(good)
+    assert all_hold([good, good]) and not all_hold([good, crossed]) and not all_hold([lower])
+    p = tmp_path / "s.jsonl"
+    p.write_text("".join(o.to_json() + "\n" for o in [good, crossed, good, lower, good]))
+    got = [(n, o is not None, e.message if e else None) for n, o, e in iter_jsonl(p)]
+    assert got == [
+        (1, True, None),
+        (2, False, "line: crossed book: bid 2.0 > ask 1.0"),
+        (3, True, None),
+        (4, False, "coin: coin 'sol' must be upper-case letters and digits, like SOL or 1000PEPE"),
+        (5, True, None),
+    ]
     with pytest.raises(TypeError):  # a spot observation has no mark to carry
         SpotObservation(ts=T0, exchange="okx", coin="SOL", mark=1.0)  # type: ignore[call-arg]
 

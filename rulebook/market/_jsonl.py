@@ -15,7 +15,14 @@ import msgspec
 
 from rulebook._text import terminal_safe
 
-from ._model import OBSERVATION_FIELDS, AnyObservation, Observation, observation_from
+from ._model import (
+    OBSERVATION_FIELDS,
+    AnyObservation,
+    Observation,
+    all_hold,
+    holds,
+    observation_from,
+)
 from ._settlement import SETTLEMENT_FIELDS, Settlement, settlement_from
 
 __all__ = [
@@ -198,11 +205,13 @@ def _pieces(path: str | os.PathLike[str], limit: int) -> Iterator[Iterable[Item]
                 skipping, carry = 0, b""
             try:
                 records = list(map(decode, lines))
+                good = all_hold(records)
             except (msgspec.DecodeError, RecursionError):  # a ValidationError too; deep nesting
-                # a line of this piece is bad (rare): line by line, for its message
-                yield list(_line_by_line(p, n, lines, warned))
-            else:
+                good = False
+            if good:
                 yield zip(range(n + 1, n + 1 + len(lines)), records, repeat(None))
+            else:  # a line of this piece is bad (rare): line by line, for its message
+                yield list(_line_by_line(p, n, lines, warned))
             n += len(lines)
             if len(tail) > limit:  # pragma: no cover - a piece is at most `limit` bytes
                 skipping = len(tail)
@@ -221,8 +230,12 @@ def _line_by_line(p: str, n: int, lines: list[bytes], warned: set[str]) -> Itera
     for raw in lines:
         n += 1
         try:
-            yield n, decode(raw), None
+            record = decode(raw)
         except (msgspec.DecodeError, RecursionError):
+            record = None
+        if record is not None and holds(record):
+            yield n, record, None
+        else:
             yield from _checked_line(p, n, raw, warned)
 
 

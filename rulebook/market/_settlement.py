@@ -18,7 +18,6 @@ from typing import Any, ClassVar, Final, Literal
 import msgspec
 
 from ._checks import (
-    _KNOWN_COINS,  # the fast path's set lookup (see coin_known)
     COIN_MAX_CHARS,
     SETTLEMENT_FUNDING_RATE,
     SETTLEMENT_PRICE,
@@ -29,7 +28,6 @@ from ._checks import (
     check_fields,
     check_interval,
     check_milliseconds,
-    coin_known,
 )
 from ._model import Coin, Exchange, FundingRate, IntervalH, Milliseconds, Price, Symbol
 
@@ -54,14 +52,13 @@ class Settlement(
     coin: Coin
     # the tag: the decode of a line picks this class by it (a line without it is none)
     market: ClassVar[Literal["settlement"]] = "settlement"
+    # no book: read as None, like an observation's absent fields (the reader's `holds`)
+    bid: ClassVar[None] = None
+    ask: ClassVar[None] = None
     symbol: Symbol | None = None
     funding_rate: FundingRate
     funding_interval_h: IntervalH | None = None
     mark: Price | None = None
-
-    def __post_init__(self) -> None:
-        if self.coin not in _KNOWN_COINS and not coin_known(self.coin):
-            raise ValueError(check_coin(self.coin))
 
     @classmethod
     def checked(cls, **fields: Any) -> Settlement:
