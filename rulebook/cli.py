@@ -282,6 +282,9 @@ def screen(
             "coin or exchange.",
         ),
     ] = "funding",
+    reverse: Annotated[
+        bool, typer.Option("--reverse", help="The --sort order the other way round.")
+    ] = False,
     once: Annotated[bool, typer.Option("--once", help="Print one screen and exit.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one screen as JSON (docs/json.md) and exit.")
@@ -297,6 +300,9 @@ def screen(
     prints once (--once, --json). With --snapshot it shows a recording: at
     --at once, or its latest snapshot re-read on every refresh (to follow a
     file `rulebook snapshot` is writing).
+
+    In the live view keys re-sort at once: f funding, a APR, b basis,
+    v volume, n next settlement, c coin, e exchange; r reverses; q quits.
 
     Example:
 
@@ -332,7 +338,7 @@ def screen(
         raise fail("no coins to show: give --coins, or rules that read some")
     settings = ScreenSettings(
         coins=coin_list, exchanges=ex_list, ruleset=ruleset, snapshot=snapshot, at=at,
-        every_s=every_s, sort=sort, once=once, as_json=as_json, wide=wide,
+        every_s=every_s, sort=sort, reverse=reverse, once=once, as_json=as_json, wide=wide,
     )
     try:
         code = run_screen(settings, out, err, typer.echo)
