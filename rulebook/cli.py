@@ -64,6 +64,20 @@ ConfigOption = Annotated[
 WideOption = Annotated[
     bool, typer.Option("--wide", help="Every column, even past the terminal's width.")
 ]
+ExchangesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exchanges", "-e", metavar="LIST", help="Comma-separated exchanges (default: all six)."
+    ),
+]
+# the report's outputs: `backtest` and `report` write the same report
+ReportJsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+HtmlOption = Annotated[
+    Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
+]
+CsvOption = Annotated[
+    Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
+]
 
 
 def _version(value: bool) -> None:
@@ -258,12 +272,7 @@ def screen(
             help="Comma-separated coins (default: the coins the rules read).",
         ),
     ] = None,
-    exchanges: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exchanges", "-e", metavar="LIST", help="Comma-separated exchanges (default: all six)."
-        ),
-    ] = None,
+    exchanges: ExchangesOption = None,
     snapshot: Annotated[
         Path | None,
         typer.Option("--snapshot", "-s", help="A recording instead of the exchanges."),
@@ -355,15 +364,7 @@ def snapshot(
             "--output", "-o", help="File to append to: .jsonl, or .parquet (docs/columnar.md)."
         ),
     ],
-    exchanges: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exchanges",
-            "-e",
-            metavar="LIST",
-            help="Comma-separated exchanges (default: all six).",
-        ),
-    ] = None,
+    exchanges: ExchangesOption = None,
     coins: Annotated[
         list[str] | None,
         typer.Option(
@@ -978,13 +979,9 @@ def backtest(
         list[str] | None,
         typer.Option("--set", metavar="NAME=VALUE", help="Override a `let` constant."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    html: Annotated[
-        Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
-    ] = None,
-    csv_dir: Annotated[
-        Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
-    ] = None,
+    as_json: ReportJsonOption = False,
+    html: HtmlOption = None,
+    csv_dir: CsvOption = None,
     db: Annotated[
         Path | None,
         typer.Option("--db", help="Keep the backtest's ledger in this NEW file (default: none)."),
@@ -1105,13 +1102,9 @@ def backtest(
 def report(
     db: LedgerOption = None,
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    html: Annotated[
-        Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
-    ] = None,
-    csv_dir: Annotated[
-        Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
-    ] = None,
+    as_json: ReportJsonOption = False,
+    html: HtmlOption = None,
+    csv_dir: CsvOption = None,
     wide: WideOption = False,
 ) -> None:
     """The backtest report for any ledger: a paper run's, or a kept backtest's.
