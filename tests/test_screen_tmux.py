@@ -95,7 +95,7 @@ def test_live_screen_resorts_on_a_key_and_restores_the_terminal(tmp_path) -> Non
                     "-y", "50", "-c", str(ROOT), command], check=True, env=env, timeout=10)
     try:
         pane = _wait_for(socket, "sorted by funding")
-        assert "c coin" in pane and "r reverse" in pane and "q quit" in pane  # the footer
+        assert "q or Ctrl-C quits" in pane and "c coin, e exchange, r reverse" in pane  # footer
         assert _first_row(pane) == ["BTC", "bybit"]  # largest funding first
         _tmux(socket, "send-keys", "-t", "scr", "c")
         pane = _wait_for(socket, "sorted by coin", timeout=10)  # not at the refresh, 60 s away

@@ -43,7 +43,8 @@ __all__ = ["KEYS", "ScreenSettings", "on_key", "run_screen"]
 # The live view's keys: a sort key each (the --sort names), reverse, quit.
 KEYS = {"f": "funding", "a": "apr", "b": "basis", "v": "volume", "n": "next", "c": "coin",
         "e": "exchange"}  # fmt: skip
-KEYS_HELP = "keys: f funding, a APR, b basis, v volume, n next, c coin, e exchange, r reverse, q quit"
+# 80 columns exactly: a line of its own in the footer
+KEYS_HELP = "keys: f funding, a APR, b basis, v volume, n next, c coin, e exchange, r reverse"
 
 
 @dataclass(slots=True)
@@ -152,7 +153,7 @@ def _live(s: ScreenSettings, out: Console,
     def frame(screen: Screen, warnings: list[str], next_at: float, keys: bool) -> RenderableType:
         left = max(0, int(next_at - time.monotonic()))
         status = f"refresh every {s.every_s:g}s, next in {left}s | "
-        status += (KEYS_HELP + " | Ctrl-C quits") if keys else "Ctrl-C quits"
+        status += ("q or Ctrl-C quits\n" + KEYS_HELP) if keys else "Ctrl-C quits"
         if warnings:
             status = "warning: " + "; ".join(warnings) + "\n" + status
         return render_screen(screen, out.width, wide=s.wide, sort=s.sort, status=status,
