@@ -137,7 +137,7 @@ rule s16:
 """
 
 
-def synthetic_snapshot(n_coins: int, seed: int = 1) -> tuple[SnapshotView, list[str]]:
+def synthetic_snapshot(n_coins: int, seed: int = 1) -> tuple[list[Observation], list[str]]:
     """Perp, spot and borrow observations; about 3% of coins missing per exchange."""
     rnd = random.Random(seed)
     coins = [f"C{i:03d}" for i in range(n_coins)]
@@ -167,7 +167,7 @@ def synthetic_snapshot(n_coins: int, seed: int = 1) -> tuple[SnapshotView, list[
             if rnd.random() < 0.7:
                 obs.append(Observation(ts=ts, exchange=ex, coin=coin, market="borrow",
                                        borrow_rate_daily=abs(rnd.gauss(0.0003, 0.0003))))
-    return SnapshotView.from_observations(obs, at=NOW), coins
+    return obs, coins
 
 
 # -- the hand-written baseline ---------------------------------------------------------
@@ -290,7 +290,9 @@ def baseline(view: SnapshotView, coins: list[str]) -> set[tuple[str, tuple[str, 
 
 
 def interleaved(
-    fns: list[Callable[[], object]], repeat: int
+    fns: list[Callable[[SnapshotView], object]],
+    repeat: int,
+    make_view: Callable[[], SnapshotView],
 ) -> list[tuple[float, float, float, object]]:
     """(best, median, median CPU time, last result) of each function, run in
     turn `repeat` times.
@@ -299,17 +301,21 @@ def interleaved(
     another; the garbage of the previous run is collected (untimed) before
     each, so that one side's objects are not collected on another's clock.
     The process's CPU time is kept beside the wall clock: on a loaded machine
-    it counts only this process's work (waiting for a core is not in it)."""
+    it counts only this process's work (waiting for a core is not in it).
+    Each run gets a view of its own, made untimed: a cycle's view is new, so
+    nothing either side derives from a view (the engine's arrays, say) may
+    carry over from one run to the next."""
     times: list[list[float]] = [[] for _ in fns]
     cpu: list[list[float]] = [[] for _ in fns]
     results: list[object] = [None] * len(fns)
     ks = list(range(len(fns)))
     for r in range(repeat):
         for k in ks[r % len(ks):] + ks[: r % len(ks)]:
+            view = make_view()
             gc.collect()
             c = time.process_time()
             t = time.perf_counter()
-            results[k] = fns[k]()
+            results[k] = fns[k](view)
             times[k].append(time.perf_counter() - t)
             cpu[k].append(time.process_time() - c)
     return [
@@ -332,7 +338,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
 
-    view, coins = synthetic_snapshot(args.coins)
+    obs, coins = synthetic_snapshot(args.coins)
+
+    def make_view() -> SnapshotView:
+        return SnapshotView.from_observations(obs, at=NOW)
+
+    view = make_view()
     res = load_texts({"bench.rules": RULES.format(coins=", ".join(coins))})
     assert res.ruleset is not None, [str(d) for d in res.diagnostics]
     rs = res.ruleset
@@ -344,9 +355,10 @@ def main() -> None:
     # evaluate() leaves the skipped entries' objects until they are read; the
     # third run times that too, as a dry-run or a ledger writing every one pays it
     (best, med, cpu, ev), (b_best, b_med, b_cpu, fired), (m_best, m_med, m_cpu, _) = interleaved(
-        [lambda: evaluate(rs, view), lambda: baseline(view, coins),
-         lambda: read_everything(evaluate(rs, view))],
+        [lambda v: evaluate(rs, v), lambda v: baseline(v, coins),
+         lambda v: read_everything(evaluate(rs, v))],
         args.repeat,
+        make_view,
     )
 
     got = {(o.rule, tuple(o.bindings.values())) for o in ev.fired}  # type: ignore[attr-defined]

@@ -15,8 +15,13 @@ exit checks, `already_open` decisions and the ledger writes. The runs are
 interleaved cycle by cycle (one BOOK cycle, one EMPTY cycle), and the per-
 position cost is the median over cycles of (BOOK - EMPTY) / positions.
 
-Ledger bytes per cycle: the growth of each ledger file (after a WAL checkpoint)
-over the measured cycles, divided by the cycles.
+Ledger bytes per cycle, measured after every cycle (outside the timed part),
+apart for the cycles that settle funding (every 8 hours: one payment per
+position, which is what the positions change then) and the others: the bytes
+stored (SQLite's dbstat payload: rows and index entries, by table) and the
+file's growth after a WAL checkpoint (a page, 4 KB, at a time). The cost per
+position is the median over the cycles without a settlement; the settlement
+cycles' median is printed beside it.
 
 Targets: at most 15 us per open position per cycle; at most 2 KB per cycle at
 12 open positions, and no growth per cycle with the number of open positions
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import sqlite3
 import statistics
@@ -110,16 +116,44 @@ class Book:
         )
         self.executor = executor
 
-    def size(self) -> int:
+    def payload(self) -> dict[str, int]:
+        """The bytes stored, by table and index (SQLite's dbstat payload: the rows and
+        index entries themselves; the file grows a page, 4 KB, at a time)."""
+        con = sqlite3.connect(self.path)
+        try:
+            return {
+                str(name): int(payload)
+                for name, payload in con.execute(
+                    "select name, sum(payload) from dbstat group by name"
+                )
+            }
+        finally:
+            con.close()
+
+    def wal_bytes(self) -> int:
+        wal = self.path.with_name(self.path.name + "-wal")
+        return wal.stat().st_size if wal.exists() else 0
+
+    def checkpoint(self) -> None:
+        con = sqlite3.connect(self.path)
+        con.execute("pragma wal_checkpoint(truncate)")
+        con.close()
+
+    def file_size(self) -> int:
+        """The file's size after a WAL checkpoint."""
         con = sqlite3.connect(self.path)
         con.execute("pragma wal_checkpoint(truncate)")
         con.close()
         return self.path.stat().st_size
 
 
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else math.nan
+
+
 def measure(n_coins: int, cycles: int) -> dict[str, float]:
     coins = coin_names(n_coins)
-    vs = views(coins, cycles + 2)
+    vs = views(coins, cycles + 2 + 8)
     with tempfile.TemporaryDirectory() as tmp:
         book = Book(Path(tmp) / "book.db", coins, "0%")
         empty = Book(Path(tmp) / "empty.db", coins, "5%")
@@ -130,52 +164,117 @@ def measure(n_coins: int, cycles: int) -> dict[str, float]:
         positions = len(book.executor.positions)
         assert positions == n_coins * len(VENUES), positions
         assert not empty.executor.positions
-        size0 = (book.size(), empty.size())
-        diffs, book_t, empty_t = [], [], []
-        for i, v in enumerate(vs[2:]):
+        # per cycle: (settled?, us per position, payload bytes, payload by table)
+        rows: list[tuple[bool, float, int, dict[str, int]]] = []
+        book_t, empty_t = [], []
+        files = (book.file_size(), empty.file_size())
+        before = book.payload()
+        for i, v in enumerate(vs[2 : cycles + 2]):
             order = (book, empty) if i % 2 == 0 else (empty, book)
-            took = {}
+            took: dict[int, float] = {}
+            settled = False
             for b in order:
                 t0 = time.perf_counter()
-                b.runtime.cycle(v)
+                report = b.runtime.cycle(v)
                 took[id(b)] = time.perf_counter() - t0
+                if b is book:
+                    settled = report.funding != 0.0
             book_t.append(took[id(book)])
             empty_t.append(took[id(empty)])
-            diffs.append((took[id(book)] - took[id(empty)]) / positions)
-        grown = (book.size() - size0[0], empty.size() - size0[1])
+            after = book.payload()  # outside the timed cycles
+            grown = {k: n - before.get(k, 0) for k, n in after.items()}
+            rows.append((
+                settled, (took[id(book)] - took[id(empty)]) / positions,
+                sum(after.values()) - sum(before.values()), grown,
+            ))  # fmt: skip
+            before = after
+            assert len(book.executor.positions) == positions
+        files = (book.file_size() - files[0], empty.file_size() - files[1])
+        # Bytes written (not timed): the WAL after a checkpoint holds exactly the pages
+        # a cycle's commit wrote, 4 KB each; eight more cycles, one of them settling.
+        written: dict[str, list[tuple[bool, int]]] = {"book": [], "empty": []}
+        for v in vs[len(rows) + 2 :]:
+            for name, b in (("book", book), ("empty", empty)):
+                b.checkpoint()
+                report = b.runtime.cycle(v)
+                written[name].append((report.funding != 0.0, b.wal_bytes()))
         book.ledger.close()
         empty.ledger.close()
+    quiet = [r for r in rows if not r[0]]
+    settling = [r for r in rows if r[0]]
+
+    def per_table(rs: list[tuple[bool, float, int, dict[str, int]]]) -> dict[str, float]:
+        names = {k for r in rs for k in r[3]}
+        out = {k: sum(r[3].get(k, 0) for r in rs) / len(rs) for k in names} if rs else {}
+        return {k: v for k, v in sorted(out.items()) if abs(v) >= 1}
+
     return {
         "positions": positions,
+        "cycles": len(rows),
+        "settlement_cycles": len(settling),
         "cycle_book_ms": statistics.median(book_t) * 1e3,
         "cycle_empty_ms": statistics.median(empty_t) * 1e3,
-        "per_position_us": statistics.median(diffs) * 1e6,
-        "ledger_bytes_per_cycle_book": grown[0] / cycles,
-        "ledger_bytes_per_cycle_empty": grown[1] / cycles,
+        "per_position_us": _median([r[1] for r in quiet]) * 1e6,
+        "per_position_us_settlement": _median([r[1] for r in settling]) * 1e6,
+        "payload_per_cycle": _median([float(r[2]) for r in quiet]),
+        "payload_per_settlement_cycle": _median([float(r[2]) for r in settling]),
+        "payload_per_cycle_all": sum(r[2] for r in rows) / len(rows),
+        "file_per_cycle_book": files[0] / len(rows),
+        "file_per_cycle_empty": files[1] / len(rows),
+        "written_quiet_book": _median([float(w) for s, w in written["book"] if not s]),
+        "written_quiet_empty": _median([float(w) for s, w in written["empty"] if not s]),
+        "written_settlement_book": _median([float(w) for s, w in written["book"] if s]),
+        "tables_quiet": per_table(quiet),  # type: ignore[dict-item]
+        "tables_settlement": per_table(settling),  # type: ignore[dict-item]
     }
+
+
+def _tables(t: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:,.0f}" for k, v in t.items()) or "nothing"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--positions", type=int, nargs="*", default=[12, 1000],
                     help="open positions per book (rounded up to a multiple of 5)")
-    ap.add_argument("--cycles", type=int, default=24, help="measured cycles (default 24)")
+    ap.add_argument("--cycles", type=int, default=24,
+                    help="measured cycles (default 24: three of them settle funding)")
     args = ap.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the start")
     for n in args.positions:
         r = measure(max(1, math.ceil(n / len(VENUES))), args.cycles)
         print(
             f"{r['positions']:>5} open positions: cycle {r['cycle_book_ms']:8.1f} ms, "
             f"same bindings with none open {r['cycle_empty_ms']:8.1f} ms (medians of "
-            f"{args.cycles} interleaved cycles)"
+            f"{r['cycles']} interleaved cycles, {r['settlement_cycles']} of them settling)"
         )
         print(
-            f"      per open position per cycle: {r['per_position_us']:8.1f} us  (target <= 15 us)"
+            f"      per open position per cycle: {r['per_position_us']:8.1f} us  (target <= 15 us;"
+            f" median of the cycles without a settlement; settlement cycles "
+            f"{r['per_position_us_settlement']:.1f} us: one payment per position)"
         )
         print(
-            f"      ledger bytes per cycle: {r['ledger_bytes_per_cycle_book']:10,.0f} with the book, "
-            f"{r['ledger_bytes_per_cycle_empty']:10,.0f} with none open  "
-            "(target <= 2 KB at 12 positions; no growth with the count beyond what changes)"
+            f"      ledger bytes stored per cycle without a settlement: "
+            f"{r['payload_per_cycle']:,.0f} (median)  (target <= 2 KB at 12 positions; no "
+            "growth with the count beyond what changes)"
         )
+        print(f"        by table (mean): {_tables(r['tables_quiet'])}")  # type: ignore[arg-type]
+        print(
+            f"      ledger bytes stored per settlement cycle: "
+            f"{r['payload_per_settlement_cycle']:,.0f} (median)"
+        )
+        print(f"        by table (mean): {_tables(r['tables_settlement'])}")  # type: ignore[arg-type]
+        print(
+            f"      ledger bytes written per cycle (WAL pages of the commit): without a "
+            f"settlement {r['written_quiet_book']:,.0f} ({r['written_quiet_empty']:,.0f} with "
+            f"none open), settling {r['written_settlement_book']:,.0f}"
+        )
+        print(
+            f"      over all {r['cycles']} cycles: {r['payload_per_cycle_all']:,.0f} bytes stored "
+            f"per cycle; the file grew {r['file_per_cycle_book']:,.0f} per cycle "
+            f"({r['file_per_cycle_empty']:,.0f} with none open; 4 KB pages)"
+        )
+    print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end")
 
 
 if __name__ == "__main__":

@@ -717,29 +717,38 @@ def status(
         rulebook status --db paper.db --position 3
     """
     from rulebook import _json
-    from rulebook.app import ledger_status, print_position_funding, print_status
+    from rulebook.app import (
+        ledger_status,
+        position_status,
+        print_position_funding,
+        print_status,
+        status_json,
+    )
 
     cfg = _config(config, None, db)
     if not Path(cfg.ledger).is_file():
         raise fail(f"{cfg.ledger}: no ledger here (run `rulebook run --paper` first)")
     ledger = _ledger(cfg.ledger)
-    data = ledger_status(ledger, cfg.leverage)
-    ledger.close()
-    if position is not None:
-        found = [p for p in data["positions"] if p["id"] == position]
-        if not found:
-            ids = [p["id"] for p in data["positions"]]
-            known = f"positions {ids[0]}..{ids[-1]}" if ids else "no positions"
-            raise fail(f"{cfg.ledger}: no position {position} ({known})")
-        if as_json:
-            typer.echo(_json.dumps(found[0], indent=2))
+    # read with SQL aggregates and the open positions: memory does not grow with the ledger
+    try:
+        if position is not None:
+            found = position_status(ledger, position)
+            if found is None:
+                ids = ledger.read.position_ids()
+                known = f"positions {ids[0]}..{ids[1]}" if ids else "no positions"
+                raise fail(f"{cfg.ledger}: no position {position} ({known})")
+            if as_json:
+                typer.echo(_json.dumps(found, indent=2))
+            else:
+                print_position_funding(out, found)
+        elif as_json:
+            for chunk in status_json(ledger, cfg.leverage):  # a position at a time
+                typer.echo(chunk, nl=False)
+            typer.echo()
         else:
-            print_position_funding(out, found[0])
-        return
-    if as_json:
-        typer.echo(_json.dumps(data, indent=2))
-    else:
-        print_status(out, data, wide=wide)
+            print_status(out, ledger_status(ledger, cfg.leverage), wide=wide)
+    finally:
+        ledger.close()
 
 
 @app.command()

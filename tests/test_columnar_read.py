@@ -134,6 +134,12 @@ def test_bad_values_in_a_parquet_file_are_reported_by_row_and_skipped(tmp_path: 
     assert [e.line for e in errors] == list(range(2, len(rows)))
     for e, (_, words) in zip(errors, BAD, strict=True):
         assert e.severity == "error" and words in e.message, (e, words)
+    # the words of the same row as a JSON line (NaN and infinity cannot be one)
+    jsonl = tmp_path / "bad.jsonl"
+    jsonl.write_text("".join(json.dumps({k: v for k, v in r.items() if v is not None}) + "\n"
+                             for r in rows[3:]))  # fmt: skip
+    same = [e.message for _, _, e in iter_jsonl(jsonl) if e is not None]
+    assert same == [e.message for e in errors[2:]]
     # the replay skips them too, and counts them
     source = ReplaySource(path)
     views = list(source)

@@ -25,6 +25,7 @@ from rulebook.lang import Subject
 
 RISKS = [
     "",
+    "risk:\n    min_confidence 0.7\n    max_hold 3d\n",  # nothing counted: decided on arrays
     "risk:\n    max_total_exposure 2500 USDT\n",
     "risk:\n    max_single_position 400 USDT\n    min_confidence 0.6\n",
     "risk:\n    max_open_positions 3\n    max_total_exposure 1005 USDT\n",

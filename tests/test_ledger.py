@@ -46,8 +46,10 @@ def _run(db: Path, tmp_path: Path) -> None:
 
 
 def _as_schema_1(db: Path) -> None:
-    """Turn a ledger into what schema 1 wrote: without the columns schema 2 added."""
+    """Turn a ledger into what schema 1 wrote: without the columns schema 2 added
+    (and without the marks table of schema 3)."""
     con = sqlite3.connect(db)
+    con.execute("drop table marks")
     for table, column in [
         ("orders", "client_order_id"),
         ("funding_payments", "coin"),
@@ -73,9 +75,10 @@ def test_the_writer_upgrades_a_schema_1_ledger_in_place(tmp_path) -> None:
         f" `rulebook status --db {db}` upgrades it in place (nothing is lost)"
     )
     ledger = Ledger(db)  # upgrades
-    assert ledger.read.schema_version() == SCHEMA_VERSION == 2
+    assert ledger.read.schema_version() == SCHEMA_VERSION == 3
     (up,) = ledger.read.events("ledger_upgraded")
-    assert up.detail.startswith("ledger schema 1 upgraded to 2: added orders.client_order_id")
+    assert up.detail.startswith("ledger schema 1 upgraded to 3: added orders.client_order_id")
+    assert up.detail.endswith("; marks (each held market's last mark, updated in place every cycle)")
     # the rows are all there; the new columns are empty on the old rows
     payments = ledger.read.funding_payments()
     assert [(p.exchange, p.ts, p.rate, p.amount) for p in payments] == [

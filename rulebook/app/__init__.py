@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ._session import run_paper
     from ._snapshot import LoadedSnapshot, SnapshotError, parse_time, snapshot_from_file
     from ._sources import live_views, recording_span, replay_pacer, watched_markets
-    from ._status import ledger_status
+    from ._status import ledger_status, position_status, status_json
     from ._tables import Col, Fitted, fit_table
     from ._validate import check_on_save, print_rules, report_validation
 
@@ -75,6 +75,8 @@ _LAZY: dict[str, str] = {
     "replay_pacer": "._sources",
     "watched_markets": "._sources",
     "ledger_status": "._status",
+    "position_status": "._status",
+    "status_json": "._status",
     "close_all_offline": "._halt",
     "ScreenSettings": "._screen_session",
     "run_screen": "._screen_session",
@@ -127,6 +129,8 @@ __all__ = [
     "SnapshotError",
     "check_on_save",
     "ledger_status",
+    "position_status",
+    "status_json",
     "live_views",
     "load_snapshot",
     "parse_time",

@@ -156,9 +156,11 @@ def print_status(
             f"hidden at this width: {', '.join(fitted.hidden)} (--wide, or --json)",
             markup=False, style="dim",
         )
-    if older:
+    # ledger_status lists only the latest closed ones: it counts the rest
+    omitted = len(older) + int(data.get("closed_omitted") or 0)
+    if omitted:
         console.print(
-            f"... and {len(older)} older closed positions (--json lists all)", markup=False
+            f"... and {omitted} older closed positions (--json lists all)", markup=False
         )
     if s.get("positions_on_old_rules"):
         console.print(

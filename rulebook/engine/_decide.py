@@ -13,6 +13,8 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from rulebook.lang import RiskLimits, Subject, format_value
 
 __all__ = [
@@ -116,6 +118,81 @@ class RiskBudget:
         """`decide` as a plain (kind, amount, reason) tuple."""
         return self.verdicts([self._key(subject)], [subject], [amount], [confidence], [rule])[0]
 
+    def verdict_columns(
+        self,
+        keys: np.ndarray,
+        subjects: list[Subject],
+        amounts: np.ndarray,
+        confidences: np.ndarray,
+        rules: list[str],
+    ) -> tuple[list[DecisionKind], list[float], list[str | None]]:
+        """`verdicts` over columns (keys as integers), as three lists.
+
+        Without a limit that counts what is let through (`max_open_positions`,
+        `max_single_position`, `max_total_exposure`), which entry opens does
+        not depend on the ones before it but for its position: the first
+        entry of each position that is not held by the book and passes
+        `min_confidence` opens, the later ones find it already open. That is
+        decided on the arrays; with such a limit, one entry at a time."""
+        risk = self.risk
+        if not (
+            risk.max_open_positions is None
+            and risk.max_single_position is None
+            and risk.max_total_exposure is None
+        ):
+            out = self.verdicts(
+                keys.tolist(), subjects, amounts.tolist(), confidences.tolist(), rules
+            )
+            return [v[0] for v in out], [v[1] for v in out], [v[2] for v in out]
+        n = len(keys)
+        held = self._held
+        book = np.array([k for k in held if isinstance(k, int)], dtype=np.int64)
+        valid = amounts > 0  # NaN is not
+        in_book = np.isin(keys, book) & valid
+        min_confidence = risk.min_confidence
+        candidate = valid & ~in_book
+        if min_confidence is not None:
+            candidate &= ~(confidences < min_confidence)
+        at = np.flatnonzero(candidate)
+        opened_keys, first = np.unique(keys[at], return_index=True)
+        openers = at[first]
+        # each entry's position's opener (-1: none opens it)
+        slot = np.searchsorted(opened_keys, keys)
+        slot[slot >= len(opened_keys)] = 0
+        has = (opened_keys[slot] == keys) if len(opened_keys) else np.zeros(n, dtype=bool)
+        opener = np.where(has, openers[slot] if len(openers) else 0, -1)
+        j = np.arange(n)
+        # 0 open, 1 already open (book), 2 already open (earlier here),
+        # 3 blocked by its amount, 4 blocked by min_confidence
+        code = np.full(n, 4, dtype=np.int8)
+        code[~valid] = 3
+        code[in_book] = 1
+        later = valid & ~in_book & has & (j > opener)
+        code[later] = 2
+        code[openers] = 0
+        kinds: list[DecisionKind] = _KIND_OF[code].tolist()
+        reasons: list[str | None] = [None] * n
+        taken = amounts.tolist()
+        for i in np.flatnonzero(code).tolist():
+            c = code[i]
+            if c == 2:
+                who = _opened_here(rules[int(opener[i])])
+                reasons[i] = f"a position on {subjects[i].describe()} is already open ({who})"
+            elif c == 1:
+                who = held[int(keys[i])]
+                reasons[i] = f"a position on {subjects[i].describe()} is already open ({who})"
+            elif c == 3:
+                reasons[i] = f"the hedge amount {_money(taken[i])} is not positive"
+            else:
+                reasons[i] = (
+                    f"min_confidence: confidence {confidences[i]:.2f} is below {min_confidence:g}"
+                )
+        for i in openers.tolist():
+            held[int(keys[i])] = _opened_here(rules[i])
+        self.exposure += float(amounts[openers].sum())
+        self.count += len(openers)
+        return kinds, taken, reasons
+
     def verdicts(
         self,
         keys: Iterable[Hashable],
@@ -209,3 +286,6 @@ class RiskBudget:
 def _opened_here(rule: str) -> str:
     """Who holds a position opened earlier in this evaluation (one text per rule)."""
     return f"opened earlier in this evaluation by rule {rule}"
+
+
+_KIND_OF = np.array(["open", "already_open", "already_open", "blocked", "blocked"], dtype=object)

@@ -533,11 +533,11 @@ class _Collector:
         net = np.concatenate(nets)
         if np.isnan(net).any():
             for rule, result, idx, base in chunks:
-                asked: list[float | None] = [None] * len(idx)
+                wanted: list[float | None] = [None] * len(idx)
                 if result.amounts is not None:
-                    asked = result.amounts[idx].tolist()
+                    wanted = result.amounts[idx].tolist()
                 self._append(
-                    rule, rule.bindings, result.figures, result.subject, idx, base, True, asked,
+                    rule, rule.bindings, result.figures, result.subject, idx, base, True, wanted,
                     None,
                 )
             self._keys = None
@@ -555,6 +555,7 @@ class _Collector:
         decided = np.zeros(len(net), dtype=bool)
         keys = np.full(len(net), -1, dtype=np.int64)
         confidence = np.zeros(len(net))
+        asked = np.full(len(net), np.nan)  # the hedge amounts, as floats
         at = 0
         for rule, result, idx, _base in chunks:
             n = len(idx)
@@ -572,6 +573,7 @@ class _Collector:
             positions.extend(idx.tolist())
             if result.amounts is not None:
                 requested.extend(result.amounts[idx].tolist())
+                asked[at : at + n] = result.amounts[idx]
                 decided[at : at + n] = subject is not None
             else:
                 requested.extend(repeat(None, n))
@@ -583,20 +585,25 @@ class _Collector:
         amounts: list[float | None] = list(requested)
         kinds: list[DecisionKind | None] = [None] * len(ranked)
         reasons: list[str | None] = [None] * len(ranked)
-        sel = np.flatnonzero(decided[perm]).tolist()
-        if sel:
+        decided = decided[perm]
+        if decided.any():
             budget = RiskBudget(ruleset.risk, book, self._position_code)
-            verdicts = budget.verdicts(
-                keys[perm][sel].tolist(),
-                _pick(subjects, sel),  # type: ignore[arg-type]  # decided: it has a subject
-                _pick(requested, sel),  # type: ignore[arg-type]  # and a hedge's amount
-                confidence[perm][sel].tolist(),
-                _pick(names, [ranked[j] for j in sel]),
-            )
-            if len(sel) == len(ranked):  # every entry decided: the columns as they come
-                kinds, amounts, reasons = map(list, zip(*verdicts, strict=True))
+            sorted_names = _pick(names, ranked)
+            if decided.all():  # the common case: every rule has a subject and a hedge
+                got = budget.verdict_columns(
+                    keys[perm], subjects, asked[perm], confidence[perm], sorted_names  # type: ignore[arg-type]
+                )
+                kinds, amounts, reasons = got  # type: ignore[assignment]
             else:
-                for j, (kind, amount, reason) in zip(sel, verdicts, strict=True):
+                sel = np.flatnonzero(decided).tolist()
+                got = budget.verdict_columns(
+                    keys[perm][sel],
+                    _pick(subjects, sel),  # type: ignore[arg-type]  # decided: it has a subject
+                    asked[perm][sel],
+                    confidence[perm][sel],
+                    _pick(sorted_names, sel),
+                )
+                for j, kind, amount, reason in zip(sel, *got, strict=True):
                     kinds[j], amounts[j], reasons[j] = kind, amount, reason
         n = len(ranked)
         self.opportunities = list(map(

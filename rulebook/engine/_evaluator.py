@@ -542,6 +542,10 @@ class RulePlan:
     batch: Batch
     when: Tape
     amounts: list[Tape]
+    #: whether the hedge amounts are made of literals and constants only
+    #: (`hedge 1000 USDT`): then they are computed once, not per snapshot
+    amounts_constant: bool = False
+    constant_amount: V | None = None
 
     def run(self, mk: MarketArrays, trace: bool = False, all_figures: bool = True) -> RuleResult:
         """The rule over all its bindings. `all_figures=False`: the figures are
@@ -571,9 +575,13 @@ class RulePlan:
                         fired = fired & ~cut
             amounts = amount_missing = None
             if self.amounts:
-                total = V(0.0)
-                for a in run_many(self.amounts, mk, self.batch):
-                    total = _seq(total, a, total.v + a.v)  # added in order
+                total = self.constant_amount
+                if total is None:
+                    total = V(0.0)
+                    for a in run_many(self.amounts, mk, self.batch):
+                        total = _seq(total, a, total.v + a.v)  # added in order
+                    if self.amounts_constant:
+                        self.constant_amount = total  # the same in every snapshot
                 amounts = np.broadcast_to(np.asarray(total.v, dtype=float), n)
                 if total.m is not None:
                     amount_missing = np.broadcast_to(total.m, n)
@@ -644,7 +652,10 @@ def _plan(ruleset: Ruleset) -> Plan:
             for node in t.nodes:
                 if isinstance(node, ir.Arith) and node.op == "/":
                     batch.divisions.setdefault(node, len(batch.divisions))
-        rules.append(RulePlan(rule, batch, when, amounts))
+        constant = all(
+            isinstance(node, (ir.Const, ir.Arith, ir.Neg, ir.Apply)) for t in amounts for node in t.nodes
+        )
+        rules.append(RulePlan(rule, batch, when, amounts, constant))
     return Plan(coins, rules)
 
 

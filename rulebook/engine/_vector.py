@@ -61,63 +61,54 @@ class MarketArrays:
         shape = (N_EX, max(len(coins), 1))
         self.n_coins = n = shape[1]
         at = view.at
-        fees = config.taker_fees
-        # One row of raw fields per observation; the formulas then run once
-        # per column on arrays (the same float operations as on one value, so
-        # the figures agree bit for bit with SnapshotView's), and each column
-        # is written into its (exchange x coin) grid with one fancy
-        # assignment. None becomes NaN in a float array: missing, as elsewhere.
-        perp: list[tuple[object, ...]] = []
-        spot: list[tuple[object, ...]] = []
-        borrow_rows: list[tuple[object, ...]] = []
-        perp_cells: list[int] = []
-        spot_cells: list[int] = []
-        borrow_cells: list[int] = []
+        # The view's columns (one row per market, NaN where missing) are
+        # remapped to this snapshot's exchange and coin codes; the formulas then
+        # run once per column on arrays (the same float operations as on one
+        # value, so the figures agree bit for bit with SnapshotView's), and each
+        # column is written into its (exchange x coin) grid with one fancy
+        # assignment. No Python loop runs per observation.
+        cols = view.columns()
+        ex_map = np.array([EX_INDEX.get(e, -1) for e in cols.exchanges] or [-1], dtype=np.intp)
+        coin_map = np.array([coins.get(c, -1) for c in cols.coins] or [-1], dtype=np.intp)
+        e = ex_map[cols.exchange]
+        c = coin_map[cols.coin]
+        cell = e * n + c
+        known = (e >= 0) & (c >= 0)
+        markets = cols.markets
+        market = cols.market
+        perp = known & (market == markets.index("perp")) if "perp" in markets else known & False
+        spot = known & (market == markets.index("spot")) if "spot" in markets else known & False
+        borrow = (
+            known & (market == markets.index("borrow")) & ~np.isnan(cols.borrow_rate_daily)
+            if "borrow" in markets
+            else known & False
+        )
         # the taker fee, when the observation has none, depends only on the exchange
-        perp_fees: dict[str, float] = {}
-        spot_fees: dict[str, float] = {}
-        for o in view.observations():
-            c = coins.get(o.coin)
-            e = EX_INDEX.get(o.exchange)
-            if c is None or e is None:
-                continue
-            market = o.market
-            if market == "perp":
-                fee = o.taker_fee
-                if fee is None:
-                    fee = perp_fees.get(o.exchange)
-                    if fee is None:
-                        fee = resolve_taker_fee(o.exchange, "perp", None, fees)[0]
-                        perp_fees[o.exchange] = fee
-                perp_cells.append(e * n + c)
-                perp.append((
-                    o.funding_rate, o.funding_interval_h, o.mark, o.index, o.volume_24h,
-                    o.next_funding_ts, o.ts, fee,
-                ))
-            elif market == "spot":
-                fee = o.taker_fee
-                if fee is None:
-                    fee = spot_fees.get(o.exchange)
-                    if fee is None:
-                        fee = resolve_taker_fee(o.exchange, "spot", None, fees)[0]
-                        spot_fees[o.exchange] = fee
-                spot_cells.append(e * n + c)
-                spot.append((o.bid, o.ask, o.ts, fee))
-            elif o.borrow_rate_daily is not None:
-                borrow_cells.append(e * n + c)
-                borrow_rows.append((o.borrow_rate_daily, o.ts))
+        perp_default, spot_default = _default_fees(config)
+        ts = cols.ts
         with np.errstate(all="ignore"):
-            rate, hours, mark, index, volume, nxt, ts, perp_fee = _table(perp, 8)
+            rate, hours = cols.funding_rate[perp], cols.funding_interval_h[perp]
             # no interval (or a zero one) is no normalised funding
             funding = np.where(hours != 0, M.normalise_funding(rate, hours), np.nan)
-            perp_cols = (funding, mark, index, volume, (nxt - at) / 1000.0, (at - ts) / 1000.0, perp_fee)
-            bid, ask, ts, spot_fee = _table(spot, 4)
-            spot_cols = (M.mid_price(bid, ask), (at - ts) / 1000.0, spot_fee)
-            daily, ts = _table(borrow_rows, 2)
-            borrow_cols = (M.borrow_per_8h(daily), (at - ts) / 1000.0)
-        funding, mark, index, volume, next_s, perp_age, perp_fee = _grids(perp_cols, perp_cells, shape)
-        mid, spot_age, spot_fee = _grids(spot_cols, spot_cells, shape)
-        borrow, borrow_age = _grids(borrow_cols, borrow_cells, shape)
+            fee = cols.taker_fee[perp]
+            perp_fee = np.where(np.isnan(fee), perp_default[e[perp]], fee)
+            perp_cols = (
+                funding, cols.mark[perp], cols.index[perp], cols.volume_24h[perp],
+                (cols.next_funding_ts[perp] - at) / 1000.0, (at - ts[perp]) / 1000.0, perp_fee,
+            )  # fmt: skip
+            fee = cols.taker_fee[spot]
+            spot_fee = np.where(np.isnan(fee), spot_default[e[spot]], fee)
+            spot_cols = (
+                M.mid_price(cols.bid[spot], cols.ask[spot]), (at - ts[spot]) / 1000.0, spot_fee
+            )
+            borrow_cols = (
+                M.borrow_per_8h(cols.borrow_rate_daily[borrow]), (at - ts[borrow]) / 1000.0
+            )
+        funding, mark, index, volume, next_s, perp_age, perp_fee = _grids(
+            perp_cols, cell[perp], shape
+        )
+        mid, spot_age, spot_fee = _grids(spot_cols, cell[spot], shape)
+        borrow, borrow_age = _grids(borrow_cols, cell[borrow], shape)
         with np.errstate(all="ignore"):
             basis = np.where(np.isnan(mark), np.nan, M.basis_rate(mark, mid))
         self.by_kind = {
@@ -165,23 +156,30 @@ class MarketArrays:
         return KINDS[k], EXCHANGES[e], c
 
 
-def _table(rows: list[tuple[object, ...]], width: int) -> list[np.ndarray]:
-    """The columns of `rows` as float arrays (None -> NaN); empty ones for no rows."""
-    if not rows:
-        return [np.empty(0) for _ in range(width)]
-    table = np.array(rows, dtype=float)
-    return [table[:, k] for k in range(width)]
+_DEFAULT_FEES: dict[tuple[tuple[str, tuple[tuple[str, float], ...]], ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _default_fees(config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per exchange code: the taker fee of a perp and of a spot without one of its own."""
+    key = tuple(sorted((x, tuple(sorted(m.items()))) for x, m in config.taker_fees.items()))
+    got = _DEFAULT_FEES.get(key)
+    if got is None:
+        fees = config.taker_fees
+        got = _DEFAULT_FEES[key] = (
+            np.array([resolve_taker_fee(x, "perp", None, fees)[0] for x in EXCHANGES]),
+            np.array([resolve_taker_fee(x, "spot", None, fees)[0] for x in EXCHANGES]),
+        )
+    return got
 
 
 def _grids(
-    columns: tuple[np.ndarray, ...], cells: list[int], shape: tuple[int, int]
+    columns: tuple[np.ndarray, ...], cells: np.ndarray, shape: tuple[int, int]
 ) -> list[np.ndarray]:
     """(exchange x coin) arrays, NaN but where a cell has a row's value."""
     out = [np.full(shape, np.nan) for _ in columns]
-    if cells:
-        flat = np.array(cells, dtype=np.intp)
+    if cells.size:
         for arr, col in zip(out, columns, strict=True):
-            arr.reshape(-1)[flat] = col
+            arr.reshape(-1)[cells] = col
     return out
 
 
@@ -277,25 +275,50 @@ def figures_at(mk: MarketArrays, s: Subjects, positions: np.ndarray | None) -> F
     return got
 
 
+def _flat(mk: MarketArrays) -> dict[str, np.ndarray]:
+    """The snapshot's (exchange x coin) grids raveled (views, not copies), read
+    with one flat index per leg: cheaper than a 2-D fancy index per grid."""
+    got = mk.memo.get(("flat grids",))
+    if got is None:
+        grids = {
+            "funding": mk.by_kind["funding"],
+            "borrow": mk.by_kind["borrow"],
+            "mark": mk.mark,
+            "index": mk.index,
+            "mid": mk.mid,
+            "perp_fee": mk.perp_fee,
+            "spot_fee": mk.spot_fee,
+            "perp_age": mk.perp_age,
+            "spot_age": mk.spot_age,
+            "borrow_age": mk.borrow_age,
+        }
+        got = mk.memo[("flat grids",)] = {k: np.ravel(v) for k, v in grids.items()}
+    return got  # type: ignore[return-value]
+
+
 def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
     c, a = s.coin, s.a
-    fa = mk.by_kind["funding"][a, c]
-    ma = mk.mark[a, c]
+    g = _flat(mk)
+    ia = a * mk.n_coins + c  # the first leg's cells
+    fa = g["funding"][ia]
+    ma = g["mark"][ia]
     if s.kind == "spread":
         assert s.b is not None
         b = s.b
-        fb = mk.by_kind["funding"][b, c]
-        mb = mk.mark[b, c]
+        ib = b * mk.n_coins + c
+        fb = g["funding"][ib]
+        mb = g["mark"][ib]
         missing = np.isnan(fa) | np.isnan(ma) | np.isnan(fb) | np.isnan(mb)
         order = [("funding", a, fa), ("price", a, ma), ("funding", b, fb), ("price", b, mb)]
+        no_borrow = None
         edge = M.spread_edge(fa, fb)
         first_short = M.spread_first_short(fa, fb)
-        fees = M.round_trip_fees(mk.perp_fee[a, c], mk.perp_fee[b, c])
+        fees = M.round_trip_fees(g["perp_fee"][ia], g["perp_fee"][ib])
         dev = M.pair_deviation(ma, mb)
-        age = np.maximum(mk.perp_age[a, c], mk.perp_age[b, c])
+        age = np.maximum(g["perp_age"][ia], g["perp_age"][ib])
     else:
-        mid = mk.mid[a, c]
-        bor = mk.by_kind["borrow"][a, c]
+        mid = g["mid"][ia]
+        bor = g["borrow"][ia]
         if s.kind == "borrow":
             needs_borrow = np.ones(np.shape(fa), dtype=bool)
         else:
@@ -308,14 +331,14 @@ def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
             edge = M.borrow_edge(fa, bor)
         else:
             edge = M.carry_edge(fa, bor)
-        fees = M.round_trip_fees(mk.perp_fee[a, c], mk.spot_fee[a, c])
-        idx = mk.index[a, c]
+        fees = M.round_trip_fees(g["perp_fee"][ia], g["spot_fee"][ia])
+        idx = g["index"][ia]
         # No index reported: the spot mid on the same exchange is the nearest
         # stand-in, and this subject trades that spot anyway.
         ref = np.where(np.isnan(idx), mid, idx)
         dev = M.index_deviation(ma, ref)
-        age = np.maximum(mk.perp_age[a, c], mk.spot_age[a, c])
-        age = np.where(needs_borrow, np.maximum(age, mk.borrow_age[a, c]), age)
+        age = np.maximum(g["perp_age"][ia], g["spot_age"][ia])
+        age = np.where(needs_borrow, np.maximum(age, g["borrow_age"][ia]), age)
     price_score = M.price_score(dev)
     fresh = M.fresh_score(age)
     confidence = M.confidence(price_score, fresh)
@@ -324,13 +347,22 @@ def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
     reason = None
     if missing.any():
         # the first missing datum, in the order the figures read them: funding
-        # and mark of the first leg, (spot mid, borrow,) then the second leg
+        # and mark of the first leg, (spot mid, borrow,) then the second leg;
+        # worked out only where something is missing
         reason = np.zeros(missing.shape, dtype=np.int64)
-        for kind, ex, values in reversed(order):
-            gap = np.isnan(values)
-            if kind == "borrow" and s.kind != "spread":
-                gap = no_borrow
-            reason = np.where(gap, mk.code(kind, ex, c), reason)
+        if np.ndim(missing):
+            at = np.flatnonzero(missing)
+            cm = c[at] if isinstance(c, np.ndarray) else c
+            first = np.zeros(len(at), dtype=np.int64)
+            for kind, ex, values in reversed(order):
+                gap = no_borrow[at] if kind == "borrow" and no_borrow is not None else np.isnan(values[at])
+                exm = ex[at] if isinstance(ex, np.ndarray) else ex
+                first = np.where(gap, mk.code(kind, exm, cm), first)
+            reason[at] = first
+        else:  # one binding
+            for kind, ex, values in reversed(order):
+                gap = no_borrow if kind == "borrow" and no_borrow is not None else np.isnan(values)
+                reason = np.where(gap, mk.code(kind, ex, c), reason)
     figs = Figures(
         edge,
         fees,

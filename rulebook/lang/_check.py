@@ -495,11 +495,16 @@ def _risk_range_problem(key: str, t: str, v: float) -> str | None:
 def _too_deep(e: A.Expr, limit: int) -> A.Expr | None:
     """The first node (in source order) deeper than `limit`, found without recursion."""
     stack = [(e, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, depth = stack.pop()
+        node, depth = pop()
         if depth > limit:
             return node
-        stack.extend((c, depth + 1) for c in reversed(_children(node)))
+        kids = _children(node)
+        if kids:
+            depth += 1
+            for c in reversed(kids):
+                push((c, depth))
     return None
 
 
@@ -540,14 +545,15 @@ def _calls_unknown_function(e: A.Expr) -> bool:
 
 
 def _children(e: A.Expr) -> list[A.Expr]:
-    if isinstance(e, (A.BinOp, A.Compare)):
-        return [e.left, e.right]
-    if isinstance(e, (A.And, A.Or)):
-        return list(e.terms)
-    if isinstance(e, (A.Neg, A.Not)):
-        return [e.operand]
-    if isinstance(e, A.Call):
-        return list(e.args)
+    t = type(e)
+    if t is A.BinOp or t is A.Compare:
+        return [e.left, e.right]  # type: ignore[attr-defined]
+    if t is A.And or t is A.Or:
+        return e.terms  # type: ignore[attr-defined]  # read only
+    if t is A.Neg or t is A.Not:
+        return [e.operand]  # type: ignore[attr-defined]
+    if t is A.Call:
+        return e.args  # type: ignore[attr-defined]  # read only
     return []
 
 

@@ -105,19 +105,19 @@ def _nodes(root: A.Expr) -> Iterator[A.Expr]:
     while stack:
         e = stack.pop()
         yield e
-        if isinstance(e, A.BinOp | A.Compare):
+        if isinstance(e, (A.BinOp, A.Compare)):
             stack.append(e.right)
             stack.append(e.left)
-        elif isinstance(e, A.And | A.Or):
+        elif isinstance(e, (A.And, A.Or)):
             stack.extend(reversed(e.terms))
-        elif isinstance(e, A.Neg | A.Not):
+        elif isinstance(e, (A.Neg, A.Not)):
             stack.append(e.operand)
         elif isinstance(e, A.Call):
             stack.extend(reversed(e.args))
 
 
 def _literal(e: A.Expr) -> tuple[float, str] | None:
-    if isinstance(e, A.Number | A.RateLit | A.MoneyLit):
+    if isinstance(e, (A.Number, A.RateLit, A.MoneyLit)):
         return e.value, e.text
     if isinstance(e, A.DurationLit):
         return e.seconds, e.text

@@ -16,7 +16,9 @@ terms, so a long chain of conditions is flat rather than deep.
     PositionValue  held, pnl, collected (only inside `exit when`)
 
 Nodes compare by identity (a node is one place in the source); `children`
-lists a node's operands in source order.
+lists a node's operands in source order. They are read-only by convention,
+not frozen dataclasses: the checker makes one per node of every rule, and a
+frozen constructor costs three times as much.
 """
 
 from __future__ import annotations
@@ -54,13 +56,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Expr:
     span: Span
     type: str  # one of the language's types: Number, Rate, Money, Duration, Bool, Level ...
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Const(Expr):
     """A value known when the rules are checked.
 
@@ -74,7 +76,7 @@ class Const(Expr):
     literal: bool
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Var(Expr):
     """A `for` variable: `slot` is its position among the rule's variables."""
 
@@ -85,7 +87,7 @@ class Var(Expr):
 Arg = Const | Var  # a market call's coin or exchange
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class MarketCall(Expr):
     """`func(coin, exchange)`, or `spread(coin, a, b)` with two exchanges."""
 
@@ -94,21 +96,21 @@ class MarketCall(Expr):
     exchanges: tuple[Arg, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Metric(Expr):
     """A metric of the rule's subject: edge, fees, breakeven, confidence or risk."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Net(Expr):
     """The metric call `net(duration)`."""
 
     duration: Expr
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Apply(Expr):
     """`apr(rate)`, `abs(x)`, `min(a, b, ...)` or `max(a, b, ...)`."""
 
@@ -116,41 +118,41 @@ class Apply(Expr):
     args: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Neg(Expr):
     operand: Expr
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Arith(Expr):
     op: str  # + - * /
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Compare(Expr):
     op: str  # > >= < <= == !=
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class And(Expr):
     terms: tuple[Expr, ...]  # two or more, evaluated left to right
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Or(Expr):
     terms: tuple[Expr, ...]  # two or more, evaluated left to right
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Not(Expr):
     operand: Expr
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class PositionValue(Expr):
     """`held`, `pnl` or `collected` of the open position an exit clause is checked for."""
 

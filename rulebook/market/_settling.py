@@ -40,7 +40,7 @@ from typing import Literal
 
 from ._model import Observation
 from ._settlement import Settlement
-from ._view import SnapshotView
+from ._view import PerpRow, SnapshotView
 
 __all__ = [
     "DEFAULT_SETTLE_WAIT_MS",
@@ -193,6 +193,15 @@ class _Series:
     mark_ts: list[int] = field(default_factory=list)
     marks: list[float | None] = field(default_factory=list)
     intervals: list[float | None] = field(default_factory=list)
+    # the settlement times of records and forecasts, sorted; None once they change
+    sorted_times: list[int] | None = None
+
+    def known(self) -> list[int]:
+        """Every settlement time a record or forecast tells of, sorted (kept until a
+        record or forecast of a new time comes in, or some are forgotten)."""
+        if self.sorted_times is None:
+            self.sorted_times = sorted(set(self.records) | set(self.forecasts))
+        return self.sorted_times
 
     def times(self, after: int, upto: int) -> list[int]:
         known = set(self.records) | set(self.forecasts)
@@ -252,12 +261,11 @@ class SettlementLog:
     # -- feeding ------------------------------------------------------------------
     def add_view(self, view: SnapshotView) -> None:
         """A view's perp observations (forecasts, marks) and the records it carries."""
-        for o in view.observations():
-            if o.market == "perp":
-                self.observe(o)
+        for o in view.perps():  # a columnar view makes no Observation for these
+            self.observe(o)
         self.add_records(view.settlements)
 
-    def observe(self, o: Observation) -> None:
+    def observe(self, o: Observation | PerpRow) -> None:
         """One perp observation: a forecast of its next settlement, and a mark."""
         if o.market != "perp":
             return
@@ -265,6 +273,8 @@ class SettlementLog:
         nxt = o.next_funding_ts
         if nxt is not None and o.funding_rate is not None and o.ts < nxt:
             held = s.forecasts.get(nxt)
+            if held is None:
+                s.sorted_times = None
             if held is None or o.ts >= held.shown_at:  # the last one before s wins
                 s.forecasts[nxt] = _Forecast(o.ts, o.funding_rate, o.funding_interval_h)
         # every perp observation: its mark, and that the exchange answered then
@@ -285,6 +295,8 @@ class SettlementLog:
         for r in records:
             # the first record of a settlement is kept: it is what was paid against
             series = self._of(r.exchange, r.coin)
+            if r.ts not in series.records:
+                series.sorted_times = None
             series.records.setdefault(r.ts, r)
             series.had_records = True
 
@@ -369,7 +381,7 @@ class SettlementLog:
         series = self._series.get((exchange, coin))
         if series is None:
             return out
-        known = sorted(set(series.records) | set(series.forecasts))
+        known = series.known()
         prev: SettledFunding | None = None
         if after in series.records or after in series.forecasts:
             prev = self.resolve(exchange, coin, after, now, fallback_mark)
@@ -385,6 +397,28 @@ class SettlementLog:
         if beyond is not None:
             out.missing.extend(_implied(prev, beyond, series.interval_of(beyond), upto))
         return out
+
+    def quiet(self, exchange: str, coin: str, *, after: int, upto: int) -> bool:
+        """True when ``settle`` over (after, upto] has, at any ``now``, nothing to pay,
+        nothing waiting and nothing missing, known without resolving anything: no
+        settlement is known in (after, upto], and the next known one lies within its
+        own interval of ``after`` (so no gap an outage could hide). False means only
+        "ask ``settle``". The paper runtime asks this for every held perp leg every
+        cycle, and calls ``settle`` for the few legs it is False for."""
+        series = self._series.get((exchange, coin))
+        if series is None:
+            return True
+        known = series.known()
+        i = bisect.bisect_right(known, after)
+        if i == len(known):
+            return True  # nothing known after: nothing to pay, no gap to report
+        nxt = known[i]
+        if nxt <= upto:
+            return False
+        if after not in series.records and after not in series.forecasts:
+            return True  # settle() has no previous settlement to find a gap from
+        h = series.interval_of(nxt)
+        return h is not None and h * 3_600_000 >= nxt - after
 
     def current_interval(self, exchange: str, coin: str) -> tuple[int, float] | None:
         """The latest perp observation's interval and its time, if known."""
@@ -405,6 +439,7 @@ class SettlementLog:
             for table in (series.records, series.forecasts):
                 for s in [s for s in table if s < ts]:
                     del table[s]
+                    series.sorted_times = None
             i = bisect.bisect_right(series.mark_ts, ts) - 1
             while i > 0 and series.marks[i] is None:
                 i -= 1

@@ -72,25 +72,53 @@ class PaperPosition:
     def key(self) -> tuple[str, ...]:
         return position_key(self.subject)
 
+    # The pnl parts are summed with explicit loops (a position has two legs): the
+    # runtime reads them for every open position every cycle (exit checks, equity,
+    # the ledger row), and a generator per part cost more than the sum. The
+    # additions are the same, in the same order, as `sum` over the legs.
     @property
     def funding(self) -> float:
-        return sum(leg.funding for leg in self.legs)
+        total = 0.0
+        for leg in self.legs:
+            total += leg.funding
+        return total
 
     @property
     def fees(self) -> float:
-        return -sum(leg.entry_fee + leg.exit_fee for leg in self.legs)
+        total = 0.0
+        for leg in self.legs:
+            total += leg.entry_fee + leg.exit_fee
+        return -total
 
     @property
     def price(self) -> float:
-        return sum(leg.price_pnl for leg in self.legs)
+        total = 0.0
+        for leg in self.legs:
+            px = leg.exit_price if leg.exit_price is not None else leg.mark
+            total += (1 if leg.side == "long" else -1) * leg.size * (px - leg.entry_price)
+        return total
 
     @property
     def borrow(self) -> float:
-        return -sum(leg.borrow for leg in self.legs)
+        total = 0.0
+        for leg in self.legs:
+            total += leg.borrow
+        return -total
 
     @property
     def pnl(self) -> float:
-        return self.funding + self.fees + self.price + self.borrow
+        return sum(self.parts())
+
+    def parts(self) -> tuple[float, float, float, float]:
+        """(funding, fees, price, borrow) in one pass over the legs; their sum is `pnl`."""
+        funding = fees = price = borrow = 0.0
+        for leg in self.legs:
+            funding += leg.funding
+            fees += leg.entry_fee + leg.exit_fee
+            px = leg.exit_price if leg.exit_price is not None else leg.mark
+            price += (1 if leg.side == "long" else -1) * leg.size * (px - leg.entry_price)
+            borrow += leg.borrow
+        return funding, -fees, price, -borrow
 
     def held_s(self, now_ms: int) -> float:
         return (now_ms - self.opened_at) / 1000.0

@@ -41,6 +41,7 @@ class FundingStep:
         self.log = SettlementLog(wait_ms=wait_ms, expect_records=expect_records)
         self.intervals = IntervalWatch()
         self._after: dict[LegKey, int] = {}
+        self._paid_ids: set[int] = set()  # the positions `_after` has legs of
         self._missing_told: set[tuple[LegKey, int]] = set()
         self._estimates_told: set[tuple[str, str]] = set()
         self._events: list[TradeEvent] = []
@@ -48,6 +49,7 @@ class FundingStep:
         # the interval that settled then (so a change during the downtime is news).
         for (pid, exchange), (ts, interval_h) in ledger.read.last_funding_payments().items():
             self._after[(pid, exchange)] = ts
+            self._paid_ids.add(pid)
             if interval_h is not None:
                 self.intervals.seed((pid, exchange), ts, interval_h)
 
@@ -66,14 +68,36 @@ class FundingStep:
         returns the funding paid this cycle."""
         self.feed(view)
         total = 0.0
+        log = self.log
+        paid_to = self._after
+        held_from = t  # the earliest settlement an open leg can still be paid
+        perp = view.perp
+        see = self.intervals.see
         for p in list(executor.positions.values()):
+            coin = p.subject.coin
             for leg in p.legs:
                 if leg.market == "perp":
-                    total += self._settle_leg(executor, p, leg, t, t)
-                    self._watch_interval(p, leg, view)
+                    exchange = leg.exchange
+                    key = (p.id, exchange)
+                    after = paid_to.get(key, 0)
+                    if after < p.opened_at:
+                        after = p.opened_at
+                    # most cycles settle nothing for most legs: a cheap check first
+                    if not log.quiet(exchange, coin, after=after, upto=t):
+                        total += self._settle_leg(executor, p, leg, t, t)
+                        after = self.after(p, leg)
+                    if after < held_from:
+                        held_from = after
+                    # the interval in force now, watched for a change (inline: this
+                    # runs for every held perp leg every cycle)
+                    obs = perp(exchange, coin)
+                    if obs is not None:
+                        change = see(key, exchange, coin, obs.ts, obs.funding_interval_h)
+                        if change is not None:
+                            self._events.append(TradeEvent("interval", change.text(), p.id))
                 elif leg.borrowed:
                     executor.accrue_borrow(p, leg, view, t)
-        self._forget(executor, t)
+        self._forget(executor, held_from)
         return total
 
     def settle_now(self, executor: Executor, position: PaperPosition, t: int) -> float:
@@ -106,6 +130,7 @@ class FundingStep:
         for s in got.settled:
             payment = executor.settle_funding(p, leg, _settlement(s))
             self._after[key] = s.ts
+            self._paid_ids.add(p.id)
             if payment is not None:
                 paid += payment.amount
                 self._tell_estimate(p, leg, s)
@@ -126,30 +151,17 @@ class FundingStep:
             p.id,
         ))  # fmt: skip
 
-    def _watch_interval(self, p: PaperPosition, leg: PaperLeg, view: SnapshotView) -> None:
-        obs = view.perp(leg.exchange, p.coin)
-        if obs is None:
-            return
-        change = self.intervals.see(
-            (p.id, leg.exchange), leg.exchange, p.coin, obs.ts, obs.funding_interval_h
-        )
-        if change is not None:
-            self._events.append(TradeEvent("interval", change.text(), p.id))
-
-    def _forget(self, executor: Executor, t: int) -> None:
-        # Keep what the open legs can still be paid from; a position opened later
-        # is only paid settlements after its opening (after t).
-        held = [
-            self.after(p, leg)
-            for p in executor.positions.values()
-            for leg in p.legs
-            if leg.market == "perp"
-        ]
-        self.log.forget_before(min([*held, t]))
-        open_ids = set(executor.positions)
-        for key in [k for k in self._after if k[0] not in open_ids]:
-            del self._after[key]
-            self.intervals.drop(key)
+    def _forget(self, executor: Executor, held_from: int) -> None:
+        # Keep what the open legs can still be paid from (`held_from`: the earliest
+        # `after` of a held perp leg, or now); a position opened later is only paid
+        # settlements after its opening.
+        self.log.forget_before(held_from)
+        gone = self._paid_ids - executor.positions.keys()
+        if gone:
+            for key in [k for k in self._after if k[0] in gone]:
+                del self._after[key]
+                self.intervals.drop(key)
+            self._paid_ids -= gone
 
     def drain_events(self) -> list[TradeEvent]:
         events, self._events = self._events, []

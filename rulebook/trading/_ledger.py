@@ -13,6 +13,10 @@ methods and `LedgerReader`'s typed reads (`ledger.read`).
 Schema versions (`SCHEMA_VERSION`, kept in the `meta` table):
   1  the first paper ledger
   2  orders.client_order_id; funding_payments.coin, interval_h, rate_source, mark_source
+  3  marks: each held market's last mark. A paper executor rewrites an open
+     position's row only when its stored state moves (a payment, borrow interest,
+     its close); its legs' marks, and so its price pnl, are read against this
+     table (the reader's overlay), which is updated in place every cycle
 Opening an older ledger with the writer upgrades it in place (columns are only
 added, no row changes) and records a `ledger_upgraded` event; a newer one, or a
 file that is not a rulebook ledger, is refused with a one-line `LedgerError`.
@@ -47,6 +51,7 @@ __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
 # What each upgrade adds, for the `ledger_upgraded` event.
 _UPGRADES: dict[int, str] = {
     2: "orders.client_order_id; funding_payments.coin, interval_h, rate_source, mark_source",
+    3: "marks (each held market's last mark, updated in place every cycle)",
 }
 
 
@@ -197,6 +202,11 @@ _TABLES: dict[str, tuple[dict[str, Any], str]] = {
         "id",
     ),
     "balances": ({"exchange": str, "initial": float, "cash": float}, "exchange"),
+    # schema 3: one row per market an open position holds, its mark at `ts`
+    "marks": (
+        {"id": int, "exchange": str, "coin": str, "market": str, "mark": float, "ts": int},
+        "id",
+    ),
     "events": ({"id": int, "ts": int, "kind": str, "detail": str}, "id"),
     "halt_requests": (
         {"id": int, "ts": int, "close_all": int, "handled_at": int},
@@ -241,6 +251,7 @@ class Ledger:
         except OSError as e:
             raise LedgerError(f"{self.path}: cannot open: {e.strerror or e}") from None
         self.read = LedgerReader(conn, self.path)
+        self._mark_ids: dict[tuple[str, str, str], int] | None = None  # see record_marks
 
     def close(self) -> None:
         self._db.close()
@@ -294,6 +305,9 @@ class Ledger:
             )
             db.execute("create index if not exists positions_status on positions(status)")
             db.execute("create index if not exists cycles_ts on cycles(ts)")
+            db.execute(
+                "create unique index if not exists marks_market on marks(exchange, coin, market)"
+            )
             if upgraded_from is not None:
                 db.execute(
                     "update meta set value = ? where key = 'schema_version'", [str(SCHEMA_VERSION)]
@@ -325,8 +339,12 @@ class Ledger:
     @contextmanager
     def cycle(self) -> Iterator[Ledger]:
         """One transaction for everything a cycle writes."""
-        with self._atomic():
-            yield self
+        try:
+            with self._atomic():
+                yield self
+        except BaseException:
+            self._mark_ids = None  # rows it inserted are gone with it
+            raise
 
     def _insert(self, table: str, row: Mapping[str, Any], verb: str = "insert") -> int:
         cells = _cells(self.path, table, row)
@@ -367,20 +385,66 @@ class Ledger:
         self._update("positions", "id", position.id, _position_row(position, t))
 
     def record_positions(self, positions: Iterable[PaperPosition], t: int) -> None:
-        """Many positions' state now, in one batched statement: what an executor's
-        per-cycle persist calls, since marks move every position every cycle."""
+        """Many positions' state now, in one batched statement (a paper executor's
+        persist: the positions a cycle's payments or interest changed)."""
         # Only what can change after opening: the rule, bindings, subject and
         # opening time were written by record_opening and stay as they are.
-        values = [
-            (
-                json.dumps([{n: getattr(leg, n) for n in _LEG_FIELDS} for leg in p.legs]),
-                p.notional, p.status, p.closed_at, p.close_reason,
-                p.funding, p.fees, p.price, p.borrow, p.pnl, t, p.id,
-            )
-            for p in positions
-        ]
+        values = []
+        for p in positions:
+            funding, fees, price, borrow = p.parts()
+            row = {
+                "legs": [{n: getattr(leg, n) for n in _LEG_FIELDS} for leg in p.legs],
+                "notional": p.notional, "status": p.status, "closed_at": p.closed_at,
+                "close_reason": p.close_reason, "pnl_funding": funding, "pnl_fees": fees,
+                "pnl_price": price, "pnl_borrow": borrow,
+                "pnl": funding + fees + price + borrow, "updated_at": t,
+            }  # fmt: skip
+            # the same checks as every other write: nothing non-finite is stored
+            values.append([*_cells(self.path, "positions", row), p.id])
         if values:
             self._db.conn.executemany(_UPDATE_POSITION, values)
+
+    def record_marks(self, marks: Mapping[tuple[str, str, str], float], t: int) -> None:
+        """Each (exchange, coin, market)'s mark at `t`, updated in place (one row per
+        market): what moves every open position every cycle, written once per market
+        rather than as every position's row. Readers take a leg's mark from here when
+        it is newer than the position's row (`LedgerReader`'s overlay)."""
+        if not marks:
+            return
+        ids = self._mark_ids
+        if ids is None:  # each market's row id, read once (one writer per ledger)
+            ids = self._mark_ids = {
+                (str(e), str(c), str(m)): int(i)
+                for i, e, c, m in self._db.conn.execute(
+                    "select id, exchange, coin, market from marks"
+                )
+            }
+        updates = []
+        for key, mark in marks.items():
+            if not math.isfinite(mark):
+                raise LedgerError(
+                    f"{self.path}: refused to write {mark} into marks.mark (only finite "
+                    "numbers reach the ledger); the cycle was not written, nothing stored is lost"
+                )
+            row_id = ids.get(key)
+            if row_id is None:  # a market first held: its row
+                self._db.conn.execute(
+                    "insert or ignore into marks (exchange, coin, market, mark, ts)"
+                    " values (?, ?, ?, ?, ?)",
+                    [*key, mark, t],
+                )
+                row_id = ids[key] = int(
+                    self._one_value(
+                        "select id from marks where exchange = ? and coin = ? and market = ?",
+                        list(key),
+                    )
+                )
+            updates.append((mark, t, row_id))
+        self._db.conn.executemany("update marks set mark = ?, ts = ? where id = ?", updates)
+
+    def _one_value(self, sql: str, params: list[Any]) -> Any:
+        row = self._db.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
 
     def record_order(self, order: OrderRecord) -> int:
         """An order (an intent before it is sent, for a live executor); returns its id."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,7 +40,7 @@ from ._records import (
 __all__ = ["SCHEMA_VERSION", "LedgerError", "LedgerReader", "ledger_failure", "schema_version"]
 
 #: The ledger schema this rulebook writes (see `_ledger.py` for the history).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class LedgerError(RulebookError):
@@ -168,7 +168,10 @@ class LedgerReader:
         positions plus the open ones marked at the last complete cycle."""
         one = self._one
         realised = float(one("select coalesce(sum(pnl), 0) from positions where status='closed'"))
-        unrealised = float(one("select coalesce(sum(pnl), 0) from positions where status='open'"))
+        # the open positions marked at the marks table (bounded by the book, not the ledger)
+        held = self.open_position_rows()
+        unrealised = float(sum(r["pnl"] for r in held))
+        price_held = float(sum(r["pnl_price"] for r in held))
         return LedgerStats(
             cycles=int(one("select count(*) from cycles")),
             first_cycle=one("select min(ts) from cycles"),
@@ -189,7 +192,10 @@ class LedgerReader:
             funding_payments=int(one("select count(*) from funding_payments")),
             funding=float(one("select coalesce(sum(pnl_funding), 0) from positions")),
             fees=float(one("select coalesce(sum(pnl_fees), 0) from positions")),
-            price=float(one("select coalesce(sum(pnl_price), 0) from positions")),
+            price=float(
+                one("select coalesce(sum(pnl_price), 0) from positions where status != 'open'")
+            )
+            + price_held,
             borrow=float(one("select coalesce(sum(pnl_borrow), 0) from positions")),
             realised_pnl=realised,
             unrealised_pnl=unrealised,
@@ -230,18 +236,39 @@ class LedgerReader:
         """'live' or 'paper' (a ledger that never ran live is a paper one)."""
         return self._meta("mode") or "paper"
 
-    def reported_funding(self) -> dict[int, float]:
-        """Per position, the funding the exchanges reported ({} on a paper ledger)."""
-        exists = self._one(
-            "select count(*) from sqlite_master where type = 'table' and name = 'exchange_funding'"
-        )
-        if not exists:
+    def reported_funding(self, position_ids: Iterable[int] | None = None) -> dict[int, float]:
+        """Per position (every one, or those of `position_ids`), the funding the
+        exchanges reported ({} on a paper ledger)."""
+        if not self._has_table("exchange_funding"):
             return {}
-        rows = self._rows(
+        sql = (
             "select position_id, sum(amount) as s from exchange_funding "
             "where position_id is not null group by position_id"
         )
+        if position_ids is None:
+            rows = self._rows(sql)
+        else:
+            wanted = sorted(set(position_ids))
+            rows = []
+            for i in range(0, len(wanted), 500):  # SQLite's bound on parameters
+                chunk = wanted[i : i + 500]
+                rows += self._rows(
+                    "select position_id, sum(amount) as s from exchange_funding where "
+                    f"position_id in ({', '.join('?' * len(chunk))}) group by position_id",
+                    chunk,
+                )
         return {int(r["position_id"]): float(r["s"] or 0.0) for r in rows}
+
+    def reported_funding_total(self) -> float:
+        """The funding the exchanges reported over every position (0 on a paper ledger)."""
+        if not self._has_table("exchange_funding"):
+            return 0.0
+        return float(
+            self._one(
+                "select coalesce(sum(amount), 0) from exchange_funding"
+                " where position_id is not null"
+            )
+        )
 
     def schema_version(self) -> int:
         return schema_version(self._conn, self.path)
@@ -253,15 +280,66 @@ class LedgerReader:
             rows = self._rows("select * from positions order by id")
         else:
             rows = self._rows("select * from positions where status = ? order by id", [status])
-        return [_position(r) for r in rows]
+        marks = self.marks()
+        return [_position(_marked(r, marks)) for r in rows]
+
+    def iter_positions(self) -> Iterator[PositionRecord]:
+        """Every position by id, read a row at a time (memory does not grow with the
+        ledger: what `status --json` streams)."""
+        marks = self.marks()
+        cur = self._conn.execute("select * from positions order by id")
+        names = [d[0] for d in cur.description]
+        for r in cur:
+            yield _position(_marked(dict(zip(names, r, strict=True)), marks))
+
+    def latest_not_open(self, n: int) -> tuple[list[PositionRecord], int]:
+        """The `n` positions not open (closed, or a live one in flight) with the highest
+        ids, by id, and how many positions are not open in all."""
+        rows = self._rows(
+            "select * from (select * from positions where status != 'open'"
+            " order by id desc limit ?) order by id",
+            [n],
+        )
+        total = int(self._one("select count(*) from positions where status != 'open'"))
+        return [_position(r) for r in rows], total
+
+    def position_ids(self) -> tuple[int, int] | None:
+        """The lowest and highest position id, if there is a position."""
+        row = self._conn.execute("select min(id), max(id) from positions").fetchone()
+        return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+    def count_events(self, kind: str) -> int:
+        return int(self._one("select count(*) from events where kind = ?", [kind]))
 
     def position(self, position_id: int) -> PositionRecord | None:
         rows = self._rows("select * from positions where id = ?", [position_id])
-        return _position(rows[0]) if rows else None
+        return _position(_marked(rows[0], self.marks())) if rows else None
 
     def open_position_rows(self) -> list[dict[str, Any]]:
-        """The open positions' stored state, for the writer to rebuild its book from."""
-        return self._rows("select * from positions where status = 'open' order by id")
+        """The open positions' state, their legs marked at the latest marks, for the
+        writer to rebuild its book from."""
+        marks = self.marks()
+        rows = self._rows("select * from positions where status = 'open' order by id")
+        return [_marked(r, marks) for r in rows]
+
+    def marks(self) -> dict[MarkKey, tuple[float, int]]:
+        """(exchange, coin, market) -> (mark, ts): each held market's last mark (one row
+        per market, so bounded by the markets, not by the ledger's length)."""
+        if not self._has_table("marks"):
+            return {}
+        return {
+            (str(e), str(c), str(m)): (float(mark), int(ts))
+            for e, c, m, mark, ts in self._conn.execute(
+                "select exchange, coin, market, mark, ts from marks"
+            )
+        }
+
+    def _has_table(self, name: str) -> bool:
+        return bool(
+            self._one(
+                "select count(*) from sqlite_master where type = 'table' and name = ?", [name]
+            )
+        )
 
     def orders(self, position_id: int | None = None) -> list[OrderRecord]:
         return [OrderRecord(**r) for r in self._by_position("orders", position_id)]
@@ -276,11 +354,12 @@ class LedgerReader:
         return [FundingRecord(**r) for r in rows]
 
     def last_funding_payments(self) -> dict[tuple[int, str], tuple[int, float | None]]:
-        """Per (position, exchange): the latest settlement paid and the interval that
-        settled then (what a restart resumes each leg after)."""
+        """Per (position, exchange) of the positions not closed: the latest settlement paid and
+        the interval that settled then (what a restart resumes each leg after)."""
         rows = self._rows(
             "select f.position_id, f.exchange, f.ts, f.interval_h from funding_payments f "
             "join (select position_id, exchange, max(ts) as ts from funding_payments "
+            "where position_id in (select id from positions where status != 'closed') "
             "group by position_id, exchange) m on f.position_id = m.position_id "
             "and f.exchange = m.exchange and f.ts = m.ts"
         )
@@ -377,6 +456,39 @@ class LedgerReader:
 
 
 _LEG_FIELDS = tuple(LegRecord.__dataclass_fields__)
+
+#: a market as the marks table keys it: (exchange, coin, market)
+MarkKey = tuple[str, str, str]
+
+
+def _marked(row: dict[str, Any], marks: Mapping[MarkKey, tuple[float, int]]) -> dict[str, Any]:
+    """An open position's row with each leg at its market's mark when the marks table's
+    is newer than the row (a paper executor rewrites a position only when its stored
+    state moves; the marks move every cycle), and its price pnl and pnl to match:
+    the same arithmetic, in the same order, as `PaperPosition.price` and `.pnl`."""
+    if row["status"] != "open" or not marks:
+        return row
+    legs = json.loads(row["legs"])
+    written = row["updated_at"] or 0
+    newest = written
+    for leg in legs:
+        got = marks.get((leg["exchange"], row["coin"], leg["market"]))
+        if got is not None and got[1] > written:
+            leg["mark"] = got[0]
+            newest = max(newest, got[1])
+    if newest == written:
+        return row
+    price = 0.0
+    for leg in legs:
+        exit_price = leg.get("exit_price")
+        px = exit_price if exit_price is not None else leg["mark"]
+        price += (1 if leg["side"] == "long" else -1) * leg["size"] * (px - leg["entry_price"])
+    out = dict(row)
+    out["legs"] = json.dumps(legs)
+    out["pnl_price"] = price
+    out["pnl"] = row["pnl_funding"] + row["pnl_fees"] + price + row["pnl_borrow"]
+    out["updated_at"] = newest
+    return out
 
 
 def _position(r: Mapping[str, Any]) -> PositionRecord:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from rulebook.engine import resolve_taker_fee
-from rulebook.market import SnapshotView
+from rulebook.market import Observation, SnapshotView
 
 from ._book import PaperLeg, PaperPosition
 from ._config import TradingConfig
@@ -86,6 +86,12 @@ class PaperExecutor:
         self.initial: dict[str, float] = {}
         self._events: list[TradeEvent] = []
         self._configured_fees = config.engine_config().taker_fees
+        # What this cycle changed, for `persist`: the positions whose stored state
+        # (funding, borrow interest, accrual) moved, and each held market's mark.
+        # A position that only moved with its marks is not rewritten: the ledger's
+        # marks table has the marks (see Ledger.record_marks).
+        self._dirty: set[int] = set()
+        self._marks: dict[tuple[str, str, str], float] = {}
         self._load()
 
     # -- state -------------------------------------------------------------------------
@@ -170,6 +176,7 @@ class PaperExecutor:
             return None
         leg.funding += amount
         self.cash[leg.exchange] += amount
+        self._dirty.add(position.id)
         return FundingPayment(position.id, leg.exchange, s.ts, amount)
 
     def accrue_borrow(
@@ -200,16 +207,25 @@ class PaperExecutor:
         b = view.borrow_obs(leg.exchange, position.coin)
         if b is not None and b.borrow_rate_daily is not None:
             leg.borrow_rate_daily = b.borrow_rate_daily
+        self._dirty.add(position.id)  # the accrual moved on (and the rate may have)
         return amount
 
     # -- step 2: mark to market ------------------------------------------------------
     def mark(self, view: SnapshotView) -> None:
         """Mark every open leg; a leg without a price keeps its last mark."""
+        refs: dict[tuple[str, str, str], float | None] = {}
+        moved = self._marks  # the markets a leg's mark moved in: persist writes them
+        obs = view.get
         for p in self._positions.values():
+            coin = p.subject.coin
             for leg in p.legs:
-                q = quote(view, leg.exchange, p.coin, leg.market)
-                if q.ref is not None:
-                    leg.mark = q.ref
+                key = (leg.exchange, coin, leg.market)
+                ref = refs.get(key, _UNSEEN)
+                if ref is _UNSEEN:
+                    ref = refs[key] = _ref(obs(*key), leg.market)
+                if ref is not None and ref != leg.mark:
+                    leg.mark = ref
+                    moved[key] = ref
 
     # -- step 3: closes --------------------------------------------------------------
     def close(
@@ -386,7 +402,28 @@ class PaperExecutor:
         self.ledger.record_fill(order_id, position_id, t, fill)
 
     def persist(self, t: int) -> None:
-        """Write every open position and every balance (inside the cycle's transaction)."""
-        self.ledger.record_positions(self._positions.values(), t)
+        """Write what the cycle changed (inside the cycle's transaction): the positions
+        whose stored state moved, every held market's mark, every balance."""
+        dirty = [self._positions[i] for i in sorted(self._dirty) if i in self._positions]
+        self.ledger.record_positions(dirty, t)
+        self.ledger.record_marks(self._marks, t)
+        self._dirty = set()
+        self._marks = {}
         for exchange, cash in self.cash.items():
             self.ledger.record_cash(exchange, cash)
+
+
+_UNSEEN: Any = object()  # a market mark() has not looked up yet this cycle
+
+
+def _ref(o: Observation | None, market: str) -> float | None:
+    """What a leg is marked at: the perp's mark (else its mid), the spot's mid (else
+    the side there is); `quote(...).ref` without building a Quote."""
+    if o is None:
+        return None
+    if market == "perp":
+        return o.mark if o.mark is not None else o.mid()
+    ref = o.mid()
+    if ref is None:
+        ref = o.bid if o.bid is not None else o.ask
+    return ref

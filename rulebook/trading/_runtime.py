@@ -17,7 +17,6 @@ one transaction; notifications go out after it commits.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -33,7 +32,7 @@ from rulebook.engine import (
     evaluate,
     position_key,
 )
-from rulebook.lang import CloseAction, Ruleset, format_value
+from rulebook.lang import AlertAction, CloseAction, Ruleset, format_value
 from rulebook.market import PriceGuard, SnapshotView
 
 from ._book import PaperPosition
@@ -111,7 +110,12 @@ class Runtime:
         )
         self._events: list[TradeEvent] = []  # this cycle's, in the order they happened
         self._halt: _Halt | None = None
-        self._risk_seen: dict[tuple[str, str], str] = {}
+        self._risk_seen: dict[OpportunityKey, str] = {}
+        # per held position, the engine's view of it (made once: see _book)
+        self._open_positions: dict[int, OpenPosition] = {}
+        # per binding of the current ruleset, its opportunity key (see _opportunity_key)
+        self._keys: dict[int, OpportunityKey] = {}
+        self._keys_of: str | None = None
         self._outages: dict[str, str] = {}
         self._known_rulesets: set[str] = set()
         # What the ledger last holds for each fired binding: (rule, bindings) ->
@@ -249,6 +253,13 @@ class Runtime:
     ) -> tuple[str | None, bool]:
         """Why to close `p` now, if at all, and whether a risk limit says so."""
         risk = rs.risk
+        rule = p.rule
+        if (
+            risk.stop_loss is None
+            and risk.max_hold is None
+            and (rule is None or rule.exit_when is None)
+        ):
+            return None, False  # nothing can close it this cycle but a `close` action
         held = p.held_s(t)
         pnl = p.pnl
         if risk.stop_loss is not None and pnl <= -risk.stop_loss * p.notional:
@@ -268,12 +279,28 @@ class Runtime:
         return None, False
 
     def _book(self) -> Book:
-        return Book(
-            [
-                OpenPosition(p.rule_name, p.bindings, p.subject, p.notional)
-                for p in self.executor.positions.values()
-            ]
-        )
+        # One OpenPosition per held position, made again only when the position is new
+        # or its notional moved (the book seldom changes from one cycle to the next).
+        made = self._open_positions
+        book = []
+        for i, p in self.executor.positions.items():
+            op = made.get(i)
+            if op is None or op.notional != p.notional or op.subject is not p.subject:
+                op = made[i] = OpenPosition(p.rule_name, p.bindings, p.subject, p.notional)
+            book.append(op)
+        if len(made) > len(book):
+            held = self.executor.positions
+            for i in [i for i in made if i not in held]:
+                del made[i]
+        return Book(book)
+
+    def _opportunity_key(self, o: Opportunity) -> OpportunityKey:
+        """(rule, sorted bindings) of a fired binding, made once per binding of a ruleset."""
+        # `order` is the binding's place in the ruleset: unique, and the same every cycle
+        key = self._keys.get(o.order)
+        if key is None:
+            key = self._keys[o.order] = (o.rule, tuple(sorted(o.bindings.items())))
+        return key
 
     def _entries(
         self, rs: Ruleset, view: SnapshotView, env: SnapshotEnv, t: int, st: _CycleState
@@ -281,23 +308,33 @@ class Runtime:
         ev = evaluate(rs, view, self._book(), self.engine_config)
         fired = [o for o in ev.opportunities if o.fired]
         st.opportunities = len(fired)
+        if self._keys_of != rs.sha256:  # a reload: its bindings are new objects
+            self._keys, self._keys_of = {}, rs.sha256
         rules = {r.name: r for r in rs.rules}
+        closing_rules = {
+            r.name for r in rs.rules if any(isinstance(a, CloseAction) for a in r.actions)
+        }
+        alerting_rules = {
+            r.name for r in rs.rules if any(isinstance(a, AlertAction) for a in r.actions)
+        }
         seen: dict[OpportunityKey, tuple[str | None, str | None]] = {}
-        for o in fired:  # `close` actions first, so their room is free for entries
-            rule = rules[o.rule]
-            if o.subject is not None and any(isinstance(a, CloseAction) for a in rule.actions):
-                key = position_key(o.subject)
-                for p in list(self.executor.positions.values()):
-                    if p.key == key:
-                        self.funding.settle_now(self.executor, p, t)
-                        self._events.extend(self.funding.drain_events())
-                        closing = self.executor.close(p, view, t, f"close by rule {o.rule}")
-                        self._take_events()
-                        if closing.closed:
-                            st.closed += 1
+        if closing_rules:
+            for o in fired:  # `close` actions first, so their room is free for entries
+                if o.subject is not None and o.rule in closing_rules:
+                    key = position_key(o.subject)
+                    for p in list(self.executor.positions.values()):
+                        if p.key == key:
+                            self.funding.settle_now(self.executor, p, t)
+                            self._events.extend(self.funding.drain_events())
+                            closing = self.executor.close(p, view, t, f"close by rule {o.rule}")
+                            self._take_events()
+                            if closing.closed:
+                                st.closed += 1
+        recorded = self._recorded_opportunities
         for o in fired:
-            for text in o.alerts:
-                self._events.append(TradeEvent("alert", text))
+            if o.rule in alerting_rules:
+                for text in o.alerts:
+                    self._events.append(TradeEvent("alert", text))
             position_id = None
             decision: str | None = o.decision
             reason = o.reason
@@ -318,12 +355,13 @@ class Runtime:
                     st.opened += 1
                 else:
                     decision, reason = res.decision, res.reason
-            binding: OpportunityKey = (o.rule, tuple(sorted(o.bindings.items())))
+            binding = self._opportunity_key(o)
             seen[binding] = (decision, reason)
-            if self._recorded_opportunities.get(binding) != (decision, reason) or position_id:
+            if position_id or recorded.get(binding) != (decision, reason):
                 self._record_opportunity(o, decision, reason, position_id, t)
-            self._risk_note(o, decision, reason, st)
-        for gone in self._recorded_opportunities.keys() - seen.keys():
+            if decision in ("cut", "blocked") or binding in self._risk_seen:
+                self._risk_note(o, binding, decision, reason)
+        for gone in recorded.keys() - seen.keys():
             self._record_gone(gone, t)
         self._recorded_opportunities = seen
 
@@ -372,10 +410,9 @@ class Runtime:
         )
 
     def _risk_note(
-        self, o: Opportunity, decision: str | None, reason: str | None, st: _CycleState
+        self, o: Opportunity, key: OpportunityKey, decision: str | None, reason: str | None
     ) -> None:
         """A cut or block is logged every cycle, but notified only when it changes."""
-        key = (o.rule, json.dumps(o.bindings, sort_keys=True))
         if decision in ("cut", "blocked") and reason:
             if self._risk_seen.get(key) != reason:
                 self._risk_seen[key] = reason
