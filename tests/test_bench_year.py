@@ -1,8 +1,9 @@
 """The year benchmark's two sides make the same decisions, so its ratio compares like with like.
 
 benchmarks/year_reference.py re-implements benchmarks/year.rules with orjson
-and numpy; this runs it and `rulebook run --paper --replay` on three days of
-the benchmark's synthetic recording and checks that they open and close the
+and numpy; this runs it and `rulebook run --paper --replay` (over the JSONL
+recording and over its Parquet form) on three days of the benchmark's
+synthetic recording and checks that they open and close the
 same positions at the same cycles with the same fees, and that the
 reference's constants are rulebook's own (fees, the rule's coins)."""
 
@@ -78,6 +79,12 @@ def test_both_sides_open_and_close_the_same_positions(
     assert {k[0] for k in ours} == {"year_spread", "year_carry"}
     assert sum(1 for k in ours if k[3] is not None) > 20
     assert bench.disagreements(ours, theirs) == []
+    # and over the recording's Parquet form, as the benchmark's other side replays it
+    parquet, db2 = tmp_path / "three-days.parquet", tmp_path / "year-parquet.db"
+    exe = bench.rulebook_command(data, db)[0]
+    subprocess.run([exe, "convert", str(data), str(parquet)], check=True, capture_output=True)
+    subprocess.run(bench.rulebook_command(parquet, db2), check=True, capture_output=True, cwd=ROOT)
+    assert bench.disagreements(bench.ledger_positions(db2), theirs) == []
 
 
 def test_disagreements_are_reported(bench: ModuleType) -> None:

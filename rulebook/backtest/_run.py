@@ -234,9 +234,13 @@ def run_backtest(
                 executor=PaperExecutor(config, ledger),
             )
             if views is None:
-                views = read_views(rec_path)
-            summary = runtime.run(views[0], resume=False)
-            problems = problems + views[1]
+                # streamed: memory holds one cycle's state, not a year of views
+                source = ReplaySource(rec_path)
+                summary = runtime.run(source, resume=False)
+                problems = problems + [e for e in source.errors if e.severity == "error"]
+            else:
+                summary = runtime.run(views[0], resume=False)
+                problems = problems + views[1]
             run = read_ledger(
                 ledger,
                 leverage=config.leverage,

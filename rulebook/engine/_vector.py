@@ -61,63 +61,54 @@ class MarketArrays:
         shape = (N_EX, max(len(coins), 1))
         self.n_coins = n = shape[1]
         at = view.at
-        fees = config.taker_fees
-        # One row of raw fields per observation; the formulas then run once
-        # per column on arrays (the same float operations as on one value, so
-        # the figures agree bit for bit with SnapshotView's), and each column
-        # is written into its (exchange x coin) grid with one fancy
-        # assignment. None becomes NaN in a float array: missing, as elsewhere.
-        perp: list[tuple[object, ...]] = []
-        spot: list[tuple[object, ...]] = []
-        borrow_rows: list[tuple[object, ...]] = []
-        perp_cells: list[int] = []
-        spot_cells: list[int] = []
-        borrow_cells: list[int] = []
+        # The view's columns (one row per market, NaN where missing) are
+        # remapped to this snapshot's exchange and coin codes; the formulas then
+        # run once per column on arrays (the same float operations as on one
+        # value, so the figures agree bit for bit with SnapshotView's), and each
+        # column is written into its (exchange x coin) grid with one fancy
+        # assignment. No Python loop runs per observation.
+        cols = view.columns()
+        ex_map = np.array([EX_INDEX.get(e, -1) for e in cols.exchanges] or [-1], dtype=np.intp)
+        coin_map = np.array([coins.get(c, -1) for c in cols.coins] or [-1], dtype=np.intp)
+        e = ex_map[cols.exchange]
+        c = coin_map[cols.coin]
+        cell = e * n + c
+        known = (e >= 0) & (c >= 0)
+        markets = cols.markets
+        market = cols.market
+        perp = known & (market == markets.index("perp")) if "perp" in markets else known & False
+        spot = known & (market == markets.index("spot")) if "spot" in markets else known & False
+        borrow = (
+            known & (market == markets.index("borrow")) & ~np.isnan(cols.borrow_rate_daily)
+            if "borrow" in markets
+            else known & False
+        )
         # the taker fee, when the observation has none, depends only on the exchange
-        perp_fees: dict[str, float] = {}
-        spot_fees: dict[str, float] = {}
-        for o in view.observations():
-            c = coins.get(o.coin)
-            e = EX_INDEX.get(o.exchange)
-            if c is None or e is None:
-                continue
-            market = o.market
-            if market == "perp":
-                fee = o.taker_fee
-                if fee is None:
-                    fee = perp_fees.get(o.exchange)
-                    if fee is None:
-                        fee = resolve_taker_fee(o.exchange, "perp", None, fees)[0]
-                        perp_fees[o.exchange] = fee
-                perp_cells.append(e * n + c)
-                perp.append((
-                    o.funding_rate, o.funding_interval_h, o.mark, o.index, o.volume_24h,
-                    o.next_funding_ts, o.ts, fee,
-                ))
-            elif market == "spot":
-                fee = o.taker_fee
-                if fee is None:
-                    fee = spot_fees.get(o.exchange)
-                    if fee is None:
-                        fee = resolve_taker_fee(o.exchange, "spot", None, fees)[0]
-                        spot_fees[o.exchange] = fee
-                spot_cells.append(e * n + c)
-                spot.append((o.bid, o.ask, o.ts, fee))
-            elif o.borrow_rate_daily is not None:
-                borrow_cells.append(e * n + c)
-                borrow_rows.append((o.borrow_rate_daily, o.ts))
+        perp_default, spot_default = _default_fees(config)
+        ts = cols.ts
         with np.errstate(all="ignore"):
-            rate, hours, mark, index, volume, nxt, ts, perp_fee = _table(perp, 8)
+            rate, hours = cols.funding_rate[perp], cols.funding_interval_h[perp]
             # no interval (or a zero one) is no normalised funding
             funding = np.where(hours != 0, M.normalise_funding(rate, hours), np.nan)
-            perp_cols = (funding, mark, index, volume, (nxt - at) / 1000.0, (at - ts) / 1000.0, perp_fee)
-            bid, ask, ts, spot_fee = _table(spot, 4)
-            spot_cols = (M.mid_price(bid, ask), (at - ts) / 1000.0, spot_fee)
-            daily, ts = _table(borrow_rows, 2)
-            borrow_cols = (M.borrow_per_8h(daily), (at - ts) / 1000.0)
-        funding, mark, index, volume, next_s, perp_age, perp_fee = _grids(perp_cols, perp_cells, shape)
-        mid, spot_age, spot_fee = _grids(spot_cols, spot_cells, shape)
-        borrow, borrow_age = _grids(borrow_cols, borrow_cells, shape)
+            fee = cols.taker_fee[perp]
+            perp_fee = np.where(np.isnan(fee), perp_default[e[perp]], fee)
+            perp_cols = (
+                funding, cols.mark[perp], cols.index[perp], cols.volume_24h[perp],
+                (cols.next_funding_ts[perp] - at) / 1000.0, (at - ts[perp]) / 1000.0, perp_fee,
+            )  # fmt: skip
+            fee = cols.taker_fee[spot]
+            spot_fee = np.where(np.isnan(fee), spot_default[e[spot]], fee)
+            spot_cols = (
+                M.mid_price(cols.bid[spot], cols.ask[spot]), (at - ts[spot]) / 1000.0, spot_fee
+            )
+            borrow_cols = (
+                M.borrow_per_8h(cols.borrow_rate_daily[borrow]), (at - ts[borrow]) / 1000.0
+            )
+        funding, mark, index, volume, next_s, perp_age, perp_fee = _grids(
+            perp_cols, cell[perp], shape
+        )
+        mid, spot_age, spot_fee = _grids(spot_cols, cell[spot], shape)
+        borrow, borrow_age = _grids(borrow_cols, cell[borrow], shape)
         with np.errstate(all="ignore"):
             basis = np.where(np.isnan(mark), np.nan, M.basis_rate(mark, mid))
         self.by_kind = {
@@ -165,23 +156,30 @@ class MarketArrays:
         return KINDS[k], EXCHANGES[e], c
 
 
-def _table(rows: list[tuple[object, ...]], width: int) -> list[np.ndarray]:
-    """The columns of `rows` as float arrays (None -> NaN); empty ones for no rows."""
-    if not rows:
-        return [np.empty(0) for _ in range(width)]
-    table = np.array(rows, dtype=float)
-    return [table[:, k] for k in range(width)]
+_DEFAULT_FEES: dict[tuple[tuple[str, tuple[tuple[str, float], ...]], ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _default_fees(config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per exchange code: the taker fee of a perp and of a spot without one of its own."""
+    key = tuple(sorted((x, tuple(sorted(m.items()))) for x, m in config.taker_fees.items()))
+    got = _DEFAULT_FEES.get(key)
+    if got is None:
+        fees = config.taker_fees
+        got = _DEFAULT_FEES[key] = (
+            np.array([resolve_taker_fee(x, "perp", None, fees)[0] for x in EXCHANGES]),
+            np.array([resolve_taker_fee(x, "spot", None, fees)[0] for x in EXCHANGES]),
+        )
+    return got
 
 
 def _grids(
-    columns: tuple[np.ndarray, ...], cells: list[int], shape: tuple[int, int]
+    columns: tuple[np.ndarray, ...], cells: np.ndarray, shape: tuple[int, int]
 ) -> list[np.ndarray]:
     """(exchange x coin) arrays, NaN but where a cell has a row's value."""
     out = [np.full(shape, np.nan) for _ in columns]
-    if cells:
-        flat = np.array(cells, dtype=np.intp)
+    if cells.size:
         for arr, col in zip(out, columns, strict=True):
-            arr.reshape(-1)[flat] = col
+            arr.reshape(-1)[cells] = col
     return out
 
 

@@ -143,6 +143,9 @@ class CompiledRule:
     _fingerprint: str | None = field(repr=False, default=None)
     _bindings: list[Binding] | None = field(repr=False, default=None)
     _markets: Markets | None = field(repr=False, default=None)
+    _by_values: dict[tuple[str, ...], Binding] | None = field(
+        repr=False, compare=False, default=None
+    )
 
     @property
     def bindings(self) -> list[Binding]:
@@ -180,10 +183,14 @@ class CompiledRule:
     def binding_for(self, values: dict[str, str]) -> Binding:
         """The binding with these variable values (e.g. those of a stored position)."""
         vals = tuple(values[n] for n in self.var_names)
-        for b in self.bindings:
-            if b.values == vals:
-                return b
-        raise KeyError(f"rule {self.name} has no binding {values}")
+        if self._by_values is None:  # the runtime asks for every open position every cycle
+            self._by_values = {}
+            for b in self.bindings:
+                self._by_values.setdefault(b.values, b)
+        got = self._by_values.get(vals)
+        if got is None:
+            raise KeyError(f"rule {self.name} has no binding {values}")
+        return got
 
 
 @dataclass(slots=True)

@@ -40,7 +40,7 @@ from typing import Literal
 
 from ._model import Observation
 from ._settlement import Settlement
-from ._view import SnapshotView
+from ._view import PerpRow, SnapshotView
 
 __all__ = [
     "DEFAULT_SETTLE_WAIT_MS",
@@ -261,12 +261,11 @@ class SettlementLog:
     # -- feeding ------------------------------------------------------------------
     def add_view(self, view: SnapshotView) -> None:
         """A view's perp observations (forecasts, marks) and the records it carries."""
-        for o in view.observations():
-            if o.market == "perp":
-                self.observe(o)
+        for o in view.perps():  # a columnar view makes no Observation for these
+            self.observe(o)
         self.add_records(view.settlements)
 
-    def observe(self, o: Observation) -> None:
+    def observe(self, o: Observation | PerpRow) -> None:
         """One perp observation: a forecast of its next settlement, and a mark."""
         if o.market != "perp":
             return

@@ -1,21 +1,186 @@
-"""The snapshot at t: the latest observation per (exchange, coin, market) at or before t."""
+"""The snapshot at t: the latest observation per (exchange, coin, market) at or before t.
+
+A view holds its observations one of two ways, and gives both forms on demand:
+
+- as `Observation`s by key (live data, a JSONL replay, `from_observations`);
+- as columns (`from_columns`: a columnar recording's cycle, numpy arrays with
+  no Python object per observation); an `Observation` is made only for a key
+  an accessor asks for.
+
+`columns()` is the columnar form of either (built once per view), what the
+engine's market arrays and the price guard read with numpy alone.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from rulebook._exchanges import EXCHANGES
 
 from ._model import Observation, basis_rate, borrow_per_8h, mid_price, normalise_funding
 from ._settlement import Settlement
 
-if TYPE_CHECKING:
-    from ._columnar import ObservationColumns
-
-__all__ = ["SnapshotView"]
+__all__ = ["SnapshotView", "ViewColumns", "PerpRow", "MARKETS", "NUMBER_FIELDS"]
 
 Key = tuple[str, str, str]
 
+#: the markets, in the order of their codes in `ViewColumns.market`
+MARKETS = ("perp", "spot", "borrow")
+#: the number fields of an observation, as columns (NaN where the observation has None)
+NUMBER_FIELDS = (
+    "next_funding_ts", "funding_rate", "funding_interval_h", "mark", "index", "bid", "ask",
+    "volume_24h", "taker_fee", "borrow_rate_daily",
+)  # fmt: skip
+
+
+class ViewColumns(Protocol):
+    """One row per (exchange, coin, market): what `columns()` gives and `from_columns` takes.
+
+    Strings are integer codes into the category tuples; every number is a
+    float64 array, NaN where the observation has none (`next_funding_ts` too:
+    milliseconds are exact in a float64); `ts` is int64 ms. The columnar
+    reader's `ObservationColumns` (market/_columnar.py) is one; the arrays
+    belong to the object and are never changed after it is made."""
+
+    @property
+    def at(self) -> int: ...
+    @property
+    def exchanges(self) -> tuple[str, ...]: ...
+    @property
+    def coins(self) -> tuple[str, ...]: ...
+    @property
+    def markets(self) -> tuple[str, ...]: ...
+    @property
+    def exchange(self) -> np.ndarray: ...
+    @property
+    def coin(self) -> np.ndarray: ...
+    @property
+    def market(self) -> np.ndarray: ...
+    @property
+    def ts(self) -> np.ndarray: ...
+    @property
+    def next_funding_ts(self) -> np.ndarray: ...
+    @property
+    def funding_rate(self) -> np.ndarray: ...
+    @property
+    def funding_interval_h(self) -> np.ndarray: ...
+    @property
+    def mark(self) -> np.ndarray: ...
+    @property
+    def index(self) -> np.ndarray: ...
+    @property
+    def bid(self) -> np.ndarray: ...
+    @property
+    def ask(self) -> np.ndarray: ...
+    @property
+    def volume_24h(self) -> np.ndarray: ...
+    @property
+    def taker_fee(self) -> np.ndarray: ...
+    @property
+    def borrow_rate_daily(self) -> np.ndarray: ...
+
+    def __len__(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Columns:
+    """`ViewColumns` of a view of observations (see SnapshotView.columns)."""
+
+    at: int
+    exchanges: tuple[str, ...]
+    coins: tuple[str, ...]
+    markets: tuple[str, ...]
+    exchange: np.ndarray
+    coin: np.ndarray
+    market: np.ndarray
+    ts: np.ndarray
+    next_funding_ts: np.ndarray
+    funding_rate: np.ndarray
+    funding_interval_h: np.ndarray
+    mark: np.ndarray
+    index: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    volume_24h: np.ndarray
+    taker_fee: np.ndarray
+    borrow_rate_daily: np.ndarray
+    symbols: tuple[str, ...] = ()
+    symbol: np.ndarray | None = None  # codes into `symbols`, -1 = none
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+
+_EXCHANGE_CODE = {e: i for i, e in enumerate(EXCHANGES)}
+_MARKET_CODE = {m: i for i, m in enumerate(MARKETS)}
+_NUMBERS = attrgetter("ts", *NUMBER_FIELDS)
+_SYMBOL = attrgetter("symbol")
+
+
+def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
+    """The columns of a view's observations: one pass of C-level attribute reads,
+    one conversion to float (None becomes NaN), codes for the strings."""
+    keys = list(obs)
+    coin_codes: dict[str, int] = {}
+    exchanges = list(EXCHANGES)
+    exchange_codes = dict(_EXCHANGE_CODE)
+    ex = [exchange_codes.get(k[0]) for k in keys]
+    if None in ex:  # not one of ours (a test's view): a code of its own
+        for i, k in enumerate(keys):
+            if ex[i] is None:
+                ex[i] = exchange_codes.setdefault(k[0], len(exchanges))
+                if ex[i] == len(exchanges):
+                    exchanges.append(k[0])
+    coin = [coin_codes.setdefault(k[1], len(coin_codes)) for k in keys]
+    market = [_MARKET_CODE[k[2]] for k in keys]
+    n = len(keys)
+    if n:
+        table = np.array(list(map(_NUMBERS, obs.values())), dtype=float)
+    else:
+        table = np.empty((0, 1 + len(NUMBER_FIELDS)))
+    cols = [table[:, k].copy() for k in range(table.shape[1])]
+    symbol_codes: dict[str | None, int] = {None: -1}
+    symbol = [symbol_codes.setdefault(s, len(symbol_codes) - 1) for s in map(_SYMBOL, obs.values())]
+    numbers = dict(zip(NUMBER_FIELDS, cols[1:], strict=True))
+    return _Columns(
+        at=at,
+        exchanges=tuple(exchanges),
+        coins=tuple(coin_codes),
+        markets=MARKETS,
+        exchange=np.array(ex, dtype=np.int16),
+        coin=np.array(coin, dtype=np.int32),
+        market=np.array(market, dtype=np.int8),
+        ts=cols[0].astype(np.int64),
+        symbols=tuple(s for s in symbol_codes if s is not None),
+        symbol=np.array(symbol, dtype=np.int32),
+        **numbers,
+    )
+
+
+def _opt(x: float) -> float | None:
+    return None if x != x else x  # NaN is no value
+
+
 _MARKET_WORDS = {"perp": "perpetual", "spot": "spot market", "borrow": "borrow market"}
+
+
+class PerpRow(NamedTuple):
+    """A perp's fields as a columnar view gives them without making an Observation."""
+
+    ts: int
+    exchange: str
+    coin: str
+    funding_rate: float | None
+    funding_interval_h: float | None
+    next_funding_ts: int | None
+    mark: float | None
+    market: str = "perp"
 
 
 class SnapshotView:
@@ -25,7 +190,10 @@ class SnapshotView:
     every accessor is a dict lookup plus a little arithmetic; nothing scans.
     """
 
-    __slots__ = ("at", "_obs", "_exchanges", "_coins", "failures", "settlements", "recorded")
+    __slots__ = (
+        "at", "_latest", "_exchanges", "_coins", "failures", "settlements", "recorded",
+        "_cols", "_rows", "_made",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -38,7 +206,13 @@ class SnapshotView:
     ) -> None:
         self.at = at
         # Owned by the view: callers hand over a dict they no longer mutate.
-        self._obs: dict[Key, Observation] = dict(latest)
+        self._latest: dict[Key, Observation] | None = dict(latest)
+        #: the columnar form (columns()), given or built on first use
+        self._cols: ViewColumns | None = None
+        #: a columnar view's key -> row, built when an accessor first asks for a key
+        self._rows: dict[Key, int] | None = None
+        #: a columnar view's observations made so far, by key
+        self._made: dict[Key, Observation] = {}
         self._exchanges: set[str] | None = None
         self._coins: set[str] | None = None
         #: exchange -> why its last fetch failed (live only); used in missing reasons.
@@ -77,80 +251,182 @@ class SnapshotView:
             at = newest if newest is not None else 0
         return cls(at, latest, failures, recorded=recorded)
 
-    # -- from columns (the contract with the columnar reader: docs/columnar.md) ------------
     @classmethod
-    def from_columns(cls, cols: ObservationColumns, *, recorded: bool = True) -> SnapshotView:
-        """The view of one cycle of a columnar recording (``market._columnar.iter_columns``).
+    def from_columns(
+        cls,
+        cols: ViewColumns,
+        *,
+        settlements: Iterable[Settlement] | None = None,
+        recorded: bool = True,
+    ) -> SnapshotView:
+        """The view of one cycle of a columnar recording (`cols.at` is its time).
 
-        FIRST, SIMPLE VERSION: it materialises one ``Observation`` per row through
-        the model's validating constructor, so that every accessor below works
-        unchanged. The columns are the fast path: a lazy view over them, and
-        MarketArrays built straight from them, replace this."""
-        latest: dict[Key, Observation] = {}
-        for row in cols.rows():
-            o = Observation.model_validate(row)
-            latest[o.key] = o
-        return cls(cols.at, latest, settlements=cols.settlements, recorded=recorded)
+        Lazy: the columns are what the engine and the price guard read; an
+        `Observation` is made only for a key that an accessor asks for (the
+        executor's quotes of the few markets it trades), never one per row.
+        `settlements` defaults to the columns' own (`cols.settlements`)."""
+        view = cls(cols.at, {}, None, (), recorded=recorded)
+        view._latest = None
+        view._cols = cols
+        if settlements is None:
+            settlements = getattr(cols, "settlements", ())
+        view.settlements = tuple(settlements)
+        return view
+
+    # -- the two forms -------------------------------------------------------------
+    def columns(self) -> ViewColumns:
+        """The view as columns, one row per (exchange, coin, market); built once."""
+        if self._cols is None:
+            assert self._latest is not None
+            self._cols = _columns_of(self.at, self._latest)
+        return self._cols
+
+    @property
+    def _obs(self) -> dict[Key, Observation]:
+        """Every observation by key (a columnar view makes them all, once)."""
+        if self._latest is None:
+            cols = self.columns()
+            made = self._made
+            self._latest = {
+                k: made.get(k) or self._make(cols, i) for k, i in self._row_index().items()
+            }
+        return self._latest
+
+    def keys(self) -> list[Key]:
+        """Every (exchange, coin, market) of the view, in the row order of `columns()`."""
+        if self._cols is None or self._latest is not None and self._rows is None:
+            assert self._latest is not None
+            self.columns()
+            return list(self._latest)  # _columns_of's row order
+        return list(self._row_index())
+
+    def held(self) -> list[Observation] | None:
+        """The observations in the row order of `columns()`, if the view holds them
+        (None for a columnar view, which makes them only on demand)."""
+        return None if self._latest is None else list(self._latest.values())
+
+    def _row_index(self) -> dict[Key, int]:
+        if self._rows is None:
+            cols = self.columns()
+            ex, co, mk = cols.exchanges, cols.coins, cols.markets
+            self._rows = {
+                (ex[e], co[c], mk[m]): i
+                for i, (e, c, m) in enumerate(
+                    zip(cols.exchange.tolist(), cols.coin.tolist(), cols.market.tolist(), strict=True)
+                )
+            }
+        return self._rows
+
+    @staticmethod
+    def _make(cols: ViewColumns, i: int) -> Observation:
+        fields: dict[str, Any] = {
+            "ts": int(cols.ts[i]),
+            "exchange": cols.exchanges[int(cols.exchange[i])],
+            "coin": cols.coins[int(cols.coin[i])],
+            "market": cols.markets[int(cols.market[i])],
+        }
+        symbols = getattr(cols, "symbols", None)
+        symbol = getattr(cols, "symbol", None)
+        if symbols is not None and symbol is not None and int(symbol[i]) >= 0:
+            fields["symbol"] = symbols[int(symbol[i])]
+        for name in NUMBER_FIELDS:
+            v = float(getattr(cols, name)[i])
+            if not math.isnan(v):
+                fields[name] = int(v) if name in ("next_funding_ts",) else v
+        return Observation(**fields)
+
+    def _one(self, key: Key) -> Observation | None:
+        if self._latest is not None:
+            return self._latest.get(key)
+        o = self._made.get(key)
+        if o is None:
+            i = self._row_index().get(key)
+            if i is None:
+                return None
+            o = self._made[key] = self._make(self.columns(), i)
+        return o
 
     # -- raw observations -------------------------------------------------
     def get(self, exchange: str, coin: str, market: str) -> Observation | None:
-        return self._obs.get((exchange, coin, market))
+        return self._one((exchange, coin, market))
 
     def perp(self, exchange: str, coin: str) -> Observation | None:
-        return self._obs.get((exchange, coin, "perp"))
+        return self._one((exchange, coin, "perp"))
 
     def spot(self, exchange: str, coin: str) -> Observation | None:
-        return self._obs.get((exchange, coin, "spot"))
+        return self._one((exchange, coin, "spot"))
 
     def borrow_obs(self, exchange: str, coin: str) -> Observation | None:
-        return self._obs.get((exchange, coin, "borrow"))
+        return self._one((exchange, coin, "borrow"))
+
+    def perps(self) -> list[Observation] | list[PerpRow]:
+        """Every perp of the view: its observations, or (a columnar view) rows of the
+        fields a settlement log reads, made from the columns without an Observation."""
+        if self._latest is not None:
+            return [o for o in self._latest.values() if o.market == "perp"]
+        cols = self.columns()
+        if "perp" not in cols.markets:
+            return []
+        rows = np.flatnonzero(cols.market == cols.markets.index("perp"))
+        ex, co = cols.exchanges, cols.coins
+        nxt = cols.next_funding_ts[rows]
+        return [
+            PerpRow(t, ex[e], co[c], _opt(r), _opt(h), None if n != n else int(n), _opt(m))
+            for t, e, c, r, h, n, m in zip(
+                cols.ts[rows].tolist(), cols.exchange[rows].tolist(), cols.coin[rows].tolist(),
+                cols.funding_rate[rows].tolist(), cols.funding_interval_h[rows].tolist(),
+                nxt.tolist(), cols.mark[rows].tolist(), strict=True,
+            )
+        ]  # fmt: skip
 
     def observations(self) -> list[Observation]:
         return list(self._obs.values())
 
     def __len__(self) -> int:
-        return len(self._obs)
+        if self._latest is None:
+            return len(self.columns())
+        return len(self._latest)
 
     # -- figures (None when data is missing) ---------------------------------
     def funding_8h(self, exchange: str, coin: str) -> float | None:
-        o = self._obs.get((exchange, coin, "perp"))
+        o = self._one((exchange, coin, "perp"))
         if o is None or o.funding_rate is None or not o.funding_interval_h:
             return None
         return normalise_funding(o.funding_rate, o.funding_interval_h)
 
     def spot_mid(self, exchange: str, coin: str) -> float | None:
-        o = self._obs.get((exchange, coin, "spot"))
+        o = self._one((exchange, coin, "spot"))
         if o is None or o.bid is None or o.ask is None:
             return None
         return mid_price(o.bid, o.ask)
 
     def mark(self, exchange: str, coin: str) -> float | None:
-        o = self._obs.get((exchange, coin, "perp"))
+        o = self._one((exchange, coin, "perp"))
         return None if o is None else o.mark
 
     def index(self, exchange: str, coin: str) -> float | None:
-        o = self._obs.get((exchange, coin, "perp"))
+        o = self._one((exchange, coin, "perp"))
         return None if o is None else o.index
 
     def volume(self, exchange: str, coin: str) -> float | None:
-        o = self._obs.get((exchange, coin, "perp"))
+        o = self._one((exchange, coin, "perp"))
         return None if o is None else o.volume_24h
 
     def basis(self, exchange: str, coin: str) -> float | None:
-        p = self._obs.get((exchange, coin, "perp"))
+        p = self._one((exchange, coin, "perp"))
         mid = self.spot_mid(exchange, coin)
         if p is None or p.mark is None or mid is None:
             return None
         return basis_rate(p.mark, mid)
 
     def borrow_8h(self, exchange: str, coin: str) -> float | None:
-        o = self._obs.get((exchange, coin, "borrow"))
+        o = self._one((exchange, coin, "borrow"))
         if o is None or o.borrow_rate_daily is None:
             return None
         return borrow_per_8h(o.borrow_rate_daily)
 
     def next_funding_s(self, exchange: str, coin: str) -> float | None:
-        o = self._obs.get((exchange, coin, "perp"))
+        o = self._one((exchange, coin, "perp"))
         if o is None or o.next_funding_ts is None:
             return None
         return (o.next_funding_ts - self.at) / 1000.0
@@ -160,7 +436,7 @@ class SnapshotView:
 
     def taker_fee(self, exchange: str, coin: str, market: str) -> float | None:
         """The observation's own fee; the engine falls back to config, then defaults."""
-        o = self._obs.get((exchange, coin, market))
+        o = self._one((exchange, coin, market))
         return None if o is None else o.taker_fee
 
     # -- why something is missing ------------------------------------------
@@ -171,7 +447,7 @@ class SnapshotView:
         recorded view says "not in this recording" where a live one, whose
         exchanges answered with their market lists, says "not listed".
         """
-        o = self._obs.get((exchange, coin, market))
+        o = self._one((exchange, coin, market))
         if o is None and self.recorded:
             # A recording holds what its writer chose to record: an absent
             # market may well be listed on the exchange.
@@ -205,13 +481,21 @@ class SnapshotView:
     # -- what is in the view -------------------------------------------------
     def exchanges(self) -> set[str]:
         if self._exchanges is None:
-            self._exchanges = {k[0] for k in self._obs}
+            if self._latest is None:
+                cols = self.columns()
+                self._exchanges = {cols.exchanges[i] for i in np.unique(cols.exchange).tolist()}
+            else:
+                self._exchanges = {k[0] for k in self._latest}
         return self._exchanges
 
     def coins(self) -> set[str]:
         if self._coins is None:
-            self._coins = {k[1] for k in self._obs}
+            if self._latest is None:
+                cols = self.columns()
+                self._coins = {cols.coins[i] for i in np.unique(cols.coin).tolist()}
+            else:
+                self._coins = {k[1] for k in self._latest}
         return self._coins
 
     def __repr__(self) -> str:
-        return f"SnapshotView(at={self.at}, observations={len(self._obs)})"
+        return f"SnapshotView(at={self.at}, observations={len(self)})"

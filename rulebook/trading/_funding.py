@@ -71,17 +71,30 @@ class FundingStep:
         log = self.log
         paid_to = self._after
         held_from = t  # the earliest settlement an open leg can still be paid
+        perp = view.perp
+        see = self.intervals.see
         for p in list(executor.positions.values()):
             coin = p.subject.coin
             for leg in p.legs:
                 if leg.market == "perp":
-                    after = max(p.opened_at, paid_to.get((p.id, leg.exchange), 0))
+                    exchange = leg.exchange
+                    key = (p.id, exchange)
+                    after = paid_to.get(key, 0)
+                    if after < p.opened_at:
+                        after = p.opened_at
                     # most cycles settle nothing for most legs: a cheap check first
-                    if not log.quiet(leg.exchange, coin, after=after, upto=t):
+                    if not log.quiet(exchange, coin, after=after, upto=t):
                         total += self._settle_leg(executor, p, leg, t, t)
                         after = self.after(p, leg)
-                    held_from = min(held_from, after)
-                    self._watch_interval(p, leg, view)
+                    if after < held_from:
+                        held_from = after
+                    # the interval in force now, watched for a change (inline: this
+                    # runs for every held perp leg every cycle)
+                    obs = perp(exchange, coin)
+                    if obs is not None:
+                        change = see(key, exchange, coin, obs.ts, obs.funding_interval_h)
+                        if change is not None:
+                            self._events.append(TradeEvent("interval", change.text(), p.id))
                 elif leg.borrowed:
                     executor.accrue_borrow(p, leg, view, t)
         self._forget(executor, held_from)
@@ -137,16 +150,6 @@ class FundingStep:
             f"at the estimate {s.rate:.6%} (no settled rate within the wait)",
             p.id,
         ))  # fmt: skip
-
-    def _watch_interval(self, p: PaperPosition, leg: PaperLeg, view: SnapshotView) -> None:
-        obs = view.perp(leg.exchange, p.coin)
-        if obs is None:
-            return
-        change = self.intervals.see(
-            (p.id, leg.exchange), leg.exchange, p.coin, obs.ts, obs.funding_interval_h
-        )
-        if change is not None:
-            self._events.append(TradeEvent("interval", change.text(), p.id))
 
     def _forget(self, executor: Executor, held_from: int) -> None:
         # Keep what the open legs can still be paid from (`held_from`: the earliest

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from rulebook.engine import resolve_taker_fee
 from rulebook.market import Observation, SnapshotView
@@ -220,10 +220,9 @@ class PaperExecutor:
             coin = p.subject.coin
             for leg in p.legs:
                 key = (leg.exchange, coin, leg.market)
-                if key in refs:
-                    ref = refs[key]
-                else:
-                    ref = refs[key] = _ref(obs(leg.exchange, coin, leg.market), leg.market)
+                ref = refs.get(key, _UNSEEN)
+                if ref is _UNSEEN:
+                    ref = refs[key] = _ref(obs(*key), leg.market)
                 if ref is not None and ref != leg.mark:
                     leg.mark = ref
                     moved[key] = ref
@@ -412,6 +411,9 @@ class PaperExecutor:
         self._marks = {}
         for exchange, cash in self.cash.items():
             self.ledger.record_cash(exchange, cash)
+
+
+_UNSEEN: Any = object()  # a market mark() has not looked up yet this cycle
 
 
 def _ref(o: Observation | None, market: str) -> float | None:

@@ -1,0 +1,123 @@
+"""A view's two forms agree: observations and columns, and the market arrays built from either.
+
+`SnapshotView.columns()` is what the engine's market arrays and the price
+guard read; `SnapshotView.from_columns` is a columnar recording's view, which
+makes an Observation only for a key an accessor asks for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rulebook.engine import EngineConfig, evaluate
+from rulebook.engine._vector import MarketArrays
+from rulebook.lang import load_ruleset
+from rulebook.market import Observation, ReplaySource, SnapshotView
+
+ROOT = Path(__file__).parents[1]
+EXAMPLE = ROOT / "examples" / "binance-bybit-okx-btc-eth-2023-2024.jsonl"
+
+
+def _views(n: int = 6) -> list[SnapshotView]:
+    out = []
+    for v in ReplaySource(EXAMPLE):
+        out.append(v)
+        if len(out) == n:
+            break
+    return out
+
+
+def _odd_view() -> SnapshotView:
+    """Missing fields, no interval, an observation's own fee."""
+    obs = [
+        Observation(ts=1_000_000_000_000, exchange="binance", coin="BTC", market="perp",
+                    funding_rate=0.0001, mark=60_000.0, taker_fee=0.0002),
+        Observation(ts=1_000_000_000_500, exchange="okx", coin="BTC", market="perp",
+                    funding_rate=-0.0002, funding_interval_h=4, mark=60_010.0, index=60_000.0,
+                    next_funding_ts=1_000_000_360_000, volume_24h=5e7),
+        Observation(ts=1_000_000_000_000, exchange="okx", coin="BTC", market="spot", bid=59_990.0),
+        Observation(ts=1_000_000_000_000, exchange="okx", coin="ETH", market="spot",
+                    bid=3_000.0, ask=3_001.0, taker_fee=0.0008),
+        Observation(ts=1_000_000_000_000, exchange="bybit", coin="ETH", market="borrow",
+                    borrow_rate_daily=0.0003),
+    ]  # fmt: skip
+    return SnapshotView.from_observations(obs, at=1_000_000_001_000)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+def test_the_columnar_view_gives_every_figure_of_the_observation_view() -> None:
+    for view in [*_views(), _odd_view()]:
+        lazy = SnapshotView.from_columns(
+            view.columns(), settlements=view.settlements, recorded=view.recorded
+        )
+        assert lazy.at == view.at and len(lazy) == len(view)
+        assert lazy.exchanges() == view.exchanges() and lazy.coins() == view.coins()
+        for e in view.exchanges() | {"gate"}:
+            for c in view.coins() | {"SOL"}:
+                for m in ("perp", "spot", "borrow"):
+                    assert lazy.get(e, c, m) == view.get(e, c, m)
+                    assert lazy.missing_reason(e, c, m) == view.missing_reason(e, c, m)
+                for f in ("funding_8h", "spot_mid", "mark", "basis", "borrow_8h",
+                          "next_funding_s", "volume", "index"):  # fmt: skip
+                    assert getattr(lazy, f)(e, c) == getattr(view, f)(e, c)
+        assert sorted(lazy.observations(), key=lambda o: o.key) == sorted(
+            view.observations(), key=lambda o: o.key
+        )
+
+
+def test_market_arrays_from_columns_are_those_of_the_observations_bit_for_bit() -> None:
+    config = EngineConfig(taker_fees={"okx": {"perp": 0.0003}})
+    for view in [*_views(), _odd_view()]:
+        coins = {c: i for i, c in enumerate(sorted(view.coins() | {"SOL"}))}
+        a = MarketArrays(view, coins, config)
+        b = MarketArrays(SnapshotView.from_columns(view.columns()), coins, config)
+        for name in ("mark", "index", "mid", "perp_age", "spot_age", "borrow_age",
+                     "perp_fee", "spot_fee"):  # fmt: skip
+            assert _same(getattr(a, name), getattr(b, name)), name
+        for kind, grid in a.by_kind.items():
+            assert _same(grid, b.by_kind[kind]), kind
+
+
+def test_odd_fields_reach_the_arrays_as_the_view_reads_them() -> None:
+    view = _odd_view()
+    mk = MarketArrays(view, {"BTC": 0, "ETH": 1}, EngineConfig())
+    ex = {e: i for i, e in enumerate(("backpack", "binance", "bybit", "okx", "gate", "bitget"))}
+    assert np.isnan(mk.by_kind["funding"][ex["binance"], 0])  # no interval: no funding
+    assert mk.by_kind["funding"][ex["okx"], 0] == view.funding_8h("okx", "BTC")
+    assert mk.perp_fee[ex["binance"], 0] == 0.0002  # the observation's own fee
+    assert mk.spot_fee[ex["okx"], 1] == 0.0008
+    assert mk.by_kind["next_funding"][ex["okx"], 0] == view.next_funding_s("okx", "BTC")
+    assert mk.perp_age[ex["okx"], 0] == 0.5
+    assert np.isnan(mk.mid[ex["okx"], 0])  # one side only: no mid
+    assert np.isnan(mk.borrow_age[ex["okx"], 0])  # no borrow observed
+    assert mk.by_kind["borrow"][ex["bybit"], 1] == view.borrow_8h("bybit", "ETH")
+
+
+def test_a_columnar_view_makes_observations_only_when_asked() -> None:
+    (view,) = _views(1)
+    lazy = SnapshotView.from_columns(view.columns())
+    ruleset = load_ruleset([ROOT / "strategies"]).ruleset
+    assert ruleset is not None
+    got = evaluate(ruleset, lazy)
+    want = evaluate(ruleset, view)
+    assert [o.to_dict() for o in got.opportunities] == [o.to_dict() for o in want.opportunities]
+    assert lazy._latest is None  # never every observation
+    assert len(lazy._made) < len(view)
+    o = lazy.perp("binance", "BTC")
+    assert o is not None and o == view.perp("binance", "BTC")
+    assert lazy.perp("binance", "BTC") is o  # made once
+
+
+def test_perps_of_a_columnar_view_carry_the_fields_of_the_observations() -> None:
+    fields = ("ts", "exchange", "coin", "market", "funding_rate", "funding_interval_h",
+              "next_funding_ts", "mark")  # fmt: skip
+    for view in [*_views(), _odd_view()]:
+        lazy = SnapshotView.from_columns(view.columns())
+        want = sorted(tuple(getattr(o, f) for f in fields) for o in view.perps())
+        got = sorted(tuple(getattr(o, f) for f in fields) for o in lazy.perps())
+        assert got == want and want
+        assert lazy._latest is None and not lazy._made
