@@ -30,6 +30,7 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -932,22 +933,27 @@ def fold_into_columnar(
     if not spooled.exists():
         return result
     style: list[tuple[str, str]] = []
-    new = list(_jsonl_rows(str(spooled), result, style))
-    if new:
+    new = _jsonl_rows(str(spooled), result, style)  # streamed: a spool may be days long
+    first = next(new, None)
+    if first is not None:
         _arrow()
         separators = _separators_in(target) if target.exists() else style[0]
+        added = 0
 
         def rows() -> Iterator[dict[str, Any]]:
+            nonlocal added
             if target.exists():
                 for _, row, err in read_columnar_rows(target):
                     if err is not None:
                         result.problem(err)
                     elif row is not None:
                         yield row
-            yield from new
+            for row in chain([first], new):
+                added += 1
+                yield row
 
         write_columnar(target, rows(), separators=separators)
-        result.rows = len(new)
+        result.rows = added
     spooled.unlink()
     return result
 
@@ -1108,9 +1114,11 @@ def convert(
     if is_columnar(out):
         _arrow()  # the hint before reading a large file
         style: list[tuple[str, str]] = []
-        rows = list(_jsonl_rows(str(src), result, style))
-        if rows:  # no valid line: nothing is written
-            result.rows = write_columnar(out, rows, separators=style[0])
+        # streamed: the first valid line gives the separators, and with none nothing is written
+        rows = _jsonl_rows(str(src), result, style)
+        first = next(rows, None)
+        if first is not None:
+            result.rows = write_columnar(out, chain([first], rows), separators=style[0])
         return result
     item, key = _separators_in(src)
 
