@@ -64,6 +64,20 @@ ConfigOption = Annotated[
 WideOption = Annotated[
     bool, typer.Option("--wide", help="Every column, even past the terminal's width.")
 ]
+ExchangesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exchanges", "-e", metavar="LIST", help="Comma-separated exchanges (default: all six)."
+    ),
+]
+# the report's outputs: `backtest` and `report` write the same report
+ReportJsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+HtmlOption = Annotated[
+    Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
+]
+CsvOption = Annotated[
+    Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
+]
 
 
 def _version(value: bool) -> None:
@@ -258,12 +272,7 @@ def screen(
             help="Comma-separated coins (default: the coins the rules read).",
         ),
     ] = None,
-    exchanges: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exchanges", "-e", metavar="LIST", help="Comma-separated exchanges (default: all six)."
-        ),
-    ] = None,
+    exchanges: ExchangesOption = None,
     snapshot: Annotated[
         Path | None,
         typer.Option("--snapshot", "-s", help="A recording instead of the exchanges."),
@@ -282,6 +291,9 @@ def screen(
             "coin or exchange.",
         ),
     ] = "funding",
+    reverse: Annotated[
+        bool, typer.Option("--reverse", help="The --sort order the other way round.")
+    ] = False,
     once: Annotated[bool, typer.Option("--once", help="Print one screen and exit.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one screen as JSON (docs/json.md) and exit.")
@@ -297,6 +309,9 @@ def screen(
     prints once (--once, --json). With --snapshot it shows a recording: at
     --at once, or its latest snapshot re-read on every refresh (to follow a
     file `rulebook snapshot` is writing).
+
+    In the live view keys re-sort at once: f funding, a APR, b basis,
+    v volume, n next settlement, c coin, e exchange; r reverses; q quits.
 
     Example:
 
@@ -332,7 +347,7 @@ def screen(
         raise fail("no coins to show: give --coins, or rules that read some")
     settings = ScreenSettings(
         coins=coin_list, exchanges=ex_list, ruleset=ruleset, snapshot=snapshot, at=at,
-        every_s=every_s, sort=sort, once=once, as_json=as_json, wide=wide,
+        every_s=every_s, sort=sort, reverse=reverse, once=once, as_json=as_json, wide=wide,
     )
     try:
         code = run_screen(settings, out, err, typer.echo)
@@ -349,15 +364,7 @@ def snapshot(
             "--output", "-o", help="File to append to: .jsonl, or .parquet (docs/columnar.md)."
         ),
     ],
-    exchanges: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exchanges",
-            "-e",
-            metavar="LIST",
-            help="Comma-separated exchanges (default: all six).",
-        ),
-    ] = None,
+    exchanges: ExchangesOption = None,
     coins: Annotated[
         list[str] | None,
         typer.Option(
@@ -981,13 +988,9 @@ def backtest(
         list[str] | None,
         typer.Option("--set", metavar="NAME=VALUE", help="Override a `let` constant."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    html: Annotated[
-        Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
-    ] = None,
-    csv_dir: Annotated[
-        Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
-    ] = None,
+    as_json: ReportJsonOption = False,
+    html: HtmlOption = None,
+    csv_dir: CsvOption = None,
     db: Annotated[
         Path | None,
         typer.Option("--db", help="Keep the backtest's ledger in this NEW file (default: none)."),
@@ -1108,13 +1111,9 @@ def backtest(
 def report(
     db: LedgerOption = None,
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    html: Annotated[
-        Path | None, typer.Option("--html", metavar="REPORT", help="Write the HTML report.")
-    ] = None,
-    csv_dir: Annotated[
-        Path | None, typer.Option("--csv", metavar="DIR", help="Write trades and daily equity.")
-    ] = None,
+    as_json: ReportJsonOption = False,
+    html: HtmlOption = None,
+    csv_dir: CsvOption = None,
     wide: WideOption = False,
 ) -> None:
     """The backtest report for any ledger: a paper run's, or a kept backtest's.

@@ -100,6 +100,18 @@ def test_sorting_by_each_key(tmp_path) -> None:
         build_screen(view, ["BTC"], EXCHANGES, sort="size")
 
 
+def test_reverse_sorting_keeps_missing_figures_last(tmp_path) -> None:
+    view = next(iter(ReplaySource(synthetic(tmp_path))))
+    rows = build_screen(view, ["BTC"], EXCHANGES).venues
+    order = lambda key: [r.exchange for r in sort_venues(rows, key, reverse=True)]  # noqa: E731
+    assert order("funding") == ["binance", "okx", "bybit"]  # smallest first
+    assert order("next") == ["bybit", "binance", "okx"]  # latest first
+    assert order("basis") == ["binance", "bybit", "okx"]  # the rows without a basis stay last
+    assert order("exchange") == ["okx", "bybit", "binance"]
+    screen = build_screen(view, ["BTC"], EXCHANGES, sort="funding", reverse=True)
+    assert [r.exchange for r in screen.venues] == ["binance", "okx", "bybit"]
+
+
 def test_rules_now_says_what_fires_and_why_not(tmp_path) -> None:
     view = next(iter(ReplaySource(synthetic(tmp_path))))
     rs = load_texts({"s.rules": RULES}).ruleset
@@ -179,6 +191,10 @@ def test_screen_cli_once_json_and_mistakes(monkeypatch) -> None:
     assert res.exit_code == 0, res.output
     rows = [ln.split()[:2] for ln in res.stdout.splitlines() if ln.startswith("BTC ")]
     assert rows[:3] == [["BTC", "binance"], ["BTC", "bybit"], ["BTC", "okx"]]  # 46.5B, 17.2B, 15.1B
+    res = runner.invoke(app, [*args, "--coins", "BTC", "--sort", "volume", "--reverse", "--once"])
+    rows = [ln.split()[:2] for ln in res.stdout.splitlines() if ln.startswith("BTC ")]
+    assert rows[:3] == [["BTC", "okx"], ["BTC", "bybit"], ["BTC", "binance"]]
+    assert "sorted by volume, reversed" in " ".join(res.stdout.split())
     for bad, message in [
         (["screen", "--at", "2024-03-05T08:00Z", "--once"], "--at needs --snapshot"),
         ([*args, "--sort", "size"], "--sort 'size': expected one of funding, apr"),

@@ -233,8 +233,10 @@ def build_screen(
     config: EngineConfig | None = None,
     source: str = "live",
     sort: str = "funding",
+    reverse: bool = False,
 ) -> Screen:
-    """The screen of `view` for `coins` across `exchanges`, venue rows sorted by `sort`."""
+    """The screen of `view` for `coins` across `exchanges`, venue rows sorted by `sort`
+    (the other way round with `reverse`)."""
     if sort not in SORT_KEYS:
         raise ValueError(f"unknown sort key {sort!r}; expected one of {', '.join(SORT_KEYS)}")
     screen = Screen(view.at, source, list(exchanges), list(coins),
@@ -251,16 +253,24 @@ def build_screen(
         best = _best_spread(coin, rows)
         if best is not None:
             screen.spreads.append(best)
-    screen.venues = sort_venues(screen.venues, sort)
+    screen.venues = sort_venues(screen.venues, sort, reverse)
     screen.spreads.sort(key=lambda s: -s.spread_8h)
     if ruleset is not None:
         screen.rules = _rules_now(ruleset, view, coins, config or EngineConfig())
     return screen
 
 
-def sort_venues(rows: list[VenueRow], key: str) -> list[VenueRow]:
-    """Largest magnitude first for figures (missing last), soonest first for `next`."""
+def sort_venues(rows: list[VenueRow], key: str, reverse: bool = False) -> list[VenueRow]:
+    """Largest magnitude first for figures, soonest first for `next`, alphabetical for
+    names; `reverse` the other way round. Rows without the figure stay last either way."""
     inf = float("inf")
+    figure = {
+        "funding": lambda r: r.funding_8h,
+        "apr": lambda r: r.apr,
+        "basis": lambda r: r.basis,
+        "volume": lambda r: r.volume_24h,
+        "next": lambda r: r.next_funding_s,
+    }.get(key)
 
     def magnitude(x: float | None) -> float:
         return -abs(x) if x is not None else inf
@@ -275,4 +285,9 @@ def sort_venues(rows: list[VenueRow], key: str) -> list[VenueRow]:
         "coin": lambda r: (r.coin, r.exchange),
         "exchange": lambda r: (r.exchange, r.coin),
     }
-    return sorted(rows, key=keys[key])
+    ordered = sorted(rows, key=keys[key])
+    if not reverse:
+        return ordered
+    missing = [r for r in ordered if figure is not None and figure(r) is None]
+    last = {id(r) for r in missing}
+    return [r for r in reversed(ordered) if id(r) not in last] + missing

@@ -100,7 +100,7 @@ RULE_COLS = [
 
 def render_screen(
     screen: Screen, width: int, *, wide: bool = False, sort: str = "funding",
-    status: str | None = None,
+    status: str | None = None, reverse: bool = False,
 ) -> RenderableType:
     """The funding table, the best spread per coin, the rules now, and the gaps.
 
@@ -108,7 +108,8 @@ def render_screen(
     where a terminal shorter than the screen still shows it."""
     parts: list[RenderableType] = []
     title = Text.assemble(
-        ("funding ", "bold"), f"{_when(screen.at)} | {screen.source} | sorted by {sort}"
+        ("funding ", "bold"),
+        f"{_when(screen.at)} | {screen.source} | sorted by {sort}{', reversed' if reverse else ''}",
     )
     parts.append(title)
     if status:

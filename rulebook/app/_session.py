@@ -15,7 +15,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.spinner import Spinner
+from rich.text import Text
 
 from rulebook.lang import Ruleset
 from rulebook.market import ReplaySource, SnapshotView
@@ -156,6 +159,11 @@ def _run_replay(
         TimeElapsedColumn(),
         console=err,
         transient=False,
+        # No redirection: the console's own stream (which masks secrets) writes to
+        # sys.stderr, and a redirected one feeds back into the bar: on a terminal
+        # nothing showed and the output piled up in memory, slowing the replay down.
+        redirect_stdout=False,
+        redirect_stderr=False,
     ) as bar:
         total = (span[1] - span[0]) if span and span[1] > span[0] else 1
         task = bar.add_task("replay", total=total)
@@ -225,13 +233,19 @@ def _run_live(
         clients = market_clients(runtime.config, exchanges)
     live = LiveSource(exchanges, coins, clients=clients)
     views = _until(_warn_unreachable(live_views(runtime, live, every), err), run_for_s)
-    with err.status("starting") as line:
+    # A spinner line, as Console.status draws it, but without redirecting the
+    # standard streams (see _run_replay): Console.status cannot be told not to.
+    line = Spinner("dots", Text("starting"))
+    with Live(line, console=err, transient=True, refresh_per_second=12.5,
+              redirect_stdout=False, redirect_stderr=False):  # fmt: skip
 
         def show(report: CycleReport) -> None:
             line.update(
-                f"{_when(report.at)} UTC  opportunities {report.opportunities}  "
-                f"open {report.open_positions}  equity {report.equity:,.2f}  "
-                f"next in {every:g}s"
+                text=Text(
+                    f"{_when(report.at)} UTC  opportunities {report.opportunities}  "
+                    f"open {report.open_positions}  equity {report.equity:,.2f}  "
+                    f"next in {every:g}s"
+                )
             )
 
         return runtime.run(views, on_cycle=show)
