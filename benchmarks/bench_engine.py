@@ -154,7 +154,7 @@ def synthetic_snapshot(n_coins: int, seed: int = 1) -> tuple[list[Observation], 
             interval = INTERVAL_H[ex] if rnd.random() > 0.1 else 4
             rate_8h = rnd.gauss(0.0001, hot if hot else 0.00015)
             mark = price * (1 + rnd.gauss(0, 0.001))
-            obs.append(Observation(
+            obs.append(Observation.checked(
                 ts=ts, exchange=ex, coin=coin, market="perp", funding_rate=rate_8h * interval / 8,
                 funding_interval_h=interval, next_funding_ts=NOW + rnd.randrange(0, 8 * 3600_000),
                 mark=mark, index=price * (1 + rnd.gauss(0, 0.0005)),
@@ -162,10 +162,10 @@ def synthetic_snapshot(n_coins: int, seed: int = 1) -> tuple[list[Observation], 
             ))
             if rnd.random() < 0.9:
                 half = price * 0.0002
-                obs.append(Observation(ts=ts, exchange=ex, coin=coin, market="spot",
+                obs.append(Observation.checked(ts=ts, exchange=ex, coin=coin, market="spot",
                                        bid=price - half, ask=price + half))
             if rnd.random() < 0.7:
-                obs.append(Observation(ts=ts, exchange=ex, coin=coin, market="borrow",
+                obs.append(Observation.checked(ts=ts, exchange=ex, coin=coin, market="borrow",
                                        borrow_rate_daily=abs(rnd.gauss(0.0003, 0.0003))))
     return obs, coins
 

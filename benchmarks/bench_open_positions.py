@@ -69,14 +69,14 @@ def views(coins: list[str], hours: int, seed: int = 11) -> list[SnapshotView]:
             for e in VENUES:
                 mark = price[c] * (1 + rng.gauss(0, 0.0002))
                 obs.append(
-                    Observation(
+                    Observation.checked(
                         ts=ts, exchange=e, coin=c, market="perp", funding_rate=0.0001,
                         funding_interval_h=8, next_funding_ts=nxt, mark=mark, index=price[c],
                         bid=mark * 0.9999, ask=mark * 1.0001, volume_24h=1e8,
                     )
                 )
                 obs.append(
-                    Observation(
+                    Observation.checked(
                         ts=ts, exchange=e, coin=c, market="spot",
                         bid=price[c] * 0.9999, ask=price[c] * 1.0001, volume_24h=1e8,
                     )

@@ -20,7 +20,7 @@ def perp(
     fee: float | None = None,
     volume: float | None = 1e8,
 ) -> Observation:
-    return Observation(
+    return Observation.checked(
         ts=ts,
         exchange=exchange,
         coin=coin,
@@ -44,13 +44,13 @@ def spot(
     ts: int = T0,
     fee: float | None = None,
 ) -> Observation:
-    return Observation(
+    return Observation.checked(
         ts=ts, exchange=exchange, coin=coin, market="spot", bid=bid, ask=ask, taker_fee=fee
     )
 
 
 def borrow(exchange: str, coin: str, daily: float, *, ts: int = T0) -> Observation:
-    return Observation(
+    return Observation.checked(
         ts=ts, exchange=exchange, coin=coin, market="borrow", borrow_rate_daily=daily
     )
 

@@ -115,3 +115,34 @@ def test_without_pyarrow_the_error_names_the_extra(tmp_path: Path, monkeypatch) 
     assert res.output.strip().splitlines() == [
         f"error: {EVERY_FIELD}: Parquet files need pyarrow: pip install 'rulebook[parquet]'"
     ]
+
+
+PROBE = """
+import json, sys
+sys.argv = ["rulebook", *json.loads(sys.argv[1])]
+from rulebook.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print("PYARROW=" + str("pyarrow" in sys.modules), file=sys.stderr)
+"""
+
+
+def _loads_pyarrow(*args: str) -> bool:
+    import json
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return "PYARROW=True" in done.stderr
+
+
+def test_pyarrow_is_loaded_only_for_a_parquet_file(tmp_path: Path) -> None:
+    assert not _loads_pyarrow("--help")
+    assert not _loads_pyarrow("convert", "--help")
+    jsonl = ["dry-run", "strategies/", "--snapshot", str(EVERY_FIELD), "--json"]
+    assert not _loads_pyarrow(*jsonl)
+    pq = tmp_path / "e.parquet"
+    convert(EVERY_FIELD, pq)
+    assert _loads_pyarrow("dry-run", "strategies/", "--snapshot", str(pq), "--json")

@@ -13,14 +13,14 @@ MIN = 60_000
 
 
 def perp(ex: str, mark: float, ts: int = T0, coin: str = "BTC") -> Observation:
-    return Observation(
+    return Observation.checked(
         ts=ts, exchange=ex, coin=coin, market="perp", funding_rate=0.0001,
         funding_interval_h=8, mark=mark, index=mark,
     )  # fmt: skip
 
 
 def spot(ex: str, price: float, ts: int = T0, coin: str = "BTC") -> Observation:
-    return Observation(ts=ts, exchange=ex, coin=coin, market="spot", bid=price, ask=price)
+    return Observation.checked(ts=ts, exchange=ex, coin=coin, market="spot", bid=price, ask=price)
 
 
 def view(*obs: Observation, settlements: tuple[Settlement, ...] = ()) -> SnapshotView:
@@ -87,8 +87,8 @@ def test_the_band_is_configurable():
 def test_a_settlement_mark_far_from_the_perp_loses_its_mark():
     guard = PriceGuard()
     p = perp("binance", 100.0)
-    s_bad = Settlement(ts=T0, exchange="binance", coin="BTC", funding_rate=0.0001, mark=5000.0)
-    s_good = Settlement(ts=T0, exchange="binance", coin="ETH", funding_rate=0.0001, mark=10.0)
+    s_bad = Settlement.checked(ts=T0, exchange="binance", coin="BTC", funding_rate=0.0001, mark=5000.0)
+    s_good = Settlement.checked(ts=T0, exchange="binance", coin="ETH", funding_rate=0.0001, mark=10.0)
     got, rejected = guard.check(view(p, perp("binance", 10.0, coin="ETH"), settlements=(s_bad, s_good)))
     assert [r.market for r in rejected] == ["settlement"]
     assert got.settlements[0].mark is None and got.settlements[0].funding_rate == 0.0001

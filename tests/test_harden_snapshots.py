@@ -233,7 +233,7 @@ def test_the_observation_model_never_holds_a_non_finite_number():
     for field in ("mark", "index", "bid", "ask", "volume_24h", "funding_rate"):
         for bad in (float("nan"), float("inf"), -float("inf")):
             with pytest.raises(ValueError):
-                Observation.model_validate({**PERP, field: bad})
+                Observation.checked(**{**PERP, field: bad})
 
 
 def test_dry_run_and_run_report_unknown_keys_and_out_of_order_lines(tmp_path: Path):

@@ -134,10 +134,10 @@ def _setup(tmp_path: Path, server: FakeBinance):
 
 def _view(at: int, rate: float, price: float = 50_000.0) -> SnapshotView:
     return SnapshotView.from_observations([
-        Observation(ts=at, exchange="binance", coin="BTC", market="perp", symbol="BTC/USDT:USDT",
+        Observation.checked(ts=at, exchange="binance", coin="BTC", market="perp", symbol="BTC/USDT:USDT",
                     funding_rate=rate, funding_interval_h=8, next_funding_ts=at + 3_600_000,
                     mark=price, index=price, bid=price - 1, ask=price + 1),
-        Observation(ts=at, exchange="binance", coin="BTC", market="spot", symbol="BTC/USDT",
+        Observation.checked(ts=at, exchange="binance", coin="BTC", market="spot", symbol="BTC/USDT",
                     bid=price - 1, ask=price + 1),
     ])  # fmt: skip
 

@@ -37,10 +37,10 @@ class Clock:
 
 def view(at: int = 1_753_112_400_000, price: float = PRICE) -> SnapshotView:
     obs = [
-        Observation(ts=at, exchange="binance", coin="BTC", market="perp", symbol=PERP,
+        Observation.checked(ts=at, exchange="binance", coin="BTC", market="perp", symbol=PERP,
                     funding_rate=0.0001, funding_interval_h=8, next_funding_ts=at + 3_600_000,
                     mark=price, index=price, bid=price - 1, ask=price + 1, taker_fee=0.0005),
-        Observation(ts=at, exchange="binance", coin="BTC", market="spot", symbol=SPOT,
+        Observation.checked(ts=at, exchange="binance", coin="BTC", market="spot", symbol=SPOT,
                     bid=price - 1, ask=price + 1, taker_fee=0.001),
     ]  # fmt: skip
     return SnapshotView.from_observations(obs)

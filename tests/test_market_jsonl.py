@@ -8,7 +8,7 @@ T0 = 1753112400000
 
 
 def obs(ts, ex="binance", coin="BTC", rate=0.0001):
-    return Observation(
+    return Observation.checked(
         ts=ts,
         exchange=ex,
         coin=coin,

@@ -41,7 +41,7 @@ def _backpack(routes):
 
 
 def _shown(ts, nxt, ex="backpack", coin="ETH", interval=1):
-    return Observation(
+    return Observation.checked(
         ts=ts,
         exchange=ex,
         coin=coin,

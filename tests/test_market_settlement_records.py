@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from rulebook.market import (
     JsonlRecorder,
@@ -22,7 +23,7 @@ S0 = 1753113600000  # a settlement time (spec 9's example)
 
 
 def perp(ts, rate=0.0001, nxt=S0, mark=182.31):
-    return Observation(
+    return Observation.checked(
         ts=ts,
         exchange="binance",
         coin="SOL",
@@ -39,7 +40,7 @@ def test_the_spec_example_line_is_a_settlement():
         '{"ts": 1753113600000, "exchange": "binance", "coin": "SOL", "market": "settlement",'
         ' "funding_rate": 0.000093, "funding_interval_h": 8, "mark": 182.40}'
     )
-    s = Settlement.model_validate_json(line)
+    s = msgspec.json.decode(line, type=Settlement)
     assert (s.ts, s.exchange, s.coin, s.funding_rate, s.funding_interval_h, s.mark) == (
         S0,
         "binance",
@@ -81,11 +82,11 @@ def test_values_are_checked(bad, words):
         ValidationError,
         match=words.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?").replace("+", r"\+"),
     ):
-        Settlement.model_validate(data)
+        Settlement.checked(**data)
 
 
 def test_interval_and_mark_are_optional():
-    s = Settlement(ts=S0, exchange="backpack", coin="ETH", funding_rate=6.196e-06)
+    s = Settlement.checked(ts=S0, exchange="backpack", coin="ETH", funding_rate=6.196e-06)
     assert s.funding_interval_h is None and s.mark is None
     assert json.loads(s.to_json()) == {
         "ts": S0,
@@ -103,7 +104,7 @@ def _write(tmp_path, lines):
 
 
 def test_read_jsonl_leaves_settlements_out_and_read_settlements_has_them(tmp_path):
-    st = Settlement(
+    st = Settlement.checked(
         ts=S0,
         exchange="binance",
         coin="SOL",
@@ -130,7 +131,7 @@ def test_read_jsonl_leaves_settlements_out_and_read_settlements_has_them(tmp_pat
 
 
 def test_a_settlement_makes_no_cycle_and_rides_on_the_first_view_at_or_after_it(tmp_path):
-    st = Settlement(
+    st = Settlement.checked(
         ts=S0,
         exchange="binance",
         coin="SOL",
@@ -154,7 +155,7 @@ def test_a_settlement_makes_no_cycle_and_rides_on_the_first_view_at_or_after_it(
 def test_a_record_written_late_is_not_out_of_order_and_arrives_where_it_was_read(tmp_path):
     # `rulebook snapshot` writes the record after the cycle that found it in the
     # exchange's history, so it follows observations newer than itself.
-    st = Settlement(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093)
+    st = Settlement.checked(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093)
     p = _write(
         tmp_path,
         [
@@ -171,14 +172,14 @@ def test_a_record_written_late_is_not_out_of_order_and_arrives_where_it_was_read
 
 
 def test_records_after_the_last_observation_reach_the_last_view(tmp_path):
-    st = Settlement(ts=S0 - 60_000, exchange="binance", coin="SOL", funding_rate=0.0001)
+    st = Settlement.checked(ts=S0 - 60_000, exchange="binance", coin="SOL", funding_rate=0.0001)
     p = _write(tmp_path, [perp(S0 - 60_000), st])
     assert [v.settlements for v in ReplaySource(p)] == [(st,)]
 
 
 def test_recorder_writes_settlements(tmp_path):
     p = tmp_path / "out.jsonl"
-    st = Settlement(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093, mark=182.4)
+    st = Settlement.checked(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093, mark=182.4)
     with JsonlRecorder(p) as rec:
         rec.write([perp(S0 + 30_000, nxt=S0 + 8 * H)])
         rec.write([st])
@@ -193,7 +194,7 @@ def test_a_view_built_by_hand_has_no_settlements():
 def test_a_gzipped_recording_reads_like_a_plain_one(tmp_path):
     import gzip
 
-    st = Settlement(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093)
+    st = Settlement.checked(ts=S0, exchange="binance", coin="SOL", funding_rate=0.000093)
     lines = "".join(x.to_json() + "\n" for x in [perp(S0 - 60_000), st, perp(S0 + 60_000)])
     plain = tmp_path / "rec.jsonl"
     plain.write_text(lines)

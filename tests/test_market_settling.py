@@ -25,7 +25,7 @@ T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
 
 def perp(ex, ts, rate, nxt, mark, interval=None, coin="SOL"):
     interval = interval if interval is not None else (1 if ex == "backpack" else 8)
-    return Observation(
+    return Observation.checked(
         ts=ts,
         exchange=ex,
         coin=coin,
@@ -38,7 +38,7 @@ def perp(ex, ts, rate, nxt, mark, interval=None, coin="SOL"):
 
 
 def rec(ex, ts, rate, mark=None, interval=None, coin="SOL"):
-    return Settlement(
+    return Settlement.checked(
         ts=ts, exchange=ex, coin=coin, funding_rate=rate, funding_interval_h=interval, mark=mark
     )
 

@@ -45,18 +45,18 @@ def _views(seed: int, cycles: int) -> list[SnapshotView]:
                 if rng.random() < 0.03:
                     p *= 1.25 + rng.uniform(-1e-12, 1e-12)  # right at the venue band
                 mark = None if rng.random() < 0.05 else p
-                state[(e, c, "perp")] = Observation(
+                state[(e, c, "perp")] = Observation.checked(
                     ts=ts, exchange=e, coin=c, market="perp", mark=mark, index=p,
                     funding_rate=0.0001, funding_interval_h=8,
                     bid=None if rng.random() < 0.3 else p * 0.999, ask=p * 1.001,
                 )  # fmt: skip
                 if rng.random() < 0.8:
-                    state[(e, c, "spot")] = Observation(
+                    state[(e, c, "spot")] = Observation.checked(
                         ts=ts, exchange=e, coin=c, market="spot",
                         bid=p * 0.998, ask=None if rng.random() < 0.1 else p * 1.002,
                     )  # fmt: skip
                 if e != "backpack":
-                    state[(e, c, "borrow")] = Observation(
+                    state[(e, c, "borrow")] = Observation.checked(
                         ts=ts, exchange=e, coin=c, market="borrow", borrow_rate_daily=0.0003
                     )
         out.append(SnapshotView(ts, state, recorded=True))

@@ -33,7 +33,7 @@ def perp(
     nxt: int,
     fee: float | None = None,
 ) -> Observation:
-    return Observation(
+    return Observation.checked(
         ts=ts,
         exchange=ex,
         coin="SOL",
@@ -205,8 +205,8 @@ def test_no_price_at_all_blocks_the_entry(ex: PaperExecutor) -> None:
 
 
 def test_borrowed_spot_leg_accrues_interest(ex: PaperExecutor) -> None:
-    spot = Observation(ts=T0, exchange="binance", coin="SOL", market="spot", bid=99.0, ask=101.0)
-    bor = Observation(
+    spot = Observation.checked(ts=T0, exchange="binance", coin="SOL", market="spot", bid=99.0, ask=101.0)
+    bor = Observation.checked(
         ts=T0, exchange="binance", coin="SOL", market="borrow", borrow_rate_daily=0.0003
     )
     p0 = perp("binance", T0, 100.0, 99.9, 100.1, -0.0002, T)

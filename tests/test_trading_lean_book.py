@@ -154,7 +154,7 @@ def _random_log(rng: random.Random) -> tuple[SettlementLog, list[int]]:
         nxt = (ts // step + 1) * step
         times.append(ts)
         log.observe(
-            Observation(
+            Observation.checked(
                 ts=ts, exchange="binance", coin="SOL", market="perp", funding_rate=0.0001,
                 funding_interval_h=interval, next_funding_ts=nxt, mark=100.0, index=100.0,
                 bid=99.9, ask=100.1, volume_24h=1e9,
@@ -162,7 +162,7 @@ def _random_log(rng: random.Random) -> tuple[SettlementLog, list[int]]:
         )  # fmt: skip
         if rng.random() < 0.3:
             s = (ts // step) * step
-            log.add_records([Settlement(ts=s, exchange="binance", coin="SOL",
+            log.add_records([Settlement.checked(ts=s, exchange="binance", coin="SOL",
                                         funding_rate=0.0002, funding_interval_h=interval,
                                         mark=100.0)])  # fmt: skip
         if rng.random() < 0.1:

@@ -34,7 +34,7 @@ class FakeLive:
         at = T0 + self.n * 1000
         rows = pair_rows(at, "SOL", (100.0, 0.0001), (100.2, 0.0004), T)
         failures = {"bybit": "no answer within 10s"} if self.n == 2 else {}
-        obs = [Observation.model_validate(r) for r in rows]
+        obs = [Observation.checked(**r) for r in rows]
         return SnapshotView.from_observations(obs, at=at, failures=failures)
 
     async def close(self) -> None:

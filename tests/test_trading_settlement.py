@@ -311,10 +311,10 @@ def test_live_pays_the_settled_rate_from_the_exchange_history(tmp_path):
         def view(self) -> SnapshotView:
             at = s10 - 30 * M + (self.n - 1) * 31 * M  # 09:30, then 10:01
             nxt = s10 if at < s10 else s10 + H
-            obs = [Observation(ts=at, exchange="backpack", coin="ETH", market="perp",
+            obs = [Observation.checked(ts=at, exchange="backpack", coin="ETH", market="perp",
                                funding_rate=0.0002, funding_interval_h=1, next_funding_ts=nxt,
                                mark=4300.0, bid=4300.0, ask=4300.0, taker_fee=0.0005),
-                   Observation(ts=at, exchange="backpack", coin="ETH", market="spot",
+                   Observation.checked(ts=at, exchange="backpack", coin="ETH", market="spot",
                                bid=4300.0, ask=4300.0, taker_fee=0.001)]
             return SnapshotView.from_observations(obs, at=at)
 

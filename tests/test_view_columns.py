@@ -31,15 +31,15 @@ def _views(n: int = 6) -> list[SnapshotView]:
 def _odd_view() -> SnapshotView:
     """Missing fields, no interval, an observation's own fee."""
     obs = [
-        Observation(ts=1_000_000_000_000, exchange="binance", coin="BTC", market="perp",
+        Observation.checked(ts=1_000_000_000_000, exchange="binance", coin="BTC", market="perp",
                     funding_rate=0.0001, mark=60_000.0, taker_fee=0.0002),
-        Observation(ts=1_000_000_000_500, exchange="okx", coin="BTC", market="perp",
+        Observation.checked(ts=1_000_000_000_500, exchange="okx", coin="BTC", market="perp",
                     funding_rate=-0.0002, funding_interval_h=4, mark=60_010.0, index=60_000.0,
                     next_funding_ts=1_000_000_360_000, volume_24h=5e7),
-        Observation(ts=1_000_000_000_000, exchange="okx", coin="BTC", market="spot", bid=59_990.0),
-        Observation(ts=1_000_000_000_000, exchange="okx", coin="ETH", market="spot",
+        Observation.checked(ts=1_000_000_000_000, exchange="okx", coin="BTC", market="spot", bid=59_990.0),
+        Observation.checked(ts=1_000_000_000_000, exchange="okx", coin="ETH", market="spot",
                     bid=3_000.0, ask=3_001.0, taker_fee=0.0008),
-        Observation(ts=1_000_000_000_000, exchange="bybit", coin="ETH", market="borrow",
+        Observation.checked(ts=1_000_000_000_000, exchange="bybit", coin="ETH", market="borrow",
                     borrow_rate_daily=0.0003),
     ]  # fmt: skip
     return SnapshotView.from_observations(obs, at=1_000_000_001_000)

@@ -145,7 +145,7 @@ def _ticker_view(executor: Any, coins_markets: set[tuple[str, str, str]]) -> Sna
         scale = ref.scale
         bid, ask, last = t.get("bid"), t.get("ask"), t.get("last")
         mark = t.get("markPrice") or last
-        obs.append(Observation(
+        obs.append(Observation.checked(
             ts=now, exchange=exchange, coin=coin, market=market, symbol=ref.symbol,
             bid=None if bid is None else bid * scale, ask=None if ask is None else ask * scale,
             mark=None if (market != "perp" or mark is None) else float(mark) * scale,

@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from rulebook.errors import RulebookError
-from rulebook.market import LineError, Observation, Settlement, is_columnar
+from rulebook.market import LineError, Observation, Settlement, is_columnar, iter_jsonl
 
 __all__ = [
     "History",
@@ -118,13 +117,6 @@ class History:
                 }
             )
         return rows
-
-
-def _describe(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(x) for x in e['loc']) or 'line'}: " + e["msg"].removeprefix("Value error, ")
-        for e in err.errors()
-    )
 
 
 def write_history(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> int:
@@ -238,32 +230,14 @@ def read_history(
             continue
         warned_forecast = False
         try:
-            fh = (
-                gzip.open(path, "rt", encoding="utf-8", errors="replace")
-                if p.endswith(".gz")
-                else open(path, encoding="utf-8", errors="replace")
-            )
-        except OSError as e:
-            raise HistoryError(f"{p}: cannot read: {e.strerror or e}") from None
-        with fh:
-            for n, raw in enumerate(fh, start=1):
-                text = raw.strip()
-                if not text:
+            # the market stage's reader: the same checks and line-numbered reports
+            # as a recording (docs/limits.md), and its typed decode
+            for n, rec, err in iter_jsonl(path):
+                if err is not None:
+                    errors.append(err)
                     continue
-                try:
-                    d = json.loads(text)
-                except json.JSONDecodeError as e:
-                    errors.append(LineError(p, n, f"not valid JSON: {e.msg} at column {e.colno}"))
-                    continue
-                if not isinstance(d, dict):
-                    errors.append(LineError(p, n, "expected a JSON object"))
-                    continue
-                if d.get("market") == "settlement":
-                    try:
-                        st = Settlement.model_validate(d)
-                    except ValidationError as e:
-                        errors.append(LineError(p, n, _describe(e)))
-                        continue
+                if isinstance(rec, Settlement):
+                    st = rec
                     if st.funding_interval_h is None:
                         errors.append(
                             LineError(p, n, "funding_interval_h: a history needs each interval")
@@ -278,11 +252,8 @@ def read_history(
                         )
                     )
                     continue
-                try:
-                    o = Observation.model_validate(d)
-                except ValidationError as e:
-                    errors.append(LineError(p, n, _describe(e)))
-                    continue
+                assert isinstance(rec, Observation)
+                o = rec
                 if o.market == "perp":
                     if o.funding_rate is not None and not warned_forecast:
                         warned_forecast = True
@@ -314,6 +285,8 @@ def read_history(
                         math.nan if o.volume_24h is None else float(o.volume_24h),
                     )
                 )
+        except OSError as e:
+            raise HistoryError(f"{p}: cannot read: {e.strerror or e}") from None
     history = History(files=files)
     for key, rows in settle.items():
         rows.sort()

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+import msgspec
 
 from rulebook._exchanges import EXCHANGES
 from rulebook.errors import RulebookError
@@ -130,10 +130,9 @@ def _settlement(ex: str, coin: str, ts: int, rate: float, interval_h: float, mar
         "mark": mark,
     }
     try:
-        Settlement.model_validate(rec)  # spec 9's checks, the market stage's model
-    except ValidationError as e:
-        why = "; ".join(x["msg"].removeprefix("Value error, ") for x in e.errors())
-        raise HistoryImportError(f"{ex} {coin} at {ts}: {why}") from None
+        Settlement.checked(**rec)  # spec 9's checks, the market stage's model
+    except msgspec.ValidationError as e:
+        raise HistoryImportError(f"{ex} {coin} at {ts}: {e}") from None
     return rec
 
 

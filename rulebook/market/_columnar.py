@@ -30,34 +30,27 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
-from pydantic import ValidationError
 
 from rulebook._exchanges import EXCHANGES
 
+from ._checks import LIMITS, check_coin
 from ._filetype import COLUMNAR_SUFFIXES, PARQUET_HINT, is_columnar
 from ._jsonl import (
     _FIELDS,
     MAX_LINE_BYTES,
     LineError,
     Record,
-    _describe,
     _lines,
     _parse_line,
     _short,
     _validate,
     open_recording,
-)
-from ._model import (
-    INTERVAL_RANGE_H,
-    MAX_BORROW_RATE_DAILY,
-    MAX_FUNDING_RATE,
-    MAX_VOLUME,
-    PRICE_RANGE,
-    check_coin,
 )
 from ._settlement import Settlement
 
@@ -123,8 +116,15 @@ _SETTLEMENT = 3
 _OBS_MARKETS = ("perp", "spot", "borrow")
 _PERP_ONLY = ("funding_rate", "funding_interval_h", "mark", "index")
 _SETTLEMENT_STRAY = ("index", "bid", "ask", "volume_24h", "taker_fee", "borrow_rate_daily")
-_MIN_MS = 1_000_000_000_000
-_MAX_MS = 10_000_000_000_000
+# the bounds of docs/limits.md, from the one table (`_checks.LIMITS`)
+_MIN_MS = int(LIMITS["timestamp_ms"].low)
+_MAX_MS = int(LIMITS["timestamp_ms"].high)
+PRICE_RANGE = (LIMITS["price"].low, LIMITS["price"].high)
+MAX_FUNDING_RATE = LIMITS["funding_rate"].high
+INTERVAL_RANGE_H = (LIMITS["funding_interval_h"].low, LIMITS["funding_interval_h"].high)
+MAX_VOLUME = LIMITS["volume_24h"].high
+MAX_BORROW_RATE_DAILY = LIMITS["borrow_rate_daily"].high
+MAX_TAKER_FEE = LIMITS["taker_fee"].high
 _DEFAULT_SEPARATORS = (", ", ": ")
 
 
@@ -373,13 +373,7 @@ class _Categories:
 
 
 def _coin_ok(v: str) -> bool:
-    if len(v) > 32:
-        return False
-    try:
-        check_coin(v)
-    except ValueError:
-        return False
-    return True
+    return len(v) <= 32 and check_coin(v) is None
 
 
 class _Decoder:
@@ -494,7 +488,7 @@ def _bad_rows(b: _Batch) -> np.ndarray:
         bad |= present["borrow_rate_daily"] & ~(
             (f["borrow_rate_daily"] >= 0) & (f["borrow_rate_daily"] <= MAX_BORROW_RATE_DAILY)
         )
-        bad |= present["taker_fee"] & ~((f["taker_fee"] >= 0) & (f["taker_fee"] < 0.05))
+        bad |= present["taker_fee"] & ~((f["taker_fee"] >= 0) & (f["taker_fee"] < MAX_TAKER_FEE))
         bad |= present["bid"] & present["ask"] & (f["bid"] > f["ask"])
     perp, spot, borrow, settle = (b.market == i for i in range(4))
     not_perp = spot | borrow
@@ -523,8 +517,8 @@ def _message(row: Mapping[str, Any], symbol: str | None) -> str:
             return f"{name}: must be a finite number"
     try:
         _validate(data)
-    except ValidationError as e:
-        return _describe(e)
+    except msgspec.ValidationError as e:
+        return str(e)
     return "the row fails the format's checks"  # pragma: no cover - the checks agree
 
 
@@ -661,8 +655,8 @@ def iter_parquet(
         assert row is not None
         try:
             yield n, _validate(row), None
-        except ValidationError as e:  # pragma: no cover - the vectorised checks agree
-            yield n, None, LineError(str(path), n, _describe(e))
+        except msgspec.ValidationError as e:  # pragma: no cover - the vectorised checks agree
+            yield n, None, LineError(str(path), n, str(e))
 
 
 def iter_records(
@@ -939,22 +933,27 @@ def fold_into_columnar(
     if not spooled.exists():
         return result
     style: list[tuple[str, str]] = []
-    new = list(_jsonl_rows(str(spooled), result, style))
-    if new:
+    new = _jsonl_rows(str(spooled), result, style)  # streamed: a spool may be days long
+    first = next(new, None)
+    if first is not None:
         _arrow()
         separators = _separators_in(target) if target.exists() else style[0]
+        added = 0
 
         def rows() -> Iterator[dict[str, Any]]:
+            nonlocal added
             if target.exists():
                 for _, row, err in read_columnar_rows(target):
                     if err is not None:
                         result.problem(err)
                     elif row is not None:
                         yield row
-            yield from new
+            for row in chain([first], new):
+                added += 1
+                yield row
 
         write_columnar(target, rows(), separators=separators)
-        result.rows = len(new)
+        result.rows = added
     spooled.unlink()
     return result
 
@@ -1040,8 +1039,8 @@ def _jsonl_rows(
                     ))  # fmt: skip
             try:
                 rec = _validate(data)
-            except ValidationError as e:
-                result.problem(LineError(path, n, _describe(e)))
+            except msgspec.ValidationError as e:
+                result.problem(LineError(path, n, str(e)))
                 continue
             if not style:
                 style.append(_separators_of(raw))
@@ -1115,9 +1114,11 @@ def convert(
     if is_columnar(out):
         _arrow()  # the hint before reading a large file
         style: list[tuple[str, str]] = []
-        rows = list(_jsonl_rows(str(src), result, style))
-        if rows:  # no valid line: nothing is written
-            result.rows = write_columnar(out, rows, separators=style[0])
+        # streamed: the first valid line gives the separators, and with none nothing is written
+        rows = _jsonl_rows(str(src), result, style)
+        first = next(rows, None)
+        if first is not None:
+            result.rows = write_columnar(out, chain([first], rows), separators=style[0])
         return result
     item, key = _separators_in(src)
 

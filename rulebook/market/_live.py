@@ -11,7 +11,7 @@ from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
-from pydantic import ValidationError
+import msgspec
 
 from rulebook._exchanges import PROFILES, ExchangeProfile
 
@@ -183,12 +183,9 @@ class ExchangeFeed:
 
         def add(**kw: Any) -> None:
             try:
-                obs.append(Observation(ts=ts, exchange=self.id, **kw))
-            except ValidationError as e:
-                first = e.errors()[0]
-                loc = ".".join(str(p) for p in first["loc"])
-                msg = first["msg"].removeprefix("Value error, ")
-                warnings.append(f"{kw.get('coin')} {kw.get('market')} dropped: {loc}: {msg}")
+                obs.append(Observation.checked(ts=ts, exchange=self.id, **kw))
+            except msgspec.ValidationError as e:
+                warnings.append(f"{kw.get('coin')} {kw.get('market')} dropped: {e}")
 
         perp_t = results.get("perp_tickers") or {}
         perp_b = results.get("perp_book") or {}

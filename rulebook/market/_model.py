@@ -1,13 +1,48 @@
-"""The observation model: one line of a snapshot file (spec section 9)."""
+"""The observation model: one line of a snapshot file (spec section 9).
+
+`Observation` is a frozen `msgspec.Struct`, one subclass per market: a
+recording's line is decoded straight into the one its ``market`` names, and
+the bounds of docs/limits.md (`_checks.LIMITS`) are constraints of its field
+types, so they are checked in C while the line is parsed; what a spot or
+borrow observation may carry is its class's fields. The two checks left, the
+coin's form and a crossed book, are `holds`, which the reader runs over each
+piece of the file at once (a `__post_init__` per record cost a fifth of the
+read). A line that fails is checked again by `_checks.check_fields` for the
+message.
+
+Build observations in Python with `Observation.checked(...)`, which runs
+every check (and turns 8 into 8.0 as the decode does). The bare constructors
+check nothing; `tests/test_market_decode.py` keeps them out of the code.
+"""
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from operator import attrgetter
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+import msgspec
 
 from rulebook._exchanges import EXCHANGES
+
+from ._checks import (
+    _KNOWN_COINS,  # the fast path's set lookup (see coin_known)
+    COIN_MAX_CHARS,
+    LIMITS,
+    OBSERVATION_FUNDING_RATE,
+    OBSERVATION_PRICE,
+    SYMBOL_MAX_CHARS,
+    FieldCheck,
+    check_borrow,
+    check_coin,
+    check_exchange,
+    check_fee,
+    check_fields,
+    check_interval,
+    check_milliseconds,
+    check_volume,
+    coin_known,
+)
 
 __all__ = [
     "EXCHANGES",
@@ -37,69 +72,6 @@ def normalise_funding(rate: F, interval_h: F) -> F:
     """One interval's funding rate as a rate per 8h (spec 5): `r * 8 / I`."""
     return rate * 8.0 / interval_h
 
-# Values are checked, not trusted (spec 9). The bounds below are documented in
-# docs/limits.md; a value outside them makes its line invalid.
-#: prices (mark, index, bid, ask, settlement mark) must lie in this range: far
-#: beyond any traded coin, but it keeps 1e300 (and the inf it turns into) out.
-PRICE_RANGE = (1e-12, 1e12)
-#: |funding rate| per interval (spec 9: within 10%)
-MAX_FUNDING_RATE = 0.10
-#: funding intervals from 1 minute to 24 hours (spec 9)
-INTERVAL_RANGE_H = (1.0 / 60.0, 24.0)
-#: a borrow rate of more than 100% a day is a unit error
-MAX_BORROW_RATE_DAILY = 1.0
-#: 24h volume in the quote currency
-MAX_VOLUME = 1e15
-
-
-def _number(v: object) -> object:
-    """A JSON number and nothing else: `true` is not 1.0 and `"100.5"` is not a price."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValueError(f"expected a number, got {_json_type(v)}")
-    if isinstance(v, int):
-        if abs(v) > 1e300:  # float(v) would overflow
-            raise ValueError("number too large")
-        return float(v)
-    if not math.isfinite(v):
-        raise ValueError("must be a finite number")
-    return v
-
-
-def _integer(v: object) -> object:
-    """A JSON integer (a float with an integral value is accepted: 1.7e12)."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValueError(f"expected an integer, got {_json_type(v)}")
-    if isinstance(v, float):
-        if not (math.isfinite(v) and v.is_integer()):
-            raise ValueError(f"expected an integer, got {v!r}")
-        return int(v)
-    return v
-
-
-def _string(v: object) -> object:
-    if not isinstance(v, str):
-        raise ValueError(f"expected a string, got {_json_type(v)}")
-    return v
-
-
-def _json_type(v: object) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "an array"
-    if isinstance(v, dict):
-        return "an object"
-    return type(v).__name__
-
-
-Number = Annotated[float, BeforeValidator(_number)]
-Integer = Annotated[int, BeforeValidator(_integer)]
-Text = Annotated[str, BeforeValidator(_string)]
-
 
 def mid_price(bid: F, ask: F) -> F:
     """The spot mid: `(bid + ask) / 2`."""
@@ -116,149 +88,77 @@ def borrow_per_8h(daily: F) -> F:
     return daily / 3.0
 
 
-# Anything below this is not a millisecond timestamp after 2001-09-09: most likely
-# seconds, the commonest unit mistake in exchange payloads (Gate's
-# funding_next_apply is in seconds). Rejecting it beats an "age" of 50 years.
-_MIN_MS = 1_000_000_000_000
-# Year 2286 in ms: beyond is microseconds or nanoseconds.
-_MAX_MS = 10_000_000_000_000
+# The field types of the typed decode: each bound of LIMITS as a constraint.
+Milliseconds = Annotated[int, LIMITS["timestamp_ms"].meta()]
+Price = Annotated[float, LIMITS["price"].meta()]
+FundingRate = Annotated[float, LIMITS["funding_rate"].meta()]
+IntervalH = Annotated[float, LIMITS["funding_interval_h"].meta()]
+Volume = Annotated[float, LIMITS["volume_24h"].meta()]
+TakerFee = Annotated[float, LIMITS["taker_fee"].meta()]
+BorrowRate = Annotated[float, LIMITS["borrow_rate_daily"].meta()]
+Coin = Annotated[str, msgspec.Meta(max_length=COIN_MAX_CHARS)]  # its form: `holds`
+Symbol = Annotated[str, msgspec.Meta(max_length=SYMBOL_MAX_CHARS)]
+if TYPE_CHECKING:
+    from ._settlement import Settlement
+
+    Exchange = str
+else:
+    Exchange = Literal[EXCHANGES]  # one of the six, checked in C
+
+_PERP_ONLY: Final = ("funding_rate", "funding_interval_h", "next_funding_ts", "mark", "index")
+_BOOK: Final = ("bid", "ask", "volume_24h", "taker_fee")
+#: every field of an observation, in the order of a line (docs/market.md)
+FIELD_ORDER: Final = (
+    "ts", "exchange", "coin", "market", "symbol", *_PERP_ONLY, *_BOOK, "borrow_rate_daily",
+)  # fmt: skip
+_encode = msgspec.json.Encoder().encode
 
 
-def check_milliseconds(v: int) -> int:
-    """A millisecond timestamp (observations and settlement records alike)."""
-    if v < _MIN_MS:
-        raise ValueError(f"{v} is not a millisecond timestamp (seconds? multiply by 1000)")
-    if v > _MAX_MS:
-        raise ValueError(f"{v} is not a millisecond timestamp (too large: micro/nanoseconds?)")
-    return v
-
-
-def check_exchange(v: str) -> str:
-    if v not in EXCHANGES:
-        raise ValueError(f"unknown exchange {v!r}; expected one of {', '.join(EXCHANGES)}")
-    return v
-
-
-def check_coin(v: str) -> str:
-    if not v or not v.isascii() or not v.isalnum() or v.upper() != v:
-        raise ValueError(f"coin {v!r} must be upper-case letters and digits, like SOL or 1000PEPE")
-    return v
-
-
-class Observation(BaseModel):
+class Observation(
+    msgspec.Struct, tag_field="market", frozen=True, forbid_unknown_fields=True, gc=False
+):  # fmt: skip
     """One observation of one market of one coin on one exchange at time ``ts``.
 
-    Unknown keys are ignored (a newer writer may add fields); ``read_jsonl``
-    reports them once per file as warnings so that typos do not go unnoticed.
+    One class per market (`PerpObservation`, `SpotObservation`,
+    `BorrowObservation`), chosen by the line's ``market`` while it is decoded,
+    each with the fields its market may carry: so what a spot or borrow line
+    may hold is checked by the decode itself (a perp field on a spot line is
+    an unknown field there). The fields a market does not carry read None on
+    it, so every observation has every attribute.
+
+    Unknown keys are ignored by the reader (a newer writer may add fields);
+    ``read_jsonl`` reports each once per file as a warning so that typos do
+    not go unnoticed. (The decoder forbids them so that such a line takes the
+    detailed path, which reports them.)
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+    ts: Milliseconds
+    exchange: Exchange
+    coin: Coin
+    symbol: Symbol | None = None
 
-    ts: Integer
-    exchange: Text
-    coin: Annotated[Text, Field(max_length=32)]
-    market: Market
-    symbol: Annotated[Text, Field(max_length=100)] | None = None
-    funding_rate: Number | None = None
-    funding_interval_h: Number | None = None
-    next_funding_ts: Integer | None = None
-    mark: Number | None = None
-    index: Number | None = None
-    bid: Number | None = None
-    ask: Number | None = None
-    volume_24h: Number | None = None
-    taker_fee: Number | None = None
-    borrow_rate_daily: Number | None = None
+    if TYPE_CHECKING:  # every market's fields, as every observation reads them
+        market: ClassVar[Market]
+        funding_rate: float | None = None
+        funding_interval_h: float | None = None
+        next_funding_ts: int | None = None
+        mark: float | None = None
+        index: float | None = None
+        bid: float | None = None
+        ask: float | None = None
+        volume_24h: float | None = None
+        taker_fee: float | None = None
+        borrow_rate_daily: float | None = None
 
-    @field_validator("ts", "next_funding_ts")
     @classmethod
-    def _milliseconds(cls, v: int | None) -> int | None:
-        return None if v is None else check_milliseconds(v)
-
-    @field_validator("exchange")
-    @classmethod
-    def _known_exchange(cls, v: str) -> str:
-        return check_exchange(v)
-
-    @field_validator("coin")
-    @classmethod
-    def _coin_form(cls, v: str) -> str:
-        return check_coin(v)
-
-    @field_validator("mark", "index", "bid", "ask")
-    @classmethod
-    def _positive_price(cls, v: float | None) -> float | None:
-        if v is not None and not v > 0:
-            raise ValueError(f"price must be positive, got {v}")
-        if v is not None and not PRICE_RANGE[0] <= v <= PRICE_RANGE[1]:
-            raise ValueError(f"price {v} is outside {PRICE_RANGE[0]:g}..{PRICE_RANGE[1]:g}")
-        return v
-
-    @field_validator("volume_24h", "borrow_rate_daily")
-    @classmethod
-    def _non_negative(cls, v: float | None) -> float | None:
-        if v is not None and v < 0:
-            raise ValueError(f"must not be negative, got {v}")
-        return v
-
-    @field_validator("volume_24h")
-    @classmethod
-    def _volume(cls, v: float | None) -> float | None:
-        if v is not None and v > MAX_VOLUME:
-            raise ValueError(f"24h volume {v} is beyond {MAX_VOLUME:g}")
-        return v
-
-    @field_validator("borrow_rate_daily")
-    @classmethod
-    def _borrow(cls, v: float | None) -> float | None:
-        if v is not None and v > MAX_BORROW_RATE_DAILY:
-            raise ValueError(f"borrow rate {v} per day is not a fraction (0.0002 is 0.02%)")
-        return v
-
-    @field_validator("funding_interval_h")
-    @classmethod
-    def _interval(cls, v: float | None) -> float | None:
-        # Real intervals run from 1h to 8h; 24h is the longest any venue has used,
-        # and spec 9 admits 1 minute to 24 hours.
-        low, high = INTERVAL_RANGE_H
-        if v is not None and not low <= v <= high:
-            raise ValueError(f"funding interval must be between 1 minute and 24 hours, got {v}h")
-        return v
-
-    @field_validator("funding_rate")
-    @classmethod
-    def _funding(cls, v: float | None) -> float | None:
-        # Exchange caps are a few percent per interval; spec 9 admits up to 10%.
-        if v is not None and not abs(v) <= MAX_FUNDING_RATE:
-            raise ValueError(
-                f"funding rate {v} is outside +-10% per interval (a fraction: 0.0001 is 0.01%)"
-            )
-        return v
-
-    @field_validator("taker_fee")
-    @classmethod
-    def _fee(cls, v: float | None) -> float | None:
-        if v is not None and not 0 <= v < 0.05:
-            raise ValueError(f"taker fee {v} is not a fraction in [0, 0.05) (0.0005 is 0.05%)")
-        return v
-
-    @model_validator(mode="after")
-    def _market_fields(self) -> Observation:
-        if self.market != "perp":
-            for name in ("funding_rate", "funding_interval_h", "next_funding_ts", "mark", "index"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} belongs to a perp observation, not {self.market}")
-        if self.market == "borrow":
-            for name in ("bid", "ask", "volume_24h", "taker_fee"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} does not belong to a borrow observation")
-            if self.borrow_rate_daily is None:
-                raise ValueError("a borrow observation needs borrow_rate_daily")
-        elif self.borrow_rate_daily is not None:
-            raise ValueError(f"borrow_rate_daily belongs to a borrow observation, not {self.market}")
-        if self.bid is not None and self.ask is not None and self.bid > self.ask:
-            raise ValueError(f"crossed book: bid {self.bid} > ask {self.ask}")
-        return self
+    def checked(cls, **fields: Any) -> Observation:
+        """An observation built in Python (live data, importers, tests), checked as a
+        recording's line is: raises ``msgspec.ValidationError`` with the same message a
+        bad line gets, and ``TypeError`` for a field that does not exist."""
+        unknown = fields.keys() - OBSERVATION_FIELDS
+        if unknown:
+            raise TypeError(f"Observation has no field {', '.join(sorted(unknown))}")
+        return observation_from(fields)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -268,15 +168,160 @@ class Observation(BaseModel):
         """Funding per 8 hours, normalised by this observation's own interval (spec 5)."""
         if self.funding_rate is None or self.funding_interval_h is None:
             return None
-        return normalise_funding(self.funding_rate, self.funding_interval_h)
+        per_8h: float = normalise_funding(self.funding_rate, self.funding_interval_h)
+        return per_8h
 
     def mid(self) -> float | None:
         if self.bid is None or self.ask is None:
             return None
-        return mid_price(self.bid, self.ask)
+        mid: float = mid_price(self.bid, self.ask)
+        return mid
 
     def to_json(self) -> str:
-        """One JSON line, without the null fields (the spec lets them be absent)."""
-        return self.model_dump_json(exclude_none=True)
+        """One JSON line, without the null fields (the spec lets them be absent), in the
+        order of FIELD_ORDER."""
+        return _encode(
+            {k: v for k in FIELD_ORDER if (v := getattr(self, k)) is not None}
+        ).decode()
 
 
+def holds(o: Observation | Settlement) -> bool:
+    """The two checks the typed decode cannot make: the coin's form (one set lookup
+    once a coin was seen valid) and a book that is not crossed."""
+    bid = o.bid
+    return (o.coin in _KNOWN_COINS or coin_known(o.coin)) and (
+        bid is None or (ask := o.ask) is None or bid <= ask
+    )
+
+
+_coin_of = attrgetter("coin")
+
+
+def all_hold(records: list[Observation | Settlement]) -> bool:
+    """`holds` for every record of a piece of a file, in a few C loops and one
+    comprehension (no Python call per record)."""
+    coins = map(_coin_of, records)
+    if not _KNOWN_COINS.issuperset(coins) and not all(
+        map(coin_known, set(map(_coin_of, records)))
+    ):
+        return False
+    crossed = [r for r in records if (b := r.bid) is not None and (a := r.ask) is not None and b > a]
+    return not crossed
+
+
+def _crossed(bid: float | None, ask: float | None) -> str | None:
+    if bid is not None and ask is not None and bid > ask:
+        return f"crossed book: bid {bid} > ask {ask}"
+    return None
+
+
+class _Book(Observation, frozen=True):
+    """An observation with a book (perp, spot)."""
+
+    bid: Price | None = None
+    ask: Price | None = None
+    volume_24h: Volume | None = None
+    taker_fee: TakerFee | None = None
+
+
+class PerpObservation(_Book, tag="perp", frozen=True):
+    """A perpetual's funding, prices and book."""
+
+    market: ClassVar[Literal["perp"]] = "perp"
+    funding_rate: FundingRate | None = None
+    funding_interval_h: IntervalH | None = None
+    next_funding_ts: Milliseconds | None = None
+    mark: Price | None = None
+    index: Price | None = None
+    borrow_rate_daily = None
+
+
+class SpotObservation(_Book, tag="spot", frozen=True):
+    """A spot market's book."""
+
+    market: ClassVar[Literal["spot"]] = "spot"
+    funding_rate = None
+    funding_interval_h = None
+    next_funding_ts = None
+    mark = None
+    index = None
+    borrow_rate_daily = None
+
+
+class BorrowObservation(Observation, tag="borrow", frozen=True, kw_only=True):
+    """A margin borrow rate."""
+
+    market: ClassVar[Literal["borrow"]] = "borrow"
+    borrow_rate_daily: BorrowRate
+    funding_rate = None
+    funding_interval_h = None
+    next_funding_ts = None
+    mark = None
+    index = None
+    bid = None
+    ask = None
+    volume_24h = None
+    taker_fee = None
+
+
+#: the type a line of an observation decodes to (`msgspec.json.decode(line, type=...)`)
+AnyObservation = PerpObservation | SpotObservation | BorrowObservation
+_CLASSES: Final[Mapping[str, type[Observation]]] = {
+    "perp": PerpObservation,
+    "spot": SpotObservation,
+    "borrow": BorrowObservation,
+}
+#: every field of an observation
+OBSERVATION_FIELDS: Final = frozenset(FIELD_ORDER)
+
+
+def _market_problem(v: Mapping[str, Any]) -> str | None:
+    """What a market may carry, and the book: the first problem, or None."""
+    market = v["market"]
+    if market != "perp":
+        for name in _PERP_ONLY:
+            if v.get(name) is not None:
+                return f"{name} belongs to a perp observation, not {market}"
+    if market == "borrow":
+        for name in _BOOK:
+            if v.get(name) is not None:
+                return f"{name} does not belong to a borrow observation"
+        if v.get("borrow_rate_daily") is None:
+            return "a borrow observation needs borrow_rate_daily"
+    elif v.get("borrow_rate_daily") is not None:
+        return f"borrow_rate_daily belongs to a borrow observation, not {market}"
+    return _crossed(v.get("bid"), v.get("ask"))
+
+
+_CHECKS: Final = (
+    FieldCheck("ts", "integer", required=True, check=check_milliseconds),
+    FieldCheck("exchange", "string", required=True, check=check_exchange),
+    FieldCheck("coin", "string", required=True, max_chars=COIN_MAX_CHARS, check=check_coin),
+    FieldCheck("market", "literal", required=True, choices=MARKETS),
+    FieldCheck("symbol", "string", max_chars=SYMBOL_MAX_CHARS),
+    FieldCheck("funding_rate", "number", check=OBSERVATION_FUNDING_RATE),
+    FieldCheck("funding_interval_h", "number", check=check_interval),
+    FieldCheck("next_funding_ts", "integer", check=check_milliseconds),
+    FieldCheck("mark", "number", check=OBSERVATION_PRICE),
+    FieldCheck("index", "number", check=OBSERVATION_PRICE),
+    FieldCheck("bid", "number", check=OBSERVATION_PRICE),
+    FieldCheck("ask", "number", check=OBSERVATION_PRICE),
+    FieldCheck("volume_24h", "number", check=check_volume),
+    FieldCheck("taker_fee", "number", check=check_fee),
+    FieldCheck("borrow_rate_daily", "number", check=check_borrow),
+)
+
+
+def observation_from(data: Mapping[str, object]) -> Observation:
+    """The observation of a decoded line (unknown keys ignored), checked field by field.
+
+    Raises ``msgspec.ValidationError`` whose message is every problem, ``"field:
+    message"`` joined by ``"; "`` (``"line: ..."`` for the rules across fields)."""
+    values, problems = check_fields(_CHECKS, data)
+    if problems:
+        raise msgspec.ValidationError("; ".join(problems))
+    why = _market_problem(values)
+    if why is not None:
+        raise msgspec.ValidationError(f"line: {why}")
+    cls = _CLASSES[values.pop("market")]
+    return cls(**{k: v for k, v in values.items() if v is not None})

@@ -33,6 +33,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from ._model import Observation
@@ -345,7 +346,7 @@ class PriceGuard:
                         f"(band {self.band.jump:.0%}); paid at the perp's mark instead",
                     )
                 )
-                out.append(s.model_copy(update={"mark": None}))
+                out.append(msgspec.structs.replace(s, mark=None))
                 changed = True
             else:
                 out.append(s)

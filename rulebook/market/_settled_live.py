@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+import msgspec
 
 from ._model import Observation
 from ._settlement import Settlement
@@ -174,12 +174,12 @@ class SettlementFetcher:
             info = row.get("info")
             mark = _num(info.get("markPrice")) if isinstance(info, Mapping) else None
             try:
-                out.append(Settlement(
+                out.append(Settlement.checked(
                     ts=s, exchange=exchange, coin=coin, symbol=row.get("symbol"),
                     funding_rate=rate, funding_interval_h=interval,
                     mark=None if mark is None or mark <= 0 else mark * scale,
                 ))
-            except ValidationError:
+            except msgspec.ValidationError:
                 continue  # an absurd row is not a settlement; the estimate stands in
         return out
 

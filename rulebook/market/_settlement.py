@@ -12,91 +12,63 @@ them (``docs/settlement.md``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import msgspec
 
-from ._model import (
-    INTERVAL_RANGE_H,
-    MAX_FUNDING_RATE,
-    PRICE_RANGE,
-    Integer,
-    Number,
-    Text,
+from ._checks import (
+    COIN_MAX_CHARS,
+    SETTLEMENT_FUNDING_RATE,
+    SETTLEMENT_PRICE,
+    SYMBOL_MAX_CHARS,
+    FieldCheck,
     check_coin,
     check_exchange,
+    check_fields,
+    check_interval,
     check_milliseconds,
 )
+from ._model import Coin, Exchange, FundingRate, IntervalH, Milliseconds, Price, Symbol
 
 __all__ = ["Settlement", "SETTLEMENT_FIELDS"]
 
-# Spec 9's bounds, the same as an observation's (docs/limits.md): rates within
-# +-10% per interval, intervals from 1 minute to 24 hours, prices finite and positive.
+# Spec 9's bounds, the same as an observation's (`_checks.LIMITS`, docs/limits.md):
+# rates within +-10% per interval, intervals from 1 minute to 24 hours, prices
+# finite and positive.
 
 
-class Settlement(BaseModel):
-    """One settlement of one perpetual on one exchange: the rate that settled at ``ts``."""
+class Settlement(
+    msgspec.Struct, tag_field="market", tag="settlement", frozen=True, kw_only=True,
+    forbid_unknown_fields=True, gc=False,
+):  # fmt: skip
+    """One settlement of one perpetual on one exchange: the rate that settled at ``ts``.
 
-    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+    Built in Python with `Settlement.checked(...)` (the checks of a recording's line)."""
 
     # strict JSON types (`true` is not 1.0, "0.0001" is not a rate): docs/limits.md
-    ts: Integer
-    exchange: Text
-    coin: Annotated[Text, Field(max_length=32)]
-    market: Literal["settlement"] = "settlement"
-    symbol: Annotated[Text, Field(max_length=100)] | None = None
-    funding_rate: Number
-    funding_interval_h: Number | None = None
-    mark: Number | None = None
+    ts: Milliseconds
+    exchange: Exchange
+    coin: Coin
+    # the tag: the decode of a line picks this class by it (a line without it is none)
+    market: ClassVar[Literal["settlement"]] = "settlement"
+    # no book: read as None, like an observation's absent fields (the reader's `holds`)
+    bid: ClassVar[None] = None
+    ask: ClassVar[None] = None
+    symbol: Symbol | None = None
+    funding_rate: FundingRate
+    funding_interval_h: IntervalH | None = None
+    mark: Price | None = None
 
-    @model_validator(mode="before")
     @classmethod
-    def _no_observation_fields(cls, data: Any) -> Any:
-        # A perp field on a settlement line is a writer's mistake, not an extension.
-        if isinstance(data, dict):
-            stray = sorted(k for k in data if k in _OBSERVATION_ONLY and data[k] is not None)
-            if stray:
-                raise ValueError(f"{', '.join(stray)} do(es) not belong to a settlement record")
-        return data
-
-    @field_validator("ts")
-    @classmethod
-    def _milliseconds(cls, v: int) -> int:
-        return check_milliseconds(v)
-
-    @field_validator("exchange")
-    @classmethod
-    def _known_exchange(cls, v: str) -> str:
-        return check_exchange(v)
-
-    @field_validator("coin")
-    @classmethod
-    def _coin_form(cls, v: str) -> str:
-        return check_coin(v)
-
-    @field_validator("funding_rate")
-    @classmethod
-    def _rate(cls, v: float) -> float:
-        if not abs(v) <= MAX_FUNDING_RATE:
-            raise ValueError(f"funding rate {v} is outside +-10% per interval (0.0001 is 0.01%)")
-        return v
-
-    @field_validator("funding_interval_h")
-    @classmethod
-    def _interval(cls, v: float | None) -> float | None:
-        low, high = INTERVAL_RANGE_H
-        if v is not None and not low <= v <= high:
-            raise ValueError(f"funding interval must be between 1 minute and 24 hours, got {v}h")
-        return v
-
-    @field_validator("mark")
-    @classmethod
-    def _price(cls, v: float | None) -> float | None:
-        if v is not None and not v > 0:
-            raise ValueError(f"price must be finite and positive, got {v}")
-        if v is not None and not PRICE_RANGE[0] <= v <= PRICE_RANGE[1]:
-            raise ValueError(f"price {v} is outside {PRICE_RANGE[0]:g}..{PRICE_RANGE[1]:g}")
-        return v
+    def checked(cls, **fields: Any) -> Settlement:
+        """A settlement record built in Python, checked as a recording's line is: raises
+        ``msgspec.ValidationError`` with a bad line's message, ``TypeError`` for a field
+        that does not exist."""
+        unknown = fields.keys() - SETTLEMENT_FIELDS - _OBSERVATION_ONLY
+        if unknown:
+            raise TypeError(f"Settlement has no field {', '.join(sorted(unknown))}")
+        return settlement_from({"market": "settlement", **fields})
 
     @property
     def key(self) -> tuple[str, str]:
@@ -104,11 +76,41 @@ class Settlement(BaseModel):
 
     def to_json(self) -> str:
         """One JSON line, without the null fields."""
-        return self.model_dump_json(exclude_none=True)
+        return _encode({k: v for k in _ORDER if (v := getattr(self, k)) is not None}).decode()
 
 
+_encode = msgspec.json.Encoder().encode
+_ORDER: Final = (
+    "ts", "exchange", "coin", "market", "symbol", "funding_rate", "funding_interval_h", "mark",
+)  # fmt: skip
 #: every key a settlement line may carry
-SETTLEMENT_FIELDS = frozenset(Settlement.model_fields)
-_OBSERVATION_ONLY = frozenset(
+SETTLEMENT_FIELDS: Final = frozenset(_ORDER)
+_OBSERVATION_ONLY: Final = frozenset(
     {"next_funding_ts", "index", "bid", "ask", "volume_24h", "taker_fee", "borrow_rate_daily"}
 )
+_CHECKS: Final = (
+    FieldCheck("ts", "integer", required=True, check=check_milliseconds),
+    FieldCheck("exchange", "string", required=True, check=check_exchange),
+    FieldCheck("coin", "string", required=True, max_chars=COIN_MAX_CHARS, check=check_coin),
+    FieldCheck("market", "literal", required=True, choices=("settlement",)),
+    FieldCheck("symbol", "string", max_chars=SYMBOL_MAX_CHARS),
+    FieldCheck("funding_rate", "number", required=True, check=SETTLEMENT_FUNDING_RATE),
+    FieldCheck("funding_interval_h", "number", check=check_interval),
+    FieldCheck("mark", "number", check=SETTLEMENT_PRICE),
+)
+
+
+def settlement_from(data: Mapping[str, object]) -> Settlement:
+    """The settlement record of a decoded line (unknown keys ignored), checked field by
+    field; raises ``msgspec.ValidationError`` with every problem (as `observation_from`)."""
+    # A perp field on a settlement line is a writer's mistake, not an extension.
+    stray = sorted(k for k in data if k in _OBSERVATION_ONLY and data[k] is not None)
+    if stray:
+        raise msgspec.ValidationError(
+            f"line: {', '.join(stray)} do(es) not belong to a settlement record"
+        )
+    values, problems = check_fields(_CHECKS, data)
+    if problems:
+        raise msgspec.ValidationError("; ".join(problems))
+    del values["market"]
+    return Settlement(**values)

@@ -333,7 +333,7 @@ class SnapshotView:
             v = float(getattr(cols, name)[i])
             if not math.isnan(v):
                 fields[name] = int(v) if name in ("next_funding_ts",) else v
-        return Observation(**fields)
+        return Observation.checked(**fields)
 
     def _one(self, key: Key) -> Observation | None:
         if self._latest is not None:
