@@ -499,8 +499,10 @@ def _check_recording(path: Path) -> None:
     """A replay of a missing or empty file is an error, as a dry-run of it is."""
     from rulebook.market import Observation, iter_records
 
-    if not path.is_file():
+    if not path.exists():
         raise fail(f"{path}: recording not found")
+    if not path.is_file():
+        raise fail(f"{path}: not a recording (not a regular file)")
     try:
         # the first valid observation ends the scan: a long recording costs one line
         found = any(isinstance(o, Observation) for _, o, _ in iter_records(path))

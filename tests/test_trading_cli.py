@@ -69,6 +69,12 @@ def test_operator_mistakes(tmp_path, monkeypatch) -> None:
     )
     res = runner.invoke(app, ["run", "s.rules", "--paper", "--replay", "nope.jsonl"])
     assert res.output.strip() == "error: nope.jsonl: recording not found"
+    (tmp_path / "dir.jsonl").mkdir()  # it exists, but it is not a file to read
+    res = runner.invoke(app, ["run", "s.rules", "--paper", "--replay", "dir.jsonl"])
+    assert (res.exit_code, res.output.strip()) == (
+        2,
+        "error: dir.jsonl: not a recording (not a regular file)",
+    )
     res = runner.invoke(
         app, ["run", "s.rules", "--paper", "--replay", "rec.jsonl", "--speed", "fast"]
     )
