@@ -100,6 +100,16 @@ def test_the_converters_reader_reports_and_accepts_what_iter_jsonl_does(tmp_path
     assert all(o.raw == lines[o.line - 1] and o.data == json.loads(o.raw) for o in good)
 
 
+def test_each_class_declares_its_fields_in_the_order_a_line_has_them() -> None:
+    """The decode looks a key up from the field after the last one found: a class whose
+    fields follow FIELD_ORDER finds each key of a line written in that order at once."""
+    from rulebook.market._model import FIELD_ORDER, BorrowObservation
+
+    for cls in (PerpObservation, SpotObservation, BorrowObservation, Settlement):
+        fields = list(cls.__struct_fields__)
+        assert fields == sorted(fields, key=FIELD_ORDER.index), cls
+
+
 def _fast(line: bytes) -> Observation | Settlement | None:
     """What the reader's fast path accepts: the typed decode, then `holds`."""
     try:

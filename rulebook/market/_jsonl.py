@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Literal, NamedTuple, TextIO, cast
@@ -81,8 +82,9 @@ MAX_LINE_BYTES = 64 * 1024
 def _line_pieces(p: str, limit: int) -> Iterator[tuple[int, list[bytes]] | LineError]:
     """The one reader of a JSONL file's lines, for both readers (`iter_jsonl`, and the
     converter's `iter_objects`): a piece of the file at a time, ``(n, lines)`` with the
-    lines (without their newlines) numbered from ``n + 1``, or the report of a line
-    longer than ``limit``, which is skipped without being held.
+    lines (each with its newline; a file's last line may have none) numbered from
+    ``n + 1``, or the report of a line longer than ``limit``, which is skipped without
+    being held.
 
     The file is read in pieces of ``limit`` bytes, so a line inside one piece is
     shorter than the limit; only a line continued from the piece before can be longer.
@@ -101,8 +103,11 @@ def _line_pieces(p: str, limit: int) -> Iterator[tuple[int, list[bytes]] | LineE
                 raise OSError(f"compressed file ends early ({e})") from None
             if not piece:
                 break
-            lines = piece.split(b"\n")
-            tail = lines.pop()  # the start of a line the next piece goes on with
+            # a piece's lines, each with its newline: BytesIO finds them with memchr,
+            # twice as fast as bytes.split (a byte at a time)
+            lines = BytesIO(piece).readlines()
+            # the start of a line the next piece goes on with
+            tail = lines.pop() if lines[-1][-1] != _NEWLINE else b""
             if skipping or carry:
                 if not lines:  # no newline in this piece: the line goes on
                     if skipping:
@@ -113,9 +118,10 @@ def _line_pieces(p: str, limit: int) -> Iterator[tuple[int, list[bytes]] | LineE
                         carry += tail
                     continue
                 first = lines[0]
-                if skipping or len(carry) + len(first) > limit:
+                size = (skipping or len(carry)) + len(first)  # with its newline
+                if skipping or size - 1 > limit:
                     n += 1
-                    yield _too_long(p, n, (skipping or len(carry)) + len(first) + 1, limit)
+                    yield _too_long(p, n, size, limit)
                     del lines[0]
                 else:
                     lines[0] = carry + first
@@ -131,6 +137,9 @@ def _line_pieces(p: str, limit: int) -> Iterator[tuple[int, list[bytes]] | LineE
         yield _too_long(p, n + 1, skipping, limit)
     elif carry:
         yield n, [carry]
+
+
+_NEWLINE = ord("\n")
 
 
 def _too_long(p: str, n: int, size: int, limit: int) -> LineError:
@@ -171,6 +180,8 @@ def _line_object(
     wrong with a line (not JSON, not an object, an invalid record) or warns of its unknown
     keys (each once per file, in ``warned``; ``unknown`` says what becomes of them), then
     the line's object if it is valid. A blank line gives nothing."""
+    if raw.endswith(b"\n"):  # a message's column counts within the line
+        raw = raw[:-1]
     if not raw.strip():
         return
     data, problem = _parse_line(raw)

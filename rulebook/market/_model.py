@@ -215,16 +215,13 @@ def _crossed(bid: float | None, ask: float | None) -> str | None:
     return None
 
 
-class _Book(Observation, frozen=True):
-    """An observation with a book (perp, spot)."""
-
-    bid: Price | None = None
-    ask: Price | None = None
-    volume_24h: Volume | None = None
-    taker_fee: TakerFee | None = None
+# The per-market classes declare their fields in the order a line has them
+# (FIELD_ORDER): the decode looks a key up from the field after the last one it
+# found, so a line in that order finds each key at the first try (the perp's
+# funding fields before its book: about 5 % of the decode).
 
 
-class PerpObservation(_Book, tag="perp", frozen=True):
+class PerpObservation(Observation, tag="perp", frozen=True):
     """A perpetual's funding, prices and book."""
 
     market: ClassVar[Literal["perp"]] = "perp"
@@ -233,13 +230,21 @@ class PerpObservation(_Book, tag="perp", frozen=True):
     next_funding_ts: Milliseconds | None = None
     mark: Price | None = None
     index: Price | None = None
+    bid: Price | None = None
+    ask: Price | None = None
+    volume_24h: Volume | None = None
+    taker_fee: TakerFee | None = None
     borrow_rate_daily = None
 
 
-class SpotObservation(_Book, tag="spot", frozen=True):
+class SpotObservation(Observation, tag="spot", frozen=True):
     """A spot market's book."""
 
     market: ClassVar[Literal["spot"]] = "spot"
+    bid: Price | None = None
+    ask: Price | None = None
+    volume_24h: Volume | None = None
+    taker_fee: TakerFee | None = None
     funding_rate = None
     funding_interval_h = None
     next_funding_ts = None
