@@ -860,6 +860,9 @@ def history_import(
         str, typer.Option("--quote", help="zushen: the margin currency of the perps taken.")
     ] = "USDT",
     wide: WideOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace OUTPUT if it exists (never done without).")
+    ] = False,
 ) -> None:
     """Convert a funding dataset into rulebook's history format.
 
@@ -868,7 +871,8 @@ def history_import(
     has. Time zones are fixed (supervik's Binance and Bybit dates are UTC+3,
     AHA-HH's are Europe/London local time); where a dataset has no price for
     a leg the table says NONE and nothing is invented. An output named .parquet
-    is written in the columnar format (docs/columnar.md).
+    is written in the columnar format (docs/columnar.md). An existing OUTPUT is
+    replaced only with --force, and only once the new one is complete.
 
     Example:
 
@@ -876,7 +880,9 @@ def history_import(
     """
     from rulebook.app import import_command
 
-    raise typer.Exit(import_command(sources, output, format, quote, out=out, err=err, wide=wide))
+    raise typer.Exit(
+        import_command(sources, output, format, quote, out=out, err=err, wide=wide, force=force)
+    )
 
 
 @history_app.command("fetch")

@@ -3,16 +3,22 @@ once, with its error, in dry-run, snapshot and every live cycle; a dry-run or
 snapshot that reached no exchange exits non-zero.
 
 The exchanges are real ccxt classes whose `fetch` fails (tests/ccxt_static.py),
-so every error text is the one ccxt raises."""
+so every error text is the one ccxt raises. No test here may reach the network:
+a real client's request fails the test at once (`no_network`), since a real
+attempt offline fails only after a DNS look-up whose time depends on the load
+(a cycle's deadline is 1 s at `--every 1s`, so under load the warning became
+"no answer within 1s" instead of the exchange's error)."""
 
 from __future__ import annotations
 
 import ccxt
+import ccxt.async_support
 import pytest
 from ccxt_static import case, client, perp_stub, recorded_markets
 from typer.testing import CliRunner
 
 import rulebook.market
+import rulebook.market._record
 from rulebook.cli import app
 from rulebook.market import LiveSource, RetryPolicy
 
@@ -36,9 +42,23 @@ def bybit_up():
     return client("bybit", recorded_markets("bybit"), {"category=linear": body})
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """A real ccxt client's request (one this file's fakes did not replace) fails the test."""
+
+    async def refuse(self, url, *args, **kwargs):
+        pytest.fail(f"a test reached the network: {url}")
+
+    monkeypatch.setattr(ccxt.async_support.Exchange, "fetch", refuse)
+
+
 @pytest.fixture
 def exchanges(monkeypatch):
-    """Replace the live source's clients: `up` names the exchanges that answer."""
+    """Replace the live source's clients: `up` names the exchanges that answer.
+
+    Every command that goes live makes its source through one of these names:
+    dry-run and run through `rulebook.market.LiveSource`, snapshot through
+    `record_snapshots`' own import of it."""
     up: set[str] = set()
 
     class Source(LiveSource):
@@ -48,6 +68,7 @@ def exchanges(monkeypatch):
             super().__init__(exchanges, coins, **kw)
 
     monkeypatch.setattr(rulebook.market, "LiveSource", Source)
+    monkeypatch.setattr(rulebook.market._record, "LiveSource", Source)
     return up
 
 
@@ -78,7 +99,8 @@ def test_snapshot_that_reaches_no_exchange_exits_non_zero(tmp_path, exchanges) -
     assert res.exit_code == 1, res.output
     lines = res.stderr.splitlines()
     assert sum(ln.startswith("warning: binance unreachable, skipped this cycle: "
-                             "ExchangeNotAvailable") for ln in lines) == 2  # once per cycle
+                             "ExchangeNotAvailable: binance GET ")
+               and ln.endswith(" connection refused") for ln in lines) == 2  # once per cycle
     assert "error: no exchange answered in any cycle; nothing was recorded" in res.stderr
 
 

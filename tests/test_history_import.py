@@ -158,3 +158,63 @@ def test_unknown_source_is_a_clear_error(tmp_path: Path) -> None:
         import_history([p])
     with pytest.raises(HistoryImportError, match="no such file"):
         import_history([tmp_path / "missing.csv"])
+
+
+# -- the command: an existing output is replaced only with --force -----------------------
+
+
+def _import(*args: str):
+    from typer.testing import CliRunner
+
+    from rulebook.cli import app
+
+    return CliRunner().invoke(app, ["history", "import", str(FX / "supervik"), *args])
+
+
+@pytest.mark.parametrize("name", ["h.jsonl", "h.jsonl.gz", "h.parquet"])
+def test_import_refuses_an_existing_output_without_force(tmp_path: Path, name: str) -> None:
+    if name.endswith(".parquet"):
+        pytest.importorskip("pyarrow")
+    out = tmp_path / name
+    out.write_bytes(b"an operator's file\n")
+    res = _import("-o", str(out))
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip() == f"error: {out} exists; give --force to replace it"  # as convert
+    assert res.stdout == ""
+    assert out.read_bytes() == b"an operator's file\n"  # untouched
+    res = _import("-o", str(out), "--force")
+    assert res.exit_code == 0, res.output
+    fresh = tmp_path / f"fresh-{name}"
+    assert _import("-o", str(fresh)).exit_code == 0  # no output yet: no --force needed
+    assert out.read_bytes() == fresh.read_bytes()  # replaced by exactly what an import writes
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, f"fresh-{name}"])
+
+
+def test_import_refuses_before_reading_the_sources(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rulebook.cli import app
+
+    out = tmp_path / "h.jsonl"
+    out.write_text("kept\n")
+    missing = tmp_path / "nothing.csv"
+    res = CliRunner().invoke(app, ["history", "import", str(missing), "-o", str(out)])
+    assert res.exit_code == 2
+    assert "exists; give --force to replace it" in res.stderr  # not the missing source
+    assert out.read_text() == "kept\n"
+
+
+def test_a_failed_write_leaves_the_replaced_file_whole(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "h.jsonl.gz"
+    records = import_history([FX / "supervik"]).records
+    write_history(out, records)
+    before = out.read_bytes()
+
+    def full_disk(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("gzip.GzipFile.write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_history(out, records[: len(records) // 2])
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["h.jsonl.gz"]  # no temporary file left

@@ -255,7 +255,12 @@ def test_every_observation_reads_every_field_and_its_market() -> None:
     assert s.to_json().startswith('{"ts":1753112400000,"exchange":"okx","coin":"SOL","market":"spot"')
 
 
-_BARE = re.compile(r"(?<![\w.])(Observation|Settlement)\(")
+_BARE = re.compile(r"(?<![\w.])((?:Perp|Spot|Borrow)?Observation|Settlement)\(")
+#: the per-market classes, whose constructors check nothing
+_MARKET_CLASSES = re.compile(r"\b(PerpObservation|SpotObservation|BorrowObservation)\b")
+#: the one place allowed to build observations without the checks: a column-built
+#: view's rows (`SnapshotView._make`), whose columns were checked when read
+_TRUSTED = "rulebook/market/_view.py"
 
 
 def test_nothing_builds_a_record_without_the_checks() -> None:
@@ -271,7 +276,26 @@ def test_nothing_builds_a_record_without_the_checks() -> None:
             line = text.count("\n", 0, m.start()) + 1
             if not text[: m.start()].rstrip().endswith("class"):
                 found.append(f"{path.relative_to(ROOT)}:{line}")
+        if path.relative_to(ROOT).as_posix() != _TRUSTED:
+            for m in _MARKET_CLASSES.finditer(text):
+                found.append(f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}")
     assert found == []
+
+
+def test_the_trusted_constructor_is_only_a_column_views_rows() -> None:
+    """`_view.py` names the per-market classes once, in the table `_make` builds from,
+    and builds them nowhere but in `_make`."""
+    text = (ROOT / _TRUSTED).read_text(encoding="utf-8")
+    table = text.index("_ROW_CLASSES: dict[")
+    table_end = text.index("}\n", table)
+    outside = text[:table] + text[table_end:]
+    assert sorted(m.group(1) for m in _MARKET_CLASSES.finditer(outside)) == [
+        "BorrowObservation", "PerpObservation", "SpotObservation",  # the import
+    ]  # fmt: skip
+    uses = [m.start() for m in re.finditer(r"\b_ROW_CLASSES\b", text)]
+    make = text.index("    def _make(")
+    make_end = text.index("\n    def ", make + 1)
+    assert len(uses) == 2 and make < uses[1] < make_end  # defined once, read in _make only
 
 
 def test_the_bounds_are_the_decoders_constraints() -> None:

@@ -6,7 +6,9 @@ makes an Observation only for a key an accessor asks for."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +16,7 @@ from rulebook.engine import EngineConfig, evaluate
 from rulebook.engine._vector import MarketArrays
 from rulebook.lang import load_ruleset
 from rulebook.market import Observation, ReplaySource, SnapshotView
+from rulebook.market._view import NUMBER_FIELDS
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "examples" / "binance-bybit-okx-btc-eth-2023-2024.jsonl"
@@ -121,3 +124,55 @@ def test_perps_of_a_columnar_view_carry_the_fields_of_the_observations() -> None
         got = sorted(tuple(getattr(o, f) for f in fields) for o in lazy.perps())
         assert got == want and want
         assert lazy._latest is None and not lazy._made
+
+
+def _checked_row(cols: object, i: int) -> Observation:
+    """The general path: row `i`'s fields through `Observation.checked` (every check)."""
+    c: Any = cols
+    fields: dict[str, Any] = {
+        "ts": int(c.ts[i]),
+        "exchange": c.exchanges[int(c.exchange[i])],
+        "coin": c.coins[int(c.coin[i])],
+        "market": c.markets[int(c.market[i])],
+    }
+    if c.symbol is not None and int(c.symbol[i]) >= 0:
+        fields["symbol"] = c.symbols[int(c.symbol[i])]
+    for name in NUMBER_FIELDS:
+        v = float(getattr(c, name)[i])
+        if not math.isnan(v):
+            fields[name] = int(v) if name == "next_funding_ts" else v
+    return Observation.checked(**fields)
+
+
+def _every_row_trusted_equals_checked(cols: object) -> int:
+    n = len(cols)  # type: ignore[arg-type]
+    for i in range(n):
+        fast = SnapshotView._make(cols, i)  # type: ignore[arg-type]
+        slow = _checked_row(cols, i)
+        assert type(fast) is type(slow) and fast == slow, i
+        assert fast.to_json() == slow.to_json()
+        assert type(fast.ts) is int and (fast.next_funding_ts is None or type(fast.next_funding_ts) is int)
+    return n
+
+
+def test_the_trusted_row_constructor_gives_what_the_checked_one_gives() -> None:
+    """A column-built view makes its observations without the checks (the columns
+    were checked when read): every row, of observation views, an odd view, and
+    Parquet columns as the columnar reader gives them, equals `Observation.checked`."""
+    rows = 0
+    for view in [*_views(), _odd_view()]:
+        rows += _every_row_trusted_equals_checked(view.columns())
+    assert rows > 6
+
+
+def test_the_trusted_row_constructor_over_parquet_columns(tmp_path: Path) -> None:
+    from rulebook.market import convert, iter_columns
+
+    pq = tmp_path / "example.parquet"
+    convert(EXAMPLE, pq)
+    seen = 0
+    for cols in iter_columns(pq):
+        seen += _every_row_trusted_equals_checked(cols)
+        if seen > 2_000:
+            break
+    assert seen > 100

@@ -250,10 +250,16 @@ def import_command(
     out: Console,
     err: Console,
     wide: bool = False,
+    force: bool = False,
 ) -> int:
-    """Convert a dataset to the history format and say what it has and lacks."""
+    """Convert a dataset to the history format and say what it has and lacks.
+
+    An existing output is replaced only with ``force`` (refused before any source is read)."""
     from rulebook.history import HistoryImportError, import_history, read_history, write_history
 
+    if output.exists() and not force:  # the words of `convert`
+        err.print(f"error: {output} exists; give --force to replace it", markup=False)
+        return 2
     try:
         result = import_history(sources, fmt, quote)
     except HistoryImportError as e:

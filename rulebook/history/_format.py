@@ -120,7 +120,10 @@ class History:
 
 
 def write_history(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> int:
-    """Write records (settlements and price observations) in time order; returns the count."""
+    """Write records (settlements and price observations) in time order; returns the count.
+
+    The file is written beside its name and renamed when complete (as `write_columnar`
+    does), so a file it replaces is never left half-written."""
     rows = sorted(
         records, key=lambda r: (r["ts"], r["exchange"], r["coin"], _MARKET_ORDER[r["market"]])
     )
@@ -138,12 +141,17 @@ def write_history(path: str | os.PathLike[str], records: Iterable[dict[str, Any]
                    allow_nan=False) + "\n"
         for r in rows
     )  # fmt: skip
-    with open(p, "wb") as raw:
-        if p.suffix == ".gz":
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-                gz.write(text.encode("utf-8"))
-        else:
-            raw.write(text.encode("utf-8"))
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as raw:
+            if p.suffix == ".gz":
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                    gz.write(text.encode("utf-8"))
+            else:
+                raw.write(text.encode("utf-8"))
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
     return len(rows)
 
 

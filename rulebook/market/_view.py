@@ -144,6 +144,12 @@ _CLASS_OF_MARKET = (
     (_MARKET_CODE["spot"], SpotObservation),
     (_MARKET_CODE["borrow"], BorrowObservation),
 )
+#: a market's class and the number fields it carries: what `SnapshotView._make` builds
+_ROW_CLASSES: dict[str, tuple[type[Observation], tuple[str, ...]]] = {
+    "perp": (PerpObservation, _MARKET_FIELDS["perp"]),
+    "spot": (SpotObservation, _MARKET_FIELDS["spot"]),
+    "borrow": (BorrowObservation, _MARKET_FIELDS["borrow"]),
+}
 
 
 def _codes(names: list[Any]) -> tuple[tuple[Any, ...], list[int]]:
@@ -446,21 +452,30 @@ class SnapshotView:
 
     @staticmethod
     def _make(cols: ViewColumns, i: int) -> Observation:
+        """Row `i` as an Observation, built without the checks: trusted, because a
+        view's columns hold only checked values (the columnar reader checks every
+        row as it reads it, docs/limits.md; `columns()` of a view comes from its
+        observations). `Observation.checked` of the same fields gives an equal
+        record (tests/test_view_columns.py); this is the one place that builds an
+        observation without it (tests/test_market_decode.py)."""
+        cls, names = _ROW_CLASSES[cols.markets[cols.market.item(i)]]
         fields: dict[str, Any] = {
-            "ts": int(cols.ts[i]),
-            "exchange": cols.exchanges[int(cols.exchange[i])],
-            "coin": cols.coins[int(cols.coin[i])],
-            "market": cols.markets[int(cols.market[i])],
+            "ts": cols.ts.item(i),
+            "exchange": cols.exchanges[cols.exchange.item(i)],
+            "coin": cols.coins[cols.coin.item(i)],
         }
         symbols = getattr(cols, "symbols", None)
         symbol = getattr(cols, "symbol", None)
-        if symbols is not None and symbol is not None and int(symbol[i]) >= 0:
-            fields["symbol"] = symbols[int(symbol[i])]
-        for name in NUMBER_FIELDS:
-            v = float(getattr(cols, name)[i])
-            if not math.isnan(v):
-                fields[name] = int(v) if name in ("next_funding_ts",) else v
-        return Observation.checked(**fields)
+        if symbols is not None and symbol is not None and (code := symbol.item(i)) >= 0:
+            fields["symbol"] = symbols[code]
+        for name in names:
+            v = getattr(cols, name).item(i)
+            if v == v:  # NaN is no value
+                fields[name] = v
+        nxt = fields.get("next_funding_ts")
+        if nxt is not None:
+            fields["next_funding_ts"] = int(nxt)
+        return cls(**fields)
 
     def _one(self, key: Key) -> Observation | None:
         if self._latest is not None:

@@ -374,7 +374,25 @@ class Ledger:
 
     def record_opportunity(self, opportunity: OpportunityRecord) -> int:
         """A fired binding of a cycle and what became of it."""
-        return self._insert("opportunities", _row(opportunity))
+        try:
+            cur = self._db.conn.execute(
+                _INSERT_OPPORTUNITY, _opportunity_cells(self.path, opportunity)
+            )
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
+        return cur.lastrowid or 0
+
+    def record_opportunities(self, opportunities: Iterable[OpportunityRecord]) -> None:
+        """A cycle's opportunity records, in one batched statement, in their order (the
+        runtime's, at the end of its entries; inside the cycle's transaction, so a
+        crash leaves them with their cycle or not at all, as one by one)."""
+        rows = [_opportunity_cells(self.path, o) for o in opportunities]
+        if not rows:
+            return
+        try:
+            self._db.conn.executemany(_INSERT_OPPORTUNITY, rows)
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
 
     def record_opening(self, position: PaperPosition, t: int) -> int:
         """A new position; returns its id."""
@@ -476,7 +494,11 @@ class Ledger:
     def record_funding_payment(self, payment: FundingRecord) -> bool:
         """A funding payment, once: False, and nothing written, when the ledger already
         holds one for this (position, exchange, settlement time)."""
-        return self._insert("funding_payments", _row(payment), verb="insert or ignore") != 0
+        try:
+            cur = self._db.conn.execute(_INSERT_FUNDING, _funding_cells(self.path, payment))
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
+        return cur.rowcount == 1
 
     def record_borrow_charge(self, charge: BorrowCharge) -> int:
         """Interest charged on a borrowed spot leg."""
@@ -639,6 +661,63 @@ def _cells(path: Path, table: str, row: Mapping[str, Any]) -> list[Any]:
 
 
 
+
+
+# The two rows a replay writes most (every changed opportunity, every funding
+# payment), prepared without the general path's walk: the same cells as
+# `_cells(path, table, _row(record))` (tests/test_ledger_rows.py checks it on
+# every kind of value, non-finite ones included), in the columns' fixed order.
+_OPPORTUNITY_COLUMNS = tuple(f.name for f in fields(OpportunityRecord) if f.name != "id")
+_INSERT_OPPORTUNITY = (
+    f"insert into opportunities ({', '.join(_OPPORTUNITY_COLUMNS)})"
+    f" values ({', '.join('?' * len(_OPPORTUNITY_COLUMNS))})"
+)
+_FUNDING_COLUMNS = tuple(f.name for f in fields(FundingRecord) if f.name != "id")
+_INSERT_FUNDING = (
+    f"insert or ignore into funding_payments ({', '.join(_FUNDING_COLUMNS)})"
+    f" values ({', '.join('?' * len(_FUNDING_COLUMNS))})"
+)
+
+
+def _figure(v: Any) -> Any:
+    """An opportunity's figure: a non-finite one is stored as NULL (as `_cells` does)."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _json_cell(path: Path, table: str, column: str, v: Any) -> str:
+    try:
+        return json.dumps(v, sort_keys=isinstance(v, dict), allow_nan=False)
+    except ValueError:
+        raise LedgerError(
+            f"{path}: refused to write a non-finite number inside {table}.{column}; "
+            "the cycle was not written, nothing stored is lost"
+        ) from None
+
+
+def _opportunity_cells(path: Path, o: OpportunityRecord) -> tuple[Any, ...]:
+    bindings = o.bindings
+    if isinstance(bindings, Mapping):
+        bindings = dict(bindings)
+    return (
+        o.cycle_ts, o.rule, _json_cell(path, "opportunities", "bindings", bindings), o.coin,
+        o.subject, _json_cell(path, "opportunities", "legs", o.legs), _figure(o.edge),
+        _figure(o.apr), _figure(o.fees), _figure(o.net_8h), _figure(o.confidence),
+        _figure(o.risk), _figure(o.amount), o.decision, o.reason, o.position_id,
+    )  # fmt: skip
+
+
+def _funding_cells(path: Path, f: FundingRecord) -> tuple[Any, ...]:
+    cells = (
+        f.position_id, f.exchange, f.coin, f.ts, f.rate, f.mark, f.size, f.amount,
+        f.interval_h, f.rate_source, f.mark_source,
+    )  # fmt: skip
+    for v in cells:
+        if isinstance(v, float | dict | list | tuple) and not (
+            isinstance(v, float) and math.isfinite(v)
+        ):
+            # a non-finite number (refused) or a structure: the general path says which
+            return tuple(_cells(path, "funding_payments", dict(zip(_FUNDING_COLUMNS, cells, strict=True))))
+    return cells
 
 
 def _row(record: Any) -> dict[str, Any]:
