@@ -138,12 +138,6 @@ _BY_MARKET = [
     (_MARKET_CODE[m], attrgetter("ts", *names), names) for m, names in _MARKET_FIELDS.items()
 ]
 _SYMBOL = attrgetter("symbol")
-#: the model's class of each market's observations (what _columns_of converts fast)
-_CLASS_OF_MARKET = (
-    (_MARKET_CODE["perp"], PerpObservation),
-    (_MARKET_CODE["spot"], SpotObservation),
-    (_MARKET_CODE["borrow"], BorrowObservation),
-)
 #: a market's class and the number fields it carries: what `SnapshotView._make` builds
 _ROW_CLASSES: dict[str, tuple[type[Observation], tuple[str, ...]]] = {
     "perp": (PerpObservation, _MARKET_FIELDS["perp"]),
@@ -183,32 +177,35 @@ def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
     except KeyError:  # a market or an exchange not of ours (a test's view)
         return _columns_by_attributes(at, obs)
     groups = []
-    for code, cls in _CLASS_OF_MARKET:
+    for name, code in _MARKET_CODE.items():
         rows = np.flatnonzero(market == code)
         if not rows.size:
             continue
         group = [values[i] for i in rows.tolist()] if rows.size == 1 else list(
             itemgetter(*rows.tolist())(values)
         )
-        if set(map(type, group)) != {cls}:  # not the model's class for its market
+        kinds = set(map(type, group))
+        cls = kinds.pop()
+        if kinds or not _struct_of(cls, name):  # not one model class for its market
             return _columns_by_attributes(at, obs)
-        groups.append((rows, cls, group))
+        struct_fields: tuple[str, ...] = cls.__struct_fields__  # type: ignore[attr-defined]
+        groups.append((rows, name, struct_fields, group))
     cat = tuple(dict.fromkeys(coin_names))
     coin_code = dict(zip(cat, range(len(cat)), strict=True))
     coin = np.fromiter(map(coin_code.__getitem__, coin_names), np.int32, n)
     numbers = {name: np.full(n, np.nan) for name in NUMBER_FIELDS}
     ts = np.zeros(n, dtype=np.int64)
     symbol_of: list[Any] | None = None
-    for rows, cls, group in groups:
-        fields = dict(zip(cls.__struct_fields__, zip(*map(astuple, group), strict=True), strict=True))
+    for rows, name, names, group in groups:
+        fields = dict(zip(names, zip(*map(astuple, group), strict=True), strict=True))
         ts[rows] = fields["ts"]
         if fields["symbol"].count(None) != len(rows):
             if symbol_of is None:
                 symbol_of = [None] * n
             for i, s in zip(rows.tolist(), fields["symbol"], strict=True):
                 symbol_of[i] = s
-        for name in _MARKET_FIELDS[cls.market]:
-            numbers[name][rows] = _floats(fields[name])
+        for field in _MARKET_FIELDS[name]:
+            numbers[field][rows] = _floats(fields[field])
     symbols: tuple[str, ...] = ()
     symbol = np.full(n, -1, dtype=np.int32)
     if symbol_of is not None:  # codes in order of first appearance, -1 for none
@@ -231,6 +228,22 @@ def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
         symbol=symbol,
         **numbers,
     )
+
+
+_STRUCTS: dict[tuple[type, str], bool] = {}
+
+
+def _struct_of(cls: type, market: str) -> bool:
+    """Whether `cls` is one of the model's observation Structs for `market`, with
+    every number field the market carries (what `_columns_of` reads by position)."""
+    got = _STRUCTS.get((cls, market))
+    if got is None:
+        got = _STRUCTS[(cls, market)] = (
+            issubclass(cls, Observation)
+            and getattr(cls, "market", None) == market
+            and set(_MARKET_FIELDS[market]) <= set(cls.__struct_fields__)
+        )
+    return got
 
 
 def _floats(values: tuple[float | int | None, ...]) -> np.ndarray | float:
