@@ -309,6 +309,33 @@ def _columns_by_attributes(at: int, obs: Mapping[Key, Observation]) -> _Columns:
     )
 
 
+# The key -> row index of the last columns asked (views never change one). A
+# recording's cycles keep their rows in the order the keys first appeared, so
+# from one cycle to the next the keys are mostly the very same rows: the index is
+# made again only when the categories or the codes differ.
+_last_index: tuple[tuple[Any, ...], dict[Key, int]] | None = None
+
+
+def _row_index_of(cols: ViewColumns) -> dict[Key, int]:
+    global _last_index
+    ex, co, mk = cols.exchanges, cols.coins, cols.markets
+    signature = (
+        ex, co, mk, cols.exchange.dtype.str, cols.coin.dtype.str, cols.market.dtype.str,
+        cols.exchange.tobytes(), cols.coin.tobytes(), cols.market.tobytes(),
+    )  # fmt: skip
+    last = _last_index
+    if last is not None and last[0] == signature:
+        return last[1]
+    rows = {
+        (ex[e], co[c], mk[m]): i
+        for i, (e, c, m) in enumerate(
+            zip(cols.exchange.tolist(), cols.coin.tolist(), cols.market.tolist(), strict=True)
+        )
+    }
+    _last_index = (signature, rows)
+    return rows
+
+
 def _opt(x: float) -> float | None:
     return None if x != x else x  # NaN is no value
 
@@ -453,14 +480,7 @@ class SnapshotView:
 
     def _row_index(self) -> dict[Key, int]:
         if self._rows is None:
-            cols = self.columns()
-            ex, co, mk = cols.exchanges, cols.coins, cols.markets
-            self._rows = {
-                (ex[e], co[c], mk[m]): i
-                for i, (e, c, m) in enumerate(
-                    zip(cols.exchange.tolist(), cols.coin.tolist(), cols.market.tolist(), strict=True)
-                )
-            }
+            self._rows = _row_index_of(self.columns())
         return self._rows
 
     @staticmethod
