@@ -10,14 +10,17 @@ same figures `Opportunity.to_dict()` gives (what it was built from before).
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rulebook._text import mask_secrets
 from rulebook.engine import evaluate
 from rulebook.lang import load_ruleset
 from rulebook.market import ReplaySource
@@ -102,6 +105,64 @@ def test_an_opportunity_row_is_the_general_paths(record: OpportunityRecord) -> N
 )
 def test_a_funding_row_is_the_general_paths(record: FundingRecord) -> None:
     assert _same(_fast(_funding_cells, record), _general("funding_payments", record))
+
+
+def _cells_before(path: Path, table: str, row: dict[str, Any]) -> list[Any]:
+    """`_cells` as it was before its fast path: a walk over every cell."""
+    out = []
+    for column, v in row.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            if table == "opportunities":
+                v = None
+            else:
+                raise LedgerError(
+                    f"{path}: refused to write {v} into {table}.{column} (only finite numbers "
+                    "reach the ledger); the cycle was not written, nothing stored is lost"
+                )
+        elif isinstance(v, dict | list | tuple):
+            try:
+                v = json.dumps(v, sort_keys=isinstance(v, dict), allow_nan=False)
+            except ValueError:
+                raise LedgerError(
+                    f"{path}: refused to write a non-finite number inside {table}.{column}; "
+                    "the cycle was not written, nothing stored is lost"
+                ) from None
+        elif table == "events" and column == "detail" and isinstance(v, str):
+            v = mask_secrets(v)
+        out.append(v)
+    return out
+
+
+cell_values = st.one_of(
+    numbers,
+    st.text(max_size=20),
+    st.booleans(),
+    st.sampled_from([np.float64(1.5), np.float64("nan"), np.int64(3), 1e308, 1e308]),
+    st.lists(st.one_of(st.floats(allow_nan=True), st.text(max_size=3)), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.one_of(st.floats(), st.integers()), max_size=3),
+    st.sampled_from(["https://x/?apiKey=abc&signature=def", "secret=1"]),
+)
+
+
+@given(
+    st.sampled_from(["opportunities", "positions", "events", "orders", "funding_payments"]),
+    st.dictionaries(st.sampled_from(["detail", "a", "b", "c", "d", "e"]), cell_values, max_size=6),
+)
+def test_the_general_cells_are_the_walk_over_every_cell(
+    table: str, row: dict[str, Any]
+) -> None:
+    def run(f: Any) -> tuple[str, Any]:
+        try:
+            return "ok", tuple(f(PATH, table, row))
+        except LedgerError as e:
+            return "error", str(e)
+
+    assert _same(run(_cells), run(_cells_before))
+
+
+def test_rows_of_overflowing_finite_numbers_are_stored() -> None:
+    row = {"a": 1e308, "b": 1e308, "c": -5}
+    assert _cells(PATH, "positions", row) == [1e308, 1e308, -5]
 
 
 def test_a_non_finite_payment_is_refused_as_before() -> None:

@@ -176,3 +176,30 @@ def test_the_trusted_row_constructor_over_parquet_columns(tmp_path: Path) -> Non
         if seen > 2_000:
             break
     assert seen > 100
+
+
+def test_a_row_index_is_reused_only_for_the_same_rows() -> None:
+    """Column views of consecutive cycles share their key -> row index when their keys
+    are the same rows; any change of rows or categories gets an index of its own."""
+    from rulebook.market._view import _row_index_of
+
+    views = _views(3)
+    a, b = (SnapshotView.from_columns(v.columns()) for v in views[1:3])
+    ia, ib = _row_index_of(a.columns()), _row_index_of(b.columns())
+    assert a.columns() is not b.columns() and a.keys() == b.keys()
+    assert ia is ib  # made once for both cycles
+    odd = _odd_view()
+    cols = odd.columns()
+    flipped = type(cols)(**{  # the same categories, the rows in the other order
+        f: (getattr(cols, f)[::-1].copy() if isinstance(getattr(cols, f), np.ndarray)
+            else getattr(cols, f))
+        for f in cols.__dataclass_fields__
+    })  # fmt: skip
+    for c in (cols, flipped, cols):
+        lazy = SnapshotView.from_columns(c)
+        index = _row_index_of(c)
+        assert len(index) == len(c)
+        for key, i in index.items():
+            o = lazy.get(*key)
+            assert o is not None and o.key == key and o == odd.get(*key)
+            assert (c.exchanges[c.exchange[i]], c.coins[c.coin[i]], c.markets[c.market[i]]) == key

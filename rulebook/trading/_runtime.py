@@ -237,10 +237,15 @@ class Runtime:
             )
             self._take_events()
             events, self._events = self._events, []
-            for e in events:
-                if e.kind in ("open", "close") or (e.kind == "risk" and e.position_id):
-                    continue  # the positions, orders and fills tables hold these
-                self.ledger.record_event(e.kind, e.text, ts=t)
+            self.ledger.record_events(
+                [
+                    (e.kind, e.text)
+                    for e in events
+                    # the positions, orders and fills tables hold these
+                    if not (e.kind in ("open", "close") or (e.kind == "risk" and e.position_id))
+                ],
+                ts=t,
+            )
         self._notify(events)
         return CycleReport(
             t, st.opportunities, st.opened, st.closed, funding, equity, len(ex.positions)
