@@ -31,6 +31,7 @@ __all__ = [
     "JsonObject",
     "LineError",
     "Record",
+    "decoded_pieces",
     "iter_jsonl",
     "iter_objects",
     "open_recording",
@@ -269,11 +270,26 @@ def iter_jsonl(
 
 def _pieces(p: str, limit: int) -> Iterator[Iterable[Item]]:
     """The items of the file, a piece at a time."""
+    for piece in decoded_pieces(p, limit):
+        if isinstance(piece, list):
+            yield piece
+        else:
+            n, records = piece
+            yield zip(range(n + 1, n + 1 + len(records)), records, repeat(None))
+
+
+def decoded_pieces(
+    path: str | os.PathLike[str], limit: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, list[Record]] | list[Item]]:
+    """`iter_jsonl` a piece of the file at a time, for a reader that handles a piece at
+    once (`ReplaySource`): ``(n, records)`` when every line of the piece is a valid
+    record (numbered from ``n + 1``), else the piece's items, line by line."""
+    p = str(path)
     warned: set[str] = set()
     decode = _decode_record
     for piece in _line_pieces(p, limit):
         if isinstance(piece, LineError):
-            yield ((piece.line, None, piece),)
+            yield [(piece.line, None, piece)]
             continue
         n, lines = piece
         try:
@@ -282,7 +298,7 @@ def _pieces(p: str, limit: int) -> Iterator[Iterable[Item]]:
         except (msgspec.DecodeError, RecursionError):  # a ValidationError too; deep nesting
             good = False
         if good:
-            yield zip(range(n + 1, n + 1 + len(lines)), records, repeat(None))
+            yield n, records
         else:  # a line of this piece is bad (rare): line by line, for its message
             yield list(_line_by_line(p, n, lines, warned))
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import compress, islice, repeat
+from operator import attrgetter, le, ne
+from typing import cast
 
 from ._filetype import is_columnar
-from ._jsonl import LineError, iter_jsonl
+from ._jsonl import MAX_LINE_BYTES, Item, LineError, decoded_pieces
 from ._model import Observation
 from ._settlement import Settlement
 from ._view import SnapshotView
 
 __all__ = ["ReplaySource"]
+
+_TS = attrgetter("ts")
+_KEY = attrgetter("exchange", "coin", "market")  # an observation's key, made in C
 
 
 class ReplaySource:
@@ -59,6 +65,16 @@ class ReplaySource:
         if is_columnar(self.path):
             yield from self._columns()
             return
+        yield from self._views(by_piece=True)
+
+    def _views(
+        self, *, by_piece: bool, limit: int = MAX_LINE_BYTES
+    ) -> Iterator[SnapshotView]:
+        """A JSONL recording's views. A piece of the file whose lines are all valid
+        observations in time order, none older than the current view, is applied at
+        once (``by_piece``: the keys made and the state updated in C, a view per
+        distinct time); any other piece, line by line (the general path, which
+        `tests/test_replay_pieces.py` holds the piece path to, view for view)."""
         state: dict[tuple[str, str, str], Observation] = {}
         current: int | None = None
         pending: list[Settlement] = []
@@ -71,33 +87,61 @@ class ReplaySource:
             return now
 
         try:
-            for n, obs, err in iter_jsonl(self.path):
-                if err is not None:
-                    self._problem(err)
-                    continue
-                assert obs is not None
-                if isinstance(obs, Settlement):
-                    pending.append(obs)
-                    continue
-                if current is not None and obs.ts > current:
-                    yield SnapshotView(current, state, settlements=due(current), recorded=True)
-                    current = obs.ts
-                elif current is None:
-                    current = obs.ts
-                elif obs.ts < current:
-                    self._problem(
-                        LineError(
-                            str(self.path),
-                            n,
-                            f"out of time order: ts {obs.ts} after {current}; "
-                            "applied to later snapshots only",
-                            "warning",
-                        )
-                    )
-                    held = state.get(obs.key)
-                    if held is not None and held.ts > obs.ts:
+            for piece in decoded_pieces(self.path, limit):
+                if isinstance(piece, list):
+                    items: Iterable[Item] = piece
+                else:
+                    n, records = piece
+                    ts = list(map(_TS, records))
+                    if (
+                        by_piece
+                        and (current is None or ts[0] >= current)
+                        and Settlement not in set(map(type, records))
+                        and all(map(le, ts, islice(ts, 1, None)))
+                    ):
+                        # a view at each change of time, then the piece's observations
+                        # of that time: what the general path does line by line
+                        start = 0
+                        changes = compress(range(1, len(ts)), map(ne, ts, islice(ts, 1, None)))
+                        for end in (*changes, len(ts)):
+                            t = ts[start]
+                            if current is not None and t > current:
+                                yield SnapshotView(
+                                    current, state, settlements=due(current), recorded=True
+                                )
+                            current = t
+                            group = cast(list[Observation], records[start:end])  # none settles
+                            state.update(zip(map(_KEY, group), group, strict=True))
+                            start = end
                         continue
-                state[obs.key] = obs
+                    items = zip(range(n + 1, n + 1 + len(records)), records, repeat(None))
+                for n, obs, err in items:
+                    if err is not None:
+                        self._problem(err)
+                        continue
+                    assert obs is not None
+                    if isinstance(obs, Settlement):
+                        pending.append(obs)
+                        continue
+                    if current is not None and obs.ts > current:
+                        yield SnapshotView(current, state, settlements=due(current), recorded=True)
+                        current = obs.ts
+                    elif current is None:
+                        current = obs.ts
+                    elif obs.ts < current:
+                        self._problem(
+                            LineError(
+                                str(self.path),
+                                n,
+                                f"out of time order: ts {obs.ts} after {current}; "
+                                "applied to later snapshots only",
+                                "warning",
+                            )
+                        )
+                        held = state.get(obs.key)
+                        if held is not None and held.ts > obs.ts:
+                            continue
+                    state[obs.key] = obs
         except OSError as e:
             self._problem(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
         if current is not None:
