@@ -15,7 +15,8 @@ Both sides are whole processes over the same synthetic, seeded recording
 
 Rounds are interleaved, in alternating order. Every round checks that both
 made the same decisions: the same positions, by rule, bindings, opening and
-closing cycle, and the same fees per position (to 1e-9): otherwise the ratio
+closing cycle, and the same fees and the same funding per position (to 1e-9;
+the reference computes funding under the same settlement rule): otherwise the ratio
 would compare different work, and the script fails. Prints the medians, the
 ratio and the target (at most 2x), with the machine's load.
 
@@ -37,7 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -49,6 +50,13 @@ REFERENCE = HERE / "year_reference.py"
 TARGET = 2.0
 
 Position = tuple[str, tuple[tuple[str, str], ...], int, int | None]
+
+
+class Money(NamedTuple):
+    """What a position paid in fees (positive) and was paid in funding (received > 0)."""
+
+    fees: float
+    funding: float
 
 
 def rulebook_command(data: Path, db: Path) -> list[str]:
@@ -71,38 +79,44 @@ def timed(cmd: list[str]) -> float:
     return took
 
 
-def ledger_positions(db: Path) -> dict[Position, float]:
-    """Each position of a ledger and the fees its fills paid (positive)."""
+def ledger_positions(db: Path) -> dict[Position, Money]:
+    """Each position of a ledger, the fees its fills paid and the funding it was paid."""
     con = sqlite3.connect(db)
     try:
         rows = con.execute(
-            "select rule, bindings, opened_at, closed_at, pnl_fees from positions"
+            "select rule, bindings, opened_at, closed_at, pnl_fees, id from positions"
         ).fetchall()
+        paid = dict(con.execute(
+            "select position_id, sum(amount) from funding_payments group by position_id"
+        ).fetchall())  # fmt: skip
     finally:
         con.close()
-    out: dict[Position, float] = {}
-    for rule, bindings, opened, closed, fees in rows:
+    out: dict[Position, Money] = {}
+    for rule, bindings, opened, closed, fees, pid in rows:
         key = (rule, tuple(sorted(json.loads(bindings).items())), opened, closed)
-        out[key] = -fees
+        out[key] = Money(-fees, paid.get(pid, 0.0))
     return out
 
 
-def reference_positions(path: Path) -> dict[Position, float]:
+def reference_positions(path: Path) -> dict[Position, Money]:
     got = json.loads(path.read_text())
-    out: dict[Position, float] = {}
+    out: dict[Position, Money] = {}
     for p in got["positions"]:
         key = (p["rule"], tuple(sorted(p["bindings"].items())), p["opened_at"], p["closed_at"])
-        out[key] = p["fees"]
+        out[key] = Money(p["fees"], p["funding"])
     return out
 
 
-def disagreements(ours: dict[Position, float], theirs: dict[Position, float]) -> list[str]:
+def disagreements(ours: dict[Position, Money], theirs: dict[Position, Money]) -> list[str]:
     """What differs between rulebook's positions and the reference's; [] when they agree."""
     out = [f"only rulebook: {k}" for k in sorted(ours.keys() - theirs.keys(), key=str)]
     out += [f"only the reference: {k}" for k in sorted(theirs.keys() - ours.keys(), key=str)]
     for k in sorted(ours.keys() & theirs.keys(), key=str):
-        if abs(ours[k] - theirs[k]) > 1e-9:
-            out.append(f"fees differ for {k}: {ours[k]!r} against {theirs[k]!r}")
+        for name in Money._fields:
+            a, b = getattr(ours[k], name), getattr(theirs[k], name)
+            if not abs(a - b) <= 1e-9:  # NaN differs too
+                verb = "differ" if name == "fees" else "differs"
+                out.append(f"{name} {verb} for {k}: {a!r} against {b!r}")
     return out
 
 
@@ -139,7 +153,7 @@ def main() -> int:
         del replays["jsonl"]
     names = {"jsonl": "rulebook, JSONL", "parquet": "rulebook, Parquet"}
     times: dict[str, list[float]] = {k: [] for k in [*replays, "reference"]}
-    positions: dict[Position, Any] = {}
+    positions: dict[Position, Money] = {}
     with tempfile.TemporaryDirectory(prefix="rulebook-bench-year-") as tmp:
         for r in range(args.rounds):
             out = Path(tmp) / f"reference-{r}.json"
@@ -164,8 +178,10 @@ def main() -> int:
             shown = ", ".join(f"{names.get(n, n)} {v[-1]:.2f}s" for n, v in times.items())
             print(f"round {r + 1}: {shown}; the same {len(positions)} positions; {load()}")
     closed = sum(1 for k in positions if k[3] is not None)
-    fees = sum(positions.values())
-    print(f"every side: {len(positions)} positions opened, {closed} closed, fees {fees:.6f}")
+    fees = sum(m.fees for m in positions.values())
+    funding = sum(m.funding for m in positions.values())
+    print(f"every side: {len(positions)} positions opened, {closed} closed, fees {fees:.6f}, "
+          f"funding {funding:.6f}")  # fmt: skip
     theirs_s = statistics.median(times["reference"])
     all_met = True
     for name in replays:

@@ -7,11 +7,22 @@ in numpy arrays, and per hour evaluate every binding's conditions at once,
 then apply the paper runtime's order of a cycle (exits first, then entries
 best expected net over 8h first under `max_open_positions`). It knows only
 what the compared figures need: which positions open and close, at which
-cycle, and the fees their fills pay. It imports nothing of rulebook.
+cycle, the fees their fills pay, and the funding their perp legs are paid. It
+imports nothing of rulebook.
+
+Funding follows the settlement rule of docs/settlement.md for a recording
+without settlement records (the synthetic one has none): a settlement `s` of
+a perp is known from the observations that show `next_funding_ts = s`; it
+settles at the rate of the last of them before `s`, at the mark of the last
+perp observation at or before `s`; a position's perp leg receives every
+settlement after its opening and up to its close (or the last cycle), short
+paid a positive rate: `-sign x size x mark x rate`. Settlements are found per
+cycle with array operations over every perp; a leg's funding is one sum
+over its market's settlements at the end.
 
     python benchmarks/year_reference.py RECORDING [--out positions.json]
 
-Its output (the positions, and the fees of their fills) is what
+Its output (the positions, the fees of their fills, their funding) is what
 benchmarks/bench_year.py compares with the ledger of `rulebook run --paper
 --replay` over the same recording; tests/test_bench_year.py runs both on a
 few days so that the two cannot drift apart. The formulas are spec sections 5
@@ -70,11 +81,13 @@ class Market:
         self.rate, self.hours, self.mark, self.index = grid(), grid(), grid(), grid()
         self.perp_bid, self.perp_ask, self.perp_ts = grid(), grid(), grid()
         self.bid, self.ask, self.spot_ts = grid(), grid(), grid()
+        self.funding = Funding()
 
     def apply(self, perp: list[tuple[Any, ...]], spot: list[tuple[Any, ...]]) -> None:
         if perp:
             a = np.array(perp, dtype=float)
             e, c = a[:, 0].astype(np.intp), a[:, 1].astype(np.intp)
+            self.funding.observe(e, c, a)
             for k, grid in enumerate(
                 (self.rate, self.hours, self.mark, self.index, self.perp_bid, self.perp_ask,
                  self.perp_ts), start=2,
@@ -84,6 +97,64 @@ class Market:
             a = np.array(spot, dtype=float)
             e, c = a[:, 0].astype(np.intp), a[:, 1].astype(np.intp)
             self.bid[e, c], self.ask[e, c], self.spot_ts[e, c] = a[:, 2], a[:, 3], a[:, 4]
+
+
+class Funding:
+    """Settlements per (exchange, coin) as the perp observations show them.
+
+    Per market: the forecast being shown (its settlement time, the rate of the
+    last observation that showed it) and the last mark with its time. When an
+    observation at or after the forecast's time comes, that settlement has
+    happened: it is kept (market, time, mark x rate) at the rate shown last
+    and the last mark at or before it. The recording has no interval switch
+    that moves a settlement before it happens; the reference stops if one does.
+    """
+
+    def __init__(self) -> None:
+        self.next = np.full((NE, NC), np.nan)  # the settlement time shown
+        self.rate = np.full((NE, NC), np.nan)  # its rate, as last shown before it
+        self.mark = np.full((NE, NC), np.nan)  # the last perp mark
+        self.mark_ts = np.full((NE, NC), np.nan)
+        self.settled: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # cell, s, mark x rate
+
+    def _keep(self, e: np.ndarray, c: np.ndarray, mark: np.ndarray) -> None:
+        self.settled.append((e * NC + c, self.next[e, c], mark * self.rate[e, c]))
+
+    def observe(self, e: np.ndarray, c: np.ndarray, a: np.ndarray) -> None:
+        """One cycle's perp rows (the columns of `run`'s perp tuples)."""
+        rate, mark, ts, nxt = a[:, 2], a[:, 4], a[:, 8], a[:, 9]
+        pending = self.next[e, c]
+        with np.errstate(invalid="ignore"):
+            due = ts >= pending  # the shown settlement has happened
+            shows = (ts < nxt) & ~np.isnan(rate)
+            moved = shows & ~due & ~np.isnan(pending) & (nxt != pending)
+        if moved.any():
+            raise SystemExit("year_reference: a settlement moved before it happened")
+        if due.any():
+            # the mark at or before s: this observation's if it is at s, else the last one
+            at_s = due & (ts == pending) & ~np.isnan(mark)
+            last = np.where(at_s, mark, self.mark[e, c])
+            self._keep(e[due], c[due], last[due])
+            self.next[e[due], c[due]] = np.nan
+        has_mark = ~np.isnan(mark)
+        self.mark[e[has_mark], c[has_mark]] = mark[has_mark]
+        self.mark_ts[e[has_mark], c[has_mark]] = ts[has_mark]
+        self.next[e[shows], c[shows]] = nxt[shows]
+        self.rate[e[shows], c[shows]] = rate[shows]
+
+    def close(self, upto: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every settlement up to the last cycle, sorted by market then time:
+        (market cell, time, mark x rate)."""
+        with np.errstate(invalid="ignore"):
+            e, c = np.nonzero(self.next <= upto)
+        if e.size:
+            self._keep(e, c, self.mark[e, c])
+            self.next[e, c] = np.nan
+        if not self.settled:
+            return np.zeros(0, dtype=np.intp), np.zeros(0), np.zeros(0)
+        cell, s, unit = (np.concatenate(x) for x in zip(*self.settled, strict=True))
+        order = np.lexsort((s, cell))
+        return cell[order], s[order], unit[order]
 
 
 def _fresh(age: np.ndarray) -> np.ndarray:
@@ -100,7 +171,7 @@ class Backtest:
         self.m = Market()
         #: open positions: key -> [rule, binding index, opened_at, fees so far, legs]
         self.open: dict[tuple[object, ...], list[Any]] = {}
-        self.done: list[dict[str, Any]] = []
+        self.done: list[tuple[list[Any], int]] = []  # closed positions, when closed
         self.fees = 0.0
 
     # -- one cycle ----------------------------------------------------------------------
@@ -127,7 +198,7 @@ class Backtest:
             if close:
                 self._fill(p, at, closing=True)
                 del self.open[key]
-                self.done.append(self._row(p, at))
+                self.done.append((p, at))
 
     def _spread(self, funding: np.ndarray, age: np.ndarray) -> list[tuple[float, int]]:
         m = self.m
@@ -227,7 +298,7 @@ class Backtest:
             p[3] += fee
             self.fees += fee
 
-    def _row(self, p: list[Any], closed_at: int | None) -> dict[str, Any]:
+    def _row(self, p: list[Any], closed_at: int | None, funding: float) -> dict[str, Any]:
         rule, i = p[0], p[1]
         if rule == "year_spread":
             bindings = {
@@ -237,14 +308,33 @@ class Backtest:
             bindings = {"coin": COINS[K_C[i]], "venue": EXCHANGES[K_E[i]]}
         return {
             "rule": rule, "bindings": bindings, "opened_at": p[2], "closed_at": closed_at,
-            "fees": p[3],
+            "fees": p[3], "funding": funding,
         }  # fmt: skip
 
-    def positions(self) -> list[dict[str, Any]]:
-        return self.done + [self._row(p, None) for p in self.open.values()]
+    def positions(self, upto: int) -> list[dict[str, Any]]:
+        """Every position, with the funding of its perp legs: the settlements of the
+        leg's market in (opened, closed], or up to the last cycle ``upto`` if open."""
+        cell, s, unit = self.m.funding.close(upto)
+        key = cell.astype(np.int64) * 10**13 + s.astype(np.int64)  # market, then time
+        held = self.done + [(p, None) for p in self.open.values()]
+        legs = [
+            (n, (e * NC + c) * 10**13, p[2], upto if closed is None else closed,
+             1.0 if short else -1.0, qty)
+            for n, (p, closed) in enumerate(held)
+            for e, c, market, short, qty in p[4] if market == "perp"
+        ]  # fmt: skip
+        funding = [0.0] * len(held)
+        if legs:
+            n, base, opened, end, sign, qty = (np.array(x) for x in zip(*legs, strict=True))
+            lo = np.searchsorted(key, base + opened, side="right")
+            hi = np.searchsorted(key, base + end, side="right")
+            amounts = [float(unit[a:b].sum()) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+            for j, f, q, a in zip(n.tolist(), sign.tolist(), qty.tolist(), amounts, strict=True):
+                funding[j] += f * q * a
+        return [self._row(p, closed, funding[j]) for j, (p, closed) in enumerate(held)]
 
 
-def run(path: Path) -> tuple[Backtest, int]:
+def run(path: Path) -> tuple[Backtest, int, int]:
     """Replay the recording: a cycle at each distinct timestamp, after its lines."""
     bt = Backtest()
     loads = orjson.loads
@@ -269,7 +359,7 @@ def run(path: Path) -> tuple[Backtest, int]:
             if market == "perp":
                 perp.append((
                     e, c, d.get("funding_rate"), d.get("funding_interval_h"), d.get("mark"),
-                    d.get("index"), d.get("bid"), d.get("ask"), ts,
+                    d.get("index"), d.get("bid"), d.get("ask"), ts, d.get("next_funding_ts"),
                 ))  # fmt: skip
             elif market == "spot":
                 spot.append((e, c, d.get("bid"), d.get("ask"), ts))
@@ -277,7 +367,7 @@ def run(path: Path) -> tuple[Backtest, int]:
         bt.m.apply(perp, spot)
         bt.cycle(current)
         cycles += 1
-    return bt, cycles
+    return bt, cycles, current or 0
 
 
 def main() -> int:
@@ -286,12 +376,14 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None, help="write the positions as JSON here")
     args = ap.parse_args()
     t = time.perf_counter()
-    bt, cycles = run(args.recording)
+    bt, cycles, last = run(args.recording)
+    positions = bt.positions(last)
     took = time.perf_counter() - t
-    positions = bt.positions()
     if args.out is not None:
         args.out.write_bytes(orjson.dumps({"positions": positions, "fees": bt.fees}))
-    print(f"{cycles} cycles, {len(positions)} positions, fees {bt.fees:.6f}, {took:.2f}s")
+    funding = sum(p["funding"] for p in positions)
+    print(f"{cycles} cycles, {len(positions)} positions, fees {bt.fees:.6f}, "
+          f"funding {funding:.6f}, {took:.2f}s")  # fmt: skip
     return 0
 
 

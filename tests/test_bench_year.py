@@ -4,8 +4,9 @@ benchmarks/year_reference.py re-implements benchmarks/year.rules with orjson
 and numpy; this runs it and `rulebook run --paper --replay` (over the JSONL
 recording and over its Parquet form) on three days of the benchmark's
 synthetic recording and checks that they open and close the
-same positions at the same cycles with the same fees, and that the
-reference's constants are rulebook's own (fees, the rule's coins)."""
+same positions at the same cycles with the same fees and the same funding
+(the reference computes each position's funding under the settlement rule),
+and that the reference's constants are rulebook's own (fees, the rule's coins)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ def test_both_sides_open_and_close_the_same_positions(
     assert len(ours) > 40
     assert {k[0] for k in ours} == {"year_spread", "year_carry"}
     assert sum(1 for k in ours if k[3] is not None) > 20
+    # funding is paid: most positions see a settlement (Backpack settles hourly)
+    assert sum(1 for m in ours.values() if m.funding != 0.0) > len(ours) // 2
     assert bench.disagreements(ours, theirs) == []
     # and over the recording's Parquet form, as the benchmark's other side replays it
     parquet, db2 = tmp_path / "three-days.parquet", tmp_path / "year-parquet.db"
@@ -88,10 +91,17 @@ def test_both_sides_open_and_close_the_same_positions(
 
 
 def test_disagreements_are_reported(bench: ModuleType) -> None:
-    a = {("r", (("coin", "BTC"),), 1, None): 1.0}
-    b = {("r", (("coin", "BTC"),), 1, 2): 1.0}
+    money = bench.Money
+    a = {("r", (("coin", "BTC"),), 1, None): money(1.0, 0.5)}
+    b = {("r", (("coin", "BTC"),), 1, 2): money(1.0, 0.5)}
     assert len(bench.disagreements(a, b)) == 2
-    c = {("r", (("coin", "BTC"),), 1, None): 1.0 + 1e-6}
+    c = {("r", (("coin", "BTC"),), 1, None): money(1.0 + 1e-6, 0.5)}
     assert bench.disagreements(a, c) == [
         "fees differ for ('r', (('coin', 'BTC'),), 1, None): 1.0 against 1.000001"
     ]
+    d = {("r", (("coin", "BTC"),), 1, None): money(1.0, 0.5 + 1e-6)}
+    assert bench.disagreements(a, d) == [
+        "funding differs for ('r', (('coin', 'BTC'),), 1, None): 0.5 against 0.500001"
+    ]
+    e = {("r", (("coin", "BTC"),), 1, None): money(1.0, float("nan"))}
+    assert len(bench.disagreements(a, e)) == 1  # a NaN is a difference, never a match

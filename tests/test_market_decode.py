@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from rulebook.market import Observation, Settlement, iter_jsonl
 from rulebook.market._checks import LIMITS
+from rulebook.market._jsonl import JsonObject, LineError, iter_objects
 from rulebook.market._model import (
     OBSERVATION_FIELDS,
     AnyObservation,
@@ -76,6 +77,27 @@ def test_the_whole_corpus_as_one_file_gives_the_same_line_numbers(tmp_path: Path
         (i, msg) for i, r in enumerate(rows, 1) for sev, msg in r["problems"] if sev == "error"
     ]
     assert errors == expected
+
+
+def test_the_converters_reader_reports_and_accepts_what_iter_jsonl_does(tmp_path: Path) -> None:
+    """One line reader: `iter_objects` (what `rulebook convert` reads JSONL through) gives
+    every report of `iter_jsonl`, with the same line numbers and words (an unknown key is
+    "kept" there rather than "ignored"), and for each valid line its JSON object as
+    written, which is the same record."""
+    rows = _corpus()
+    p = tmp_path / "all.jsonl"
+    p.write_text(
+        "".join(r["line"] + "\n" for r in rows) + "\n  \n" + "x" * 70_000 + "\n", encoding="utf-8"
+    )
+    typed = list(iter_jsonl(p))
+    objects = list(iter_objects(p, unknown="kept"))
+    want = [(e.line, e.severity, e.message.replace(" ignored (", " kept (")) for _, _, e in typed if e]
+    assert [(e.line, e.severity, e.message) for e in objects if isinstance(e, LineError)] == want
+    assert any("longer than" in m for _, _, m in want) and any(s == "warning" for _, s, _ in want)
+    good = [o for o in objects if isinstance(o, JsonObject)]
+    assert [(o.line, o.record) for o in good] == [(n, r) for n, r, _ in typed if r is not None]
+    lines = p.read_bytes().split(b"\n")
+    assert all(o.raw == lines[o.line - 1] and o.data == json.loads(o.raw) for o in good)
 
 
 def _fast(line: bytes) -> Observation | Settlement | None:
@@ -255,7 +277,12 @@ def test_every_observation_reads_every_field_and_its_market() -> None:
     assert s.to_json().startswith('{"ts":1753112400000,"exchange":"okx","coin":"SOL","market":"spot"')
 
 
-_BARE = re.compile(r"(?<![\w.])(Observation|Settlement)\(")
+_BARE = re.compile(r"(?<![\w.])((?:Perp|Spot|Borrow)?Observation|Settlement)\(")
+#: the per-market classes, whose constructors check nothing
+_MARKET_CLASSES = re.compile(r"\b(PerpObservation|SpotObservation|BorrowObservation)\b")
+#: the one place allowed to build observations without the checks: a column-built
+#: view's rows (`SnapshotView._make`), whose columns were checked when read
+_TRUSTED = "rulebook/market/_view.py"
 
 
 def test_nothing_builds_a_record_without_the_checks() -> None:
@@ -271,7 +298,26 @@ def test_nothing_builds_a_record_without_the_checks() -> None:
             line = text.count("\n", 0, m.start()) + 1
             if not text[: m.start()].rstrip().endswith("class"):
                 found.append(f"{path.relative_to(ROOT)}:{line}")
+        if path.relative_to(ROOT).as_posix() != _TRUSTED:
+            for m in _MARKET_CLASSES.finditer(text):
+                found.append(f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}")
     assert found == []
+
+
+def test_the_trusted_constructor_is_only_a_column_views_rows() -> None:
+    """`_view.py` names the per-market classes once, in the table `_make` builds from,
+    and builds them nowhere but in `_make`."""
+    text = (ROOT / _TRUSTED).read_text(encoding="utf-8")
+    table = text.index("_ROW_CLASSES: dict[")
+    table_end = text.index("}\n", table)
+    outside = text[:table] + text[table_end:]
+    assert sorted(m.group(1) for m in _MARKET_CLASSES.finditer(outside)) == [
+        "BorrowObservation", "PerpObservation", "SpotObservation",  # the import
+    ]  # fmt: skip
+    uses = [m.start() for m in re.finditer(r"\b_ROW_CLASSES\b", text)]
+    make = text.index("    def _make(")
+    make_end = text.index("\n    def ", make + 1)
+    assert len(uses) == 2 and make < uses[1] < make_end  # defined once, read in _make only
 
 
 def test_the_bounds_are_the_decoders_constraints() -> None:

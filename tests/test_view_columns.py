@@ -6,7 +6,9 @@ makes an Observation only for a key an accessor asks for."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +16,7 @@ from rulebook.engine import EngineConfig, evaluate
 from rulebook.engine._vector import MarketArrays
 from rulebook.lang import load_ruleset
 from rulebook.market import Observation, ReplaySource, SnapshotView
+from rulebook.market._view import NUMBER_FIELDS
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "examples" / "binance-bybit-okx-btc-eth-2023-2024.jsonl"
@@ -121,3 +124,82 @@ def test_perps_of_a_columnar_view_carry_the_fields_of_the_observations() -> None
         got = sorted(tuple(getattr(o, f) for f in fields) for o in lazy.perps())
         assert got == want and want
         assert lazy._latest is None and not lazy._made
+
+
+def _checked_row(cols: object, i: int) -> Observation:
+    """The general path: row `i`'s fields through `Observation.checked` (every check)."""
+    c: Any = cols
+    fields: dict[str, Any] = {
+        "ts": int(c.ts[i]),
+        "exchange": c.exchanges[int(c.exchange[i])],
+        "coin": c.coins[int(c.coin[i])],
+        "market": c.markets[int(c.market[i])],
+    }
+    if c.symbol is not None and int(c.symbol[i]) >= 0:
+        fields["symbol"] = c.symbols[int(c.symbol[i])]
+    for name in NUMBER_FIELDS:
+        v = float(getattr(c, name)[i])
+        if not math.isnan(v):
+            fields[name] = int(v) if name == "next_funding_ts" else v
+    return Observation.checked(**fields)
+
+
+def _every_row_trusted_equals_checked(cols: object) -> int:
+    n = len(cols)  # type: ignore[arg-type]
+    for i in range(n):
+        fast = SnapshotView._make(cols, i)  # type: ignore[arg-type]
+        slow = _checked_row(cols, i)
+        assert type(fast) is type(slow) and fast == slow, i
+        assert fast.to_json() == slow.to_json()
+        assert type(fast.ts) is int and (fast.next_funding_ts is None or type(fast.next_funding_ts) is int)
+    return n
+
+
+def test_the_trusted_row_constructor_gives_what_the_checked_one_gives() -> None:
+    """A column-built view makes its observations without the checks (the columns
+    were checked when read): every row, of observation views, an odd view, and
+    Parquet columns as the columnar reader gives them, equals `Observation.checked`."""
+    rows = 0
+    for view in [*_views(), _odd_view()]:
+        rows += _every_row_trusted_equals_checked(view.columns())
+    assert rows > 6
+
+
+def test_the_trusted_row_constructor_over_parquet_columns(tmp_path: Path) -> None:
+    from rulebook.market import convert, iter_columns
+
+    pq = tmp_path / "example.parquet"
+    convert(EXAMPLE, pq)
+    seen = 0
+    for cols in iter_columns(pq):
+        seen += _every_row_trusted_equals_checked(cols)
+        if seen > 2_000:
+            break
+    assert seen > 100
+
+
+def test_a_row_index_is_reused_only_for_the_same_rows() -> None:
+    """Column views of consecutive cycles share their key -> row index when their keys
+    are the same rows; any change of rows or categories gets an index of its own."""
+    from rulebook.market._view import _row_index_of
+
+    views = _views(3)
+    a, b = (SnapshotView.from_columns(v.columns()) for v in views[1:3])
+    ia, ib = _row_index_of(a.columns()), _row_index_of(b.columns())
+    assert a.columns() is not b.columns() and a.keys() == b.keys()
+    assert ia is ib  # made once for both cycles
+    odd = _odd_view()
+    cols = odd.columns()
+    flipped = type(cols)(**{  # the same categories, the rows in the other order
+        f: (getattr(cols, f)[::-1].copy() if isinstance(getattr(cols, f), np.ndarray)
+            else getattr(cols, f))
+        for f in cols.__dataclass_fields__
+    })  # fmt: skip
+    for c in (cols, flipped, cols):
+        lazy = SnapshotView.from_columns(c)
+        index = _row_index_of(c)
+        assert len(index) == len(c)
+        for key, i in index.items():
+            o = lazy.get(*key)
+            assert o is not None and o.key == key and o == odd.get(*key)
+            assert (c.exchanges[c.exchange[i]], c.coins[c.coin[i]], c.markets[c.market[i]]) == key

@@ -9,7 +9,7 @@ evaluation cannot together exceed a limit that each alone respects.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -121,7 +121,7 @@ class RiskBudget:
     def verdict_columns(
         self,
         keys: np.ndarray,
-        subjects: list[Subject],
+        subjects: Sequence[Subject],
         amounts: np.ndarray,
         confidences: np.ndarray,
         rules: list[str],
@@ -173,13 +173,15 @@ class RiskBudget:
         kinds: list[DecisionKind] = _KIND_OF[code].tolist()
         reasons: list[str | None] = [None] * n
         taken = amounts.tolist()
+        codes, opened_by, key_list = code.tolist(), opener.tolist(), keys.tolist()
+        # (lists, not array items: an array's item costs a Python object each read)
         for i in np.flatnonzero(code).tolist():
-            c = code[i]
+            c = codes[i]
             if c == 2:
-                who = _opened_here(rules[int(opener[i])])
+                who = _opened_here(rules[opened_by[i]])
                 reasons[i] = f"a position on {subjects[i].describe()} is already open ({who})"
             elif c == 1:
-                who = held[int(keys[i])]
+                who = held[key_list[i]]
                 reasons[i] = f"a position on {subjects[i].describe()} is already open ({who})"
             elif c == 3:
                 reasons[i] = f"the hedge amount {_money(taken[i])} is not positive"
@@ -187,8 +189,10 @@ class RiskBudget:
                 reasons[i] = (
                     f"min_confidence: confidence {confidences[i]:.2f} is below {min_confidence:g}"
                 )
-        for i in openers.tolist():
-            held[int(keys[i])] = _opened_here(rules[i])
+        first_ones = openers.tolist()
+        held.update(zip(
+            keys[openers].tolist(), map(_opened_here, [rules[i] for i in first_ones]), strict=True
+        ))
         self.exposure += float(amounts[openers].sum())
         self.count += len(openers)
         return kinds, taken, reasons

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import itemgetter
-from typing import TypeVar
+from operator import attrgetter, itemgetter
+from typing import TypeVar, overload
 
+import msgspec
 import numpy as np
 
 from rulebook.lang import (
@@ -40,18 +41,22 @@ from ._vector import EX_INDEX, N_EX, Figures, MarketArrays, Subjects
 __all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
 
 
-@dataclass(slots=True)
-class Opportunity:
+class Opportunity(msgspec.Struct, gc=False):
     """One evaluated binding of one rule, with its subject's figures.
 
     `requested` is what the rule's hedge asks for; `amount` is what the
     decision allows (the cut size when cut). Figures are None only for a rule
     without a subject (an alert on prices, say).
+
+    A `msgspec.Struct` rather than a dataclass: an evaluation makes thousands
+    of these per cycle, and a Struct is made in C (about a fifth of a slotted
+    dataclass's constructor), and is not tracked by the garbage collector (it
+    is never part of a reference cycle: nothing it refers to refers back to
+    an opportunity).
     """
 
     rule: str
     binding: Binding
-    subject: Subject | None
     # the figures, or None until made by `_maker` (see `figures`)
     _figures: SubjectFigures | None
     fired: bool
@@ -62,11 +67,16 @@ class Opportunity:
     explanation: Explanation | None = None
     order: int = 0  # rule and binding position in the ruleset, for stable sorting
     # the rule itself, to render its alerts on demand
-    compiled: CompiledRule | None = field(default=None, repr=False, compare=False)
+    compiled: CompiledRule | None = None
     # the default evaluation decides on arrays and makes a binding's figures
     # object when first read: a runtime cycle reads few of them
-    _maker: _FigureMaker | None = field(default=None, repr=False, compare=False)
-    _at: int = field(default=0, repr=False, compare=False)
+    _maker: _FigureMaker | None = None
+    _at: int = 0
+
+    @property
+    def subject(self) -> Subject | None:
+        """The binding's subject (spec 6); None for a rule without one."""
+        return self.binding.subject
 
     @property
     def figures(self) -> SubjectFigures | None:
@@ -141,9 +151,10 @@ class Opportunity:
         return out
 
 
-@dataclass(slots=True)
-class Skipped:
-    """A binding that could not be evaluated, and why (spec 5)."""
+class Skipped(msgspec.Struct, gc=False):
+    """A binding that could not be evaluated, and why (spec 5).
+
+    A `msgspec.Struct`, as `Opportunity` is: thousands per cycle."""
 
     rule: str
     binding: Binding
@@ -375,6 +386,39 @@ def evaluate(
     return Evaluation(view.at, ruleset.sha256, out.opportunities, [], out.total)
 
 
+class _SubjectsOf(Sequence[Subject]):
+    """The subjects of some bindings, read one by one when asked for: the
+    decisions name a subject only in a few reasons (already open), and
+    reading each of thousands of bindings only to hand its subject on cost
+    a tenth of an evaluation (the bindings are cold in the CPU's caches).
+    Every binding here has a subject (only those are decided)."""
+
+    __slots__ = ("bindings",)
+
+    def __init__(self, bindings: list[Binding]) -> None:
+        self.bindings = bindings
+
+    def __len__(self) -> int:
+        return len(self.bindings)
+
+    @overload
+    def __getitem__(self, i: int) -> Subject: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Subject]: ...
+    def __getitem__(self, i: int | slice) -> Subject | Sequence[Subject]:
+        if isinstance(i, slice):
+            return _SubjectsOf(self.bindings[i])
+        s = self.bindings[i].subject
+        assert s is not None
+        return s
+
+    def __iter__(self) -> Iterator[Subject]:
+        return map(_subject_of, self.bindings)
+
+
+_subject_of = attrgetter("subject")
+
+
 class _FigureMaker:
     """Makes the figures objects of one rule's bindings from its arrays, on
     demand, shared with every rule over the same subjects (by position)."""
@@ -580,7 +624,8 @@ class _Collector:
             at += n
         ranked = perm.tolist()
         chosen = _pick(chosen, ranked)
-        subjects = [b.subject for b in chosen]
+        # read only where a decision's reason names them (see verdict_columns)
+        subjects = _SubjectsOf(chosen)
         requested = _pick(requested, ranked)
         amounts: list[float | None] = list(requested)
         kinds: list[DecisionKind | None] = [None] * len(ranked)
@@ -591,14 +636,14 @@ class _Collector:
             sorted_names = _pick(names, ranked)
             if decided.all():  # the common case: every rule has a subject and a hedge
                 got = budget.verdict_columns(
-                    keys[perm], subjects, asked[perm], confidence[perm], sorted_names  # type: ignore[arg-type]
+                    keys[perm], subjects, asked[perm], confidence[perm], sorted_names
                 )
                 kinds, amounts, reasons = got  # type: ignore[assignment]
             else:
                 sel = np.flatnonzero(decided).tolist()
                 got = budget.verdict_columns(
                     keys[perm][sel],
-                    _pick(subjects, sel),  # type: ignore[arg-type]  # decided: it has a subject
+                    _SubjectsOf(_pick(chosen, sel)),
                     asked[perm][sel],
                     confidence[perm][sel],
                     _pick(sorted_names, sel),
@@ -610,7 +655,6 @@ class _Collector:
             Opportunity,
             _pick(names, ranked),
             chosen,
-            subjects,
             repeat(None, n),
             repeat(True, n),
             requested,
@@ -704,8 +748,7 @@ class _Collector:
         traced: Traced | None,
     ) -> None:
         """Opportunities for the bindings at `idx`, built with the loop in C:
-        the same as Opportunity(rule.name, bindings[i], its subject, its
-        figures, fired, requested, requested, None, None, explanation,
+        the same as Opportunity(rule.name, bindings[i], its figures, fired, requested, requested, None, None, explanation,
         base + i + 1, rule) for each i."""
         n = len(idx)
         positions = idx.tolist()
@@ -718,7 +761,6 @@ class _Collector:
             Opportunity,
             repeat(rule.name, n),
             chosen,
-            [b.subject for b in chosen],
             figures,
             repeat(fired, n),
             requested,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rulebook.lang import Binding, CompiledRule
 
 from ._env import PositionValues, SnapshotEnv
-from ._evaluator import DIV_ZERO, run, single, tape
+from ._evaluator import DIV_ZERO, Tape, run, single, tape
 
 __all__ = ["ExitCheck", "check_exit"]
 
@@ -18,6 +18,21 @@ class ExitCheck:
 
     close: bool
     no_data: str | None = None
+
+
+def exit_tape(rule: CompiledRule) -> Tape:
+    """The rule's exit clause as a tape, made once per rule and kept with it
+    (`CompiledRule.derived`): the runtime checks it for every open position
+    every cycle, and making the tape cost more than running it. The tape is
+    kept with the clause it was made from, so a rule whose clause is another
+    object gets its own."""
+    clause = rule.exit_when
+    assert clause is not None
+    got = rule.derived.get("engine.exit_tape")
+    if not (isinstance(got, tuple) and got[0] is clause):
+        got = rule.derived["engine.exit_tape"] = (clause, tape(clause))
+    made: Tape = got[1]
+    return made
 
 
 def check_exit(
@@ -35,7 +50,7 @@ def check_exit(
     mk = env.arrays(rule.markets.coins)
     position = {"held": values.held, "pnl": values.pnl, "collected": values.collected}
     batch = single(rule, binding, mk, position)
-    v, _ = run(tape(rule.exit_when), mk, batch)
+    v, _ = run(exit_tape(rule), mk, batch)
     if v.m is not None and bool(v.m):
         code = int(v.r)
         if code > 0:

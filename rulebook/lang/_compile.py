@@ -146,6 +146,10 @@ class CompiledRule:
     _by_values: dict[tuple[str, ...], Binding] | None = field(
         repr=False, compare=False, default=None
     )
+    #: what later stages derive from this rule once and keep with it (the
+    #: engine's compiled exit clause), by a name of their choosing; a reloaded
+    #: rule is a new object, so what was derived from the old one goes with it
+    derived: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def bindings(self) -> list[Binding]:

@@ -29,18 +29,25 @@ What the rule says, and where each piece is here:
 
 Nothing here reads a clock, a file or the network; the runtime feeds views in
 and pays what comes out (``docs/settlement.md``).
+
+Speed (``docs/performance.md``, "The funding step"): a view is fed from its
+columns, and a series no open leg holds is a slot in a few numpy arrays
+(`_Compact`), so a cycle's perps cost numpy operations, not a Python call
+each; a series becomes a `_Series` again when anything reads it.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from ._model import Observation
 from ._settlement import Settlement
-from ._view import PerpRow, SnapshotView
+from ._view import PerpRow, SnapshotView, ViewColumns
 
 __all__ = [
     "DEFAULT_SETTLE_WAIT_MS",
@@ -230,6 +237,179 @@ class _Series:
         i = bisect.bisect_left(self.mark_ts, s)
         return self.mark_ts[i] if i < len(self.mark_ts) else None
 
+    def observe(
+        self, ts: int, nxt: int | None, rate: float | None, interval_h: float | None,
+        mark: float | None,
+    ) -> None:  # fmt: skip
+        """One perp observation: a forecast of its next settlement, and a mark."""
+        if nxt is not None and rate is not None and ts < nxt:
+            held = self.forecasts.get(nxt)
+            if held is None:
+                self.sorted_times = None
+            if held is None or ts >= held.shown_at:  # the last one before s wins
+                self.forecasts[nxt] = _Forecast(ts, rate, interval_h)
+        # every perp observation: its mark, and that the exchange answered then
+        mark_ts = self.mark_ts
+        if mark_ts and ts <= mark_ts[-1]:
+            if ts == mark_ts[-1]:  # the same observation seen again in a later view
+                self.marks[-1], self.intervals[-1] = mark, interval_h
+                return
+            i = bisect.bisect_right(mark_ts, ts)  # late: keep the lists sorted
+            mark_ts.insert(i, ts)
+            self.marks.insert(i, mark)
+            self.intervals.insert(i, interval_h)
+            return
+        mark_ts.append(ts)
+        self.marks.append(mark)
+        self.intervals.append(interval_h)
+
+    def forget_before(self, ts: int) -> None:
+        """Drop settlements before ``ts``, and perp observations older than the last one
+        with a mark at or before it."""
+        known = self.known()
+        if known and known[0] < ts:
+            k = bisect.bisect_left(known, ts)
+            for s in known[:k]:
+                self.records.pop(s, None)
+                self.forecasts.pop(s, None)
+            self.sorted_times = known[k:]  # still every time left, sorted
+        i = bisect.bisect_right(self.mark_ts, ts) - 1
+        while i > 0 and self.marks[i] is None:
+            i -= 1
+        if i > 0:
+            del self.mark_ts[:i], self.marks[:i], self.intervals[:i]
+
+
+def _none(x: float) -> float | None:
+    x = float(x)
+    return None if x != x else x  # NaN is None
+
+
+class _Compact:
+    """Series of a small fixed shape, one slot each in numpy arrays.
+
+    A series holding at most two perp observations (slots ``a`` then ``b``:
+    time, mark, interval), at most two forecasts (slots ``f1``, ``f2``: the
+    settlement time, when it was shown, the rate, the interval) and no
+    settlement record lives here rather than as a `_Series`, so that a view's
+    perps update every such series with a few numpy operations. It is a form
+    of storage only: `SettlementLog` turns a slot back into the very `_Series`
+    it stands for (`series`) before anything reads it or feeds it what the
+    slots cannot hold. NaN stands for None in the float slots.
+
+    A series no open leg holds keeps one observation and one forecast between
+    cycles (the cycle's `forget_before`); the cycle's view adds the second of
+    each; the forget takes them back to one.
+    """
+
+    FLOATS = ("a_mark", "a_int", "b_mark", "b_int", "f1_rate", "f1_int", "f2_rate", "f2_int")
+    INTS = ("a_ts", "b_ts", "f1_next", "f1_shown", "f2_next", "f2_shown")
+    F1 = ("f1_next", "f1_shown", "f1_rate", "f1_int")
+    F2 = ("f2_next", "f2_shown", "f2_rate", "f2_int")
+
+    def __init__(self) -> None:
+        self.size = 0  # slots in use: one per series id, kept for good
+        self.cap = 0
+        self.here = np.zeros(0, dtype=bool)  # the series lives in the slot (not a _Series)
+        self.had = np.zeros(0, dtype=bool)  # its `had_records`
+        self.nm = np.zeros(0, dtype=np.int8)  # observations held: 0, 1 (a) or 2 (a, b)
+        self.nf = np.zeros(0, dtype=np.int8)  # forecasts held: 0, 1 (f1) or 2 (f1, f2)
+        self.a_ts = self.b_ts = self.f1_next = self.f1_shown = self.f2_next = self.f2_shown = (
+            np.zeros(0, dtype=np.int64)
+        )
+        self.a_mark = self.a_int = self.b_mark = self.b_int = np.zeros(0)
+        self.f1_rate = self.f1_int = self.f2_rate = self.f2_int = np.zeros(0)
+        self._grow(64)
+
+    def _grow(self, cap: int) -> None:
+        n = self.size
+        for name in ("here", "had", "nm", "nf", *self.FLOATS, *self.INTS):
+            old = getattr(self, name)
+            new = (
+                np.zeros(cap, dtype=old.dtype) if old.dtype != np.float64 else np.full(cap, np.nan)
+            )
+            new[:n] = old[:n]
+            setattr(self, name, new)
+        self.cap = cap
+
+    def new_slot(self, here: bool) -> int:
+        if self.size == self.cap:
+            self._grow(self.cap * 2)
+        i = self.size
+        self.size += 1
+        self.here[i], self.had[i], self.nm[i], self.nf[i] = here, False, 0, 0
+        return i
+
+    def series(self, i: int) -> _Series:
+        """The `_Series` slot ``i`` stands for (a new one: the slot is left as it is)."""
+        s = _Series(had_records=bool(self.had[i]))
+        nm = int(self.nm[i])
+        if nm >= 1:
+            s.mark_ts.append(int(self.a_ts[i]))
+            s.marks.append(_none(self.a_mark[i]))
+            s.intervals.append(_none(self.a_int[i]))
+        if nm == 2:
+            s.mark_ts.append(int(self.b_ts[i]))
+            s.marks.append(_none(self.b_mark[i]))
+            s.intervals.append(_none(self.b_int[i]))
+        nf = int(self.nf[i])
+        if nf >= 1:
+            s.forecasts[int(self.f1_next[i])] = _Forecast(
+                int(self.f1_shown[i]), float(self.f1_rate[i]), _none(self.f1_int[i])
+            )
+        if nf == 2:
+            s.forecasts[int(self.f2_next[i])] = _Forecast(
+                int(self.f2_shown[i]), float(self.f2_rate[i]), _none(self.f2_int[i])
+            )
+        return s
+
+    def take(self, i: int, s: _Series) -> bool:
+        """Put ``s`` in slot ``i`` if it has the shape; False (and nothing done) if not."""
+        if s.records or len(s.mark_ts) > 2 or len(s.forecasts) > 2:
+            return False
+        nan = float("nan")
+        self.had[i] = s.had_records
+        self.nm[i] = len(s.mark_ts)
+        for slot, j in (("a", 0), ("b", 1))[: len(s.mark_ts)]:
+            getattr(self, slot + "_ts")[i] = s.mark_ts[j]
+            mark, interval = s.marks[j], s.intervals[j]
+            getattr(self, slot + "_mark")[i] = nan if mark is None else mark
+            getattr(self, slot + "_int")[i] = nan if interval is None else interval
+        self.nf[i] = len(s.forecasts)
+        for names, (nxt, fc) in zip((self.F1, self.F2), s.forecasts.items(), strict=False):
+            getattr(self, names[0])[i] = nxt
+            getattr(self, names[1])[i] = fc.shown_at
+            getattr(self, names[2])[i] = fc.rate
+            getattr(self, names[3])[i] = nan if fc.interval_h is None else fc.interval_h
+        self.here[i] = True
+        return True
+
+    def forget_before(self, cut: np.ndarray | int) -> None:
+        """`_Series.forget_before` for every series in a slot (``cut``: one time, or
+        one per slot)."""
+        idx = np.flatnonzero(self.here[: self.size])
+        if not idx.size:
+            return
+        if isinstance(cut, np.ndarray):
+            cut = cut[idx]
+        nf = self.nf[idx]
+        gone1 = (nf >= 1) & (self.f1_next[idx] < cut)
+        gone2 = (nf == 2) & (self.f2_next[idx] < cut)
+        move = idx[gone1 & ~gone2 & (nf == 2)]  # f2 is left: it becomes f1
+        if move.size:
+            for one, two in zip(self.F1, self.F2, strict=True):
+                getattr(self, one)[move] = getattr(self, two)[move]
+        self.nf[idx] = nf - gone1 - gone2
+        # observations: of a and b, b alone is left when it is at or before the cut
+        # and has a mark (an older one is then no mark any settlement can take)
+        b = self.b_mark[idx]
+        shift = idx[(self.nm[idx] == 2) & (self.b_ts[idx] <= cut) & (b == b)]
+        if shift.size:
+            self.a_ts[shift] = self.b_ts[shift]
+            self.a_mark[shift] = self.b_mark[shift]
+            self.a_int[shift] = self.b_int[shift]
+            self.nm[shift] = 1
+
 
 class SettlementLog:
     """Settlement records, forecasts and perp marks per (exchange, coin), fed in time order.
@@ -249,47 +429,138 @@ class SettlementLog:
             raise ValueError(f"wait_ms must not be negative, got {wait_ms}")
         self.wait_ms = wait_ms
         self.expect_records = expect_records
+        #: the series kept as `_Series` (the others are in `_slots`)
         self._series: dict[tuple[str, str], _Series] = {}
+        #: a slot of `_slots` per (exchange, coin) a view's columns brought, and back
+        self._sid: dict[tuple[str, str], int] = {}
+        self._keys: list[tuple[str, str]] = []
+        self._slots = _Compact()
+        #: the slot of each (exchange code, coin code) of the last columns fed, -1 = none
+        self._table: tuple[tuple[str, ...], tuple[str, ...], np.ndarray] | None = None
+        #: the last view's perps: row per slot (-1 = not in the view), times, intervals
+        self._shown: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _get(self, key: tuple[str, str]) -> _Series | None:
+        """The series of ``key`` as a `_Series` (made from its slot if it is in one)."""
+        s = self._series.get(key)
+        if s is None:
+            i = self._sid.get(key)
+            if i is not None and self._slots.here[i]:
+                s = self._series[key] = self._slots.series(i)
+                self._slots.here[i] = False  # from now on the _Series is the series
+        return s
 
     def _of(self, exchange: str, coin: str) -> _Series:
         key = (exchange, coin)
-        s = self._series.get(key)
+        s = self._get(key)
         if s is None:
             s = self._series[key] = _Series()
         return s
 
     # -- feeding ------------------------------------------------------------------
     def add_view(self, view: SnapshotView) -> None:
-        """A view's perp observations (forecasts, marks) and the records it carries."""
-        for o in view.perps():  # a columnar view makes no Observation for these
-            self.observe(o)
+        """A view's perp observations (forecasts, marks) and the records it carries.
+
+        Read from the view's columns: what `observe` does for each perp, done
+        with numpy for the series in slots, and by `_Series.observe` for the
+        others (or when a slot cannot hold what comes)."""
+        self._feed(view.columns())
         self.add_records(view.settlements)
 
     def observe(self, o: Observation | PerpRow) -> None:
         """One perp observation: a forecast of its next settlement, and a mark."""
         if o.market != "perp":
             return
-        s = self._of(o.exchange, o.coin)
-        nxt = o.next_funding_ts
-        if nxt is not None and o.funding_rate is not None and o.ts < nxt:
-            held = s.forecasts.get(nxt)
-            if held is None:
-                s.sorted_times = None
-            if held is None or o.ts >= held.shown_at:  # the last one before s wins
-                s.forecasts[nxt] = _Forecast(o.ts, o.funding_rate, o.funding_interval_h)
-        # every perp observation: its mark, and that the exchange answered then
-        if s.mark_ts and o.ts <= s.mark_ts[-1]:
-            if o.ts == s.mark_ts[-1]:  # the same observation seen again in a later view
-                s.marks[-1], s.intervals[-1] = o.mark, o.funding_interval_h
-                return
-            i = bisect.bisect_right(s.mark_ts, o.ts)  # late: keep the lists sorted
-            s.mark_ts.insert(i, o.ts)
-            s.marks.insert(i, o.mark)
-            s.intervals.insert(i, o.funding_interval_h)
+        self._of(o.exchange, o.coin).observe(
+            o.ts, o.next_funding_ts, o.funding_rate, o.funding_interval_h, o.mark
+        )
+
+    def _slots_of(self, cols: ViewColumns, rows: np.ndarray) -> np.ndarray:
+        """The slot of each of these rows' (exchange, coin), made for a new one."""
+        ex, co = cols.exchanges, cols.coins
+        table = self._table
+        if table is None or table[0] != ex or table[1] != co:
+            grid = np.full((len(ex), len(co)), -1, dtype=np.intp)
+            at_ex = {e: i for i, e in enumerate(ex)}
+            at_co = {c: i for i, c in enumerate(co)}
+            for (exchange, coin), i in self._sid.items():
+                if exchange in at_ex and coin in at_co:
+                    grid[at_ex[exchange], at_co[coin]] = i
+            table = self._table = (ex, co, grid)
+        grid = table[2]
+        e_code, c_code = cols.exchange[rows].astype(np.intp), cols.coin[rows].astype(np.intp)
+        sid = grid[e_code, c_code]
+        if (sid < 0).any():
+            for j in np.flatnonzero(sid < 0).tolist():
+                e, c = int(e_code[j]), int(c_code[j])
+                key = (ex[e], co[c])
+                got = self._sid.get(key)
+                if got is None:  # a series held as a _Series already (observe) stays one
+                    got = self._sid[key] = self._slots.new_slot(here=key not in self._series)
+                    self._keys.append(key)
+                grid[e, c] = sid[j] = got
+        return np.asarray(sid, dtype=np.intp)
+
+    def _feed(self, cols: ViewColumns) -> None:
+        slots = self._slots
+        markets = cols.markets
+        if "perp" not in markets:
+            self._shown = None
             return
-        s.mark_ts.append(o.ts)
-        s.marks.append(o.mark)
-        s.intervals.append(o.funding_interval_h)
+        rows = np.flatnonzero(cols.market == markets.index("perp"))
+        sid = self._slots_of(cols, rows)
+        ts = cols.ts[rows].astype(np.int64)
+        nxt, rate = cols.next_funding_ts[rows], cols.funding_rate[rows]
+        hours, mark = cols.funding_interval_h[rows], cols.mark[rows]
+        shown = np.full(slots.size, -1, dtype=np.intp)
+        shown[sid] = np.arange(sid.size)
+        self._shown = (shown, ts, hours)
+        # Which rows the slots can take: `_Series.observe` on the shape a slot holds.
+        nm, nf = slots.nm[sid], slots.nf[sid]
+        last = np.where(nm == 2, slots.b_ts[sid], slots.a_ts[sid])
+        with np.errstate(invalid="ignore"):
+            shows = (nxt == nxt) & (rate == rate) & (ts < nxt)  # a forecast of nxt
+        nxt_ms = np.where(shows, nxt, 0.0).astype(np.int64)
+        is1 = shows & (nf >= 1) & (slots.f1_next[sid] == nxt_ms)
+        is2 = shows & (nf == 2) & (slots.f2_next[sid] == nxt_ms)
+        new_fc = shows & ~is1 & ~is2
+        later = (nm == 0) | (ts > last)  # appended (a forecast's shown_at <= last)
+        again = (nm >= 1) & (ts == last)  # the same observation seen again
+        fits = slots.here[sid] & ((later & (nm < 2)) | again) & ~(new_fc & (nf == 2))
+        if not fits.all():
+            keys = self._keys
+            for j in np.flatnonzero(~fits).tolist():
+                key = keys[int(sid[j])]
+                series = self._get(key)
+                assert series is not None
+                n = float(nxt[j])
+                series.observe(
+                    int(ts[j]), None if n != n else int(n), _none(rate[j]), _none(hours[j]),
+                    _none(mark[j]),
+                )  # fmt: skip
+            take = np.flatnonzero(fits)
+            sid, ts, nxt_ms, rate, hours, mark, nm, nf, is1, is2, new_fc, later = (
+                a[take]
+                for a in (sid, ts, nxt_ms, rate, hours, mark, nm, nf, is1, is2, new_fc, later)
+            )
+        # the observation: into a (first), b (second), or over the last one (again)
+        into_a = np.where(later, nm == 0, nm == 1)
+        for slot, where in (("a", into_a), ("b", ~into_a)):
+            i = sid[where]
+            getattr(slots, slot + "_ts")[i] = ts[where]
+            getattr(slots, slot + "_mark")[i] = mark[where]
+            getattr(slots, slot + "_int")[i] = hours[where]
+        slots.nm[sid] = nm + later
+        # the forecast: over the one of the same settlement, or a new one after those held
+        into1 = is1 | (new_fc & (nf == 0))
+        into2 = is2 | (new_fc & (nf == 1))
+        for names, where in ((_Compact.F1, into1), (_Compact.F2, into2)):
+            i = sid[where]
+            getattr(slots, names[0])[i] = nxt_ms[where]
+            getattr(slots, names[1])[i] = ts[where]
+            getattr(slots, names[2])[i] = rate[where]
+            getattr(slots, names[3])[i] = hours[where]
+        slots.nf[sid] = nf + new_fc
 
     def add_records(self, records: Iterable[Settlement]) -> None:
         for r in records:
@@ -300,19 +571,31 @@ class SettlementLog:
             series.records.setdefault(r.ts, r)
             series.had_records = True
 
+    def shown(self, exchange: str, coin: str) -> tuple[int, float | None] | None:
+        """The time and interval of (exchange, coin)'s perp in the last view fed
+        (`add_view`), or None when that view has none."""
+        i = self._sid.get((exchange, coin))
+        if i is None or self._shown is None:
+            return None
+        rows, ts, hours = self._shown
+        if i >= rows.size or rows[i] < 0:
+            return None
+        r = rows[i]
+        return int(ts[r]), _none(hours[r])
+
     # -- reading ------------------------------------------------------------------
     def record(self, exchange: str, coin: str, s: int) -> Settlement | None:
-        series = self._series.get((exchange, coin))
+        series = self._get((exchange, coin))
         return None if series is None else series.records.get(s)
 
     def has_records(self, exchange: str, coin: str) -> bool:
         """Whether any settlement record of (exchange, coin) has been seen (and kept)."""
-        series = self._series.get((exchange, coin))
+        series = self._get((exchange, coin))
         return series is not None and (bool(series.records) or series.had_records)
 
     def known_times(self, exchange: str, coin: str, after: int, upto: int) -> list[int]:
         """Settlement times in (after, upto] known from a record or a forecast."""
-        series = self._series.get((exchange, coin))
+        series = self._get((exchange, coin))
         return [] if series is None else series.times(after, upto)
 
     def resolve(
@@ -323,7 +606,7 @@ class SettlementLog:
         ``fallback_mark`` (the leg's last mark) is used only when no perp
         observation at or before ``s`` is known; without it, a settlement with
         no mark waits."""
-        series = self._series.get((exchange, coin))
+        series = self._get((exchange, coin))
         if series is None:
             return None
         perp = series.perp_at(s)
@@ -378,7 +661,7 @@ class SettlementLog:
         known settlements, are listed in ``missing``: the runtime reports them,
         it cannot pay a rate it never saw."""
         out = SettleResult()
-        series = self._series.get((exchange, coin))
+        series = self._get((exchange, coin))
         if series is None:
             return out
         known = series.known()
@@ -405,7 +688,7 @@ class SettlementLog:
         own interval of ``after`` (so no gap an outage could hide). False means only
         "ask ``settle``". The paper runtime asks this for every held perp leg every
         cycle, and calls ``settle`` for the few legs it is False for."""
-        series = self._series.get((exchange, coin))
+        series = self._get((exchange, coin))
         if series is None:
             return True
         known = series.known()
@@ -422,7 +705,7 @@ class SettlementLog:
 
     def current_interval(self, exchange: str, coin: str) -> tuple[int, float] | None:
         """The latest perp observation's interval and its time, if known."""
-        series = self._series.get((exchange, coin))
+        series = self._get((exchange, coin))
         if series is None:
             return None
         for i in range(len(series.mark_ts) - 1, -1, -1):
@@ -432,16 +715,25 @@ class SettlementLog:
         return None
 
     # -- memory ------------------------------------------------------------------
-    def forget_before(self, ts: int) -> None:
+    def forget_before(self, ts: int, keep: Mapping[tuple[str, str], int] | None = None) -> None:
         """Drop settlements before ``ts``, and perp observations older than the last one
-        with a mark at or before it."""
-        for series in self._series.values():
-            for table in (series.records, series.forecasts):
-                for s in [s for s in table if s < ts]:
-                    del table[s]
-                    series.sorted_times = None
-            i = bisect.bisect_right(series.mark_ts, ts) - 1
-            while i > 0 and series.marks[i] is None:
-                i -= 1
-            if i > 0:
-                del series.mark_ts[:i], series.marks[:i], series.intervals[:i]
+        with a mark at or before it; for an (exchange, coin) in ``keep``, before its own
+        time there instead (what the open legs of that market can still be paid from).
+
+        A series ``keep`` does not name goes back into a slot if it fits one."""
+        keep = keep or {}
+        slots, sid = self._slots, self._sid
+        for key, series in list(self._series.items()):
+            series.forget_before(keep.get(key, ts))
+            if key not in keep:
+                i = sid.get(key)
+                if i is not None and slots.take(i, series):
+                    del self._series[key]
+        cut: np.ndarray | int = ts
+        if keep:
+            cut = np.full(slots.size, ts, dtype=np.int64)
+            for key, t in keep.items():
+                i = sid.get(key)
+                if i is not None:
+                    cut[i] = t
+        slots.forget_before(cut)

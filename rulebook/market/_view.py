@@ -16,14 +16,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+from msgspec.structs import astuple
 
 from rulebook._exchanges import EXCHANGES
 
-from ._model import Observation, basis_rate, borrow_per_8h, mid_price, normalise_funding
+from ._model import (
+    BorrowObservation,
+    Observation,
+    PerpObservation,
+    SpotObservation,
+    basis_rate,
+    borrow_per_8h,
+    mid_price,
+    normalise_funding,
+)
 from ._settlement import Settlement
 
 __all__ = ["SnapshotView", "ViewColumns", "PerpRow", "MARKETS", "NUMBER_FIELDS"]
@@ -128,6 +138,12 @@ _BY_MARKET = [
     (_MARKET_CODE[m], attrgetter("ts", *names), names) for m, names in _MARKET_FIELDS.items()
 ]
 _SYMBOL = attrgetter("symbol")
+#: a market's class and the number fields it carries: what `SnapshotView._make` builds
+_ROW_CLASSES: dict[str, tuple[type[Observation], tuple[str, ...]]] = {
+    "perp": (PerpObservation, _MARKET_FIELDS["perp"]),
+    "spot": (SpotObservation, _MARKET_FIELDS["spot"]),
+    "borrow": (BorrowObservation, _MARKET_FIELDS["borrow"]),
+}
 
 
 def _codes(names: list[Any]) -> tuple[tuple[Any, ...], list[int]]:
@@ -138,9 +154,114 @@ def _codes(names: list[Any]) -> tuple[tuple[Any, ...], list[int]]:
 
 
 def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
-    """The columns of a view's observations: per market, one pass of C-level
-    attribute reads of the fields it can carry and one conversion to float (None
-    becomes NaN); codes for the strings."""
+    """The columns of a view's observations, one row per key in the mapping's order.
+
+    The hot path of every cycle of a JSONL replay, a live run and a dry-run
+    (the engine's market arrays and the price guard read the columns): per
+    market, each observation's fields come out as one tuple in C
+    (`msgspec.structs.astuple`), are transposed in C (`zip`), and each number
+    field becomes a float array in one conversion (a field no observation has
+    is left NaN without converting anything). The same arrays as
+    `_columns_by_attributes`, bit for bit, at about a third of its cost; a
+    view holding objects other than the model's own classes is converted
+    that general way."""
+    n = len(obs)
+    if not n:
+        return _columns_by_attributes(at, obs)
+    keys = list(obs)
+    values = list(obs.values())
+    exs, coin_names, market_names = zip(*keys, strict=True)
+    try:
+        market = np.fromiter(map(_MARKET_CODE.__getitem__, market_names), np.int8, n)
+        ex = np.fromiter(map(_EXCHANGE_CODE.__getitem__, exs), np.int16, n)
+    except KeyError:  # a market or an exchange not of ours (a test's view)
+        return _columns_by_attributes(at, obs)
+    groups = []
+    for name, code in _MARKET_CODE.items():
+        rows = np.flatnonzero(market == code)
+        if not rows.size:
+            continue
+        group = [values[i] for i in rows.tolist()] if rows.size == 1 else list(
+            itemgetter(*rows.tolist())(values)
+        )
+        kinds = set(map(type, group))
+        cls = kinds.pop()
+        if kinds or not _struct_of(cls, name):  # not one model class for its market
+            return _columns_by_attributes(at, obs)
+        struct_fields: tuple[str, ...] = cls.__struct_fields__  # type: ignore[attr-defined]
+        groups.append((rows, name, struct_fields, group))
+    cat = tuple(dict.fromkeys(coin_names))
+    coin_code = dict(zip(cat, range(len(cat)), strict=True))
+    coin = np.fromiter(map(coin_code.__getitem__, coin_names), np.int32, n)
+    numbers = {name: np.full(n, np.nan) for name in NUMBER_FIELDS}
+    ts = np.zeros(n, dtype=np.int64)
+    symbol_of: list[Any] | None = None
+    for rows, name, names, group in groups:
+        fields = dict(zip(names, zip(*map(astuple, group), strict=True), strict=True))
+        ts[rows] = fields["ts"]
+        if fields["symbol"].count(None) != len(rows):
+            if symbol_of is None:
+                symbol_of = [None] * n
+            for i, s in zip(rows.tolist(), fields["symbol"], strict=True):
+                symbol_of[i] = s
+        for field in _MARKET_FIELDS[name]:
+            numbers[field][rows] = _floats(fields[field])
+    symbols: tuple[str, ...] = ()
+    symbol = np.full(n, -1, dtype=np.int32)
+    if symbol_of is not None:  # codes in order of first appearance, -1 for none
+        named = dict.fromkeys(symbol_of)
+        named.pop(None, None)
+        symbols = tuple(named)
+        symbol_code: dict[str | None, int] = dict(zip(symbols, range(len(symbols)), strict=True))
+        symbol_code[None] = -1
+        symbol = np.fromiter(map(symbol_code.__getitem__, symbol_of), np.int32, n)
+    return _Columns(
+        at=at,
+        exchanges=EXCHANGES,
+        coins=cat,
+        markets=MARKETS,
+        exchange=ex,
+        coin=coin,
+        market=market,
+        ts=ts,
+        symbols=symbols,
+        symbol=symbol,
+        **numbers,
+    )
+
+
+_STRUCTS: dict[tuple[type, str], bool] = {}
+
+
+def _struct_of(cls: type, market: str) -> bool:
+    """Whether `cls` is one of the model's observation Structs for `market`, with
+    every number field the market carries (what `_columns_of` reads by position)."""
+    got = _STRUCTS.get((cls, market))
+    if got is None:
+        got = _STRUCTS[(cls, market)] = (
+            issubclass(cls, Observation)
+            and getattr(cls, "market", None) == market
+            and set(_MARKET_FIELDS[market]) <= set(cls.__struct_fields__)
+        )
+    return got
+
+
+def _floats(values: tuple[float | int | None, ...]) -> np.ndarray | float:
+    """A field's values as floats, None as NaN (NaN alone when every one is None)."""
+    try:  # the common case, no None: one C loop
+        return np.fromiter(values, np.float64, len(values))
+    except TypeError:
+        if values.count(None) == len(values):
+            return math.nan
+        return np.array(values, dtype=np.float64)
+
+
+def _columns_by_attributes(at: int, obs: Mapping[Key, Observation]) -> _Columns:
+    """`_columns_of` the general way: per market, one pass of C-level attribute
+    reads of the fields it can carry and one conversion to float (None becomes
+    NaN); codes for the strings. Any objects with an observation's attributes
+    will do (the fast path needs the model's own classes); it is also what
+    tests/test_view_columns.py holds the fast path to, bit for bit."""
     keys = list(obs)
     values = list(obs.values())
     n = len(keys)
@@ -186,6 +307,33 @@ def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
         symbol=np.array(symbol, dtype=np.int32),
         **numbers,
     )
+
+
+# The key -> row index of the last columns asked (views never change one). A
+# recording's cycles keep their rows in the order the keys first appeared, so
+# from one cycle to the next the keys are mostly the very same rows: the index is
+# made again only when the categories or the codes differ.
+_last_index: tuple[tuple[Any, ...], dict[Key, int]] | None = None
+
+
+def _row_index_of(cols: ViewColumns) -> dict[Key, int]:
+    global _last_index
+    ex, co, mk = cols.exchanges, cols.coins, cols.markets
+    signature = (
+        ex, co, mk, cols.exchange.dtype.str, cols.coin.dtype.str, cols.market.dtype.str,
+        cols.exchange.tobytes(), cols.coin.tobytes(), cols.market.tobytes(),
+    )  # fmt: skip
+    last = _last_index
+    if last is not None and last[0] == signature:
+        return last[1]
+    rows = {
+        (ex[e], co[c], mk[m]): i
+        for i, (e, c, m) in enumerate(
+            zip(cols.exchange.tolist(), cols.coin.tolist(), cols.market.tolist(), strict=True)
+        )
+    }
+    _last_index = (signature, rows)
+    return rows
 
 
 def _opt(x: float) -> float | None:
@@ -332,33 +480,35 @@ class SnapshotView:
 
     def _row_index(self) -> dict[Key, int]:
         if self._rows is None:
-            cols = self.columns()
-            ex, co, mk = cols.exchanges, cols.coins, cols.markets
-            self._rows = {
-                (ex[e], co[c], mk[m]): i
-                for i, (e, c, m) in enumerate(
-                    zip(cols.exchange.tolist(), cols.coin.tolist(), cols.market.tolist(), strict=True)
-                )
-            }
+            self._rows = _row_index_of(self.columns())
         return self._rows
 
     @staticmethod
     def _make(cols: ViewColumns, i: int) -> Observation:
+        """Row `i` as an Observation, built without the checks: trusted, because a
+        view's columns hold only checked values (the columnar reader checks every
+        row as it reads it, docs/limits.md; `columns()` of a view comes from its
+        observations). `Observation.checked` of the same fields gives an equal
+        record (tests/test_view_columns.py); this is the one place that builds an
+        observation without it (tests/test_market_decode.py)."""
+        cls, names = _ROW_CLASSES[cols.markets[cols.market.item(i)]]
         fields: dict[str, Any] = {
-            "ts": int(cols.ts[i]),
-            "exchange": cols.exchanges[int(cols.exchange[i])],
-            "coin": cols.coins[int(cols.coin[i])],
-            "market": cols.markets[int(cols.market[i])],
+            "ts": cols.ts.item(i),
+            "exchange": cols.exchanges[cols.exchange.item(i)],
+            "coin": cols.coins[cols.coin.item(i)],
         }
         symbols = getattr(cols, "symbols", None)
         symbol = getattr(cols, "symbol", None)
-        if symbols is not None and symbol is not None and int(symbol[i]) >= 0:
-            fields["symbol"] = symbols[int(symbol[i])]
-        for name in NUMBER_FIELDS:
-            v = float(getattr(cols, name)[i])
-            if not math.isnan(v):
-                fields[name] = int(v) if name in ("next_funding_ts",) else v
-        return Observation.checked(**fields)
+        if symbols is not None and symbol is not None and (code := symbol.item(i)) >= 0:
+            fields["symbol"] = symbols[code]
+        for name in names:
+            v = getattr(cols, name).item(i)
+            if v == v:  # NaN is no value
+                fields[name] = v
+        nxt = fields.get("next_funding_ts")
+        if nxt is not None:
+            fields["next_funding_ts"] = int(nxt)
+        return cls(**fields)
 
     def _one(self, key: Key) -> Observation | None:
         if self._latest is not None:

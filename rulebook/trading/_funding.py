@@ -70,8 +70,11 @@ class FundingStep:
         total = 0.0
         log = self.log
         paid_to = self._after
-        held_from = t  # the earliest settlement an open leg can still be paid
-        perp = view.perp
+        # per held market, the earliest settlement an open leg of it can still be paid
+        # after (what the log keeps for it; of a market nothing holds, it keeps only
+        # what a position opened this cycle can need)
+        held_from: dict[tuple[str, str], int] = {}
+        shown = log.shown
         see = self.intervals.see
         for p in list(executor.positions.values()):
             coin = p.subject.coin
@@ -86,18 +89,19 @@ class FundingStep:
                     if not log.quiet(exchange, coin, after=after, upto=t):
                         total += self._settle_leg(executor, p, leg, t, t)
                         after = self.after(p, leg)
-                    if after < held_from:
-                        held_from = after
-                    # the interval in force now, watched for a change (inline: this
-                    # runs for every held perp leg every cycle)
-                    obs = perp(exchange, coin)
-                    if obs is not None:
-                        change = see(key, exchange, coin, obs.ts, obs.funding_interval_h)
+                    market = (exchange, coin)
+                    if after < held_from.get(market, t):
+                        held_from[market] = after
+                    # the interval in force now (the view's perp), watched for a change
+                    # (inline: this runs for every held perp leg every cycle)
+                    now = shown(exchange, coin)
+                    if now is not None:
+                        change = see(key, exchange, coin, now[0], now[1])
                         if change is not None:
                             self._events.append(TradeEvent("interval", change.text(), p.id))
                 elif leg.borrowed:
                     executor.accrue_borrow(p, leg, view, t)
-        self._forget(executor, held_from)
+        self._forget(executor, t, held_from)
         return total
 
     def settle_now(self, executor: Executor, position: PaperPosition, t: int) -> float:
@@ -151,11 +155,11 @@ class FundingStep:
             p.id,
         ))  # fmt: skip
 
-    def _forget(self, executor: Executor, held_from: int) -> None:
-        # Keep what the open legs can still be paid from (`held_from`: the earliest
-        # `after` of a held perp leg, or now); a position opened later is only paid
-        # settlements after its opening.
-        self.log.forget_before(held_from)
+    def _forget(self, executor: Executor, t: int, held_from: dict[tuple[str, str], int]) -> None:
+        # Keep, per market, what its open legs can still be paid from (`held_from`);
+        # of the others what a position opened now can be paid from: settlements
+        # after `t` (a position opened later is only paid settlements after its opening).
+        self.log.forget_before(t, keep=held_from)
         gone = self._paid_ids - executor.positions.keys()
         if gone:
             for key in [k for k in self._after if k[0] in gone]:

@@ -374,7 +374,25 @@ class Ledger:
 
     def record_opportunity(self, opportunity: OpportunityRecord) -> int:
         """A fired binding of a cycle and what became of it."""
-        return self._insert("opportunities", _row(opportunity))
+        try:
+            cur = self._db.conn.execute(
+                _INSERT_OPPORTUNITY, _opportunity_cells(self.path, opportunity)
+            )
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
+        return cur.lastrowid or 0
+
+    def record_opportunities(self, opportunities: Iterable[OpportunityRecord]) -> None:
+        """A cycle's opportunity records, in one batched statement, in their order (the
+        runtime's, at the end of its entries; inside the cycle's transaction, so a
+        crash leaves them with their cycle or not at all, as one by one)."""
+        rows = [_opportunity_cells(self.path, o) for o in opportunities]
+        if not rows:
+            return
+        try:
+            self._db.conn.executemany(_INSERT_OPPORTUNITY, rows)
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
 
     def record_opening(self, position: PaperPosition, t: int) -> int:
         """A new position; returns its id."""
@@ -476,7 +494,11 @@ class Ledger:
     def record_funding_payment(self, payment: FundingRecord) -> bool:
         """A funding payment, once: False, and nothing written, when the ledger already
         holds one for this (position, exchange, settlement time)."""
-        return self._insert("funding_payments", _row(payment), verb="insert or ignore") != 0
+        try:
+            cur = self._db.conn.execute(_INSERT_FUNDING, _funding_cells(self.path, payment))
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
+        return cur.rowcount == 1
 
     def record_borrow_charge(self, charge: BorrowCharge) -> int:
         """Interest charged on a borrowed spot leg."""
@@ -495,6 +517,16 @@ class Ledger:
         text = detail if isinstance(detail, str) else _json.dumps(detail, sort_keys=True)
         with self._atomic():
             self._insert("events", {"ts": ts or _now_ms(), "kind": kind, "detail": text})
+
+    def record_events(self, events: Iterable[tuple[str, str]], ts: int) -> None:
+        """Many events of one time (a cycle's, at its end), in their order, in one
+        batched statement: the same rows as `record_event` of each."""
+        ts = ts or _now_ms()  # as record_event
+        rows = [_cells(self.path, "events", {"ts": ts, "kind": k, "detail": d}) for k, d in events]
+        if not rows:
+            return
+        with self._atomic():
+            self._db.conn.executemany(_INSERT_EVENT, rows)
 
     # -- rulesets ----------------------------------------------------------------
     def record_ruleset(
@@ -613,9 +645,31 @@ class Ledger:
 _FIGURE_TABLES = frozenset({"opportunities"})
 
 
+# The JSON of a structured cell: sorted keys for a dict, strict (a non-finite number
+# raises). The same text as `json.dumps(v, sort_keys=..., allow_nan=False)`, whose
+# call with arguments builds an encoder each time.
+_ENCODE_SORTED = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
+_ENCODE = json.JSONEncoder(allow_nan=False).encode
+#: cells that need no look: every value of these exact types is stored as it is
+_PLAIN = frozenset({int, str, bool, type(None)})
+_PLAIN_OR_FLOAT = _PLAIN | {float}
+
+
 def _cells(path: Path, table: str, row: Mapping[str, Any]) -> list[Any]:
+    values = list(row.values())
+    if table != "events":
+        # Most rows hold only plain scalars and finite floats: seen at once, in C.
+        # (A sum of finite floats is finite unless it overflows, and then the walk
+        # below finds nothing to refuse: the same cells either way.)
+        kinds = set(map(type, values))
+        if kinds <= _PLAIN:
+            return values
+        if kinds <= _PLAIN_OR_FLOAT and math.isfinite(
+            sum([v for v in values if type(v) is float])
+        ):
+            return values
     out = []
-    for column, v in row.items():
+    for column, v in zip(row, values, strict=True):
         if isinstance(v, float) and not math.isfinite(v):
             if table in _FIGURE_TABLES:
                 v = None
@@ -625,26 +679,82 @@ def _cells(path: Path, table: str, row: Mapping[str, Any]) -> list[Any]:
                     "reach the ledger); the cycle was not written, nothing stored is lost"
                 )
         elif isinstance(v, dict | list | tuple):
-            try:
-                v = json.dumps(v, sort_keys=isinstance(v, dict), allow_nan=False)
-            except ValueError:
-                raise LedgerError(
-                    f"{path}: refused to write a non-finite number inside {table}.{column}; "
-                    "the cycle was not written, nothing stored is lost"
-                ) from None
+            v = _json_cell(path, table, column, v)
         elif table == "events" and column == "detail" and isinstance(v, str):
             v = mask_secrets(v)  # an event may quote an exchange error, a URL: no secret
         out.append(v)
     return out
 
 
+# The two rows a replay writes most (every changed opportunity, every funding
+# payment), prepared without the general path's walk: the same cells as
+# `_cells(path, table, _row(record))` (tests/test_ledger_rows.py checks it on
+# every kind of value, non-finite ones included), in the columns' fixed order.
+_INSERT_EVENT = "insert into events (ts, kind, detail) values (?, ?, ?)"
+_OPPORTUNITY_COLUMNS = tuple(f.name for f in fields(OpportunityRecord) if f.name != "id")
+_INSERT_OPPORTUNITY = (
+    f"insert into opportunities ({', '.join(_OPPORTUNITY_COLUMNS)})"
+    f" values ({', '.join('?' * len(_OPPORTUNITY_COLUMNS))})"
+)
+_FUNDING_COLUMNS = tuple(f.name for f in fields(FundingRecord) if f.name != "id")
+_INSERT_FUNDING = (
+    f"insert or ignore into funding_payments ({', '.join(_FUNDING_COLUMNS)})"
+    f" values ({', '.join('?' * len(_FUNDING_COLUMNS))})"
+)
 
+
+def _figure(v: Any) -> Any:
+    """An opportunity's figure: a non-finite one is stored as NULL (as `_cells` does)."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _json_cell(path: Path, table: str, column: str, v: Any) -> str:
+    try:
+        return _ENCODE_SORTED(v) if isinstance(v, dict) else _ENCODE(v)
+    except ValueError:
+        raise LedgerError(
+            f"{path}: refused to write a non-finite number inside {table}.{column}; "
+            "the cycle was not written, nothing stored is lost"
+        ) from None
+
+
+def _opportunity_cells(path: Path, o: OpportunityRecord) -> tuple[Any, ...]:
+    bindings = o.bindings
+    if isinstance(bindings, Mapping):
+        bindings = dict(bindings)
+    return (
+        o.cycle_ts, o.rule, _json_cell(path, "opportunities", "bindings", bindings), o.coin,
+        o.subject, _json_cell(path, "opportunities", "legs", o.legs), _figure(o.edge),
+        _figure(o.apr), _figure(o.fees), _figure(o.net_8h), _figure(o.confidence),
+        _figure(o.risk), _figure(o.amount), o.decision, o.reason, o.position_id,
+    )  # fmt: skip
+
+
+def _funding_cells(path: Path, f: FundingRecord) -> tuple[Any, ...]:
+    cells = (
+        f.position_id, f.exchange, f.coin, f.ts, f.rate, f.mark, f.size, f.amount,
+        f.interval_h, f.rate_source, f.mark_source,
+    )  # fmt: skip
+    for v in cells:
+        if isinstance(v, float | dict | list | tuple) and not (
+            isinstance(v, float) and math.isfinite(v)
+        ):
+            # a non-finite number (refused) or a structure: the general path says which
+            return tuple(_cells(path, "funding_payments", dict(zip(_FUNDING_COLUMNS, cells, strict=True))))
+    return cells
+
+
+_ROW_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _row(record: Any) -> dict[str, Any]:
     """A record's columns, without its id (the ledger assigns it)."""
-    row = {k: getattr(record, k) for k in record.__dataclass_fields__}
-    row.pop("id", None)
+    names = _ROW_FIELDS.get(type(record))
+    if names is None:
+        names = _ROW_FIELDS[type(record)] = tuple(
+            k for k in record.__dataclass_fields__ if k != "id"
+        )
+    row = {k: getattr(record, k) for k in names}
     return {k: dict(v) if isinstance(v, Mapping) else v for k, v in row.items()}
 
 

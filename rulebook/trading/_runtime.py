@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rulebook.engine import (
+    EIGHT_HOURS_S,
+    RISK_LEVELS,
     Book,
     OpenPosition,
     Opportunity,
@@ -235,10 +237,15 @@ class Runtime:
             )
             self._take_events()
             events, self._events = self._events, []
-            for e in events:
-                if e.kind in ("open", "close") or (e.kind == "risk" and e.position_id):
-                    continue  # the positions, orders and fills tables hold these
-                self.ledger.record_event(e.kind, e.text, ts=t)
+            self.ledger.record_events(
+                [
+                    (e.kind, e.text)
+                    for e in events
+                    # the positions, orders and fills tables hold these
+                    if not (e.kind in ("open", "close") or (e.kind == "risk" and e.position_id))
+                ],
+                ts=t,
+            )
         self._notify(events)
         return CycleReport(
             t, st.opportunities, st.opened, st.closed, funding, equity, len(ex.positions)
@@ -331,6 +338,7 @@ class Runtime:
                             if closing.closed:
                                 st.closed += 1
         recorded = self._recorded_opportunities
+        records: list[OpportunityRecord] = []  # written at once, after the loop
         for o in fired:
             if o.rule in alerting_rules:
                 for text in o.alerts:
@@ -358,55 +366,45 @@ class Runtime:
             binding = self._opportunity_key(o)
             seen[binding] = (decision, reason)
             if position_id or recorded.get(binding) != (decision, reason):
-                self._record_opportunity(o, decision, reason, position_id, t)
+                records.append(self._opportunity_record(o, decision, reason, position_id, t))
             if decision in ("cut", "blocked") or binding in self._risk_seen:
                 self._risk_note(o, binding, decision, reason)
-        for gone in recorded.keys() - seen.keys():
-            self._record_gone(gone, t)
+        # in the order they were recorded (a set difference's order changed from run
+        # to run with the strings' hash seed)
+        records.extend(_gone_record(k, t) for k in recorded if k not in seen)
+        self.ledger.record_opportunities(records)
         self._recorded_opportunities = seen
 
-    def _record_opportunity(
-        self,
+    @staticmethod
+    def _opportunity_record(
         o: Opportunity,
         decision: str | None,
         reason: str | None,
         position_id: int | None,
         t: int,
-    ) -> None:
-        # The spec section 10 figures, as dry-run --json shows them, plus
-        # what the executor made of the opportunity this cycle.
-        f = o.to_dict()
-        self.ledger.record_opportunity(
-            OpportunityRecord(
-                cycle_ts=t,
-                rule=o.rule,
-                bindings=o.bindings,
-                coin=o.coin,
-                subject=o.subject.kind if o.subject else None,
-                legs=[leg.to_dict() for leg in o.legs],
-                edge=_num(f["edge"]),
-                apr=_num(f["apr"]),
-                fees=_num(f["fees"]),
-                net_8h=_num(f["net_8h"]),
-                confidence=_num(f["confidence"]),
-                risk=None if f["risk"] is None else str(f["risk"]),
-                amount=o.amount,
-                decision=decision,
-                reason=reason,
-                position_id=position_id,
-            )
-        )
-
-    def _record_gone(self, key: OpportunityKey, t: int) -> None:
-        """A binding that fired until the previous cycle and no longer does."""
-        rule, bindings = key
-        self.ledger.record_opportunity(
-            OpportunityRecord(
-                cycle_ts=t, rule=rule, bindings=dict(bindings), coin=None, subject=None,
-                legs=[], edge=None, apr=None, fees=None, net_8h=None, confidence=None,
-                risk=None, amount=None, decision="gone", reason="no longer fired",
-                position_id=None,
-            )
+    ) -> OpportunityRecord:
+        """The spec section 10 figures, as dry-run --json shows them (`o.to_dict()`'s
+        values, read from the figures without the ones the ledger does not keep), plus
+        what the executor made of the opportunity this cycle."""
+        f = o.figures
+        subject = o.subject
+        return OpportunityRecord(
+            cycle_ts=t,
+            rule=o.rule,
+            bindings=o.bindings,
+            coin=subject.coin if subject else None,
+            subject=subject.kind if subject else None,
+            legs=[leg.to_dict() for leg in f.legs] if f else [],
+            edge=_num(f.edge) if f else None,
+            apr=_num(f.apr) if f else None,
+            fees=_num(f.fees) if f else None,
+            net_8h=_num(f.net(EIGHT_HOURS_S)) if f else None,
+            confidence=_num(f.confidence) if f else None,
+            risk=RISK_LEVELS[f.risk] if f else None,
+            amount=o.amount,
+            decision=decision,
+            reason=reason,
+            position_id=position_id,
         )
 
     def _risk_note(
@@ -549,6 +547,17 @@ class Runtime:
 
     def _write_pid(self, clear: bool = False) -> None:
         self.ledger.record_runner(None if clear else os.getpid())
+
+
+def _gone_record(key: OpportunityKey, t: int) -> OpportunityRecord:
+    """A binding that fired until the previous cycle and no longer does."""
+    rule, bindings = key
+    return OpportunityRecord(
+        cycle_ts=t, rule=rule, bindings=dict(bindings), coin=None, subject=None,
+        legs=[], edge=None, apr=None, fees=None, net_8h=None, confidence=None,
+        risk=None, amount=None, decision="gone", reason="no longer fired",
+        position_id=None,
+    )  # fmt: skip
 
 
 def _num(x: object) -> float | None:
