@@ -113,16 +113,23 @@ class SnapshotEnv:
     _arrays: MarketArrays | None = field(default=None, repr=False)
     _details: dict[Subject, FigureDetails] = field(default_factory=dict, repr=False)
     _reasons: dict[int, str] = field(default_factory=dict, repr=False)
+    #: coin tuples `arrays` was asked for and covers (a rule's, asked for per
+    #: open position), by id, each kept so that its id is not reused
+    _covered: dict[int, object] = field(default_factory=dict, repr=False)
 
     def arrays(self, coins: tuple[str, ...] | list[str]) -> MarketArrays:
         """The view as market arrays covering at least these coins."""
         mk = self._arrays
+        if mk is not None and self._covered.get(id(coins)) is coins:
+            return mk  # these very coins (a rule's) were covered already: arrays only grow
         if mk is None or any(c not in mk.coins for c in coins):
             index = dict(mk.coins) if mk is not None else {}
             for c in coins:
                 index.setdefault(c, len(index))
             mk = self._arrays = MarketArrays(self.view, index, self.config)
             self._reasons.clear()
+        if type(coins) is tuple:  # (a list could grow after)
+            self._covered[id(coins)] = coins  # kept, so that the id stays this object's
         return mk
 
     # -- why a datum is missing ------------------------------------------------------------
