@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from rulebook.market import Observation, Settlement, iter_jsonl
 from rulebook.market._checks import LIMITS
+from rulebook.market._jsonl import JsonObject, LineError, iter_objects
 from rulebook.market._model import (
     OBSERVATION_FIELDS,
     AnyObservation,
@@ -76,6 +77,27 @@ def test_the_whole_corpus_as_one_file_gives_the_same_line_numbers(tmp_path: Path
         (i, msg) for i, r in enumerate(rows, 1) for sev, msg in r["problems"] if sev == "error"
     ]
     assert errors == expected
+
+
+def test_the_converters_reader_reports_and_accepts_what_iter_jsonl_does(tmp_path: Path) -> None:
+    """One line reader: `iter_objects` (what `rulebook convert` reads JSONL through) gives
+    every report of `iter_jsonl`, with the same line numbers and words (an unknown key is
+    "kept" there rather than "ignored"), and for each valid line its JSON object as
+    written, which is the same record."""
+    rows = _corpus()
+    p = tmp_path / "all.jsonl"
+    p.write_text(
+        "".join(r["line"] + "\n" for r in rows) + "\n  \n" + "x" * 70_000 + "\n", encoding="utf-8"
+    )
+    typed = list(iter_jsonl(p))
+    objects = list(iter_objects(p, unknown="kept"))
+    want = [(e.line, e.severity, e.message.replace(" ignored (", " kept (")) for _, _, e in typed if e]
+    assert [(e.line, e.severity, e.message) for e in objects if isinstance(e, LineError)] == want
+    assert any("longer than" in m for _, _, m in want) and any(s == "warning" for _, s, _ in want)
+    good = [o for o in objects if isinstance(o, JsonObject)]
+    assert [(o.line, o.record) for o in good] == [(n, r) for n, r, _ in typed if r is not None]
+    lines = p.read_bytes().split(b"\n")
+    assert all(o.raw == lines[o.line - 1] and o.data == json.loads(o.raw) for o in good)
 
 
 def _fast(line: bytes) -> Observation | Settlement | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -16,6 +16,9 @@ from rich.text import Text
 from rulebook import _json
 
 from ._tables import Col, fit_table, print_fitted
+
+if TYPE_CHECKING:
+    from rulebook.report import Report
 
 __all__ = [
     "backtest_command",
@@ -119,7 +122,7 @@ def _breakdown_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def write_outputs(
-    report: dict[str, Any],
+    report: dict[str, Any] | Report,
     *,
     out: Console,
     err: Console,
@@ -128,20 +131,27 @@ def write_outputs(
     csv_dir: Path | None,
     wide: bool = False,
 ) -> None:
-    """Print the report (JSON or a summary) and write the HTML and CSV files asked for."""
+    """Print the report (JSON or a summary) and write the HTML and CSV files asked for.
+    A streamed `Report` is written as it is read (its long lists never in memory)."""
+    from rulebook.report import Report, iter_json
+
+    r = Report.of(report)
     if as_json:
-        print(_json.dumps(report, indent=2))  # strict: an undefined figure is null
+        # strict: an undefined figure is null; the bytes of _json.dumps(report, indent=2)
+        for piece in iter_json(r):
+            print(piece, end="")
+        print()
     elif as_json is not None:  # None: the caller printed already
-        print_report(out, report, wide)
+        print_report(out, r.head, wide)
     if html is not None:
         from rulebook.report import write_html
 
-        write_html(report, html)
+        write_html(r, html)
         err.print(f"wrote {html}", markup=False)
     if csv_dir is not None:
         from rulebook.report import write_csv
 
-        for p in write_csv(report, csv_dir):
+        for p in write_csv(r, csv_dir):
             err.print(f"wrote {p}", markup=False)
 
 
@@ -201,8 +211,9 @@ def report_command(
     csv_dir: Path | None,
     wide: bool = False,
 ) -> int:
-    """The same report for any ledger (a paper run's included). Reads only."""
-    from rulebook.report import build_report, read_ledger
+    """The same report for any ledger (a paper run's included). Reads only, in one
+    read transaction, a row at a time: memory does not grow with the ledger."""
+    from rulebook.report import ledger_report
     from rulebook.trading import LedgerError, LedgerReader
 
     try:
@@ -211,16 +222,18 @@ def report_command(
         err.print(f"error: {e}", markup=False)
         return 2
     try:
-        run = read_ledger(reader, leverage=leverage, source=f"ledger {db}")
+        # every pass of the report sees the same ledger, however many cycles a
+        # running runtime commits meanwhile
+        with reader.snapshot():
+            report = ledger_report(reader, leverage=leverage, source=f"ledger {db}")
+            if not report.head["cycles"]:
+                err.print(f"error: {db}: the ledger has no complete cycle yet", markup=False)
+                return 2
+            write_outputs(
+                report, out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir, wide=wide
+            )
     finally:
         reader.close()
-    if not run.equity:
-        err.print(f"error: {db}: the ledger has no complete cycle yet", markup=False)
-        return 2
-    write_outputs(
-        build_report(run), out=out, err=err, as_json=as_json, html=html, csv_dir=csv_dir,
-        wide=wide,
-    )  # fmt: skip
     return 0
 
 

@@ -43,14 +43,11 @@ from ._checks import LIMITS, check_coin
 from ._filetype import COLUMNAR_SUFFIXES, PARQUET_HINT, is_columnar
 from ._jsonl import (
     _FIELDS,
-    MAX_LINE_BYTES,
     LineError,
     Record,
-    _lines,
-    _parse_line,
     _short,
     _validate,
-    open_recording,
+    iter_objects,
 )
 from ._settlement import Settlement
 
@@ -1010,42 +1007,16 @@ def _separators_of(line: bytes) -> tuple[str, str]:
 def _jsonl_rows(
     path: str, result: ConvertResult, style: list[tuple[str, str]]
 ) -> Iterator[dict[str, Any]]:
-    """The valid lines of a JSONL file as their dicts; bad lines reported and skipped."""
-    warned: set[str] = set()
-    with open_recording(path) as fh:
-        for n, raw, size in _lines(fh, MAX_LINE_BYTES):
-            if raw is None:
-                result.problem(LineError(
-                    path, n, f"line of {size:,} bytes is longer than {MAX_LINE_BYTES:,}; skipped"
-                ))  # fmt: skip
-                continue
-            if not raw.strip():
-                continue
-            data, why = _parse_line(raw)
-            if why is not None:
-                result.problem(LineError(path, n, why))
-                continue
-            if not isinstance(data, dict):
-                result.problem(
-                    LineError(path, n, f"expected a JSON object, got {type(data).__name__}")
-                )
-                continue
-            for k in data.keys() - _FIELDS:
-                if k not in warned:
-                    warned.add(k)
-                    result.problem(LineError(
-                        path, n, f"unknown field {_short(k)} kept (reported once per file)",
-                        "warning",
-                    ))  # fmt: skip
-            try:
-                rec = _validate(data)
-            except msgspec.ValidationError as e:
-                result.problem(LineError(path, n, str(e)))
-                continue
-            if not style:
-                style.append(_separators_of(raw))
-            result.settlements += isinstance(rec, Settlement)
-            yield data
+    """The valid lines of a JSONL file as their dicts (integer spellings and unknown keys
+    as written); bad lines reported and skipped, as `iter_jsonl` reports them."""
+    for item in iter_objects(path, unknown="kept"):
+        if isinstance(item, LineError):
+            result.problem(item)
+            continue
+        if not style:
+            style.append(_separators_of(item.raw))
+        result.settlements += isinstance(item.record, Settlement)
+        yield item.data
 
 
 def _write_jsonl(path: Path, lines: Iterable[str]) -> int:

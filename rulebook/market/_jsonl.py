@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, repeat
 from pathlib import Path
-from typing import IO, Literal, TextIO, cast
+from typing import IO, Literal, NamedTuple, TextIO, cast
 
 import msgspec
 
@@ -27,9 +27,11 @@ from ._settlement import SETTLEMENT_FIELDS, Settlement, settlement_from
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "JsonObject",
     "LineError",
     "Record",
     "iter_jsonl",
+    "iter_objects",
     "open_recording",
     "read_jsonl",
     "read_settlements",
@@ -76,34 +78,63 @@ class LineError:
 MAX_LINE_BYTES = 64 * 1024
 
 
-def _lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None, int]]:
-    """``(number, line, length)`` per line; ``line`` is None when longer than ``limit``
-    (the converter's reader, `_columnar`, which needs each line's bytes).
+def _line_pieces(p: str, limit: int) -> Iterator[tuple[int, list[bytes]] | LineError]:
+    """The one reader of a JSONL file's lines, for both readers (`iter_jsonl`, and the
+    converter's `iter_objects`): a piece of the file at a time, ``(n, lines)`` with the
+    lines (without their newlines) numbered from ``n + 1``, or the report of a line
+    longer than ``limit``, which is skipped without being held.
 
-    A truncated .gz is an OSError (what callers report), not EOFError."""
-    try:
-        yield from _bounded_lines(fh, limit)
-    except EOFError as e:
-        raise OSError(f"compressed file ends early ({e})") from None
-
-
-def _bounded_lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    The file is read in pieces of ``limit`` bytes, so a line inside one piece is
+    shorter than the limit; only a line continued from the piece before can be longer.
+    A ``.gz`` file is decompressed as it is read; a truncated one is an OSError."""
     n = 0
-    while True:
-        raw = fh.readline(limit + 1)
-        if not raw:
-            return
-        n += 1
-        if raw.endswith(b"\n") or len(raw) <= limit:
-            yield n, raw, len(raw)
-            continue
-        size = len(raw)
-        while not raw.endswith(b"\n"):  # skip the rest of the line, a piece at a time
-            raw = fh.readline(limit)
-            if not raw:
+    # `carry` is the start of a line continued from the piece before; `skipping` is the
+    # size so far of one longer than the limit, whose bytes are dropped as they are read.
+    carry = b""
+    skipping = 0
+    with open_recording(p) as fh:
+        read = fh.read
+        while True:
+            try:
+                piece = read(limit)
+            except EOFError as e:  # a truncated .gz: what callers report as unreadable
+                raise OSError(f"compressed file ends early ({e})") from None
+            if not piece:
                 break
-            size += len(raw)
-        yield n, None, size
+            lines = piece.split(b"\n")
+            tail = lines.pop()  # the start of a line the next piece goes on with
+            if skipping or carry:
+                if not lines:  # no newline in this piece: the line goes on
+                    if skipping:
+                        skipping += len(tail)
+                    elif len(carry) + len(tail) > limit:
+                        skipping, carry = len(carry) + len(tail), b""
+                    else:
+                        carry += tail
+                    continue
+                first = lines[0]
+                if skipping or len(carry) + len(first) > limit:
+                    n += 1
+                    yield _too_long(p, n, (skipping or len(carry)) + len(first) + 1, limit)
+                    del lines[0]
+                else:
+                    lines[0] = carry + first
+                skipping, carry = 0, b""
+            if lines:
+                yield n, lines
+                n += len(lines)
+            if len(tail) > limit:  # pragma: no cover - a piece is at most `limit` bytes
+                skipping = len(tail)
+            else:
+                carry = tail
+    if skipping:
+        yield _too_long(p, n + 1, skipping, limit)
+    elif carry:
+        yield n, [carry]
+
+
+def _too_long(p: str, n: int, size: int, limit: int) -> LineError:
+    return LineError(p, n, f"line of {size:,} bytes is longer than {limit:,}; skipped")
 
 
 def _parse_line(data: bytes) -> tuple[object, str | None]:
@@ -121,6 +152,69 @@ def _parse_line(data: bytes) -> tuple[object, str | None]:
 
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
+
+
+class JsonObject(NamedTuple):
+    """A valid line read as JSON (the converter's item: it keeps the line's own spelling
+    of each value, and its unknown keys)."""
+
+    line: int
+    raw: bytes  # the line's bytes, without the newline
+    data: dict[str, object]  # the line's JSON object, as json.loads gives it
+    record: Record  # the record it is (the field-by-field checks passed)
+
+
+def _line_object(
+    p: str, n: int, raw: bytes, warned: set[str], unknown: str
+) -> Iterator[LineError | JsonObject]:
+    """One line read as JSON and checked field by field: the one place that says what is
+    wrong with a line (not JSON, not an object, an invalid record) or warns of its unknown
+    keys (each once per file, in ``warned``; ``unknown`` says what becomes of them), then
+    the line's object if it is valid. A blank line gives nothing."""
+    if not raw.strip():
+        return
+    data, problem = _parse_line(raw)
+    if problem is not None:
+        yield LineError(p, n, problem)
+        return
+    if not isinstance(data, dict):
+        yield LineError(p, n, f"expected a JSON object, got {type(data).__name__}")
+        return
+    for k in data.keys() - _FIELDS:
+        if k not in warned:
+            warned.add(k)
+            yield LineError(
+                p, n, f"unknown field {_short(k)} {unknown} (reported once per file)", "warning"
+            )
+    try:
+        record = _validate(data)
+    except msgspec.ValidationError as e:
+        yield LineError(p, n, str(e))
+        return
+    except RecursionError:  # pragma: no cover - json.loads fails first
+        yield LineError(p, n, "nested too deeply")
+        return
+    yield JsonObject(n, raw, data, record)
+
+
+def iter_objects(
+    path: str | os.PathLike[str], *, unknown: str = "kept", max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[LineError | JsonObject]:
+    """Each valid line's JSON object (`JsonObject`), or the report of a bad line, in file
+    order: the lines, bounds and messages of `iter_jsonl` (an unknown key's warning says
+    it is ``unknown``), for a reader that needs each line as written (`rulebook convert`
+    keeps integer spellings and unknown keys). Slower than `iter_jsonl`: every line goes
+    through ``json.loads``."""
+    p = str(path)
+    warned: set[str] = set()
+    for piece in _line_pieces(p, max_line_bytes):
+        if isinstance(piece, LineError):
+            yield piece
+            continue
+        n, lines = piece
+        for raw in lines:
+            n += 1
+            yield from _line_object(p, n, raw, warned, unknown)
 
 
 # one decoder for every kind of line: the class is chosen by the line's "market"
@@ -159,73 +253,33 @@ def iter_jsonl(
     """
     # Per piece, the lines are decoded by one C loop (map) and handed on by C
     # iterators (zip, chain): no Python frame runs per good line.
-    return chain.from_iterable(_pieces(path, max_line_bytes))
+    return chain.from_iterable(_pieces(str(path), max_line_bytes))
 
 
-def _pieces(path: str | os.PathLike[str], limit: int) -> Iterator[Iterable[Item]]:
+def _pieces(p: str, limit: int) -> Iterator[Iterable[Item]]:
     """The items of the file, a piece at a time."""
-    p = str(path)
     warned: set[str] = set()
     decode = _decode_record
-    n = 0
-    # The file is read in pieces of `limit` bytes, so a line inside one piece is
-    # shorter than the limit; only a line continued from the piece before can be
-    # longer. `carry` is such a line's start; `skipping` is the size so far of
-    # one longer than the limit, whose bytes are dropped as they are read.
-    carry = b""
-    skipping = 0
-    with open_recording(path) as fh:
-        read = fh.read
-        while True:
-            try:
-                piece = read(limit)
-            except EOFError as e:  # a truncated .gz: what callers report as unreadable
-                raise OSError(f"compressed file ends early ({e})") from None
-            if not piece:
-                break
-            lines = piece.split(b"\n")
-            tail = lines.pop()  # the start of a line the next piece goes on with
-            if skipping or carry:
-                if not lines:  # no newline in this piece: the line goes on
-                    if skipping:
-                        skipping += len(tail)
-                    elif len(carry) + len(tail) > limit:
-                        skipping, carry = len(carry) + len(tail), b""
-                    else:
-                        carry += tail
-                    continue
-                first = lines[0]
-                if skipping or len(carry) + len(first) > limit:
-                    n += 1
-                    size = (skipping or len(carry)) + len(first) + 1
-                    yield ((n, None, _too_long(p, n, size, limit)),)
-                    del lines[0]
-                else:
-                    lines[0] = carry + first
-                skipping, carry = 0, b""
-            try:
-                records = list(map(decode, lines))
-                good = all_hold(records)
-            except (msgspec.DecodeError, RecursionError):  # a ValidationError too; deep nesting
-                good = False
-            if good:
-                yield zip(range(n + 1, n + 1 + len(lines)), records, repeat(None))
-            else:  # a line of this piece is bad (rare): line by line, for its message
-                yield list(_line_by_line(p, n, lines, warned))
-            n += len(lines)
-            if len(tail) > limit:  # pragma: no cover - a piece is at most `limit` bytes
-                skipping = len(tail)
-            else:
-                carry = tail
-    if skipping:
-        n += 1
-        yield ((n, None, _too_long(p, n, skipping, limit)),)
-    elif carry:
-        yield _line_by_line(p, n, [carry], warned)
+    for piece in _line_pieces(p, limit):
+        if isinstance(piece, LineError):
+            yield ((piece.line, None, piece),)
+            continue
+        n, lines = piece
+        try:
+            records = list(map(decode, lines))
+            good = all_hold(records)
+        except (msgspec.DecodeError, RecursionError):  # a ValidationError too; deep nesting
+            good = False
+        if good:
+            yield zip(range(n + 1, n + 1 + len(lines)), records, repeat(None))
+        else:  # a line of this piece is bad (rare): line by line, for its message
+            yield list(_line_by_line(p, n, lines, warned))
 
 
 def _line_by_line(p: str, n: int, lines: list[bytes], warned: set[str]) -> Iterator[Item]:
-    """The items of lines numbered from ``n + 1``, each decoded on its own."""
+    """The items of lines numbered from ``n + 1``, each decoded on its own; a line the
+    typed decode rejects is read by `_line_object`, for its message (or that it is good
+    after all)."""
     decode = _decode_record
     for raw in lines:
         n += 1
@@ -235,41 +289,12 @@ def _line_by_line(p: str, n: int, lines: list[bytes], warned: set[str]) -> Itera
             record = None
         if record is not None and holds(record):
             yield n, record, None
-        else:
-            yield from _checked_line(p, n, raw, warned)
-
-
-def _too_long(p: str, n: int, size: int, limit: int) -> LineError:
-    return LineError(p, n, f"line of {size:,} bytes is longer than {limit:,}; skipped")
-
-
-def _checked_line(p: str, n: int, raw: bytes, warned: set[str]) -> Iterator[Item]:
-    """A line the typed decode rejected: a blank line, or a line to check field by field
-    for its message (or that it is good after all)."""
-    if not raw.strip():
-        return
-    data, problem = _parse_line(raw)
-    if problem is not None:
-        yield n, None, LineError(p, n, problem)
-        return
-    if not isinstance(data, dict):
-        yield n, None, LineError(p, n, f"expected a JSON object, got {type(data).__name__}")
-        return
-    for k in data.keys() - _FIELDS:
-        if k not in warned:
-            warned.add(k)
-            yield n, None, LineError(
-                p, n, f"unknown field {_short(k)} ignored (reported once per file)", "warning"
-            )
-    try:
-        record = _validate(data)
-    except msgspec.ValidationError as e:
-        yield n, None, LineError(p, n, str(e))
-        return
-    except RecursionError:  # pragma: no cover - json.loads fails first
-        yield n, None, LineError(p, n, "nested too deeply")
-        return
-    yield n, record, None
+            continue
+        for item in _line_object(p, n, raw, warned, "ignored"):
+            if isinstance(item, LineError):
+                yield n, None, item
+            else:
+                yield n, item.record, None
 
 
 def _short(key: str, limit: int = 40) -> str:

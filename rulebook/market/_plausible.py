@@ -23,6 +23,10 @@ A real move persists: a market whose new level holds for ``band.confirm``
 consecutive observations (each within the jump band of the one before, and
 plausible against the other venues) is accepted at that level.
 
+Each observation is judged when it is new. While it stays unchanged, a new
+level held back stays replaced; an observation rejected by the venue band is
+not checked again, so later cycles use it (docs/limits.md says so).
+
 The band is configurable (`[price_band]` in rulebook.toml; docs/limits.md).
 """
 
@@ -31,7 +35,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import numpy as np
@@ -105,10 +109,6 @@ def _coin_refs(
     return {coin: by_venue}
 
 
-def _floats(a: np.ndarray) -> list[float | None]:
-    return [None if math.isnan(x) else x for x in a.tolist()]
-
-
 def _median_rows(grid: np.ndarray) -> np.ndarray:
     """The median of each row's non-NaN values (NaN for none), as statistics.median
     takes it: the middle value, or the mean of the two middle ones."""
@@ -121,6 +121,37 @@ def _median_rows(grid: np.ndarray) -> np.ndarray:
         return np.where(k == 0, np.nan, np.where(k % 2 == 1, hi, (lo + hi) / 2.0))
 
 
+def _grown(a: np.ndarray, size: int, fill: Any) -> np.ndarray:
+    out = np.full(size, fill, dtype=a.dtype)
+    out[: a.size] = a
+    return out
+
+
+class _Codes:
+    """The guard's own codes for a category (exchange, coin or market names), stable
+    across views, and the translation of a view's codes into them (kept while the
+    view's categories stay the same: a columnar recording's are one tuple)."""
+
+    __slots__ = ("names", "code", "_last", "_map")
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.code: dict[str, int] = {}
+        self._last: tuple[str, ...] | None = None
+        self._map = np.zeros(0, dtype=np.intp)
+
+    def of(self, names: tuple[str, ...]) -> np.ndarray:
+        if names is not self._last and names != self._last:
+            code = self.code
+            for n in names:
+                if n not in code:
+                    code[n] = len(self.names)
+                    self.names.append(n)
+            self._map = np.array([code[n] for n in names], dtype=np.intp)
+            self._last = names
+        return self._map
+
+
 class PriceGuard:
     """Checks each cycle's view against the previous accepted prices and the other venues.
 
@@ -128,89 +159,169 @@ class PriceGuard:
     columns: a changed observation whose every price is well inside both
     bands is accepted there. Only the others (a price near or past a band, a
     market whose new level is held back) go through the checks one by one,
-    which word the rejections; so the verdicts are those of the checks alone.
+    which word the rejections; so the verdicts are those of the checks alone
+    (tests/test_price_guard_screen.py holds the checks as first written, one
+    observation at a time, and compares).
+
+    What the guard keeps per market lives in arrays indexed by a slot per
+    (exchange, coin, market), found from the view's codes with numpy: the
+    reference price of the accepted observation, the accepted observation
+    itself (or the view that holds it, made into an Observation only when a
+    rejection needs it), and a stamp of the last observation checked (its
+    identity in a view of observations, its time in a columnar view). So a
+    cycle in which nothing is near a band does no Python work per market.
     """
 
     #: how far inside a band the screen must find a price to accept it without
     #: the one-by-one check (the medians may differ from it in the last bit)
     MARGIN = 1e-9
 
+    _NONE, _BY_TIME, _BY_IDENTITY = 0, 1, 2  # what a market's stamp is
+
     def __init__(self, band: PriceBand | None = None) -> None:
         self.band = band or PriceBand()
-        #: the market's previous accepted observation: itself, or the view that holds it
-        self._accepted: dict[Key, Observation | SnapshotView] = {}
-        self._accepted_ref: dict[Key, float | None] = {}  # _reference of the accepted one
-        self._seen: dict[Key, object] = {}  # the last observation checked per market (a stamp)
-        self._rejected: dict[Key, Observation] = {}  # held-back new levels, by market
+        self._exchange, self._coin, self._market = _Codes(), _Codes(), _Codes()
+        self._table = np.full((0, 0, 0), -1, dtype=np.intp)  # (coin, exchange, market) -> slot
+        self._keys: list[Key] = []  # slot -> key
+        self._slot: dict[Key, int] = {}  # key -> slot
+        # per slot:
+        self._accepted_ref = np.zeros(0)  # _reference of the accepted one (NaN: none)
+        self._accepted = np.zeros(0, dtype=object)  # the accepted one, or the view holding it
+        self._seen_kind = np.zeros(0, dtype=np.int8)  # _NONE, _BY_TIME or _BY_IDENTITY
+        self._seen_ts = np.zeros(0, dtype=np.int64)  # the stamp _BY_TIME
+        self._seen_id = np.zeros(0, dtype=np.int64)  # the stamp _BY_IDENTITY: id() of ...
+        self._seen_obj = np.zeros(0, dtype=object)  # ... this observation, kept alive
+        # held-back new levels, by market (few)
+        self._rejected: dict[Key, Observation] = {}
         self._rejected_stamp: dict[Key, object] = {}
         self._streak: dict[Key, int] = {}
 
+    # -- the slots ---------------------------------------------------------------
+    def _slots(self, cols: ViewColumns) -> np.ndarray:
+        """Each row's slot (new markets get one)."""
+        ge = self._exchange.of(cols.exchanges)[cols.exchange]
+        gc = self._coin.of(cols.coins)[cols.coin]
+        gm = self._market.of(cols.markets)[cols.market]
+        shape = (len(self._coin.names), len(self._exchange.names), len(self._market.names))
+        if shape != self._table.shape:
+            table = np.full(shape, -1, dtype=np.intp)
+            old = self._table.shape
+            table[: old[0], : old[1], : old[2]] = self._table
+            self._table = table
+        slots: np.ndarray = self._table[gc, ge, gm]
+        new = np.flatnonzero(slots < 0)
+        if new.size:
+            fresh = np.arange(len(self._keys), len(self._keys) + new.size)
+            self._table[gc[new], ge[new], gm[new]] = fresh
+            slots[new] = fresh
+            ex, co, mk = self._exchange.names, self._coin.names, self._market.names
+            for e, c, m in zip(ge[new].tolist(), gc[new].tolist(), gm[new].tolist(), strict=True):
+                self._slot[(ex[e], co[c], mk[m])] = len(self._keys)
+                self._keys.append((ex[e], co[c], mk[m]))
+            self._grow(len(self._keys))
+        return slots
+
+    def _grow(self, size: int) -> None:
+        if size <= self._accepted_ref.size:
+            return
+        size = max(size, 2 * self._accepted_ref.size)
+        self._accepted_ref = _grown(self._accepted_ref, size, np.nan)
+        self._accepted = _grown(self._accepted, size, None)
+        self._seen_kind = _grown(self._seen_kind, size, self._NONE)
+        self._seen_ts = _grown(self._seen_ts, size, 0)
+        self._seen_id = _grown(self._seen_id, size, 0)
+        self._seen_obj = _grown(self._seen_obj, size, None)
+
+    def _ref_of(self, key: Key) -> float | None:
+        """The reference price of the market's accepted observation (None: none)."""
+        slot = self._slot.get(key)
+        if slot is None:
+            return None
+        ref = float(self._accepted_ref[slot])
+        return None if math.isnan(ref) else ref
+
     def _held(self, key: Key) -> Observation | None:
-        h = self._accepted.get(key)
+        slot = self._slot.get(key)
+        h = self._accepted[slot] if slot is not None else None
         if isinstance(h, SnapshotView):
             return h.get(*key)
-        return h
+        return cast("Observation | None", h)
 
+    # -- a cycle -------------------------------------------------------------------
     def check(self, view: SnapshotView) -> tuple[SnapshotView, list[Rejection]]:
         """The view to use this cycle (implausible observations replaced) and the rejections."""
         cols = view.columns()
-        keys = view.keys()
         held = view.held()
+        n = len(cols)
+        slots = self._slots(cols)
         # a stamp per market that changes when its observation does: the observation
-        # itself, or (columnar view, no objects) its own time
-        stamps: list[Any] = list(held) if held is not None else cols.ts.tolist()
-        seen = self._seen
+        # itself (its id, while the guard keeps it alive), or (a columnar view, no
+        # objects) its own time; a market last stamped the other way has changed
         if held is not None:
-            changed = [seen.get(k) is not s for k, s in zip(keys, stamps, strict=True)]
+            objs = np.fromiter(held, dtype=object, count=n)
+            ids = np.fromiter(map(id, held), dtype=np.int64, count=n)
+            changed = (self._seen_kind[slots] != self._BY_IDENTITY) | (self._seen_id[slots] != ids)
         else:
-            changed = [seen.get(k) != s for k, s in zip(keys, stamps, strict=True)]
+            changed = (self._seen_kind[slots] != self._BY_TIME) | (self._seen_ts[slots] != cols.ts)
         priced = cols.market != (cols.markets.index("borrow") if "borrow" in cols.markets else -1)
         ref = _references(cols)
-        plausible = self._screen(cols, keys, ref, priced)
+        candidates = changed & priced
+        fast = candidates & self._screen(cols, slots, ref, priced)
+        rejected = self._rejected
+        row_of: np.ndarray | None = None
+        if rejected:  # a held-back new level is always checked one by one
+            row_of = np.full(len(self._keys), -1, dtype=np.intp)
+            row_of[slots] = np.arange(n)
+            back = row_of[[self._slot[k] for k in rejected]]
+            fast[back[back >= 0]] = False
         rejections: list[Rejection] = []
         replaced: dict[Key, Observation | None] = {}
         refs: dict[str, dict[str, dict[str, list[float]]]] = {}  # per coin, when needed
-        rejected = self._rejected
-        candidates = np.asarray(changed, dtype=bool) & priced
-        fast = candidates & plausible
-        index = {k: i for i, k in enumerate(keys)} if rejected else {}
-        for key in rejected:  # a held-back new level is always checked one by one
-            at = index.get(key)
-            if at is not None:
-                fast[at] = False
-        accepted = np.flatnonzero(fast).tolist()
         for i in np.flatnonzero(candidates & ~fast).tolist():
-            key = keys[i]
+            slot = int(slots[i])
+            key = self._keys[slot]
             o = held[i] if held is not None else view.get(*key)
             assert o is not None
-            seen[key] = stamps[i]
+            self._seen_obj[slot] = o if held is not None else None
+            if held is not None:
+                self._seen_kind[slot], self._seen_id[slot] = self._BY_IDENTITY, id(o)
+            else:
+                self._seen_kind[slot], self._seen_ts[slot] = self._BY_TIME, cols.ts[i]
             coin = key[1]
             if coin not in refs:
                 refs[coin] = _coin_refs(cols, ref, priced, coin)
-            why = self._implausible(o, refs[coin])
+            why = self._implausible(o, refs[coin], self._ref_of(key))
             if rejected.get(key) is o:  # a new level held back (_confirms)
-                self._rejected_stamp[key] = stamps[i]
+                self._rejected_stamp[key] = o if held is not None else int(cols.ts[i])
             if why is None:
                 self._accept(key, o)
                 continue
             rejections.append(Rejection(o.exchange, o.coin, o.market, why))
             replaced[key] = self._held(key)
-        if accepted:
-            ks = [keys[i] for i in accepted]
-            seen.update(zip(ks, (stamps[i] for i in accepted), strict=True))
-            self._accepted.update(
-                zip(ks, (held[i] for i in accepted) if held is not None else [view] * len(ks),
-                    strict=True)
-            )  # fmt: skip
-            self._accepted_ref.update(zip(ks, _floats(ref[accepted]), strict=True))
-        if rejected:  # unchanged since the last cycle: the same verdict
+        rows = np.flatnonzero(fast)
+        if rows.size:  # accepted by the screen, all at once
+            at_slots = slots[rows]
+            if held is not None:
+                self._seen_kind[at_slots] = self._BY_IDENTITY
+                self._seen_id[at_slots] = ids[rows]
+                self._seen_obj[at_slots] = self._accepted[at_slots] = objs[rows]
+            else:
+                self._seen_kind[at_slots] = self._BY_TIME
+                self._seen_ts[at_slots] = cols.ts[rows]
+                self._seen_obj[at_slots] = None
+                self._accepted[at_slots] = view
+            self._accepted_ref[at_slots] = ref[rows]
+        if self._rejected_stamp:  # unchanged since the last cycle: the same verdict
+            if row_of is None:
+                row_of = np.full(len(self._keys), -1, dtype=np.intp)
+                row_of[slots] = np.arange(n)
             for key, stamp in self._rejected_stamp.items():
                 if key in replaced:
                     continue
-                at = index.get(key)
-                if at is None or changed[at]:
+                at = int(row_of[self._slot[key]])
+                if at < 0 or changed[at]:
                     continue
-                if stamps[at] is stamp if held is not None else stamps[at] == stamp:
+                if held[at] is stamp if held is not None else int(cols.ts[at]) == stamp:
                     replaced[key] = self._held(key)
         settlements = self._check_settlements(view, replaced, rejections)
         if not replaced and settlements is None:
@@ -233,7 +344,7 @@ class PriceGuard:
         )
 
     def _screen(
-        self, cols: ViewColumns, keys: list[Key], ref: np.ndarray, priced: np.ndarray
+        self, cols: ViewColumns, slots: np.ndarray, ref: np.ndarray, priced: np.ndarray
     ) -> np.ndarray:
         """Per row: every price well inside the venue band and the jump band."""
         band = self.band
@@ -242,14 +353,13 @@ class PriceGuard:
             return np.zeros(0, dtype=bool)
         prices = np.stack([cols.mark, cols.index, cols.bid, cols.ask])
         has_ref = priced & ~np.isnan(ref)
-        # one price per venue (the median of its markets' references), then the
-        # median over the coin's venues, as in _implausible
+        # one price per venue (the mean of its markets' references: their median, as
+        # a venue has at most a perp and a spot priced; a cell with more is left to
+        # the checks), then the median over the coin's venues, as in _implausible
         shape = (len(cols.coins), len(cols.exchanges))
         cell = cols.coin.astype(np.intp) * shape[1] + cols.exchange.astype(np.intp)
-        total = np.zeros(shape[0] * shape[1])
-        count = np.zeros(shape[0] * shape[1])
-        np.add.at(total, cell[has_ref], ref[has_ref])
-        np.add.at(count, cell[has_ref], 1.0)
+        total = np.bincount(cell[has_ref], weights=ref[has_ref], minlength=shape[0] * shape[1])
+        count = np.bincount(cell[has_ref], minlength=shape[0] * shape[1])
         with np.errstate(all="ignore"):
             venue = np.where(count > 0, total / count, np.nan).reshape(shape)
             venues = (count.reshape(shape) > 0).sum(axis=1)
@@ -258,29 +368,29 @@ class PriceGuard:
             checked = venues[cols.coin] - own >= band.min_venues
             off = np.abs(prices / median[cols.coin] - 1.0)
             ok_venue = ~checked | np.all(np.isnan(off) | (off <= band.venues - self.MARGIN), axis=0)
-        prev = self._previous(keys)
-        with np.errstate(all="ignore"):
+            prev = self._accepted_ref[slots]
             jump = np.abs(prices / prev - 1.0)
             within = np.isnan(jump) | (jump <= band.jump - self.MARGIN)
             ok_jump = np.isnan(prev) | np.all(within, axis=0)
-        screened: np.ndarray = ok_venue & ok_jump & ~(np.isnan(median[cols.coin]) & checked)
+        screened: np.ndarray = (
+            ok_venue & ok_jump & ~(np.isnan(median[cols.coin]) & checked) & (count[cell] <= 2)
+        )
         return screened
 
-    def _previous(self, keys: list[Key]) -> np.ndarray:
-        """The reference price of each row's previous accepted observation (NaN: none)."""
-        acc = self._accepted_ref
-        if not acc:
-            return np.full(len(keys), np.nan)
-        return np.array([acc.get(k) for k in keys], dtype=float)
-
     def _accept(self, key: Key, o: Observation) -> None:
-        self._accepted[key] = o
-        self._accepted_ref[key] = _reference(o)
+        slot = self._slot[key]
+        self._accepted[slot] = o
+        ref = _reference(o)
+        self._accepted_ref[slot] = np.nan if ref is None else ref
         self._rejected.pop(key, None)
         self._rejected_stamp.pop(key, None)
         self._streak.pop(key, None)
 
-    def _implausible(self, o: Observation, refs: dict[str, dict[str, list[float]]]) -> str | None:
+    def _implausible(
+        self, o: Observation, refs: dict[str, dict[str, list[float]]], ref: float | None
+    ) -> str | None:
+        """Why `o` is implausible (None: it is not); `ref` is the reference price of
+        the market's accepted observation."""
         band = self.band
         by_venue = refs.get(o.coin, {})
         if len(by_venue) - (o.exchange in by_venue) >= band.min_venues:
@@ -293,7 +403,6 @@ class PriceGuard:
                         f"{name} {value:g} is {_off(value, median):.0%} from the median "
                         f"{median:g} of {len(by_venue)} venues (band {band.venues:.0%})"
                     )
-        ref = self._accepted_ref.get(o.key)
         if ref is None:
             return None
         for name, value in _prices(o):
@@ -335,7 +444,7 @@ class PriceGuard:
                 perp = replaced[key]
                 ref = _reference(perp) if perp is not None else None
             else:
-                ref = self._accepted_ref.get(key)
+                ref = self._ref_of(key)
             if s.mark is not None and ref is not None and _off(s.mark, ref) > self.band.jump:
                 rejections.append(
                     Rejection(

@@ -4,10 +4,17 @@
     run = read_ledger(Ledger("paper.db"))
     report = build_report(run)            # the figures, JSON-ready (docs/backtest.md)
     write_html(report, "report.html")     # plots embedded as PNG: one file
-    write_csv(run, "out/")                # trades.csv, daily_equity.csv
+    write_csv(report, "out/")             # trades.csv, daily_equity.csv
+
+    with LedgerReader.open("paper.db") as reader, reader.snapshot():
+        report = ledger_report(reader)    # the same figures, read in passes (a Report)
+        for piece in iter_json(report):   # the same bytes as _json.dumps(build_report(...))
+            ...
 
 Every figure is a pure function of the run's records (`_figures`); the
-outputs only format them.
+outputs only format them. `build_report` holds every record in memory;
+`ledger_report` (`_stream`) reads a ledger's rows in passes and keeps only
+what does not grow with the ledger, and the writers take either.
 """
 
 from __future__ import annotations
@@ -42,18 +49,23 @@ from ._model import (
     PositionRecord,
     ReportInput,
 )
+from ._stream import ListSource, RunSource, stream_report
+from ._streamed import Report, iter_json
 
 if TYPE_CHECKING:
     from ._csv import write_csv
-    from ._html import render_html, write_html
-    from ._inputs import read_ledger
+    from ._html import iter_html, render_html, write_html
+    from ._inputs import LedgerSource, ledger_report, read_ledger
 
 # The ledger reader pulls in sqlite-utils and the trading stage, the HTML
 # writer matplotlib: loaded on first use.
 _LAZY = {
     "write_csv": "._csv",
+    "iter_html": "._html",
     "render_html": "._html",
     "write_html": "._html",
+    "LedgerSource": "._inputs",
+    "ledger_report": "._inputs",
     "read_ledger": "._inputs",
 }
 
@@ -74,10 +86,14 @@ __all__ = [
     "Drawdown",
     "EquityPoint",
     "FillRecord",
+    "LedgerSource",
     "LegRecord",
+    "ListSource",
     "PaymentRecord",
     "PositionRecord",
+    "Report",
     "ReportInput",
+    "RunSource",
     "Totals",
     "breakdown",
     "breakdown_by_position",
@@ -89,11 +105,15 @@ __all__ = [
     "daily_returns",
     "exposure_series",
     "finite",
+    "iter_html",
+    "iter_json",
+    "ledger_report",
     "max_drawdown",
     "read_ledger",
     "render_html",
     "sharpe",
     "sortino",
+    "stream_report",
     "totals",
     "write_csv",
     "write_html",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ._streamed import Report
 
 __all__ = ["write_csv"]
 
@@ -20,15 +23,17 @@ def _cell(v: Any) -> Any:
     return "" if v is None else v
 
 
-def write_csv(report: dict[str, Any], directory: str | os.PathLike[str]) -> list[Path]:
-    """Write trades.csv (one row per position) and daily_equity.csv; returns the paths."""
+def write_csv(report: dict[str, Any] | Report, directory: str | os.PathLike[str]) -> list[Path]:
+    """Write trades.csv (one row per position, written as read) and daily_equity.csv;
+    returns the paths."""
+    r = Report.of(report)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     trades = out / "trades.csv"
     with open(trades, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(TRADE_COLUMNS)
-        for p in report["positions"]:
+        for p in r.items("positions"):
             legs = "; ".join(f"{lg['side']} {lg['market']} {lg['exchange']}" for lg in p["legs"])
             row = dict(p)
             row["bindings"] = json.dumps(p["bindings"], sort_keys=True)
@@ -39,9 +44,7 @@ def write_csv(report: dict[str, Any], directory: str | os.PathLike[str]) -> list
     with open(daily, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(("day", "date", "equity"))
-        from datetime import UTC, datetime
-
-        for d in report["daily_equity"]:
+        for d in r.head["daily_equity"]:
             date = datetime.fromtimestamp(d["day"] / 1000, tz=UTC).strftime("%Y-%m-%d")
             w.writerow((d["day"], date, _cell(d["equity"])))
     return [trades, daily]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ._model import EquityPoint, FillRecord, PositionRecord, ReportInput
@@ -44,9 +44,11 @@ __all__ = [
     "fees_over_time",
     "daily_equity",
     "daily_returns",
+    "exposure_at",
     "exposure_series",
     "group_positions",
     "max_drawdown",
+    "running_sums",
     "sharpe",
     "sortino",
     "totals",
@@ -56,14 +58,15 @@ DAY_MS = 86_400_000
 _YEAR_DAYS = 365.0
 
 
-def daily_equity(points: Sequence[EquityPoint], initial: float) -> list[tuple[int, float]]:
+def daily_equity(points: Iterable[EquityPoint], initial: float) -> list[tuple[int, float]]:
     """(UTC day start in ms, equity at that day's last cycle), every day from the first
-    cycle's to the last's, a day without a cycle carrying the previous equity."""
-    if not points:
-        return []
+    cycle's to the last's, a day without a cycle carrying the previous equity.
+    `points` is read once (a list, or a ledger's cycles streamed)."""
     last_of_day: dict[int, float] = {}
     for p in points:
         last_of_day[p.ts // DAY_MS * DAY_MS] = p.equity
+    if not last_of_day:
+        return []
     first, last = min(last_of_day), max(last_of_day)
     out: list[tuple[int, float]] = []
     carried = initial
@@ -113,7 +116,8 @@ class Drawdown:
     trough_ts: int | None
 
 
-def max_drawdown(points: Sequence[EquityPoint]) -> Drawdown:
+def max_drawdown(points: Iterable[EquityPoint]) -> Drawdown:
+    """The largest fall from the running peak; `points` is read once."""
     best = Drawdown(0.0, 0.0, None, None)
     peak: EquityPoint | None = None
     for p in points:
@@ -137,16 +141,22 @@ def exposure_series(
         if p.closed_at is not None:
             events.append((p.closed_at, -1, p.gross))
     events.sort()
-    out: list[tuple[int, float, int]] = []
-    gross, count, i = 0.0, 0, 0
-    for t in sorted(times):
-        while i < len(events) and events[i][0] <= t:
-            _, sign, g = events[i]
+    return list(exposure_at(iter(events), sorted(times)))
+
+
+def exposure_at(
+    events: Iterator[tuple[int, int, float]], times: Iterable[int]
+) -> Iterator[tuple[int, float, int]]:
+    """`exposure_series` from its sorted events and sorted times, each read once."""
+    gross, count = 0.0, 0
+    event = next(events, None)
+    for t in times:
+        while event is not None and event[0] <= t:
+            _, sign, g = event
             gross += sign * g
             count += sign
-            i += 1
-        out.append((t, max(gross, 0.0), count))
-    return out
+            event = next(events, None)
+        yield t, max(gross, 0.0), count
 
 
 def capital_used(
@@ -336,15 +346,20 @@ def totals(run: ReportInput) -> Totals:
 
 def cumulative(items: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
     """Running sums of (time, amount) in time order, one point per time."""
-    out: list[tuple[int, float]] = []
+    return list(running_sums(sorted(items)))
+
+
+def running_sums(items: Iterable[tuple[int, float]]) -> Iterator[tuple[int, float]]:
+    """`cumulative` of items already sorted, read once: the sum after each time's last."""
     acc = 0.0
-    for t, a in sorted(items):
+    point: tuple[int, float] | None = None
+    for t, a in items:
         acc += a
-        if out and out[-1][0] == t:
-            out[-1] = (t, acc)
-        else:
-            out.append((t, acc))
-    return out
+        if point is not None and point[0] != t:
+            yield point
+        point = (t, acc)
+    if point is not None:
+        yield point
 
 
 def fees_over_time(fills: Sequence[FillRecord]) -> list[tuple[int, float]]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import base64
 import html
 import os
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render_html", "write_html"]
+from ._streamed import Report
+
+__all__ = ["iter_html", "render_html", "write_html"]
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;
@@ -100,31 +103,38 @@ def _totals(t: dict[str, Any]) -> str:
     return f"<table>{body}</table>"
 
 
-def _positions(ps: list[dict[str, Any]]) -> str:
-    out = []
+def _position(p: dict[str, Any]) -> str:
+    legs = ", ".join(f"{lg['side']} {lg['market']} {lg['exchange']}" for lg in p["legs"])
+    pays = "".join(
+        f"<tr><td>{_when(f['ts'])}</td><td class='l'>{_e(f['exchange'])}</td>"
+        f"<td>{f['rate'] * 100:.4f}%</td><td>{f['mark']:,.2f}</td><td>{_money(f['amount'])}</td>"
+        f"<td class='l muted'>{_e(f['source'] or '')}</td></tr>"
+        for f in p["funding_payments"]
+    )
+    pay_table = (
+        "<table><tr><th>settlement</th><th class='l'>venue</th><th>rate</th><th>mark</th>"
+        f"<th>amount</th><th class='l'>source</th></tr>{pays}</table>"
+        if pays
+        else "<p class='muted'>no funding payment</p>"
+    )
+    hold = "open" if p["hold_h"] is None else f"{p['hold_h']:.0f} h"
+    return (
+        f"<details><summary>#{p['id']} {_e(p['rule'])} {_e(p['coin'])} ({_e(legs)}), "
+        f"{_when(p['opened_at'])}, {hold}: pnl {_money(p['pnl'])} "
+        f"(funding {_money(p['funding'])}, fees {_money(p['fees'])}, price {_money(p['price'])}, "
+        f"borrow {_money(p['borrow'])}) <span class='muted'>{_e(p['close_reason'] or '')}</span>"
+        f"</summary>{pay_table}</details>"
+    )
+
+
+def _positions(ps: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """Each position's details, written as read."""
+    empty = True
     for p in ps:
-        legs = ", ".join(f"{lg['side']} {lg['market']} {lg['exchange']}" for lg in p["legs"])
-        pays = "".join(
-            f"<tr><td>{_when(f['ts'])}</td><td class='l'>{_e(f['exchange'])}</td>"
-            f"<td>{f['rate'] * 100:.4f}%</td><td>{f['mark']:,.2f}</td><td>{_money(f['amount'])}</td>"
-            f"<td class='l muted'>{_e(f['source'] or '')}</td></tr>"
-            for f in p["funding_payments"]
-        )
-        pay_table = (
-            "<table><tr><th>settlement</th><th class='l'>venue</th><th>rate</th><th>mark</th>"
-            f"<th>amount</th><th class='l'>source</th></tr>{pays}</table>"
-            if pays
-            else "<p class='muted'>no funding payment</p>"
-        )
-        hold = "open" if p["hold_h"] is None else f"{p['hold_h']:.0f} h"
-        out.append(
-            f"<details><summary>#{p['id']} {_e(p['rule'])} {_e(p['coin'])} ({_e(legs)}), "
-            f"{_when(p['opened_at'])}, {hold}: pnl {_money(p['pnl'])} "
-            f"(funding {_money(p['funding'])}, fees {_money(p['fees'])}, price {_money(p['price'])}, "
-            f"borrow {_money(p['borrow'])}) <span class='muted'>{_e(p['close_reason'] or '')}</span>"
-            f"</summary>{pay_table}</details>"
-        )
-    return "".join(out) or "<p>No position was opened.</p>"
+        empty = False
+        yield _position(p)
+    if empty:
+        yield "<p>No position was opened.</p>"
 
 
 def _sweep(sweep: dict[str, Any] | None) -> str:
@@ -149,43 +159,55 @@ def _sweep(sweep: dict[str, Any] | None) -> str:
     )
 
 
-def render_html(report: dict[str, Any], plots: bool = True) -> str:
+def iter_html(report: dict[str, Any] | Report, plots: bool = True) -> Iterator[str]:
+    """The page, in pieces: the head and the plots first, then a position at a time."""
     from ._plots import PLOTS
 
+    r = Report.of(report)
+    head = r.head
     images = ""
     if plots:
         for _key, (title, fn) in PLOTS.items():
-            data = base64.b64encode(fn(report)).decode("ascii")
+            data = base64.b64encode(fn(r)).decode("ascii")
             images += f'<img alt="{_e(title)}" src="data:image/png;base64,{data}">'
-    notes = "".join(f"<p class='note'>{_e(n)}</p>" for n in report["notes"])
+    notes = "".join(f"<p class='note'>{_e(n)}</p>" for n in head["notes"])
     look = (
-        f"<p class='look'><b>What the rules saw at each cycle:</b> {_e(report['lookahead'])}</p>"
-        if report.get("lookahead")
+        f"<p class='look'><b>What the rules saw at each cycle:</b> {_e(head['lookahead'])}</p>"
+        if head.get("lookahead")
         else "<p class='look'><b>What the rules saw:</b> the snapshots of the run itself "
         "(a paper run's live or recorded data).</p>"
     )
-    return (
+    yield (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>rulebook report</title><style>{_CSS}</style></head><body>"
-        f"<h1>rulebook report</h1><p class='muted'>{_e(report['source'])}: "
-        f"{_when(report['from'])} to {_when(report['to'])} UTC, {report['cycles']} cycles, "
-        f"leverage {report['leverage']:g}</p>{look}{notes}"
-        f"<h2>Totals</h2>{_totals(report['totals'])}"
+        f"<h1>rulebook report</h1><p class='muted'>{_e(head['source'])}: "
+        f"{_when(head['from'])} to {_when(head['to'])} UTC, {head['cycles']} cycles, "
+        f"leverage {head['leverage']:g}</p>{look}{notes}"
+        f"<h2>Totals</h2>{_totals(head['totals'])}"
         f"<h2>Plots</h2>{images}"
-        f"{_sweep(report.get('sweep'))}"
-        f"<h2>Per rule</h2>{_breakdown_table(report['per_rule'], 'rule')}"
-        f"<h2>Per coin</h2>{_breakdown_table(report['per_coin'], 'coin')}"
+        f"{_sweep(head.get('sweep'))}"
+        f"<h2>Per rule</h2>{_breakdown_table(head['per_rule'], 'rule')}"
+        f"<h2>Per coin</h2>{_breakdown_table(head['per_coin'], 'coin')}"
         f"<h2>Per venue</h2><p class='muted'>From each position's legs on the venue; "
         f"win rates are per position, so not split by venue.</p>"
-        f"{_breakdown_table(report['per_venue'], 'venue')}"
-        f"<h2>Positions, with their funding payments</h2>{_positions(report['positions'])}"
-        "</body></html>"
+        f"{_breakdown_table(head['per_venue'], 'venue')}"
+        f"<h2>Positions, with their funding payments</h2>"
     )
+    yield from _positions(r.items("positions"))
+    yield "</body></html>"
 
 
-def write_html(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+def render_html(report: dict[str, Any] | Report, plots: bool = True) -> str:
+    """The whole page as one string (`iter_html` joined)."""
+    return "".join(iter_html(report, plots))
+
+
+def write_html(report: dict[str, Any] | Report, path: str | os.PathLike[str]) -> Path:
+    """Write the page a piece at a time (memory does not grow with the positions)."""
     p = Path(path)
     if p.parent and not p.parent.exists():
         p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_html(report), encoding="utf-8")
+    with open(p, "w", encoding="utf-8") as fh:
+        for piece in iter_html(report):
+            fh.write(piece)
     return p

@@ -8,6 +8,7 @@ borrow interest negative, funding positive when received).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "PaymentRecord",
     "PositionRecord",
     "ReportInput",
+    "gross_notional",
 ]
 
 
@@ -34,6 +36,11 @@ class LegRecord:
     @property
     def pnl(self) -> float:
         return self.funding + self.fees + self.price + self.borrow
+
+
+def gross_notional(notionals: Iterable[float]) -> float:
+    """The sum of the legs' entry notionals, each counted positive."""
+    return sum(abs(n) for n in notionals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +78,7 @@ class PositionRecord:
     @property
     def gross(self) -> float:
         """Money in all legs at entry (what 1x margin reserves)."""
-        return sum(abs(leg.notional) for leg in self.legs)
+        return gross_notional(leg.notional for leg in self.legs)
 
     def open_at(self, t: int) -> bool:
         """Held after the cycle at t: opened at or before t, not closed by then."""

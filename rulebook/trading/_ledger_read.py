@@ -16,9 +16,10 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from rulebook.errors import RulebookError
 
@@ -285,12 +286,68 @@ class LedgerReader:
 
     def iter_positions(self) -> Iterator[PositionRecord]:
         """Every position by id, read a row at a time (memory does not grow with the
-        ledger: what `status --json` streams)."""
+        ledger: what `status --json` and reports stream)."""
         marks = self.marks()
         cur = self._conn.execute("select * from positions order by id")
         names = [d[0] for d in cur.description]
         for r in cur:
             yield _position(_marked(dict(zip(names, r, strict=True)), marks))
+
+    # -- streamed reads (reports: memory that does not grow with the ledger) ---------
+    @contextmanager
+    def snapshot(self) -> Iterator[LedgerReader]:
+        """One read transaction: every read inside sees the same ledger, even while a
+        runtime writes cycles (WAL). For a read-only reader (`LedgerReader.open`)."""
+        if self._conn.in_transaction:
+            yield self
+            return
+        self._conn.execute("begin")
+        try:
+            yield self
+        finally:
+            self._conn.rollback()  # nothing was written: ends the read transaction
+
+    def _iter(self, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+        cur = self._conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        for r in cur:
+            yield dict(zip(names, r, strict=True))
+
+    def iter_equity(self) -> Iterator[tuple[int, float]]:
+        """(ts, equity) of every cycle, as `cycles()` orders them, a row at a time."""
+        yield from self._conn.execute("select ts, equity from cycles order by ts, id")
+
+    def iter_leg_sizes(
+        self, by: Literal["opened", "closed"]
+    ) -> Iterator[tuple[int, list[tuple[float, float]]]]:
+        """(opened_at, [(size, entry_price) per leg]) of every position by opening time,
+        or (closed_at, ...) of the closed ones by closing time; a row at a time (what
+        a report's exposure needs, without building the positions)."""
+        sql = (
+            "select opened_at, legs from positions order by opened_at, id"
+            if by == "opened"
+            else "select closed_at, legs from positions where closed_at is not null"
+            " order by closed_at, id"
+        )
+        for t, legs in self._conn.execute(sql):
+            yield t, [(leg["size"], leg["entry_price"]) for leg in json.loads(legs)]
+
+    def iter_fill_amounts(self) -> Iterator[tuple[int, float, float, float]]:
+        """(ts, price, size, fee) of every fill, in `fills()`' order, a row at a time."""
+        yield from self._conn.execute("select ts, price, size, fee from fills order by ts, id")
+
+    def iter_funding_amounts(self) -> Iterator[tuple[int, float]]:
+        """(ts, amount) of every payment, in `funding_payments()`' order, a row at a time."""
+        yield from self._conn.execute(
+            "select ts, amount from funding_payments order by ts, exchange, id"
+        )
+
+    def iter_funding_payments(self, *, by_position: bool = False) -> Iterator[FundingRecord]:
+        """Every payment in settlement order (as `funding_payments()`), or with
+        `by_position` by position, then settlement, exchange; a row at a time."""
+        order = "position_id, ts, exchange, id" if by_position else "ts, exchange, id"
+        for r in self._iter(f"select * from funding_payments order by {order}"):
+            yield FundingRecord(**r)
 
     def latest_not_open(self, n: int) -> tuple[list[PositionRecord], int]:
         """The `n` positions not open (closed, or a live one in flight) with the highest
