@@ -13,9 +13,10 @@ write the same bytes for both.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -23,13 +24,18 @@ from rulebook import _json
 
 from ._build import STREAMED, finite
 
-__all__ = ["Report", "indented", "iter_json"]
+__all__ = ["Report", "Span", "indented", "iter_json"]
+
+
+#: (points, first ts, last ts) of a list, when the report knew it without reading it
+Span = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
 class Report:
     head: dict[str, Any]
     lists: Mapping[str, Callable[[], Iterator[dict[str, Any]]]]
+    spans: Mapping[str, Span] = field(default_factory=dict)
 
     @classmethod
     def of(cls, report: dict[str, Any] | Report) -> Report:
@@ -42,11 +48,24 @@ class Report:
 
     def items(self, key: str) -> Iterator[dict[str, Any]]:
         """The list `key`'s items, read now, each with non-finite floats as None."""
-        return (finite(x) for x in self.lists[key]())
+        return (_clean(x) for x in self.lists[key]())
 
     def to_dict(self) -> dict[str, Any]:
         """The whole report in memory (small reports and tests)."""
         return {k: (list(self.items(k)) if k in self.lists else v) for k, v in self.head.items()}
+
+
+_STRICT = json.JSONEncoder(allow_nan=False, check_circular=False)
+
+
+def _clean(item: dict[str, Any]) -> dict[str, Any]:
+    """`finite(item)`, the item itself when it holds no non-finite float: checked by
+    the C encoder (strict, compact, thrown away), far cheaper than rebuilding it."""
+    try:
+        _STRICT.encode(item)
+    except ValueError:
+        return finite(item)  # type: ignore[no-any-return]
+    return item
 
 
 def indented(value: Any, level: int = 0) -> str:
