@@ -59,13 +59,26 @@ _STRICT = json.JSONEncoder(allow_nan=False, check_circular=False)
 
 
 def _clean(item: dict[str, Any]) -> dict[str, Any]:
-    """`finite(item)`, the item itself when it holds no non-finite float: checked by
-    the C encoder (strict, compact, thrown away), far cheaper than rebuilding it."""
-    try:
-        _STRICT.encode(item)
-    except ValueError:
-        return finite(item)  # type: ignore[no-any-return]
+    """`finite(item)`, the item itself when it holds no non-finite float: a flat item's
+    values checked one by one, a nested one by the C encoder (strict, compact, thrown
+    away); both far cheaper than rebuilding it."""
+    for v in item.values():
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return finite(item)  # type: ignore[no-any-return]
+        elif isinstance(v, dict | list | tuple):
+            try:
+                _STRICT.encode(item)
+            except ValueError:
+                return finite(item)  # type: ignore[no-any-return]
+            return item
     return item
+
+
+def _flat(item: Any) -> bool:
+    return isinstance(item, dict) and not any(
+        isinstance(v, dict | list | tuple) for v in item.values()
+    )
 
 
 def indented(value: Any, level: int = 0) -> str:
@@ -74,6 +87,11 @@ def indented(value: Any, level: int = 0) -> str:
     pure-Python encoder whose closures form reference cycles on every call, garbage
     that only the cyclic collector frees, so a call per item piles it up for as long
     as the collector waits; this plain recursion leaves no cycle behind."""
+    if _flat(value) and value and all(isinstance(k, str) for k in value):
+        # one level of scalars: the C encoder, its item separator carrying the indent
+        inner = "\n" + "  " * (level + 1)
+        text = json.dumps(value, allow_nan=False, separators=("," + inner, ": "))
+        return "{" + inner + text[1:-1] + "\n" + "  " * level + "}"
     parts: list[str] = []
     _encode(value, level, parts)
     return "".join(parts)
