@@ -22,10 +22,18 @@ from hypothesis import strategies as st
 
 from rulebook._text import mask_secrets
 from rulebook.engine import evaluate
-from rulebook.lang import load_ruleset
+from rulebook.lang import Subject, load_ruleset
 from rulebook.market import ReplaySource
 from rulebook.trading import LedgerError
-from rulebook.trading._ledger import _cells, _funding_cells, _opportunity_cells, _row
+from rulebook.trading._book import PaperLeg, PaperPosition
+from rulebook.trading._ledger import (
+    _LEG_FIELDS,
+    _cells,
+    _funding_cells,
+    _opportunity_cells,
+    _position_update_cells,
+    _row,
+)
 from rulebook.trading._records import FundingRecord, OpportunityRecord
 from rulebook.trading._runtime import Runtime, _num
 
@@ -200,3 +208,63 @@ def test_the_runtimes_opportunity_record_reads_what_to_dict_gives() -> None:
             )
             compared += 1
     assert compared > 100
+
+
+leg_numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, 1e308, math.nan]),
+)
+
+
+@given(
+    st.lists(
+        st.builds(
+            PaperLeg,
+            exchange=st.sampled_from(["okx", "gate"]), market=st.sampled_from(["perp", "spot"]),
+            side=st.sampled_from(["long", "short"]), borrowed=st.booleans(),
+            size=leg_numbers, entry_price=leg_numbers, entry_fee=leg_numbers, mark=leg_numbers,
+            funding=leg_numbers, borrow=leg_numbers,
+            exit_price=st.one_of(st.none(), leg_numbers), exit_fee=leg_numbers,
+            next_funding_ts=st.one_of(st.none(), st.integers(0, 2**53)),
+            funding_rate=st.one_of(st.none(), leg_numbers),
+            borrow_rate_daily=st.one_of(st.none(), leg_numbers),
+            accrued_to=st.integers(0, 2**53),
+        ),  # fmt: skip
+        min_size=1,
+        max_size=2,
+    ),
+    st.one_of(leg_numbers, st.integers(1, 10**6)),
+    st.sampled_from(["open", "closed"]),
+    st.one_of(st.none(), st.text(max_size=8)),
+)
+def test_a_position_update_row_is_the_general_paths(
+    legs: list[PaperLeg], notional: float, status: str, reason: str | None
+) -> None:
+    p = PaperPosition(
+        id=7, rule_name="r", bindings={"coin": "SOL"}, ruleset_sha="x",
+        subject=Subject("carry", "SOL", ("okx",)), legs=legs, notional=notional,
+        opened_at=1, status=status, closed_at=None if status == "open" else 5,
+        close_reason=reason,
+    )  # fmt: skip
+
+    def before() -> tuple[str, Any]:  # the row record_positions built before
+        funding, fees, price, borrow = p.parts()
+        row = {
+            "legs": [{n: getattr(leg, n) for n in _LEG_FIELDS} for leg in p.legs],
+            "notional": p.notional, "status": p.status, "closed_at": p.closed_at,
+            "close_reason": p.close_reason, "pnl_funding": funding, "pnl_fees": fees,
+            "pnl_price": price, "pnl_borrow": borrow,
+            "pnl": funding + fees + price + borrow, "updated_at": 9,
+        }  # fmt: skip
+        try:
+            return "ok", (*_cells_before(PATH, "positions", row), p.id)
+        except LedgerError as e:
+            return "error", str(e)
+
+    def now() -> tuple[str, Any]:
+        try:
+            return "ok", tuple(_position_update_cells(PATH, p, 9))
+        except LedgerError as e:
+            return "error", str(e)
+
+    assert _same(now(), before())

@@ -61,3 +61,17 @@ def test_dry_run_of_a_recording_does_not_load_ccxt_or_the_ledger() -> None:
         "examples/binance-bybit-okx-btc-eth-2023-2024.jsonl", "--json",
     )
     assert not loaded & {"ccxt", "sqlite_utils", "apprise", "watchfiles", "rulebook.trading"}
+
+
+def test_a_replay_without_watch_or_notify_loads_no_live_notify_or_watch_library(tmp_path) -> None:
+    rec = tmp_path / "rec.jsonl"
+    example = ROOT / "examples" / "binance-bybit-okx-btc-eth-2023-2024.jsonl"
+    rec.write_text("".join(example.read_text().splitlines(keepends=True)[:60]))
+    loaded = loaded_by(
+        "run", "strategies/", "--paper", "--replay", str(rec), "--db", str(tmp_path / "p.db"),
+        "--no-watch",
+    )  # fmt: skip
+    assert {"rulebook.trading", "sqlite_utils", "numpy"} <= loaded  # it did run a replay
+    # ccxt is live only, apprise only with a [notify] channel, watchfiles only when
+    # watching, asyncio only for live settled rates
+    assert not loaded & {"ccxt", "apprise", "watchfiles", "asyncio"}

@@ -203,3 +203,46 @@ def test_a_row_index_is_reused_only_for_the_same_rows() -> None:
             o = lazy.get(*key)
             assert o is not None and o.key == key and o == odd.get(*key)
             assert (c.exchanges[c.exchange[i]], c.coins[c.coin[i]], c.markets[c.market[i]]) == key
+
+
+def _ref_before(o: Observation | None, market: str) -> float | None:
+    """What the paper executor marked a leg at before it read `prices`: from the
+    observation (`quote(...).ref`)."""
+    if o is None:
+        return None
+    if market == "perp":
+        return o.mark if o.mark is not None else o.mid()
+    ref = o.mid()
+    if ref is None:
+        ref = o.bid if o.bid is not None else o.ask
+    return ref
+
+
+def test_prices_are_the_observations_and_mark_legs_as_before() -> None:
+    """`view.prices(keys)` reads each key's (mark, bid, ask) without an observation; a
+    leg's mark made from them is the one made from `get`'s observation, for every key
+    (and keys the view lacks) of observation views, column views and an odd view."""
+    from rulebook.trading._paper import _ref_of
+
+    spot_without_ask = Observation.checked(ts=1_000_000_000_000, exchange="gate", coin="BTC",
+                                           market="spot", ask=60_001.0)  # fmt: skip
+    perp_without_mark = Observation.checked(ts=1_000_000_000_000, exchange="gate", coin="BTC",
+                                            market="perp", bid=59_990.0, ask=60_010.0)  # fmt: skip
+    odd = _odd_view()
+    odder = SnapshotView.from_observations(
+        [*odd.observations(), spot_without_ask, perp_without_mark], at=odd.at
+    )
+    compared = 0
+    for view in [*_views(), odd, odder]:
+        for v in (view, SnapshotView.from_columns(view.columns())):
+            keys = [(e, c, m) for e in view.exchanges() | {"gate", "bitget"}
+                    for c in view.coins() | {"SOL"} for m in ("perp", "spot", "borrow")]  # fmt: skip
+            got = v.prices(keys)
+            for key, prices in zip(keys, got, strict=True):
+                o = view.get(*key)
+                assert prices == ((None, None, None) if o is None else (o.mark, o.bid, o.ask))
+                if key[2] != "borrow":
+                    assert _ref_of(key[2], *prices) == _ref_before(o, key[2])
+                    compared += o is not None
+            assert v._made == {} or v._latest is not None  # no observation made for it
+    assert compared > 40

@@ -22,7 +22,6 @@ from rich.text import Text
 
 from rulebook.lang import Ruleset
 from rulebook.market import ReplaySource, SnapshotView
-from rulebook.reload import HotReload
 from rulebook.trading import (
     CycleReport,
     Executor,
@@ -87,10 +86,13 @@ def run_paper(
     runtime.discard_stale_halts()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda n, f: runtime.request_stop(signal.Signals(n).name))
-    reloader = HotReload(
-        paths, holder, config.ledger, notifier, echo=lambda text: err.print(text, markup=False)
-    )
+    reloader = None
     if watch:
+        from rulebook.reload import HotReload  # and watchfiles: only when watching
+
+        reloader = HotReload(
+            paths, holder, config.ledger, notifier, echo=lambda text: err.print(text, markup=False)
+        )
         reloader.start()
         shown = " ".join(str(p) for p in paths)
         err.print(f"reloading rules on save: watching {shown}", markup=False)
@@ -100,7 +102,8 @@ def run_paper(
         else:
             summary = _run_live(runtime, ruleset, err, run_for_s)
     finally:
-        reloader.stop()
+        if reloader is not None:
+            reloader.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
     if summary.halted:

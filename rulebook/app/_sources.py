@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -97,6 +96,8 @@ def live_views(runtime: Runtime, source: LiveSource, every_s: float) -> Iterator
     At start-up each held leg's history is asked once from its last paid
     settlement, so what settled while nothing ran is paid at its settled rate.
     """
+    import asyncio  # live only: a replay does not load it
+
     from rulebook.market import SettlementFetcher
 
     settled = SettlementFetcher(source)

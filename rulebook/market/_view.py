@@ -521,6 +521,28 @@ class SnapshotView:
             o = self._made[key] = self._make(self.columns(), i)
         return o
 
+    def prices(self, keys: Iterable[Key]) -> list[tuple[float | None, float | None, float | None]]:
+        """Each key's (mark, bid, ask), None where the view has no such figure or no such
+        market: what `get(*key)`'s observation holds, read without making one (a
+        columnar view's rows are read in place). What marking every held leg reads."""
+        if self._latest is not None:
+            latest = self._latest
+            return [
+                (None, None, None) if (o := latest.get(k)) is None else (o.mark, o.bid, o.ask)
+                for k in keys
+            ]
+        rows = self._row_index()
+        cols = self.columns()
+        mark, bid, ask = cols.mark, cols.bid, cols.ask
+        out: list[tuple[float | None, float | None, float | None]] = []
+        for k in keys:
+            i = rows.get(k)
+            if i is None:
+                out.append((None, None, None))
+            else:
+                out.append((_opt(mark.item(i)), _opt(bid.item(i)), _opt(ask.item(i))))
+        return out
+
     # -- raw observations -------------------------------------------------
     def get(self, exchange: str, coin: str, market: str) -> Observation | None:
         return self._one((exchange, coin, market))

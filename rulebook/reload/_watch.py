@@ -10,8 +10,10 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import watchfiles
+if TYPE_CHECKING:
+    import watchfiles
 
 __all__ = ["ReloadSettings", "RuleFileWatch"]
 
@@ -94,6 +96,8 @@ class RuleFileWatch:
         return self._relevant(path)
 
     def start(self) -> None:
+        import watchfiles  # noqa: F401 - loaded here, before the threads (see _watch)
+
         self._threads = [
             threading.Thread(target=self._watch, name="rulebook-watch", daemon=True),
             threading.Thread(target=self._settle, name="rulebook-reload", daemon=True),
@@ -122,6 +126,10 @@ class RuleFileWatch:
         return any(t.is_alive() for t in self._threads)
 
     def _watch(self) -> None:
+        # here, not at the top: `status` and a replay without --watch use the
+        # reload stage's functions and never watch (start() loaded it already)
+        import watchfiles
+
         s = self.settings
         try:
             changes_iter = watchfiles.watch(

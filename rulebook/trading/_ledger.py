@@ -29,9 +29,10 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -407,18 +408,8 @@ class Ledger:
         persist: the positions a cycle's payments or interest changed)."""
         # Only what can change after opening: the rule, bindings, subject and
         # opening time were written by record_opening and stay as they are.
-        values = []
-        for p in positions:
-            funding, fees, price, borrow = p.parts()
-            row = {
-                "legs": [{n: getattr(leg, n) for n in _LEG_FIELDS} for leg in p.legs],
-                "notional": p.notional, "status": p.status, "closed_at": p.closed_at,
-                "close_reason": p.close_reason, "pnl_funding": funding, "pnl_fees": fees,
-                "pnl_price": price, "pnl_borrow": borrow,
-                "pnl": funding + fees + price + borrow, "updated_at": t,
-            }  # fmt: skip
-            # the same checks as every other write: nothing non-finite is stored
-            values.append([*_cells(self.path, "positions", row), p.id])
+        # the same checks as every other write: nothing non-finite is stored
+        values = [_position_update_cells(self.path, p, t) for p in positions]
         if values:
             self._db.conn.executemany(_UPDATE_POSITION, values)
 
@@ -655,19 +646,20 @@ _PLAIN = frozenset({int, str, bool, type(None)})
 _PLAIN_OR_FLOAT = _PLAIN | {float}
 
 
+def _plain(values: Sequence[Any]) -> bool:
+    """Whether every value is a plain scalar or a finite float: stored as it is. Most
+    rows are, and this sees it at once, in C. (A sum of finite floats is finite unless
+    it overflows, and then `_cells`' walk finds nothing to refuse: the same cells.)"""
+    kinds = set(map(type, values))
+    return kinds <= _PLAIN or (
+        kinds <= _PLAIN_OR_FLOAT and math.isfinite(sum([v for v in values if type(v) is float]))
+    )
+
+
 def _cells(path: Path, table: str, row: Mapping[str, Any]) -> list[Any]:
     values = list(row.values())
-    if table != "events":
-        # Most rows hold only plain scalars and finite floats: seen at once, in C.
-        # (A sum of finite floats is finite unless it overflows, and then the walk
-        # below finds nothing to refuse: the same cells either way.)
-        kinds = set(map(type, values))
-        if kinds <= _PLAIN:
-            return values
-        if kinds <= _PLAIN_OR_FLOAT and math.isfinite(
-            sum([v for v in values if type(v) is float])
-        ):
-            return values
+    if table != "events" and _plain(values):
+        return values
     out = []
     for column, v in zip(row, values, strict=True):
         if isinstance(v, float) and not math.isfinite(v):
@@ -766,6 +758,40 @@ _UPDATE_POSITION = (
 )
 
 
+_LEG_VALUES = attrgetter(*_LEG_FIELDS)
+_UPDATE_COLUMNS = (
+    "legs", "notional", "status", "closed_at", "close_reason", "pnl_funding", "pnl_fees",
+    "pnl_price", "pnl_borrow", "pnl", "updated_at",
+)  # fmt: skip
+
+
+def _legs_json(path: Path, p: PaperPosition) -> str:
+    """A position's legs as stored: each leg's fields in order (a leg's fields are flat
+    scalars: dataclasses.asdict would deep-copy them), strict JSON."""
+    legs = [dict(zip(_LEG_FIELDS, _LEG_VALUES(leg), strict=True)) for leg in p.legs]
+    return _json_cell(path, "positions", "legs", legs)
+
+
+def _position_update_cells(path: Path, p: PaperPosition, t: int) -> list[Any]:
+    """The cells of `_UPDATE_POSITION` for `p`: what `_cells` makes of the row of what can
+    change after opening (tests/test_ledger_rows.py), then the id."""
+    funding, fees, price, borrow = p.parts()
+    values = (
+        _legs_json(path, p), p.notional, p.status, p.closed_at, p.close_reason, funding,
+        fees, price, borrow, funding + fees + price + borrow, t,
+    )  # fmt: skip
+    return [*_checked(path, "positions", _UPDATE_COLUMNS, values), p.id]
+
+
+def _checked(
+    path: Path, table: str, columns: tuple[str, ...], values: tuple[Any, ...]
+) -> Sequence[Any]:
+    """`values` as cells: as they are when plain, else `_cells` of them."""
+    if table != "events" and _plain(values):
+        return values
+    return _cells(path, table, dict(zip(columns, values, strict=True)))
+
+
 def _position_row(p: PaperPosition, now_ms: int) -> dict[str, Any]:
     return {
         "rule": p.rule_name,
@@ -778,8 +804,8 @@ def _position_row(p: PaperPosition, now_ms: int) -> dict[str, Any]:
             "exchanges": list(p.subject.exchanges),
         },
         # a leg's fields are flat scalars: read them directly (dataclasses.asdict
-        # deep-copies each value, and this runs for every open position every cycle)
-        "legs": [{name: getattr(leg, name) for name in _LEG_FIELDS} for leg in p.legs],
+        # deep-copies each value)
+        "legs": [dict(zip(_LEG_FIELDS, _LEG_VALUES(leg), strict=True)) for leg in p.legs],
         "notional": p.notional,
         "status": p.status,
         "opened_at": p.opened_at,

@@ -14,10 +14,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import apprise
+from typing import TYPE_CHECKING
 
 from rulebook._text import MaskingFilter, mask_secrets, mask_url, register_secret
+
+if TYPE_CHECKING:
+    import apprise
 
 __all__ = ["NotifyFailure", "Notifier"]
 
@@ -68,8 +70,15 @@ class Notifier:
         self.urls = list(urls)
         for url in self.urls:  # a URL carries its channel's token: never shown again
             register_secret(url)
-        self._apprise = apprise.Apprise()
-        self.bad_urls = [u for u in self.urls if not self._apprise.add(u)]
+        self._apprise: apprise.Apprise | None = None
+        self.bad_urls: list[str] = []
+        if self.urls:
+            # apprise takes about 0.15 s to import: a run without a channel (every
+            # replay without [notify]) does not pay it
+            import apprise
+
+            self._apprise = apprise.Apprise()
+            self.bad_urls = [u for u in self.urls if not self._apprise.add(u)]
         self.sent = 0
         self.failed = 0
         # failures not yet taken by `take_failures` (the reloader sends from its thread)
@@ -87,8 +96,10 @@ class Notifier:
 
     def send(self, kind: str, text: str) -> bool:
         """Notify; False when nothing was sent (kind not wanted, no channel, or failure)."""
-        if kind not in self.kinds or not self.enabled:
+        if kind not in self.kinds or not self.enabled or self._apprise is None:
             return False
+        import apprise  # loaded already: there is a channel
+
         why = ""
         try:
             with apprise.LogCapture(level=logging.WARNING) as captured:

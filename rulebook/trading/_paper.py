@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from rulebook.engine import resolve_taker_fee
-from rulebook.market import Observation, SnapshotView
+from rulebook.market import SnapshotView, mid_price
 
 from ._book import PaperLeg, PaperPosition
 from ._config import TradingConfig
@@ -213,19 +213,22 @@ class PaperExecutor:
     # -- step 2: mark to market ------------------------------------------------------
     def mark(self, view: SnapshotView) -> None:
         """Mark every open leg; a leg without a price keeps its last mark."""
-        refs: dict[tuple[str, str, str], float | None] = {}
         moved = self._marks  # the markets a leg's mark moved in: persist writes them
-        obs = view.get
-        for p in self._positions.values():
-            coin = p.subject.coin
-            for leg in p.legs:
-                key = (leg.exchange, coin, leg.market)
-                ref = refs.get(key, _UNSEEN)
-                if ref is _UNSEEN:
-                    ref = refs[key] = _ref(obs(*key), leg.market)
-                if ref is not None and ref != leg.mark:
-                    leg.mark = ref
-                    moved[key] = ref
+        held = [
+            (leg, (leg.exchange, p.subject.coin, leg.market))
+            for p in self._positions.values()
+            for leg in p.legs
+        ]
+        keys = list(dict.fromkeys(key for _, key in held))
+        # each market's prices read once, without an observation per market
+        refs = {
+            key: _ref_of(key[2], *prices) for key, prices in zip(keys, view.prices(keys), strict=True)
+        }
+        for leg, key in held:
+            ref = refs[key]
+            if ref is not None and ref != leg.mark:
+                leg.mark = ref
+                moved[key] = ref
 
     # -- step 3: closes --------------------------------------------------------------
     def close(
@@ -413,17 +416,15 @@ class PaperExecutor:
             self.ledger.record_cash(exchange, cash)
 
 
-_UNSEEN: Any = object()  # a market mark() has not looked up yet this cycle
-
-
-def _ref(o: Observation | None, market: str) -> float | None:
-    """What a leg is marked at: the perp's mark (else its mid), the spot's mid (else
-    the side there is); `quote(...).ref` without building a Quote."""
-    if o is None:
-        return None
+def _ref_of(
+    market: str, mark: float | None, bid: float | None, ask: float | None
+) -> float | None:
+    """What a leg is marked at, from its market's (mark, bid, ask): the perp's mark
+    (else its mid), the spot's mid (else the side there is); `quote(...).ref` without
+    an observation or a Quote (tests/test_trading_lean_book.py compares the two)."""
+    if bid is not None and ask is not None:
+        mid: float = mid_price(bid, ask)
+        return mark if market == "perp" and mark is not None else mid
     if market == "perp":
-        return o.mark if o.mark is not None else o.mid()
-    ref = o.mid()
-    if ref is None:
-        ref = o.bid if o.bid is not None else o.ask
-    return ref
+        return mark
+    return bid if bid is not None else ask
