@@ -1,9 +1,11 @@
-"""`check_exit` compiles a rule's exit clause once and keeps it with the rule.
+"""`check_exit` compiles a rule's exit clause once and keeps it with the rule; its arrays too.
 
 The runtime checks the clause of every open position every cycle; the tape
 (the clause's post-order) is made on the rule's first check and reused, and a
 reloaded rule (a new object, or a rule whose clause is another object) gets a
 tape of its own. The answers are those of a tape made afresh for each check.
+The snapshot's arrays are looked up once per rule's coins, not coin by coin
+per check.
 """
 
 from __future__ import annotations
@@ -83,3 +85,17 @@ def test_a_reloaded_rule_gets_its_own_tape() -> None:
     swapped = dataclasses.replace(old, exit_when=new.exit_when, derived=dict(old.derived))
     assert check_exit(swapped, b, env, PositionValues(0.0, 0.0, 1.0)).close is True
     assert _exit.exit_tape(swapped) is not _exit.exit_tape(old)
+
+
+def test_the_arrays_cover_every_rules_coins_as_they_are_asked_for() -> None:
+    env = SnapshotEnv(_view())
+    sol = ("SOL",)
+    first = env.arrays(sol)
+    assert env.arrays(sol) is first  # the same coins: no new arrays
+    both = ("SOL", "ETH")
+    wider = env.arrays(both)
+    assert {"SOL", "ETH"} <= wider.coins.keys() and env.arrays(both) is wider
+    assert env.arrays(sol) is wider  # still covered by the wider arrays
+    more = env.arrays(["DOGE"])  # a list is checked coin by coin, every time
+    assert {"SOL", "ETH", "DOGE"} <= more.coins.keys()
+    assert env.arrays(both) is more and env.arrays(["DOGE"]) is more

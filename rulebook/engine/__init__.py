@@ -13,7 +13,7 @@ from __future__ import annotations
 from ._decide import MIN_TRADE, Book, Decision, DecisionKind, OpenPosition, RiskBudget, position_key
 from ._env import PositionValues, SnapshotEnv, SubjectFigures, TakerFee
 from ._evaluate import Evaluation, Opportunity, Skipped, decide, evaluate, figure_notes
-from ._exit import ExitCheck, check_exit
+from ._exit import ExitCheck, check_exit, check_exits
 from ._fees import DEFAULT_TAKER_FEES, EngineConfig, resolve_taker_fee
 from ._metrics import EIGHT_HOURS_S, RISK_LEVELS, Leg, apr
 
@@ -39,6 +39,7 @@ __all__ = [
     "TakerFee",
     "apr",
     "check_exit",
+    "check_exits",
     "decide",
     "evaluate",
     "figure_notes",

@@ -173,16 +173,23 @@ class RiskBudget:
         kinds: list[DecisionKind] = _KIND_OF[code].tolist()
         reasons: list[str | None] = [None] * n
         taken = amounts.tolist()
-        codes, opened_by, key_list = code.tolist(), opener.tolist(), keys.tolist()
-        # (lists, not array items: an array's item costs a Python object each read)
-        for i in np.flatnonzero(code).tolist():
-            c = codes[i]
-            if c == 2:
-                who = _opened_here(rules[opened_by[i]])
-                reasons[i] = f"a position on {subjects[i].describe()} is already open ({who})"
-            elif c == 1:
-                who = held[key_list[i]]
-                reasons[i] = f"a position on {subjects[i].describe()} is already open ({who})"
+        # already open (most of the entries not opened): worded in C-level maps
+        # over the entries' lists (an array's item costs a Python object a read)
+        again = np.flatnonzero(code == 2).tolist()
+        if again:
+            rule_of = map(rules.__getitem__, opener[again].tolist())
+            texts = map(
+                _ALREADY_OPEN.format,
+                map(_describe, _take(subjects, again)),
+                map(_opened_here, rule_of),
+            )
+            for i, text in zip(again, texts, strict=True):
+                reasons[i] = text
+        for i in np.flatnonzero((code == 1) | (code >= 3)).tolist():
+            c = int(code[i])
+            if c == 1:
+                who = held[int(keys[i])]
+                reasons[i] = _ALREADY_OPEN.format(subjects[i].describe(), who)
             elif c == 3:
                 reasons[i] = f"the hedge amount {_money(taken[i])} is not positive"
             else:
@@ -235,7 +242,7 @@ class RiskBudget:
                 add((
                     "already_open",
                     amount,
-                    f"a position on {subject.describe()} is already open ({who})",
+                    _ALREADY_OPEN.format(subject.describe(), who),
                 ))
                 continue
             if min_confidence is not None and confidence < min_confidence:
@@ -284,6 +291,21 @@ class RiskBudget:
             count += 1
         self.exposure, self.count = exposure, count
         return out
+
+
+#: the already_open reason: the subject's description and who holds it
+_ALREADY_OPEN = "a position on {} is already open ({})"
+_describe = Subject.describe
+
+
+def _take(seq: Sequence[Subject], positions: list[int]) -> Iterable[Subject]:
+    """`seq[i]` for each position: the sequence's own `take` if it has one
+    (the engine's subjects of bindings read each binding only then)."""
+    take = getattr(seq, "take", None)
+    if take is not None:
+        got: Iterable[Subject] = take(positions)
+        return got
+    return [seq[i] for i in positions]
 
 
 @functools.lru_cache(maxsize=4096)

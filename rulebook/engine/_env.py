@@ -7,9 +7,10 @@ net) call the same `_metrics` functions the evaluator calls on arrays.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from rulebook.lang import Subject
+from rulebook.lang import Ruleset, Subject
 from rulebook.market import Observation, SnapshotView
 
 from . import _metrics as M
@@ -110,19 +111,52 @@ class SnapshotEnv:
 
     view: SnapshotView
     config: EngineConfig = field(default_factory=EngineConfig)
+    #: the coin codes to make the arrays with first (a ruleset's, `for_ruleset`):
+    #: `evaluate(..., env=env)` then reads the very arrays the exit checks read
+    coins: Mapping[str, int] | None = field(default=None, repr=False)
     _arrays: MarketArrays | None = field(default=None, repr=False)
     _details: dict[Subject, FigureDetails] = field(default_factory=dict, repr=False)
     _reasons: dict[int, str] = field(default_factory=dict, repr=False)
+    #: coin tuples `arrays` was asked for and covers (a rule's, asked for per
+    #: open position), by id, each kept so that its id is not reused
+    _covered: dict[int, object] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def for_ruleset(
+        cls, view: SnapshotView, ruleset: Ruleset, config: EngineConfig | None = None
+    ) -> SnapshotEnv:
+        """An env whose arrays are coded as `evaluate` codes this ruleset's: a
+        runtime cycle's exit checks and its evaluation then share one set of
+        market arrays (and the lookups and figures made on them)."""
+        from ._evaluator import plan  # the plan is the evaluator's
+
+        return cls(view, config or EngineConfig(), coins=plan(ruleset).coins)
+
+    def shared_arrays(self, coins: Mapping[str, int]) -> MarketArrays | None:
+        """The env's arrays if they are coded exactly as `coins` (made now if
+        none yet and this env was made for those codes); else None."""
+        mk = self._arrays
+        if mk is None:
+            if self.coins is not coins and self.coins != coins:
+                return None
+            mk = self._arrays = MarketArrays(self.view, dict(coins), self.config)
+            self._reasons.clear()
+            return mk
+        return mk if mk.coins == coins else None
 
     def arrays(self, coins: tuple[str, ...] | list[str]) -> MarketArrays:
         """The view as market arrays covering at least these coins."""
         mk = self._arrays
+        if mk is not None and self._covered.get(id(coins)) is coins:
+            return mk  # these very coins (a rule's) were covered already: arrays only grow
         if mk is None or any(c not in mk.coins for c in coins):
-            index = dict(mk.coins) if mk is not None else {}
+            index = dict(mk.coins) if mk is not None else dict(self.coins or {})
             for c in coins:
                 index.setdefault(c, len(index))
             mk = self._arrays = MarketArrays(self.view, index, self.config)
             self._reasons.clear()
+        if type(coins) is tuple:  # (a list could grow after)
+            self._covered[id(coins)] = coins  # kept, so that the id stays this object's
         return mk
 
     # -- why a datum is missing ------------------------------------------------------------

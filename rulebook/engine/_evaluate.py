@@ -340,6 +340,7 @@ def evaluate(
     *,
     include_unfired: bool = False,
     explain: bool = False,
+    env: SnapshotEnv | None = None,
 ) -> Evaluation:
     """Evaluate every rule and binding over `view` and decide the entries.
 
@@ -351,10 +352,17 @@ def evaluate(
     values: the same evaluation, run with a trace.
 
     Each rule is evaluated over all its bindings at once (`_evaluator`).
+    `env`, the cycle's `SnapshotEnv.for_ruleset(view, ruleset, config)`, lets
+    the evaluation read the market arrays the exit checks made (or make them
+    for them); any other env, or another view or config, is not used.
     """
-    env = SnapshotEnv(view, config or EngineConfig())
     p = plan(ruleset)
-    market = MarketArrays(view, p.coins, env.config)
+    market = None
+    if env is not None and env.view is view and (config is None or config == env.config):
+        market = env.shared_arrays(p.coins)
+    if market is None or env is None:
+        env = SnapshotEnv(view, config or EngineConfig())
+        market = MarketArrays(view, p.coins, env.config)
     out = _Collector(env, market)
     # Without --all or --explain every listed entry fired: they are sorted and
     # decided on the arrays, and each Opportunity is built once, decided
@@ -414,6 +422,12 @@ class _SubjectsOf(Sequence[Subject]):
 
     def __iter__(self) -> Iterator[Subject]:
         return map(_subject_of, self.bindings)
+
+    def take(self, positions: list[int]) -> Iterator[Subject]:
+        """The subjects at `positions`, read with the loop in C."""
+        if len(positions) == 1:
+            return map(_subject_of, [self.bindings[positions[0]]])
+        return map(_subject_of, itemgetter(*positions)(self.bindings))
 
 
 _subject_of = attrgetter("subject")

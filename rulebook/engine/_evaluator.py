@@ -27,7 +27,7 @@ values, in evaluation order: `--explain` is this evaluator with a trace.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,14 +94,14 @@ class Batch:
     array over the batch, or an int for a batch of one. `subject` the
     subject's codes the same way. `keys` names each slot's codes (see
     `Subjects.key`). `position` the open position's values (`exit when`
-    only): held, pnl, collected.
+    only): held, pnl, collected; floats for a batch of one, else arrays.
     """
 
     n: int
     vars: list[np.ndarray | int]
     keys: list[Hashable]
     subject: Subjects | None
-    position: dict[str, float] | None = None
+    position: Mapping[str, float | np.ndarray] | None = None
     #: division node -> its number k in the rule (reason code DIV_ZERO - k)
     divisions: dict[ir.Expr, int] = field(default_factory=dict)
     #: a sub-batch (the short-circuit of `and`/`or`): the bindings of this
@@ -301,7 +301,10 @@ class _Run:
         if isinstance(e, ir.PositionValue):
             if self.batch.position is None:
                 raise ValueError(f"'{e.name}' is known only in `exit when`")
-            return V(float(self.batch.position[e.name]))
+            value = self.batch.position[e.name]
+            if isinstance(value, np.ndarray):  # one per binding (`held_batch`)
+                return _take(V(value), self.batch.positions)
+            return V(float(value))
         raise TypeError(f"cannot evaluate {type(e).__name__}")
 
     def tape(self, t: Tape, trace: bool = False) -> tuple[V, list[V] | None]:
@@ -680,3 +683,40 @@ def single(rule: CompiledRule, binding: Binding, mk: MarketArrays, position: dic
         b = EX_INDEX[s.exchanges[1]] if s.kind == "spread" else None
         subject = Subjects(s.kind, c, a, b, (c, a, b))
     return Batch(1, codes, [int(c) for c in codes], subject, position)
+
+
+def held_batch(
+    rule: CompiledRule,
+    bindings: list[Binding],
+    mk: MarketArrays,
+    position: Mapping[str, np.ndarray],
+) -> Batch:
+    """A batch of several bindings of one rule (open positions' exit checks):
+    each binding's codes as `single` gives them, as arrays, keyed by their
+    contents (so that lookups and figures are shared only with the same codes)."""
+    def codes_of(values: list[int]) -> tuple[np.ndarray, Hashable]:
+        return np.array(values, dtype=np.intp), ("held", tuple(values))
+
+    slots = [
+        codes_of([EX_INDEX[b.values[i]] if t == "Exchange" else mk.coin_code(b.values[i])
+                  for b in bindings])
+        for i, t in enumerate(rule.var_types)
+    ]  # fmt: skip
+    subject = None
+    if rule.subject_kind is not None:
+        subs = [b.subject for b in bindings]
+        assert all(s is not None for s in subs)  # a rule with a subject kind has them
+        sc = codes_of([mk.coin_code(s.coin) for s in subs])  # type: ignore[union-attr]
+        sa = codes_of([EX_INDEX[s.exchanges[0]] for s in subs])  # type: ignore[union-attr]
+        sb = (
+            codes_of([EX_INDEX[s.exchanges[1]] for s in subs])  # type: ignore[union-attr]
+            if rule.subject_kind == "spread"
+            else None
+        )
+        subject = Subjects(
+            rule.subject_kind, sc[0], sa[0], None if sb is None else sb[0],
+            (sc[1], sa[1], None if sb is None else sb[1]),
+        )  # fmt: skip
+    return Batch(
+        len(bindings), [c for c, _ in slots], [k for _, k in slots], subject, position
+    )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from rulebook.lang import Binding, CompiledRule
 
 from ._env import PositionValues, SnapshotEnv
-from ._evaluator import DIV_ZERO, Tape, run, single, tape
+from ._evaluator import DIV_ZERO, Batch, Tape, held_batch, run, single, tape
+from ._vector import MarketArrays
 
-__all__ = ["ExitCheck", "check_exit"]
+__all__ = ["ExitCheck", "check_exit", "check_exits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +56,50 @@ def check_exit(
     batch = single(rule, binding, mk, position)
     v, _ = run(exit_tape(rule), mk, batch)
     if v.m is not None and bool(v.m):
-        code = int(v.r)
-        if code > 0:
-            return ExitCheck(False, env.cell_reason(mk, code))
-        division = list(batch.divisions)[DIV_ZERO - code]
-        return ExitCheck(False, f"division by zero in {rule.text_of(division)}")
+        return ExitCheck(False, _no_data(rule, env, mk, batch, int(v.r)))
     return ExitCheck(bool(v.v))
+
+
+def check_exits(
+    rule: CompiledRule,
+    bindings: Sequence[Binding],
+    env: SnapshotEnv,
+    values: Sequence[PositionValues],
+) -> list[ExitCheck]:
+    """`check_exit` for several open positions of one rule at once: one run of
+    the clause over all their bindings (`values[i]` is binding i's position).
+    Each answer is the one `check_exit` gives for that binding alone
+    (tests/test_engine_exit_batch.py): the clause's formulas are elementwise,
+    and a division by zero is numbered as the single run numbers it."""
+    if len(bindings) != len(values):
+        raise ValueError(f"{len(bindings)} bindings but {len(values)} positions' values")
+    if rule.exit_when is None:
+        return [ExitCheck(False)] * len(bindings)
+    if len(bindings) < 2:
+        return [check_exit(rule, b, env, v) for b, v in zip(bindings, values, strict=True)]
+    mk = env.arrays(rule.markets.coins)
+    position = {
+        "held": np.array([v.held for v in values], dtype=float),
+        "pnl": np.array([v.pnl for v in values], dtype=float),
+        "collected": np.array([v.collected for v in values], dtype=float),
+    }
+    batch = held_batch(rule, list(bindings), mk, position)
+    v, _ = run(exit_tape(rule), mk, batch)
+    n = (len(bindings),)
+    close = np.broadcast_to(np.asarray(v.v, dtype=bool), n).tolist()
+    if v.m is None:
+        return [ExitCheck(c) for c in close]
+    missing = np.broadcast_to(v.m, n).tolist()
+    codes = np.broadcast_to(v.r, n).tolist()
+    return [
+        ExitCheck(False, _no_data(rule, env, mk, batch, int(code))) if gap else ExitCheck(c)
+        for c, gap, code in zip(close, missing, codes, strict=True)
+    ]
+
+
+def _no_data(rule: CompiledRule, env: SnapshotEnv, mk: MarketArrays, batch: Batch, code: int) -> str:
+    """Why the clause could not be known: a missing datum, or a division by zero."""
+    if code > 0:
+        return env.cell_reason(mk, code)
+    division = list(batch.divisions)[DIV_ZERO - code]
+    return f"division by zero in {rule.text_of(division)}"

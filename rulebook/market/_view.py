@@ -13,14 +13,12 @@ engine's market arrays and the price guard read with numpy alone.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
-from msgspec.structs import astuple
 
 from rulebook._exchanges import EXCHANGES
 
@@ -138,6 +136,8 @@ _BY_MARKET = [
     (_MARKET_CODE[m], attrgetter("ts", *names), names) for m, names in _MARKET_FIELDS.items()
 ]
 _SYMBOL = attrgetter("symbol")
+_TS = attrgetter("ts")
+_FIELD = {name: attrgetter(name) for name in NUMBER_FIELDS}
 #: a market's class and the number fields it carries: what `SnapshotView._make` builds
 _ROW_CLASSES: dict[str, tuple[type[Observation], tuple[str, ...]]] = {
     "perp": (PerpObservation, _MARKET_FIELDS["perp"]),
@@ -157,25 +157,34 @@ def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
     """The columns of a view's observations, one row per key in the mapping's order.
 
     The hot path of every cycle of a JSONL replay, a live run and a dry-run
-    (the engine's market arrays and the price guard read the columns): per
-    market, each observation's fields come out as one tuple in C
-    (`msgspec.structs.astuple`), are transposed in C (`zip`), and each number
-    field becomes a float array in one conversion (a field no observation has
-    is left NaN without converting anything). The same arrays as
-    `_columns_by_attributes`, bit for bit, at about a third of its cost; a
-    view holding objects other than the model's own classes is converted
-    that general way."""
+    (the engine's market arrays, the price guard and the settlement log read
+    the columns): per market, each number field of the market's observations
+    goes straight into a float array in one C loop (`np.fromiter` over an
+    attribute getter; a field no observation has stays NaN, one that some
+    lack is converted with None as NaN). No object is made per observation:
+    a tuple each (`msgspec.structs.astuple`, or the field getter of
+    `_columns_by_attributes`) cost a third more, much of it the garbage
+    collector they set off. The same arrays as `_columns_by_attributes`, bit
+    for bit (tests/test_view_columns_fast.py); objects other than the model's
+    own Structs are converted that general way."""
     n = len(obs)
     if not n:
         return _columns_by_attributes(at, obs)
     keys = list(obs)
     values = list(obs.values())
-    exs, coin_names, market_names = zip(*keys, strict=True)
     try:
-        market = np.fromiter(map(_MARKET_CODE.__getitem__, market_names), np.int8, n)
-        ex = np.fromiter(map(_EXCHANGE_CODE.__getitem__, exs), np.int16, n)
+        codes = _key_codes(keys)
     except KeyError:  # a market or an exchange not of ours (a test's view)
         return _columns_by_attributes(at, obs)
+    ex = (codes & _EX_MASK).astype(np.int16)
+    market = ((codes >> _EX_BITS) & _MARKET_MASK).astype(np.int8)
+    # the coins in order of first appearance, as the general conversion codes them
+    ids, first, inverse = np.unique(codes >> _COIN_SHIFT, return_index=True, return_inverse=True)
+    by_first = np.argsort(first, kind="stable")
+    rank = np.empty(len(ids), dtype=np.int32)
+    rank[by_first] = np.arange(len(ids), dtype=np.int32)
+    coin = rank[inverse.reshape(-1)]
+    cat = tuple(map(_COIN_NAMES.__getitem__, ids[by_first].tolist()))
     groups = []
     for name, code in _MARKET_CODE.items():
         rows = np.flatnonzero(market == code)
@@ -188,24 +197,23 @@ def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
         cls = kinds.pop()
         if kinds or not _struct_of(cls, name):  # not one model class for its market
             return _columns_by_attributes(at, obs)
-        struct_fields: tuple[str, ...] = cls.__struct_fields__  # type: ignore[attr-defined]
-        groups.append((rows, name, struct_fields, group))
-    cat = tuple(dict.fromkeys(coin_names))
-    coin_code = dict(zip(cat, range(len(cat)), strict=True))
-    coin = np.fromiter(map(coin_code.__getitem__, coin_names), np.int32, n)
+        groups.append((rows, name, group))
     numbers = {name: np.full(n, np.nan) for name in NUMBER_FIELDS}
     ts = np.zeros(n, dtype=np.int64)
     symbol_of: list[Any] | None = None
-    for rows, name, names, group in groups:
-        fields = dict(zip(names, zip(*map(astuple, group), strict=True), strict=True))
-        ts[rows] = fields["ts"]
-        if fields["symbol"].count(None) != len(rows):
+    for rows, name, group in groups:
+        m = len(group)
+        ts[rows] = np.fromiter(map(_TS, group), np.int64, m)
+        symbols_here = list(map(_SYMBOL, group))
+        if symbols_here.count(None) != m:
             if symbol_of is None:
                 symbol_of = [None] * n
-            for i, s in zip(rows.tolist(), fields["symbol"], strict=True):
+            for i, s in zip(rows.tolist(), symbols_here, strict=True):
                 symbol_of[i] = s
         for field in _MARKET_FIELDS[name]:
-            numbers[field][rows] = _floats(fields[field])
+            values_of = _floats(_FIELD[field], group)
+            if values_of is not None:  # else NaN as it is
+                numbers[field][rows] = values_of
     symbols: tuple[str, ...] = ()
     symbol = np.full(n, -1, dtype=np.int32)
     if symbol_of is not None:  # codes in order of first appearance, -1 for none
@@ -230,12 +238,45 @@ def _columns_of(at: int, obs: Mapping[Key, Observation]) -> _Columns:
     )
 
 
+#: (exchange, coin, market) -> one int: coin id, market code, exchange code, in
+#: bit fields (the widths below). Every cycle has the same keys, so each is
+#: coded once per process; coin ids index _COIN_NAMES, in the order the process
+#: first met them.
+_EX_BITS = max((len(EXCHANGES) - 1).bit_length(), 1)
+_MARKET_BITS = max((len(MARKETS) - 1).bit_length(), 1)
+_COIN_SHIFT = _EX_BITS + _MARKET_BITS
+_EX_MASK = (1 << _EX_BITS) - 1
+_MARKET_MASK = (1 << _MARKET_BITS) - 1
+_KEY_CODE: dict[Key, int] = {}
+_COIN_ID: dict[str, int] = {}
+_COIN_NAMES: list[str] = []
+
+
+def _key_codes(keys: list[Key]) -> np.ndarray:
+    """The keys' codes (see `_KEY_CODE`); KeyError for an exchange or a market
+    that is not one of ours."""
+    try:
+        return np.fromiter(map(_KEY_CODE.__getitem__, keys), np.int64, len(keys))
+    except KeyError:
+        for key in keys:
+            if key not in _KEY_CODE:
+                exchange, coin, market = key
+                e, m = _EXCHANGE_CODE[exchange], _MARKET_CODE[market]
+                c = _COIN_ID.get(coin)
+                if c is None:
+                    c = _COIN_ID[coin] = len(_COIN_NAMES)
+                    _COIN_NAMES.append(coin)
+                _KEY_CODE[key] = (c << _COIN_SHIFT) | (m << _EX_BITS) | e
+        return np.fromiter(map(_KEY_CODE.__getitem__, keys), np.int64, len(keys))
+
+
 _STRUCTS: dict[tuple[type, str], bool] = {}
 
 
 def _struct_of(cls: type, market: str) -> bool:
     """Whether `cls` is one of the model's observation Structs for `market`, with
-    every number field the market carries (what `_columns_of` reads by position)."""
+    every number field the market carries: its values are then floats, ints or
+    None, which `_columns_of` converts in C."""
     got = _STRUCTS.get((cls, market))
     if got is None:
         got = _STRUCTS[(cls, market)] = (
@@ -246,13 +287,17 @@ def _struct_of(cls: type, market: str) -> bool:
     return got
 
 
-def _floats(values: tuple[float | int | None, ...]) -> np.ndarray | float:
-    """A field's values as floats, None as NaN (NaN alone when every one is None)."""
-    try:  # the common case, no None: one C loop
-        return np.fromiter(values, np.float64, len(values))
+def _floats(field: Callable[[Observation], Any], group: list[Observation]) -> np.ndarray | None:
+    """A field of each observation as floats, None as NaN; None when every one is None.
+
+    No Python object is made per observation (a tuple each, say): besides the
+    work, they set off the garbage collector every few hundred."""
+    try:  # the common case, no None: one C loop over the observations
+        return np.fromiter(map(field, group), np.float64, len(group))
     except TypeError:
+        values = list(map(field, group))
         if values.count(None) == len(values):
-            return math.nan
+            return None
         return np.array(values, dtype=np.float64)
 
 

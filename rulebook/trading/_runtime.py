@@ -31,10 +31,11 @@ from rulebook.engine import (
     PositionValues,
     SnapshotEnv,
     check_exit,
+    check_exits,
     evaluate,
     position_key,
 )
-from rulebook.lang import AlertAction, CloseAction, Ruleset, format_value
+from rulebook.lang import AlertAction, Binding, CloseAction, CompiledRule, Ruleset, format_value
 from rulebook.market import PriceGuard, SnapshotView
 
 from ._book import PaperPosition
@@ -201,13 +202,16 @@ class Runtime:
             self._events.extend(self.funding.drain_events())
             self._take_events()
             ex.mark(view)  # 2
-            env = SnapshotEnv(view, self.engine_config)
-            for p in list(ex.positions.values()):  # 3
-                reason: str | None
-                if close_all:
-                    reason, by_limit = "halt --close-all", False
-                else:
-                    reason, by_limit = self._exit_reason(p, rs, env, t)
+            # one env for the exit checks (3) and the evaluation (4): one set of
+            # market arrays per cycle, coded as the ruleset's evaluation codes them
+            env = SnapshotEnv.for_ruleset(view, rs, self.engine_config)
+            held = list(ex.positions.values())
+            exits: list[tuple[str | None, bool]]
+            if close_all:
+                exits = [("halt --close-all", False)] * len(held)
+            else:
+                exits = self._exit_reasons(held, rs, env, t)
+            for p, (reason, by_limit) in zip(held, exits, strict=True):  # 3
                 if reason:
                     # a settlement still waiting for its record is paid before the close
                     funding += self.funding.settle_now(ex, p, t)
@@ -255,10 +259,39 @@ class Runtime:
         """Move the executor's events into this cycle's, keeping their order."""
         self._events.extend(self.executor.drain_events())
 
-    def _exit_reason(
-        self, p: PaperPosition, rs: Ruleset, env: SnapshotEnv, t: int
-    ) -> tuple[str | None, bool]:
-        """Why to close `p` now, if at all, and whether a risk limit says so."""
+    def _exit_reasons(
+        self, held: list[PaperPosition], rs: Ruleset, env: SnapshotEnv, t: int
+    ) -> list[tuple[str | None, bool]]:
+        """Per position (in `held`'s order): why to close it now, if at all, and whether a
+        risk limit says so. The risk limits first; then each rule's exit clause, asked
+        once per rule for all of its positions that no limit closes (a position's exit
+        depends on its own values only, so asking them together changes no answer)."""
+        out: list[tuple[str | None, bool]] = []
+        clauses: dict[int, tuple[CompiledRule, list[int], list[Binding], list[PositionValues]]]
+        clauses = {}
+        for i, p in enumerate(held):
+            reason, by_limit, ask = self._limit_reason(p, rs, t)
+            out.append((reason, by_limit))
+            if ask is not None:
+                rule = p.rule
+                assert rule is not None
+                group = clauses.get(id(rule))
+                if group is None:
+                    group = clauses[id(rule)] = (rule, [], [], [])
+                group[1].append(i)
+                group[2].append(ask[0])
+                group[3].append(ask[1])
+        for rule, where, bindings, values in clauses.values():
+            for i, check in zip(where, check_exits(rule, bindings, env, values), strict=True):
+                if check.close:
+                    out[i] = (f"exit when of rule {held[i].rule_name}", False)
+        return out
+
+    def _limit_reason(
+        self, p: PaperPosition, rs: Ruleset, t: int
+    ) -> tuple[str | None, bool, tuple[Binding, PositionValues] | None]:
+        """A risk limit's reason to close `p`, with True; else (None, False, and what to
+        ask `p`'s exit clause: its binding and values, or None when it has none)."""
         risk = rs.risk
         rule = p.rule
         if (
@@ -266,24 +299,34 @@ class Runtime:
             and risk.max_hold is None
             and (rule is None or rule.exit_when is None)
         ):
-            return None, False  # nothing can close it this cycle but a `close` action
+            return None, False, None  # nothing can close it this cycle but a `close` action
         held = p.held_s(t)
         pnl = p.pnl
         if risk.stop_loss is not None and pnl <= -risk.stop_loss * p.notional:
             limit = format_value("Rate", risk.stop_loss)
-            return f"stop_loss {limit}: pnl {pnl:.2f} <= -{risk.stop_loss * p.notional:.2f}", True
+            why = f"stop_loss {limit}: pnl {pnl:.2f} <= -{risk.stop_loss * p.notional:.2f}"
+            return why, True, None
         if risk.max_hold is not None and held >= risk.max_hold:
             limit = format_value("Duration", risk.max_hold)
-            return f"max_hold {limit}: held {held / 3600:g}h", True
-        if p.rule is not None and p.rule.exit_when is not None:
+            return f"max_hold {limit}: held {held / 3600:g}h", True, None
+        if rule is not None and rule.exit_when is not None:
             try:
-                binding = p.rule.binding_for(p.bindings)
+                binding = rule.binding_for(p.bindings)
             except KeyError:
-                return None, False
-            check = check_exit(p.rule, binding, env, PositionValues(held, pnl, p.funding))
-            if check.close:
+                return None, False, None
+            return None, False, (binding, PositionValues(held, pnl, p.funding))
+        return None, False, None
+
+    def _exit_reason(
+        self, p: PaperPosition, rs: Ruleset, env: SnapshotEnv, t: int
+    ) -> tuple[str | None, bool]:
+        """Why to close `p` now, if at all, and whether a risk limit says so: one
+        position's `_exit_reasons`, asked alone (`check_exit`)."""
+        reason, by_limit, ask = self._limit_reason(p, rs, t)
+        if ask is not None and p.rule is not None:
+            if check_exit(p.rule, ask[0], env, ask[1]).close:
                 return f"exit when of rule {p.rule_name}", False
-        return None, False
+        return reason, by_limit
 
     def _book(self) -> Book:
         # One OpenPosition per held position, made again only when the position is new
@@ -312,7 +355,7 @@ class Runtime:
     def _entries(
         self, rs: Ruleset, view: SnapshotView, env: SnapshotEnv, t: int, st: _CycleState
     ) -> None:
-        ev = evaluate(rs, view, self._book(), self.engine_config)
+        ev = evaluate(rs, view, self._book(), self.engine_config, env=env)
         fired = [o for o in ev.opportunities if o.fired]
         st.opportunities = len(fired)
         if self._keys_of != rs.sha256:  # a reload: its bindings are new objects

@@ -1,0 +1,94 @@
+"""`check_exits` (one run of a rule's exit clause over several open positions) answers
+as `check_exit` does for each position alone.
+
+On random views with data gaps, for random sets of held bindings (repeats
+too) and random position values (a zero `collected` divides by zero), each
+answer is the same `ExitCheck`: close or not, and the same no-data reason.
+"""
+
+from __future__ import annotations
+
+from engine_helpers import ruleset
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_engine_vector import random_view
+
+from rulebook.engine import PositionValues, SnapshotEnv, check_exit, check_exits
+
+EXITS = """
+set coins = BTC, ETH, SOL, 1000PEPE
+set venues = backpack, binance, bybit, okx, gate, bitget
+
+rule cross:
+    for c in coins, a in venues, b in venues
+    when spread(c, a, b) > 0%
+    then hedge 1000 USDT
+    exit when spread(c, a, b) < 0.01% or held > 48h or confidence < 0.5 or pnl / collected > 2
+
+rule carry:
+    for c in coins, x in venues
+    when funding(c, x) > 0%
+    then hedge 500 USDT
+    exit when funding(c, x) < 0% and (net(24h) < 0% or basis(c, x) > 0.1%) or pnl < -20 USDT
+
+rule borrowed:
+    for c in coins, x in venues
+    when borrow(c, x) < 0.02%
+    then hedge 300 USDT
+    exit when borrow(c, x) > 0.03% or edge < 0.001% or risk == high or pnl / collected < -1
+
+rule timed:
+    for c in coins, x in venues
+    when funding(c, x) > 0.05%
+    then hedge 100 USDT
+    exit when held > 12h
+
+rule entry_only:
+    for c in coins, x in venues
+    when funding(c, x) > 0.05%
+    then hedge 100 USDT
+"""
+
+RS = ruleset(EXITS)
+
+_values = st.builds(
+    PositionValues,
+    held=st.sampled_from([0.0, 3600.0, 13 * 3600.0, 49 * 3600.0]),
+    pnl=st.floats(-50, 50),
+    collected=st.sampled_from([0.0, 0.5, 1.0, 30.0]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.data())
+def test_a_batch_of_exit_checks_answers_as_each_check(seed: int, data: st.DataObject) -> None:
+    env = SnapshotEnv(random_view(seed))
+    for rule in RS.rules:
+        picks = data.draw(st.lists(st.integers(0, len(rule.bindings) - 1), max_size=12))
+        bindings = [rule.bindings[i] for i in picks]
+        values = data.draw(st.lists(_values, min_size=len(picks), max_size=len(picks)))
+        want = [check_exit(rule, b, env, v) for b, v in zip(bindings, values, strict=True)]
+        assert check_exits(rule, bindings, env, values) == want
+
+
+def test_the_batches_see_every_kind_of_answer() -> None:
+    """Not vacuous: the random views give closes, stays, missing data and divisions by zero."""
+    kinds = set()
+    for seed in range(30):
+        env = SnapshotEnv(random_view(seed))
+        for rule in RS.rules[:4]:
+            bindings = rule.bindings
+            values = [PositionValues(3600.0 * (i % 60), (i % 7) - 3.0, float(i % 3))
+                      for i in range(len(bindings))]  # fmt: skip
+            for got in check_exits(rule, bindings, env, values):
+                kinds.add("close" if got.close else "stay" if got.no_data is None
+                          else "division" if "division by zero" in got.no_data else "missing")  # fmt: skip
+    assert kinds == {"close", "stay", "division", "missing"}
+
+
+def test_a_rule_without_an_exit_clause_never_closes() -> None:
+    rule = RS.rules[-1]
+    env = SnapshotEnv(random_view(1))
+    values = [PositionValues(1e9, -1e9, 0.0)] * 3
+    assert check_exits(rule, rule.bindings[:3], env, values) == [check_exit(rule, rule.bindings[0], env, values[0])] * 3
+    assert not any(c.close for c in check_exits(rule, rule.bindings[:3], env, values))
