@@ -96,6 +96,10 @@ def test_the_screen_gives_the_verdicts_of_the_checks_one_by_one(seed: int, colum
 # observation checked one by one, its state in dicts by key, observations compared by
 # identity. The guard must give exactly its rejections (texts included) and views, on
 # views of observations and on the same views as columns.
+#
+# One change since 299d04b, on purpose: an unchanged observation stays replaced when it
+# was rejected by either band (`_stuck`), where 299d04b kept only a held-back new level
+# replaced and used an observation rejected by the venue band from the next cycle on.
 
 
 class _Reference:
@@ -105,6 +109,7 @@ class _Reference:
         self._seen: dict = {}
         self._rejected: dict = {}
         self._streak: dict = {}
+        self._stuck: dict = {}  # key -> its last observation, if that was rejected
 
     def check(self, view: SnapshotView):  # type: ignore[no-untyped-def]
         observations = view.observations()
@@ -119,7 +124,7 @@ class _Reference:
                 continue
             key = o.key
             if self._seen.get(key) is o:
-                if key in self._rejected and self._rejected[key] is o:
+                if self._stuck.get(key) is o:  # 299d04b: `self._rejected.get(key) is o`
                     replaced[key] = self._accepted.get(key)
                 continue
             self._seen[key] = o
@@ -128,7 +133,9 @@ class _Reference:
                 self._accepted[key] = o
                 self._rejected.pop(key, None)
                 self._streak.pop(key, None)
+                self._stuck.pop(key, None)
                 continue
+            self._stuck[key] = o
             rejections.append(Rejection(o.exchange, o.coin, o.market, why))
             replaced[key] = self._accepted.get(key)
         settlements = self._check_settlements(view, replaced, rejections)

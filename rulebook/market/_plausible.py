@@ -23,9 +23,11 @@ A real move persists: a market whose new level holds for ``band.confirm``
 consecutive observations (each within the jump band of the one before, and
 plausible against the other venues) is accepted at that level.
 
-Each observation is judged when it is new. While it stays unchanged, a new
-level held back stays replaced; an observation rejected by the venue band is
-not checked again, so later cycles use it (docs/limits.md says so).
+Each observation is judged when it is new. While it stays unchanged, a
+rejected observation stays replaced, whichever band rejected it (a new level
+held back, or a price far from the other venues), with no second rejection;
+a changed observation is judged afresh (docs/limits.md). So a feed that stops
+at an implausible price is never used by staying stuck there.
 
 The band is configurable (`[price_band]` in rulebook.toml; docs/limits.md).
 """
@@ -193,6 +195,8 @@ class PriceGuard:
         self._seen_obj = np.zeros(0, dtype=object)  # ... this observation, kept alive
         # held-back new levels, by market (few)
         self._rejected: dict[Key, Observation] = {}
+        # the stamp of each market's last observation if it was rejected (by either
+        # band): while the market's observation is unchanged, it stays replaced
         self._rejected_stamp: dict[Key, object] = {}
         self._streak: dict[Key, int] = {}
 
@@ -269,10 +273,11 @@ class PriceGuard:
         fast = candidates & self._screen(cols, slots, ref, priced)
         rejected = self._rejected
         row_of: np.ndarray | None = None
-        if rejected:  # a held-back new level is always checked one by one
+        if rejected or self._rejected_stamp:  # checked one by one: a held-back new
+            # level, and a market whose last observation was rejected
             row_of = np.full(len(self._keys), -1, dtype=np.intp)
             row_of[slots] = np.arange(n)
-            back = row_of[[self._slot[k] for k in rejected]]
+            back = row_of[[self._slot[k] for k in rejected.keys() | self._rejected_stamp.keys()]]
             fast[back[back >= 0]] = False
         rejections: list[Rejection] = []
         replaced: dict[Key, Observation | None] = {}
@@ -291,11 +296,12 @@ class PriceGuard:
             if coin not in refs:
                 refs[coin] = _coin_refs(cols, ref, priced, coin)
             why = self._implausible(o, refs[coin], self._ref_of(key))
-            if rejected.get(key) is o:  # a new level held back (_confirms)
-                self._rejected_stamp[key] = o if held is not None else int(cols.ts[i])
             if why is None:
                 self._accept(key, o)
                 continue
+            # rejected (a new level held back, or far from the other venues): it stays
+            # replaced while it is unchanged
+            self._rejected_stamp[key] = o if held is not None else int(cols.ts[i])
             rejections.append(Rejection(o.exchange, o.coin, o.market, why))
             replaced[key] = self._held(key)
         rows = np.flatnonzero(fast)

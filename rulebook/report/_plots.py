@@ -27,7 +27,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ._streamed import Report  # noqa: E402
+from ._streamed import Report, Span  # noqa: E402
 
 __all__ = [
     "BUCKETS",
@@ -83,15 +83,19 @@ class _M4:
         self._kept = []
 
 
-def reduce_series(read: Any, n: int) -> list[Series]:
+def reduce_series(read: Any, n: int, span: Span | None = None) -> list[Series]:
     """The n series of `read()` (an iterator of (ts, v1, ..., vn)), whole when short,
-    else reduced per column (M4). `read` is called twice: to count, then to keep."""
-    count, first, last = 0, 0, 0
-    for row in read():
-        if count == 0:
-            first = row[0]
-        last = row[0]
-        count += 1
+    else reduced per column (M4). `span` is (points, first ts, last ts) when known;
+    else `read` is called twice: to count, then to keep."""
+    if span is not None:
+        count, first, last = span
+    else:
+        count, first, last = 0, 0, 0
+        for row in read():
+            if count == 0:
+                first = row[0]
+            last = row[0]
+            count += 1
     if count <= MAX_POINTS:
         whole = [Series() for _ in range(n)]
         for row in read():
@@ -138,7 +142,7 @@ def _with_drawdown(points: Iterable[dict[str, Any]]) -> Iterator[tuple[int, floa
 def plot_equity(report: dict[str, Any] | Report) -> bytes:
     """Equity per cycle, and its drawdown from the running peak below it."""
     r = Report.of(report)
-    eq, dd = reduce_series(lambda: _with_drawdown(r.items("equity")), 2)
+    eq, dd = reduce_series(lambda: _with_drawdown(r.items("equity")), 2, r.spans.get("equity"))
     fig, (a1, a2) = plt.subplots(
         2, 1, figsize=(_W, _H * 1.4), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
     )
@@ -158,7 +162,9 @@ def plot_funding_fees(report: dict[str, Any] | Report) -> bytes:
     fig, ax = plt.subplots(figsize=(_W, _H))
     for key, label, color in (("cumulative_funding", "funding received", "#1a7f37"),
                               ("cumulative_fees", "fees paid", "#d1242f")):  # fmt: skip
-        (s,) = reduce_series(lambda key=key: ((p["ts"], p["amount"]) for p in r.items(key)), 1)
+        (s,) = reduce_series(
+            lambda key=key: ((p["ts"], p["amount"]) for p in r.items(key)), 1, r.spans.get(key)
+        )
         if s.ts:
             ax.step(_dates(s.ts), s.values, where="post", label=label, color=color)
     ax.set_title("Cumulative funding against fees")
@@ -198,7 +204,9 @@ def plot_exposure(report: dict[str, Any] | Report) -> bytes:
     """Gross notional of the open legs and the number of open positions over time."""
     r = Report.of(report)
     gross, count = reduce_series(
-        lambda: ((p["ts"], p["gross"], p["positions"]) for p in r.items("exposure")), 2
+        lambda: ((p["ts"], p["gross"], p["positions"]) for p in r.items("exposure")),
+        2,
+        r.spans.get("exposure"),
     )
     fig, ax = plt.subplots(figsize=(_W, _H))
     ax.fill_between(_dates(gross.ts), gross.values, step="post", color="#1f6feb", alpha=0.35)

@@ -278,18 +278,38 @@ def _cumulative(items: Iterator[tuple[int, float]]) -> Iterator[dict[str, Any]]:
 
 
 @dataclass
-class _Counted:
-    n: int = 0
+class _Times:
+    """Rows, distinct times and their range of a stream in time order: the span of
+    its running sums (one point per time), so a plot reads them once."""
+
+    rows: int = 0
+    points: int = 0
+    first: int = 0
+    last: int = 0
+
+    def add(self, t: int) -> None:
+        if self.rows == 0:
+            self.first = t
+            self.points = 1
+        elif t != self.last:
+            self.points += 1
+        self.last = t
+        self.rows += 1
+
+    def span(self) -> tuple[int, int, int]:
+        return self.points, self.first, self.last
 
 
 def stream_report(src: RunSource, extra: dict[str, Any] | None = None) -> Report:
     """`build_report` of the run, its long lists read again from `src` when written."""
     # the cycles: how many, first and last, final equity, daily equity, drawdown
     count, first, last, final = 0, None, None, None
+    low = high = 0
     for e in src.equity():
         count += 1
         first = e.ts if first is None else first
         last, final = e.ts, e.equity
+        low, high = (e.ts, e.ts) if count == 1 else (min(low, e.ts), max(high, e.ts))
     initial = src.initial_balance
     daily = F.daily_equity(src.equity(), initial)
     rets = F.daily_returns(daily, initial)
@@ -305,15 +325,18 @@ def stream_report(src: RunSource, extra: dict[str, Any] | None = None) -> Report
     holds = sum(tally.walk(src.positions()))
     closed = tally.all.closed
     used = _peak_gross(src) / src.leverage
-    fills = _Counted()
+    fee_times = _Times()
 
     def notionals() -> Iterator[float]:
-        for _, notional, _ in src.fill_amounts():
-            fills.n += 1
+        for t, notional, _ in src.fill_amounts():
+            fee_times.add(t)
             yield notional
 
     traded = math.fsum(notionals())
-    payments = sum(1 for _ in src.payment_amounts())
+    pay_times = _Times()
+    for t, _ in src.payment_amounts():
+        pay_times.add(t)
+    payments = pay_times.rows
     pnl = tally.pnl.value()
     roc = F._ratio(pnl, used)
     rob = F._ratio(pnl, initial)
@@ -343,7 +366,7 @@ def stream_report(src: RunSource, extra: dict[str, Any] | None = None) -> Report
         open_trades=every.trades - closed,
         win_rate=F._ratio(every.wins, closed),
         average_hold_h=holds / closed if closed else None,
-        fills=fills.n,
+        fills=fee_times.rows,
         funding_payments=payments,
     )
     head: dict[str, Any] = {
@@ -380,4 +403,10 @@ def stream_report(src: RunSource, extra: dict[str, Any] | None = None) -> Report
         "cumulative_funding": lambda: _cumulative(src.payment_amounts()),
         "cumulative_fees": lambda: _cumulative((t, fee) for t, _, fee in src.fill_amounts()),
     }
-    return Report(finite(head), lists)
+    spans = {
+        "equity": (count, low, high),
+        "exposure": (count, low, high),
+        "cumulative_funding": pay_times.span(),
+        "cumulative_fees": fee_times.span(),
+    }
+    return Report(finite(head), lists, spans)

@@ -13,9 +13,10 @@ write the same bytes for both.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -23,13 +24,18 @@ from rulebook import _json
 
 from ._build import STREAMED, finite
 
-__all__ = ["Report", "indented", "iter_json"]
+__all__ = ["Report", "Span", "indented", "iter_json"]
+
+
+#: (points, first ts, last ts) of a list, when the report knew it without reading it
+Span = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
 class Report:
     head: dict[str, Any]
     lists: Mapping[str, Callable[[], Iterator[dict[str, Any]]]]
+    spans: Mapping[str, Span] = field(default_factory=dict)
 
     @classmethod
     def of(cls, report: dict[str, Any] | Report) -> Report:
@@ -42,11 +48,37 @@ class Report:
 
     def items(self, key: str) -> Iterator[dict[str, Any]]:
         """The list `key`'s items, read now, each with non-finite floats as None."""
-        return (finite(x) for x in self.lists[key]())
+        return (_clean(x) for x in self.lists[key]())
 
     def to_dict(self) -> dict[str, Any]:
         """The whole report in memory (small reports and tests)."""
         return {k: (list(self.items(k)) if k in self.lists else v) for k, v in self.head.items()}
+
+
+_STRICT = json.JSONEncoder(allow_nan=False, check_circular=False)
+
+
+def _clean(item: dict[str, Any]) -> dict[str, Any]:
+    """`finite(item)`, the item itself when it holds no non-finite float: a flat item's
+    values checked one by one, a nested one by the C encoder (strict, compact, thrown
+    away); both far cheaper than rebuilding it."""
+    for v in item.values():
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return finite(item)  # type: ignore[no-any-return]
+        elif isinstance(v, dict | list | tuple):
+            try:
+                _STRICT.encode(item)
+            except ValueError:
+                return finite(item)  # type: ignore[no-any-return]
+            return item
+    return item
+
+
+def _flat(item: Any) -> bool:
+    return isinstance(item, dict) and not any(
+        isinstance(v, dict | list | tuple) for v in item.values()
+    )
 
 
 def indented(value: Any, level: int = 0) -> str:
@@ -55,6 +87,11 @@ def indented(value: Any, level: int = 0) -> str:
     pure-Python encoder whose closures form reference cycles on every call, garbage
     that only the cyclic collector frees, so a call per item piles it up for as long
     as the collector waits; this plain recursion leaves no cycle behind."""
+    if _flat(value) and value and all(isinstance(k, str) for k in value):
+        # one level of scalars: the C encoder, its item separator carrying the indent
+        inner = "\n" + "  " * (level + 1)
+        text = json.dumps(value, allow_nan=False, separators=("," + inner, ": "))
+        return "{" + inner + text[1:-1] + "\n" + "  " * level + "}"
     parts: list[str] = []
     _encode(value, level, parts)
     return "".join(parts)
