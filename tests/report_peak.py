@@ -47,6 +47,9 @@ def records(db: Path, out: Path) -> int:
 
 
 def peak(fn: Callable[[], object]) -> int:
+    """tracemalloc's peak over `fn`, after a collection and with the cyclic collector
+    off: garbage that earlier code left is gone first, and garbage `fn` makes stays
+    counted (tests/test_status_large_ledger.py measures in its own process with it)."""
     gc.collect()
     gc.disable()
     tracemalloc.start()
