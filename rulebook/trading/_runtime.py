@@ -43,7 +43,7 @@ from ._config import TradingConfig
 from ._executor import Executor, LegSpec, OpenRequest, TradeEvent
 from ._funding import FundingStep
 from ._holder import RulesetHolder
-from ._ledger import Ledger, LedgerError
+from ._ledger import CommitGroups, Ledger, LedgerError
 from ._notify import Notifier
 from ._recorded import RecordedRulesets
 from ._records import CycleRecord, OpportunityRecord
@@ -112,6 +112,10 @@ class Runtime:
             ledger, int(config.settle_wait * 1000), expect_records=source == "live"
         )
         self._events: list[TradeEvent] = []  # this cycle's, in the order they happened
+        # committed cycles' events not yet notified: a replay's cycles are committed in
+        # groups (Ledger.group_cycles), and a notification never precedes its commit
+        self._unsent: list[TradeEvent] = []
+        self._last_done: int | None = None  # the last cycle completed (see _record_failure)
         self._halt: _Halt | None = None
         self._risk_seen: dict[OpportunityKey, str] = {}
         # per held position, the engine's view of it (made once: see _book)
@@ -250,10 +254,21 @@ class Runtime:
                 ],
                 ts=t,
             )
-        self._notify(events)
+        self._unsent.extend(events)
+        if not self.ledger.uncommitted_cycles:  # committed (every cycle, unless grouped)
+            self._send_unsent()
         return CycleReport(
             t, st.opportunities, st.opened, st.closed, funding, equity, len(ex.positions)
         )
+
+    def _send_unsent(self) -> None:
+        events, self._unsent = self._unsent, []
+        self._notify(events)
+
+    def _commit(self) -> None:
+        """Commit an open group of cycles (a replay's), then send what they notify."""
+        self.ledger.commit()
+        self._send_unsent()
 
     def _take_events(self) -> None:
         """Move the executor's events into this cycle's, keeping their order."""
@@ -495,6 +510,7 @@ class Runtime:
         pace: Callable[[int | None, int], None] | None = None,
         on_cycle: Callable[[CycleReport], None] | None = None,
         resume: bool = True,
+        commits: CommitGroups | None = None,
     ) -> RunSummary:
         """Run a cycle per view until the views end or a halt; returns the summary.
 
@@ -502,11 +518,17 @@ class Runtime:
         replay restarted after a crash continues where it stopped. `pace` is
         called between cycles with the previous and next cycle times (it sleeps
         for --speed, or waits for the live interval).
+
+        `commits` (a replay's or backtest's, never a live run's): commit complete
+        cycles in groups rather than one by one (`Ledger.group_cycles`); every wait
+        (`pace`, a halt's poll) commits first, and so does the end of the run.
         """
         summary = RunSummary()
         done = self.ledger.last_cycle_ts() if resume else None
         self._write_pid()
         prev: int | None = None
+        self._last_done = self.ledger.last_cycle_ts()
+        self.ledger.group_cycles(commits)
         try:
             for view in views:
                 if done is not None and view.at <= done:
@@ -528,6 +550,7 @@ class Runtime:
                     break
                 summary.cycles += 1
                 summary.last = report
+                self._last_done = view.at
                 prev = view.at
                 if on_cycle is not None:
                     on_cycle(report)
@@ -538,9 +561,11 @@ class Runtime:
             if callable(close):
                 close()  # a live generator closes its exchange clients now, not at GC
             try:
+                self.ledger.group_cycles(None)  # commits the last group
+                self._send_unsent()
                 self._write_pid(clear=True)
-            except LedgerError:  # the ledger failed (full disk...): summary.failed says so
-                pass
+            except LedgerError as e:  # the ledger failed (full disk...): summary.failed says so
+                summary.failed = summary.failed or str(e)
         if self._halt is not None:
             summary.halted = self._halt.why
             try:
@@ -550,13 +575,19 @@ class Runtime:
         return summary
 
     def _record_failure(self, at: int, error: Exception) -> str:
-        self._recorded_opportunities = {}  # that cycle's records were rolled back
         """A cycle raised: its transaction rolled back; say so in the ledger and stop."""
+        self._recorded_opportunities = {}  # that cycle's records were rolled back
         what = str(error) if isinstance(error, LedgerError) else f"{type(error).__name__}: {error}"
-        text = (
-            f"cycle at {at} failed and was not written: {what}; "
-            "the run stopped, every earlier cycle is in the ledger"
-        )
+        try:
+            self._commit()  # a replay's earlier cycles of the open group
+            last = self.ledger.last_cycle_ts()
+        except LedgerError:
+            last = -1
+        if last == self._last_done:
+            kept = "every earlier cycle is in the ledger"
+        else:  # a replay's group of cycles went with the failure: a restart redoes them
+            kept = "the ledger holds the cycles up to its last commit, a restart resumes there"
+        text = f"cycle at {at} failed and was not written: {what}; the run stopped, {kept}"
         try:
             self.ledger.record_event("error", text)
         except Exception:  # noqa: BLE001 - the ledger itself may be what failed
@@ -565,7 +596,9 @@ class Runtime:
         return text
 
     def wait(self, seconds: float) -> bool:
-        """Sleep up to `seconds`, waking early for a halt; True when a halt is pending."""
+        """Sleep up to `seconds`, waking early for a halt; True when a halt is pending.
+        A replay's open group of cycles is committed first: nothing waits uncommitted."""
+        self._commit()
         end = time.monotonic() + seconds
         next_poll = 0.0
         while True:
