@@ -540,13 +540,21 @@ class Ledger:
         cur = self._write(_INSERT_OPPORTUNITY, _opportunity_cells(self.path, opportunity))
         return cur.lastrowid or 0
 
-    def record_opportunities(self, opportunities: Iterable[OpportunityRecord]) -> None:
+    def record_opportunities(
+        self,
+        opportunities: Iterable[OpportunityRecord],
+        gone: Iterable[tuple[str, Iterable[tuple[str, str]]]] = (),
+        ts: int = 0,
+    ) -> None:
         """A cycle's opportunity records, in one batched statement, in their order (the
         runtime's, at the end of its entries; inside the cycle's transaction, so a
-        crash leaves them with their cycle or not at all, as one by one)."""
-        self._write_many(
-            _INSERT_OPPORTUNITY, [_opportunity_cells(self.path, o) for o in opportunities]
-        )
+        crash leaves them with their cycle or not at all, as one by one); then, at
+        `ts`, a `gone` record for each (rule, bindings' items) of `gone`, in its order:
+        the same rows as `record_opportunity` of `gone_opportunity(rule, bindings, ts)`."""
+        path = self.path
+        rows: list[Sequence[Any]] = [_opportunity_cells(path, o) for o in opportunities]
+        rows.extend(_gone_cells(path, rule, bindings, ts) for rule, bindings in gone)
+        self._write_many(_INSERT_OPPORTUNITY, rows)
 
     def record_opening(self, position: PaperPosition, t: int) -> int:
         """A new position; returns its id."""
@@ -898,7 +906,7 @@ def _json_cell(path: Path, table: str, column: str, v: Any) -> str:
 
 def _opportunity_cells(path: Path, o: OpportunityRecord) -> tuple[Any, ...]:
     bindings = o.bindings
-    if isinstance(bindings, Mapping):
+    if type(bindings) is not dict and isinstance(bindings, Mapping):
         bindings = dict(bindings)
     return (
         o.cycle_ts, o.rule, _json_cell(path, "opportunities", "bindings", bindings), o.coin,
@@ -906,6 +914,27 @@ def _opportunity_cells(path: Path, o: OpportunityRecord) -> tuple[Any, ...]:
         _figure(o.apr), _figure(o.fees), _figure(o.net_8h), _figure(o.confidence),
         _figure(o.risk), _figure(o.amount), o.decision, o.reason, o.position_id,
     )  # fmt: skip
+
+
+def gone_opportunity(rule: str, bindings: Iterable[tuple[str, str]], ts: int) -> OpportunityRecord:
+    """The record of a binding that fired until the previous cycle and no longer does."""
+    return OpportunityRecord(
+        cycle_ts=ts, rule=rule, bindings=dict(bindings), coin=None, subject=None, legs=[],
+        edge=None, apr=None, fees=None, net_8h=None, confidence=None, risk=None, amount=None,
+        decision="gone", reason="no longer fired", position_id=None,
+    )  # fmt: skip
+
+
+def _gone_cells(
+    path: Path, rule: str, bindings: Iterable[tuple[str, str]], ts: int
+) -> tuple[Any, ...]:
+    """`_opportunity_cells(path, gone_opportunity(rule, bindings, ts))`, without the
+    record (tests/test_ledger_rows.py): a cycle records as many as it records others."""
+    text = _json_cell(path, "opportunities", "bindings", dict(bindings))
+    return (ts, rule, text, None, None, "[]", *_NO_FIGURES, "gone", "no longer fired", None)
+
+
+_NO_FIGURES = (None,) * 7
 
 
 def _funding_cells(path: Path, f: FundingRecord) -> tuple[Any, ...]:

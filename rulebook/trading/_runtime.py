@@ -427,10 +427,9 @@ class Runtime:
                 records.append(self._opportunity_record(o, decision, reason, position_id, t))
             if decision in ("cut", "blocked") or binding in self._risk_seen:
                 self._risk_note(o, binding, decision, reason)
-        # in the order they were recorded (a set difference's order changed from run
-        # to run with the strings' hash seed)
-        records.extend(_gone_record(k, t) for k in recorded if k not in seen)
-        self.ledger.record_opportunities(records)
+        # the gone ones in the order they were recorded (a set difference's order
+        # changed from run to run with the strings' hash seed)
+        self.ledger.record_opportunities(records, [k for k in recorded if k not in seen], t)
         self._recorded_opportunities = seen
 
     @staticmethod
@@ -445,25 +444,20 @@ class Runtime:
         values, read from the figures without the ones the ledger does not keep), plus
         what the executor made of the opportunity this cycle."""
         f = o.figures
-        subject = o.subject
+        binding = o.binding
+        subject = binding.subject
+        coin, kind = (subject.coin, subject.kind) if subject else (None, None)
+        if f is None:
+            return OpportunityRecord(
+                t, o.rule, binding.as_dict(), coin, kind, [], None, None, None, None, None,
+                None, o.amount, decision, reason, position_id,
+            )  # fmt: skip
+        # positional, in the fields' order: a frozen record's keywords cost more
         return OpportunityRecord(
-            cycle_ts=t,
-            rule=o.rule,
-            bindings=o.bindings,
-            coin=subject.coin if subject else None,
-            subject=subject.kind if subject else None,
-            legs=[leg.to_dict() for leg in f.legs] if f else [],
-            edge=_num(f.edge) if f else None,
-            apr=_num(f.apr) if f else None,
-            fees=_num(f.fees) if f else None,
-            net_8h=_num(f.net(EIGHT_HOURS_S)) if f else None,
-            confidence=_num(f.confidence) if f else None,
-            risk=RISK_LEVELS[f.risk] if f else None,
-            amount=o.amount,
-            decision=decision,
-            reason=reason,
-            position_id=position_id,
-        )
+            t, o.rule, binding.as_dict(), coin, kind, [leg.to_dict() for leg in f.legs],
+            _num(f.edge), _num(f.apr), _num(f.fees), _num(f.net(EIGHT_HOURS_S)),
+            _num(f.confidence), RISK_LEVELS[f.risk], o.amount, decision, reason, position_id,
+        )  # fmt: skip
 
     def _risk_note(
         self, o: Opportunity, key: OpportunityKey, decision: str | None, reason: str | None
@@ -625,16 +619,7 @@ class Runtime:
         self.ledger.record_runner(None if clear else os.getpid())
 
 
-def _gone_record(key: OpportunityKey, t: int) -> OpportunityRecord:
-    """A binding that fired until the previous cycle and no longer does."""
-    rule, bindings = key
-    return OpportunityRecord(
-        cycle_ts=t, rule=rule, bindings=dict(bindings), coin=None, subject=None,
-        legs=[], edge=None, apr=None, fees=None, net_8h=None, confidence=None,
-        risk=None, amount=None, decision="gone", reason="no longer fired",
-        position_id=None,
-    )  # fmt: skip
-
-
 def _num(x: object) -> float | None:
-    return float(x) if isinstance(x, int | float) else None
+    if type(x) is float:  # what the figures are: as it is
+        return x
+    return float(x) if isinstance(x, (int, float)) else None  # noqa: UP038
