@@ -194,3 +194,31 @@ def test_only_a_replay_groups_its_commits(tmp_path) -> None:
     assert counts == list(range(1, 11))
     assert ledger.uncommitted_cycles == 0
     ledger.close()
+
+
+def test_nested_savepoints_roll_back_the_inner_one_only(tmp_path) -> None:
+    """Savepoints of one name nest: a failed inner one (a cycle in a group, an event in
+    a cycle) rolls back alone, and the outer one keeps what it wrote."""
+    ledger = Ledger(tmp_path / "p.db")
+    ledger.group_cycles(CommitGroups(seconds=3600.0, cycles=1000))
+    with ledger.cycle():
+        ledger.record_event("a", "kept", ts=1)
+    with pytest.raises(RuntimeError):
+        with ledger.cycle():
+            ledger.record_event("b", "rolled back", ts=2)
+            raise RuntimeError("boom")
+    with ledger.cycle():
+        ledger.record_event("c", "kept too", ts=3)
+        with pytest.raises(RuntimeError):
+            with ledger._atomic():
+                ledger.record_event("d", "rolled back", ts=4)
+                raise RuntimeError("inner")
+    assert ledger.uncommitted_cycles == 2
+    ledger.group_cycles(None)
+    con = sqlite3.connect(tmp_path / "p.db")
+    try:
+        kinds = [k for (k,) in con.execute("select kind from events order by id")]
+    finally:
+        con.close()
+    assert kinds == ["a", "c"]
+    ledger.close()

@@ -377,9 +377,20 @@ class Ledger:
         """
         conn = self._db.conn
         if conn.in_transaction:
+            # A savepoint with one fixed name (a nested one is the most recent of that
+            # name, which ROLLBACK TO and RELEASE act on): the same two statements every
+            # cycle, kept compiled, where sqlite-utils' atomic() names each one afresh.
             try:
-                with self._db.atomic():  # a savepoint
+                conn.execute("savepoint rulebook")
+                try:
                     yield
+                except BaseException:
+                    # an error such as a full disk may have ended the whole transaction
+                    if conn.in_transaction:
+                        conn.execute("rollback to rulebook")
+                        conn.execute("release rulebook")
+                    raise
+                conn.execute("release rulebook")
             except sqlite3.DatabaseError as e:
                 raise ledger_failure(self.path, e) from None
             return
