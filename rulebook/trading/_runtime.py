@@ -123,6 +123,8 @@ class Runtime:
         # per binding of the current ruleset, its opportunity key (see _opportunity_key)
         self._keys: dict[int, OpportunityKey] = {}
         self._keys_of: str | None = None
+        # per held position, its rule and the binding its exit clause is asked about
+        self._held_bindings: dict[int, tuple[CompiledRule, Binding | None]] = {}
         self._outages: dict[str, str] = {}
         self._known_rulesets: set[str] = set()
         # What the ledger last holds for each fired binding: (rule, bindings) ->
@@ -284,6 +286,9 @@ class Runtime:
         out: list[tuple[str | None, bool]] = []
         clauses: dict[int, tuple[CompiledRule, list[int], list[Binding], list[PositionValues]]]
         clauses = {}
+        if len(self._held_bindings) > 2 * len(held) + 16:  # forget closed positions'
+            ids = {p.id for p in held}
+            self._held_bindings = {i: b for i, b in self._held_bindings.items() if i in ids}
         for i, p in enumerate(held):
             reason, by_limit, ask = self._limit_reason(p, rs, t)
             out.append((reason, by_limit))
@@ -316,7 +321,9 @@ class Runtime:
         ):
             return None, False, None  # nothing can close it this cycle but a `close` action
         held = p.held_s(t)
-        pnl = p.pnl
+        parts = p.parts()  # one pass over the legs: pnl (p.pnl) and funding (p.funding)
+        pnl = sum(parts)
+        funding = parts[0]
         if risk.stop_loss is not None and pnl <= -risk.stop_loss * p.notional:
             limit = format_value("Rate", risk.stop_loss)
             why = f"stop_loss {limit}: pnl {pnl:.2f} <= -{risk.stop_loss * p.notional:.2f}"
@@ -325,11 +332,17 @@ class Runtime:
             limit = format_value("Duration", risk.max_hold)
             return f"max_hold {limit}: held {held / 3600:g}h", True, None
         if rule is not None and rule.exit_when is not None:
-            try:
-                binding = rule.binding_for(p.bindings)
-            except KeyError:
+            got = self._held_bindings.get(p.id)
+            if got is None or got[0] is not rule:  # looked up once per position and rule
+                try:
+                    got = (rule, rule.binding_for(p.bindings))
+                except KeyError:
+                    got = (rule, None)
+                self._held_bindings[p.id] = got
+            binding = got[1]
+            if binding is None:
                 return None, False, None
-            return None, False, (binding, PositionValues(held, pnl, p.funding))
+            return None, False, (binding, PositionValues(held, pnl, funding))
         return None, False, None
 
     def _exit_reason(
@@ -397,8 +410,12 @@ class Runtime:
                                 st.closed += 1
         recorded = self._recorded_opportunities
         records: list[OpportunityRecord] = []  # written at once, after the loop
+        # per fired binding (one per held position, at least: its `already_open`), the
+        # loop below runs every cycle: what it reads is bound once here
+        keys = self._keys
+        risk_seen = self._risk_seen
         for o in fired:
-            if o.rule in alerting_rules:
+            if alerting_rules and o.rule in alerting_rules:
                 for text in o.alerts:
                     self._events.append(TradeEvent("alert", text))
             position_id = None
@@ -421,11 +438,14 @@ class Runtime:
                     st.opened += 1
                 else:
                     decision, reason = res.decision, res.reason
-            binding = self._opportunity_key(o)
-            seen[binding] = (decision, reason)
-            if position_id or recorded.get(binding) != (decision, reason):
+            binding = keys.get(o.order)  # as _opportunity_key, inline
+            if binding is None:
+                binding = self._opportunity_key(o)
+            state = (decision, reason)
+            seen[binding] = state
+            if position_id or recorded.get(binding) != state:
                 records.append(self._opportunity_record(o, decision, reason, position_id, t))
-            if decision in ("cut", "blocked") or binding in self._risk_seen:
+            if decision in ("cut", "blocked") or binding in risk_seen:
                 self._risk_note(o, binding, decision, reason)
         # the gone ones in the order they were recorded (a set difference's order
         # changed from run to run with the strings' hash seed)
