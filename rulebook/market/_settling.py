@@ -181,6 +181,16 @@ class IntervalWatch:
     def drop(self, key: object) -> None:
         self._known.pop(key, None)
 
+    def last(self, key: object) -> tuple[int, float] | None:
+        """The (time, interval) last taken for ``key``, if any."""
+        return self._known.get(key)
+
+    def note(self, key: object, ts: int, interval_h: float) -> None:
+        """Take (ts, interval_h) as ``see`` does when it is news of the interval already
+        held: a caller that did several such ``see`` at once (all at one interval, in
+        time order) writes the latest here."""
+        self._known[key] = (ts, interval_h)
+
 
 @dataclass(slots=True)
 class _Forecast:
@@ -280,6 +290,12 @@ class _Series:
             del self.mark_ts[:i], self.marks[:i], self.intervals[:i]
 
 
+#: a time before every time (no observation yet, never forgotten)
+_NEVER = np.iinfo(np.int64).min
+#: `SettlementLog.quiet_state`'s "no settlement known after": later than every time
+NO_SETTLEMENT = 2**62
+
+
 def _none(x: float) -> float | None:
     x = float(x)
     return None if x != x else x  # NaN is None
@@ -302,8 +318,10 @@ class _Compact:
     each; the forget takes them back to one.
     """
 
-    FLOATS = ("a_mark", "a_int", "b_mark", "b_int", "f1_rate", "f1_int", "f2_rate", "f2_int")
-    INTS = ("a_ts", "b_ts", "f1_next", "f1_shown", "f2_next", "f2_shown")
+    FLOATS = ("a_mark", "a_int", "b_mark", "b_int", "f1_rate", "f1_int", "f2_rate", "f2_int",
+              "lfc_int")  # fmt: skip
+    INTS = ("a_ts", "b_ts", "f1_next", "f1_shown", "f2_next", "f2_shown",
+            "ver", "last_ts", "lfc_next", "fcut")  # fmt: skip
     F1 = ("f1_next", "f1_shown", "f1_rate", "f1_int")
     F2 = ("f2_next", "f2_shown", "f2_rate", "f2_int")
 
@@ -319,11 +337,22 @@ class _Compact:
         )
         self.a_mark = self.a_int = self.b_mark = self.b_int = np.zeros(0)
         self.f1_rate = self.f1_int = self.f2_rate = self.f2_int = np.zeros(0)
+        # What `SettlementLog` tracks of a series kept as a `_Series` (slot `here` False),
+        # so that a cycle can tell without Python per series what may have changed:
+        # `ver` counts the changes that may change `quiet`'s answer (see
+        # SettlementLog.versions); `last_ts` is its latest perp observation's time;
+        # (`lfc_next`, `lfc_int`) the settlement time and interval of the last forecast
+        # fed to it (-1: none known, so the next one counts as a change); `fcut` the
+        # last `forget_before` time applied to it, and `fdirty` whether anything fed
+        # since could make forgetting at that time again change it.
+        self.ver = self.last_ts = self.lfc_next = self.fcut = np.zeros(0, dtype=np.int64)
+        self.lfc_int = np.zeros(0)
+        self.fdirty = np.zeros(0, dtype=bool)
         self._grow(64)
 
     def _grow(self, cap: int) -> None:
         n = self.size
-        for name in ("here", "had", "nm", "nf", *self.FLOATS, *self.INTS):
+        for name in ("here", "had", "nm", "nf", "fdirty", *self.FLOATS, *self.INTS):
             old = getattr(self, name)
             new = (
                 np.zeros(cap, dtype=old.dtype) if old.dtype != np.float64 else np.full(cap, np.nan)
@@ -338,7 +367,17 @@ class _Compact:
         i = self.size
         self.size += 1
         self.here[i], self.had[i], self.nm[i], self.nf[i] = here, False, 0, 0
+        self.ver[i] = 0
         return i
+
+    def track(self, i: int, s: _Series) -> None:
+        """Slot ``i``'s series is (from now on) the `_Series` ``s``: start tracking it
+        afresh, and count a change (whatever was known of it before is stale)."""
+        self.ver[i] += 1
+        self.last_ts[i] = s.mark_ts[-1] if s.mark_ts else _NEVER
+        self.lfc_next[i] = -1
+        self.fcut[i] = _NEVER
+        self.fdirty[i] = True
 
     def series(self, i: int) -> _Series:
         """The `_Series` slot ``i`` stands for (a new one: the slot is left as it is)."""
@@ -382,6 +421,7 @@ class _Compact:
             getattr(self, names[2])[i] = fc.rate
             getattr(self, names[3])[i] = nan if fc.interval_h is None else fc.interval_h
         self.here[i] = True
+        self.ver[i] += 1
         return True
 
     def forget_before(self, cut: np.ndarray | int) -> None:
@@ -439,6 +479,8 @@ class SettlementLog:
         self._table: tuple[tuple[str, ...], tuple[str, ...], np.ndarray] | None = None
         #: the last view's perps: row per slot (-1 = not in the view), times, intervals
         self._shown: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: series kept as `_Series` that no view's columns brought (no slot id)
+        self._nosid: set[tuple[str, str]] = set()
 
     def _get(self, key: tuple[str, str]) -> _Series | None:
         """The series of ``key`` as a `_Series` (made from its slot if it is in one)."""
@@ -448,6 +490,7 @@ class SettlementLog:
             if i is not None and self._slots.here[i]:
                 s = self._series[key] = self._slots.series(i)
                 self._slots.here[i] = False  # from now on the _Series is the series
+                self._slots.track(i, s)
         return s
 
     def _of(self, exchange: str, coin: str) -> _Series:
@@ -455,6 +498,11 @@ class SettlementLog:
         s = self._get(key)
         if s is None:
             s = self._series[key] = _Series()
+            i = self._sid.get(key)
+            if i is None:
+                self._nosid.add(key)
+            else:
+                self._slots.track(i, s)
         return s
 
     # -- feeding ------------------------------------------------------------------
@@ -471,9 +519,11 @@ class SettlementLog:
         """One perp observation: a forecast of its next settlement, and a mark."""
         if o.market != "perp":
             return
-        self._of(o.exchange, o.coin).observe(
-            o.ts, o.next_funding_ts, o.funding_rate, o.funding_interval_h, o.mark
-        )
+        series = self._of(o.exchange, o.coin)
+        series.observe(o.ts, o.next_funding_ts, o.funding_rate, o.funding_interval_h, o.mark)
+        i = self._sid.get((o.exchange, o.coin))
+        if i is not None:
+            self._slots.track(i, series)
 
     def _slots_of(self, cols: ViewColumns, rows: np.ndarray) -> np.ndarray:
         """The slot of each of these rows' (exchange, coin), made for a new one."""
@@ -496,8 +546,12 @@ class SettlementLog:
                 key = (ex[e], co[c])
                 got = self._sid.get(key)
                 if got is None:  # a series held as a _Series already (observe) stays one
-                    got = self._sid[key] = self._slots.new_slot(here=key not in self._series)
+                    held = self._series.get(key)
+                    got = self._sid[key] = self._slots.new_slot(here=held is None)
                     self._keys.append(key)
+                    if held is not None:
+                        self._nosid.discard(key)
+                        self._slots.track(got, held)
                 grid[e, c] = sid[j] = got
         return np.asarray(sid, dtype=np.intp)
 
@@ -528,16 +582,44 @@ class SettlementLog:
         again = (nm >= 1) & (ts == last)  # the same observation seen again
         fits = slots.here[sid] & ((later & (nm < 2)) | again) & ~(new_fc & (nf == 2))
         if not fits.all():
+            rest = np.flatnonzero(~fits)
+            r_sid, r_ts, r_shows, r_nxt, r_hours = (
+                sid[rest], ts[rest], shows[rest], nxt_ms[rest], hours[rest]
+            )
+            # Whether a row may change what `quiet` answers for the series (it counts
+            # a change, `versions`): any row of a series not kept as a _Series yet, a
+            # late one, and one that shows a forecast other than the last one fed
+            # (another settlement time, or another interval). Anything else only adds
+            # a mark or moves a forecast's rate and time shown, which `quiet` never reads.
+            lfc_int = slots.lfc_int[r_sid]
+            same_int = (r_hours == lfc_int) | ((r_hours != r_hours) & (lfc_int != lfc_int))
+            plain = (
+                ~slots.here[r_sid]
+                & (r_ts >= slots.last_ts[r_sid])
+                & (~r_shows | ((r_nxt == slots.lfc_next[r_sid]) & same_int))
+            )
             keys = self._keys
-            for j in np.flatnonzero(~fits).tolist():
-                key = keys[int(sid[j])]
-                series = self._get(key)
+            for i, t_, n_, r_, h_, m_ in zip(
+                r_sid.tolist(), r_ts.tolist(), nxt[rest].tolist(), rate[rest].tolist(),
+                r_hours.tolist(), mark[rest].tolist(), strict=True,
+            ):  # fmt: skip
+                series = self._get(keys[i])  # a slot that cannot take the row is made one
                 assert series is not None
-                n = float(nxt[j])
                 series.observe(
-                    int(ts[j]), None if n != n else int(n), _none(rate[j]), _none(hours[j]),
-                    _none(mark[j]),
+                    t_, None if n_ != n_ else int(n_), None if r_ != r_ else r_,
+                    None if h_ != h_ else h_, None if m_ != m_ else m_,
                 )  # fmt: skip
+            # what is tracked of them (after the slots made _Series above started afresh)
+            last = slots.last_ts[r_sid]
+            late = r_ts < last
+            slots.last_ts[r_sid] = np.maximum(last, r_ts)
+            fc = r_shows & ~late
+            slots.lfc_next[r_sid[fc]] = r_nxt[fc]
+            slots.lfc_int[r_sid[fc]] = r_hours[fc]
+            slots.lfc_next[r_sid[late]] = -1
+            cut = slots.fcut[r_sid]
+            slots.fdirty[r_sid[(r_ts <= cut) | (r_shows & (r_nxt < cut))]] = True
+            slots.ver[r_sid[~plain]] += 1
             take = np.flatnonzero(fits)
             sid, ts, nxt_ms, rate, hours, mark, nm, nf, is1, is2, new_fc, later = (
                 a[take]
@@ -570,6 +652,10 @@ class SettlementLog:
                 series.sorted_times = None
             series.records.setdefault(r.ts, r)
             series.had_records = True
+            i = self._sid.get((r.exchange, r.coin))
+            if i is not None:  # a record may change what `quiet` says
+                self._slots.ver[i] += 1
+                self._slots.fdirty[i] = True
 
     def shown(self, exchange: str, coin: str) -> tuple[int, float | None] | None:
         """The time and interval of (exchange, coin)'s perp in the last view fed
@@ -686,22 +772,47 @@ class SettlementLog:
         nothing waiting and nothing missing, known without resolving anything: no
         settlement is known in (after, upto], and the next known one lies within its
         own interval of ``after`` (so no gap an outage could hide). False means only
-        "ask ``settle``". The paper runtime asks this for every held perp leg every
-        cycle, and calls ``settle`` for the few legs it is False for."""
+        "ask ``settle``". The paper runtime asks this (through `quiet_state`) for
+        every held perp leg, and calls ``settle`` for the few legs it is False for."""
+        nxt, gate = self.quiet_state(exchange, coin, after)
+        return upto < nxt and gate
+
+    def quiet_state(self, exchange: str, coin: str, after: int) -> tuple[int, bool]:
+        """``(nxt, gate)`` such that ``quiet(after=after, upto=u)`` is
+        ``u < nxt and gate`` for every ``u``: ``nxt`` is the first settlement known
+        after ``after`` (`NO_SETTLEMENT` if none), ``gate`` whether no gap before it
+        could be hidden. It stays so while the series' count in `versions` does not
+        move (a record, a forecast of another settlement time or interval, a late
+        observation move it; a forget only drops what lies before ``after``)."""
         series = self._get((exchange, coin))
         if series is None:
-            return True
+            return NO_SETTLEMENT, True
         known = series.known()
         i = bisect.bisect_right(known, after)
         if i == len(known):
-            return True  # nothing known after: nothing to pay, no gap to report
+            return NO_SETTLEMENT, True  # nothing known after: nothing to pay, no gap
         nxt = known[i]
-        if nxt <= upto:
-            return False
         if after not in series.records and after not in series.forecasts:
-            return True  # settle() has no previous settlement to find a gap from
+            return nxt, True  # settle() has no previous settlement to find a gap from
         h = series.interval_of(nxt)
-        return h is not None and h * 3_600_000 >= nxt - after
+        return nxt, h is not None and h * 3_600_000 >= nxt - after
+
+    def slot(self, exchange: str, coin: str) -> int:
+        """The index of (exchange, coin) in `versions` and `shown_rows` (-1: no view has
+        brought it yet)."""
+        i = self._sid.get((exchange, coin))
+        return -1 if i is None else i
+
+    def versions(self) -> np.ndarray:
+        """Per `slot`, a count that moves whenever what `quiet_state` answers for that
+        market may have changed (read-only; valid until the next feed)."""
+        return self._slots.ver[: self._slots.size]
+
+    def shown_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """`shown` for every market at once: (row per `slot`, -1 = not in the last view;
+        the rows' times; their intervals, NaN = none), or None before any view. The
+        row array may be shorter than `versions` (a slot made after that view)."""
+        return self._shown
 
     def current_interval(self, exchange: str, coin: str) -> tuple[int, float] | None:
         """The latest perp observation's interval and its time, if known."""
@@ -715,25 +826,47 @@ class SettlementLog:
         return None
 
     # -- memory ------------------------------------------------------------------
-    def forget_before(self, ts: int, keep: Mapping[tuple[str, str], int] | None = None) -> None:
+    def forget_before(
+        self,
+        ts: int,
+        keep: Mapping[tuple[str, str], int] | None = None,
+        *,
+        held: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         """Drop settlements before ``ts``, and perp observations older than the last one
         with a mark at or before it; for an (exchange, coin) in ``keep``, before its own
         time there instead (what the open legs of that market can still be paid from).
+        ``held`` says the same as ``keep`` for markets by `slot`: (slots, times), each
+        slot once.
 
-        A series ``keep`` does not name goes back into a slot if it fits one."""
+        A series neither names goes back into a slot if it fits one. A series kept
+        whose time is the one it was last forgotten at, and that was fed nothing
+        since that could lie before it, is left alone: forgetting it again would
+        change nothing (`_Series.forget_before` at one time is idempotent)."""
         keep = keep or {}
         slots, sid = self._slots, self._sid
-        for key, series in list(self._series.items()):
-            series.forget_before(keep.get(key, ts))
-            if key not in keep:
-                i = sid.get(key)
-                if i is not None and slots.take(i, series):
-                    del self._series[key]
-        cut: np.ndarray | int = ts
-        if keep:
-            cut = np.full(slots.size, ts, dtype=np.int64)
-            for key, t in keep.items():
-                i = sid.get(key)
-                if i is not None:
-                    cut[i] = t
+        n = slots.size
+        cut = np.full(n, ts, dtype=np.int64)
+        kept = np.zeros(n, dtype=bool)
+        if held is not None:
+            cut[held[0]] = held[1]
+            kept[held[0]] = True
+        for key, t in keep.items():
+            i = sid.get(key)
+            if i is not None:
+                cut[i] = t
+                kept[i] = True
+        todo = ~slots.here[:n] & (~kept | slots.fdirty[:n] | (slots.fcut[:n] != cut))
+        keys, series_of = self._keys, self._series
+        for i in np.flatnonzero(todo).tolist():
+            key = keys[i]
+            series = series_of[key]
+            t = int(cut[i])
+            series.forget_before(t)
+            slots.fcut[i] = t
+            slots.fdirty[i] = False
+            if not kept[i] and slots.take(i, series):
+                del series_of[key]
+        for key in self._nosid:
+            series_of[key].forget_before(keep.get(key, ts))
         slots.forget_before(cut)
