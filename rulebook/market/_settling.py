@@ -451,6 +451,106 @@ class _Compact:
             self.nm[shift] = 1
 
 
+class _Pending:
+    """Perp observations of series kept as `_Series`, not yet written into them.
+
+    A row of a view that `_Series.observe` would simply append to a series (its
+    time at or after the series' last, its forecast, if any, the one the series
+    took last, at the same interval: what `SettlementLog._feed` calls plain) is
+    kept here, per slot, in numpy: up to `K` rows (time, mark, interval) and the
+    last forecast shown (settlement time, when shown, rate, interval). They are
+    written into the series, exactly as `observe` would have written them one by
+    one, before anything reads it (`SettlementLog._get`, a forget that changes
+    it, a row that is not plain). Storage only, like `_Compact`."""
+
+    K = 16
+
+    def __init__(self) -> None:
+        self.cap = 0
+        self.n = np.zeros(0, dtype=np.int64)
+        self.ts = np.zeros((0, self.K), dtype=np.int64)
+        self.mark = np.zeros((0, self.K))
+        self.hours = np.zeros((0, self.K))
+        self.fc = np.zeros(0, dtype=bool)
+        self.fc_next = np.zeros(0, dtype=np.int64)
+        self.fc_shown = np.zeros(0, dtype=np.int64)
+        self.fc_rate = np.zeros(0)
+        self.fc_int = np.zeros(0)
+
+    def grow(self, cap: int) -> None:
+        for name in ("n", "ts", "mark", "hours", "fc", "fc_next", "fc_shown", "fc_rate", "fc_int"):
+            old = getattr(self, name)
+            new = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
+            new[: self.cap] = old
+            setattr(self, name, new)
+        self.cap = cap
+
+    def add(self, sid: np.ndarray, ts: np.ndarray, mark: np.ndarray, hours: np.ndarray,
+            shows: np.ndarray, nxt: np.ndarray, rate: np.ndarray) -> None:  # fmt: skip
+        """Plain rows (one per slot), each slot with room for one more."""
+        col = self.n[sid]
+        self.ts[sid, col] = ts
+        self.mark[sid, col] = mark
+        self.hours[sid, col] = hours
+        self.n[sid] = col + 1
+        f = sid[shows]
+        self.fc[f] = True
+        self.fc_next[f] = nxt[shows]
+        self.fc_shown[f] = ts[shows]
+        self.fc_rate[f] = rate[shows]
+        self.fc_int[f] = hours[shows]
+
+    def write(self, ids: list[int], series: list[_Series]) -> None:
+        """Each slot's rows into its series, as `_Series.observe` of each row in turn
+        writes them; then the slots are empty. (Read in bulk: one conversion per
+        field for all the slots, not one per row.)"""
+        at = np.array(ids, dtype=np.intp)
+        counts = self.n[at]
+        held = np.arange(self.K)[None, :] < counts[:, None]
+        ts_2d = self.ts[at]
+        # a slot whose rows hold one time twice (the same observation seen again)
+        repeats = ((ts_2d[:, 1:] == ts_2d[:, :-1]) & held[:, 1:]).any(axis=1).tolist()
+        ts = ts_2d[held].tolist()
+        marks, hours = _nones(self.mark[at][held]), _nones(self.hours[at][held])
+        ends = np.cumsum(counts).tolist()
+        fc = self.fc[at].tolist()
+        fc_next, fc_shown = self.fc_next[at].tolist(), self.fc_shown[at].tolist()
+        fc_rate, fc_int = self.fc_rate[at].tolist(), _nones(self.fc_int[at])
+        start = 0
+        for j, s in enumerate(series):
+            end = ends[j]
+            t_j, m_j, h_j = ts[start:end], marks[start:end], hours[start:end]
+            start = end
+            mark_ts = s.mark_ts
+            if not repeats[j] and (not mark_ts or t_j[0] > mark_ts[-1]):
+                mark_ts.extend(t_j)  # all later, none seen twice: each is appended
+                s.marks.extend(m_j)
+                s.intervals.extend(h_j)
+            else:
+                for t, m, h in zip(t_j, m_j, h_j, strict=True):
+                    if mark_ts and t == mark_ts[-1]:  # the same observation seen again
+                        s.marks[-1], s.intervals[-1] = m, h
+                    else:  # a plain row is never older than the last one
+                        mark_ts.append(t)
+                        s.marks.append(m)
+                        s.intervals.append(h)
+            if fc[j]:  # the last one shown wins (every plain row is at or after it)
+                nxt = fc_next[j]
+                if nxt not in s.forecasts:
+                    s.sorted_times = None
+                s.forecasts[nxt] = _Forecast(fc_shown[j], fc_rate[j], fc_int[j])
+        self.n[at] = 0
+        self.fc[at] = False
+
+
+def _nones(a: np.ndarray) -> list[float | None]:
+    """The values as Python floats, NaN as None."""
+    out: list[float | None] = a.tolist()
+    if np.isnan(a).any():
+        out = [None if x != x else x for x in out]
+    return out
+
+
 class SettlementLog:
     """Settlement records, forecasts and perp marks per (exchange, coin), fed in time order.
 
@@ -481,11 +581,51 @@ class SettlementLog:
         self._shown: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         #: series kept as `_Series` that no view's columns brought (no slot id)
         self._nosid: set[tuple[str, str]] = set()
+        #: plain rows not yet written into their `_Series`, and the slots that have some
+        self._pend = _Pending()
+        self._pending: set[int] = set()
+
+    def _write_pending(self, i: int, s: _Series) -> None:
+        if i in self._pending:
+            self._pend.write([i], [s])
+            self._pending.discard(i)
+
+    def _write_all_pending(self, ids: list[int]) -> None:
+        """`_write_pending` of many slots at once (those of them with rows pending)."""
+        pending = self._pending
+        todo = [i for i in ids if i in pending]
+        if todo:
+            keys, series_of = self._keys, self._series
+            self._pend.write(todo, [series_of[keys[i]] for i in todo])
+            pending.difference_update(todo)
+
+    def _known_series(self, key: tuple[str, str]) -> _Series | None:
+        """What the log knows of ``key`` as a `_Series`, leaving how it keeps it as it is
+        (a copy where rows are pending or it is in a slot; for tests)."""
+        s = self._series.get(key)
+        i = self._sid.get(key)
+        if s is None:
+            return None if i is None or not self._slots.here[i] else self._slots.series(i)
+        if i is None or i not in self._pending:
+            return s
+        copy = _Series(dict(s.records), s.had_records, dict(s.forecasts), list(s.mark_ts),
+                       list(s.marks), list(s.intervals))  # fmt: skip
+        copy.forecasts = {k: _Forecast(f.shown_at, f.rate, f.interval_h)
+                          for k, f in s.forecasts.items()}  # fmt: skip
+        n, fc = int(self._pend.n[i]), bool(self._pend.fc[i])
+        self._pend.write([i], [copy])
+        self._pend.n[i], self._pend.fc[i] = n, fc  # still pending in the log itself
+        return copy
 
     def _get(self, key: tuple[str, str]) -> _Series | None:
         """The series of ``key`` as a `_Series` (made from its slot if it is in one)."""
         s = self._series.get(key)
-        if s is None:
+        if s is not None:
+            if self._pending:
+                i = self._sid.get(key)
+                if i is not None:
+                    self._write_pending(i, s)
+        else:
             i = self._sid.get(key)
             if i is not None and self._slots.here[i]:
                 s = self._series[key] = self._slots.series(i)
@@ -598,10 +738,23 @@ class SettlementLog:
                 & (r_ts >= slots.last_ts[r_sid])
                 & (~r_shows | ((r_nxt == slots.lfc_next[r_sid]) & same_int))
             )
+            pend = self._pend
+            if pend.cap < slots.cap:
+                pend.grow(slots.cap)
+            deferred = plain & (pend.n[r_sid] < _Pending.K)  # kept to be written when read
+            if deferred.any():
+                p_sid = r_sid[deferred]
+                pend.add(p_sid, r_ts[deferred], mark[rest][deferred], r_hours[deferred], r_shows[deferred],
+                         r_nxt[deferred], rate[rest][deferred])  # fmt: skip
+                self._pending.update(p_sid.tolist())
+            direct = ~deferred  # one by one, each series' pending rows written first
+            if self._pending:
+                self._write_all_pending(r_sid[direct].tolist())
             keys = self._keys
             for i, t_, n_, r_, h_, m_ in zip(
-                r_sid.tolist(), r_ts.tolist(), nxt[rest].tolist(), rate[rest].tolist(),
-                r_hours.tolist(), mark[rest].tolist(), strict=True,
+                r_sid[direct].tolist(), r_ts[direct].tolist(), nxt[rest][direct].tolist(),
+                rate[rest][direct].tolist(), r_hours[direct].tolist(), mark[rest][direct].tolist(),
+                strict=True,
             ):  # fmt: skip
                 series = self._get(keys[i])  # a slot that cannot take the row is made one
                 assert series is not None
@@ -610,9 +763,9 @@ class SettlementLog:
                     None if h_ != h_ else h_, None if m_ != m_ else m_,
                 )  # fmt: skip
             # what is tracked of them (after the slots made _Series above started afresh)
-            last = slots.last_ts[r_sid]
-            late = r_ts < last
-            slots.last_ts[r_sid] = np.maximum(last, r_ts)
+            seen_to = slots.last_ts[r_sid]
+            late = r_ts < seen_to
+            slots.last_ts[r_sid] = np.maximum(seen_to, r_ts)
             fc = r_shows & ~late
             slots.lfc_next[r_sid[fc]] = r_nxt[fc]
             slots.lfc_int[r_sid[fc]] = r_hours[fc]
@@ -858,7 +1011,10 @@ class SettlementLog:
                 kept[i] = True
         todo = ~slots.here[:n] & (~kept | slots.fdirty[:n] | (slots.fcut[:n] != cut))
         keys, series_of = self._keys, self._series
-        for i in np.flatnonzero(todo).tolist():
+        todo_ids = np.flatnonzero(todo).tolist()
+        if self._pending:
+            self._write_all_pending(todo_ids)
+        for i in todo_ids:
             key = keys[i]
             series = series_of[key]
             t = int(cut[i])
