@@ -347,7 +347,9 @@ class _Batch:
     floats: dict[str, np.ndarray]  # NaN = null
     nulls: dict[str, np.ndarray]
     ints: np.ndarray
-    extra: list[str | None]
+    #: the `extra` text of each row that has one, by row index in the batch (few
+    #: rows have one: a list of every row's would cost a Python object per row)
+    extra: dict[int, str]
 
 
 class _Categories:
@@ -453,7 +455,12 @@ class _Decoder:
             if "json_ints" in names
             else np.zeros(n, dtype=np.uint16)
         )
-        extra = col("extra").cast(pa.string()).to_pylist() if "extra" in names else [None] * n
+        extra: dict[int, str] = {}
+        if "extra" in names and col("extra").null_count < n:
+            texts = col("extra").cast(pa.string())
+            valid = texts.is_valid()
+            at = np.flatnonzero(valid.to_numpy(zero_copy_only=False)).tolist()
+            extra = dict(zip(at, texts.filter(valid).to_pylist(), strict=True))
         return _Batch(
             first_row, ts, ts_null, ex, coin, market, symbol, symbol_bad, nxt, nxt_null,
             floats, nulls, ints, extra,
@@ -564,8 +571,8 @@ class _Reader:
             problems: list[tuple[int, LineError]] = []
             for i in np.flatnonzero(bad).tolist():
                 problems.append((i, LineError(self.path, first + i, self._why(rb, b, i))))
-            for i, text in enumerate(b.extra):
-                if text is None or bad[i]:
+            for i, text in b.extra.items():  # in row order
+                if bad[i]:
                     continue
                 for k in _extra_keys(text):
                     if k not in self._warned and k not in _FIELDS:
@@ -636,7 +643,7 @@ def read_columnar_rows(
                 at += 1
             if good[i]:
                 row = _row(b, i, reader.decoder)
-                text = b.extra[i]
+                text = b.extra.get(i)
                 if text is not None:
                     for k, v in _extra(text).items():
                         row.setdefault(k, v)  # never over a field of the format
@@ -780,6 +787,11 @@ class _State:
         self.ts = np.zeros(cap, dtype=np.int64)
         self.next_funding_ts = np.full(cap, np.nan)
         self.floats = {name: np.full(cap, np.nan) for name in FLOAT_FIELDS}
+        # the slots' codes as handed to the last columns, while no slot is added: a
+        # slot's key never changes, so consecutive cycles share these (read-only)
+        # arrays, and whoever derives something from a view's codes can keep it
+        # while they are the same objects
+        self._codes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _grow(self, need: int) -> None:
         cap = self.ts.size
@@ -815,6 +827,7 @@ class _State:
             if s is None:
                 s = self.slot[k] = self.size
                 self.size += 1
+                self._codes = None
                 self._grow(self.size)
                 r = int(rows[first[j]])
                 self.exchange[s] = b.exchange[r]
@@ -827,10 +840,13 @@ class _State:
         """Rows (in file order) replace what their slots hold: the last row of a key wins."""
         if rows.size == 0:
             return
-        # of several rows of one key, the last: unique over the reversed order
-        _, last_rev = np.unique(slots[::-1], return_index=True)
-        pick = rows.size - 1 - last_rev
-        r, s = rows[pick], slots[pick]
+        if rows.size == 1 or bool(np.all(slots[1:] > slots[:-1])):
+            r, s = rows, slots  # one row per key (the usual cycle: keys in slot order)
+        else:
+            # of several rows of one key, the last: unique over the reversed order
+            _, last_rev = np.unique(slots[::-1], return_index=True)
+            pick = rows.size - 1 - last_rev
+            r, s = rows[pick], slots[pick]
         self.ts[s] = b.ts[r]
         self.symbol[s] = b.symbol[r]
         self.next_funding_ts[s] = b.next_funding_ts[r]
@@ -841,21 +857,33 @@ class _State:
         self, at: int, dec: _Decoder, settlements: tuple[Settlement, ...]
     ) -> ObservationColumns:
         n = self.size
+        codes = self._codes
+        if codes is None:
+            codes = self._codes = (
+                _frozen(self.exchange[:n]), _frozen(self.coin[:n]), _frozen(self.market[:n])
+            )
         return ObservationColumns(
             at=at,
             exchanges=dec.exchanges.as_tuple(),
             coins=dec.coins.as_tuple(),
             markets=_OBS_MARKETS,
             symbols=dec.symbols.as_tuple(),
-            exchange=self.exchange[:n].copy(),
-            coin=self.coin[:n].copy(),
-            market=self.market[:n].copy(),
+            exchange=codes[0],
+            coin=codes[1],
+            market=codes[2],
             symbol=self.symbol[:n].copy(),
             ts=self.ts[:n].copy(),
             next_funding_ts=self.next_funding_ts[:n].copy(),
             settlements=settlements,
             **{name: a[:n].copy() for name, a in self.floats.items()},
         )
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only copy."""
+    out = a.copy()
+    out.setflags(write=False)
+    return out
 
 
 def iter_columns(
