@@ -41,7 +41,9 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rulebook.lang import load_texts
 from rulebook.market import Observation, SnapshotView
@@ -147,11 +149,61 @@ class Book:
         return self.path.stat().st_size
 
 
+class Phases:
+    """CPU time per step of one book's cycles (``--phases``): each step's method is
+    wrapped on that book's own objects, so the other book and the code stay as they are."""
+
+    STEPS = (
+        ("price guard", "runtime.price_guard", "check"),
+        ("funding step (all)", "runtime.funding", "settle"),
+        ("  feed", "runtime.funding", "feed"),
+        ("  settle a leg", "runtime.funding", "_settle_leg"),
+        ("  forget", "runtime.funding", "_forget"),
+        ("marking", "executor", "mark"),
+        ("exit checks", "runtime", "_exit_reasons"),
+        ("entries", "runtime", "_entries"),
+        ("persist", "executor", "persist"),
+        ("equity", "executor", "equity"),
+    )
+
+    def __init__(self, book: Book) -> None:
+        self.total: dict[str, float] = {name: 0.0 for name, _, _ in self.STEPS}
+        #: per cycle measured: whether it settled, and each step's seconds
+        self.cycles: list[tuple[bool, dict[str, float]]] = []
+        self.on = False
+        for name, where, method in self.STEPS:
+            obj: Any = book
+            for part in where.split("."):
+                obj = getattr(obj, part)
+            setattr(obj, method, self._wrap(name, getattr(obj, method)))
+
+    def _wrap(self, name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if not self.on:
+                return f(*args, **kwargs)
+            t0 = time.thread_time()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                self.total[name] += time.thread_time() - t0
+
+        return timed
+
+    def end_cycle(self, settled: bool) -> None:
+        self.cycles.append((settled, self.total))
+        self.total = {name: 0.0 for name in self.total}
+
+    def means(self, settled: bool) -> dict[str, float]:
+        """Each step's ms per cycle, mean over the cycles that settled (or did not)."""
+        got = [c for s, c in self.cycles if s == settled]
+        return {k: sum(c[k] for c in got) * 1e3 / len(got) for k in self.total} if got else {}
+
+
 def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else math.nan
 
 
-def measure(n_coins: int, cycles: int) -> dict[str, float]:
+def measure(n_coins: int, cycles: int, phases: bool = False) -> dict[str, Any]:
     coins = coin_names(n_coins)
     vs = views(coins, cycles + 2 + 8)
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,23 +216,32 @@ def measure(n_coins: int, cycles: int) -> dict[str, float]:
         positions = len(book.executor.positions)
         assert positions == n_coins * len(VENUES), positions
         assert not empty.executor.positions
+        steps = {"book": Phases(book), "empty": Phases(empty)} if phases else {}
+        for p in steps.values():
+            p.on = True
         # per cycle: (settled?, us per position, payload bytes, payload by table)
         rows: list[tuple[bool, float, int, dict[str, int]]] = []
         book_t, empty_t = [], []
+        cpu_diff: list[tuple[bool, float]] = []  # the same difference in CPU time
         files = (book.file_size(), empty.file_size())
         before = book.payload()
         for i, v in enumerate(vs[2 : cycles + 2]):
             order = (book, empty) if i % 2 == 0 else (empty, book)
             took: dict[int, float] = {}
+            cpu: dict[int, float] = {}
             settled = False
             for b in order:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 report = b.runtime.cycle(v)
                 took[id(b)] = time.perf_counter() - t0
+                cpu[id(b)] = time.thread_time() - c0
                 if b is book:
                     settled = report.funding != 0.0
+            for p in steps.values():
+                p.end_cycle(settled)
             book_t.append(took[id(book)])
             empty_t.append(took[id(empty)])
+            cpu_diff.append((settled, (cpu[id(book)] - cpu[id(empty)]) / positions))
             after = book.payload()  # outside the timed cycles
             grown = {k: n - before.get(k, 0) for k, n in after.items()}
             rows.append((
@@ -189,6 +250,8 @@ def measure(n_coins: int, cycles: int) -> dict[str, float]:
             ))  # fmt: skip
             before = after
             assert len(book.executor.positions) == positions
+        for p in steps.values():
+            p.on = False
         files = (book.file_size() - files[0], empty.file_size() - files[1])
         # Bytes written (not timed): the WAL after a checkpoint holds exactly the pages
         # a cycle's commit wrote, 4 KB each; eight more cycles, one of them settling.
@@ -216,6 +279,7 @@ def measure(n_coins: int, cycles: int) -> dict[str, float]:
         "cycle_empty_ms": statistics.median(empty_t) * 1e3,
         "per_position_us": _median([r[1] for r in quiet]) * 1e6,
         "per_position_us_settlement": _median([r[1] for r in settling]) * 1e6,
+        "per_position_cpu_us": _median([d for s, d in cpu_diff if not s]) * 1e6,
         "payload_per_cycle": _median([float(r[2]) for r in quiet]),
         "payload_per_settlement_cycle": _median([float(r[2]) for r in settling]),
         "payload_per_cycle_all": sum(r[2] for r in rows) / len(rows),
@@ -224,8 +288,17 @@ def measure(n_coins: int, cycles: int) -> dict[str, float]:
         "written_quiet_book": _median([float(w) for s, w in written["book"] if not s]),
         "written_quiet_empty": _median([float(w) for s, w in written["empty"] if not s]),
         "written_settlement_book": _median([float(w) for s, w in written["book"] if s]),
-        "tables_quiet": per_table(quiet),  # type: ignore[dict-item]
-        "tables_settlement": per_table(settling),  # type: ignore[dict-item]
+        "tables_quiet": per_table(quiet),
+        "tables_settlement": per_table(settling),
+        "cycle_book_mean_ms": statistics.fmean(book_t) * 1e3,
+        "cycle_empty_mean_ms": statistics.fmean(empty_t) * 1e3,
+        # per step, ms per cycle: means over the cycles without a settlement, and with
+        "phases": {side: p.means(False) for side, p in steps.items()},
+        "phases_settlement": {side: p.means(True) for side, p in steps.items()},
+        "cycle_book_quiet_mean_ms": statistics.fmean(
+            [t for t, r in zip(book_t, rows, strict=True) if not r[0]]) * 1e3,
+        "cycle_empty_quiet_mean_ms": statistics.fmean(
+            [t for t, r in zip(empty_t, rows, strict=True) if not r[0]]) * 1e3,
     }
 
 
@@ -239,10 +312,12 @@ def main() -> None:
                     help="open positions per book (rounded up to a multiple of 5)")
     ap.add_argument("--cycles", type=int, default=24,
                     help="measured cycles (default 24: three of them settle funding)")
+    ap.add_argument("--phases", action="store_true",
+                    help="also time each step of a cycle (means per cycle, both books)")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the start")
     for n in args.positions:
-        r = measure(max(1, math.ceil(n / len(VENUES))), args.cycles)
+        r = measure(max(1, math.ceil(n / len(VENUES))), args.cycles, args.phases)
         print(
             f"{r['positions']:>5} open positions: cycle {r['cycle_book_ms']:8.1f} ms, "
             f"same bindings with none open {r['cycle_empty_ms']:8.1f} ms (medians of "
@@ -254,16 +329,20 @@ def main() -> None:
             f"{r['per_position_us_settlement']:.1f} us: one payment per position)"
         )
         print(
+            f"      the same in CPU time (this thread's, steadier on a loaded machine): "
+            f"{r['per_position_cpu_us']:8.1f} us"
+        )
+        print(
             f"      ledger bytes stored per cycle without a settlement: "
             f"{r['payload_per_cycle']:,.0f} (median)  (target <= 2 KB at 12 positions; no "
             "growth with the count beyond what changes)"
         )
-        print(f"        by table (mean): {_tables(r['tables_quiet'])}")  # type: ignore[arg-type]
+        print(f"        by table (mean): {_tables(r['tables_quiet'])}")
         print(
             f"      ledger bytes stored per settlement cycle: "
             f"{r['payload_per_settlement_cycle']:,.0f} (median)"
         )
-        print(f"        by table (mean): {_tables(r['tables_settlement'])}")  # type: ignore[arg-type]
+        print(f"        by table (mean): {_tables(r['tables_settlement'])}")
         print(
             f"      ledger bytes written per cycle (WAL pages of the commit): without a "
             f"settlement {r['written_quiet_book']:,.0f} ({r['written_quiet_empty']:,.0f} with "
@@ -274,6 +353,19 @@ def main() -> None:
             f"per cycle; the file grew {r['file_per_cycle_book']:,.0f} per cycle "
             f"({r['file_per_cycle_empty']:,.0f} with none open; 4 KB pages)"
         )
+        if r["phases"]:
+            book, empty = r["phases"]["book"], r["phases"]["empty"]
+            settling = r["phases_settlement"]["book"]
+            print(
+                f"      per step, ms per cycle, means over the cycles without a settlement "
+                f"(whole cycle {r['cycle_book_quiet_mean_ms']:.2f}, none open "
+                f"{r['cycle_empty_quiet_mean_ms']:.2f}); settling cycles beside:"
+            )
+            for name in book:
+                print(
+                    f"        {name:<20} {book[name]:8.2f}  none open {empty[name]:8.2f}"
+                    f"  settling {settling.get(name, math.nan):8.2f}"
+                )
     print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end")
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from rulebook.engine import resolve_taker_fee
 from rulebook.market import SnapshotView, mid_price
 
@@ -92,6 +94,7 @@ class PaperExecutor:
         # marks table has the marks (see Ledger.record_marks).
         self._dirty: set[int] = set()
         self._marks: dict[tuple[str, str, str], float] = {}
+        self._held: _HeldMarkets | None = None  # for `mark`
         self._load()
 
     # -- state -------------------------------------------------------------------------
@@ -212,23 +215,33 @@ class PaperExecutor:
 
     # -- step 2: mark to market ------------------------------------------------------
     def mark(self, view: SnapshotView) -> None:
-        """Mark every open leg; a leg without a price keeps its last mark."""
+        """Mark every open leg; a leg without a price keeps its last mark.
+
+        Every held market's price is read from the view's columns in one
+        vectorised lookup (`_HeldMarkets`), and only the legs whose mark moved are
+        touched: the same marks as asking the view for each leg's (mark, bid, ask)
+        and `_ref_of` (tests/test_paper_marking.py compares the two)."""
+        held = self._held_markets()
+        if not held.legs:
+            return
+        refs = held.refs(view)
+        now = np.fromiter((leg.mark for leg in held.legs), dtype=np.float64, count=len(held.legs))
+        moved_legs = np.flatnonzero((refs == refs) & (refs != now))
+        if not moved_legs.size:
+            return
         moved = self._marks  # the markets a leg's mark moved in: persist writes them
-        held = [
-            (leg, (leg.exchange, p.subject.coin, leg.market))
-            for p in self._positions.values()
-            for leg in p.legs
-        ]
-        keys = list(dict.fromkeys(key for _, key in held))
-        # each market's prices read once, without an observation per market
-        refs = {
-            key: _ref_of(key[2], *prices) for key, prices in zip(keys, view.prices(keys), strict=True)
-        }
-        for leg, key in held:
-            ref = refs[key]
-            if ref is not None and ref != leg.mark:
-                leg.mark = ref
-                moved[key] = ref
+        legs, keys = held.legs, held.keys
+        for i, ref in zip(moved_legs.tolist(), refs[moved_legs].tolist(), strict=True):
+            legs[i].mark = ref
+            moved[keys[i]] = ref
+
+    def _held_markets(self) -> _HeldMarkets:
+        """The open legs and their markets, made again only when the book changed."""
+        book = tuple(self._positions.values())
+        held = self._held
+        if held is None or held.ids != tuple(map(id, book)):
+            held = self._held = _HeldMarkets(book)
+        return held
 
     # -- step 3: closes --------------------------------------------------------------
     def close(
@@ -416,12 +429,83 @@ class PaperExecutor:
             self.ledger.record_cash(exchange, cash)
 
 
+class _HeldMarkets:
+    """The open legs of one book, with their markets coded for the view's columns."""
+
+    def __init__(self, book: tuple[PaperPosition, ...]) -> None:
+        self.book = book  # held here, so the ids below stay these positions'
+        self.ids = tuple(map(id, book))
+        self.legs: list[PaperLeg] = []
+        self.keys: list[tuple[str, str, str]] = []  # per leg: (exchange, coin, market)
+        for p in book:
+            coin = p.subject.coin
+            for leg in p.legs:
+                self.legs.append(leg)
+                self.keys.append((leg.exchange, coin, leg.market))
+        markets = list(dict.fromkeys(self.keys))
+        self.markets = markets
+        at = {k: i for i, k in enumerate(markets)}
+        self.market_of = np.array([at[k] for k in self.keys], dtype=np.intp)
+        self.perp = np.array([k[2] == "perp" for k in markets], dtype=bool)
+        #: the categories of the last columns, and each market's code in them (-1: none)
+        self._coded: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], np.ndarray] | None
+        self._coded = None
+
+    def _codes(self, ex: tuple[str, ...], co: tuple[str, ...], mk: tuple[str, ...]) -> np.ndarray:
+        """Each market's code (exchange, coin, market) in these categories, -1: absent."""
+        coded = self._coded
+        if coded is None or coded[0] != ex or coded[1] != co or coded[2] != mk:
+            at_ex = {e: i for i, e in enumerate(ex)}
+            at_co = {c: i for i, c in enumerate(co)}
+            at_mk = {m: i for i, m in enumerate(mk)}
+            codes = np.array(
+                [
+                    (at_ex[e] * len(co) + at_co[c]) * len(mk) + at_mk[m]
+                    if e in at_ex and c in at_co and m in at_mk
+                    else -1
+                    for e, c, m in self.markets
+                ],
+                dtype=np.int64,
+            )
+            coded = self._coded = (ex, co, mk, codes)
+        return coded[3]
+
+    def refs(self, view: SnapshotView) -> np.ndarray:
+        """Each leg's mark in `view` (NaN: no price there), as `_ref_of` of its market's
+        (mark, bid, ask)."""
+        cols = view.columns()
+        nan = np.full(len(self.legs), np.nan)
+        if not len(cols):
+            return nan
+        codes = self._codes(cols.exchanges, cols.coins, cols.markets)
+        n_co, n_mk = len(cols.coins), len(cols.markets)
+        row_code = (cols.exchange.astype(np.int64) * n_co + cols.coin) * n_mk + cols.market
+        table = np.full(len(cols.exchanges) * n_co * n_mk, -1, dtype=np.intp)
+        table[row_code] = np.arange(row_code.size)
+        rows = np.where(codes >= 0, table[np.maximum(codes, 0)], -1)
+        found = rows >= 0
+        take = np.where(found, rows, 0)
+        mark = np.where(found, cols.mark[take], np.nan)
+        bid = np.where(found, cols.bid[take], np.nan)
+        ask = np.where(found, cols.ask[take], np.nan)
+        both = (bid == bid) & (ask == ask)
+        mid = (bid + ask) / 2.0  # mid_price
+        ref = np.where(
+            self.perp,
+            np.where(both & (mark != mark), mid, mark),
+            np.where(both, mid, np.where(bid == bid, bid, ask)),
+        )
+        return ref[self.market_of]
+
+
 def _ref_of(
     market: str, mark: float | None, bid: float | None, ask: float | None
 ) -> float | None:
     """What a leg is marked at, from its market's (mark, bid, ask): the perp's mark
     (else its mid), the spot's mid (else the side there is); `quote(...).ref` without
-    an observation or a Quote (tests/test_trading_lean_book.py compares the two)."""
+    an observation or a Quote (tests/test_view_columns.py compares the two). The rule
+    `_HeldMarkets.refs` computes for every held market at once
+    (tests/test_paper_marking.py holds the two equal)."""
     if bid is not None and ask is not None:
         mid: float = mid_price(bid, ask)
         return mark if market == "perp" and mark is not None else mid
