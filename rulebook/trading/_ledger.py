@@ -6,6 +6,14 @@ ledger or not at all: a process killed mid-cycle leaves the previous complete
 cycle, and a restart resumes from there. `funding_payments` has a unique key on
 (position, exchange, settlement time), so no restart can settle twice.
 
+A replay or backtest may ask for its complete cycles to be committed in groups
+(`group_cycles(CommitGroups(...))`: one commit at most every half second, each
+cycle a savepoint inside the group's transaction, so a cycle is still whole or
+absent and a failed one rolls back alone); a kill then leaves the complete
+cycles of the last committed group, and the replay's restart computes the rest
+again, identically. Live and paper-live runs commit every cycle
+(docs/trading.md, "Commits in a replay").
+
 This module and `_ledger_read.py` are the only ones that know a table, a
 column or a line of SQL; everything else goes through `Ledger`'s `record_*`
 methods and `LedgerReader`'s typed reads (`ledger.read`).
@@ -25,13 +33,14 @@ file that is not a rulebook ledger, is refused with a one-line `LedgerError`.
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -47,7 +56,7 @@ from ._executor import Fill
 from ._ledger_read import SCHEMA_VERSION, LedgerError, LedgerReader, ledger_failure, schema_version
 from ._records import BorrowCharge, CycleRecord, FundingRecord, OpportunityRecord, OrderRecord
 
-__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
+__all__ = ["SCHEMA_VERSION", "CommitGroups", "Ledger", "LedgerError"]
 
 # What each upgrade adds, for the `ledger_upgraded` event.
 _UPGRADES: dict[int, str] = {
@@ -58,6 +67,24 @@ _UPGRADES: dict[int, str] = {
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitGroups:
+    """When a replay's or backtest's complete cycles are committed together: once
+    `seconds` of wall-clock time have passed since the first uncommitted one, or once
+    `cycles` are waiting, whichever comes first (`Ledger.group_cycles`)."""
+
+    seconds: float = 0.5
+    cycles: int = 1000
+
+
+#: what `rulebook run --replay` and backtests ask for (docs/trading.md)
+REPLAY_COMMITS = CommitGroups()
+#: how long a writer outside a cycle (a halt request, a reload) waits for the write lock
+_BUSY_S = 30.0
+#: how often it asks: a replay's runtime leaves the lock free only between two groups
+_POLL_S = 0.001
 
 
 # Every table and its columns (sqlite-utils creates them; a new column is added on open).
@@ -246,6 +273,12 @@ class Ledger:
             # In WAL mode NORMAL still survives a killed process (kill -9) intact; only a
             # power cut can drop the last commits, never corrupt. FULL fsyncs every cycle.
             self._db.execute("pragma synchronous = normal")
+            # Savepoints (a replay's cycles in a group, an event in a cycle) and multi-row
+            # statements keep the pages they change in a statement journal: in memory, not
+            # a temporary file written page by page (33,000 writes a month of the year
+            # benchmark). It only serves a rollback inside this connection's transaction;
+            # what survives a crash is the WAL's, as before.
+            self._db.execute("pragma temp_store = memory")
             self._create()
         except sqlite3.DatabaseError as e:
             raise ledger_failure(self.path, e) from None
@@ -253,9 +286,17 @@ class Ledger:
             raise LedgerError(f"{self.path}: cannot open: {e.strerror or e}") from None
         self.read = LedgerReader(conn, self.path)
         self._mark_ids: dict[tuple[str, str, str], int] | None = None  # see record_marks
+        self._groups: CommitGroups | None = None  # see group_cycles
+        self._group_since = 0.0  # monotonic time of the open group's first cycle
+        self._grouped = 0  # complete cycles in the open group, not yet committed
+        self._in_cycle = False
 
     def close(self) -> None:
-        self._db.close()
+        """Close the file, after committing the complete cycles of an open group."""
+        try:
+            self.commit()
+        finally:
+            self._db.close()
 
     def _refuse_foreign(self) -> None:
         """LedgerError, with nothing written, for a file that is not a rulebook ledger
@@ -274,7 +315,9 @@ class Ledger:
     # -- schema ------------------------------------------------------------------
     def _create(self) -> None:
         db = self._db
-        with self._atomic():
+        # a deferred transaction: opening a ledger that needs no change takes no write
+        # lock, so `status` or `halt` opens at once while a runtime writes
+        with self._atomic(wait_for_lock=False):
             meta = db.table("meta")
             upgraded_from: int | None = None
             if not meta.exists():
@@ -328,80 +371,215 @@ class Ledger:
 
     # -- transactions ------------------------------------------------------------
     @contextmanager
-    def _atomic(self) -> Iterator[None]:
+    def _atomic(self, *, wait_for_lock: bool = True) -> Iterator[None]:
         """A transaction whose SQLite failures (full disk, read-only file, damage)
-        become one-line LedgerErrors naming the file and what to do; it rolls back."""
+        become one-line LedgerErrors naming the file and what to do; it rolls back.
+        Inside an open transaction (a cycle's, a group's) it is a savepoint.
+
+        A transaction of its own takes the write lock first, asking every millisecond
+        for up to 30 s (`wait_for_lock`): a replay's runtime holds the lock for a
+        group of cycles and leaves it free only for a moment between two groups,
+        which SQLite's own busy handler, asking up to 100 ms apart, would mostly miss.
+        """
+        conn = self._db.conn
+        if conn.in_transaction:
+            # A savepoint with one fixed name (a nested one is the most recent of that
+            # name, which ROLLBACK TO and RELEASE act on): the same two statements every
+            # cycle, kept compiled, where sqlite-utils' atomic() names each one afresh.
+            try:
+                conn.execute("savepoint rulebook")
+                try:
+                    yield
+                except BaseException:
+                    # an error such as a full disk may have ended the whole transaction
+                    if conn.in_transaction:
+                        conn.execute("rollback to rulebook")
+                        conn.execute("release rulebook")
+                    raise
+                conn.execute("release rulebook")
+            except sqlite3.DatabaseError as e:
+                raise ledger_failure(self.path, e) from None
+            return
         try:
-            with self._db.atomic():
+            if wait_for_lock:
+                self._begin_immediate()
+            else:
+                conn.execute("begin")
+            try:
                 yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("rollback")
+                raise
+            conn.execute("commit")
         except sqlite3.DatabaseError as e:
+            if conn.in_transaction:  # a failed commit: nothing of it stays pending
+                conn.execute("rollback")
             raise ledger_failure(self.path, e) from None
+
+    def _begin_immediate(self) -> None:
+        conn = self._db.conn
+        deadline = time.monotonic() + _BUSY_S
+        conn.execute("pragma busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    conn.execute("begin immediate")
+                    return
+                except sqlite3.OperationalError as e:
+                    if e.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                        raise
+                time.sleep(_POLL_S)
+        finally:
+            conn.execute(f"pragma busy_timeout = {int(_BUSY_S * 1000)}")
 
     @contextmanager
     def cycle(self) -> Iterator[Ledger]:
-        """One transaction for everything a cycle writes."""
+        """One transaction for everything a cycle writes: whole or not at all.
+
+        With `group_cycles`, the cycle is a savepoint inside the group's transaction
+        (a failed cycle rolls back alone), committed with the group."""
+        groups = self._groups
+        conn = self._db.conn
+        if groups is not None and not conn.in_transaction:
+            try:
+                conn.execute("begin")  # the group's: committed by commit()
+            except sqlite3.DatabaseError as e:
+                raise ledger_failure(self.path, e) from None
+            self._group_since = time.monotonic()
+            self._grouped = 0
+        self._in_cycle = True
         try:
-            with self._atomic():
+            with self._atomic(wait_for_lock=False):
                 yield self
         except BaseException:
             self._mark_ids = None  # rows it inserted are gone with it
+            if groups is not None and not conn.in_transaction:
+                self._grouped = 0  # the failure took the group's transaction with it
             raise
+        finally:
+            self._in_cycle = False
+        if groups is not None:
+            self._grouped += 1
+            if (
+                self._grouped >= groups.cycles
+                or time.monotonic() - self._group_since >= groups.seconds
+            ):
+                self.commit()
+
+    def group_cycles(self, groups: CommitGroups | None) -> None:
+        """Replays and backtests: commit complete cycles in groups (see CommitGroups)
+        rather than one commit per cycle; None (the default) commits every cycle, and
+        first commits an open group. Only a runtime replaying a recording asks for it
+        (`Runtime.run(..., commits=...)`): a kill loses the cycles since the last
+        commit, which a replay's restart computes again, identically."""
+        if groups is None:
+            self.commit()
+        self._groups = groups
+
+    @property
+    def uncommitted_cycles(self) -> int:
+        """Complete cycles of the open group that are not yet committed (0 without a
+        group): what a notification of theirs waits for."""
+        return self._grouped
+
+    def commit(self) -> bool:
+        """Commit the open group's cycles; False (nothing done) without one."""
+        conn = self._db.conn
+        if self._groups is None or self._in_cycle:
+            return False
+        if not conn.in_transaction:
+            self._grouped = 0
+            return False
+        try:
+            conn.execute("commit")
+        except sqlite3.DatabaseError as e:
+            if conn.in_transaction:
+                conn.execute("rollback")
+            self._grouped = 0
+            self._mark_ids = None
+            raise ledger_failure(self.path, e) from None
+        self._grouped = 0
+        # a moment with the write lock free, for a writer asking for it (_begin_immediate)
+        time.sleep(_POLL_S)
+        return True
+
+    def _write(self, sql: str, cells: Sequence[Any]) -> sqlite3.Cursor:
+        """Run one write statement: inside the open transaction when there is one (a
+        cycle's), else committed on its own (as sqlite-utils' `execute` does)."""
+        conn = self._db.conn
+        try:
+            if conn.in_transaction:
+                return conn.execute(sql, cells)
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
+        with self._atomic():
+            return conn.execute(sql, cells)
+
+    def _write_many(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        """`_write` for many rows of one statement, in their order, atomically."""
+        if not rows:
+            return
+        try:
+            if self._db.conn.in_transaction:
+                self._db.conn.executemany(sql, rows)
+                return
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
+        with self._atomic():
+            self._db.conn.executemany(sql, rows)
+
+    @staticmethod
+    def _row_id(cur: sqlite3.Cursor) -> int:
+        return cur.lastrowid if cur.rowcount == 1 and cur.lastrowid is not None else 0
 
     def _insert(self, table: str, row: Mapping[str, Any], verb: str = "insert") -> int:
         cells = _cells(self.path, table, row)
-        try:
-            cur = self._db.execute(
-                f"{verb} into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
-                cells,
-            )
-        except sqlite3.DatabaseError as e:
-            raise ledger_failure(self.path, e) from None
-        return cur.lastrowid if cur.rowcount == 1 and cur.lastrowid is not None else 0
+        sql = f"{verb} into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})"
+        return self._row_id(self._write(sql, cells))
 
     def _update(self, table: str, key: str, value: Any, row: Mapping[str, Any]) -> None:
         sets = ", ".join(f"{k} = ?" for k in row)
-        try:
-            self._db.execute(
-                f"update {table} set {sets} where {key} = ?",
-                [*_cells(self.path, table, row), value],
-            )
-        except sqlite3.DatabaseError as e:
-            raise ledger_failure(self.path, e) from None
+        self._write(
+            f"update {table} set {sets} where {key} = ?", [*_cells(self.path, table, row), value]
+        )
 
     # -- a cycle's records ---------------------------------------------------------
     def record_cycle(self, cycle: CycleRecord) -> int:
         """A complete cycle; the runtime writes it last in the cycle's transaction."""
-        return self._insert("cycles", _row(cycle))
+        values = _CYCLE_VALUES(cycle)
+        return self._row_id(
+            self._write(_INSERT_CYCLE, _checked(self.path, "cycles", _CYCLE_COLUMNS, values))
+        )
 
     def record_opportunity(self, opportunity: OpportunityRecord) -> int:
         """A fired binding of a cycle and what became of it."""
-        try:
-            cur = self._db.conn.execute(
-                _INSERT_OPPORTUNITY, _opportunity_cells(self.path, opportunity)
-            )
-        except sqlite3.DatabaseError as e:
-            raise ledger_failure(self.path, e) from None
+        cur = self._write(_INSERT_OPPORTUNITY, _opportunity_cells(self.path, opportunity))
         return cur.lastrowid or 0
 
-    def record_opportunities(self, opportunities: Iterable[OpportunityRecord]) -> None:
+    def record_opportunities(
+        self,
+        opportunities: Iterable[OpportunityRecord],
+        gone: Iterable[tuple[str, Iterable[tuple[str, str]]]] = (),
+        ts: int = 0,
+    ) -> None:
         """A cycle's opportunity records, in one batched statement, in their order (the
         runtime's, at the end of its entries; inside the cycle's transaction, so a
-        crash leaves them with their cycle or not at all, as one by one)."""
-        rows = [_opportunity_cells(self.path, o) for o in opportunities]
-        if not rows:
-            return
-        try:
-            self._db.conn.executemany(_INSERT_OPPORTUNITY, rows)
-        except sqlite3.DatabaseError as e:
-            raise ledger_failure(self.path, e) from None
+        crash leaves them with their cycle or not at all, as one by one); then, at
+        `ts`, a `gone` record for each (rule, bindings' items) of `gone`, in its order:
+        the same rows as `record_opportunity` of `gone_opportunity(rule, bindings, ts)`."""
+        path = self.path
+        rows: list[Sequence[Any]] = [_opportunity_cells(path, o) for o in opportunities]
+        rows.extend(_gone_cells(path, rule, bindings, ts) for rule, bindings in gone)
+        self._write_many(_INSERT_OPPORTUNITY, rows)
 
     def record_opening(self, position: PaperPosition, t: int) -> int:
         """A new position; returns its id."""
-        return self._insert("positions", _position_row(position, t))
+        return self._row_id(self._write(_INSERT_POSITION, _position_cells(self.path, position, t)))
 
     def record_position(self, position: PaperPosition, t: int) -> None:
         """A position's state now (legs, marks, pnl parts; its close once closed)."""
-        self._update("positions", "id", position.id, _position_row(position, t))
+        self._write(_UPDATE_POSITION_ROW, [*_position_cells(self.path, position, t), position.id])
 
     def record_positions(self, positions: Iterable[PaperPosition], t: int) -> None:
         """Many positions' state now, in one batched statement (a paper executor's
@@ -409,9 +587,9 @@ class Ledger:
         # Only what can change after opening: the rule, bindings, subject and
         # opening time were written by record_opening and stay as they are.
         # the same checks as every other write: nothing non-finite is stored
-        values = [_position_update_cells(self.path, p, t) for p in positions]
-        if values:
-            self._db.conn.executemany(_UPDATE_POSITION, values)
+        self._write_many(
+            _UPDATE_POSITION, [_position_update_cells(self.path, p, t) for p in positions]
+        )
 
     def record_marks(self, marks: Mapping[tuple[str, str, str], float], t: int) -> None:
         """Each (exchange, coin, market)'s mark at `t`, updated in place (one row per
@@ -457,7 +635,10 @@ class Ledger:
 
     def record_order(self, order: OrderRecord) -> int:
         """An order (an intent before it is sent, for a live executor); returns its id."""
-        return self._insert("orders", _row(order))
+        values = _ORDER_VALUES(order)
+        return self._row_id(
+            self._write(_INSERT_ORDER, _checked(self.path, "orders", _ORDER_COLUMNS, values))
+        )
 
     def update_order(self, order_id: int, status: str, reason: str | None = None) -> None:
         """An order moved on: sent, partial, filled, rejected, cancelled."""
@@ -465,31 +646,18 @@ class Ledger:
 
     def record_fill(self, order_id: int, position_id: int, ts: int, fill: Fill) -> int:
         """One execution of an order."""
-        return self._insert(
-            "fills",
-            {
-                "order_id": order_id,
-                "position_id": position_id,
-                "ts": ts,
-                "exchange": fill.exchange,
-                "market": fill.market,
-                "side": fill.side,
-                "price": fill.price,
-                "size": fill.size,
-                "fee": fill.fee,
-                "fee_rate": fill.fee_rate,
-                "price_source": fill.price_source,
-            },
+        values = (
+            order_id, position_id, ts, fill.exchange, fill.market, fill.side, fill.price,
+            fill.size, fill.fee, fill.fee_rate, fill.price_source,
+        )  # fmt: skip
+        return self._row_id(
+            self._write(_INSERT_FILL, _checked(self.path, "fills", _FILL_COLUMNS, values))
         )
 
     def record_funding_payment(self, payment: FundingRecord) -> bool:
         """A funding payment, once: False, and nothing written, when the ledger already
         holds one for this (position, exchange, settlement time)."""
-        try:
-            cur = self._db.conn.execute(_INSERT_FUNDING, _funding_cells(self.path, payment))
-        except sqlite3.DatabaseError as e:
-            raise ledger_failure(self.path, e) from None
-        return cur.rowcount == 1
+        return self._write(_INSERT_FUNDING, _funding_cells(self.path, payment)).rowcount == 1
 
     def record_borrow_charge(self, charge: BorrowCharge) -> int:
         """Interest charged on a borrowed spot leg."""
@@ -501,7 +669,7 @@ class Ledger:
 
     def record_cash(self, exchange: str, cash: float) -> None:
         """An account's cash now."""
-        self._update("balances", "exchange", exchange, {"cash": cash})
+        self._write(_UPDATE_CASH, [*_checked(self.path, "balances", ("cash",), (cash,)), exchange])
 
     def record_event(self, kind: str, detail: str | dict[str, Any], ts: int | None = None) -> None:
         """Append an event (reload, reload_failed, halt, outage, error, risk, alert, ...)."""
@@ -513,11 +681,10 @@ class Ledger:
         """Many events of one time (a cycle's, at its end), in their order, in one
         batched statement: the same rows as `record_event` of each."""
         ts = ts or _now_ms()  # as record_event
-        rows = [_cells(self.path, "events", {"ts": ts, "kind": k, "detail": d}) for k, d in events]
-        if not rows:
-            return
-        with self._atomic():
-            self._db.conn.executemany(_INSERT_EVENT, rows)
+        rows: list[Sequence[Any]] = [
+            _cells(self.path, "events", {"ts": ts, "kind": k, "detail": d}) for k, d in events
+        ]
+        self._write_many(_INSERT_EVENT, rows)
 
     # -- rulesets ----------------------------------------------------------------
     def record_ruleset(
@@ -636,11 +803,31 @@ class Ledger:
 _FIGURE_TABLES = frozenset({"opportunities"})
 
 
-# The JSON of a structured cell: sorted keys for a dict, strict (a non-finite number
-# raises). The same text as `json.dumps(v, sort_keys=..., allow_nan=False)`, whose
-# call with arguments builds an encoder each time.
-_ENCODE_SORTED = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
-_ENCODE = json.JSONEncoder(allow_nan=False).encode
+def _encoder(sort_keys: bool) -> Callable[[Any], str]:
+    """The JSON of a structured cell: sorted keys for a dict, strict (a non-finite
+    number raises ValueError). The same text as `json.dumps(v, sort_keys=...,
+    allow_nan=False)`, whose call with arguments builds an encoder each time, and whose
+    `JSONEncoder.encode` builds the C encoder object on every call: this one is made
+    once. Without circular-reference bookkeeping (a cell is made from a record's plain
+    values, never a structure that contains itself: that would be a RecursionError)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    encoder = json.JSONEncoder(sort_keys=sort_keys, allow_nan=False, check_circular=False)
+    if make is None:  # no C accelerator: the library's own path
+        return encoder.encode
+    run = make(
+        None, encoder.default, json.encoder.encode_basestring_ascii, None,
+        encoder.key_separator, encoder.item_separator, sort_keys, False, False,
+    )  # fmt: skip
+    join = "".join
+
+    def encode(v: Any) -> str:
+        return join(run(v, 0))
+
+    return encode
+
+
+_ENCODE_SORTED = _encoder(sort_keys=True)
+_ENCODE = _encoder(sort_keys=False)
 #: cells that need no look: every value of these exact types is stored as it is
 _PLAIN = frozenset({int, str, bool, type(None)})
 _PLAIN_OR_FLOAT = _PLAIN | {float}
@@ -678,11 +865,35 @@ def _cells(path: Path, table: str, row: Mapping[str, Any]) -> list[Any]:
     return out
 
 
-# The two rows a replay writes most (every changed opportunity, every funding
-# payment), prepared without the general path's walk: the same cells as
-# `_cells(path, table, _row(record))` (tests/test_ledger_rows.py checks it on
-# every kind of value, non-finite ones included), in the columns' fixed order.
+# The rows a replay writes (every changed opportunity, funding payment, order, fill,
+# position, cycle), prepared without the general path's walk over a row dict: the
+# same cells as `_cells(path, table, _row(record))` (tests/test_ledger_rows.py
+# checks it on every kind of value, non-finite ones included), in the columns'
+# fixed order, through statements whose text never changes (sqlite3 keeps them
+# compiled in its statement cache).
 _INSERT_EVENT = "insert into events (ts, kind, detail) values (?, ?, ?)"
+_UPDATE_CASH = "update balances set cash = ? where exchange = ?"
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+
+
+def _record_columns(record: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record) if f.name != "id")
+
+
+_CYCLE_COLUMNS = _record_columns(CycleRecord)
+_CYCLE_VALUES = attrgetter(*_CYCLE_COLUMNS)
+_INSERT_CYCLE = _insert_sql("cycles", _CYCLE_COLUMNS)
+_ORDER_COLUMNS = _record_columns(OrderRecord)
+_ORDER_VALUES = attrgetter(*_ORDER_COLUMNS)
+_INSERT_ORDER = _insert_sql("orders", _ORDER_COLUMNS)
+_FILL_COLUMNS = (
+    "order_id", "position_id", "ts", "exchange", "market", "side", "price", "size", "fee",
+    "fee_rate", "price_source",
+)  # fmt: skip
+_INSERT_FILL = _insert_sql("fills", _FILL_COLUMNS)
 _OPPORTUNITY_COLUMNS = tuple(f.name for f in fields(OpportunityRecord) if f.name != "id")
 _INSERT_OPPORTUNITY = (
     f"insert into opportunities ({', '.join(_OPPORTUNITY_COLUMNS)})"
@@ -712,7 +923,7 @@ def _json_cell(path: Path, table: str, column: str, v: Any) -> str:
 
 def _opportunity_cells(path: Path, o: OpportunityRecord) -> tuple[Any, ...]:
     bindings = o.bindings
-    if isinstance(bindings, Mapping):
+    if type(bindings) is not dict and isinstance(bindings, Mapping):
         bindings = dict(bindings)
     return (
         o.cycle_ts, o.rule, _json_cell(path, "opportunities", "bindings", bindings), o.coin,
@@ -720,6 +931,27 @@ def _opportunity_cells(path: Path, o: OpportunityRecord) -> tuple[Any, ...]:
         _figure(o.apr), _figure(o.fees), _figure(o.net_8h), _figure(o.confidence),
         _figure(o.risk), _figure(o.amount), o.decision, o.reason, o.position_id,
     )  # fmt: skip
+
+
+def gone_opportunity(rule: str, bindings: Iterable[tuple[str, str]], ts: int) -> OpportunityRecord:
+    """The record of a binding that fired until the previous cycle and no longer does."""
+    return OpportunityRecord(
+        cycle_ts=ts, rule=rule, bindings=dict(bindings), coin=None, subject=None, legs=[],
+        edge=None, apr=None, fees=None, net_8h=None, confidence=None, risk=None, amount=None,
+        decision="gone", reason="no longer fired", position_id=None,
+    )  # fmt: skip
+
+
+def _gone_cells(
+    path: Path, rule: str, bindings: Iterable[tuple[str, str]], ts: int
+) -> tuple[Any, ...]:
+    """`_opportunity_cells(path, gone_opportunity(rule, bindings, ts))`, without the
+    record (tests/test_ledger_rows.py): a cycle records as many as it records others."""
+    text = _json_cell(path, "opportunities", "bindings", dict(bindings))
+    return (ts, rule, text, None, None, "[]", *_NO_FIGURES, "gone", "no longer fired", None)
+
+
+_NO_FIGURES = (None,) * 7
 
 
 def _funding_cells(path: Path, f: FundingRecord) -> tuple[Any, ...]:
@@ -732,7 +964,9 @@ def _funding_cells(path: Path, f: FundingRecord) -> tuple[Any, ...]:
             isinstance(v, float) and math.isfinite(v)
         ):
             # a non-finite number (refused) or a structure: the general path says which
-            return tuple(_cells(path, "funding_payments", dict(zip(_FUNDING_COLUMNS, cells, strict=True))))
+            return tuple(
+                _cells(path, "funding_payments", dict(zip(_FUNDING_COLUMNS, cells, strict=True)))
+            )
     return cells
 
 
@@ -790,6 +1024,38 @@ def _checked(
     if table != "events" and _plain(values):
         return values
     return _cells(path, table, dict(zip(columns, values, strict=True)))
+
+
+_POSITION_COLUMNS = (
+    "rule", "bindings", "ruleset_sha", "coin", "subject", "legs", "notional", "status",
+    "opened_at", "closed_at", "close_reason", "pnl_funding", "pnl_fees", "pnl_price",
+    "pnl_borrow", "pnl", "updated_at",
+)  # fmt: skip
+_INSERT_POSITION = _insert_sql("positions", _POSITION_COLUMNS)
+_UPDATE_POSITION_ROW = (
+    f"update positions set {', '.join(f'{c} = ?' for c in _POSITION_COLUMNS)} where id = ?"
+)
+
+
+def _position_cells(path: Path, p: PaperPosition, now_ms: int) -> Sequence[Any]:
+    """The cells of `_position_row(p, now_ms)` in `_POSITION_COLUMNS`' order: what
+    `_cells` makes of that row (tests/test_ledger_rows.py), the structures encoded
+    once here, in the columns' order (so a refusal names the same first column)."""
+    funding, fees, price, borrow = p.parts()
+    subject = p.subject
+    values = (
+        p.rule_name,
+        _json_cell(path, "positions", "bindings", dict(p.bindings)),
+        p.ruleset_sha,
+        p.coin,
+        _json_cell(path, "positions", "subject", {
+            "kind": subject.kind, "coin": subject.coin, "exchanges": list(subject.exchanges),
+        }),
+        _legs_json(path, p),
+        p.notional, p.status, p.opened_at, p.closed_at, p.close_reason, funding, fees, price,
+        borrow, funding + fees + price + borrow, now_ms,
+    )  # fmt: skip
+    return _checked(path, "positions", _POSITION_COLUMNS, values)
 
 
 def _position_row(p: PaperPosition, now_ms: int) -> dict[str, Any]:
