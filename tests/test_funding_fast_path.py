@@ -54,13 +54,9 @@ FX = Path(__file__).parent / "fixtures" / "funding-history"
 
 def _state(log: SettlementLog, key: tuple[str, str]) -> tuple[Any, ...] | None:
     """What the log knows of one market, without changing how it keeps it."""
-    s = log._series.get(key)
+    s = log._known_series(key)  # from a slot, or with rows still pending written in
     if s is None:
-        i = log._sid.get(key)
-        if i is None:
-            return None
-        assert log._slots.here[i]
-        s = log._slots.series(i)
+        return None
     return (s.records, s.had_records, s.forecasts, s.mark_ts, s.marks, s.intervals)
 
 

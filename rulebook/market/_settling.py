@@ -181,6 +181,16 @@ class IntervalWatch:
     def drop(self, key: object) -> None:
         self._known.pop(key, None)
 
+    def last(self, key: object) -> tuple[int, float] | None:
+        """The (time, interval) last taken for ``key``, if any."""
+        return self._known.get(key)
+
+    def note(self, key: object, ts: int, interval_h: float) -> None:
+        """Take (ts, interval_h) as ``see`` does when it is news of the interval already
+        held: a caller that did several such ``see`` at once (all at one interval, in
+        time order) writes the latest here."""
+        self._known[key] = (ts, interval_h)
+
 
 @dataclass(slots=True)
 class _Forecast:
@@ -280,6 +290,12 @@ class _Series:
             del self.mark_ts[:i], self.marks[:i], self.intervals[:i]
 
 
+#: a time before every time (no observation yet, never forgotten)
+_NEVER = np.iinfo(np.int64).min
+#: `SettlementLog.quiet_state`'s "no settlement known after": later than every time
+NO_SETTLEMENT = 2**62
+
+
 def _none(x: float) -> float | None:
     x = float(x)
     return None if x != x else x  # NaN is None
@@ -302,8 +318,10 @@ class _Compact:
     each; the forget takes them back to one.
     """
 
-    FLOATS = ("a_mark", "a_int", "b_mark", "b_int", "f1_rate", "f1_int", "f2_rate", "f2_int")
-    INTS = ("a_ts", "b_ts", "f1_next", "f1_shown", "f2_next", "f2_shown")
+    FLOATS = ("a_mark", "a_int", "b_mark", "b_int", "f1_rate", "f1_int", "f2_rate", "f2_int",
+              "lfc_int")  # fmt: skip
+    INTS = ("a_ts", "b_ts", "f1_next", "f1_shown", "f2_next", "f2_shown",
+            "ver", "last_ts", "lfc_next", "fcut")  # fmt: skip
     F1 = ("f1_next", "f1_shown", "f1_rate", "f1_int")
     F2 = ("f2_next", "f2_shown", "f2_rate", "f2_int")
 
@@ -319,11 +337,22 @@ class _Compact:
         )
         self.a_mark = self.a_int = self.b_mark = self.b_int = np.zeros(0)
         self.f1_rate = self.f1_int = self.f2_rate = self.f2_int = np.zeros(0)
+        # What `SettlementLog` tracks of a series kept as a `_Series` (slot `here` False),
+        # so that a cycle can tell without Python per series what may have changed:
+        # `ver` counts the changes that may change `quiet`'s answer (see
+        # SettlementLog.versions); `last_ts` is its latest perp observation's time;
+        # (`lfc_next`, `lfc_int`) the settlement time and interval of the last forecast
+        # fed to it (-1: none known, so the next one counts as a change); `fcut` the
+        # last `forget_before` time applied to it, and `fdirty` whether anything fed
+        # since could make forgetting at that time again change it.
+        self.ver = self.last_ts = self.lfc_next = self.fcut = np.zeros(0, dtype=np.int64)
+        self.lfc_int = np.zeros(0)
+        self.fdirty = np.zeros(0, dtype=bool)
         self._grow(64)
 
     def _grow(self, cap: int) -> None:
         n = self.size
-        for name in ("here", "had", "nm", "nf", *self.FLOATS, *self.INTS):
+        for name in ("here", "had", "nm", "nf", "fdirty", *self.FLOATS, *self.INTS):
             old = getattr(self, name)
             new = (
                 np.zeros(cap, dtype=old.dtype) if old.dtype != np.float64 else np.full(cap, np.nan)
@@ -338,7 +367,17 @@ class _Compact:
         i = self.size
         self.size += 1
         self.here[i], self.had[i], self.nm[i], self.nf[i] = here, False, 0, 0
+        self.ver[i] = 0
         return i
+
+    def track(self, i: int, s: _Series) -> None:
+        """Slot ``i``'s series is (from now on) the `_Series` ``s``: start tracking it
+        afresh, and count a change (whatever was known of it before is stale)."""
+        self.ver[i] += 1
+        self.last_ts[i] = s.mark_ts[-1] if s.mark_ts else _NEVER
+        self.lfc_next[i] = -1
+        self.fcut[i] = _NEVER
+        self.fdirty[i] = True
 
     def series(self, i: int) -> _Series:
         """The `_Series` slot ``i`` stands for (a new one: the slot is left as it is)."""
@@ -382,6 +421,7 @@ class _Compact:
             getattr(self, names[2])[i] = fc.rate
             getattr(self, names[3])[i] = nan if fc.interval_h is None else fc.interval_h
         self.here[i] = True
+        self.ver[i] += 1
         return True
 
     def forget_before(self, cut: np.ndarray | int) -> None:
@@ -409,6 +449,106 @@ class _Compact:
             self.a_mark[shift] = self.b_mark[shift]
             self.a_int[shift] = self.b_int[shift]
             self.nm[shift] = 1
+
+
+class _Pending:
+    """Perp observations of series kept as `_Series`, not yet written into them.
+
+    A row of a view that `_Series.observe` would simply append to a series (its
+    time at or after the series' last, its forecast, if any, the one the series
+    took last, at the same interval: what `SettlementLog._feed` calls plain) is
+    kept here, per slot, in numpy: up to `K` rows (time, mark, interval) and the
+    last forecast shown (settlement time, when shown, rate, interval). They are
+    written into the series, exactly as `observe` would have written them one by
+    one, before anything reads it (`SettlementLog._get`, a forget that changes
+    it, a row that is not plain). Storage only, like `_Compact`."""
+
+    K = 16
+
+    def __init__(self) -> None:
+        self.cap = 0
+        self.n = np.zeros(0, dtype=np.int64)
+        self.ts = np.zeros((0, self.K), dtype=np.int64)
+        self.mark = np.zeros((0, self.K))
+        self.hours = np.zeros((0, self.K))
+        self.fc = np.zeros(0, dtype=bool)
+        self.fc_next = np.zeros(0, dtype=np.int64)
+        self.fc_shown = np.zeros(0, dtype=np.int64)
+        self.fc_rate = np.zeros(0)
+        self.fc_int = np.zeros(0)
+
+    def grow(self, cap: int) -> None:
+        for name in ("n", "ts", "mark", "hours", "fc", "fc_next", "fc_shown", "fc_rate", "fc_int"):
+            old = getattr(self, name)
+            new = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
+            new[: self.cap] = old
+            setattr(self, name, new)
+        self.cap = cap
+
+    def add(self, sid: np.ndarray, ts: np.ndarray, mark: np.ndarray, hours: np.ndarray,
+            shows: np.ndarray, nxt: np.ndarray, rate: np.ndarray) -> None:  # fmt: skip
+        """Plain rows (one per slot), each slot with room for one more."""
+        col = self.n[sid]
+        self.ts[sid, col] = ts
+        self.mark[sid, col] = mark
+        self.hours[sid, col] = hours
+        self.n[sid] = col + 1
+        f = sid[shows]
+        self.fc[f] = True
+        self.fc_next[f] = nxt[shows]
+        self.fc_shown[f] = ts[shows]
+        self.fc_rate[f] = rate[shows]
+        self.fc_int[f] = hours[shows]
+
+    def write(self, ids: list[int], series: list[_Series]) -> None:
+        """Each slot's rows into its series, as `_Series.observe` of each row in turn
+        writes them; then the slots are empty. (Read in bulk: one conversion per
+        field for all the slots, not one per row.)"""
+        at = np.array(ids, dtype=np.intp)
+        counts = self.n[at]
+        held = np.arange(self.K)[None, :] < counts[:, None]
+        ts_2d = self.ts[at]
+        # a slot whose rows hold one time twice (the same observation seen again)
+        repeats = ((ts_2d[:, 1:] == ts_2d[:, :-1]) & held[:, 1:]).any(axis=1).tolist()
+        ts = ts_2d[held].tolist()
+        marks, hours = _nones(self.mark[at][held]), _nones(self.hours[at][held])
+        ends = np.cumsum(counts).tolist()
+        fc = self.fc[at].tolist()
+        fc_next, fc_shown = self.fc_next[at].tolist(), self.fc_shown[at].tolist()
+        fc_rate, fc_int = self.fc_rate[at].tolist(), _nones(self.fc_int[at])
+        start = 0
+        for j, s in enumerate(series):
+            end = ends[j]
+            t_j, m_j, h_j = ts[start:end], marks[start:end], hours[start:end]
+            start = end
+            mark_ts = s.mark_ts
+            if not repeats[j] and (not mark_ts or t_j[0] > mark_ts[-1]):
+                mark_ts.extend(t_j)  # all later, none seen twice: each is appended
+                s.marks.extend(m_j)
+                s.intervals.extend(h_j)
+            else:
+                for t, m, h in zip(t_j, m_j, h_j, strict=True):
+                    if mark_ts and t == mark_ts[-1]:  # the same observation seen again
+                        s.marks[-1], s.intervals[-1] = m, h
+                    else:  # a plain row is never older than the last one
+                        mark_ts.append(t)
+                        s.marks.append(m)
+                        s.intervals.append(h)
+            if fc[j]:  # the last one shown wins (every plain row is at or after it)
+                nxt = fc_next[j]
+                if nxt not in s.forecasts:
+                    s.sorted_times = None
+                s.forecasts[nxt] = _Forecast(fc_shown[j], fc_rate[j], fc_int[j])
+        self.n[at] = 0
+        self.fc[at] = False
+
+
+def _nones(a: np.ndarray) -> list[float | None]:
+    """The values as Python floats, NaN as None."""
+    out: list[float | None] = a.tolist()
+    if np.isnan(a).any():
+        out = [None if x != x else x for x in out]
+    return out
 
 
 class SettlementLog:
@@ -439,15 +579,58 @@ class SettlementLog:
         self._table: tuple[tuple[str, ...], tuple[str, ...], np.ndarray] | None = None
         #: the last view's perps: row per slot (-1 = not in the view), times, intervals
         self._shown: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: series kept as `_Series` that no view's columns brought (no slot id)
+        self._nosid: set[tuple[str, str]] = set()
+        #: plain rows not yet written into their `_Series`, and the slots that have some
+        self._pend = _Pending()
+        self._pending: set[int] = set()
+
+    def _write_pending(self, i: int, s: _Series) -> None:
+        if i in self._pending:
+            self._pend.write([i], [s])
+            self._pending.discard(i)
+
+    def _write_all_pending(self, ids: list[int]) -> None:
+        """`_write_pending` of many slots at once (those of them with rows pending)."""
+        pending = self._pending
+        todo = [i for i in ids if i in pending]
+        if todo:
+            keys, series_of = self._keys, self._series
+            self._pend.write(todo, [series_of[keys[i]] for i in todo])
+            pending.difference_update(todo)
+
+    def _known_series(self, key: tuple[str, str]) -> _Series | None:
+        """What the log knows of ``key`` as a `_Series`, leaving how it keeps it as it is
+        (a copy where rows are pending or it is in a slot; for tests)."""
+        s = self._series.get(key)
+        i = self._sid.get(key)
+        if s is None:
+            return None if i is None or not self._slots.here[i] else self._slots.series(i)
+        if i is None or i not in self._pending:
+            return s
+        copy = _Series(dict(s.records), s.had_records, dict(s.forecasts), list(s.mark_ts),
+                       list(s.marks), list(s.intervals))  # fmt: skip
+        copy.forecasts = {k: _Forecast(f.shown_at, f.rate, f.interval_h)
+                          for k, f in s.forecasts.items()}  # fmt: skip
+        n, fc = int(self._pend.n[i]), bool(self._pend.fc[i])
+        self._pend.write([i], [copy])
+        self._pend.n[i], self._pend.fc[i] = n, fc  # still pending in the log itself
+        return copy
 
     def _get(self, key: tuple[str, str]) -> _Series | None:
         """The series of ``key`` as a `_Series` (made from its slot if it is in one)."""
         s = self._series.get(key)
-        if s is None:
+        if s is not None:
+            if self._pending:
+                i = self._sid.get(key)
+                if i is not None:
+                    self._write_pending(i, s)
+        else:
             i = self._sid.get(key)
             if i is not None and self._slots.here[i]:
                 s = self._series[key] = self._slots.series(i)
                 self._slots.here[i] = False  # from now on the _Series is the series
+                self._slots.track(i, s)
         return s
 
     def _of(self, exchange: str, coin: str) -> _Series:
@@ -455,6 +638,11 @@ class SettlementLog:
         s = self._get(key)
         if s is None:
             s = self._series[key] = _Series()
+            i = self._sid.get(key)
+            if i is None:
+                self._nosid.add(key)
+            else:
+                self._slots.track(i, s)
         return s
 
     # -- feeding ------------------------------------------------------------------
@@ -471,9 +659,11 @@ class SettlementLog:
         """One perp observation: a forecast of its next settlement, and a mark."""
         if o.market != "perp":
             return
-        self._of(o.exchange, o.coin).observe(
-            o.ts, o.next_funding_ts, o.funding_rate, o.funding_interval_h, o.mark
-        )
+        series = self._of(o.exchange, o.coin)
+        series.observe(o.ts, o.next_funding_ts, o.funding_rate, o.funding_interval_h, o.mark)
+        i = self._sid.get((o.exchange, o.coin))
+        if i is not None:
+            self._slots.track(i, series)
 
     def _slots_of(self, cols: ViewColumns, rows: np.ndarray) -> np.ndarray:
         """The slot of each of these rows' (exchange, coin), made for a new one."""
@@ -496,8 +686,12 @@ class SettlementLog:
                 key = (ex[e], co[c])
                 got = self._sid.get(key)
                 if got is None:  # a series held as a _Series already (observe) stays one
-                    got = self._sid[key] = self._slots.new_slot(here=key not in self._series)
+                    held = self._series.get(key)
+                    got = self._sid[key] = self._slots.new_slot(here=held is None)
                     self._keys.append(key)
+                    if held is not None:
+                        self._nosid.discard(key)
+                        self._slots.track(got, held)
                 grid[e, c] = sid[j] = got
         return np.asarray(sid, dtype=np.intp)
 
@@ -528,16 +722,57 @@ class SettlementLog:
         again = (nm >= 1) & (ts == last)  # the same observation seen again
         fits = slots.here[sid] & ((later & (nm < 2)) | again) & ~(new_fc & (nf == 2))
         if not fits.all():
+            rest = np.flatnonzero(~fits)
+            r_sid, r_ts, r_shows, r_nxt, r_hours = (
+                sid[rest], ts[rest], shows[rest], nxt_ms[rest], hours[rest]
+            )
+            # Whether a row may change what `quiet` answers for the series (it counts
+            # a change, `versions`): any row of a series not kept as a _Series yet, a
+            # late one, and one that shows a forecast other than the last one fed
+            # (another settlement time, or another interval). Anything else only adds
+            # a mark or moves a forecast's rate and time shown, which `quiet` never reads.
+            lfc_int = slots.lfc_int[r_sid]
+            same_int = (r_hours == lfc_int) | ((r_hours != r_hours) & (lfc_int != lfc_int))
+            plain = (
+                ~slots.here[r_sid]
+                & (r_ts >= slots.last_ts[r_sid])
+                & (~r_shows | ((r_nxt == slots.lfc_next[r_sid]) & same_int))
+            )
+            pend = self._pend
+            if pend.cap < slots.cap:
+                pend.grow(slots.cap)
+            deferred = plain & (pend.n[r_sid] < _Pending.K)  # kept to be written when read
+            if deferred.any():
+                p_sid = r_sid[deferred]
+                pend.add(p_sid, r_ts[deferred], mark[rest][deferred], r_hours[deferred], r_shows[deferred],
+                         r_nxt[deferred], rate[rest][deferred])  # fmt: skip
+                self._pending.update(p_sid.tolist())
+            direct = ~deferred  # one by one, each series' pending rows written first
+            if self._pending:
+                self._write_all_pending(r_sid[direct].tolist())
             keys = self._keys
-            for j in np.flatnonzero(~fits).tolist():
-                key = keys[int(sid[j])]
-                series = self._get(key)
+            for i, t_, n_, r_, h_, m_ in zip(
+                r_sid[direct].tolist(), r_ts[direct].tolist(), nxt[rest][direct].tolist(),
+                rate[rest][direct].tolist(), r_hours[direct].tolist(), mark[rest][direct].tolist(),
+                strict=True,
+            ):  # fmt: skip
+                series = self._get(keys[i])  # a slot that cannot take the row is made one
                 assert series is not None
-                n = float(nxt[j])
                 series.observe(
-                    int(ts[j]), None if n != n else int(n), _none(rate[j]), _none(hours[j]),
-                    _none(mark[j]),
+                    t_, None if n_ != n_ else int(n_), None if r_ != r_ else r_,
+                    None if h_ != h_ else h_, None if m_ != m_ else m_,
                 )  # fmt: skip
+            # what is tracked of them (after the slots made _Series above started afresh)
+            seen_to = slots.last_ts[r_sid]
+            late = r_ts < seen_to
+            slots.last_ts[r_sid] = np.maximum(seen_to, r_ts)
+            fc = r_shows & ~late
+            slots.lfc_next[r_sid[fc]] = r_nxt[fc]
+            slots.lfc_int[r_sid[fc]] = r_hours[fc]
+            slots.lfc_next[r_sid[late]] = -1
+            cut = slots.fcut[r_sid]
+            slots.fdirty[r_sid[(r_ts <= cut) | (r_shows & (r_nxt < cut))]] = True
+            slots.ver[r_sid[~plain]] += 1
             take = np.flatnonzero(fits)
             sid, ts, nxt_ms, rate, hours, mark, nm, nf, is1, is2, new_fc, later = (
                 a[take]
@@ -570,6 +805,10 @@ class SettlementLog:
                 series.sorted_times = None
             series.records.setdefault(r.ts, r)
             series.had_records = True
+            i = self._sid.get((r.exchange, r.coin))
+            if i is not None:  # a record may change what `quiet` says
+                self._slots.ver[i] += 1
+                self._slots.fdirty[i] = True
 
     def shown(self, exchange: str, coin: str) -> tuple[int, float | None] | None:
         """The time and interval of (exchange, coin)'s perp in the last view fed
@@ -686,22 +925,47 @@ class SettlementLog:
         nothing waiting and nothing missing, known without resolving anything: no
         settlement is known in (after, upto], and the next known one lies within its
         own interval of ``after`` (so no gap an outage could hide). False means only
-        "ask ``settle``". The paper runtime asks this for every held perp leg every
-        cycle, and calls ``settle`` for the few legs it is False for."""
+        "ask ``settle``". The paper runtime asks this (through `quiet_state`) for
+        every held perp leg, and calls ``settle`` for the few legs it is False for."""
+        nxt, gate = self.quiet_state(exchange, coin, after)
+        return upto < nxt and gate
+
+    def quiet_state(self, exchange: str, coin: str, after: int) -> tuple[int, bool]:
+        """``(nxt, gate)`` such that ``quiet(after=after, upto=u)`` is
+        ``u < nxt and gate`` for every ``u``: ``nxt`` is the first settlement known
+        after ``after`` (`NO_SETTLEMENT` if none), ``gate`` whether no gap before it
+        could be hidden. It stays so while the series' count in `versions` does not
+        move (a record, a forecast of another settlement time or interval, a late
+        observation move it; a forget only drops what lies before ``after``)."""
         series = self._get((exchange, coin))
         if series is None:
-            return True
+            return NO_SETTLEMENT, True
         known = series.known()
         i = bisect.bisect_right(known, after)
         if i == len(known):
-            return True  # nothing known after: nothing to pay, no gap to report
+            return NO_SETTLEMENT, True  # nothing known after: nothing to pay, no gap
         nxt = known[i]
-        if nxt <= upto:
-            return False
         if after not in series.records and after not in series.forecasts:
-            return True  # settle() has no previous settlement to find a gap from
+            return nxt, True  # settle() has no previous settlement to find a gap from
         h = series.interval_of(nxt)
-        return h is not None and h * 3_600_000 >= nxt - after
+        return nxt, h is not None and h * 3_600_000 >= nxt - after
+
+    def slot(self, exchange: str, coin: str) -> int:
+        """The index of (exchange, coin) in `versions` and `shown_rows` (-1: no view has
+        brought it yet)."""
+        i = self._sid.get((exchange, coin))
+        return -1 if i is None else i
+
+    def versions(self) -> np.ndarray:
+        """Per `slot`, a count that moves whenever what `quiet_state` answers for that
+        market may have changed (read-only; valid until the next feed)."""
+        return self._slots.ver[: self._slots.size]
+
+    def shown_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """`shown` for every market at once: (row per `slot`, -1 = not in the last view;
+        the rows' times; their intervals, NaN = none), or None before any view. The
+        row array may be shorter than `versions` (a slot made after that view)."""
+        return self._shown
 
     def current_interval(self, exchange: str, coin: str) -> tuple[int, float] | None:
         """The latest perp observation's interval and its time, if known."""
@@ -715,25 +979,50 @@ class SettlementLog:
         return None
 
     # -- memory ------------------------------------------------------------------
-    def forget_before(self, ts: int, keep: Mapping[tuple[str, str], int] | None = None) -> None:
+    def forget_before(
+        self,
+        ts: int,
+        keep: Mapping[tuple[str, str], int] | None = None,
+        *,
+        held: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         """Drop settlements before ``ts``, and perp observations older than the last one
         with a mark at or before it; for an (exchange, coin) in ``keep``, before its own
         time there instead (what the open legs of that market can still be paid from).
+        ``held`` says the same as ``keep`` for markets by `slot`: (slots, times), each
+        slot once.
 
-        A series ``keep`` does not name goes back into a slot if it fits one."""
+        A series neither names goes back into a slot if it fits one. A series kept
+        whose time is the one it was last forgotten at, and that was fed nothing
+        since that could lie before it, is left alone: forgetting it again would
+        change nothing (`_Series.forget_before` at one time is idempotent)."""
         keep = keep or {}
         slots, sid = self._slots, self._sid
-        for key, series in list(self._series.items()):
-            series.forget_before(keep.get(key, ts))
-            if key not in keep:
-                i = sid.get(key)
-                if i is not None and slots.take(i, series):
-                    del self._series[key]
-        cut: np.ndarray | int = ts
-        if keep:
-            cut = np.full(slots.size, ts, dtype=np.int64)
-            for key, t in keep.items():
-                i = sid.get(key)
-                if i is not None:
-                    cut[i] = t
+        n = slots.size
+        cut = np.full(n, ts, dtype=np.int64)
+        kept = np.zeros(n, dtype=bool)
+        if held is not None:
+            cut[held[0]] = held[1]
+            kept[held[0]] = True
+        for key, t in keep.items():
+            i = sid.get(key)
+            if i is not None:
+                cut[i] = t
+                kept[i] = True
+        todo = ~slots.here[:n] & (~kept | slots.fdirty[:n] | (slots.fcut[:n] != cut))
+        keys, series_of = self._keys, self._series
+        todo_ids = np.flatnonzero(todo).tolist()
+        if self._pending:
+            self._write_all_pending(todo_ids)
+        for i in todo_ids:
+            key = keys[i]
+            series = series_of[key]
+            t = int(cut[i])
+            series.forget_before(t)
+            slots.fcut[i] = t
+            slots.fdirty[i] = False
+            if not kept[i] and slots.take(i, series):
+                del series_of[key]
+        for key in self._nosid:
+            series_of[key].forget_before(keep.get(key, ts))
         slots.forget_before(cut)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
+
 from rulebook.market import IntervalWatch, SettledFunding, SettlementLog, SnapshotView
 
 from ._book import PaperLeg, PaperPosition
@@ -26,6 +28,45 @@ from ._ledger import Ledger
 __all__ = ["FundingStep"]
 
 LegKey = tuple[int, str]  # (position id, exchange): a position has one perp leg per exchange
+
+_NEVER = np.iinfo(np.int64).min
+
+
+class _Legs:
+    """The held legs of one book, in book order, with what each cycle needs of the perp
+    legs as arrays: how far each is paid (`after`), the market's `slot` in the log,
+    the log's last `quiet_state` of the leg and the `versions` count it was read at,
+    and the interval watch's (time, interval) of the leg (NaN: none), with whether
+    that is newer than what `IntervalWatch` holds (`w_dirty`)."""
+
+    def __init__(self, book: tuple[PaperPosition, ...]) -> None:
+        self.book = book  # held here, so the ids below stay these positions'
+        self.ids = tuple(map(id, book))
+        #: every perp leg and borrowed leg, in the order the step visits them
+        self.visit: list[tuple[bool, PaperPosition, PaperLeg]] = []
+        perp_at: list[int] = []
+        self.borrowed_at: list[int] = []
+        for p in book:
+            for leg in p.legs:
+                if leg.market == "perp":
+                    perp_at.append(len(self.visit))
+                    self.visit.append((True, p, leg))
+                elif leg.borrowed:
+                    self.borrowed_at.append(len(self.visit))
+                    self.visit.append((False, p, leg))
+        self.perp = [(p, leg) for is_perp, p, leg in self.visit if is_perp]
+        self.keys: list[LegKey] = [(p.id, leg.exchange) for p, leg in self.perp]
+        self.index = {key: i for i, key in enumerate(self.keys)}
+        self.order = np.array(perp_at, dtype=np.intp)  # each perp leg's place in `visit`
+        n = len(self.perp)
+        self.after = np.zeros(n, dtype=np.int64)
+        self.slot = np.full(n, -1, dtype=np.intp)
+        self.c_ver = np.full(n, -1, dtype=np.int64)  # -1: not read yet
+        self.c_nxt = np.zeros(n, dtype=np.int64)
+        self.c_gate = np.zeros(n, dtype=bool)
+        self.w_ts = np.full(n, _NEVER, dtype=np.int64)
+        self.w_h = np.full(n, np.nan)
+        self.w_dirty = np.zeros(n, dtype=bool)
 
 
 def _utc(ms: int) -> str:
@@ -45,6 +86,7 @@ class FundingStep:
         self._missing_told: set[tuple[LegKey, int]] = set()
         self._estimates_told: set[tuple[str, str]] = set()
         self._events: list[TradeEvent] = []
+        self._legs: _Legs | None = None  # the book's legs, as arrays (see `settle`)
         # A restart resumes each leg after its last paid settlement, and knows
         # the interval that settled then (so a change during the downtime is news).
         for (pid, exchange), (ts, interval_h) in ledger.read.last_funding_payments().items():
@@ -65,44 +107,130 @@ class FundingStep:
     # -- paying --------------------------------------------------------------------
     def settle(self, executor: Executor, view: SnapshotView, t: int) -> float:
         """Feed `view`, pay every due settlement of every perp leg, accrue borrow interest;
-        returns the funding paid this cycle."""
+        returns the funding paid this cycle.
+
+        Per perp leg this is: ask the log whether (after, t] is quiet, settle it if
+        not, watch the interval its market shows now. Most legs, most cycles, have
+        nothing to do, and that is known from arrays: a leg whose last
+        `quiet_state` still stands (its market's `versions` count has not moved,
+        and its next settlement is after `t`) is quiet, and a market showing the
+        interval the watch holds is no news. Only the other legs (and borrowed
+        legs, which accrue every cycle) are visited one by one, in book order."""
         self.feed(view)
         total = 0.0
         log = self.log
-        paid_to = self._after
-        # per held market, the earliest settlement an open leg of it can still be paid
-        # after (what the log keeps for it; of a market nothing holds, it keeps only
-        # what a position opened this cycle can need)
-        held_from: dict[tuple[str, str], int] = {}
-        shown = log.shown
-        see = self.intervals.see
-        for p in list(executor.positions.values()):
-            coin = p.subject.coin
-            for leg in p.legs:
-                if leg.market == "perp":
-                    exchange = leg.exchange
-                    key = (p.id, exchange)
-                    after = paid_to.get(key, 0)
-                    if after < p.opened_at:
-                        after = p.opened_at
-                    # most cycles settle nothing for most legs: a cheap check first
-                    if not log.quiet(exchange, coin, after=after, upto=t):
-                        total += self._settle_leg(executor, p, leg, t, t)
-                        after = self.after(p, leg)
-                    market = (exchange, coin)
-                    if after < held_from.get(market, t):
-                        held_from[market] = after
-                    # the interval in force now (the view's perp), watched for a change
-                    # (inline: this runs for every held perp leg every cycle)
-                    now = shown(exchange, coin)
-                    if now is not None:
-                        change = see(key, exchange, coin, now[0], now[1])
-                        if change is not None:
-                            self._events.append(TradeEvent("interval", change.text(), p.id))
-                elif leg.borrowed:
-                    executor.accrue_borrow(p, leg, view, t)
-        self._forget(executor, t, held_from)
+        legs = self._legs_of(executor)
+        visit = self._due(legs, t)
+        for j in visit:
+            is_perp, p, leg = legs.visit[j]
+            if not is_perp:
+                executor.accrue_borrow(p, leg, view, t)
+                continue
+            i = legs.index[(p.id, leg.exchange)]
+            exchange, coin = leg.exchange, p.subject.coin
+            after = int(legs.after[i])
+            if not log.quiet(exchange, coin, after=after, upto=t):
+                total += self._settle_leg(executor, p, leg, t, t)
+                after = int(legs.after[i])
+            slot = legs.slot[i] = log.slot(exchange, coin)
+            legs.c_nxt[i], legs.c_gate[i] = log.quiet_state(exchange, coin, after)
+            legs.c_ver[i] = log.versions()[slot] if slot >= 0 else -1
+            # the interval in force now (the view's perp), watched for a change
+            now = log.shown(exchange, coin)
+            if now is not None:
+                key = (p.id, exchange)
+                self._flush(legs, i)
+                change = self.intervals.see(key, exchange, coin, now[0], now[1])
+                self._reload(legs, i)
+                if change is not None:
+                    self._events.append(TradeEvent("interval", change.text(), p.id))
+        self._forget(executor, t, legs)
         return total
+
+    def _legs_of(self, executor: Executor) -> _Legs:
+        """The book's legs, made again (keeping what is known of each leg still held)
+        only when the book changed."""
+        book = tuple(executor.positions.values())
+        old = self._legs
+        if old is not None and old.ids == tuple(map(id, book)):
+            return old
+        new = _Legs(book)
+        src = np.array(
+            [
+                -1 if old is None or (j := old.index.get(key)) is None or old.perp[j][0] is not p
+                else j
+                for key, (p, _) in zip(new.keys, new.perp, strict=True)
+            ],
+            dtype=np.intp,
+        )
+        if old is not None:
+            for j in np.flatnonzero(old.w_dirty).tolist():  # what the watch must hold
+                self._flush(old, j)
+            have = src >= 0
+            for name in ("after", "slot", "c_ver", "c_nxt", "c_gate", "w_ts", "w_h"):
+                getattr(new, name)[have] = getattr(old, name)[src[have]]
+        for i in np.flatnonzero(src < 0).tolist():
+            p, leg = new.perp[i]
+            new.after[i] = self.after(p, leg)
+            self._reload(new, i)
+        self._legs = new
+        return new
+
+    def _due(self, legs: _Legs, t: int) -> list[int]:
+        """The places in `legs.visit` to visit one by one this cycle, in order: every
+        borrowed leg, and every perp leg that may have something to settle or whose
+        market shows news of its interval. For every other perp leg the watch takes
+        the market's time here (news of the interval it holds)."""
+        n = len(legs.perp)
+        if not n:
+            return legs.borrowed_at
+        log = self.log
+        slot = legs.slot
+        unknown = np.flatnonzero(slot < 0)
+        for i in unknown.tolist():  # markets no view had brought when the leg was read
+            p, leg = legs.perp[i]
+            slot[i] = log.slot(leg.exchange, p.subject.coin)
+        ver = log.versions()
+        at = np.maximum(slot, 0)
+        read = (slot >= 0) & (ver[at] == legs.c_ver)
+        # the last quiet_state still stands and says quiet at t
+        quiet = read & (t < legs.c_nxt) & legs.c_gate
+        # the interval each leg's market shows now (`shown`), where it shows one
+        has = np.zeros(n, dtype=bool)
+        ts = np.zeros(n, dtype=np.int64)
+        hours = np.full(n, np.nan)
+        shown = log.shown_rows()
+        if shown is not None and shown[0].size and shown[1].size:
+            rows, all_ts, all_hours = shown
+            row = np.where(slot < rows.size, rows[np.minimum(at, rows.size - 1)], -1)
+            row[slot < 0] = -1
+            has = row >= 0
+            r = np.maximum(row, 0)
+            ts = np.where(has, all_ts[r], 0)
+            hours = np.where(has, all_hours[r], np.nan)
+            has &= hours == hours
+        newer = has & (ts >= legs.w_ts)  # `see` takes it (older news is ignored)
+        same = newer & (hours == legs.w_h)  # and it is the interval held: no news
+        visit = ~quiet | (newer & ~same)
+        same &= ~visit
+        legs.w_ts[same] = ts[same]
+        legs.w_dirty |= same
+        out: list[int] = legs.order[visit].tolist()
+        if legs.borrowed_at:
+            out = sorted([*out, *legs.borrowed_at])
+        return out
+
+    def _flush(self, legs: _Legs, i: int) -> None:
+        """Give `IntervalWatch` leg i's (time, interval) where the arrays are newer."""
+        if legs.w_dirty[i]:
+            self.intervals.note(legs.keys[i], int(legs.w_ts[i]), float(legs.w_h[i]))
+            legs.w_dirty[i] = False
+
+    def _reload(self, legs: _Legs, i: int) -> None:
+        """Leg i's (time, interval) as `IntervalWatch` holds it."""
+        got = self.intervals.last(legs.keys[i])
+        legs.w_ts[i], legs.w_h[i] = (_NEVER, np.nan) if got is None else got
+        legs.w_dirty[i] = False
 
     def settle_now(self, executor: Executor, position: PaperPosition, t: int) -> float:
         """Before a close: pay what still waits for its record at what is known now."""
@@ -116,6 +244,13 @@ class FundingStep:
         self, executor: Executor, p: PaperPosition, leg: PaperLeg, t: int, now: int
     ) -> float:
         key = (p.id, leg.exchange)
+        legs = self._legs
+        i = None if legs is None else legs.index.get(key)
+        if legs is not None and i is not None:
+            if legs.perp[i][0] is not p:
+                i = None
+            else:
+                self._flush(legs, i)  # the watch sees the payments' intervals below
         got = self.log.settle(
             leg.exchange, p.coin, after=self.after(p, leg), upto=t, now=now,
             fallback_mark=leg.mark,
@@ -141,6 +276,10 @@ class FundingStep:
             change = self.intervals.see(key, leg.exchange, p.coin, s.ts, s.interval_h)
             if change is not None:
                 self._events.append(TradeEvent("interval", change.text(), p.id))
+        if legs is not None and i is not None:
+            legs.after[i] = self.after(p, leg)
+            legs.c_ver[i] = -1  # read it again
+            self._reload(legs, i)
         return paid
 
     def _tell_estimate(self, p: PaperPosition, leg: PaperLeg, s: SettledFunding) -> None:
@@ -155,11 +294,29 @@ class FundingStep:
             p.id,
         ))  # fmt: skip
 
-    def _forget(self, executor: Executor, t: int, held_from: dict[tuple[str, str], int]) -> None:
-        # Keep, per market, what its open legs can still be paid from (`held_from`);
-        # of the others what a position opened now can be paid from: settlements
-        # after `t` (a position opened later is only paid settlements after its opening).
-        self.log.forget_before(t, keep=held_from)
+    def _forget(self, executor: Executor, t: int, legs: _Legs) -> None:
+        # Keep, per market, what its open legs can still be paid from (the earliest
+        # `after` of its legs, where that is before `t`); of the others what a position
+        # opened now can be paid from: settlements after `t` (a position opened later
+        # is only paid settlements after its opening).
+        keep: dict[tuple[str, str], int] = {}
+        held = None
+        if legs.perp:
+            after, slot = legs.after, legs.slot
+            early = after < t
+            by_slot = early & (slot >= 0)
+            s, a = slot[by_slot], after[by_slot]
+            if s.size:
+                order = np.lexsort((a, s))
+                s, a = s[order], a[order]
+                first = np.ones(s.size, dtype=bool)
+                first[1:] = s[1:] != s[:-1]
+                held = (s[first], a[first])
+            for i in np.flatnonzero(early & (slot < 0)).tolist():
+                p, leg = legs.perp[i]
+                market = (leg.exchange, p.subject.coin)
+                keep[market] = min(keep.get(market, t), int(after[i]))
+        self.log.forget_before(t, keep=keep, held=held)
         gone = self._paid_ids - executor.positions.keys()
         if gone:
             for key in [k for k in self._after if k[0] in gone]:

@@ -239,7 +239,7 @@ class PaperExecutor:
         """The open legs and their markets, made again only when the book changed."""
         book = tuple(self._positions.values())
         held = self._held
-        if held is None or held.book != book:
+        if held is None or held.ids != tuple(map(id, book)):
             held = self._held = _HeldMarkets(book)
         return held
 
@@ -433,7 +433,8 @@ class _HeldMarkets:
     """The open legs of one book, with their markets coded for the view's columns."""
 
     def __init__(self, book: tuple[PaperPosition, ...]) -> None:
-        self.book = book
+        self.book = book  # held here, so the ids below stay these positions'
+        self.ids = tuple(map(id, book))
         self.legs: list[PaperLeg] = []
         self.keys: list[tuple[str, str, str]] = []  # per leg: (exchange, coin, market)
         for p in book:
