@@ -210,10 +210,8 @@ class _ReplayState:
             if due:
                 self.pending = [s for s in self.pending if s.ts > at]
         if self._keys is None or self._keys[0] != n:  # the same rows: the same code arrays
-            codes = (self.exchange[:n].copy(), self.coin[:n].copy(), self.market[:n].copy())
-            for a in codes:  # read-only: what is derived from them can be kept (docs/columnar.md)
-                a.setflags(write=False)
-            self._keys = (n, codes)
+            self._keys = (n, (self.exchange[:n].copy(), self.coin[:n].copy(),
+                              self.market[:n].copy()))  # fmt: skip
         exchange, coin, market = self._keys[1]
         numbers = self.numbers[:, :n].copy()
         cols: ObservationColumns = ObservationColumns(
