@@ -306,3 +306,13 @@ def test_a_piece_with_a_crossed_book_or_a_bad_coin_is_read_line_by_line(tmp_path
         assert [(e.line, words in e.message) for e in source.errors] == [(8, True)]
         assert len(views) == 4
         _check(path)
+
+
+def test_runs_cut_into_chunks_give_the_same_views(monkeypatch) -> None:
+    """A run's lines are turned into columns a chunk at a time (fewer tuples alive than
+    the garbage collector's first threshold); any chunk size gives the same views."""
+    from rulebook.market import _replay
+
+    for chunk in (1, 3, 50):
+        monkeypatch.setattr(_replay, "_CHUNK", chunk)
+        _check(EXAMPLE, limit=4096)
