@@ -61,6 +61,13 @@ _decode_settlement = msgspec.json.Decoder(Settlement).decode
 _astuple = msgspec.structs.astuple
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only copy."""
+    out = a.copy()
+    out.setflags(write=False)
+    return out
+
+
 class ReplaySource:
     """Streams a recording and yields the snapshot at each distinct timestamp.
 
@@ -199,6 +206,7 @@ class _ReplayState:
         self.current: int | None = None  # the time of the view being gathered
         self.pending: list[Settlement] = []
         self._keys: tuple[int, tuple[np.ndarray, ...]] | None = None  # codes of the last view
+        self._tuples: dict[int, tuple[str, ...]] = {}  # categories of the last view
 
     # -- views -----------------------------------------------------------------------
     def _view(self) -> SnapshotView:
@@ -213,17 +221,20 @@ class _ReplayState:
             due = tuple(s for s in self.pending if s.ts <= at)
             if due:
                 self.pending = [s for s in self.pending if s.ts > at]
-        if self._keys is None or self._keys[0] != n:  # the same rows: the same code arrays
-            self._keys = (n, (self.exchange[:n].copy(), self.coin[:n].copy(),
-                              self.market[:n].copy()))  # fmt: skip
+        if self._keys is None or self._keys[0] != n:
+            # the same rows: the same read-only code arrays and category tuples, view
+            # after view (the guard, the engine and the settling log cache their work
+            # per code arrays that cannot change)
+            self._keys = (n, (_frozen(self.exchange[:n]), _frozen(self.coin[:n]),
+                              _frozen(self.market[:n])))  # fmt: skip
         exchange, coin, market = self._keys[1]
         numbers = self.numbers[:, :n].copy()
         cols: ObservationColumns = ObservationColumns(
             at=at,
             exchanges=EXCHANGES,
-            coins=tuple(self.coins),
+            coins=self._categories(self.coins),
             markets=MARKETS,
-            symbols=tuple(self.symbols),
+            symbols=self._categories(self.symbols),
             exchange=exchange,
             coin=coin,
             market=market,
@@ -233,6 +244,13 @@ class _ReplayState:
             **dict(zip(_NUMBERS, numbers, strict=True)),
         )
         return SnapshotView.from_columns(cols)
+
+    def _categories(self, names: dict[str, int]) -> tuple[str, ...]:
+        """``tuple(names)``, the same tuple while nothing is added."""
+        kept = self._tuples.get(id(names))
+        if kept is None or len(kept) != len(names):
+            kept = self._tuples[id(names)] = tuple(names)
+        return kept
 
     def close(self) -> SnapshotView | None:
         """The last view, at the end of the file."""
