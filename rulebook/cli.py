@@ -497,15 +497,19 @@ def _check_ledger_dir(path: str | Path) -> None:
 
 def _check_recording(path: Path) -> None:
     """A replay of a missing or empty file is an error, as a dry-run of it is."""
-    from rulebook.market import Observation, iter_records
+    from rulebook.market import Observation, has_observations, is_columnar, iter_jsonl
 
     if not path.exists():
         raise fail(f"{path}: recording not found")
     if not path.is_file():
         raise fail(f"{path}: not a recording (not a regular file)")
     try:
-        # the first valid observation ends the scan: a long recording costs one line
-        found = any(isinstance(o, Observation) for _, o, _ in iter_records(path))
+        # the first valid observation ends the scan: a long recording costs one
+        # piece of lines, or one small batch of a Parquet file's rows
+        if is_columnar(path):
+            found = has_observations(path)
+        else:
+            found = any(isinstance(o, Observation) for _, o, _ in iter_jsonl(path))
     except OSError as e:
         raise fail(f"{path}: cannot read: {e.strerror or e}") from None
     if not found:

@@ -26,15 +26,26 @@ from rulebook.lang import Subject, load_ruleset
 from rulebook.market import ReplaySource
 from rulebook.trading import LedgerError
 from rulebook.trading._book import PaperLeg, PaperPosition
+from rulebook.trading._executor import Fill
 from rulebook.trading._ledger import (
+    _CYCLE_COLUMNS,
+    _CYCLE_VALUES,
+    _ENCODE,
+    _ENCODE_SORTED,
+    _FILL_COLUMNS,
     _LEG_FIELDS,
+    _ORDER_COLUMNS,
+    _ORDER_VALUES,
     _cells,
+    _checked,
     _funding_cells,
     _opportunity_cells,
+    _position_cells,
+    _position_row,
     _position_update_cells,
     _row,
 )
-from rulebook.trading._records import FundingRecord, OpportunityRecord
+from rulebook.trading._records import CycleRecord, FundingRecord, OpportunityRecord, OrderRecord
 from rulebook.trading._runtime import Runtime, _num
 
 ROOT = Path(__file__).parents[1]
@@ -268,3 +279,173 @@ def test_a_position_update_row_is_the_general_paths(
             return "error", str(e)
 
     assert _same(now(), before())
+
+
+# -- the other prepared rows: openings, closes, orders, fills, cycles, cash, JSON --------
+
+paper_legs = st.lists(
+    st.builds(
+        PaperLeg,
+        exchange=st.sampled_from(["okx", "gate"]),
+        market=st.sampled_from(["perp", "spot"]),
+        side=st.sampled_from(["long", "short"]),
+        borrowed=st.booleans(),
+        size=leg_numbers,
+        entry_price=leg_numbers,
+        entry_fee=leg_numbers,
+        mark=leg_numbers,
+        funding=leg_numbers,
+        borrow=leg_numbers,
+        exit_price=st.one_of(st.none(), leg_numbers),
+        exit_fee=leg_numbers,
+        accrued_to=st.integers(0, 2**53),
+    ),  # fmt: skip
+    min_size=1,
+    max_size=3,
+)
+
+
+@given(
+    paper_legs,
+    st.one_of(leg_numbers, st.integers(1, 10**6)),
+    st.sampled_from(["open", "closed"]),
+    st.one_of(st.none(), st.text(max_size=8)),
+    st.dictionaries(st.sampled_from(["coin", "hi", "lo", "venue"]), st.text(max_size=5)),
+    st.lists(st.sampled_from(["okx", "gate", "bybit"]), min_size=1, max_size=2),
+)
+def test_a_whole_position_row_is_the_general_paths(
+    legs: list[PaperLeg],
+    notional: float,
+    status: str,
+    reason: str | None,
+    bindings: dict[str, str],
+    exchanges: list[str],
+) -> None:
+    """What record_opening and record_position write: `_position_cells` is `_cells` of
+    `_position_row` (the row dict they wrote through before), refusals included."""
+    p = PaperPosition(
+        id=7, rule_name="r", bindings=bindings, ruleset_sha="x",
+        subject=Subject("spread", "SOL", tuple(exchanges)), legs=legs, notional=notional,
+        opened_at=1, status=status, closed_at=None if status == "open" else 5,
+        close_reason=reason,
+    )  # fmt: skip
+
+    def run(make: Any) -> tuple[str, Any]:
+        try:
+            return "ok", tuple(make())
+        except LedgerError as e:
+            return "error", str(e)
+
+    assert _same(
+        run(lambda: _position_cells(PATH, p, 9)),
+        run(lambda: _cells_before(PATH, "positions", _position_row(p, 9))),
+    )
+
+
+@given(
+    st.builds(
+        OrderRecord,
+        ts=st.integers(0, 2**53),
+        position_id=st.integers(1, 10**6),
+        intent=st.text(max_size=6),
+        exchange=st.text(max_size=6),
+        coin=st.text(max_size=6),
+        market=st.text(max_size=5),
+        side=st.sampled_from(["buy", "sell"]),
+        notional=numbers,
+        status=st.text(max_size=6),
+        reason=texts,
+        client_order_id=texts,
+    )  # fmt: skip
+)
+def test_an_order_row_is_the_general_paths(order: OrderRecord) -> None:
+    def fast(path: Path, o: OrderRecord) -> Any:
+        return _checked(path, "orders", _ORDER_COLUMNS, _ORDER_VALUES(o))
+
+    assert _same(_fast(fast, order), _general("orders", order))
+
+
+@given(
+    st.builds(
+        CycleRecord,
+        ts=st.integers(0, 2**53),
+        wall_ts=st.integers(0, 2**53),
+        ruleset_sha=st.text(max_size=6),
+        source=st.text(max_size=6),
+        observations=st.integers(0, 10**6),
+        opportunities=st.integers(0, 10**6),
+        opened=st.integers(0, 99),
+        closed=st.integers(0, 99),
+        funding=numbers,
+        equity=numbers,
+    )  # fmt: skip
+)
+def test_a_cycle_row_is_the_general_paths(cycle: CycleRecord) -> None:
+    def fast(path: Path, c: CycleRecord) -> Any:
+        return _checked(path, "cycles", _CYCLE_COLUMNS, _CYCLE_VALUES(c))
+
+    assert _same(_fast(fast, cycle), _general("cycles", cycle))
+
+
+@given(
+    st.integers(1, 10**6), st.integers(1, 10**6), st.integers(0, 2**53),
+    st.builds(
+        Fill, exchange=st.text(max_size=5), market=st.text(max_size=5),
+        side=st.sampled_from(["buy", "sell"]), price=numbers, size=numbers, fee=numbers,
+        fee_rate=numbers, price_source=st.text(max_size=5),
+    ),
+)  # fmt: skip
+def test_a_fill_row_is_the_general_paths(
+    order_id: int, position_id: int, ts: int, fill: Fill
+) -> None:
+    row = {
+        "order_id": order_id, "position_id": position_id, "ts": ts, "exchange": fill.exchange,
+        "market": fill.market, "side": fill.side, "price": fill.price, "size": fill.size,
+        "fee": fill.fee, "fee_rate": fill.fee_rate, "price_source": fill.price_source,
+    }  # fmt: skip
+    assert tuple(row) == _FILL_COLUMNS
+
+    def run(make: Any) -> tuple[str, Any]:
+        try:
+            return "ok", tuple(make())
+        except LedgerError as e:
+            return "error", str(e)
+
+    assert _same(
+        run(lambda: _checked(PATH, "fills", _FILL_COLUMNS, tuple(row.values()))),
+        run(lambda: _cells_before(PATH, "fills", row)),
+    )
+
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.text(max_size=6),
+        st.floats(allow_nan=True, allow_infinity=True),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(json_values)
+def test_the_cell_encoders_give_json_dumps_text(value: Any) -> None:
+    """The encoders made once (`_ENCODE_SORTED`, `_ENCODE`) write what json.dumps
+    writes, and refuse what it refuses (a non-finite number: ValueError)."""
+    for encode, sort_keys in ((_ENCODE_SORTED, True), (_ENCODE, False)):
+        try:
+            want: Any = json.dumps(value, sort_keys=sort_keys, allow_nan=False)
+        except ValueError:
+            want = ValueError
+        try:
+            got: Any = encode(value)
+        except ValueError:
+            got = ValueError
+        assert got == want
+
+
+def test_a_cell_encoder_is_sound_after_a_refusal() -> None:
+    with pytest.raises(ValueError):
+        _ENCODE_SORTED({"a": [1.0, {"b": math.nan}]})
+    assert _ENCODE_SORTED({"b": [1.0], "a": {"c": None}}) == '{"a": {"c": null}, "b": [1.0]}'

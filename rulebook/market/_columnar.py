@@ -59,6 +59,7 @@ __all__ = [
     "ObservationColumns",
     "convert",
     "fold_into_columnar",
+    "has_observations",
     "is_columnar",
     "iter_column_batches",
     "iter_columns",
@@ -75,6 +76,8 @@ __all__ = [
 FORMAT_TAG = b"rulebook-snapshot/1"
 #: rows per row group: about 5 MB of columns in memory per group read
 ROW_GROUP_ROWS = 65_536
+#: rows per batch when only the first valid observation is wanted
+_PROBE_ROWS = 4_096
 
 #: the fields of a line in the order rulebook (and the spec's examples) write them
 FIELD_ORDER: tuple[str, ...] = (
@@ -522,8 +525,9 @@ def _message(row: Mapping[str, Any], symbol: str | None) -> str:
 # -- reading ----------------------------------------------------------------------
 
 
-def _batches(path: str | os.PathLike[str]) -> Iterator[Any]:
-    """The file's record batches, a row group at a time; OSError for a file that is not one."""
+def _batches(path: str | os.PathLike[str], rows: int = ROW_GROUP_ROWS) -> Iterator[Any]:
+    """The file's record batches of up to `rows` rows (a row group at a time by default);
+    OSError for a file that is not one."""
     pa = _arrow()
     try:
         pf = pa.parquet.ParquetFile(path)
@@ -533,7 +537,7 @@ def _batches(path: str | os.PathLike[str]) -> Iterator[Any]:
         raise OSError(f"not a Parquet file ({e})") from None
     with pf:
         try:
-            yield from pf.iter_batches(batch_size=ROW_GROUP_ROWS)
+            yield from pf.iter_batches(batch_size=rows)
         except pa.ArrowException as e:
             raise OSError(f"Parquet file damaged ({e})") from None
 
@@ -541,8 +545,9 @@ def _batches(path: str | os.PathLike[str]) -> Iterator[Any]:
 class _Reader:
     """A Parquet file's checked batches, the bad rows reported as LineErrors."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], batch_rows: int = ROW_GROUP_ROWS) -> None:
         self.path = str(path)
+        self.batch_rows = batch_rows
         self.pa = _arrow()
         self.decoder = _Decoder(self.pa)
         self._warned: set[str] = set()
@@ -550,7 +555,7 @@ class _Reader:
     def batches(self) -> Iterator[tuple[_Batch, np.ndarray, list[tuple[int, LineError]]]]:
         """(batch, good-row mask, [(row index in batch, problem)])."""
         first = 1
-        for rb in _batches(self.path):
+        for rb in _batches(self.path, self.batch_rows):
             try:
                 b = self.decoder.decode(rb, first)
             except self.pa.ArrowException as e:  # a column of a type no cast makes a number
@@ -668,19 +673,53 @@ def iter_records(
 
 
 def time_span(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    """The first and last observation times of a file in time order (its `ts` and
-    `market` columns only: a progress bar's ends), or None if it has none."""
+    """The first and last observation times of a file in time order (the `ts` of its
+    first and last rows that are not settlement records: a progress bar's ends), or
+    None if it has none.
+
+    Only the `ts` and `market` columns of the first and last row groups holding an
+    observation are read (usually two row groups of the whole file), not the file."""
     pa = _arrow()
     try:
-        table = pa.parquet.read_table(path, columns=["ts", "market"])
+        pf = pa.parquet.ParquetFile(path)
+    except FileNotFoundError:
+        raise
     except (pa.ArrowException, ValueError) as e:
         raise OSError(f"not a Parquet file ({e})") from None
-    ts = table.column("ts").to_numpy(zero_copy_only=False)
-    market = table.column("market").cast(pa.string()).to_numpy(zero_copy_only=False)
-    keep = np.flatnonzero(market != "settlement")
-    if keep.size == 0:
-        return None
-    return int(ts[keep[0]]), int(ts[keep[-1]])
+    with pf:
+        groups = range(pf.num_row_groups)
+        try:
+            first = next((ts[0] for i in groups if (ts := _observation_ts(pf, i)).size), None)
+            if first is None:
+                return None
+            last = next(ts[-1] for i in reversed(groups) if (ts := _observation_ts(pf, i)).size)
+        except (pa.ArrowException, ValueError) as e:
+            raise OSError(f"not a Parquet file ({e})") from None
+    return int(first), int(last)
+
+
+def _observation_ts(pf: Any, group: int) -> np.ndarray:
+    """The `ts` of a row group's rows that are not settlement records, in file order
+    (rows without a `ts` left out)."""
+    pa = _arrow()
+    import pyarrow.compute as pc
+
+    table = pf.read_row_group(group, columns=["ts", "market"])
+    ts = table.column("ts")
+    market = table.column("market").cast(pa.string())
+    keep = pc.and_(pc.is_valid(ts), pc.fill_null(pc.not_equal(market, "settlement"), True))
+    out: np.ndarray = ts.filter(keep).to_numpy().astype(np.int64, copy=False)
+    return out
+
+
+def has_observations(path: str | os.PathLike[str]) -> bool:
+    """Whether the file holds one valid observation (what a replay needs to have a
+    cycle), found with the replay's own checks a small batch at a time: the first
+    valid observation ends the read, so a long file costs one batch."""
+    for b, good, _ in _Reader(path, batch_rows=_PROBE_ROWS).batches():
+        if np.any(good & (b.market != _SETTLEMENT)):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,12 @@ file that is not a rulebook ledger, is refused with a one-line `LedgerError`.
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from operator import attrgetter
@@ -347,61 +348,72 @@ class Ledger:
             self._mark_ids = None  # rows it inserted are gone with it
             raise
 
-    def _insert(self, table: str, row: Mapping[str, Any], verb: str = "insert") -> int:
-        cells = _cells(self.path, table, row)
+    def _write(self, sql: str, cells: Sequence[Any]) -> sqlite3.Cursor:
+        """Run one write statement: inside the open transaction when there is one (a
+        cycle's), else committed on its own (as sqlite-utils' `execute` does)."""
         try:
-            cur = self._db.execute(
-                f"{verb} into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
-                cells,
-            )
+            if self._db.conn.in_transaction:
+                return self._db.conn.execute(sql, cells)
+            return self._db.execute(sql, cells)
         except sqlite3.DatabaseError as e:
             raise ledger_failure(self.path, e) from None
+
+    def _write_many(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        """`_write` for many rows of one statement, in their order, atomically."""
+        if not rows:
+            return
+        try:
+            if self._db.conn.in_transaction:
+                self._db.conn.executemany(sql, rows)
+                return
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
+        with self._atomic():
+            self._db.conn.executemany(sql, rows)
+
+    @staticmethod
+    def _row_id(cur: sqlite3.Cursor) -> int:
         return cur.lastrowid if cur.rowcount == 1 and cur.lastrowid is not None else 0
+
+    def _insert(self, table: str, row: Mapping[str, Any], verb: str = "insert") -> int:
+        cells = _cells(self.path, table, row)
+        sql = f"{verb} into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})"
+        return self._row_id(self._write(sql, cells))
 
     def _update(self, table: str, key: str, value: Any, row: Mapping[str, Any]) -> None:
         sets = ", ".join(f"{k} = ?" for k in row)
-        try:
-            self._db.execute(
-                f"update {table} set {sets} where {key} = ?",
-                [*_cells(self.path, table, row), value],
-            )
-        except sqlite3.DatabaseError as e:
-            raise ledger_failure(self.path, e) from None
+        self._write(
+            f"update {table} set {sets} where {key} = ?", [*_cells(self.path, table, row), value]
+        )
 
     # -- a cycle's records ---------------------------------------------------------
     def record_cycle(self, cycle: CycleRecord) -> int:
         """A complete cycle; the runtime writes it last in the cycle's transaction."""
-        return self._insert("cycles", _row(cycle))
+        values = _CYCLE_VALUES(cycle)
+        return self._row_id(
+            self._write(_INSERT_CYCLE, _checked(self.path, "cycles", _CYCLE_COLUMNS, values))
+        )
 
     def record_opportunity(self, opportunity: OpportunityRecord) -> int:
         """A fired binding of a cycle and what became of it."""
-        try:
-            cur = self._db.conn.execute(
-                _INSERT_OPPORTUNITY, _opportunity_cells(self.path, opportunity)
-            )
-        except sqlite3.DatabaseError as e:
-            raise ledger_failure(self.path, e) from None
+        cur = self._write(_INSERT_OPPORTUNITY, _opportunity_cells(self.path, opportunity))
         return cur.lastrowid or 0
 
     def record_opportunities(self, opportunities: Iterable[OpportunityRecord]) -> None:
         """A cycle's opportunity records, in one batched statement, in their order (the
         runtime's, at the end of its entries; inside the cycle's transaction, so a
         crash leaves them with their cycle or not at all, as one by one)."""
-        rows = [_opportunity_cells(self.path, o) for o in opportunities]
-        if not rows:
-            return
-        try:
-            self._db.conn.executemany(_INSERT_OPPORTUNITY, rows)
-        except sqlite3.DatabaseError as e:
-            raise ledger_failure(self.path, e) from None
+        self._write_many(
+            _INSERT_OPPORTUNITY, [_opportunity_cells(self.path, o) for o in opportunities]
+        )
 
     def record_opening(self, position: PaperPosition, t: int) -> int:
         """A new position; returns its id."""
-        return self._insert("positions", _position_row(position, t))
+        return self._row_id(self._write(_INSERT_POSITION, _position_cells(self.path, position, t)))
 
     def record_position(self, position: PaperPosition, t: int) -> None:
         """A position's state now (legs, marks, pnl parts; its close once closed)."""
-        self._update("positions", "id", position.id, _position_row(position, t))
+        self._write(_UPDATE_POSITION_ROW, [*_position_cells(self.path, position, t), position.id])
 
     def record_positions(self, positions: Iterable[PaperPosition], t: int) -> None:
         """Many positions' state now, in one batched statement (a paper executor's
@@ -409,9 +421,9 @@ class Ledger:
         # Only what can change after opening: the rule, bindings, subject and
         # opening time were written by record_opening and stay as they are.
         # the same checks as every other write: nothing non-finite is stored
-        values = [_position_update_cells(self.path, p, t) for p in positions]
-        if values:
-            self._db.conn.executemany(_UPDATE_POSITION, values)
+        self._write_many(
+            _UPDATE_POSITION, [_position_update_cells(self.path, p, t) for p in positions]
+        )
 
     def record_marks(self, marks: Mapping[tuple[str, str, str], float], t: int) -> None:
         """Each (exchange, coin, market)'s mark at `t`, updated in place (one row per
@@ -457,7 +469,10 @@ class Ledger:
 
     def record_order(self, order: OrderRecord) -> int:
         """An order (an intent before it is sent, for a live executor); returns its id."""
-        return self._insert("orders", _row(order))
+        values = _ORDER_VALUES(order)
+        return self._row_id(
+            self._write(_INSERT_ORDER, _checked(self.path, "orders", _ORDER_COLUMNS, values))
+        )
 
     def update_order(self, order_id: int, status: str, reason: str | None = None) -> None:
         """An order moved on: sent, partial, filled, rejected, cancelled."""
@@ -465,31 +480,18 @@ class Ledger:
 
     def record_fill(self, order_id: int, position_id: int, ts: int, fill: Fill) -> int:
         """One execution of an order."""
-        return self._insert(
-            "fills",
-            {
-                "order_id": order_id,
-                "position_id": position_id,
-                "ts": ts,
-                "exchange": fill.exchange,
-                "market": fill.market,
-                "side": fill.side,
-                "price": fill.price,
-                "size": fill.size,
-                "fee": fill.fee,
-                "fee_rate": fill.fee_rate,
-                "price_source": fill.price_source,
-            },
+        values = (
+            order_id, position_id, ts, fill.exchange, fill.market, fill.side, fill.price,
+            fill.size, fill.fee, fill.fee_rate, fill.price_source,
+        )  # fmt: skip
+        return self._row_id(
+            self._write(_INSERT_FILL, _checked(self.path, "fills", _FILL_COLUMNS, values))
         )
 
     def record_funding_payment(self, payment: FundingRecord) -> bool:
         """A funding payment, once: False, and nothing written, when the ledger already
         holds one for this (position, exchange, settlement time)."""
-        try:
-            cur = self._db.conn.execute(_INSERT_FUNDING, _funding_cells(self.path, payment))
-        except sqlite3.DatabaseError as e:
-            raise ledger_failure(self.path, e) from None
-        return cur.rowcount == 1
+        return self._write(_INSERT_FUNDING, _funding_cells(self.path, payment)).rowcount == 1
 
     def record_borrow_charge(self, charge: BorrowCharge) -> int:
         """Interest charged on a borrowed spot leg."""
@@ -501,7 +503,7 @@ class Ledger:
 
     def record_cash(self, exchange: str, cash: float) -> None:
         """An account's cash now."""
-        self._update("balances", "exchange", exchange, {"cash": cash})
+        self._write(_UPDATE_CASH, [*_checked(self.path, "balances", ("cash",), (cash,)), exchange])
 
     def record_event(self, kind: str, detail: str | dict[str, Any], ts: int | None = None) -> None:
         """Append an event (reload, reload_failed, halt, outage, error, risk, alert, ...)."""
@@ -513,11 +515,10 @@ class Ledger:
         """Many events of one time (a cycle's, at its end), in their order, in one
         batched statement: the same rows as `record_event` of each."""
         ts = ts or _now_ms()  # as record_event
-        rows = [_cells(self.path, "events", {"ts": ts, "kind": k, "detail": d}) for k, d in events]
-        if not rows:
-            return
-        with self._atomic():
-            self._db.conn.executemany(_INSERT_EVENT, rows)
+        rows: list[Sequence[Any]] = [
+            _cells(self.path, "events", {"ts": ts, "kind": k, "detail": d}) for k, d in events
+        ]
+        self._write_many(_INSERT_EVENT, rows)
 
     # -- rulesets ----------------------------------------------------------------
     def record_ruleset(
@@ -636,11 +637,31 @@ class Ledger:
 _FIGURE_TABLES = frozenset({"opportunities"})
 
 
-# The JSON of a structured cell: sorted keys for a dict, strict (a non-finite number
-# raises). The same text as `json.dumps(v, sort_keys=..., allow_nan=False)`, whose
-# call with arguments builds an encoder each time.
-_ENCODE_SORTED = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
-_ENCODE = json.JSONEncoder(allow_nan=False).encode
+def _encoder(sort_keys: bool) -> Callable[[Any], str]:
+    """The JSON of a structured cell: sorted keys for a dict, strict (a non-finite
+    number raises ValueError). The same text as `json.dumps(v, sort_keys=...,
+    allow_nan=False)`, whose call with arguments builds an encoder each time, and whose
+    `JSONEncoder.encode` builds the C encoder object on every call: this one is made
+    once. Without circular-reference bookkeeping (a cell is made from a record's plain
+    values, never a structure that contains itself: that would be a RecursionError)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    encoder = json.JSONEncoder(sort_keys=sort_keys, allow_nan=False, check_circular=False)
+    if make is None:  # no C accelerator: the library's own path
+        return encoder.encode
+    run = make(
+        None, encoder.default, json.encoder.encode_basestring_ascii, None,
+        encoder.key_separator, encoder.item_separator, sort_keys, False, False,
+    )  # fmt: skip
+    join = "".join
+
+    def encode(v: Any) -> str:
+        return join(run(v, 0))
+
+    return encode
+
+
+_ENCODE_SORTED = _encoder(sort_keys=True)
+_ENCODE = _encoder(sort_keys=False)
 #: cells that need no look: every value of these exact types is stored as it is
 _PLAIN = frozenset({int, str, bool, type(None)})
 _PLAIN_OR_FLOAT = _PLAIN | {float}
@@ -678,11 +699,35 @@ def _cells(path: Path, table: str, row: Mapping[str, Any]) -> list[Any]:
     return out
 
 
-# The two rows a replay writes most (every changed opportunity, every funding
-# payment), prepared without the general path's walk: the same cells as
-# `_cells(path, table, _row(record))` (tests/test_ledger_rows.py checks it on
-# every kind of value, non-finite ones included), in the columns' fixed order.
+# The rows a replay writes (every changed opportunity, funding payment, order, fill,
+# position, cycle), prepared without the general path's walk over a row dict: the
+# same cells as `_cells(path, table, _row(record))` (tests/test_ledger_rows.py
+# checks it on every kind of value, non-finite ones included), in the columns'
+# fixed order, through statements whose text never changes (sqlite3 keeps them
+# compiled in its statement cache).
 _INSERT_EVENT = "insert into events (ts, kind, detail) values (?, ?, ?)"
+_UPDATE_CASH = "update balances set cash = ? where exchange = ?"
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+
+
+def _record_columns(record: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record) if f.name != "id")
+
+
+_CYCLE_COLUMNS = _record_columns(CycleRecord)
+_CYCLE_VALUES = attrgetter(*_CYCLE_COLUMNS)
+_INSERT_CYCLE = _insert_sql("cycles", _CYCLE_COLUMNS)
+_ORDER_COLUMNS = _record_columns(OrderRecord)
+_ORDER_VALUES = attrgetter(*_ORDER_COLUMNS)
+_INSERT_ORDER = _insert_sql("orders", _ORDER_COLUMNS)
+_FILL_COLUMNS = (
+    "order_id", "position_id", "ts", "exchange", "market", "side", "price", "size", "fee",
+    "fee_rate", "price_source",
+)  # fmt: skip
+_INSERT_FILL = _insert_sql("fills", _FILL_COLUMNS)
 _OPPORTUNITY_COLUMNS = tuple(f.name for f in fields(OpportunityRecord) if f.name != "id")
 _INSERT_OPPORTUNITY = (
     f"insert into opportunities ({', '.join(_OPPORTUNITY_COLUMNS)})"
@@ -732,7 +777,9 @@ def _funding_cells(path: Path, f: FundingRecord) -> tuple[Any, ...]:
             isinstance(v, float) and math.isfinite(v)
         ):
             # a non-finite number (refused) or a structure: the general path says which
-            return tuple(_cells(path, "funding_payments", dict(zip(_FUNDING_COLUMNS, cells, strict=True))))
+            return tuple(
+                _cells(path, "funding_payments", dict(zip(_FUNDING_COLUMNS, cells, strict=True)))
+            )
     return cells
 
 
@@ -790,6 +837,38 @@ def _checked(
     if table != "events" and _plain(values):
         return values
     return _cells(path, table, dict(zip(columns, values, strict=True)))
+
+
+_POSITION_COLUMNS = (
+    "rule", "bindings", "ruleset_sha", "coin", "subject", "legs", "notional", "status",
+    "opened_at", "closed_at", "close_reason", "pnl_funding", "pnl_fees", "pnl_price",
+    "pnl_borrow", "pnl", "updated_at",
+)  # fmt: skip
+_INSERT_POSITION = _insert_sql("positions", _POSITION_COLUMNS)
+_UPDATE_POSITION_ROW = (
+    f"update positions set {', '.join(f'{c} = ?' for c in _POSITION_COLUMNS)} where id = ?"
+)
+
+
+def _position_cells(path: Path, p: PaperPosition, now_ms: int) -> Sequence[Any]:
+    """The cells of `_position_row(p, now_ms)` in `_POSITION_COLUMNS`' order: what
+    `_cells` makes of that row (tests/test_ledger_rows.py), the structures encoded
+    once here, in the columns' order (so a refusal names the same first column)."""
+    funding, fees, price, borrow = p.parts()
+    subject = p.subject
+    values = (
+        p.rule_name,
+        _json_cell(path, "positions", "bindings", dict(p.bindings)),
+        p.ruleset_sha,
+        p.coin,
+        _json_cell(path, "positions", "subject", {
+            "kind": subject.kind, "coin": subject.coin, "exchanges": list(subject.exchanges),
+        }),
+        _legs_json(path, p),
+        p.notional, p.status, p.opened_at, p.closed_at, p.close_reason, funding, fees, price,
+        borrow, funding + fees + price + borrow, now_ms,
+    )  # fmt: skip
+    return _checked(path, "positions", _POSITION_COLUMNS, values)
 
 
 def _position_row(p: PaperPosition, now_ms: int) -> dict[str, Any]:
