@@ -92,3 +92,24 @@ def test_a_rule_without_an_exit_clause_never_closes() -> None:
     values = [PositionValues(1e9, -1e9, 0.0)] * 3
     assert check_exits(rule, rule.bindings[:3], env, values) == [check_exit(rule, rule.bindings[0], env, values[0])] * 3
     assert not any(c.close for c in check_exits(rule, rule.bindings[:3], env, values))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_the_same_held_bindings_cycle_after_cycle_answer_as_each_check(data: st.DataObject) -> None:
+    """The held bindings' codes are kept with the rule between calls (as the runtime
+    asks for the same positions every cycle): over views in turn, envs of either coin
+    coding, and a set of bindings that changes now and then, every answer is still
+    `check_exit`'s."""
+    picks = {rule.name: data.draw(st.lists(st.integers(0, len(rule.bindings) - 1), min_size=2,
+                                           max_size=8)) for rule in RS.rules}  # fmt: skip
+    for cycle in range(6):
+        view = random_view(data.draw(st.integers(0, 10_000)))
+        env = SnapshotEnv.for_ruleset(view, RS) if cycle % 2 else SnapshotEnv(view)
+        for rule in RS.rules:
+            if data.draw(st.integers(0, 3)) == 0:  # a position opens or closes
+                picks[rule.name] = picks[rule.name][1:] + [data.draw(st.integers(0, len(rule.bindings) - 1))]
+            bindings = [rule.bindings[i] for i in picks[rule.name]]
+            values = data.draw(st.lists(_values, min_size=len(bindings), max_size=len(bindings)))
+            want = [check_exit(rule, b, env, v) for b, v in zip(bindings, values, strict=True)]
+            assert check_exits(rule, bindings, env, values) == want

@@ -693,9 +693,38 @@ def held_batch(
 ) -> Batch:
     """A batch of several bindings of one rule (open positions' exit checks):
     each binding's codes as `single` gives them, as arrays, keyed by their
-    contents (so that lookups and figures are shared only with the same codes)."""
+    contents (so that lookups and figures are shared only with the same codes).
+
+    The codes are kept with the rule for the next call (`CompiledRule.derived`):
+    the runtime asks for the same held bindings cycle after cycle, and making
+    their codes cost as much as running the clause. They are made again when
+    the bindings (the very objects, in order) or the coins' coding differ."""
+    ids = tuple(map(id, bindings))
+    got = rule.derived.get("engine.held_codes")
+    if not (isinstance(got, _HeldCodes) and got.ids == ids and got.coins == mk.coins):
+        got = rule.derived["engine.held_codes"] = _held_codes(rule, bindings, mk, ids)
+    return Batch(len(bindings), list(got.vars), list(got.keys), got.subject, position)
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldCodes:
+    """`held_batch`'s codes of some bindings of a rule, in one coins' coding."""
+
+    ids: tuple[int, ...]
+    bindings: list[Binding]  # kept, so that the ids stay theirs
+    coins: dict[str, int]
+    vars: list[np.ndarray | int]
+    keys: list[Hashable]
+    subject: Subjects | None
+
+
+def _held_codes(
+    rule: CompiledRule, bindings: list[Binding], mk: MarketArrays, ids: tuple[int, ...]
+) -> _HeldCodes:
     def codes_of(values: list[int]) -> tuple[np.ndarray, Hashable]:
-        return np.array(values, dtype=np.intp), ("held", tuple(values))
+        arr = np.array(values, dtype=np.intp)
+        arr.setflags(write=False)
+        return arr, ("held", tuple(values))
 
     slots = [
         codes_of([EX_INDEX[b.values[i]] if t == "Exchange" else mk.coin_code(b.values[i])
@@ -717,6 +746,6 @@ def held_batch(
             rule.subject_kind, sc[0], sa[0], None if sb is None else sb[0],
             (sc[1], sa[1], None if sb is None else sb[1]),
         )  # fmt: skip
-    return Batch(
-        len(bindings), [c for c, _ in slots], [k for _, k in slots], subject, position
+    return _HeldCodes(
+        ids, list(bindings), dict(mk.coins), [c for c, _ in slots], [k for _, k in slots], subject
     )

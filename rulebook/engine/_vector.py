@@ -68,47 +68,35 @@ class MarketArrays:
         # column is written into its (exchange x coin) grid with one fancy
         # assignment. No Python loop runs per observation.
         cols = view.columns()
-        ex_map = np.array([EX_INDEX.get(e, -1) for e in cols.exchanges] or [-1], dtype=np.intp)
-        coin_map = np.array([coins.get(c, -1) for c in cols.coins] or [-1], dtype=np.intp)
-        e = ex_map[cols.exchange]
-        c = coin_map[cols.coin]
-        cell = e * n + c
-        known = (e >= 0) & (c >= 0)
-        markets = cols.markets
-        market = cols.market
-        perp = known & (market == markets.index("perp")) if "perp" in markets else known & False
-        spot = known & (market == markets.index("spot")) if "spot" in markets else known & False
-        borrow = (
-            known & (market == markets.index("borrow")) & ~np.isnan(cols.borrow_rate_daily)
-            if "borrow" in markets
-            else known & False
-        )
-        # the taker fee, when the observation has none, depends only on the exchange
-        perp_default, spot_default = _default_fees(config)
+        lay = _layout_of(cols, coins, config, n)
+        perp, spot = lay.perp, lay.spot
+        borrow = lay.borrow
+        if borrow.size:
+            borrow = borrow[~np.isnan(cols.borrow_rate_daily[borrow])]
+        borrow_cells = lay.cell[borrow]
         ts = cols.ts
         with np.errstate(all="ignore"):
             rate, hours = cols.funding_rate[perp], cols.funding_interval_h[perp]
             # no interval (or a zero one) is no normalised funding
             funding = np.where(hours != 0, M.normalise_funding(rate, hours), np.nan)
             fee = cols.taker_fee[perp]
-            perp_fee = np.where(np.isnan(fee), perp_default[e[perp]], fee)
+            perp_fee = np.where(np.isnan(fee), lay.perp_default_fee, fee)
             perp_cols = (
                 funding, cols.mark[perp], cols.index[perp], cols.volume_24h[perp],
                 (cols.next_funding_ts[perp] - at) / 1000.0, (at - ts[perp]) / 1000.0, perp_fee,
             )  # fmt: skip
             fee = cols.taker_fee[spot]
-            spot_fee = np.where(np.isnan(fee), spot_default[e[spot]], fee)
+            spot_fee = np.where(np.isnan(fee), lay.spot_default_fee, fee)
             spot_cols = (
                 M.mid_price(cols.bid[spot], cols.ask[spot]), (at - ts[spot]) / 1000.0, spot_fee
             )
             borrow_cols = (
                 M.borrow_per_8h(cols.borrow_rate_daily[borrow]), (at - ts[borrow]) / 1000.0
             )
-        funding, mark, index, volume, next_s, perp_age, perp_fee = _grids(
-            perp_cols, cell[perp], shape
-        )
-        mid, spot_age, spot_fee = _grids(spot_cols, cell[spot], shape)
-        borrow, borrow_age = _grids(borrow_cols, cell[borrow], shape)
+        grids = _grids((*perp_cols, *spot_cols, *borrow_cols), lay.cells(borrow_cells), shape)
+        funding, mark, index, volume, next_s, perp_age, perp_fee = grids[:7]
+        mid, spot_age, spot_fee = grids[7:10]
+        borrow, borrow_age = grids[10:]
         with np.errstate(all="ignore"):
             basis = np.where(np.isnan(mark), np.nan, M.basis_rate(mark, mid))
         self.by_kind = {
@@ -173,14 +161,87 @@ def _default_fees(config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _grids(
-    columns: tuple[np.ndarray, ...], cells: np.ndarray, shape: tuple[int, int]
+    columns: tuple[np.ndarray, ...], cells: list[np.ndarray], shape: tuple[int, int]
 ) -> list[np.ndarray]:
-    """(exchange x coin) arrays, NaN but where a cell has a row's value."""
-    out = [np.full(shape, np.nan) for _ in columns]
-    if cells.size:
-        for arr, col in zip(out, columns, strict=True):
-            arr.reshape(-1)[cells] = col
-    return out
+    """(exchange x coin) arrays, NaN but where a cell has a row's value: column i
+    goes to `cells[i]`. One block of memory for all of them (each grid a view of
+    its own part)."""
+    block = np.full((len(columns), *shape), np.nan)
+    flat = block.reshape(len(columns), -1)
+    for i, (col, at) in enumerate(zip(columns, cells, strict=True)):
+        if at.size:
+            flat[i, at] = col
+    return list(block)
+
+
+@dataclass(slots=True)
+class _Layout:
+    """Where a view's rows go in the (exchange x coin) grids, for one coin coding:
+    the rows of each market kind the grids hold, and their cells. It depends only
+    on the view's codes, so a view whose code arrays are the very (read-only)
+    arrays of the previous one (a Parquet replay's cycles, while no market is
+    added) reuses it."""
+
+    #: what it was made from, kept so that the identities stay theirs
+    source: tuple[object, ...]
+    coins: dict[str, int]
+    cell: np.ndarray  # per row: exchange * n + coin, in this coding
+    perp: np.ndarray  # rows (indices) of the perps of known exchanges and coins
+    spot: np.ndarray
+    borrow: np.ndarray  # rows of borrow markets (those without a rate are dropped per view)
+    perp_cells: np.ndarray
+    spot_cells: np.ndarray
+    #: the default taker fee of each of those perps and spots (used where a row has none)
+    perp_default_fee: np.ndarray
+    spot_default_fee: np.ndarray
+
+    def cells(self, borrow_cells: np.ndarray) -> list[np.ndarray]:
+        """The cells of every column `_grids` is given, in its order."""
+        return [self.perp_cells] * 7 + [self.spot_cells] * 3 + [borrow_cells] * 2
+
+
+#: the last few layouts made from read-only code arrays (see `_Layout`)
+_LAYOUTS: list[_Layout] = []
+_KEPT_LAYOUTS = 4
+
+
+def _layout_of(cols: Any, coins: dict[str, int], config: EngineConfig, n: int) -> _Layout:
+    fees = _default_fees(config)
+    codes = (cols.exchange, cols.coin, cols.market)
+    frozen = not any(a.flags.writeable for a in codes)
+    if frozen:
+        for lay in _LAYOUTS:
+            src = lay.source
+            if (
+                src[0] is codes[0] and src[1] is codes[1] and src[2] is codes[2]
+                and src[6] is fees and src[3] == cols.exchanges and src[4] == cols.coins
+                and src[5] == cols.markets and lay.coins == coins
+            ):  # fmt: skip
+                return lay
+    ex_map = np.array([EX_INDEX.get(e, -1) for e in cols.exchanges] or [-1], dtype=np.intp)
+    coin_map = np.array([coins.get(c, -1) for c in cols.coins] or [-1], dtype=np.intp)
+    e = ex_map[cols.exchange]
+    c = coin_map[cols.coin]
+    cell = e * n + c
+    known = (e >= 0) & (c >= 0)
+    markets = cols.markets
+    market = cols.market
+
+    def rows_of(kind: str) -> np.ndarray:
+        if kind not in markets:
+            return np.zeros(0, dtype=np.intp)
+        return np.flatnonzero(known & (market == markets.index(kind)))
+
+    perp, spot, borrow = rows_of("perp"), rows_of("spot"), rows_of("borrow")
+    perp_default, spot_default = fees
+    lay = _Layout(
+        (*codes, cols.exchanges, cols.coins, cols.markets, fees), dict(coins), cell,
+        perp, spot, borrow, cell[perp], cell[spot], perp_default[e[perp]], spot_default[e[spot]],
+    )  # fmt: skip
+    if frozen:
+        _LAYOUTS.insert(0, lay)
+        del _LAYOUTS[_KEPT_LAYOUTS:]
+    return lay
 
 
 @dataclass(slots=True)

@@ -28,11 +28,13 @@ import gzip
 import json
 import math
 import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
@@ -347,7 +349,12 @@ class _Batch:
     floats: dict[str, np.ndarray]  # NaN = null
     nulls: dict[str, np.ndarray]
     ints: np.ndarray
-    extra: list[str | None]
+    #: the `extra` text of each row that has one, by row index in the batch (few
+    #: rows have one: a list of every row's would cost a Python object per row)
+    extra: dict[int, str]
+    #: the file's exchange, coin and symbol categories once this batch was decoded
+    #: (what a cycle read from it names its codes with)
+    categories: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
 
 
 class _Categories:
@@ -453,10 +460,16 @@ class _Decoder:
             if "json_ints" in names
             else np.zeros(n, dtype=np.uint16)
         )
-        extra = col("extra").cast(pa.string()).to_pylist() if "extra" in names else [None] * n
+        extra: dict[int, str] = {}
+        if "extra" in names and col("extra").null_count < n:
+            texts = col("extra").cast(pa.string())
+            valid = texts.is_valid()
+            at = np.flatnonzero(valid.to_numpy(zero_copy_only=False)).tolist()
+            extra = dict(zip(at, texts.filter(valid).to_pylist(), strict=True))
+        categories = (self.exchanges.as_tuple(), self.coins.as_tuple(), self.symbols.as_tuple())
         return _Batch(
             first_row, ts, ts_null, ex, coin, market, symbol, symbol_bad, nxt, nxt_null,
-            floats, nulls, ints, extra,
+            floats, nulls, ints, extra, categories,
         )  # fmt: skip
 
 
@@ -552,8 +565,15 @@ class _Reader:
         self.decoder = _Decoder(self.pa)
         self._warned: set[str] = set()
 
-    def batches(self) -> Iterator[tuple[_Batch, np.ndarray, list[tuple[int, LineError]]]]:
-        """(batch, good-row mask, [(row index in batch, problem)])."""
+    def batches(
+        self, ahead: bool = False
+    ) -> Iterator[tuple[_Batch, np.ndarray, list[tuple[int, LineError]]]]:
+        """(batch, good-row mask, [(row index in batch, problem)]). `ahead`: the next
+        batch is read, decoded and checked in a thread while the caller works on this
+        one (`_read_ahead`)."""
+        return _read_ahead(self._checked()) if ahead else self._checked()
+
+    def _checked(self) -> Iterator[tuple[_Batch, np.ndarray, list[tuple[int, LineError]]]]:
         first = 1
         for rb in _batches(self.path, self.batch_rows):
             try:
@@ -564,8 +584,8 @@ class _Reader:
             problems: list[tuple[int, LineError]] = []
             for i in np.flatnonzero(bad).tolist():
                 problems.append((i, LineError(self.path, first + i, self._why(rb, b, i))))
-            for i, text in enumerate(b.extra):
-                if text is None or bad[i]:
+            for i, text in b.extra.items():  # in row order
+                if bad[i]:
                     continue
                 for k in _extra_keys(text):
                     if k not in self._warned and k not in _FIELDS:
@@ -583,6 +603,56 @@ class _Reader:
             if name in data and not np.isfinite(data[name]):
                 return f"{name}: must be a finite number"
         return _message(data, None)
+
+
+_T = TypeVar("_T")
+
+
+def _read_ahead(items: Iterator[_T]) -> Iterator[_T]:
+    """`items`, each made in a thread one ahead of the caller's use.
+
+    A replay's per-cycle work holds the interpreter; reading a row group
+    (pyarrow's decompression and decoding) and checking it (numpy over whole
+    columns) mostly do not, so on a second core they overlap with it. Nothing
+    else changes: the items come in order, an exception is raised where the
+    item it replaced would have come, and at most two items wait beyond the
+    one in use. Closing this iterator (or dropping it) stops the thread."""
+    slot: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for x in items:
+                slot.put((True, x))
+                if stop.is_set():
+                    return
+            slot.put((True, done))
+        except BaseException as e:  # handed to the caller, in order
+            slot.put((False, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="rulebook-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, x = slot.get()
+            if not ok:
+                raise x
+            if x is done:
+                return
+            yield x
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a put, so that the thread sees `stop`
+            try:
+                slot.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 def _extra(text: str) -> dict[str, Any]:
@@ -636,7 +706,7 @@ def read_columnar_rows(
                 at += 1
             if good[i]:
                 row = _row(b, i, reader.decoder)
-                text = b.extra[i]
+                text = b.extra.get(i)
                 if text is not None:
                     for k, v in _extra(text).items():
                         row.setdefault(k, v)  # never over a field of the format
@@ -780,6 +850,11 @@ class _State:
         self.ts = np.zeros(cap, dtype=np.int64)
         self.next_funding_ts = np.full(cap, np.nan)
         self.floats = {name: np.full(cap, np.nan) for name in FLOAT_FIELDS}
+        # the slots' codes as handed to the last columns, while no slot is added: a
+        # slot's key never changes, so consecutive cycles share these (read-only)
+        # arrays, and whoever derives something from a view's codes can keep it
+        # while they are the same objects
+        self._codes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _grow(self, need: int) -> None:
         cap = self.ts.size
@@ -815,6 +890,7 @@ class _State:
             if s is None:
                 s = self.slot[k] = self.size
                 self.size += 1
+                self._codes = None
                 self._grow(self.size)
                 r = int(rows[first[j]])
                 self.exchange[s] = b.exchange[r]
@@ -827,10 +903,13 @@ class _State:
         """Rows (in file order) replace what their slots hold: the last row of a key wins."""
         if rows.size == 0:
             return
-        # of several rows of one key, the last: unique over the reversed order
-        _, last_rev = np.unique(slots[::-1], return_index=True)
-        pick = rows.size - 1 - last_rev
-        r, s = rows[pick], slots[pick]
+        if rows.size == 1 or bool(np.all(slots[1:] > slots[:-1])):
+            r, s = rows, slots  # one row per key (the usual cycle: keys in slot order)
+        else:
+            # of several rows of one key, the last: unique over the reversed order
+            _, last_rev = np.unique(slots[::-1], return_index=True)
+            pick = rows.size - 1 - last_rev
+            r, s = rows[pick], slots[pick]
         self.ts[s] = b.ts[r]
         self.symbol[s] = b.symbol[r]
         self.next_funding_ts[s] = b.next_funding_ts[r]
@@ -838,24 +917,39 @@ class _State:
             self.floats[name][s] = b.floats[name][r]
 
     def columns(
-        self, at: int, dec: _Decoder, settlements: tuple[Settlement, ...]
+        self,
+        at: int,
+        categories: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+        settlements: tuple[Settlement, ...],
     ) -> ObservationColumns:
         n = self.size
+        codes = self._codes
+        if codes is None:
+            codes = self._codes = (
+                _frozen(self.exchange[:n]), _frozen(self.coin[:n]), _frozen(self.market[:n])
+            )
         return ObservationColumns(
             at=at,
-            exchanges=dec.exchanges.as_tuple(),
-            coins=dec.coins.as_tuple(),
+            exchanges=categories[0],
+            coins=categories[1],
             markets=_OBS_MARKETS,
-            symbols=dec.symbols.as_tuple(),
-            exchange=self.exchange[:n].copy(),
-            coin=self.coin[:n].copy(),
-            market=self.market[:n].copy(),
+            symbols=categories[2],
+            exchange=codes[0],
+            coin=codes[1],
+            market=codes[2],
             symbol=self.symbol[:n].copy(),
             ts=self.ts[:n].copy(),
             next_funding_ts=self.next_funding_ts[:n].copy(),
             settlements=settlements,
             **{name: a[:n].copy() for name, a in self.floats.items()},
         )
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only copy."""
+    out = a.copy()
+    out.setflags(write=False)
+    return out
 
 
 def iter_columns(
@@ -865,7 +959,8 @@ def iter_columns(
     """The file's cycles, in time order: at each distinct observation time, the latest
     observation per market as :class:`ObservationColumns`, with the settlement records
     due then. The same cycles, figures and problems as ``ReplaySource`` over the JSONL
-    form of the file; memory holds one row group and one row per market.
+    form of the file; memory holds a few row groups (the one in use, and the next
+    ones read ahead in a thread: `_read_ahead`) and one row per market.
 
     ``on_problem(LineError)`` is called for each bad row (skipped) and warning."""
     say = on_problem if on_problem is not None else (lambda _e: None)
@@ -883,7 +978,9 @@ def iter_columns(
             pending = [s for s in pending if s.ts > at]
         return now
 
-    for b, good, problems in reader.batches():
+    categories: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
+    for b, good, problems in reader.batches(ahead=True):
+        categories = b.categories  # the file's, up to this batch
         for _, e in problems:
             say(e)
         rows = np.flatnonzero(good)
@@ -907,7 +1004,7 @@ def iter_columns(
                 continue
             if boundary[lo]:
                 if current is not None:
-                    yield state.columns(current, dec, due(current))
+                    yield state.columns(current, categories, due(current))
                 current = int(t[lo])
             seg = slice(lo, hi)
             for j in np.flatnonzero(~is_obs[seg]).tolist():
@@ -931,7 +1028,7 @@ def iter_columns(
             keep = is_obs[seg] & ~seg_late
             state.apply(b, rows[seg][keep], slot_at[seg][keep])
     if current is not None:
-        yield state.columns(current, dec, due(current))
+        yield state.columns(current, categories, due(current))
 
 
 def _settlement(b: _Batch, r: int, dec: _Decoder) -> Settlement:

@@ -199,10 +199,32 @@ class PriceGuard:
         # band): while the market's observation is unchanged, it stays replaced
         self._rejected_stamp: dict[Key, object] = {}
         self._streak: dict[Key, int] = {}
+        # the last view's code arrays and tuples, and its rows' slots: a view whose
+        # (read-only) code arrays are the same objects has the same slots
+        self._last_codes: tuple[object, ...] = ()
+        self._last_slots = np.zeros(0, dtype=np.intp)
+        self._last_cell: np.ndarray | None = None  # the screen's (coin, venue) cell per row
 
     # -- the slots ---------------------------------------------------------------
     def _slots(self, cols: ViewColumns) -> np.ndarray:
         """Each row's slot (new markets get one)."""
+        codes = (cols.exchange, cols.coin, cols.market, cols.exchanges, cols.coins, cols.markets)
+        last = self._last_codes
+        if (
+            last and last[0] is codes[0] and last[1] is codes[1] and last[2] is codes[2]
+            and last[3] == codes[3] and last[4] == codes[4] and last[5] == codes[5]
+        ):  # fmt: skip
+            return self._last_slots
+        self._last_cell = None
+        slots = self._new_slots(cols)
+        if not any(a.flags.writeable for a in codes[:3]):  # they cannot change
+            slots.setflags(write=False)
+            self._last_codes, self._last_slots = codes, slots
+        else:
+            self._last_codes = ()
+        return slots
+
+    def _new_slots(self, cols: ViewColumns) -> np.ndarray:
         ge = self._exchange.of(cols.exchanges)[cols.exchange]
         gc = self._coin.of(cols.coins)[cols.coin]
         gm = self._market.of(cols.markets)[cols.market]
@@ -363,7 +385,11 @@ class PriceGuard:
         # a venue has at most a perp and a spot priced; a cell with more is left to
         # the checks), then the median over the coin's venues, as in _implausible
         shape = (len(cols.coins), len(cols.exchanges))
-        cell = cols.coin.astype(np.intp) * shape[1] + cols.exchange.astype(np.intp)
+        cell = self._last_cell if self._last_codes else None  # the codes of `slots`' view
+        if cell is None:
+            cell = cols.coin.astype(np.intp) * shape[1] + cols.exchange.astype(np.intp)
+            if self._last_codes:
+                self._last_cell = cell
         total = np.bincount(cell[has_ref], weights=ref[has_ref], minlength=shape[0] * shape[1])
         count = np.bincount(cell[has_ref], minlength=shape[0] * shape[1])
         with np.errstate(all="ignore"):
