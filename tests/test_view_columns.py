@@ -23,9 +23,12 @@ EXAMPLE = ROOT / "examples" / "binance-bybit-okx-btc-eth-2023-2024.jsonl"
 
 
 def _views(n: int = 6) -> list[SnapshotView]:
+    """Views of observations (a replay's views are column views: each is made again from
+    its observations, so that the tests compare the two forms)."""
     out = []
     for v in ReplaySource(EXAMPLE):
-        out.append(v)
+        latest = {o.key: o for o in v.observations()}
+        out.append(SnapshotView(v.at, latest, settlements=v.settlements, recorded=v.recorded))
         if len(out) == n:
             break
     return out

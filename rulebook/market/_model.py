@@ -269,6 +269,48 @@ class BorrowObservation(Observation, tag="borrow", frozen=True, kw_only=True):
     taker_fee = None
 
 
+# -- a line as the columnar replay reads it ----------------------------------------
+#
+# One class for every line, with the fields, types and bounds of the classes
+# above (a settlement record's too: `_settlement.Settlement` has the same types),
+# in line order, the market a plain field. An absent number reads NaN (an absent
+# `next_funding_ts` reads 0, which no valid timestamp is), not None, and an
+# explicit `null` is refused. So a piece of lines goes into float columns in a few
+# C loops (`msgspec.structs.astuple`, `zip`: no None to convert, no class per
+# market to group by, no tag to look for first), and a line the two decodes could
+# read differently (a `null`) goes to the general path. What the per-market
+# classes check by their fields (a perp field on a spot line, a borrow line
+# without its rate, a settlement record's fields) the replay checks on the
+# columns (market/_replay.py). These are never observations: the replay only
+# copies their values into its columns (tests/test_replay_columns.py).
+
+_NAN: Final = float("nan")
+#: what an absent `next_funding_ts` of a `Line` reads (below every valid timestamp)
+NO_NEXT_FUNDING: Final = 0
+#: the markets a `Line` may name, in the order of the replay's market codes
+LINE_MARKETS: Final = ("perp", "spot", "borrow", "settlement")
+
+
+class Line(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
+    """A line's fields, NaN where a number is absent (see above)."""
+
+    ts: Milliseconds
+    exchange: Exchange
+    coin: Coin
+    market: Literal["perp", "spot", "borrow", "settlement"]
+    symbol: Symbol | None = None
+    funding_rate: FundingRate = _NAN
+    funding_interval_h: IntervalH = _NAN
+    next_funding_ts: Milliseconds = NO_NEXT_FUNDING
+    mark: Price = _NAN
+    index: Price = _NAN
+    bid: Price = _NAN
+    ask: Price = _NAN
+    volume_24h: Volume = _NAN
+    taker_fee: TakerFee = _NAN
+    borrow_rate_daily: BorrowRate = _NAN
+
+
 #: the type a line of an observation decodes to (`msgspec.json.decode(line, type=...)`)
 AnyObservation = PerpObservation | SpotObservation | BorrowObservation
 _CLASSES: Final[Mapping[str, type[Observation]]] = {
