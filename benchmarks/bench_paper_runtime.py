@@ -28,7 +28,14 @@ from pathlib import Path
 
 from rulebook.lang import load_ruleset
 from rulebook.market import EXCHANGES, ReplaySource
-from rulebook.trading import Ledger, PaperExecutor, RulesetHolder, Runtime, TradingConfig
+from rulebook.trading import (
+    REPLAY_COMMITS,
+    Ledger,
+    PaperExecutor,
+    RulesetHolder,
+    Runtime,
+    TradingConfig,
+)
 
 ROOT = Path(__file__).parents[1]
 H = 3_600_000
@@ -106,7 +113,8 @@ def main() -> int:
         executor = PaperExecutor(config, ledger)
         runtime = Runtime(RulesetHolder(ruleset), config, ledger, source="bench", executor=executor)
         t = time.perf_counter()
-        summary = runtime.run(ReplaySource(data))
+        # as `rulebook run --replay` runs it: complete cycles committed in groups
+        summary = runtime.run(ReplaySource(data), commits=REPLAY_COMMITS)
         run_s = time.perf_counter() - t
         stats = ledger.read.stats()
         opened, funding = stats.positions_opened, stats.funding_payments

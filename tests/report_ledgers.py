@@ -171,3 +171,26 @@ def unpack(gz: Path, to: Path) -> Path:
     with gzip.open(gz, "rb") as src, open(db, "wb") as dst:
         shutil.copyfileobj(src, dst)
     return db
+
+
+#: the positions whose `status --position N --json` is pinned, per frozen ledger of
+#: tests/fixtures/report-golden/: the first, a middle and the last (synthetic's 58 is open)
+STATUS_POSITIONS = {"main-job": (1, 34, 68), "synthetic": (1, 58, 60)}
+
+
+def status_outputs(db: Path, positions: tuple[int, ...]) -> dict[str, str]:
+    """What `rulebook status` prints for the ledger `db`: --json, the text at 100
+    columns, and --position N --json for each of `positions`."""
+    run = CliRunner().invoke
+    out: dict[str, str] = {}
+    res = run(app, ["status", "--db", str(db), "--json"])
+    assert res.exit_code == 0, res.output
+    out["status.json"] = res.stdout
+    res = run(app, ["status", "--db", str(db)], env={"COLUMNS": "100"})
+    assert res.exit_code == 0, res.output
+    out["status.txt"] = res.stdout
+    for n in positions:
+        res = run(app, ["status", "--db", str(db), "--position", str(n), "--json"])
+        assert res.exit_code == 0, res.output
+        out[f"position-{n}.json"] = res.stdout
+    return {k: v.replace(str(db), "LEDGER") for k, v in out.items()}

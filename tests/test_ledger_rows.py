@@ -39,11 +39,13 @@ from rulebook.trading._ledger import (
     _cells,
     _checked,
     _funding_cells,
+    _gone_cells,
     _opportunity_cells,
     _position_cells,
     _position_row,
     _position_update_cells,
     _row,
+    gone_opportunity,
 )
 from rulebook.trading._records import CycleRecord, FundingRecord, OpportunityRecord, OrderRecord
 from rulebook.trading._runtime import Runtime, _num
@@ -449,3 +451,20 @@ def test_a_cell_encoder_is_sound_after_a_refusal() -> None:
     with pytest.raises(ValueError):
         _ENCODE_SORTED({"a": [1.0, {"b": math.nan}]})
     assert _ENCODE_SORTED({"b": [1.0], "a": {"c": None}}) == '{"a": {"c": null}, "b": [1.0]}'
+
+
+@given(
+    st.text(max_size=8),
+    st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=3),
+    st.integers(0, 2**53),
+)
+def test_a_gone_row_is_the_general_paths(rule: str, bindings: dict[str, str], ts: int) -> None:
+    """A binding that stopped firing: its row without a record (`_gone_cells`) is the
+    cells of its record (`gone_opportunity`), which the general path writes too."""
+    items = tuple(sorted(bindings.items()))
+    record = gone_opportunity(rule, items, ts)
+    assert record.decision == "gone" and record.bindings == bindings
+    assert _same(
+        _fast(lambda path, r: _gone_cells(path, rule, items, ts), record),
+        _general("opportunities", record),
+    )

@@ -11,28 +11,25 @@ figures are checked against the in-memory report in tests/test_report_stream.py.
 
 Under tracemalloc the encoders are slow, so the ledgers are small and the plots'
 reduction starts at 300 points (its code is the same; only the constant differs).
+
+Each peak is measured in a fresh process (tests/report_peak.py) after the same
+warm-up, with the cyclic collector off: measured inside the suite's process it
+depended on what earlier tests had left (it failed landings under load with
+(2478672, 3788709) while passing alone).
 """
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
-from collections.abc import Callable
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from report_ledgers import build
 
-from rulebook.report import _plots as plots
-from rulebook.report import (
-    iter_json,
-    ledger_report,
-    read_ledger,
-    write_csv,
-    write_html,
-)
-from rulebook.trading import LedgerReader
-
+PEAK = Path(__file__).with_name("report_peak.py")
 SIZES = {"small": (200, 600), "large": (2_000, 6_000)}  # positions, cycles
 
 
@@ -45,42 +42,25 @@ def ledgers(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def _peak(fn: Callable[[], object]) -> int:
-    """tracemalloc's peak over `fn`, the cyclic collector off: what the earlier tests
-    left does not matter, and garbage in cycles (matplotlib's figures, or anything
-    made per item) stays counted, so garbage that grew with the ledger would show."""
-    gc.collect()
-    gc.disable()
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-        gc.enable()
+def _peak(kind: str, db: Path, warm: Path, out: Path) -> int:
+    """tracemalloc's peak over one report of `db`, in a fresh process that first made
+    one of `warm` (tests/report_peak.py): what earlier tests in this process left
+    behind, and the order the suite runs in, cannot move it."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run([sys.executable, str(PEAK), kind, str(db), str(warm), str(out)],
+                          capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return int(json.loads(done.stdout)["peak"])
 
 
-def _streamed(db: Path, out: Path) -> int:
-    """JSON, CSV and HTML of the ledger, the way `rulebook report` writes them."""
-    with LedgerReader.open(db) as reader, reader.snapshot():
-        report = ledger_report(reader, source=str(db))
-        size = sum(len(piece) for piece in iter_json(report))
-        write_csv(report, out / "csv")
-        write_html(report, out / "report.html")
-    return size
-
-
-def test_report_memory_does_not_grow_with_the_ledger(ledgers, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(plots, "MAX_POINTS", 300)
-    monkeypatch.setattr(plots, "BUCKETS", 75)
-    _streamed(ledgers["small"], tmp_path / "warm")  # imports, matplotlib's font cache
-    small, large = (
-        _peak(lambda n=n: _streamed(ledgers[n], tmp_path / n)) for n in ("small", "large")
-    )
+def test_report_memory_does_not_grow_with_the_ledger(ledgers, tmp_path) -> None:
+    warm = ledgers["small"]
+    small, large = (_peak("streamed", ledgers[n], warm, tmp_path / n) for n in ("small", "large"))
     assert large < small * 1.2 + 200_000, (small, large)
     assert large < 12_000_000, large  # matplotlib drawing the four plots is most of it
     rows = [(tmp_path / n / "csv" / "trades.csv").read_text().count("\n") for n in SIZES]
     assert rows == [201, 2_001]  # every position was written
     # the in-memory records of the same ledgers do grow: this test would see it
-    whole = [_peak(lambda n=n: read_ledger(LedgerReader.open(ledgers[n]))) for n in SIZES]
+    whole = [_peak("records", ledgers[n], warm, tmp_path / f"{n}-records") for n in SIZES]
     assert whole[1] > 5 * whole[0], whole

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,15 +30,51 @@ def _tmux(socket: str, *args: str) -> str:
                           timeout=10).stdout
 
 
-def _wait_for(socket: str, text: str, timeout: float = 30.0) -> str:
+def _start(socket: str, command: str, env: dict[str, str]) -> None:
+    """Run `command` in an 80x50 pane that stays after the command ends
+    (remain-on-exit), so the screen's last words can be read however late the
+    test looks: without it the session vanishes within ~0.1 s of the exit, and
+    a test slowed by load missed "screen stopped at"."""
+    subprocess.run(["tmux", "-L", socket, "-f", os.devnull, "set-option", "-g", "remain-on-exit",
+                    "on", ";", "new-session", "-d", "-s", "scr", "-x", "80", "-y", "50", "-c",
+                    str(ROOT), command], check=True, env=env, timeout=10)  # fmt: skip
+
+
+def _wait_for(socket: str, *texts: str, timeout: float = 30.0,
+              until: Callable[[str], bool] | None = None, history: bool = False) -> str:
+    """The pane once it shows every one of `texts` (and `until(pane)` holds) and
+    has settled: the same on two captures 0.25 s apart. Under load a capture can
+    land while the screen is still writing a frame, top line first: a new title
+    over the old rows. Waiting for what the whole frame shows, not for its first
+    line, is what keeps the checks below from reading half a frame.
+
+    `history`: the pane's scrolled-off lines too. Once the command has ended, tmux
+    scrolls what the dead pane showed into its history to write "Pane is dead"."""
+    capture = ["capture-pane", "-p", "-t", "scr", *(["-S", "-"] if history else [])]
     end = time.monotonic() + timeout
     pane = ""
     while time.monotonic() < end:
-        pane = _tmux(socket, "capture-pane", "-p", "-t", "scr")
-        if text in pane:
-            return pane
+        pane = _tmux(socket, *capture)
+        if all(t in pane for t in texts) and (until is None or until(pane)):
+            time.sleep(0.25)
+            again = _tmux(socket, *capture)
+            if again == pane:
+                return pane
+            continue
         time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared; the pane shows:\n{pane}")
+    missing = [t for t in texts if t not in pane] + ([] if until is None else [until.__doc__])
+    state = _tmux(socket, "display-message", "-p", "-t", "scr",
+                  "dead #{pane_dead} (status #{pane_dead_status}), alternate screen #{alternate_on}")
+    raise AssertionError(f"{missing!r} never appeared (or the pane never settled); pane "
+                         f"{state.strip()}; it shows:\n{pane}")
+
+
+def _file_text(path: Path, timeout: float = 30.0) -> str:
+    """What the shell wrote to `path`, once it has (the command's status, stty)."""
+    end = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()) and time.monotonic() < end:
+        time.sleep(0.1)
+    return path.read_text() if path.exists() else ""
 
 
 def test_live_screen_refreshes_fits_and_quits(tmp_path) -> None:
@@ -53,27 +90,23 @@ def test_live_screen_refreshes_fits_and_quits(tmp_path) -> None:
     command = (f"stty -a > {shlex.quote(str(stty))}.before; {command}; "
                f"echo $? > {shlex.quote(str(status))}; "  # the exit status, for the test
                f"stty -a > {shlex.quote(str(stty))}")  # the terminal, after Ctrl-C
-    subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", "scr", "-x", "80",
-                    "-y", "50", "-c", str(ROOT), command], check=True, env=env, timeout=10)
+    _start(socket, command, env)
     try:
-        pane = _wait_for(socket, "funding 2023-01-01 07:59:00 UTC")
-        assert "refresh every 1s" in pane
+        pane = _wait_for(socket, "funding 2023-01-01 07:59:00 UTC", "refresh every 1s",
+                         "BTC   bybit     0.0364%  39.9%",  # the first funding row, whole
+                         timeout=60)
         assert all(len(line) <= 80 for line in pane.splitlines())
         assert "…" not in pane
-        assert "BTC   bybit     0.0364%  39.9%" in pane  # the first funding row, whole
-        # the recording grows: the next refresh shows its newest snapshot
-        rec.write_text("".join(lines[:60]))
+        # the recording grows (appended to, as `rulebook snapshot` does): the next
+        # refresh shows its newest snapshot
+        with rec.open("a") as f:
+            f.write("".join(lines[30:60]))
         pane = _wait_for(socket, "funding 2023-01-01 23:59:00 UTC")
         _tmux(socket, "send-keys", "-t", "scr", "C-c")
-        pane = _wait_for(socket, "screen stopped at")
+        pane = _wait_for(socket, "screen stopped at", history=True)
         assert "Traceback" not in pane
-        end = time.monotonic() + 10
-        while not (status.exists() and status.read_text().strip()) and time.monotonic() < end:
-            time.sleep(0.1)
-        assert status.read_text().strip() == "0"  # a clean exit
-        while not (stty.exists() and stty.read_text().strip()) and time.monotonic() < end:
-            time.sleep(0.1)
-        assert stty.read_text() == (tmp_path / "stty.before").read_text()  # as it was
+        assert _file_text(status).strip() == "0"  # a clean exit
+        assert _file_text(stty) == (tmp_path / "stty.before").read_text()  # as it was
     finally:
         _tmux(socket, "kill-server")
 
@@ -91,35 +124,42 @@ def test_live_screen_resorts_on_a_key_and_restores_the_terminal(tmp_path) -> Non
                           "--snapshot", str(rec), "--every", "60s"])
     command = (f"stty -a > {shlex.quote(str(stty))}.before; {command}; "
                f"echo $? > {shlex.quote(str(status))}; stty -a > {shlex.quote(str(stty))}")
-    subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", "scr", "-x", "80",
-                    "-y", "50", "-c", str(ROOT), command], check=True, env=env, timeout=10)
+    _start(socket, command, env)
     try:
-        pane = _wait_for(socket, "sorted by funding")
-        assert "q or Ctrl-C quits" in pane and "c coin, e exchange, r reverse" in pane  # footer
+        pane = _wait_for(socket, "sorted by funding", "q or Ctrl-C quits",  # and the footer
+                         "c coin, e exchange, r reverse", timeout=60)
         assert _first_row(pane) == ["BTC", "bybit"]  # largest funding first
         _tmux(socket, "send-keys", "-t", "scr", "c")
-        pane = _wait_for(socket, "sorted by coin", timeout=10)  # not at the refresh, 60 s away
+        # at once, not at the refresh 60 s away; the frame is whole once its first row is new
+        pane = _wait_for(socket, "sorted by coin", timeout=10, until=_row("BTC", "binance"))
         assert "reversed" not in pane
         assert _first_row(pane) == ["BTC", "binance"]
         _tmux(socket, "send-keys", "-t", "scr", "r")
-        pane = _wait_for(socket, "reversed", timeout=10)
+        pane = _wait_for(socket, "reversed", timeout=10, until=_row("ETH", "okx"))
         assert "sorted by coin, reversed" in " ".join(pane.split())
         assert _first_row(pane) == ["ETH", "okx"]
         assert all(len(line) <= 80 for line in pane.splitlines()) and "…" not in pane
         _tmux(socket, "send-keys", "-t", "scr", "q")
-        pane = _wait_for(socket, "screen stopped at", timeout=10)
+        pane = _wait_for(socket, "screen stopped at", history=True)
         assert "Traceback" not in pane
-        end = time.monotonic() + 10
-        while not (stty.exists() and stty.read_text().strip()) and time.monotonic() < end:
-            time.sleep(0.1)
-        assert status.read_text().strip() == "0"
-        assert stty.read_text() == (tmp_path / "stty.before").read_text()  # icanon, echo back
+        assert _file_text(status).strip() == "0"
+        assert _file_text(stty) == (tmp_path / "stty.before").read_text()  # icanon, echo back
     finally:
         _tmux(socket, "kill-server")
 
 
+def _row(coin: str, exchange: str) -> Callable[[str], bool]:
+    def shown_first(pane: str) -> bool:
+        return _first_row(pane) == [coin, exchange]
+
+    shown_first.__doc__ = f"{coin} {exchange} as the first row"
+    return shown_first
+
+
 def _first_row(pane: str) -> list[str]:
-    """Coin and exchange of the funding table's first row."""
+    """Coin and exchange of the funding table's first row ([] while none is drawn)."""
     lines = pane.splitlines()
-    header = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["coin", "exchange"])
+    header = next((i for i, ln in enumerate(lines) if ln.split()[:2] == ["coin", "exchange"]), None)
+    if header is None or header + 2 >= len(lines):
+        return []
     return lines[header + 2].split()[:2]

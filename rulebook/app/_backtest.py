@@ -6,7 +6,6 @@ code = report_command(Path("paper.db"), config, out=out, err=err)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from rich.text import Text
 
 from rulebook import _json
 
+from ._report import _money, _when  # money and times as every table shows them
 from ._tables import Col, fit_table, print_fitted
 
 if TYPE_CHECKING:
@@ -29,16 +29,6 @@ __all__ = [
     "sweep_command",
     "write_outputs",
 ]
-
-
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _money(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.2f}"
 
 
 def _pct(x: float | None) -> str:

@@ -7,11 +7,11 @@ at, the amount, and where the rate and the mark came from.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 
+from ._report import _when  # times as every table shows them
 from ._tables import Col, fit_table, print_fitted
 
 __all__ = ["print_position_funding"]
@@ -27,12 +27,6 @@ _COLS = [
     Col("source", "left"),
     Col("mark from", "left", keep=1),
 ]
-
-
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _hours(h: float | None) -> str:

@@ -23,6 +23,7 @@ from rich.text import Text
 from rulebook.lang import Ruleset
 from rulebook.market import ReplaySource, SnapshotView
 from rulebook.trading import (
+    REPLAY_COMMITS,
     CycleReport,
     Executor,
     Ledger,
@@ -183,7 +184,10 @@ def _run_replay(
             )
 
         summary = runtime.run(
-            _until(source, run_for_s), pace=replay_pacer(runtime, speed), on_cycle=advance
+            _until(source, run_for_s),
+            pace=replay_pacer(runtime, speed),
+            on_cycle=advance,
+            commits=REPLAY_COMMITS,  # complete cycles committed in groups (docs/trading.md)
         )
     problems = [e for e in source.errors if e.severity == "error"]
     if problems:

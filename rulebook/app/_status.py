@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from rulebook import _json
 from rulebook.reload import position_rule_states
 from rulebook.trading import FundingRecord, Ledger, LedgerReader, PositionRecord
 
@@ -172,19 +171,17 @@ def position_status(ledger: Ledger, position_id: int) -> dict[str, Any] | None:
 def status_json(ledger: Ledger, leverage: float = 1.0) -> Iterator[str]:
     """`rulebook status --json`, streamed: the same text as
     `_json.dumps(ledger_status(ledger, leverage, closed=None), indent=2)` (every
-    position), written a position at a time, so memory does not grow with the
-    ledger."""
+    position, non-finite numbers as null), written a position at a time by the
+    report's streaming encoder (`rulebook.report.iter_json`), so memory does not
+    grow with the ledger and no position leaves garbage for the cyclic collector
+    (json.dumps with an indent does, on every call)."""
+    from rulebook.report import Report, iter_json  # only --json needs the encoder
+
     ctx = _Context(ledger)
     head, _held = _head(ctx, leverage)
-    text = _json.dumps({**head, "positions": []}, indent=2)
-    # the head's text up to the empty positions list, then each position indented
-    # as json.dumps(indent=2) indents a list item at depth 2
-    cut = text.rindex('"positions": []')
-    yield text[:cut] + '"positions": ['
-    first = True
-    for p in ctx.read.iter_positions():
-        row = ctx.row(p, ctx.reported([p.id]))
-        item = _json.dumps(row, indent=2).replace("\n", "\n    ")
-        yield ("\n    " if first else ",\n    ") + item
-        first = False
-    yield ("]" if first else "\n  ]") + "\n}"
+
+    def positions() -> Iterator[dict[str, Any]]:
+        for p in ctx.read.iter_positions():
+            yield ctx.row(p, ctx.reported([p.id]))
+
+    return iter_json(Report({**head, "positions": None}, {"positions": positions}))

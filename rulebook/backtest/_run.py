@@ -33,6 +33,7 @@ from rulebook.lang import Diagnostic, HedgeAction, Ruleset, find_rule_files, loa
 from rulebook.market import LineError, ReplaySource, SnapshotView
 from rulebook.report import ReportInput, read_ledger
 from rulebook.trading import (
+    REPLAY_COMMITS,
     Ledger,
     PaperExecutor,
     RulesetHolder,
@@ -236,10 +237,10 @@ def run_backtest(
             if views is None:
                 # streamed: memory holds one cycle's state, not a year of views
                 source = ReplaySource(rec_path)
-                summary = runtime.run(source, resume=False)
+                summary = runtime.run(source, resume=False, commits=REPLAY_COMMITS)
                 problems = problems + [e for e in source.errors if e.severity == "error"]
             else:
-                summary = runtime.run(views[0], resume=False)
+                summary = runtime.run(views[0], resume=False, commits=REPLAY_COMMITS)
                 problems = problems + views[1]
             run = read_ledger(
                 ledger,

@@ -6,9 +6,10 @@ fields are only ever added. Every float is finite or null.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any
+
+from rulebook._json import finite_or_none
 
 from . import _figures as F
 from ._model import PaymentRecord, PositionRecord, ReportInput
@@ -20,15 +21,9 @@ REPORT_VERSION = 1
 STREAMED = ("positions", "exposure", "equity", "cumulative_funding", "cumulative_fees")
 
 
-def finite(value: Any) -> Any:
-    """The value with every non-finite float replaced by None (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
+#: the value with every non-finite float (at any depth) replaced by None: strict
+#: JSON's one rule, written once for every JSON rulebook writes (rulebook._json)
+finite = finite_or_none
 
 
 def payment_dict(pay: PaymentRecord) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from ._executor import (
 )
 from ._funding import FundingStep
 from ._holder import RulesetHolder
-from ._ledger import SCHEMA_VERSION, Ledger, LedgerError
+from ._ledger import REPLAY_COMMITS, SCHEMA_VERSION, CommitGroups, Ledger, LedgerError
 from ._ledger_read import LedgerReader
 from ._live_ledger import LiveLedger, ledger_mode, reported_funding
 from ._lock import LedgerInUse, LockHolder, RuntimeLock
@@ -52,11 +52,13 @@ from ._runtime import CycleReport, RunSummary, Runtime
 from ._sizing import HedgeSize, LegMarket, common_step, size_hedge
 
 __all__ = [
+    "REPLAY_COMMITS",
     "SCHEMA_VERSION",
     "Balance",
     "BalanceRecord",
     "BorrowCharge",
     "CloseResult",
+    "CommitGroups",
     "ConfigError",
     "CycleRecord",
     "CycleReport",

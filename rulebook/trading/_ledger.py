@@ -6,6 +6,14 @@ ledger or not at all: a process killed mid-cycle leaves the previous complete
 cycle, and a restart resumes from there. `funding_payments` has a unique key on
 (position, exchange, settlement time), so no restart can settle twice.
 
+A replay or backtest may ask for its complete cycles to be committed in groups
+(`group_cycles(CommitGroups(...))`: one commit at most every half second, each
+cycle a savepoint inside the group's transaction, so a cycle is still whole or
+absent and a failed one rolls back alone); a kill then leaves the complete
+cycles of the last committed group, and the replay's restart computes the rest
+again, identically. Live and paper-live runs commit every cycle
+(docs/trading.md, "Commits in a replay").
+
 This module and `_ledger_read.py` are the only ones that know a table, a
 column or a line of SQL; everything else goes through `Ledger`'s `record_*`
 methods and `LedgerReader`'s typed reads (`ledger.read`).
@@ -32,7 +40,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -48,7 +56,7 @@ from ._executor import Fill
 from ._ledger_read import SCHEMA_VERSION, LedgerError, LedgerReader, ledger_failure, schema_version
 from ._records import BorrowCharge, CycleRecord, FundingRecord, OpportunityRecord, OrderRecord
 
-__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
+__all__ = ["SCHEMA_VERSION", "CommitGroups", "Ledger", "LedgerError"]
 
 # What each upgrade adds, for the `ledger_upgraded` event.
 _UPGRADES: dict[int, str] = {
@@ -59,6 +67,24 @@ _UPGRADES: dict[int, str] = {
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitGroups:
+    """When a replay's or backtest's complete cycles are committed together: once
+    `seconds` of wall-clock time have passed since the first uncommitted one, or once
+    `cycles` are waiting, whichever comes first (`Ledger.group_cycles`)."""
+
+    seconds: float = 0.5
+    cycles: int = 1000
+
+
+#: what `rulebook run --replay` and backtests ask for (docs/trading.md)
+REPLAY_COMMITS = CommitGroups()
+#: how long a writer outside a cycle (a halt request, a reload) waits for the write lock
+_BUSY_S = 30.0
+#: how often it asks: a replay's runtime leaves the lock free only between two groups
+_POLL_S = 0.001
 
 
 # Every table and its columns (sqlite-utils creates them; a new column is added on open).
@@ -247,6 +273,12 @@ class Ledger:
             # In WAL mode NORMAL still survives a killed process (kill -9) intact; only a
             # power cut can drop the last commits, never corrupt. FULL fsyncs every cycle.
             self._db.execute("pragma synchronous = normal")
+            # Savepoints (a replay's cycles in a group, an event in a cycle) and multi-row
+            # statements keep the pages they change in a statement journal: in memory, not
+            # a temporary file written page by page (33,000 writes a month of the year
+            # benchmark). It only serves a rollback inside this connection's transaction;
+            # what survives a crash is the WAL's, as before.
+            self._db.execute("pragma temp_store = memory")
             self._create()
         except sqlite3.DatabaseError as e:
             raise ledger_failure(self.path, e) from None
@@ -254,9 +286,17 @@ class Ledger:
             raise LedgerError(f"{self.path}: cannot open: {e.strerror or e}") from None
         self.read = LedgerReader(conn, self.path)
         self._mark_ids: dict[tuple[str, str, str], int] | None = None  # see record_marks
+        self._groups: CommitGroups | None = None  # see group_cycles
+        self._group_since = 0.0  # monotonic time of the open group's first cycle
+        self._grouped = 0  # complete cycles in the open group, not yet committed
+        self._in_cycle = False
 
     def close(self) -> None:
-        self._db.close()
+        """Close the file, after committing the complete cycles of an open group."""
+        try:
+            self.commit()
+        finally:
+            self._db.close()
 
     def _refuse_foreign(self) -> None:
         """LedgerError, with nothing written, for a file that is not a rulebook ledger
@@ -275,7 +315,9 @@ class Ledger:
     # -- schema ------------------------------------------------------------------
     def _create(self) -> None:
         db = self._db
-        with self._atomic():
+        # a deferred transaction: opening a ledger that needs no change takes no write
+        # lock, so `status` or `halt` opens at once while a runtime writes
+        with self._atomic(wait_for_lock=False):
             meta = db.table("meta")
             upgraded_from: int | None = None
             if not meta.exists():
@@ -329,34 +371,150 @@ class Ledger:
 
     # -- transactions ------------------------------------------------------------
     @contextmanager
-    def _atomic(self) -> Iterator[None]:
+    def _atomic(self, *, wait_for_lock: bool = True) -> Iterator[None]:
         """A transaction whose SQLite failures (full disk, read-only file, damage)
-        become one-line LedgerErrors naming the file and what to do; it rolls back."""
+        become one-line LedgerErrors naming the file and what to do; it rolls back.
+        Inside an open transaction (a cycle's, a group's) it is a savepoint.
+
+        A transaction of its own takes the write lock first, asking every millisecond
+        for up to 30 s (`wait_for_lock`): a replay's runtime holds the lock for a
+        group of cycles and leaves it free only for a moment between two groups,
+        which SQLite's own busy handler, asking up to 100 ms apart, would mostly miss.
+        """
+        conn = self._db.conn
+        if conn.in_transaction:
+            # A savepoint with one fixed name (a nested one is the most recent of that
+            # name, which ROLLBACK TO and RELEASE act on): the same two statements every
+            # cycle, kept compiled, where sqlite-utils' atomic() names each one afresh.
+            try:
+                conn.execute("savepoint rulebook")
+                try:
+                    yield
+                except BaseException:
+                    # an error such as a full disk may have ended the whole transaction
+                    if conn.in_transaction:
+                        conn.execute("rollback to rulebook")
+                        conn.execute("release rulebook")
+                    raise
+                conn.execute("release rulebook")
+            except sqlite3.DatabaseError as e:
+                raise ledger_failure(self.path, e) from None
+            return
         try:
-            with self._db.atomic():
+            if wait_for_lock:
+                self._begin_immediate()
+            else:
+                conn.execute("begin")
+            try:
                 yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("rollback")
+                raise
+            conn.execute("commit")
         except sqlite3.DatabaseError as e:
+            if conn.in_transaction:  # a failed commit: nothing of it stays pending
+                conn.execute("rollback")
             raise ledger_failure(self.path, e) from None
+
+    def _begin_immediate(self) -> None:
+        conn = self._db.conn
+        deadline = time.monotonic() + _BUSY_S
+        conn.execute("pragma busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    conn.execute("begin immediate")
+                    return
+                except sqlite3.OperationalError as e:
+                    if e.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                        raise
+                time.sleep(_POLL_S)
+        finally:
+            conn.execute(f"pragma busy_timeout = {int(_BUSY_S * 1000)}")
 
     @contextmanager
     def cycle(self) -> Iterator[Ledger]:
-        """One transaction for everything a cycle writes."""
+        """One transaction for everything a cycle writes: whole or not at all.
+
+        With `group_cycles`, the cycle is a savepoint inside the group's transaction
+        (a failed cycle rolls back alone), committed with the group."""
+        groups = self._groups
+        conn = self._db.conn
+        if groups is not None and not conn.in_transaction:
+            try:
+                conn.execute("begin")  # the group's: committed by commit()
+            except sqlite3.DatabaseError as e:
+                raise ledger_failure(self.path, e) from None
+            self._group_since = time.monotonic()
+            self._grouped = 0
+        self._in_cycle = True
         try:
-            with self._atomic():
+            with self._atomic(wait_for_lock=False):
                 yield self
         except BaseException:
             self._mark_ids = None  # rows it inserted are gone with it
+            if groups is not None and not conn.in_transaction:
+                self._grouped = 0  # the failure took the group's transaction with it
             raise
+        finally:
+            self._in_cycle = False
+        if groups is not None:
+            self._grouped += 1
+            if (
+                self._grouped >= groups.cycles
+                or time.monotonic() - self._group_since >= groups.seconds
+            ):
+                self.commit()
+
+    def group_cycles(self, groups: CommitGroups | None) -> None:
+        """Replays and backtests: commit complete cycles in groups (see CommitGroups)
+        rather than one commit per cycle; None (the default) commits every cycle, and
+        first commits an open group. Only a runtime replaying a recording asks for it
+        (`Runtime.run(..., commits=...)`): a kill loses the cycles since the last
+        commit, which a replay's restart computes again, identically."""
+        if groups is None:
+            self.commit()
+        self._groups = groups
+
+    @property
+    def uncommitted_cycles(self) -> int:
+        """Complete cycles of the open group that are not yet committed (0 without a
+        group): what a notification of theirs waits for."""
+        return self._grouped
+
+    def commit(self) -> bool:
+        """Commit the open group's cycles; False (nothing done) without one."""
+        conn = self._db.conn
+        if self._groups is None or self._in_cycle:
+            return False
+        if not conn.in_transaction:
+            self._grouped = 0
+            return False
+        try:
+            conn.execute("commit")
+        except sqlite3.DatabaseError as e:
+            if conn.in_transaction:
+                conn.execute("rollback")
+            self._grouped = 0
+            self._mark_ids = None
+            raise ledger_failure(self.path, e) from None
+        self._grouped = 0
+        # a moment with the write lock free, for a writer asking for it (_begin_immediate)
+        time.sleep(_POLL_S)
+        return True
 
     def _write(self, sql: str, cells: Sequence[Any]) -> sqlite3.Cursor:
         """Run one write statement: inside the open transaction when there is one (a
         cycle's), else committed on its own (as sqlite-utils' `execute` does)."""
+        conn = self._db.conn
         try:
-            if self._db.conn.in_transaction:
-                return self._db.conn.execute(sql, cells)
-            return self._db.execute(sql, cells)
+            if conn.in_transaction:
+                return conn.execute(sql, cells)
         except sqlite3.DatabaseError as e:
             raise ledger_failure(self.path, e) from None
+        with self._atomic():
+            return conn.execute(sql, cells)
 
     def _write_many(self, sql: str, rows: list[Sequence[Any]]) -> None:
         """`_write` for many rows of one statement, in their order, atomically."""
@@ -399,13 +557,21 @@ class Ledger:
         cur = self._write(_INSERT_OPPORTUNITY, _opportunity_cells(self.path, opportunity))
         return cur.lastrowid or 0
 
-    def record_opportunities(self, opportunities: Iterable[OpportunityRecord]) -> None:
+    def record_opportunities(
+        self,
+        opportunities: Iterable[OpportunityRecord],
+        gone: Iterable[tuple[str, Iterable[tuple[str, str]]]] = (),
+        ts: int = 0,
+    ) -> None:
         """A cycle's opportunity records, in one batched statement, in their order (the
         runtime's, at the end of its entries; inside the cycle's transaction, so a
-        crash leaves them with their cycle or not at all, as one by one)."""
-        self._write_many(
-            _INSERT_OPPORTUNITY, [_opportunity_cells(self.path, o) for o in opportunities]
-        )
+        crash leaves them with their cycle or not at all, as one by one); then, at
+        `ts`, a `gone` record for each (rule, bindings' items) of `gone`, in its order:
+        the same rows as `record_opportunity` of `gone_opportunity(rule, bindings, ts)`."""
+        path = self.path
+        rows: list[Sequence[Any]] = [_opportunity_cells(path, o) for o in opportunities]
+        rows.extend(_gone_cells(path, rule, bindings, ts) for rule, bindings in gone)
+        self._write_many(_INSERT_OPPORTUNITY, rows)
 
     def record_opening(self, position: PaperPosition, t: int) -> int:
         """A new position; returns its id."""
@@ -757,7 +923,7 @@ def _json_cell(path: Path, table: str, column: str, v: Any) -> str:
 
 def _opportunity_cells(path: Path, o: OpportunityRecord) -> tuple[Any, ...]:
     bindings = o.bindings
-    if isinstance(bindings, Mapping):
+    if type(bindings) is not dict and isinstance(bindings, Mapping):
         bindings = dict(bindings)
     return (
         o.cycle_ts, o.rule, _json_cell(path, "opportunities", "bindings", bindings), o.coin,
@@ -765,6 +931,27 @@ def _opportunity_cells(path: Path, o: OpportunityRecord) -> tuple[Any, ...]:
         _figure(o.apr), _figure(o.fees), _figure(o.net_8h), _figure(o.confidence),
         _figure(o.risk), _figure(o.amount), o.decision, o.reason, o.position_id,
     )  # fmt: skip
+
+
+def gone_opportunity(rule: str, bindings: Iterable[tuple[str, str]], ts: int) -> OpportunityRecord:
+    """The record of a binding that fired until the previous cycle and no longer does."""
+    return OpportunityRecord(
+        cycle_ts=ts, rule=rule, bindings=dict(bindings), coin=None, subject=None, legs=[],
+        edge=None, apr=None, fees=None, net_8h=None, confidence=None, risk=None, amount=None,
+        decision="gone", reason="no longer fired", position_id=None,
+    )  # fmt: skip
+
+
+def _gone_cells(
+    path: Path, rule: str, bindings: Iterable[tuple[str, str]], ts: int
+) -> tuple[Any, ...]:
+    """`_opportunity_cells(path, gone_opportunity(rule, bindings, ts))`, without the
+    record (tests/test_ledger_rows.py): a cycle records as many as it records others."""
+    text = _json_cell(path, "opportunities", "bindings", dict(bindings))
+    return (ts, rule, text, None, None, "[]", *_NO_FIGURES, "gone", "no longer fired", None)
+
+
+_NO_FIGURES = (None,) * 7
 
 
 def _funding_cells(path: Path, f: FundingRecord) -> tuple[Any, ...]:

@@ -43,7 +43,7 @@ from ._config import TradingConfig
 from ._executor import Executor, LegSpec, OpenRequest, TradeEvent
 from ._funding import FundingStep
 from ._holder import RulesetHolder
-from ._ledger import Ledger, LedgerError
+from ._ledger import CommitGroups, Ledger, LedgerError
 from ._notify import Notifier
 from ._recorded import RecordedRulesets
 from ._records import CycleRecord, OpportunityRecord
@@ -112,6 +112,10 @@ class Runtime:
             ledger, int(config.settle_wait * 1000), expect_records=source == "live"
         )
         self._events: list[TradeEvent] = []  # this cycle's, in the order they happened
+        # committed cycles' events not yet notified: a replay's cycles are committed in
+        # groups (Ledger.group_cycles), and a notification never precedes its commit
+        self._unsent: list[TradeEvent] = []
+        self._last_done: int | None = None  # the last cycle completed (see _record_failure)
         self._halt: _Halt | None = None
         self._risk_seen: dict[OpportunityKey, str] = {}
         # per held position, the engine's view of it (made once: see _book)
@@ -119,6 +123,8 @@ class Runtime:
         # per binding of the current ruleset, its opportunity key (see _opportunity_key)
         self._keys: dict[int, OpportunityKey] = {}
         self._keys_of: str | None = None
+        # per held position, its rule and the binding its exit clause is asked about
+        self._held_bindings: dict[int, tuple[CompiledRule, Binding | None]] = {}
         self._outages: dict[str, str] = {}
         self._known_rulesets: set[str] = set()
         # What the ledger last holds for each fired binding: (rule, bindings) ->
@@ -172,6 +178,11 @@ class Runtime:
             )
 
     def _poll_halt(self) -> _Halt | None:
+        if self.ledger.uncommitted_cycles:
+            # Inside a replay's open group of cycles the ledger reads one snapshot, taken
+            # at the group's first read, and holds the write lock: no request can appear
+            # in it before the group commits, so the read would only repeat the last one.
+            return self._halt
         pending = self.ledger.pending_halt()
         if pending is not None:
             rid, close_all = pending
@@ -250,10 +261,21 @@ class Runtime:
                 ],
                 ts=t,
             )
-        self._notify(events)
+        self._unsent.extend(events)
+        if not self.ledger.uncommitted_cycles:  # committed (every cycle, unless grouped)
+            self._send_unsent()
         return CycleReport(
             t, st.opportunities, st.opened, st.closed, funding, equity, len(ex.positions)
         )
+
+    def _send_unsent(self) -> None:
+        events, self._unsent = self._unsent, []
+        self._notify(events)
+
+    def _commit(self) -> None:
+        """Commit an open group of cycles (a replay's), then send what they notify."""
+        self.ledger.commit()
+        self._send_unsent()
 
     def _take_events(self) -> None:
         """Move the executor's events into this cycle's, keeping their order."""
@@ -269,6 +291,9 @@ class Runtime:
         out: list[tuple[str | None, bool]] = []
         clauses: dict[int, tuple[CompiledRule, list[int], list[Binding], list[PositionValues]]]
         clauses = {}
+        if len(self._held_bindings) > 2 * len(held) + 16:  # forget closed positions'
+            ids = {p.id for p in held}
+            self._held_bindings = {i: b for i, b in self._held_bindings.items() if i in ids}
         for i, p in enumerate(held):
             reason, by_limit, ask = self._limit_reason(p, rs, t)
             out.append((reason, by_limit))
@@ -301,7 +326,9 @@ class Runtime:
         ):
             return None, False, None  # nothing can close it this cycle but a `close` action
         held = p.held_s(t)
-        pnl = p.pnl
+        parts = p.parts()  # one pass over the legs: pnl (p.pnl) and funding (p.funding)
+        pnl = sum(parts)
+        funding = parts[0]
         if risk.stop_loss is not None and pnl <= -risk.stop_loss * p.notional:
             limit = format_value("Rate", risk.stop_loss)
             why = f"stop_loss {limit}: pnl {pnl:.2f} <= -{risk.stop_loss * p.notional:.2f}"
@@ -310,11 +337,17 @@ class Runtime:
             limit = format_value("Duration", risk.max_hold)
             return f"max_hold {limit}: held {held / 3600:g}h", True, None
         if rule is not None and rule.exit_when is not None:
-            try:
-                binding = rule.binding_for(p.bindings)
-            except KeyError:
+            got = self._held_bindings.get(p.id)
+            if got is None or got[0] is not rule:  # looked up once per position and rule
+                try:
+                    got = (rule, rule.binding_for(p.bindings))
+                except KeyError:
+                    got = (rule, None)
+                self._held_bindings[p.id] = got
+            binding = got[1]
+            if binding is None:
                 return None, False, None
-            return None, False, (binding, PositionValues(held, pnl, p.funding))
+            return None, False, (binding, PositionValues(held, pnl, funding))
         return None, False, None
 
     def _exit_reason(
@@ -382,8 +415,12 @@ class Runtime:
                                 st.closed += 1
         recorded = self._recorded_opportunities
         records: list[OpportunityRecord] = []  # written at once, after the loop
+        # per fired binding (one per held position, at least: its `already_open`), the
+        # loop below runs every cycle: what it reads is bound once here
+        keys = self._keys
+        risk_seen = self._risk_seen
         for o in fired:
-            if o.rule in alerting_rules:
+            if alerting_rules and o.rule in alerting_rules:
                 for text in o.alerts:
                     self._events.append(TradeEvent("alert", text))
             position_id = None
@@ -406,16 +443,18 @@ class Runtime:
                     st.opened += 1
                 else:
                     decision, reason = res.decision, res.reason
-            binding = self._opportunity_key(o)
-            seen[binding] = (decision, reason)
-            if position_id or recorded.get(binding) != (decision, reason):
+            binding = keys.get(o.order)  # as _opportunity_key, inline
+            if binding is None:
+                binding = self._opportunity_key(o)
+            state = (decision, reason)
+            seen[binding] = state
+            if position_id or recorded.get(binding) != state:
                 records.append(self._opportunity_record(o, decision, reason, position_id, t))
-            if decision in ("cut", "blocked") or binding in self._risk_seen:
+            if decision in ("cut", "blocked") or binding in risk_seen:
                 self._risk_note(o, binding, decision, reason)
-        # in the order they were recorded (a set difference's order changed from run
-        # to run with the strings' hash seed)
-        records.extend(_gone_record(k, t) for k in recorded if k not in seen)
-        self.ledger.record_opportunities(records)
+        # the gone ones in the order they were recorded (a set difference's order
+        # changed from run to run with the strings' hash seed)
+        self.ledger.record_opportunities(records, [k for k in recorded if k not in seen], t)
         self._recorded_opportunities = seen
 
     @staticmethod
@@ -430,25 +469,20 @@ class Runtime:
         values, read from the figures without the ones the ledger does not keep), plus
         what the executor made of the opportunity this cycle."""
         f = o.figures
-        subject = o.subject
+        binding = o.binding
+        subject = binding.subject
+        coin, kind = (subject.coin, subject.kind) if subject else (None, None)
+        if f is None:
+            return OpportunityRecord(
+                t, o.rule, binding.as_dict(), coin, kind, [], None, None, None, None, None,
+                None, o.amount, decision, reason, position_id,
+            )  # fmt: skip
+        # positional, in the fields' order: a frozen record's keywords cost more
         return OpportunityRecord(
-            cycle_ts=t,
-            rule=o.rule,
-            bindings=o.bindings,
-            coin=subject.coin if subject else None,
-            subject=subject.kind if subject else None,
-            legs=[leg.to_dict() for leg in f.legs] if f else [],
-            edge=_num(f.edge) if f else None,
-            apr=_num(f.apr) if f else None,
-            fees=_num(f.fees) if f else None,
-            net_8h=_num(f.net(EIGHT_HOURS_S)) if f else None,
-            confidence=_num(f.confidence) if f else None,
-            risk=RISK_LEVELS[f.risk] if f else None,
-            amount=o.amount,
-            decision=decision,
-            reason=reason,
-            position_id=position_id,
-        )
+            t, o.rule, binding.as_dict(), coin, kind, [leg.to_dict() for leg in f.legs],
+            _num(f.edge), _num(f.apr), _num(f.fees), _num(f.net(EIGHT_HOURS_S)),
+            _num(f.confidence), RISK_LEVELS[f.risk], o.amount, decision, reason, position_id,
+        )  # fmt: skip
 
     def _risk_note(
         self, o: Opportunity, key: OpportunityKey, decision: str | None, reason: str | None
@@ -495,6 +529,7 @@ class Runtime:
         pace: Callable[[int | None, int], None] | None = None,
         on_cycle: Callable[[CycleReport], None] | None = None,
         resume: bool = True,
+        commits: CommitGroups | None = None,
     ) -> RunSummary:
         """Run a cycle per view until the views end or a halt; returns the summary.
 
@@ -502,11 +537,17 @@ class Runtime:
         replay restarted after a crash continues where it stopped. `pace` is
         called between cycles with the previous and next cycle times (it sleeps
         for --speed, or waits for the live interval).
+
+        `commits` (a replay's or backtest's, never a live run's): commit complete
+        cycles in groups rather than one by one (`Ledger.group_cycles`); every wait
+        (`pace`, a halt's poll) commits first, and so does the end of the run.
         """
         summary = RunSummary()
         done = self.ledger.last_cycle_ts() if resume else None
         self._write_pid()
         prev: int | None = None
+        self._last_done = self.ledger.last_cycle_ts()
+        self.ledger.group_cycles(commits)
         try:
             for view in views:
                 if done is not None and view.at <= done:
@@ -528,6 +569,7 @@ class Runtime:
                     break
                 summary.cycles += 1
                 summary.last = report
+                self._last_done = view.at
                 prev = view.at
                 if on_cycle is not None:
                     on_cycle(report)
@@ -538,9 +580,11 @@ class Runtime:
             if callable(close):
                 close()  # a live generator closes its exchange clients now, not at GC
             try:
+                self.ledger.group_cycles(None)  # commits the last group
+                self._send_unsent()
                 self._write_pid(clear=True)
-            except LedgerError:  # the ledger failed (full disk...): summary.failed says so
-                pass
+            except LedgerError as e:  # the ledger failed (full disk...): summary.failed says so
+                summary.failed = summary.failed or str(e)
         if self._halt is not None:
             summary.halted = self._halt.why
             try:
@@ -550,13 +594,19 @@ class Runtime:
         return summary
 
     def _record_failure(self, at: int, error: Exception) -> str:
-        self._recorded_opportunities = {}  # that cycle's records were rolled back
         """A cycle raised: its transaction rolled back; say so in the ledger and stop."""
+        self._recorded_opportunities = {}  # that cycle's records were rolled back
         what = str(error) if isinstance(error, LedgerError) else f"{type(error).__name__}: {error}"
-        text = (
-            f"cycle at {at} failed and was not written: {what}; "
-            "the run stopped, every earlier cycle is in the ledger"
-        )
+        try:
+            self._commit()  # a replay's earlier cycles of the open group
+            last = self.ledger.last_cycle_ts()
+        except LedgerError:
+            last = -1
+        if last == self._last_done:
+            kept = "every earlier cycle is in the ledger"
+        else:  # a replay's group of cycles went with the failure: a restart redoes them
+            kept = "the ledger holds the cycles up to its last commit, a restart resumes there"
+        text = f"cycle at {at} failed and was not written: {what}; the run stopped, {kept}"
         try:
             self.ledger.record_event("error", text)
         except Exception:  # noqa: BLE001 - the ledger itself may be what failed
@@ -565,7 +615,9 @@ class Runtime:
         return text
 
     def wait(self, seconds: float) -> bool:
-        """Sleep up to `seconds`, waking early for a halt; True when a halt is pending."""
+        """Sleep up to `seconds`, waking early for a halt; True when a halt is pending.
+        A replay's open group of cycles is committed first: nothing waits uncommitted."""
+        self._commit()
         end = time.monotonic() + seconds
         next_poll = 0.0
         while True:
@@ -592,16 +644,7 @@ class Runtime:
         self.ledger.record_runner(None if clear else os.getpid())
 
 
-def _gone_record(key: OpportunityKey, t: int) -> OpportunityRecord:
-    """A binding that fired until the previous cycle and no longer does."""
-    rule, bindings = key
-    return OpportunityRecord(
-        cycle_ts=t, rule=rule, bindings=dict(bindings), coin=None, subject=None,
-        legs=[], edge=None, apr=None, fees=None, net_8h=None, confidence=None,
-        risk=None, amount=None, decision="gone", reason="no longer fired",
-        position_id=None,
-    )  # fmt: skip
-
-
 def _num(x: object) -> float | None:
-    return float(x) if isinstance(x, int | float) else None
+    if type(x) is float:  # what the figures are: as it is
+        return x
+    return float(x) if isinstance(x, (int, float)) else None  # noqa: UP038
