@@ -25,8 +25,20 @@ FIELDS = ("exchange", "coin", "market", "symbol", "ts", "next_funding_ts", "fund
           "borrow_rate_daily")  # fmt: skip
 
 
-def _threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "rulebook-read-ahead"]
+def _threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "rulebook-read-ahead"}
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left() -> Iterator[None]:
+    """Each test ends without a read-ahead thread of its own (one another test left
+    to the garbage collector is not this test's)."""
+    before = _threads()
+    yield
+    deadline = time.monotonic() + 5
+    while _threads() - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _threads() - before
 
 
 def _cycles(path: Path) -> list[tuple]:
@@ -57,7 +69,6 @@ def test_the_cycles_are_those_read_without_the_thread(tmp_path: Path, monkeypatc
     assert with_thread == without
     assert len(with_thread) > 100
     assert "LATE" not in with_thread[0][2] and "LATE" in with_thread[-1][2]
-    assert _threads() == []
 
 
 def test_items_come_in_order_and_an_error_where_it_came() -> None:
@@ -71,7 +82,6 @@ def test_items_come_in_order_and_an_error_where_it_came() -> None:
         for x in _columnar._read_ahead(items()):
             got.append(x)
     assert got == [1, 2]
-    assert _threads() == []
 
 
 def test_stopping_early_stops_the_thread_and_closes_the_source() -> None:
@@ -83,11 +93,14 @@ def test_stopping_early_stops_the_thread_and_closes_the_source() -> None:
         finally:
             closed.set()
 
+    before = _threads()
     it = _columnar._read_ahead(items())
     assert [next(it), next(it), next(it)] == [0, 1, 2]
-    it.close()
+    mine = _threads() - before
+    assert len(mine) == 1
+    it.close()  # returns once the thread has ended
     assert closed.is_set()
-    assert _threads() == []
+    assert not any(t.is_alive() for t in mine)
 
 
 def test_a_replay_stopped_early_leaves_no_thread(tmp_path: Path) -> None:
@@ -96,11 +109,7 @@ def test_a_replay_stopped_early_leaves_no_thread(tmp_path: Path) -> None:
     views = iter(ReplaySource(path))
     first = [next(views) for _ in range(3)]
     assert [v.at for v in first] == sorted({v.at for v in first})
-    del views  # dropped without being closed: the generator's finally runs
-    deadline = time.monotonic() + 5
-    while _threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert _threads() == []
+    del views  # dropped without being closed: the generator's finally ends the thread
 
 
 def test_a_damaged_file_gives_what_it_gave_without_the_thread(tmp_path: Path, monkeypatch) -> None:
@@ -122,4 +131,3 @@ def test_a_damaged_file_gives_what_it_gave_without_the_thread(tmp_path: Path, mo
     monkeypatch.setattr(_columnar, "_read_ahead", lambda items: items)
     assert with_thread == replay()
     assert len(with_thread[1]) == 1 and "cannot read file" in with_thread[1][0]
-    assert _threads() == []

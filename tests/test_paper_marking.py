@@ -69,9 +69,10 @@ def _view(rng: random.Random, t: int) -> SnapshotView:
 def _position(rng: random.Random, pid: int) -> PaperPosition:
     coin = rng.choice(COINS)
     legs = []
-    for market in rng.sample(["perp", "spot", "perp"], k=2):
+    for market in rng.sample(["perp", "spot", "perp"], k=rng.choice([1, 2, 2, 3])):
         legs.append(PaperLeg(rng.choice(EXCHANGES), market, rng.choice(["long", "short"]),
-                             False, 1.0, 100.0, 0.0, rng.choice([100.0, 100.5])))  # fmt: skip
+                             False, rng.uniform(0.1, 5.0), 100.0 * (1 + rng.gauss(0, 0.01)), 0.0,
+                             rng.choice([100.0, 100.5])))  # fmt: skip
     return PaperPosition(pid, "r", {}, "sha", Subject("funding", coin, ()), legs, 100.0, T0)
 
 
@@ -79,7 +80,7 @@ def _marks(positions: list[PaperPosition]) -> list[float]:
     return [leg.mark for p in positions for leg in p.legs]
 
 
-def test_marking_from_the_columns_marks_as_each_leg_asked_of_the_view(tmp_path) -> None:
+def test_marking_and_equity_from_the_columns_as_each_leg_asked_of_the_view(tmp_path) -> None:
     rng = random.Random(3)
     ledger = Ledger(tmp_path / "paper.db")
     ex = PaperExecutor(TradingConfig(), ledger)
@@ -105,5 +106,12 @@ def test_marking_from_the_columns_marks_as_each_leg_asked_of_the_view(tmp_path) 
             assert _marks(list(mine.values())) == _marks(list(oracle.values()))
             assert list(ex._marks.items()) == list(want.items())  # same markets, same order
             changed += len(want)
+            # equity: each position's price pnl as PaperPosition.price sums it, bit for bit
+            if rng.random() < 0.3 and mine:  # a closed leg is priced at its exit
+                leg = rng.choice(rng.choice(list(mine.values())).legs)
+                leg.exit_price = rng.choice([99.5, 100.25])
+            ex.cash = {"binance": rng.choice([1000.0, 1e8 / 3]), "okx": 0.1}
+            want_equity = sum(ex.cash.values()) + sum(p.price for p in mine.values())
+            assert ex.equity() == want_equity
     assert changed > 500
     ledger.close()

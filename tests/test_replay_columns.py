@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import msgspec
@@ -306,3 +307,40 @@ def test_a_piece_with_a_crossed_book_or_a_bad_coin_is_read_line_by_line(tmp_path
         assert [(e.line, words in e.message) for e in source.errors] == [(8, True)]
         assert len(views) == 4
         _check(path)
+
+
+def test_runs_cut_into_chunks_give_the_same_views(monkeypatch) -> None:
+    """A run's lines are turned into columns a chunk at a time (fewer tuples alive than
+    the garbage collector's first threshold); any chunk size gives the same views."""
+    from rulebook.market import _replay
+
+    for chunk in (1, 3, 50):
+        monkeypatch.setattr(_replay, "_CHUNK", chunk)
+        _check(EXAMPLE, limit=4096)
+
+
+def test_a_views_codes_are_read_only_and_shared_while_the_markets_are_the_same(
+    tmp_path: Path,
+) -> None:
+    """The guard, the engine and the settling log keep their work per code arrays that
+    cannot change: a replay's views hand them the same read-only arrays and category
+    tuples while no market is added, as a Parquet replay's do."""
+    path = tmp_path / "grows.jsonl"
+    markets = [("binance", "BTC", "perp")] * 2 + [("okx", "SOL", "spot")] * 3
+    path.write_text(
+        "".join(
+            _line(T0 + h * 3_600_000, ex, coin, m, 100.0, "") + "\n"
+            for h in range(5)
+            for ex, coin, m in dict.fromkeys(markets[: h + 1])
+        )
+    )
+    views = list(ReplaySource(path))
+    assert [len(v) for v in views] == [1, 1, 2, 2, 2]
+    for a, b in pairwise(views):
+        x, y = a.columns(), b.columns()
+        for name in ("exchange", "coin", "market"):
+            assert not getattr(x, name).flags.writeable
+        same = len(x) == len(y)
+        assert (x.exchange is y.exchange and x.coin is y.coin and x.market is y.market) == same
+        assert (x.coins is y.coins) == same
+    _check(path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from itertools import chain
-from typing import TYPE_CHECKING
+from struct import pack as _pack
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -53,8 +53,19 @@ _MAY = _fields({
     "settlement": ("funding_rate", "funding_interval_h", "mark"),
 })  # fmt: skip
 _MUST = _fields({"borrow": ("borrow_rate_daily",), "settlement": ("funding_rate",)})
+#: lines turned into columns at a time: their tuples stay fewer than the collector's
+#: first threshold (700), so none lives on into its older generations
+_CHUNK = 512
+_FIELDS = Line.__struct_fields__
 _decode_settlement = msgspec.json.Decoder(Settlement).decode
 _astuple = msgspec.structs.astuple
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only copy."""
+    out = a.copy()
+    out.setflags(write=False)
+    return out
 
 
 class ReplaySource:
@@ -195,6 +206,7 @@ class _ReplayState:
         self.current: int | None = None  # the time of the view being gathered
         self.pending: list[Settlement] = []
         self._keys: tuple[int, tuple[np.ndarray, ...]] | None = None  # codes of the last view
+        self._tuples: dict[int, tuple[str, ...]] = {}  # categories of the last view
 
     # -- views -----------------------------------------------------------------------
     def _view(self) -> SnapshotView:
@@ -209,17 +221,20 @@ class _ReplayState:
             due = tuple(s for s in self.pending if s.ts <= at)
             if due:
                 self.pending = [s for s in self.pending if s.ts > at]
-        if self._keys is None or self._keys[0] != n:  # the same rows: the same code arrays
-            self._keys = (n, (self.exchange[:n].copy(), self.coin[:n].copy(),
-                              self.market[:n].copy()))  # fmt: skip
+        if self._keys is None or self._keys[0] != n:
+            # the same rows: the same read-only code arrays and category tuples, view
+            # after view (the guard, the engine and the settling log cache their work
+            # per code arrays that cannot change)
+            self._keys = (n, (_frozen(self.exchange[:n]), _frozen(self.coin[:n]),
+                              _frozen(self.market[:n])))  # fmt: skip
         exchange, coin, market = self._keys[1]
         numbers = self.numbers[:, :n].copy()
         cols: ObservationColumns = ObservationColumns(
             at=at,
             exchanges=EXCHANGES,
-            coins=tuple(self.coins),
+            coins=self._categories(self.coins),
             markets=MARKETS,
-            symbols=tuple(self.symbols),
+            symbols=self._categories(self.symbols),
             exchange=exchange,
             coin=coin,
             market=market,
@@ -229,6 +244,13 @@ class _ReplayState:
             **dict(zip(_NUMBERS, numbers, strict=True)),
         )
         return SnapshotView.from_columns(cols)
+
+    def _categories(self, names: dict[str, int]) -> tuple[str, ...]:
+        """``tuple(names)``, the same tuple while nothing is added."""
+        kept = self._tuples.get(id(names))
+        if kept is None or len(kept) != len(names):
+            kept = self._tuples[id(names)] = tuple(names)
+        return kept
 
     def close(self) -> SnapshotView | None:
         """The last view, at the end of the file."""
@@ -323,14 +345,18 @@ class _ReplayState:
         line may not carry (or lacks), a coin of the wrong form, a crossed book, an
         observation out of time order."""
         m = len(records)
-        # the piece as columns: a tuple per field (C loops: no Python frame per line)
-        ts_of, exchange_of, coin_of, market_of, symbol_of, *numbers_of = zip(
-            *map(_astuple, records), strict=True
-        )
-        numbers = np.fromiter(
-            chain.from_iterable(numbers_of), np.float64, m * len(_NUMBERS)
+        # the run as columns: a list per field (C loops: no Python frame per line)
+        fields: list[list[Any]] = [[] for _ in _FIELDS]
+        for at in range(0, m, _CHUNK):
+            chunk = zip(*map(_astuple, records[at : at + _CHUNK]), strict=True)
+            for kept, values in zip(fields, chunk, strict=True):
+                kept.extend(values)
+        ts_of, exchange_of, coin_of, market_of, symbol_of, *numbers_of = fields
+        fmt = f"{m}d"
+        numbers = np.frombuffer(
+            bytearray(b"".join([_pack(fmt, *values) for values in numbers_of]))
         ).reshape(len(_NUMBERS), m)
-        market = np.fromiter(map(_LINE_MARKET.__getitem__, market_of), np.int8, m)
+        market = np.frombuffer(bytes(map(_LINE_MARKET.__getitem__, market_of)), np.int8)
         nxt = numbers[_NEXT]
         nxt[nxt == NO_NEXT_FUNDING] = np.nan
         present = numbers == numbers  # NaN: absent (a JSON number is never NaN)

@@ -143,8 +143,13 @@ class PaperExecutor:
         return sum(p.notional for p in self._positions.values())
 
     def equity(self) -> float:
-        """Cash on every exchange plus the open legs' unrealised price pnl."""
-        return sum(self.cash.values()) + sum(p.price for p in self._positions.values())
+        """Cash on every exchange plus the open legs' unrealised price pnl.
+
+        Each position's `price` is computed for all legs at once (the same
+        operations, in the same order, as `PaperPosition.price`), then summed over
+        the positions in book order as before (tests/test_paper_marking.py)."""
+        prices: list[float] = self._held_markets().prices().tolist()
+        return sum(self.cash.values()) + sum(prices)
 
     def _fee_rate(self, exchange: str, market: str, observed: float | None) -> float:
         """The observation's fee, else the configuration's, else the engine's default."""
@@ -442,6 +447,16 @@ class _HeldMarkets:
             for leg in p.legs:
                 self.legs.append(leg)
                 self.keys.append((leg.exchange, coin, leg.market))
+        #: per position, its first leg's place in `legs` and its number of legs
+        self.first = np.array(
+            np.cumsum([0, *(len(p.legs) for p in book)])[:-1], dtype=np.intp
+        )
+        self.count = np.array([len(p.legs) for p in book], dtype=np.intp)
+        # what a leg's price pnl needs besides its mark (fixed from the opening)
+        self.sign_size = np.array(
+            [(1 if leg.side == "long" else -1) * leg.size for leg in self.legs], dtype=np.float64
+        )
+        self.entry = np.array([leg.entry_price for leg in self.legs], dtype=np.float64)
         markets = list(dict.fromkeys(self.keys))
         self.markets = markets
         at = {k: i for i, k in enumerate(markets)}
@@ -469,6 +484,21 @@ class _HeldMarkets:
             )
             coded = self._coded = (ex, co, mk, codes)
         return coded[3]
+
+    def prices(self) -> np.ndarray:
+        """Each position's `price` (its legs' price pnl at their exit price, else their
+        mark), computed as `PaperPosition.price` computes it: 0.0, plus each leg's
+        `sign * size * (px - entry)` in leg order."""
+        px = np.fromiter(
+            (leg.mark if leg.exit_price is None else leg.exit_price for leg in self.legs),
+            dtype=np.float64, count=len(self.legs),
+        )  # fmt: skip
+        each = self.sign_size * (px - self.entry)
+        total = np.zeros(len(self.book))
+        for j in range(int(self.count.max(initial=0))):
+            has = self.count > j
+            total[has] += each[self.first[has] + j]
+        return total
 
     def refs(self, view: SnapshotView) -> np.ndarray:
         """Each leg's mark in `view` (NaN: no price there), as `_ref_of` of its market's

@@ -178,6 +178,11 @@ class Runtime:
             )
 
     def _poll_halt(self) -> _Halt | None:
+        if self.ledger.uncommitted_cycles:
+            # Inside a replay's open group of cycles the ledger reads one snapshot, taken
+            # at the group's first read, and holds the write lock: no request can appear
+            # in it before the group commits, so the read would only repeat the last one.
+            return self._halt
         pending = self.ledger.pending_halt()
         if pending is not None:
             rid, close_all = pending
