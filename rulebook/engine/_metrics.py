@@ -218,7 +218,8 @@ def breakeven_s(edge: F, fees: F) -> F:
         # one opportunity's figure (the runtime records thousands): the same
         # IEEE operations as the arrays' below, without a numpy call
         return fees / edge * EIGHT_HOURS_S if edge > 0 else math.inf
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # an overflow is the figure too: fees / edge * 8h past the largest float is inf
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         value = np.where(edge > 0, np.divide(fees, edge) * EIGHT_HOURS_S, np.inf)
     return _like(value, edge, fees)
 
