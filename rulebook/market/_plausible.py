@@ -124,9 +124,21 @@ def _median_rows(grid: np.ndarray) -> np.ndarray:
 
 
 def _grown(a: np.ndarray, size: int, fill: Any) -> np.ndarray:
-    out = np.full(size, fill, dtype=a.dtype)
-    out[: a.size] = a
+    out = np.full((size, *a.shape[1:]), fill, dtype=a.dtype)
+    out[: len(a)] = a
     return out
+
+
+def _judged(cols: ViewColumns) -> np.ndarray:
+    """Each row's prices the guard judges (mark, index, bid, ask; NaN: none), one row
+    per market: with its time, what stamps a columnar view's observation."""
+    return np.column_stack((cols.mark, cols.index, cols.bid, cols.ask))
+
+
+def _same_prices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, whether two (n, 4) price arrays hold the same figures (NaN equal to NaN)."""
+    same: np.ndarray = np.all((a == b) | (np.isnan(a) & np.isnan(b)), axis=-1)
+    return same
 
 
 class _Codes:
@@ -170,8 +182,11 @@ class PriceGuard:
     reference price of the accepted observation, the accepted observation
     itself (or the view that holds it, made into an Observation only when a
     rejection needs it), and a stamp of the last observation checked (its
-    identity in a view of observations, its time in a columnar view). So a
-    cycle in which nothing is near a band does no Python work per market.
+    identity in a view of observations; in a columnar view, which has no
+    objects, its time and the prices judged: a late line with the time its
+    market already holds replaces that market's figures, and must be judged
+    again). So a cycle in which nothing is near a band does no Python work
+    per market.
     """
 
     #: how far inside a band the screen must find a price to accept it without
@@ -190,7 +205,8 @@ class PriceGuard:
         self._accepted_ref = np.zeros(0)  # _reference of the accepted one (NaN: none)
         self._accepted = np.zeros(0, dtype=object)  # the accepted one, or the view holding it
         self._seen_kind = np.zeros(0, dtype=np.int8)  # _NONE, _BY_TIME or _BY_IDENTITY
-        self._seen_ts = np.zeros(0, dtype=np.int64)  # the stamp _BY_TIME
+        self._seen_ts = np.zeros(0, dtype=np.int64)  # the stamp _BY_TIME: the time ...
+        self._seen_px = np.zeros((0, 4))  # ... and the prices judged (_judged)
         self._seen_id = np.zeros(0, dtype=np.int64)  # the stamp _BY_IDENTITY: id() of ...
         self._seen_obj = np.zeros(0, dtype=object)  # ... this observation, kept alive
         # held-back new levels, by market (few)
@@ -255,6 +271,7 @@ class PriceGuard:
         self._accepted = _grown(self._accepted, size, None)
         self._seen_kind = _grown(self._seen_kind, size, self._NONE)
         self._seen_ts = _grown(self._seen_ts, size, 0)
+        self._seen_px = _grown(self._seen_px, size, np.nan)
         self._seen_id = _grown(self._seen_id, size, 0)
         self._seen_obj = _grown(self._seen_obj, size, None)
 
@@ -288,7 +305,12 @@ class PriceGuard:
             ids = np.fromiter(map(id, held), dtype=np.int64, count=n)
             changed = (self._seen_kind[slots] != self._BY_IDENTITY) | (self._seen_id[slots] != ids)
         else:
-            changed = (self._seen_kind[slots] != self._BY_TIME) | (self._seen_ts[slots] != cols.ts)
+            px = _judged(cols)
+            changed = (
+                (self._seen_kind[slots] != self._BY_TIME)
+                | (self._seen_ts[slots] != cols.ts)
+                | ~_same_prices(self._seen_px[slots], px)
+            )
         priced = cols.market != (cols.markets.index("borrow") if "borrow" in cols.markets else -1)
         ref = _references(cols)
         candidates = changed & priced
@@ -314,6 +336,7 @@ class PriceGuard:
                 self._seen_kind[slot], self._seen_id[slot] = self._BY_IDENTITY, id(o)
             else:
                 self._seen_kind[slot], self._seen_ts[slot] = self._BY_TIME, cols.ts[i]
+                self._seen_px[slot] = px[i]
             coin = key[1]
             if coin not in refs:
                 refs[coin] = _coin_refs(cols, ref, priced, coin)
@@ -323,7 +346,7 @@ class PriceGuard:
                 continue
             # rejected (a new level held back, or far from the other venues): it stays
             # replaced while it is unchanged
-            self._rejected_stamp[key] = o if held is not None else int(cols.ts[i])
+            self._rejected_stamp[key] = o if held is not None else (int(cols.ts[i]), px[i])
             rejections.append(Rejection(o.exchange, o.coin, o.market, why))
             replaced[key] = self._held(key)
         rows = np.flatnonzero(fast)
@@ -336,6 +359,7 @@ class PriceGuard:
             else:
                 self._seen_kind[at_slots] = self._BY_TIME
                 self._seen_ts[at_slots] = cols.ts[rows]
+                self._seen_px[at_slots] = px[rows]
                 self._seen_obj[at_slots] = None
                 self._accepted[at_slots] = view
             self._accepted_ref[at_slots] = ref[rows]
@@ -349,7 +373,12 @@ class PriceGuard:
                 at = int(row_of[self._slot[key]])
                 if at < 0 or changed[at]:
                     continue
-                if held[at] is stamp if held is not None else int(cols.ts[at]) == stamp:
+                if held is not None:
+                    same = held[at] is stamp
+                else:
+                    ts, prices = cast("tuple[int, np.ndarray]", stamp)
+                    same = int(cols.ts[at]) == ts and bool(_same_prices(px[at], prices))
+                if same:
                     replaced[key] = self._held(key)
         settlements = self._check_settlements(view, replaced, rejections)
         if not replaced and settlements is None:
