@@ -27,7 +27,7 @@ values, in evaluation order: `--explain` is this evaluator with a trace.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -604,6 +604,38 @@ class Plan:
     rules: list[RulePlan]
 
 
+def _binding_codes(
+    rule: CompiledRule,
+    bindings: Sequence[Binding],
+    coin: Callable[[str], int],
+    codes_of: Callable[[list[int]], tuple[np.ndarray, Hashable]],
+) -> tuple[list[tuple[np.ndarray, Hashable]], Subjects | None]:
+    """Each variable's codes over `bindings` (an exchange's index, a coin's code from
+    `coin`), and the subjects' (coin, first and, for a spread, second exchange), each
+    as `codes_of` makes them: an array and the key that names its contents. One
+    formula for a plan's batches and for the held bindings' exit checks."""
+    slots = [
+        codes_of([EX_INDEX[b.values[i]] if t == "Exchange" else coin(b.values[i]) for b in bindings])
+        for i, t in enumerate(rule.var_types)
+    ]
+    if rule.subject_kind is None:
+        return slots, None
+    subs = [b.subject for b in bindings]
+    assert all(s is not None for s in subs)  # a rule with a subject kind has them
+    sc = codes_of([coin(s.coin) for s in subs])  # type: ignore[union-attr]
+    sa = codes_of([EX_INDEX[s.exchanges[0]] for s in subs])  # type: ignore[union-attr]
+    sb = (
+        codes_of([EX_INDEX[s.exchanges[1]] for s in subs])  # type: ignore[union-attr]
+        if rule.subject_kind == "spread"
+        else None
+    )
+    subject = Subjects(
+        rule.subject_kind, sc[0], sa[0], None if sb is None else sb[0],
+        (sc[1], sa[1], None if sb is None else sb[1]),
+    )  # fmt: skip
+    return slots, subject
+
+
 def _plan(ruleset: Ruleset) -> Plan:
     coins: dict[str, int] = {}
     for c in ruleset.markets().coins:
@@ -626,27 +658,7 @@ def _plan(ruleset: Ruleset) -> Plan:
     rules: list[RulePlan] = []
     for rule in ruleset.rules:
         bindings = rule.bindings
-        slots = [
-            dedup([EX_INDEX[b.values[i]] if t == "Exchange" else coin(b.values[i]) for b in bindings])
-            for i, t in enumerate(rule.var_types)
-        ]
-        subject = None
-        if rule.subject_kind is not None:
-            subs = [b.subject for b in bindings]
-            sc = dedup([coin(s.coin) for s in subs])  # type: ignore[union-attr]
-            sa = dedup([EX_INDEX[s.exchanges[0]] for s in subs])  # type: ignore[union-attr]
-            sb = (
-                dedup([EX_INDEX[s.exchanges[1]] for s in subs])  # type: ignore[union-attr]
-                if rule.subject_kind == "spread"
-                else None
-            )
-            subject = Subjects(
-                rule.subject_kind,
-                sc[0],
-                sa[0],
-                sb[0] if sb is not None else None,
-                (sc[1], sa[1], sb[1] if sb is not None else None),
-            )
+        slots, subject = _binding_codes(rule, bindings, coin, dedup)
         codes: list[np.ndarray | int] = [c for c, _ in slots]
         batch = Batch(len(bindings), codes, [k for _, k in slots], subject)
         when, amounts = tape(rule.when), [tape(a) for a in rule.hedge_amounts]
@@ -726,26 +738,7 @@ def _held_codes(
         arr.setflags(write=False)
         return arr, ("held", tuple(values))
 
-    slots = [
-        codes_of([EX_INDEX[b.values[i]] if t == "Exchange" else mk.coin_code(b.values[i])
-                  for b in bindings])
-        for i, t in enumerate(rule.var_types)
-    ]  # fmt: skip
-    subject = None
-    if rule.subject_kind is not None:
-        subs = [b.subject for b in bindings]
-        assert all(s is not None for s in subs)  # a rule with a subject kind has them
-        sc = codes_of([mk.coin_code(s.coin) for s in subs])  # type: ignore[union-attr]
-        sa = codes_of([EX_INDEX[s.exchanges[0]] for s in subs])  # type: ignore[union-attr]
-        sb = (
-            codes_of([EX_INDEX[s.exchanges[1]] for s in subs])  # type: ignore[union-attr]
-            if rule.subject_kind == "spread"
-            else None
-        )
-        subject = Subjects(
-            rule.subject_kind, sc[0], sa[0], None if sb is None else sb[0],
-            (sc[1], sa[1], None if sb is None else sb[1]),
-        )  # fmt: skip
+    slots, subject = _binding_codes(rule, bindings, mk.coin_code, codes_of)
     return _HeldCodes(
         ids, list(bindings), dict(mk.coins), [c for c, _ in slots], [k for _, k in slots], subject
     )
