@@ -40,7 +40,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,60 @@ _TABLES: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+#: a position's state as `record_positions` keeps it for a group's commit: its legs'
+#: fields and the other cells of `_UPDATE_POSITION` (see `_position_state`), or, for
+#: a row the general path had to walk, its cells
+_KeptPosition = tuple[tuple[tuple[Any, ...], ...], tuple[Any, ...]] | list[Any]
+
+
+@dataclass(slots=True)
+class _InPlace:
+    """The rows a group of cycles updates in place, kept until the group's commit.
+
+    An open position's row (its legs' funding, accrual and next settlement move at
+    every payment), each held market's mark and each account's cash are updated in
+    place: a cycle-by-cycle writer rewrites them every cycle, and only the last
+    write before a commit is ever seen by another process (a group commits whole or
+    not at all; a kill leaves the last committed group). So a group keeps each
+    row's latest state, already checked (nothing non-finite), and writes it once,
+    just before its commit: the same rows at every commit, written once a group
+    rather than once a cycle (docs/trading.md, "Commits in a replay")."""
+
+    positions: dict[int, _KeptPosition] = field(default_factory=dict)
+    #: positions whose whole row a cycle wrote at once (their close): an update
+    #: kept from an earlier cycle is older and must not be written over it
+    closed: set[int] = field(default_factory=set)
+    marks: dict[tuple[str, str, str], tuple[float, int]] = field(default_factory=dict)
+    cash: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.positions or self.closed or self.marks or self.cash)
+
+    def merge(self, later: _InPlace) -> None:
+        """Take a later complete cycle's rows over these."""
+        for pid in later.closed:
+            self.positions.pop(pid, None)
+        self.positions.update(later.positions)
+        self.marks.update(later.marks)
+        self.cash.update(later.cash)
+
+    def write(self, ledger: Ledger, conn: sqlite3.Connection, skip: Iterable[int]) -> None:
+        """Write every kept row (positions in `skip` aside). Raises sqlite3's errors."""
+        path = ledger.path
+        skipped = set(skip)
+        rows = [
+            kept if isinstance(kept, list) else _state_cells(path, pid, *kept)
+            for pid, kept in self.positions.items()
+            if pid not in skipped
+        ]
+        if rows:
+            conn.executemany(_UPDATE_POSITION, rows)
+        if self.marks:
+            ledger._write_marks(conn, [(k, mark, t) for k, (mark, t) in self.marks.items()])
+        if self.cash:
+            conn.executemany(_UPDATE_CASH, [(cash, ex) for ex, cash in self.cash.items()])
+
+
 class Ledger:
     """The runtime's record, and its one writer: the runtime with its executor,
     `halt` and hot reload each write through a `Ledger` of their own.
@@ -284,8 +339,12 @@ class Ledger:
             raise ledger_failure(self.path, e) from None
         except OSError as e:
             raise LedgerError(f"{self.path}: cannot open: {e.strerror or e}") from None
-        self.read = LedgerReader(conn, self.path)
+        self._read = LedgerReader(conn, self.path)
         self._mark_ids: dict[tuple[str, str, str], int] | None = None  # see record_marks
+        # A group's in-place rows (see _InPlace): the open cycle's, and the complete
+        # cycles' not yet written, written once at the group's commit
+        self._stage = _InPlace()
+        self._pending = _InPlace()
         self._groups: CommitGroups | None = None  # see group_cycles
         self._group_since = 0.0  # monotonic time of the open group's first cycle
         self._grouped = 0  # complete cycles in the open group, not yet committed
@@ -297,6 +356,38 @@ class Ledger:
             self.commit()
         finally:
             self._db.close()
+
+    @property
+    def read(self) -> LedgerReader:
+        """A `LedgerReader` on this connection. In a group of cycles it first writes the
+        in-place rows (positions, marks, cash) a group keeps until its commit, so what
+        it reads is what a cycle-by-cycle writer would have stored by now."""
+        if self._pending or self._stage:
+            try:
+                self._write_in_place()
+            except sqlite3.DatabaseError as e:
+                raise ledger_failure(self.path, e) from None
+        return self._read
+
+    # -- in-place rows in a group of cycles ----------------------------------------------
+    def _deferring(self) -> bool:
+        """Whether an in-place row waits for the group's commit: in a cycle of a group."""
+        return self._in_cycle and self._groups is not None
+
+    def _write_in_place(self) -> None:
+        """Write the in-place rows kept for the group's commit: the complete cycles'
+        (then forgotten, outside a cycle), and inside a cycle also the cycle's own, kept
+        (its savepoint may still roll them back). Raises sqlite3's errors."""
+        conn = self._db.conn
+        pending, stage = self._pending, self._stage
+        if self._in_cycle:
+            # what a cycle-by-cycle writer would have stored by now: the complete
+            # cycles' rows, except positions this cycle closed, then this cycle's
+            pending.write(self, conn, skip=stage.closed)
+            stage.write(self, conn, skip=frozenset())
+            return
+        pending.write(self, conn, skip=frozenset())
+        self._pending = _InPlace()
 
     def _refuse_foreign(self) -> None:
         """LedgerError, with nothing written, for a file that is not a rulebook ledger
@@ -454,12 +545,16 @@ class Ledger:
                 yield self
         except BaseException:
             self._mark_ids = None  # rows it inserted are gone with it
+            self._stage = _InPlace()  # and what it kept for the group's commit
             if groups is not None and not conn.in_transaction:
                 self._grouped = 0  # the failure took the group's transaction with it
+                self._pending = _InPlace()
             raise
         finally:
             self._in_cycle = False
         if groups is not None:
+            self._pending.merge(self._stage)  # the cycle is complete: its rows wait
+            self._stage = _InPlace()
             self._grouped += 1
             if (
                 self._grouped >= groups.cycles
@@ -490,14 +585,17 @@ class Ledger:
             return False
         if not conn.in_transaction:
             self._grouped = 0
+            self._pending = _InPlace()
             return False
         try:
+            self._write_in_place()  # the group's in-place rows, once each
             conn.execute("commit")
         except sqlite3.DatabaseError as e:
             if conn.in_transaction:
                 conn.execute("rollback")
             self._grouped = 0
             self._mark_ids = None
+            self._pending = _InPlace()
             raise ledger_failure(self.path, e) from None
         self._grouped = 0
         # a moment with the write lock free, for a writer asking for it (_begin_immediate)
@@ -579,17 +677,46 @@ class Ledger:
 
     def record_position(self, position: PaperPosition, t: int) -> None:
         """A position's state now (legs, marks, pnl parts; its close once closed)."""
-        self._write(_UPDATE_POSITION_ROW, [*_position_cells(self.path, position, t), position.id])
+        cells = [*_position_cells(self.path, position, t), position.id]
+        if self._deferring():
+            # written now, whole: an update kept for the group's commit is older
+            self._stage.positions.pop(position.id, None)
+            self._stage.closed.add(position.id)
+        elif self._pending:
+            self._flush_pending()
+        self._write(_UPDATE_POSITION_ROW, cells)
 
     def record_positions(self, positions: Iterable[PaperPosition], t: int) -> None:
         """Many positions' state now, in one batched statement (a paper executor's
-        persist: the positions a cycle's payments or interest changed)."""
+        persist: the positions a cycle's payments or interest changed).
+
+        In a group of cycles (`group_cycles`) each position's row is written once, at
+        the group's commit, with its state at the last complete cycle that changed it:
+        the rows a cycle-by-cycle writer leaves at that commit. What is refused (a
+        non-finite number) is refused here, in the cycle, as it always was."""
         # Only what can change after opening: the rule, bindings, subject and
         # opening time were written by record_opening and stay as they are.
         # the same checks as every other write: nothing non-finite is stored
-        self._write_many(
-            _UPDATE_POSITION, [_position_update_cells(self.path, p, t) for p in positions]
-        )
+        path = self.path
+        if self._deferring():
+            kept = self._stage.positions
+            for p in positions:
+                legs, values = _position_state(p, t)
+                if _plain([*chain.from_iterable(legs), *values]):
+                    kept[p.id] = (legs, values)  # encoded at the group's commit
+                else:  # refused now (or, only finite after all, encoded now)
+                    kept[p.id] = _state_cells(path, p.id, legs, values)
+            return
+        if self._pending:
+            self._flush_pending()
+        self._write_many(_UPDATE_POSITION, [_position_update_cells(path, p, t) for p in positions])
+
+    def _flush_pending(self) -> None:
+        """The group's in-place rows, before a row written at once that may follow them."""
+        try:
+            self._write_in_place()
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
 
     def record_marks(self, marks: Mapping[tuple[str, str, str], float], t: int) -> None:
         """Each (exchange, coin, market)'s mark at `t`, updated in place (one row per
@@ -598,6 +725,29 @@ class Ledger:
         it is newer than the position's row (`LedgerReader`'s overlay)."""
         if not marks:
             return
+        for mark in marks.values():
+            if not math.isfinite(mark):
+                raise LedgerError(
+                    f"{self.path}: refused to write {mark} into marks.mark (only finite "
+                    "numbers reach the ledger); the cycle was not written, nothing stored is lost"
+                )
+        if self._deferring():  # each market's latest, at the group's commit
+            kept = self._stage.marks
+            for key, mark in marks.items():
+                kept[key] = (mark, t)
+            return
+        if self._pending:
+            self._flush_pending()
+        try:
+            self._write_marks(self._db.conn, [(key, mark, t) for key, mark in marks.items()])
+        except sqlite3.DatabaseError as e:
+            raise ledger_failure(self.path, e) from None
+
+    def _write_marks(
+        self, conn: sqlite3.Connection, marks: list[tuple[tuple[str, str, str], float, int]]
+    ) -> None:
+        """Update each market's mark row in place (inserting a market's first); finite
+        marks only (checked by the caller). Raises sqlite3's errors."""
         ids = self._mark_ids
         if ids is None:  # each market's row id, read once (one writer per ledger)
             ids = self._mark_ids = {
@@ -607,15 +757,10 @@ class Ledger:
                 )
             }
         updates = []
-        for key, mark in marks.items():
-            if not math.isfinite(mark):
-                raise LedgerError(
-                    f"{self.path}: refused to write {mark} into marks.mark (only finite "
-                    "numbers reach the ledger); the cycle was not written, nothing stored is lost"
-                )
+        for key, mark, t in marks:
             row_id = ids.get(key)
             if row_id is None:  # a market first held: its row
-                self._db.conn.execute(
+                conn.execute(
                     "insert or ignore into marks (exchange, coin, market, mark, ts)"
                     " values (?, ?, ?, ?, ?)",
                     [*key, mark, t],
@@ -627,7 +772,7 @@ class Ledger:
                     )
                 )
             updates.append((mark, t, row_id))
-        self._db.conn.executemany("update marks set mark = ?, ts = ? where id = ?", updates)
+        conn.executemany("update marks set mark = ?, ts = ? where id = ?", updates)
 
     def _one_value(self, sql: str, params: list[Any]) -> Any:
         row = self._db.conn.execute(sql, params).fetchone()
@@ -668,8 +813,14 @@ class Ledger:
         self._insert("balances", {"exchange": exchange, "initial": initial, "cash": initial})
 
     def record_cash(self, exchange: str, cash: float) -> None:
-        """An account's cash now."""
-        self._write(_UPDATE_CASH, [*_checked(self.path, "balances", ("cash",), (cash,)), exchange])
+        """An account's cash now (in a group of cycles, written at the group's commit)."""
+        (cell,) = _checked(self.path, "balances", ("cash",), (cash,))
+        if self._deferring():
+            self._stage.cash[exchange] = cell
+            return
+        if self._pending:
+            self._flush_pending()
+        self._write(_UPDATE_CASH, [cell, exchange])
 
     def record_event(self, kind: str, detail: str | dict[str, Any], ts: int | None = None) -> None:
         """Append an event (reload, reload_failed, halt, outage, error, risk, alert, ...)."""
@@ -946,19 +1097,56 @@ def _gone_cells(
     path: Path, rule: str, bindings: Iterable[tuple[str, str]], ts: int
 ) -> tuple[Any, ...]:
     """`_opportunity_cells(path, gone_opportunity(rule, bindings, ts))`, without the
-    record (tests/test_ledger_rows.py): a cycle records as many as it records others."""
-    text = _json_cell(path, "opportunities", "bindings", dict(bindings))
+    record (tests/test_ledger_rows.py): a cycle records as many as it records others.
+
+    The runtime names a binding by the same tuple object every cycle (its key), so
+    the text of a tuple's bindings is kept while the tuple is (`_GONE_TEXT` holds it:
+    its id is not reused), and a tuple that hashes holds nothing mutable."""
+    kept = _GONE_TEXT.get(id(bindings))
+    if kept is not None and kept[0] is bindings:
+        text = kept[1]
+    else:
+        text = _json_cell(path, "opportunities", "bindings", dict(bindings))
+        if type(bindings) is tuple and _hashable(bindings):
+            if len(_GONE_TEXT) >= _GONE_KEPT:
+                _GONE_TEXT.clear()
+            _GONE_TEXT[id(bindings)] = (bindings, text)
     return (ts, rule, text, None, None, "[]", *_NO_FIGURES, "gone", "no longer fired", None)
 
 
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 _NO_FIGURES = (None,) * 7
+#: id(bindings tuple) -> (the tuple, its bindings' JSON text); a ruleset has a few
+#: thousand bindings at most, and the whole is dropped past this many
+_GONE_KEPT = 8192
+_GONE_TEXT: dict[int, tuple[object, str]] = {}
+
+
+_FUNDING_VALUES = attrgetter(*_FUNDING_COLUMNS)
 
 
 def _funding_cells(path: Path, f: FundingRecord) -> tuple[Any, ...]:
-    cells = (
-        f.position_id, f.exchange, f.coin, f.ts, f.rate, f.mark, f.size, f.amount,
-        f.interval_h, f.rate_source, f.mark_source,
-    )  # fmt: skip
+    cells: tuple[Any, ...] = _FUNDING_VALUES(f)
+    # The usual payment, seen at once: plain scalars, and numbers whose sum is finite
+    # (a sum of finite numbers is finite unless it overflows, and then the walk below
+    # finds them finite: the same cells). Anything else takes the walk.
+    interval = f.interval_h
+    try:
+        total = f.rate + f.mark + f.size + f.amount + (0.0 if interval is None else interval)
+        if math.isfinite(total) and {
+            type(f.position_id), type(f.exchange), type(f.coin), type(f.ts),
+            type(f.rate_source), type(f.mark_source),
+        } <= _PLAIN:  # fmt: skip
+            return cells
+    except (TypeError, ValueError, OverflowError):
+        pass
     for v in cells:
         if isinstance(v, float | dict | list | tuple) and not (
             isinstance(v, float) and math.isfinite(v)
@@ -1002,19 +1190,40 @@ _UPDATE_COLUMNS = (
 def _legs_json(path: Path, p: PaperPosition) -> str:
     """A position's legs as stored: each leg's fields in order (a leg's fields are flat
     scalars: dataclasses.asdict would deep-copy them), strict JSON."""
-    legs = [dict(zip(_LEG_FIELDS, _LEG_VALUES(leg), strict=True)) for leg in p.legs]
-    return _json_cell(path, "positions", "legs", legs)
+    return _legs_text(path, tuple(map(_LEG_VALUES, p.legs)))
+
+
+def _legs_text(path: Path, legs: Iterable[tuple[Any, ...]]) -> str:
+    """`_legs_json` of legs given as their fields' values, in `_LEG_FIELDS`' order."""
+    rows = [dict(zip(_LEG_FIELDS, values, strict=True)) for values in legs]
+    return _json_cell(path, "positions", "legs", rows)
+
+
+def _position_state(
+    p: PaperPosition, t: int
+) -> tuple[tuple[tuple[Any, ...], ...], tuple[Any, ...]]:
+    """What `_UPDATE_POSITION` writes of `p` at `t`, before any encoding: each leg's
+    fields (flat scalars: a copy), then the cells after the legs, without the id."""
+    funding, fees, price, borrow = p.parts()
+    values = (
+        p.notional, p.status, p.closed_at, p.close_reason, funding, fees, price, borrow,
+        funding + fees + price + borrow, t,
+    )  # fmt: skip
+    return tuple(map(_LEG_VALUES, p.legs)), values
+
+
+def _state_cells(
+    path: Path, pid: int, legs: tuple[tuple[Any, ...], ...], values: tuple[Any, ...]
+) -> list[Any]:
+    """The cells of `_UPDATE_POSITION` of a `_position_state`, then the id."""
+    cells = (_legs_text(path, legs), *values)
+    return [*_checked(path, "positions", _UPDATE_COLUMNS, cells), pid]
 
 
 def _position_update_cells(path: Path, p: PaperPosition, t: int) -> list[Any]:
     """The cells of `_UPDATE_POSITION` for `p`: what `_cells` makes of the row of what can
     change after opening (tests/test_ledger_rows.py), then the id."""
-    funding, fees, price, borrow = p.parts()
-    values = (
-        _legs_json(path, p), p.notional, p.status, p.closed_at, p.close_reason, funding,
-        fees, price, borrow, funding + fees + price + borrow, t,
-    )  # fmt: skip
-    return [*_checked(path, "positions", _UPDATE_COLUMNS, values), p.id]
+    return _state_cells(path, p.id, *_position_state(p, t))
 
 
 def _checked(
