@@ -24,7 +24,7 @@ from rulebook._text import mask_secrets
 from rulebook.engine import evaluate
 from rulebook.lang import Subject, load_ruleset
 from rulebook.market import ReplaySource
-from rulebook.trading import LedgerError
+from rulebook.trading import Ledger, LedgerError
 from rulebook.trading._book import PaperLeg, PaperPosition
 from rulebook.trading._executor import Fill
 from rulebook.trading._ledger import (
@@ -34,6 +34,7 @@ from rulebook.trading._ledger import (
     _ENCODE_SORTED,
     _FILL_COLUMNS,
     _LEG_FIELDS,
+    _OPPORTUNITY_COLUMNS,
     _ORDER_COLUMNS,
     _ORDER_VALUES,
     _cells,
@@ -505,3 +506,36 @@ def test_a_gone_row_of_a_kept_binding_text_is_the_general_paths(
                 _fast(lambda path, r, items=items: _gone_cells(path, "r", items, 5), record),
                 _general("opportunities", record),
             )
+
+
+def test_a_gone_row_stored_from_its_statement_is_the_general_paths_row(tmp_path: Path) -> None:
+    """`record_opportunities`' gone rows bind only their time, rule and bindings
+    (`_INSERT_GONE` holds the rest as SQL literals): the stored rows, every column's
+    value and storage class, are those `record_opportunity` of each gone record
+    stores, in the same order after the same fired rows, with the same ids."""
+    fired = OpportunityRecord(
+        cycle_ts=5, rule="r", bindings={"coin": "SOL"}, coin="SOL", subject="spread",
+        legs=[{"exchange": "okx"}], edge=0.1, apr=None, fees=0.0, net_8h=1.0, confidence=1,
+        risk="low", amount=10.0, decision="blocked", reason="full", position_id=None,
+    )  # fmt: skip
+    gone = [
+        ("r", (("coin", "SOL"), ("hi", "o'kx"))),
+        ("it's", (("coin", 'E"TH'),)),
+        ("r", ()),
+        ("r", (("coin", "SOL"), ("hi", "o'kx"))),
+    ]
+    batched, general = Ledger(tmp_path / "batched.db"), Ledger(tmp_path / "general.db")
+    with batched.cycle():
+        batched.record_opportunities([fired], gone, ts=7)
+    with general.cycle():
+        general.record_opportunity(fired)
+        for rule, items in gone:
+            general.record_opportunity(gone_opportunity(rule, items, 7))
+    query = "select *, " + ", ".join(f"typeof({c})" for c in _OPPORTUNITY_COLUMNS)
+    rows = [
+        ledger.read._conn.execute(f"{query} from opportunities order by id").fetchall()
+        for ledger in (batched, general)
+    ]
+    assert len(rows[0]) == 5 and rows[0] == rows[1]
+    batched.close()
+    general.close()
