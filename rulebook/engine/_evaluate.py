@@ -363,7 +363,7 @@ def evaluate(
     if market is None or env is None:
         env = SnapshotEnv(view, config or EngineConfig())
         market = MarketArrays(view, p.coins, env.config)
-    out = _Collector(env, market)
+    out = _Collector(env, market, p.position_codes)
     # Without --all or --explain every listed entry fired: they are sorted and
     # decided on the arrays, and each Opportunity is built once, decided
     # (`_Collector.finish`). The general path builds them first, then sorts
@@ -471,12 +471,25 @@ class _FigureMaker:
         return got
 
 
+#: at most this many subjects' position codes are kept with a plan (`_Collector._codes`)
+_KEPT_CODES = 100_000
+
+
 class _Collector:
     """Builds opportunities and skipped entries off the evaluator's arrays, in ruleset order."""
 
-    def __init__(self, env: SnapshotEnv, market: MarketArrays) -> None:
+    def __init__(
+        self,
+        env: SnapshotEnv,
+        market: MarketArrays,
+        codes: dict[int, tuple[Subject, Hashable]] | None = None,
+    ) -> None:
         self.env = env
         self.market = market
+        # `_position_code` by id of the subject (kept with it, so that the id
+        # stays its own), for this coin coding: the book's subjects are asked for
+        # every cycle (the risk budget's held positions)
+        self._codes: dict[int, tuple[Subject, Hashable]] = {} if codes is None else codes
         self.opportunities: list[Opportunity] = []
         self.batches: list[Callable[[], list[Skipped]]] = []
         self.order = 0
@@ -720,6 +733,16 @@ class _Collector:
         """A subject's position (`position_key`) as one integer: the same
         markets give the same code. A coin outside the ruleset's has no code
         (no rule can trade it): its position_key stands for it."""
+        got = self._codes.get(id(s))
+        if got is not None and got[0] is s:
+            return got[1]
+        code = self._code_of(s)
+        if len(self._codes) > _KEPT_CODES:
+            self._codes.clear()
+        self._codes[id(s)] = (s, code)
+        return code
+
+    def _code_of(self, s: Subject) -> Hashable:
         c = self.market.coins.get(s.coin)
         if c is None:
             return position_key(s)

@@ -60,6 +60,7 @@ __all__ = [
     "run_many",
     "explanation",
     "plan",
+    "plan_held_batch",
     "single",
 ]
 
@@ -549,6 +550,8 @@ class RulePlan:
     #: (`hedge 1000 USDT`): then they are computed once, not per snapshot
     amounts_constant: bool = False
     constant_amount: V | None = None
+    #: id of each of the rule's bindings -> its position (`plan_held_batch`)
+    held_index: dict[int, int] | None = None
 
     def run(self, mk: MarketArrays, trace: bool = False, all_figures: bool = True) -> RuleResult:
         """The rule over all its bindings. `all_figures=False`: the figures are
@@ -602,6 +605,9 @@ class RulePlan:
 class Plan:
     coins: dict[str, int]
     rules: list[RulePlan]
+    #: the evaluation's position code of each subject asked for, by id (in this
+    #: plan's coin coding; see `_evaluate._Collector._position_code`)
+    position_codes: dict[int, tuple[Any, Hashable]] = field(default_factory=dict)
 
 
 def _binding_codes(
@@ -670,7 +676,11 @@ def _plan(ruleset: Ruleset) -> Plan:
         constant = all(
             isinstance(node, (ir.Const, ir.Arith, ir.Neg, ir.Apply)) for t in amounts for node in t.nodes
         )
-        rules.append(RulePlan(rule, batch, when, amounts, constant))
+        rp = RulePlan(rule, batch, when, amounts, constant)
+        rules.append(rp)
+        # the exit checks of this rule's held bindings read this plan's batch
+        # (`plan_held_batch`); kept with the coin coding its codes are in
+        rule.derived["engine.rule_plan"] = (coins, rp)
     return Plan(coins, rules)
 
 
@@ -716,6 +726,48 @@ def held_batch(
     if not (isinstance(got, _HeldCodes) and got.ids == ids and got.coins == mk.coins):
         got = rule.derived["engine.held_codes"] = _held_codes(rule, bindings, mk, ids)
     return Batch(len(bindings), list(got.vars), list(got.keys), got.subject, position)
+
+
+def plan_held_batch(
+    rule: CompiledRule,
+    bindings: Sequence[Binding],
+    mk: MarketArrays,
+    position: Mapping[str, np.ndarray],
+) -> Batch | None:
+    """The held bindings of `rule` as a sub-batch of its plan's batch (the
+    bindings at their positions in `rule.bindings`), or None when that cannot
+    be: the rule has no plan, `mk` is coded otherwise, a binding is not one of
+    the rule's own objects, or one is held twice.
+
+    The clause then reads the very lookups and figures (memoised in `mk` under
+    the plan's keys) that the cycle's evaluation of the rule reads: an exit
+    check costs a take of each at the held positions, and the evaluation finds
+    them made. `position[name][i]` is binding i's value; the batch carries them
+    spread over the plan's positions (NaN elsewhere, never read), as a sub-batch
+    reads every per-binding array at its positions."""
+    got = rule.derived.get("engine.rule_plan")
+    if not isinstance(got, tuple):
+        return None
+    coins, rp = got
+    if mk.coins is not coins and mk.coins != coins:
+        return None
+    index = rp.held_index
+    if index is None:
+        index = rp.held_index = {id(b): i for i, b in enumerate(rule.bindings)}
+    try:
+        where = [index[id(b)] for b in bindings]
+    except KeyError:
+        return None  # a binding object the rule does not hold (a copy, say)
+    if len(set(where)) != len(where):
+        return None  # one held twice: its values cannot share one position
+    positions = np.array(where, dtype=np.intp)
+    full = rp.batch
+    spread: dict[str, np.ndarray] = {}
+    for name, values in position.items():
+        arr = np.full(full.n, np.nan)
+        arr[positions] = values
+        spread[name] = arr
+    return Batch(len(where), full.vars, full.keys, full.subject, spread, {}, positions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import numpy as np
 from rulebook.lang import Binding, CompiledRule
 
 from ._env import PositionValues, SnapshotEnv
-from ._evaluator import DIV_ZERO, Batch, Tape, held_batch, run, single, tape
+from ._evaluator import DIV_ZERO, Batch, Tape, held_batch, plan_held_batch, run, single, tape
 from ._vector import MarketArrays
 
 __all__ = ["ExitCheck", "check_exit", "check_exits"]
@@ -75,15 +75,23 @@ def check_exits(
         raise ValueError(f"{len(bindings)} bindings but {len(values)} positions' values")
     if rule.exit_when is None:
         return [ExitCheck(False)] * len(bindings)
-    if len(bindings) < 2:
-        return [check_exit(rule, b, env, v) for b, v in zip(bindings, values, strict=True)]
+    if not bindings:
+        return []
     mk = env.arrays(rule.markets.coins)
     position = {
         "held": np.array([v.held for v in values], dtype=float),
         "pnl": np.array([v.pnl for v in values], dtype=float),
         "collected": np.array([v.collected for v in values], dtype=float),
     }
-    batch = held_batch(rule, list(bindings), mk, position)
+    # the runtime's case: the env is coded as the ruleset's plan (`for_ruleset`)
+    # and the bindings are the rule's own; the clause then reads the lookups the
+    # cycle's evaluation reads (tests/test_engine_exit_batch.py holds it to
+    # `check_exit`, binding by binding)
+    batch = plan_held_batch(rule, bindings, mk, position)
+    if batch is None:
+        if len(bindings) < 2:
+            return [check_exit(rule, b, env, v) for b, v in zip(bindings, values, strict=True)]
+        batch = held_batch(rule, list(bindings), mk, position)
     v, _ = run(exit_tape(rule), mk, batch)
     n = (len(bindings),)
     close = np.broadcast_to(np.asarray(v.v, dtype=bool), n).tolist()
