@@ -36,7 +36,7 @@ from ._metrics import (
     net_rate,
     spread_legs,
 )
-from ._vector import EX_INDEX, N_EX, Figures, MarketArrays, Subjects
+from ._vector import EX_INDEX, N_EX, Figures, MarketArrays, Subjects, every, some, where_true
 
 __all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
 
@@ -514,7 +514,7 @@ class _Collector:
             net = np.concatenate([k for k, _ in keys])
             order = np.concatenate([o for _, o in keys])
             # NaN compares unlike in Python's tuple sort: leave those to Python
-            if len(net) == len(self.opportunities) and not np.isnan(net).any():
+            if len(net) == len(self.opportunities) and not some(np.isnan(net)):
                 # the same total order as the key tuples (order is unique);
                 # lexsort sorts by the last key first
                 perm = np.lexsort((order, net)).tolist()
@@ -584,7 +584,7 @@ class _Collector:
 
     def fired_chunk(self, rule: CompiledRule, result: RuleResult, base: int) -> None:
         """Keep a rule's fired bindings, as arrays, for `finish`."""
-        idx = np.flatnonzero(result.fired)
+        idx = where_true(result.fired)
         if len(idx):
             self._chunks.append((rule, result, idx, base))
 
@@ -602,7 +602,7 @@ class _Collector:
         if not chunks:
             return True
         net = np.concatenate(nets)
-        if np.isnan(net).any():
+        if some(np.isnan(net)):
             for rule, result, idx, base in chunks:
                 wanted: list[float | None] = [None] * len(idx)
                 if result.amounts is not None:
@@ -658,16 +658,16 @@ class _Collector:
         kinds: list[DecisionKind | None] = [None] * len(ranked)
         reasons: list[str | None] = [None] * len(ranked)
         decided = decided[perm]
-        if decided.any():
+        if some(decided):
             budget = RiskBudget(ruleset.risk, book, self._position_code)
             sorted_names = _pick(names, ranked)
-            if decided.all():  # the common case: every rule has a subject and a hedge
+            if every(decided):  # the common case: every rule has a subject and a hedge
                 got = budget.verdict_columns(
                     keys[perm], subjects, asked[perm], confidence[perm], sorted_names
                 )
                 kinds, amounts, reasons = got  # type: ignore[assignment]
             else:
-                sel = np.flatnonzero(decided).tolist()
+                sel = where_true(decided).tolist()
                 got = budget.verdict_columns(
                     keys[perm][sel],
                     _SubjectsOf(_pick(chosen, sel)),
@@ -761,7 +761,7 @@ class _Collector:
         traced: Traced | None,
     ) -> None:
         """Opportunities for the fired bindings, their figures read off the arrays."""
-        idx = np.flatnonzero(result.fired)
+        idx = where_true(result.fired)
         if not len(idx):
             return
         amounts = result.amounts[idx] if result.amounts is not None else None
@@ -819,7 +819,7 @@ class _Collector:
     ) -> None:
         """Opportunities for the bindings whose `when` was false (dry-run --all):
         figures None where their legs lack data, amount None where it does."""
-        idx = np.flatnonzero(~(result.skipped | result.fired))
+        idx = where_true(~(result.skipped | result.fired))
         if not len(idx):
             return
         self._keys = None  # sorted by _sort_key (see sort)
@@ -836,7 +836,7 @@ class _Collector:
     def skipped_from_arrays(
         self, rp: RulePlan, result: RuleResult, base: int, traced: Traced | None
     ) -> None:
-        idx = np.flatnonzero(result.skipped)
+        idx = where_true(result.skipped)
         if not len(idx):
             return
         codes = result.reason[idx]

@@ -11,7 +11,7 @@ from rulebook.lang import Binding, CompiledRule
 
 from ._env import PositionValues, SnapshotEnv
 from ._evaluator import DIV_ZERO, Batch, Tape, held_batch, plan_held_batch, run, single, tape
-from ._vector import MarketArrays
+from ._vector import MarketArrays, spread_over
 
 __all__ = ["ExitCheck", "check_exit", "check_exits"]
 
@@ -94,15 +94,21 @@ def check_exits(
         batch = held_batch(rule, list(bindings), mk, position)
     v, _ = run(exit_tape(rule), mk, batch)
     n = (len(bindings),)
-    close = np.broadcast_to(np.asarray(v.v, dtype=bool), n).tolist()
+    close = spread_over(np.asarray(v.v, dtype=bool), n).tolist()
     if v.m is None:
-        return [ExitCheck(c) for c in close]
-    missing = np.broadcast_to(v.m, n).tolist()
-    codes = np.broadcast_to(v.r, n).tolist()
+        return [_CLOSE if c else _STAY for c in close]
+    missing = spread_over(v.m, n).tolist()
+    codes = spread_over(v.r, n).tolist()
     return [
-        ExitCheck(False, _no_data(rule, env, mk, batch, int(code))) if gap else ExitCheck(c)
+        ExitCheck(False, _no_data(rule, env, mk, batch, int(code))) if gap
+        else _CLOSE if c else _STAY
         for c, gap, code in zip(close, missing, codes, strict=True)
-    ]
+    ]  # fmt: skip
+
+
+# the two answers with data, shared (an ExitCheck is immutable): a runtime asks
+# every held position every cycle
+_CLOSE, _STAY = ExitCheck(True), ExitCheck(False)
 
 
 def _no_data(rule: CompiledRule, env: SnapshotEnv, mk: MarketArrays, batch: Batch, code: int) -> str:

@@ -26,7 +26,10 @@ from rulebook.market import SnapshotView
 from . import _metrics as M
 from ._fees import EngineConfig, resolve_taker_fee
 
-__all__ = ["V", "MarketArrays", "Subjects", "Figures", "figures_of", "figures_at", "EX_INDEX", "N_EX"]
+__all__ = [
+    "V", "MarketArrays", "Subjects", "Figures", "figures_of", "figures_at", "EX_INDEX", "N_EX",
+    "some", "every", "where_true", "spread_over",
+]  # fmt: skip
 
 EX_INDEX = {e: i for i, e in enumerate(EXCHANGES)}
 N_EX = len(EXCHANGES)
@@ -37,6 +40,32 @@ N_EX = len(EXCHANGES)
 # market-call kinds, in the order used to encode reasons
 KINDS = ("funding", "basis", "borrow", "price", "volume", "next_funding", "spot_mid")
 KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
+
+
+def some(a: Any) -> bool:
+    """Whether any element of `a` (an array or a scalar) is true: `np.any`'s answer
+    in one C call (`np.any` and `ndarray.any` go through numpy's Python-level
+    reductions, a few microseconds each; the engine asks dozens of times a cycle)."""
+    return bool(np.count_nonzero(a))
+
+
+def every(a: np.ndarray) -> bool:
+    """Whether every element of the boolean array `a` is true (`a.all()`), in one C call."""
+    return int(np.count_nonzero(a)) == a.size
+
+
+def where_true(a: np.ndarray) -> np.ndarray:
+    """`np.flatnonzero(a)` of a 1-D array, in one C call."""
+    out: np.ndarray = a.nonzero()[0]
+    return out
+
+
+def spread_over(x: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """`np.broadcast_to(x, shape)`, but an array of that very shape as it is (numpy's
+    broadcast_to is a Python function of several microseconds). Read it only."""
+    if type(x) is np.ndarray and x.shape == shape:
+        return x
+    return np.broadcast_to(x, shape)
 
 
 @dataclass(slots=True)
@@ -109,7 +138,7 @@ class MarketArrays:
             return got  # type: ignore[return-value]
         values = self.by_kind[kind][x, c]
         missing = np.isnan(values)
-        if not missing.any():
+        if not some(missing):
             got = V(values)
         else:
             got = V(values, missing, np.where(missing, self.code(kind, x, c), 0))
@@ -397,7 +426,7 @@ def figures_at(mk: MarketArrays, s: Subjects, positions: np.ndarray | None) -> F
     if done is None:
         done = np.zeros(n, dtype=bool)
         mk.memo[done_key] = done
-    todo = np.flatnonzero(~done) if positions is None else positions[~done[positions]]
+    todo = where_true(~done) if positions is None else positions[~done[positions]]
     if len(todo) or got is None:
         b = s.b[todo] if isinstance(s.b, np.ndarray) else s.b
         part = _compute_figures(mk, Subjects(s.kind, s.coin[todo], s.a[todo], b, None))
@@ -414,7 +443,7 @@ def figures_at(mk: MarketArrays, s: Subjects, positions: np.ndarray | None) -> F
             if value is not None:
                 getattr(got, name)[todo] = value
         done[todo] = True
-        if done.all():
+        if every(done):
             del mk.memo[done_key]
     return got
 
@@ -485,7 +514,7 @@ def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
     breakeven = M.breakeven_s(edge, fees)
     risk = M.risk_level(confidence, breakeven)
     reason = None
-    if missing.any():
+    if some(missing):
         # the first missing datum, in the order the figures read them: funding
         # and mark of the first leg, (spot mid, borrow,) then the second leg;
         # worked out only where something is missing
