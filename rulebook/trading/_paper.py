@@ -8,7 +8,7 @@ choice the spec leaves open is listed in docs/trading.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,6 +83,18 @@ def quote(view: SnapshotView, exchange: str, coin: str, market: str) -> Quote:
     return Quote(o.bid, o.ask, ref, o.taker_fee)
 
 
+def _quote(view: SnapshotView, exchange: str, coin: str, market: str) -> Quote:
+    """`quote(view, exchange, coin, market)`, read from the view without making an
+    observation (`SnapshotView.quote_figures`); the ref is `_ref_of` of its figures,
+    which is `quote`'s (tests/test_paper_quotes.py compares the two)."""
+    kind = "perp" if market == "perp" else "spot"  # as `quote`: perp, else the spot
+    got = view.quote_figures((exchange, coin, kind))
+    if got is None:
+        return Quote(None, None, None, None)
+    mark, bid, ask, fee = got
+    return Quote(bid, ask, _ref_of(kind, mark, bid, ask), fee)
+
+
 class PaperExecutor:
     """Holds the open book and the paper balances; every change goes to the ledger."""
 
@@ -135,6 +147,18 @@ class PaperExecutor:
             for leg in p.legs
             if leg.exchange == exchange
         )
+
+    def _free_of(self, exchanges: Iterable[str]) -> dict[str, float]:
+        """`free(exchange)` of each of `exchanges`, in one pass over the book: each
+        exchange's margin is summed in `margin`'s order, from `sum`'s start (0)."""
+        lev = self.config.leverage
+        margin: dict[str, float] = dict.fromkeys(exchanges, 0)
+        for p in self._positions.values():
+            for leg in p.legs:
+                ex = leg.exchange
+                if ex in margin:
+                    margin[ex] = margin[ex] + p.notional / lev
+        return {ex: self.cash.get(ex, 0.0) - m for ex, m in margin.items()}
 
     def free(self, exchange: str) -> float:
         return self.cash.get(exchange, 0.0) - self.margin(exchange)
@@ -277,7 +301,7 @@ class PaperExecutor:
         p = position
         planned: list[tuple[PaperLeg, float, str, float]] = []
         for leg in p.legs:
-            q = quote(view, leg.exchange, p.coin, leg.market)
+            q = _quote(view, leg.exchange, p.coin, leg.market)
             got = q.fill(buy=leg.side == "short", slippage=self.config.slippage)
             if got is None:
                 if not force:
@@ -310,12 +334,14 @@ class PaperExecutor:
         p.close_reason = reason
         del self._positions[p.id]
         self.ledger.record_position(p, t)
+        # p.funding, p.fees, p.price, p.borrow in one pass (the same sums); p.pnl is theirs
+        funding, fees, price_pnl, borrow = parts = p.parts()
         self._events.append(
             TradeEvent(
                 "risk" if by_risk_limit else "close",
                 f"closed #{p.id} {p.rule_name} {p.subject.describe()} ({reason}): "
-                f"pnl {p.pnl:+.2f} (funding {p.funding:+.2f}, fees {p.fees:+.2f}, "
-                f"price {p.price:+.2f}, borrow {p.borrow:+.2f})",
+                f"pnl {sum(parts):+.2f} (funding {funding:+.2f}, fees {fees:+.2f}, "
+                f"price {price_pnl:+.2f}, borrow {borrow:+.2f})",
                 p.id,
             )
         )
@@ -334,7 +360,7 @@ class PaperExecutor:
         planned: list[tuple[LegSpec, float, str, float, float]] = []
         need: dict[str, float] = {}
         for spec in r.legs:
-            q = quote(view, spec.exchange, coin, spec.market)
+            q = _quote(view, spec.exchange, coin, spec.market)
             got = q.fill(buy=spec.side == "long", slippage=self.config.slippage)
             if got is None:
                 return OpenResult(
@@ -346,8 +372,9 @@ class PaperExecutor:
             need[spec.exchange] = (
                 need.get(spec.exchange, 0.0) + amount / self.config.leverage + amount * fee_rate
             )
+        free_of = self._free_of(need)
         for exchange, needed in need.items():
-            free = self.free(exchange)
+            free = free_of[exchange]
             if needed > free + 1e-9:
                 return OpenResult(
                     "blocked",
