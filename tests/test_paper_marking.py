@@ -6,17 +6,24 @@ the oracle; tests/test_view_columns.py holds `_ref_of` to the quotes).
 Synthetic views (clearly not market data): perps and spots with fields left
 out, markets missing from a view, several legs on one market, views of
 observations and views made from columns, and books that change between
-cycles.
+cycles. Equity is held to `PaperPosition.price` both ways the executor sums it
+(the book's arrays, and position by position for a small book). Marking is also
+checked over views that share read-only code arrays from cycle to cycle, as a
+replay's do (the executor then keeps each market's row between cycles).
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
+
+import numpy as np
+import pytest
 
 from rulebook.lang import Subject
 from rulebook.market import Observation, SnapshotView
-from rulebook.trading import Ledger, PaperExecutor, TradingConfig
+from rulebook.trading import Ledger, PaperExecutor, TradingConfig, _paper
 from rulebook.trading._book import PaperLeg, PaperPosition
 from rulebook.trading._paper import _ref_of  # held to `quote` by tests/test_view_columns.py
 
@@ -80,7 +87,13 @@ def _marks(positions: list[PaperPosition]) -> list[float]:
     return [leg.mark for p in positions for leg in p.legs]
 
 
-def test_marking_and_equity_from_the_columns_as_each_leg_asked_of_the_view(tmp_path) -> None:
+@pytest.mark.parametrize("small_book", [0, 12, 10**6])
+def test_marking_and_equity_from_the_columns_as_each_leg_asked_of_the_view(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, small_book: int
+) -> None:
+    # both ways of summing equity: the whole book's arrays (0: every book), position by
+    # position (10**6: every book), and both in one run (12: the books here change size)
+    monkeypatch.setattr(_paper, "SMALL_BOOK", small_book)
     rng = random.Random(3)
     ledger = Ledger(tmp_path / "paper.db")
     ex = PaperExecutor(TradingConfig(), ledger)
@@ -114,4 +127,42 @@ def test_marking_and_equity_from_the_columns_as_each_leg_asked_of_the_view(tmp_p
             want_equity = sum(ex.cash.values()) + sum(p.price for p in mine.values())
             assert ex.equity() == want_equity
     assert changed > 500
+    ledger.close()
+
+
+def test_marking_over_views_that_share_their_code_arrays(tmp_path) -> None:
+    """A replay's consecutive views share read-only code arrays while no market is
+    added; marking keeps each market's row while they are the same objects, and must
+    still mark each view's own prices (and find the rows again when a market is added)."""
+    rng = random.Random(8)
+    ledger = Ledger(tmp_path / "paper.db")
+    ex = PaperExecutor(TradingConfig(), ledger)
+    mine = {i: _position(rng, i) for i in range(1, 25)}
+    oracle = {i: PaperPosition(p.id, p.rule_name, p.bindings, p.ruleset_sha, p.subject,
+                               [PaperLeg(**{f: getattr(leg, f) for f in leg.__slots__})
+                                for leg in p.legs], p.notional, p.opened_at)
+              for i, p in mine.items()}  # fmt: skip
+    ex._positions.update(mine)
+    base = _view(rng, T0).columns()
+    kept = 0
+    for cycle in range(60):
+        if cycle % 20 == 0:  # another set of markets: new code arrays
+            base = _view(rng, T0 + cycle).columns()
+            for name in ("exchange", "coin", "market"):
+                getattr(base, name).setflags(write=False)
+        n = len(base)
+        prices = {
+            name: np.where(rng.random() < 0.2, np.nan, 100.0 + np.arange(n) * 0.01 + cycle)
+            for name in ("mark", "bid", "ask")
+        }
+        cols = replace(base, at=T0 + cycle, **prices)
+        view = SnapshotView.from_columns(cols, settlements=())
+        want: dict[tuple[str, str, str], float] = {}
+        _mark_one_by_one(list(oracle.values()), view, want)
+        ex._marks = {}
+        ex.mark(view)
+        assert _marks(list(mine.values())) == _marks(list(oracle.values()))
+        assert list(ex._marks.items()) == list(want.items())
+        kept += _paper._last_table is not None and _paper._last_table[0][0] is base.exchange
+    assert kept == 60  # the rows were kept, and every view marked its own prices
     ledger.close()

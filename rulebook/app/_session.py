@@ -11,6 +11,7 @@ prints the final statistics. The caller owns the ledger and the exit status.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -133,6 +134,11 @@ def _resume_note(ledger: Ledger, ruleset: Ruleset, config: TradingConfig, err: C
         )
 
 
+#: how often (seconds) a replay's progress bar takes a cycle's figures: as often as
+#: rich draws it
+SHOW_EVERY_S = 0.1
+
+
 def _until(views: Iterable[SnapshotView], run_for_s: float | None) -> Iterator[SnapshotView]:
     """The views of the first `run_for_s` seconds (by the views' own clock) from the first."""
     it = iter(views)
@@ -172,7 +178,7 @@ def _run_replay(
         total = (span[1] - span[0]) if span and span[1] > span[0] else 1
         task = bar.add_task("replay", total=total)
 
-        def advance(report: CycleReport) -> None:
+        def show(report: CycleReport) -> None:
             done = report.at - span[0] if span else total
             bar.update(
                 task,
@@ -183,12 +189,30 @@ def _run_replay(
                 ),
             )
 
+        # The bar is drawn 10 times a second: a cycle's figures are formatted for it at
+        # most as often (a year's replay makes some 9,000 cycles in well under a minute),
+        # and the last cycle's always, so the bar ends on the replay's last figures.
+        shown = 0.0
+        last: list[CycleReport] = []
+
+        def advance(report: CycleReport) -> None:
+            nonlocal shown
+            now = time.monotonic()
+            if now - shown >= SHOW_EVERY_S:
+                shown = now
+                show(report)
+                last.clear()
+            else:
+                last[:] = [report]
+
         summary = runtime.run(
             _until(source, run_for_s),
             pace=replay_pacer(runtime, speed),
             on_cycle=advance,
             commits=REPLAY_COMMITS,  # complete cycles committed in groups (docs/trading.md)
         )
+        if last:
+            show(last[0])
     problems = [e for e in source.errors if e.severity == "error"]
     if problems:
         err.print(

@@ -105,20 +105,19 @@ class SettleResult:
 
 
 def _implied(
-    prev: SettledFunding | None, nxt: int, nxt_interval_h: float | None, upto: int
+    prev_ts: int, prev_interval_h: float, nxt: int, nxt_interval_h: float | None, upto: int
 ) -> list[int]:
-    """Times on prev's interval grid strictly between prev and nxt, up to upto.
+    """Times on the previous settlement's interval grid strictly between it and nxt, up
+    to upto (the previous one: at ``prev_ts``, on a non-zero ``prev_interval_h``).
 
     None when nxt's own interval covers the gap: a switch from 1h back to 8h
     leaves a gap of up to 8h that no settlement fell in."""
-    if prev is None or not prev.interval_h:
-        return []
-    step = round(prev.interval_h * 3_600_000)
-    gap = nxt - prev.ts
+    step = round(prev_interval_h * 3_600_000)
+    gap = nxt - prev_ts
     if nxt_interval_h is not None and nxt_interval_h * 3_600_000 >= gap - step // 10:
         return []
     out = []
-    s = prev.ts + step
+    s = prev_ts + step
     while s < nxt - step // 10 and s <= upto:  # a tenth of a step: clock jitter of a grid
         out.append(s)
         s += step
@@ -581,6 +580,11 @@ class SettlementLog:
         self._shown: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         #: series kept as `_Series` that no view's columns brought (no slot id)
         self._nosid: set[tuple[str, str]] = set()
+        #: the last read-only columns' perp rows and their slots (`_layout_of`)
+        self._layout: (
+            tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[str, ...], tuple[str, ...],
+                  tuple[str, ...], int, np.ndarray, np.ndarray, np.ndarray] | None
+        ) = None  # fmt: skip
         #: plain rows not yet written into their `_Series`, and the slots that have some
         self._pend = _Pending()
         self._pending: set[int] = set()
@@ -695,19 +699,42 @@ class SettlementLog:
                 grid[e, c] = sid[j] = got
         return np.asarray(sid, dtype=np.intp)
 
+    def _layout_of(self, cols: ViewColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The perp rows of these columns, each row's slot, and each slot's row (-1:
+        none; `shown_rows`). Kept while the columns' code arrays are the same read-only
+        objects (a replay's consecutive views share them while no market is added:
+        the same rows, keys and so slots) and no slot was made since."""
+        kept = self._layout
+        codes = (cols.exchange, cols.coin, cols.market)
+        if (
+            kept is not None
+            and kept[0][0] is codes[0] and kept[0][1] is codes[1] and kept[0][2] is codes[2]
+            and kept[1] is cols.exchanges and kept[2] is cols.coins and kept[3] is cols.markets
+            and kept[4] == self._slots.size
+        ):  # fmt: skip
+            return kept[5], kept[6], kept[7]
+        rows = np.flatnonzero(cols.market == cols.markets.index("perp"))
+        sid = self._slots_of(cols, rows)
+        shown = np.full(self._slots.size, -1, dtype=np.intp)
+        shown[sid] = np.arange(sid.size)
+        for a in (rows, sid, shown):
+            a.setflags(write=False)
+        if not any(a.flags.writeable for a in codes):  # no one can change them
+            self._layout = (
+                codes, cols.exchanges, cols.coins, cols.markets, self._slots.size, rows, sid, shown
+            )
+        return rows, sid, shown
+
     def _feed(self, cols: ViewColumns) -> None:
         slots = self._slots
         markets = cols.markets
         if "perp" not in markets:
             self._shown = None
             return
-        rows = np.flatnonzero(cols.market == markets.index("perp"))
-        sid = self._slots_of(cols, rows)
-        ts = cols.ts[rows].astype(np.int64)
+        rows, sid, shown = self._layout_of(cols)
+        ts = cols.ts[rows].astype(np.int64, copy=False)
         nxt, rate = cols.next_funding_ts[rows], cols.funding_rate[rows]
         hours, mark = cols.funding_interval_h[rows], cols.mark[rows]
-        shown = np.full(slots.size, -1, dtype=np.intp)
-        shown[sid] = np.arange(sid.size)
         self._shown = (shown, ts, hours)
         # Which rows the slots can take: `_Series.observe` on the shape a slot holds.
         nm, nf = slots.nm[sid], slots.nf[sid]
@@ -848,6 +875,13 @@ class SettlementLog:
         series = self._get((exchange, coin))
         if series is None:
             return None
+        got = self._resolved(series, s, now, fallback_mark)
+        return None if got is None else SettledFunding(exchange, coin, s, *got)
+
+    def _resolved(
+        self, series: _Series, s: int, now: int, fallback_mark: float | None
+    ) -> tuple[float | None, float, float, RateSource, MarkSource] | None:
+        """`resolve` on a series: (interval, rate, mark, rate source, mark source)."""
         perp = series.perp_at(s)
         rec = series.records.get(s)
         rate_src: RateSource
@@ -858,8 +892,7 @@ class SettlementLog:
             fc = series.forecasts.get(s)
             if fc is None:
                 return None
-            waits = self.expect_records or series.had_records
-            if waits:
+            if self.expect_records or series.had_records:
                 # The wait runs from when the exchange answered after s: during an
                 # outage its history cannot be read, so nothing is given up yet.
                 seen = series.first_seen(s)
@@ -878,7 +911,7 @@ class SettlementLog:
             mark, mark_src = fallback_mark, "position"
         else:
             return None
-        return SettledFunding(exchange, coin, s, interval, rate, mark, rate_src, mark_src)
+        return interval, rate, mark, rate_src, mark_src
 
     def settle(
         self,
@@ -903,21 +936,27 @@ class SettlementLog:
         series = self._get((exchange, coin))
         if series is None:
             return out
-        known = series.known()
-        prev: SettledFunding | None = None
+        known = series.known()  # sorted, each time once
+        lo = bisect.bisect_right(known, after)
+        hi = bisect.bisect_right(known, upto)
+        # the previous settlement (the one paid last), for the gaps: its time and interval
+        prev: tuple[int, float | None] | None = None
         if after in series.records or after in series.forecasts:
-            prev = self.resolve(exchange, coin, after, now, fallback_mark)
-        beyond = next((s for s in known if s > upto), None)
-        for s in [s for s in known if after < s <= upto]:
-            got = self.resolve(exchange, coin, s, now, fallback_mark)
+            got = self._resolved(series, after, now, fallback_mark)
+            if got is not None:
+                prev = (after, got[0])
+        for s in known[lo:hi]:
+            got = self._resolved(series, s, now, fallback_mark)
             if got is None:
                 out.waiting = s
                 return out
-            out.missing.extend(_implied(prev, s, got.interval_h, upto))
-            out.settled.append(got)
-            prev = got
-        if beyond is not None:
-            out.missing.extend(_implied(prev, beyond, series.interval_of(beyond), upto))
+            if prev is not None and prev[1]:
+                out.missing.extend(_implied(prev[0], prev[1], s, got[0], upto))
+            out.settled.append(SettledFunding(exchange, coin, s, *got))
+            prev = (s, got[0])
+        if hi < len(known) and prev is not None and prev[1]:
+            beyond = known[hi]
+            out.missing.extend(_implied(prev[0], prev[1], beyond, series.interval_of(beyond), upto))
         return out
 
     def quiet(self, exchange: str, coin: str, *, after: int, upto: int) -> bool:

@@ -39,22 +39,24 @@ class _Legs:
     and the interval watch's (time, interval) of the leg (NaN: none), with whether
     that is newer than what `IntervalWatch` holds (`w_dirty`)."""
 
-    def __init__(self, book: tuple[PaperPosition, ...]) -> None:
+    def __init__(self, book: tuple[PaperPosition, ...], ids: tuple[int, ...]) -> None:
         self.book = book  # held here, so the ids below stay these positions'
-        self.ids = tuple(map(id, book))
-        #: every perp leg and borrowed leg, in the order the step visits them
-        self.visit: list[tuple[bool, PaperPosition, PaperLeg]] = []
+        self.ids = ids
+        #: every perp leg and borrowed leg, in the order the step visits them, each
+        #: with its place in `perp` (-1: a borrowed leg)
+        self.visit: list[tuple[int, PaperPosition, PaperLeg]] = []
+        self.perp: list[tuple[PaperPosition, PaperLeg]] = []
         perp_at: list[int] = []
         self.borrowed_at: list[int] = []
         for p in book:
             for leg in p.legs:
                 if leg.market == "perp":
                     perp_at.append(len(self.visit))
-                    self.visit.append((True, p, leg))
+                    self.visit.append((len(self.perp), p, leg))
+                    self.perp.append((p, leg))
                 elif leg.borrowed:
                     self.borrowed_at.append(len(self.visit))
-                    self.visit.append((False, p, leg))
-        self.perp = [(p, leg) for is_perp, p, leg in self.visit if is_perp]
+                    self.visit.append((-1, p, leg))
         self.keys: list[LegKey] = [(p.id, leg.exchange) for p, leg in self.perp]
         self.index = {key: i for i, key in enumerate(self.keys)}
         self.order = np.array(perp_at, dtype=np.intp)  # each perp leg's place in `visit`
@@ -67,6 +69,9 @@ class _Legs:
         self.w_ts = np.full(n, _NEVER, dtype=np.int64)
         self.w_h = np.full(n, np.nan)
         self.w_dirty = np.zeros(n, dtype=bool)
+        #: what `_due` found each leg's market shows now: (time, interval), None: nothing
+        #: (or no interval) shown
+        self.shown: list[tuple[int, float] | None] = [None] * n
 
 
 def _utc(ms: int) -> str:
@@ -121,29 +126,41 @@ class FundingStep:
         log = self.log
         legs = self._legs_of(executor)
         visit = self._due(legs, t)
+        if not visit:
+            self._forget(executor, t, legs)
+            return total
+        ver = log.versions()  # read-only, kept up to date until the next feed
+        after_of, slot_of, shown = legs.after, legs.slot, legs.shown
+        c_nxt, c_gate, c_ver = legs.c_nxt, legs.c_gate, legs.c_ver
+        w_ts, w_h, w_dirty = legs.w_ts, legs.w_h, legs.w_dirty
         for j in visit:
-            is_perp, p, leg = legs.visit[j]
-            if not is_perp:
+            i, p, leg = legs.visit[j]
+            if i < 0:  # a borrowed leg
                 executor.accrue_borrow(p, leg, view, t)
                 continue
-            i = legs.index[(p.id, leg.exchange)]
             exchange, coin = leg.exchange, p.subject.coin
-            after = int(legs.after[i])
-            if not log.quiet(exchange, coin, after=after, upto=t):
-                total += self._settle_leg(executor, p, leg, t, t)
-                after = int(legs.after[i])
-            slot = legs.slot[i] = log.slot(exchange, coin)
-            legs.c_nxt[i], legs.c_gate[i] = log.quiet_state(exchange, coin, after)
-            legs.c_ver[i] = log.versions()[slot] if slot >= 0 else -1
+            after = int(after_of[i])
+            nxt, gate = log.quiet_state(exchange, coin, after)
+            if not (t < nxt and gate):  # not quiet: settle (after, t]
+                total += self._settle_leg(executor, p, leg, t, t, i)
+                after = int(after_of[i])
+                nxt, gate = log.quiet_state(exchange, coin, after)
+            c_nxt[i], c_gate[i] = nxt, gate
+            slot = int(slot_of[i])  # `_due` read it after this cycle's feed
+            c_ver[i] = ver[slot] if slot >= 0 else -1
             # the interval in force now (the view's perp), watched for a change
-            now = log.shown(exchange, coin)
-            if now is not None:
-                key = (p.id, exchange)
-                self._flush(legs, i)
-                change = self.intervals.see(key, exchange, coin, now[0], now[1])
-                self._reload(legs, i)
-                if change is not None:
-                    self._events.append(TradeEvent("interval", change.text(), p.id))
+            now = shown[i]
+            if now is None or now[0] < w_ts[i]:
+                continue  # nothing shown, or older than what the watch holds: no news
+            if now[1] == w_h[i]:  # the interval the watch holds: no news (as `see`)
+                w_ts[i] = now[0]
+                w_dirty[i] = True
+                continue
+            self._flush(legs, i)
+            change = self.intervals.see((p.id, exchange), exchange, coin, now[0], now[1])
+            self._reload(legs, i)
+            if change is not None:
+                self._events.append(TradeEvent("interval", change.text(), p.id))
         self._forget(executor, t, legs)
         return total
 
@@ -151,28 +168,33 @@ class FundingStep:
         """The book's legs, made again (keeping what is known of each leg still held)
         only when the book changed."""
         book = tuple(executor.positions.values())
+        ids = tuple(map(id, book))
         old = self._legs
-        if old is not None and old.ids == tuple(map(id, book)):
+        if old is not None and old.ids == ids:
             return old
-        new = _Legs(book)
-        src = np.array(
-            [
-                -1 if old is None or (j := old.index.get(key)) is None or old.perp[j][0] is not p
-                else j
-                for key, (p, _) in zip(new.keys, new.perp, strict=True)
-            ],
-            dtype=np.intp,
-        )
+        new = _Legs(book, ids)
         if old is not None:
-            for j in np.flatnonzero(old.w_dirty).tolist():  # what the watch must hold
-                self._flush(old, j)
-            have = src >= 0
-            for name in ("after", "slot", "c_ver", "c_nxt", "c_gate", "w_ts", "w_h"):
-                getattr(new, name)[have] = getattr(old, name)[src[have]]
-        for i in np.flatnonzero(src < 0).tolist():
-            p, leg = new.perp[i]
-            new.after[i] = self.after(p, leg)
-            self._reload(new, i)
+            for d in np.flatnonzero(old.w_dirty).tolist():  # what the watch must hold
+                self._flush(old, d)
+        # per new perp leg, its place among the old ones (the same position object), or -1
+        src: list[int] = []
+        old_index: dict[LegKey, int] = {} if old is None else old.index
+        old_perp = [] if old is None else old.perp
+        for key, (p, _) in zip(new.keys, new.perp, strict=True):
+            k = old_index.get(key)
+            src.append(-1 if k is None or old_perp[k][0] is not p else k)
+        if old is not None and src:
+            at = np.array(src, dtype=np.intp)
+            have = at >= 0
+            if have.any():
+                take = at[have]
+                for name in ("after", "slot", "c_ver", "c_nxt", "c_gate", "w_ts", "w_h"):
+                    getattr(new, name)[have] = getattr(old, name)[take]
+        for i, j in enumerate(src):
+            if j < 0:
+                p, leg = new.perp[i]
+                new.after[i] = self.after(p, leg)
+                self._reload(new, i)
         self._legs = new
         return new
 
@@ -180,7 +202,8 @@ class FundingStep:
         """The places in `legs.visit` to visit one by one this cycle, in order: every
         borrowed leg, and every perp leg that may have something to settle or whose
         market shows news of its interval. For every other perp leg the watch takes
-        the market's time here (news of the interval it holds)."""
+        the market's time here (news of the interval it holds). What each leg's
+        market shows is left in `legs.shown` for the visit."""
         n = len(legs.perp)
         if not n:
             return legs.borrowed_at
@@ -215,6 +238,12 @@ class FundingStep:
         same &= ~visit
         legs.w_ts[same] = ts[same]
         legs.w_dirty |= same
+        seen = np.flatnonzero(visit & has)
+        at_shown = legs.shown = [None] * n
+        for i, ts_i, h_i in zip(
+            seen.tolist(), ts[seen].tolist(), hours[seen].tolist(), strict=True
+        ):
+            at_shown[i] = (ts_i, h_i)
         out: list[int] = legs.order[visit].tolist()
         if legs.borrowed_at:
             out = sorted([*out, *legs.borrowed_at])
@@ -241,41 +270,52 @@ class FundingStep:
         return total
 
     def _settle_leg(
-        self, executor: Executor, p: PaperPosition, leg: PaperLeg, t: int, now: int
-    ) -> float:
-        key = (p.id, leg.exchange)
+        self, executor: Executor, p: PaperPosition, leg: PaperLeg, t: int, now: int,
+        i: int | None = None,
+    ) -> float:  # fmt: skip
+        """Settle (after, t] of one perp leg at `now`: pay, report what is missing, watch
+        the intervals that settled. `i`: the leg's place in `self._legs` (looked up
+        when not given)."""
+        exchange, coin = leg.exchange, p.subject.coin
+        key = (p.id, exchange)
         legs = self._legs
-        i = None if legs is None else legs.index.get(key)
-        if legs is not None and i is not None:
-            if legs.perp[i][0] is not p:
-                i = None
-            else:
+        if legs is not None:
+            if i is None:
+                i = legs.index.get(key)
+                if i is not None and legs.perp[i][0] is not p:
+                    i = None
+            if i is not None:
                 self._flush(legs, i)  # the watch sees the payments' intervals below
         got = self.log.settle(
-            leg.exchange, p.coin, after=self.after(p, leg), upto=t, now=now,
-            fallback_mark=leg.mark,
-        )  # fmt: skip
+            exchange, coin, after=self.after(p, leg), upto=t, now=now, fallback_mark=leg.mark
+        )
         paid = 0.0
         for when in got.missing:
             if (key, when) not in self._missing_told:
                 self._missing_told.add((key, when))
                 self._events.append(TradeEvent(
                     "funding",
-                    f"position {p.id}: no rate known for the settlement of {p.coin} on "
-                    f"{leg.exchange} at {_utc(when)} (no settlement record, no observation "
+                    f"position {p.id}: no rate known for the settlement of {coin} on "
+                    f"{exchange} at {_utc(when)} (no settlement record, no observation "
                     "showed it): not paid",
                     p.id,
                 ))  # fmt: skip
-        for s in got.settled:
-            payment = executor.settle_funding(p, leg, _settlement(s))
-            self._after[key] = s.ts
-            self._paid_ids.add(p.id)
-            if payment is not None:
-                paid += payment.amount
-                self._tell_estimate(p, leg, s)
-            change = self.intervals.see(key, leg.exchange, p.coin, s.ts, s.interval_h)
-            if change is not None:
-                self._events.append(TradeEvent("interval", change.text(), p.id))
+        if got.settled:
+            records: bool | None = None  # whether the market has records (asked once)
+            for s in got.settled:
+                payment = executor.settle_funding(p, leg, _settlement(s))
+                self._after[key] = s.ts
+                self._paid_ids.add(p.id)
+                if payment is not None:
+                    paid += payment.amount
+                    if s.rate_source == "estimated":
+                        if records is None:
+                            records = self.log.has_records(exchange, coin)
+                        if records:
+                            self._tell_estimate(p, leg, s)
+                change = self.intervals.see(key, exchange, coin, s.ts, s.interval_h)
+                if change is not None:
+                    self._events.append(TradeEvent("interval", change.text(), p.id))
         if legs is not None and i is not None:
             legs.after[i] = self.after(p, leg)
             legs.c_ver[i] = -1  # read it again
@@ -283,10 +323,9 @@ class FundingStep:
         return paid
 
     def _tell_estimate(self, p: PaperPosition, leg: PaperLeg, s: SettledFunding) -> None:
-        # Only news where settled rates were expected: a recording without any
-        # records is estimated throughout, and each payment says so already.
-        if s.rate_source != "estimated" or not self.log.has_records(leg.exchange, p.coin):
-            return
+        # Only news where settled rates were expected (the caller asks: an estimated
+        # payment on a market with records): a recording without any records is
+        # estimated throughout, and each payment says so already.
         self._events.append(TradeEvent(
             "funding",
             f"position {p.id}: settlement of {p.coin} on {leg.exchange} at {_utc(s.ts)} paid "
@@ -296,15 +335,17 @@ class FundingStep:
 
     def _forget(self, executor: Executor, t: int, legs: _Legs) -> None:
         # Keep, per market, what its open legs can still be paid from (the earliest
-        # `after` of its legs, where that is before `t`); of the others what a position
-        # opened now can be paid from: settlements after `t` (a position opened later
-        # is only paid settlements after its opening).
+        # `after` of its legs, and never past `t`); of the others what a position opened
+        # now can be paid from: settlements after `t` (a position opened later is only
+        # paid settlements after its opening). Every held market is named, also one
+        # whose legs are paid up to `t` (forgotten at `t` as any other, but kept as a
+        # `_Series`: its legs read it again next cycle, so it is not put back in a slot).
         keep: dict[tuple[str, str], int] = {}
         held = None
         if legs.perp:
-            after, slot = legs.after, legs.slot
-            early = after < t
-            by_slot = early & (slot >= 0)
+            slot = legs.slot
+            after = np.minimum(legs.after, t)
+            by_slot = slot >= 0
             s, a = slot[by_slot], after[by_slot]
             if s.size:
                 order = np.lexsort((a, s))
@@ -312,10 +353,11 @@ class FundingStep:
                 first = np.ones(s.size, dtype=bool)
                 first[1:] = s[1:] != s[:-1]
                 held = (s[first], a[first])
-            for i in np.flatnonzero(early & (slot < 0)).tolist():
-                p, leg = legs.perp[i]
-                market = (leg.exchange, p.subject.coin)
-                keep[market] = min(keep.get(market, t), int(after[i]))
+            if s.size < slot.size:
+                for i in np.flatnonzero(~by_slot).tolist():
+                    p, leg = legs.perp[i]
+                    market = (leg.exchange, p.subject.coin)
+                    keep[market] = min(keep.get(market, t), int(after[i]))
         self.log.forget_before(t, keep=keep, held=held)
         gone = self._paid_ids - executor.positions.keys()
         if gone:

@@ -40,6 +40,12 @@ __all__ = ["PaperExecutor", "Quote", "quote"]
 
 MS_PER_DAY = 86_400_000
 
+#: up to this many open positions, equity sums `PaperPosition.price` (the rule itself);
+#: above it, numpy arrays of the whole book (`_HeldMarkets.prices`), whose fixed cost of
+#: ~1-5 us per numpy call is more than a few positions cost in Python
+#: (tests/test_paper_marking.py holds both to the rule, on books of every size)
+SMALL_BOOK = 32
+
 
 @dataclass(frozen=True, slots=True)
 class Quote:
@@ -147,7 +153,11 @@ class PaperExecutor:
 
         Each position's `price` is computed for all legs at once (the same
         operations, in the same order, as `PaperPosition.price`), then summed over
-        the positions in book order as before (tests/test_paper_marking.py)."""
+        the positions in book order as before (tests/test_paper_marking.py). A small
+        book (at most `SMALL_BOOK` positions) is summed by `PaperPosition.price`
+        itself: numpy's fixed cost per call is more than a few legs cost in Python."""
+        if len(self._positions) <= SMALL_BOOK:
+            return sum(self.cash.values()) + sum(p.price for p in self._positions.values())
         prices: list[float] = self._held_markets().prices().tolist()
         return sum(self.cash.values()) + sum(prices)
 
@@ -508,11 +518,7 @@ class _HeldMarkets:
         if not len(cols):
             return nan
         codes = self._codes(cols.exchanges, cols.coins, cols.markets)
-        n_co, n_mk = len(cols.coins), len(cols.markets)
-        row_code = (cols.exchange.astype(np.int64) * n_co + cols.coin) * n_mk + cols.market
-        table = np.full(len(cols.exchanges) * n_co * n_mk, -1, dtype=np.intp)
-        table[row_code] = np.arange(row_code.size)
-        rows = np.where(codes >= 0, table[np.maximum(codes, 0)], -1)
+        rows = np.where(codes >= 0, _row_table(view)[np.maximum(codes, 0)], -1)
         found = rows >= 0
         take = np.where(found, rows, 0)
         mark = np.where(found, cols.mark[take], np.nan)
@@ -526,6 +532,32 @@ class _HeldMarkets:
             np.where(both, mid, np.where(bid == bid, bid, ask)),
         )
         return ref[self.market_of]
+
+
+#: the last read-only columns' codes and categories, and their row per market code
+_last_table: tuple[tuple[object, ...], np.ndarray] | None = None
+
+
+def _row_table(view: SnapshotView) -> np.ndarray:
+    """Each market code's row in `view.columns()` (-1: none; the code of (exchange, coin, market)
+    as `_HeldMarkets._codes` makes it). Kept while the columns' code arrays are the same
+    read-only objects and categories (a replay's consecutive views share them while no
+    market is added)."""
+    global _last_table
+    cols = view.columns()
+    same = (cols.exchange, cols.coin, cols.market, cols.exchanges, cols.coins, cols.markets)
+    last = _last_table
+    if last is not None and all(a is b for a, b in zip(last[0], same, strict=True)):
+        return last[1]
+    n_co, n_mk = len(cols.coins), len(cols.markets)
+    row_code = (cols.exchange.astype(np.int64) * n_co + cols.coin) * n_mk + cols.market
+    table = np.full(len(cols.exchanges) * n_co * n_mk, -1, dtype=np.intp)
+    table[row_code] = np.arange(row_code.size)
+    if not (cols.exchange.flags.writeable or cols.coin.flags.writeable
+            or cols.market.flags.writeable):  # fmt: skip
+        table.setflags(write=False)
+        _last_table = (same, table)
+    return table
 
 
 def _ref_of(
