@@ -135,7 +135,14 @@ def through_frames(path: Path, limit: int, by_piece: bool = True) -> tuple[
     assert _readahead.serve(str(path), out, limit, by_piece) == 0
     out.seek(0)
     source = ReplaySource(path)
-    return list(_readahead.frames(source, out)), source
+    received = _readahead.frames(source, out)
+    views = []
+    while True:
+        try:
+            views.append(next(received))
+        except StopIteration as stop:
+            assert stop.value is None  # the frames end with the replay's end
+            return views, source
 
 
 def _check(path: Path, limit: int = 64 * 1024) -> None:

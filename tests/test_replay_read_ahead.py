@@ -141,8 +141,10 @@ def test_a_worker_that_fails_leaves_the_replay_to_this_process(
         m.setattr(_readahead, "replay_jsonl", failing)
         assert _readahead.serve(str(EXAMPLE), out) == 1
     out.seek(0)
-    with pytest.raises(_readahead._Stopped, match="RuntimeError: boom"):
-        list(_readahead.frames(ReplaySource(EXAMPLE), out))
+    received = _readahead.frames(ReplaySource(EXAMPLE), out)
+    with pytest.raises(StopIteration) as stop:
+        next(received)
+    assert stop.value.value == "RuntimeError: boom"  # why the frames ended early
 
 
 def test_a_worker_that_cannot_start(monkeypatch: pytest.MonkeyPatch) -> None:

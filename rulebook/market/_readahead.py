@@ -32,7 +32,7 @@ import pickle
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -232,22 +232,18 @@ def _read(stream: IO[bytes], size: int) -> bytearray | None:
     return buf
 
 
-class _Stopped(Exception):
-    """The worker stopped before the end of the replay."""
-
-
-def frames(source: ReplaySource, stream: IO[bytes]) -> Iterator[SnapshotView]:
-    """The views of a worker's frames, its problems reported through ``source`` in order;
-    `_Stopped` if the frames end before the replay does."""
+def frames(source: ReplaySource, stream: IO[bytes]) -> Generator[SnapshotView, None, str | None]:
+    """The views of a worker's frames, its problems reported through ``source`` in order.
+    Returns None at the end of the replay, or why the frames ended before it."""
     decoder = _Decoder()
     while True:
         head = _read(stream, _FRAME.size)
         if head is None:
-            raise _Stopped("it exited")
+            return "it exited"
         kind, size = _FRAME.unpack(head)
         body = _read(stream, size)
         if body is None:
-            raise _Stopped("it exited")
+            return "it exited"
         try:
             if kind == _VIEW:
                 view = decoder.view(body)
@@ -257,18 +253,18 @@ def frames(source: ReplaySource, stream: IO[bytes]) -> Iterator[SnapshotView]:
                 why = str(pickle.loads(body))
         except (pickle.UnpicklingError, struct.error, ValueError, EOFError) as bad:
             # pragma: no cover - the two sides are the same code
-            raise _Stopped(f"it sent a frame this process cannot read ({bad})") from None
+            return f"it sent a frame this process cannot read ({bad})"
         if kind == _VIEW:
             yield view
         elif kind == _PROBLEMS:
             for problem in problems:
                 source._problem(problem)
         elif kind == _END:
-            return
+            return None
         elif kind == _FAILED:
-            raise _Stopped(why)
+            return why
         else:  # pragma: no cover - the two sides are the same code
-            raise _Stopped(f"it sent an unknown frame {kind!r}")
+            return f"it sent an unknown frame {kind!r}"
 
 
 def views(
@@ -313,14 +309,18 @@ def views(
     ended = False
     try:
         with open(read, "rb", buffering=_PIPE_BYTES) as stream:
-            try:
-                for view in frames(source, cast(IO[bytes], stream)):
-                    yield view
-                    yielded += 1
-                ended = True
-                return
-            except _Stopped as e:
-                why = str(e)
+            received = frames(source, cast(IO[bytes], stream))
+            while True:
+                try:
+                    view = next(received)
+                except StopIteration as stop:
+                    why: str | None = stop.value
+                    break
+                yield view
+                yielded += 1
+        if why is None:
+            ended = True
+            return
         reported = sum(counts.values())
         worker.wait()
         log.warning(
