@@ -250,3 +250,28 @@ def test_only_a_large_file_is_read_ahead(tmp_path: Path, monkeypatch: pytest.Mon
     # the month of the benchmark (~100 MB) is read ahead, the bundled example is not
     assert not _readahead.wanted(EXAMPLE, None)
     assert _readahead.READ_AHEAD_BYTES <= 100 * 2**20
+
+
+def test_no_worker_outlives_a_killed_run(tmp_path: Path) -> None:
+    """A run killed outright (SIGKILL: no clean-up runs) leaves no worker behind: the
+    worker's next write finds no reader and it stops."""
+    path = tmp_path / "big.jsonl"
+    _big(path)
+    code = (
+        "import os, signal, sys\n"
+        "from rulebook.market import ReplaySource\n"
+        "source = ReplaySource(sys.argv[1], read_ahead=True)\n"
+        "views = iter(source)\n"
+        "next(views)\n"
+        "print(source._worker.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, timeout=120, check=False
+    )
+    assert run.returncode == -signal.SIGKILL
+    assert int(run.stdout) > 0
+    deadline = time.monotonic() + 10
+    while _workers_of(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _workers_of(path)
