@@ -92,11 +92,13 @@ def _off(price: float, ref: float) -> float:
 
 
 def _references(cols: ViewColumns) -> np.ndarray:
-    """`_reference` of every row: the mark, else the mid, else the one side (NaN: none)."""
-    with np.errstate(all="ignore"):
-        mid = (cols.bid + cols.ask) / 2.0
-    side = np.where(np.isnan(cols.bid), cols.ask, cols.bid)
-    return np.where(~np.isnan(cols.mark), cols.mark, np.where(np.isnan(mid), side, mid))
+    """`_reference` of every row: the mark, else the mid, else the one side (NaN: none).
+    (`x == x` is `~isnan(x)` in one call; NaN arithmetic and comparisons do not warn.)"""
+    bid, ask, mark = cols.bid, cols.ask, cols.mark
+    mid = (bid + ask) / 2.0
+    side = np.where(bid == bid, bid, ask)
+    ref: np.ndarray = np.where(mark == mark, mark, np.where(mid == mid, mid, side))
+    return ref
 
 
 def _coin_refs(
@@ -111,16 +113,22 @@ def _coin_refs(
     return {coin: by_venue}
 
 
-def _median_rows(grid: np.ndarray) -> np.ndarray:
+def _median_rows(grid: np.ndarray, k: np.ndarray | None = None) -> np.ndarray:
     """The median of each row's non-NaN values (NaN for none), as statistics.median
-    takes it: the middle value, or the mean of the two middle ones."""
-    s = np.sort(grid, axis=1)  # NaN last
-    k = (~np.isnan(grid)).sum(axis=1)
-    rows = np.arange(grid.shape[0])
-    hi = s[rows, np.maximum(k // 2, 0) if grid.shape[1] else 0]
-    lo = s[rows, np.maximum((k - 1) // 2, 0)]
+    takes it: the middle value, or the mean of the two middle ones. `k`, when given,
+    is each row's count of non-NaN values (the screen has it already)."""
+    if not grid.shape[1]:
+        return np.full(grid.shape[0], np.nan)
+    s = np.sort(grid, axis=1).ravel()  # NaN last in each row
+    if k is None:
+        k = (grid == grid).sum(axis=1)
+    first = np.arange(0, s.size, grid.shape[1])  # each row's first cell in `s`
+    hi = s[first + k // 2]  # a row without values: its first cell, NaN
+    lo = s[first + np.maximum(k - 1, 0) // 2]
     with np.errstate(all="ignore"):
-        return np.where(k == 0, np.nan, np.where(k % 2 == 1, hi, (lo + hi) / 2.0))
+        # an even k takes the mean of the two middle ones (NaN + NaN for k == 0)
+        median: np.ndarray = np.where(k & 1, hi, (lo + hi) / 2.0)
+    return median
 
 
 def _grown(a: np.ndarray, size: int, fill: Any) -> np.ndarray:
@@ -129,15 +137,20 @@ def _grown(a: np.ndarray, size: int, fill: Any) -> np.ndarray:
     return out
 
 
-def _judged(cols: ViewColumns) -> np.ndarray:
-    """Each row's prices the guard judges (mark, index, bid, ask; NaN: none), one row
-    per market: with its time, what stamps a columnar view's observation."""
-    return np.column_stack((cols.mark, cols.index, cols.bid, cols.ask))
+def _judged(cols: ViewColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The prices the guard judges (mark, index, bid, ask; NaN: none), a column each:
+    with its time, what stamps a columnar view's observation."""
+    return cols.mark, cols.index, cols.bid, cols.ask
+
+
+def _row_prices(judged: tuple[np.ndarray, ...], i: int) -> np.ndarray:
+    """Row `i`'s judged prices, as a (4,) array."""
+    return np.array([c[i] for c in judged], dtype=np.float64)
 
 
 def _same_prices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per row, whether two (n, 4) price arrays hold the same figures (NaN equal to NaN)."""
-    same: np.ndarray = np.all((a == b) | (np.isnan(a) & np.isnan(b)), axis=-1)
+    """Elementwise, whether two price arrays hold the same figure (NaN equal to NaN)."""
+    same: np.ndarray = (a == b) | ((a != a) & (b != b))
     return same
 
 
@@ -206,7 +219,8 @@ class PriceGuard:
         self._accepted = np.zeros(0, dtype=object)  # the accepted one, or the view holding it
         self._seen_kind = np.zeros(0, dtype=np.int8)  # _NONE, _BY_TIME or _BY_IDENTITY
         self._seen_ts = np.zeros(0, dtype=np.int64)  # the stamp _BY_TIME: the time ...
-        self._seen_px = np.zeros((0, 4))  # ... and the prices judged (_judged)
+        # ... and the prices judged (_judged): one array per price, mark, index, bid, ask
+        self._seen_px = [np.zeros(0) for _ in range(4)]
         self._seen_id = np.zeros(0, dtype=np.int64)  # the stamp _BY_IDENTITY: id() of ...
         self._seen_obj = np.zeros(0, dtype=object)  # ... this observation, kept alive
         # held-back new levels, by market (few)
@@ -219,26 +233,39 @@ class PriceGuard:
         # (read-only) code arrays are the same objects has the same slots
         self._last_codes: tuple[object, ...] = ()
         self._last_slots = np.zeros(0, dtype=np.intp)
+        # the same slots as an index: slice(0, n) when they are 0..n-1 in row order (a
+        # replay's markets get their slots in the order they first appear), which reads
+        # and writes the per-slot arrays without gathering or scattering
+        self._last_sel: np.ndarray | slice = self._last_slots
         self._last_cell: np.ndarray | None = None  # the screen's (coin, venue) cell per row
+        self._last_priced: np.ndarray | None = None  # per row: a priced market (not borrow)
+        # whether an observation (a view of observations') was ever kept in _seen_obj:
+        # until then a columnar view's stamps have nothing there to release
+        self._objects_seen = False
 
     # -- the slots ---------------------------------------------------------------
-    def _slots(self, cols: ViewColumns) -> np.ndarray:
-        """Each row's slot (new markets get one)."""
+    def _slots(self, cols: ViewColumns) -> tuple[np.ndarray, np.ndarray | slice]:
+        """Each row's slot (new markets get one), and the same as an index of the
+        per-slot arrays (`_last_sel`)."""
         codes = (cols.exchange, cols.coin, cols.market, cols.exchanges, cols.coins, cols.markets)
         last = self._last_codes
         if (
             last and last[0] is codes[0] and last[1] is codes[1] and last[2] is codes[2]
             and last[3] == codes[3] and last[4] == codes[4] and last[5] == codes[5]
         ):  # fmt: skip
-            return self._last_slots
-        self._last_cell = None
+            return self._last_slots, self._last_sel
+        self._last_cell = self._last_priced = None
         slots = self._new_slots(cols)
+        n = slots.size
+        sel: np.ndarray | slice = slots
+        if n and slots[0] == 0 and slots[-1] == n - 1 and bool((np.diff(slots) == 1).all()):
+            sel = slice(0, n)
         if not any(a.flags.writeable for a in codes[:3]):  # they cannot change
             slots.setflags(write=False)
-            self._last_codes, self._last_slots = codes, slots
+            self._last_codes, self._last_slots, self._last_sel = codes, slots, sel
         else:
             self._last_codes = ()
-        return slots
+        return slots, sel
 
     def _new_slots(self, cols: ViewColumns) -> np.ndarray:
         ge = self._exchange.of(cols.exchanges)[cols.exchange]
@@ -271,7 +298,7 @@ class PriceGuard:
         self._accepted = _grown(self._accepted, size, None)
         self._seen_kind = _grown(self._seen_kind, size, self._NONE)
         self._seen_ts = _grown(self._seen_ts, size, 0)
-        self._seen_px = _grown(self._seen_px, size, np.nan)
+        self._seen_px = [_grown(a, size, np.nan) for a in self._seen_px]
         self._seen_id = _grown(self._seen_id, size, 0)
         self._seen_obj = _grown(self._seen_obj, size, None)
 
@@ -293,28 +320,38 @@ class PriceGuard:
     # -- a cycle -------------------------------------------------------------------
     def check(self, view: SnapshotView) -> tuple[SnapshotView, list[Rejection]]:
         """The view to use this cycle (implausible observations replaced) and the rejections."""
+        # one errstate for the whole array work (0/0 of an empty cell in the screen)
+        with np.errstate(all="ignore"):
+            return self._check(view)
+
+    def _check(self, view: SnapshotView) -> tuple[SnapshotView, list[Rejection]]:
         cols = view.columns()
         held = view.held()
         n = len(cols)
-        slots = self._slots(cols)
+        slots, sel = self._slots(cols)  # `sel`: `slots` as an index (perhaps a slice)
+        judged = _judged(cols)
         # a stamp per market that changes when its observation does: the observation
         # itself (its id, while the guard keeps it alive), or (a columnar view, no
-        # objects) its own time; a market last stamped the other way has changed
+        # objects) its own time and the prices judged; a market last stamped the other
+        # way has changed
         if held is not None:
             objs = np.fromiter(held, dtype=object, count=n)
             ids = np.fromiter(map(id, held), dtype=np.int64, count=n)
-            changed = (self._seen_kind[slots] != self._BY_IDENTITY) | (self._seen_id[slots] != ids)
+            changed = (self._seen_kind[sel] != self._BY_IDENTITY) | (self._seen_id[sel] != ids)
         else:
-            px = _judged(cols)
-            changed = (
-                (self._seen_kind[slots] != self._BY_TIME)
-                | (self._seen_ts[slots] != cols.ts)
-                | ~_same_prices(self._seen_px[slots], px)
-            )
-        priced = cols.market != (cols.markets.index("borrow") if "borrow" in cols.markets else -1)
+            same = (self._seen_kind[sel] == self._BY_TIME) & (self._seen_ts[sel] == cols.ts)
+            at = same.nonzero()[0]
+            if at.size:  # the same time: the same observation only if its prices are too
+                at_slots = slots[at]
+                kept = _same_prices(self._seen_px[0][at_slots], judged[0][at])
+                for seen, now in zip(self._seen_px[1:], judged[1:], strict=True):
+                    kept &= _same_prices(seen[at_slots], now[at])
+                same[at] = kept
+            changed = ~same
+        priced = self._priced(cols)
         ref = _references(cols)
         candidates = changed & priced
-        fast = candidates & self._screen(cols, slots, ref, priced)
+        fast = candidates & self._screen(cols, sel, ref, priced)
         rejected = self._rejected
         row_of: np.ndarray | None = None
         if rejected or self._rejected_stamp:  # checked one by one: a held-back new
@@ -326,7 +363,7 @@ class PriceGuard:
         rejections: list[Rejection] = []
         replaced: dict[Key, Observation | None] = {}
         refs: dict[str, dict[str, dict[str, list[float]]]] = {}  # per coin, when needed
-        for i in np.flatnonzero(candidates & ~fast).tolist():
+        for i in (candidates & ~fast).nonzero()[0].tolist():
             slot = int(slots[i])
             key = self._keys[slot]
             o = held[i] if held is not None else view.get(*key)
@@ -334,9 +371,11 @@ class PriceGuard:
             self._seen_obj[slot] = o if held is not None else None
             if held is not None:
                 self._seen_kind[slot], self._seen_id[slot] = self._BY_IDENTITY, id(o)
+                self._objects_seen = True
             else:
                 self._seen_kind[slot], self._seen_ts[slot] = self._BY_TIME, cols.ts[i]
-                self._seen_px[slot] = px[i]
+                for seen, now in zip(self._seen_px, judged, strict=True):
+                    seen[slot] = now[i]
             coin = key[1]
             if coin not in refs:
                 refs[coin] = _coin_refs(cols, ref, priced, coin)
@@ -346,23 +385,29 @@ class PriceGuard:
                 continue
             # rejected (a new level held back, or far from the other venues): it stays
             # replaced while it is unchanged
-            self._rejected_stamp[key] = o if held is not None else (int(cols.ts[i]), px[i])
+            self._rejected_stamp[key] = (
+                o if held is not None else (int(cols.ts[i]), _row_prices(judged, i))
+            )
             rejections.append(Rejection(o.exchange, o.coin, o.market, why))
             replaced[key] = self._held(key)
-        rows = np.flatnonzero(fast)
+        rows = fast.nonzero()[0]
         if rows.size:  # accepted by the screen, all at once
-            at_slots = slots[rows]
+            whole = rows.size == n  # every row (a cycle in which nothing is near a band)
+            at_slots = sel if whole else slots[rows]
             if held is not None:
                 self._seen_kind[at_slots] = self._BY_IDENTITY
-                self._seen_id[at_slots] = ids[rows]
-                self._seen_obj[at_slots] = self._accepted[at_slots] = objs[rows]
+                self._seen_id[at_slots] = ids if whole else ids[rows]
+                self._seen_obj[at_slots] = self._accepted[at_slots] = objs if whole else objs[rows]
+                self._objects_seen = True
             else:
                 self._seen_kind[at_slots] = self._BY_TIME
-                self._seen_ts[at_slots] = cols.ts[rows]
-                self._seen_px[at_slots] = px[rows]
-                self._seen_obj[at_slots] = None
+                self._seen_ts[at_slots] = cols.ts if whole else cols.ts[rows]
+                for seen, now in zip(self._seen_px, judged, strict=True):
+                    seen[at_slots] = now if whole else now[rows]
+                if self._objects_seen:  # release the observations kept there
+                    self._seen_obj[at_slots] = None
                 self._accepted[at_slots] = view
-            self._accepted_ref[at_slots] = ref[rows]
+            self._accepted_ref[at_slots] = ref if whole else ref[rows]
         if self._rejected_stamp:  # unchanged since the last cycle: the same verdict
             if row_of is None:
                 row_of = np.full(len(self._keys), -1, dtype=np.intp)
@@ -370,25 +415,27 @@ class PriceGuard:
             for key, stamp in self._rejected_stamp.items():
                 if key in replaced:
                     continue
-                at = int(row_of[self._slot[key]])
-                if at < 0 or changed[at]:
+                at_row = int(row_of[self._slot[key]])
+                if at_row < 0 or changed[at_row]:
                     continue
                 if held is not None:
-                    same = held[at] is stamp
+                    same_one = held[at_row] is stamp
                 else:
                     ts, prices = cast("tuple[int, np.ndarray]", stamp)
-                    same = int(cols.ts[at]) == ts and bool(_same_prices(px[at], prices))
-                if same:
+                    same_one = int(cols.ts[at_row]) == ts and bool(
+                        _same_prices(_row_prices(judged, at_row), prices).all()
+                    )
+                if same_one:
                     replaced[key] = self._held(key)
         settlements = self._check_settlements(view, replaced, rejections)
         if not replaced and settlements is None:
             return view, rejections
         latest = {o.key: o for o in view.observations()}
-        for key, kept in replaced.items():
-            if kept is None:
+        for key, kept_o in replaced.items():
+            if kept_o is None:
                 latest.pop(key, None)
             else:
-                latest[key] = kept
+                latest[key] = kept_o
         return (
             SnapshotView(
                 view.at,
@@ -400,16 +447,28 @@ class PriceGuard:
             rejections,
         )
 
+    def _priced(self, cols: ViewColumns) -> np.ndarray:
+        """Per row: a priced market (every market but borrow), kept with the slots."""
+        priced = self._last_priced if self._last_codes else None
+        if priced is None:
+            borrow = cols.markets.index("borrow") if "borrow" in cols.markets else -1
+            priced = cols.market != borrow
+            if self._last_codes:
+                self._last_priced = priced
+        return priced
+
     def _screen(
-        self, cols: ViewColumns, slots: np.ndarray, ref: np.ndarray, priced: np.ndarray
+        self, cols: ViewColumns, sel: np.ndarray | slice, ref: np.ndarray, priced: np.ndarray
     ) -> np.ndarray:
-        """Per row: every price well inside the venue band and the jump band."""
+        """Per row: every price well inside the venue band and the jump band.
+
+        (Called under `check`'s errstate. "Every price within" is written as "no price
+        past": `~(x > limit)` is `isnan(x) | (x <= limit)`.)"""
         band = self.band
         n = len(cols)
         if n == 0:
             return np.zeros(0, dtype=bool)
-        prices = np.stack([cols.mark, cols.index, cols.bid, cols.ask])
-        has_ref = priced & ~np.isnan(ref)
+        has_ref = priced & (ref == ref)
         # one price per venue (the mean of its markets' references: their median, as
         # a venue has at most a perp and a spot priced; a cell with more is left to
         # the checks), then the median over the coin's venues, as in _implausible
@@ -419,23 +478,28 @@ class PriceGuard:
             cell = cols.coin.astype(np.intp) * shape[1] + cols.exchange.astype(np.intp)
             if self._last_codes:
                 self._last_cell = cell
-        total = np.bincount(cell[has_ref], weights=ref[has_ref], minlength=shape[0] * shape[1])
-        count = np.bincount(cell[has_ref], minlength=shape[0] * shape[1])
-        with np.errstate(all="ignore"):
-            venue = np.where(count > 0, total / count, np.nan).reshape(shape)
-            venues = (count.reshape(shape) > 0).sum(axis=1)
-            median = _median_rows(venue)
-            own = count[cell] > 0
-            checked = venues[cols.coin] - own >= band.min_venues
-            off = np.abs(prices / median[cols.coin] - 1.0)
-            ok_venue = ~checked | np.all(np.isnan(off) | (off <= band.venues - self.MARGIN), axis=0)
-            prev = self._accepted_ref[slots]
-            jump = np.abs(prices / prev - 1.0)
-            within = np.isnan(jump) | (jump <= band.jump - self.MARGIN)
-            ok_jump = np.isnan(prev) | np.all(within, axis=0)
-        screened: np.ndarray = (
-            ok_venue & ok_jump & ~(np.isnan(median[cols.coin]) & checked) & (count[cell] <= 2)
-        )
+        cells = cell[has_ref]
+        total = np.bincount(cells, weights=ref[has_ref], minlength=shape[0] * shape[1])
+        count = np.bincount(cells, minlength=shape[0] * shape[1])
+        venue = (total / count).reshape(shape)  # NaN (0 / 0) where a venue has none
+        venues = (count > 0).reshape(shape).sum(axis=1)
+        median = _median_rows(venue, venues)[cols.coin]  # per row, its coin's
+        in_cell = count[cell]
+        checked = venues[cols.coin] - (in_cell > 0) >= band.min_venues
+        # A price is past a band when |price / ref - 1| > limit. Division by a positive
+        # ref and the subtraction are monotone, so of a row's prices the highest and
+        # the lowest give the largest and smallest `price / ref - 1`: the band is
+        # passed by one of them exactly when it is by one of the four prices
+        # (and |y| > limit is y > limit or y < -limit). NaN: no price, or no ref.
+        mark, index, bid, ask = _judged(cols)
+        high = np.fmax(np.fmax(mark, index), np.fmax(bid, ask))  # NaN only if none
+        low = np.fmin(np.fmin(mark, index), np.fmin(bid, ask))
+        lim = band.venues - self.MARGIN
+        ok_venue = ~(checked & ((high / median - 1.0 > lim) | (low / median - 1.0 < -lim)))
+        prev = self._accepted_ref[sel]  # NaN: none accepted
+        lim = band.jump - self.MARGIN
+        ok_jump = ~((high / prev - 1.0 > lim) | (low / prev - 1.0 < -lim))
+        screened: np.ndarray = ok_venue & ok_jump & ~((median != median) & checked) & (in_cell <= 2)
         return screened
 
     def _accept(self, key: Key, o: Observation) -> None:

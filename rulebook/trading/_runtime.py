@@ -82,6 +82,29 @@ class _Halt:
 OpportunityKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
+@dataclass(frozen=True, slots=True)
+class _RuleInfo:
+    """What the entries read of a ruleset's rules every cycle, made once per ruleset."""
+
+    ruleset: Ruleset
+    rules: dict[str, CompiledRule]  # by name
+    closing: frozenset[str]  # the rules with a `close` action
+    alerting: frozenset[str]  # the rules with an `alert` action
+
+    @classmethod
+    def of(cls, rs: Ruleset) -> _RuleInfo:
+        return cls(
+            rs,
+            {r.name: r for r in rs.rules},
+            frozenset(
+                r.name for r in rs.rules if any(isinstance(a, CloseAction) for a in r.actions)
+            ),
+            frozenset(
+                r.name for r in rs.rules if any(isinstance(a, AlertAction) for a in r.actions)
+            ),
+        )
+
+
 @dataclass(slots=True)
 class _CycleState:
     opportunities: int = 0
@@ -120,9 +143,13 @@ class Runtime:
         self._risk_seen: dict[OpportunityKey, str] = {}
         # per held position, the engine's view of it (made once: see _book)
         self._open_positions: dict[int, OpenPosition] = {}
-        # per binding of the current ruleset, its opportunity key (see _opportunity_key)
-        self._keys: dict[int, OpportunityKey] = {}
+        # per binding of the current ruleset, its opportunity key and its bindings as a
+        # dict (see _opportunity_key)
+        self._keys: dict[int, tuple[OpportunityKey, dict[str, str]]] = {}
         self._keys_of: str | None = None
+        # the current ruleset's rules by name, and which close and which alert (made
+        # once per ruleset: a reload gives a new Ruleset)
+        self._rule_info: _RuleInfo | None = None
         # per held position, its rule and the binding its exit clause is asked about
         self._held_bindings: dict[int, tuple[CompiledRule, Binding | None]] = {}
         self._outages: dict[str, str] = {}
@@ -377,13 +404,15 @@ class Runtime:
                 del made[i]
         return Book(book)
 
-    def _opportunity_key(self, o: Opportunity) -> OpportunityKey:
-        """(rule, sorted bindings) of a fired binding, made once per binding of a ruleset."""
+    def _opportunity_key(self, o: Opportunity) -> tuple[OpportunityKey, dict[str, str]]:
+        """(rule, sorted bindings) of a fired binding, and its bindings as a dict (shared by
+        its records: nothing changes them), made once per binding of a ruleset."""
         # `order` is the binding's place in the ruleset: unique, and the same every cycle
-        key = self._keys.get(o.order)
-        if key is None:
-            key = self._keys[o.order] = (o.rule, tuple(sorted(o.bindings.items())))
-        return key
+        got = self._keys.get(o.order)
+        if got is None:
+            bindings = o.bindings
+            got = self._keys[o.order] = ((o.rule, tuple(sorted(bindings.items()))), bindings)
+        return got
 
     def _entries(
         self, rs: Ruleset, view: SnapshotView, env: SnapshotEnv, t: int, st: _CycleState
@@ -393,13 +422,10 @@ class Runtime:
         st.opportunities = len(fired)
         if self._keys_of != rs.sha256:  # a reload: its bindings are new objects
             self._keys, self._keys_of = {}, rs.sha256
-        rules = {r.name: r for r in rs.rules}
-        closing_rules = {
-            r.name for r in rs.rules if any(isinstance(a, CloseAction) for a in r.actions)
-        }
-        alerting_rules = {
-            r.name for r in rs.rules if any(isinstance(a, AlertAction) for a in r.actions)
-        }
+        info = self._rule_info
+        if info is None or info.ruleset is not rs:
+            info = self._rule_info = _RuleInfo.of(rs)
+        rules, closing_rules, alerting_rules = info.rules, info.closing, info.alerting
         seen: dict[OpportunityKey, tuple[str | None, str | None]] = {}
         if closing_rules:
             for o in fired:  # `close` actions first, so their room is free for entries
@@ -426,10 +452,14 @@ class Runtime:
             position_id = None
             decision: str | None = o.decision
             reason = o.reason
+            got = keys.get(o.order)  # as _opportunity_key, inline
+            if got is None:
+                got = self._opportunity_key(o)
+            binding, bindings = got
             if decision in ("open", "cut") and o.subject is not None and o.amount is not None:
                 request = OpenRequest(
                     rule_name=o.rule,
-                    bindings=o.bindings,
+                    bindings=bindings,
                     ruleset_sha=rs.sha256,
                     subject=o.subject,
                     legs=tuple(LegSpec(lg.exchange, lg.market, lg.side) for lg in o.legs),
@@ -443,15 +473,14 @@ class Runtime:
                     st.opened += 1
                 else:
                     decision, reason = res.decision, res.reason
-            binding = keys.get(o.order)  # as _opportunity_key, inline
-            if binding is None:
-                binding = self._opportunity_key(o)
             state = (decision, reason)
             seen[binding] = state
             if position_id or recorded.get(binding) != state:
-                records.append(self._opportunity_record(o, decision, reason, position_id, t))
+                records.append(
+                    self._opportunity_record(o, decision, reason, position_id, t, bindings)
+                )
             if decision in ("cut", "blocked") or binding in risk_seen:
-                self._risk_note(o, binding, decision, reason)
+                self._risk_note(o, binding, decision, reason, bindings)
         # the gone ones in the order they were recorded (a set difference's order
         # changed from run to run with the strings' hash seed)
         self.ledger.record_opportunities(records, [k for k in recorded if k not in seen], t)
@@ -464,35 +493,50 @@ class Runtime:
         reason: str | None,
         position_id: int | None,
         t: int,
+        bindings: dict[str, str] | None = None,
     ) -> OpportunityRecord:
         """The spec section 10 figures, as dry-run --json shows them (`o.to_dict()`'s
         values, read from the figures without the ones the ledger does not keep), plus
-        what the executor made of the opportunity this cycle."""
+        what the executor made of the opportunity this cycle. `bindings`: `o.bindings`,
+        when the caller has it already."""
         f = o.figures
         binding = o.binding
+        if bindings is None:
+            bindings = binding.as_dict()
         subject = binding.subject
         coin, kind = (subject.coin, subject.kind) if subject else (None, None)
         if f is None:
             return OpportunityRecord(
-                t, o.rule, binding.as_dict(), coin, kind, [], None, None, None, None, None,
+                t, o.rule, bindings, coin, kind, [], None, None, None, None, None,
                 None, o.amount, decision, reason, position_id,
             )  # fmt: skip
+        # the figures are floats: taken as they are, without a call (`_num` otherwise)
+        edge, apr, fees, net, conf = f.edge, f.apr, f.fees, f.net(EIGHT_HOURS_S), f.confidence
         # positional, in the fields' order: a frozen record's keywords cost more
         return OpportunityRecord(
-            t, o.rule, binding.as_dict(), coin, kind, [leg.to_dict() for leg in f.legs],
-            _num(f.edge), _num(f.apr), _num(f.fees), _num(f.net(EIGHT_HOURS_S)),
-            _num(f.confidence), RISK_LEVELS[f.risk], o.amount, decision, reason, position_id,
+            t, o.rule, bindings, coin, kind, [leg.to_dict() for leg in f.legs],
+            edge if type(edge) is float else _num(edge),
+            apr if type(apr) is float else _num(apr),
+            fees if type(fees) is float else _num(fees),
+            net if type(net) is float else _num(net),
+            conf if type(conf) is float else _num(conf),
+            RISK_LEVELS[f.risk], o.amount, decision, reason, position_id,
         )  # fmt: skip
 
     def _risk_note(
-        self, o: Opportunity, key: OpportunityKey, decision: str | None, reason: str | None
+        self,
+        o: Opportunity,
+        key: OpportunityKey,
+        decision: str | None,
+        reason: str | None,
+        bindings: dict[str, str],
     ) -> None:
         """A cut or block is logged every cycle, but notified only when it changes."""
         if decision in ("cut", "blocked") and reason:
             if self._risk_seen.get(key) != reason:
                 self._risk_seen[key] = reason
                 self._events.append(
-                    TradeEvent("risk", f"{o.rule} {o.bindings}: {decision}: {reason}")
+                    TradeEvent("risk", f"{o.rule} {bindings}: {decision}: {reason}")
                 )
         else:
             self._risk_seen.pop(key, None)
