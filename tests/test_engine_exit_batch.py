@@ -8,12 +8,16 @@ answer is the same `ExitCheck`: close or not, and the same no-data reason.
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 from engine_helpers import ruleset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_engine_vector import random_view
 
-from rulebook.engine import PositionValues, SnapshotEnv, check_exit, check_exits
+from rulebook.engine import PositionValues, SnapshotEnv, check_exit, check_exits, evaluate
+from rulebook.engine._evaluator import plan, plan_held_batch
 
 EXITS = """
 set coins = BTC, ETH, SOL, 1000PEPE
@@ -112,4 +116,53 @@ def test_the_same_held_bindings_cycle_after_cycle_answer_as_each_check(data: st.
             bindings = [rule.bindings[i] for i in picks[rule.name]]
             values = data.draw(st.lists(_values, min_size=len(bindings), max_size=len(bindings)))
             want = [check_exit(rule, b, env, v) for b, v in zip(bindings, values, strict=True)]
+            assert check_exits(rule, bindings, env, values) == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.data(), st.booleans())
+def test_the_runtime_s_exit_checks_read_the_plan_s_batch_and_answer_as_each_check(
+    seed: int, data: st.DataObject, evaluated_first: bool
+) -> None:
+    """The runtime's case: an env coded as the ruleset's plan (`for_ruleset`) and held
+    bindings that are the rule's own, each held once. The clause runs over the plan's
+    batch at the held positions (`plan_held_batch`), reading the lookups and figures
+    the cycle's evaluation reads, before or after it; every answer is `check_exit`'s
+    (its own env: nothing shared)."""
+    view = random_view(seed)
+    env = SnapshotEnv.for_ruleset(view, RS)
+    if evaluated_first:
+        evaluate(RS, view, env=env)
+    for rule in RS.rules:
+        picks = data.draw(st.lists(st.integers(0, len(rule.bindings) - 1), unique=True, max_size=12))
+        bindings = [rule.bindings[i] for i in picks]
+        values = data.draw(st.lists(_values, min_size=len(picks), max_size=len(picks)))
+        if rule.exit_when is not None and bindings:
+            mk = env.arrays(rule.markets.coins)
+            assert plan_held_batch(rule, bindings, mk, {"held": np.zeros(len(bindings))}) is not None
+        alone = SnapshotEnv(view)
+        want = [check_exit(rule, b, alone, v) for b, v in zip(bindings, values, strict=True)]
+        assert check_exits(rule, bindings, env, values) == want
+
+
+def test_the_plan_s_batch_is_not_used_where_it_cannot_answer() -> None:
+    """Another coin coding, a binding that is a copy of the rule's, one held twice:
+    `plan_held_batch` declines (the general `held_batch` answers), and the answers
+    are still `check_exit`'s."""
+    view = random_view(3)
+    rule = RS.rules[0]
+    some = rule.bindings[:4]
+    zeros = {"held": np.zeros(4)}
+    planned = SnapshotEnv.for_ruleset(view, RS)
+    assert plan_held_batch(rule, some, planned.arrays(rule.markets.coins), zeros) is not None
+    other = SnapshotEnv(view, coins={c: i for i, c in enumerate(reversed(list(plan(RS).coins)))})
+    assert plan_held_batch(rule, some, other.arrays(rule.markets.coins), zeros) is None
+    copies = [dataclasses.replace(b) for b in some]
+    assert plan_held_batch(rule, copies, planned.arrays(rule.markets.coins), zeros) is None
+    twice = [some[0], some[1], some[0], some[2]]
+    assert plan_held_batch(rule, twice, planned.arrays(rule.markets.coins), zeros) is None
+    values = [PositionValues(3600.0 * i, i - 2.0, float(i % 2)) for i in range(4)]
+    for env in (planned, other):
+        for bindings in (some, copies, twice):
+            want = [check_exit(rule, b, SnapshotEnv(view), v) for b, v in zip(bindings, values, strict=True)]
             assert check_exits(rule, bindings, env, values) == want

@@ -98,6 +98,25 @@ class PositionValues:
     collected: float
 
 
+#: (coding, coins) pairs known to cover (every coin of the tuple has a code), by ids,
+#: each kept so that its ids stay theirs: a runtime asks every cycle about the same
+#: plan's coding and rules' coin tuples
+_COVERED: dict[tuple[int, int], tuple[Mapping[str, int], tuple[str, ...]]] = {}
+
+
+def _covers(coding: Mapping[str, int], coins: tuple[str, ...]) -> bool:
+    key = (id(coding), id(coins))
+    got = _COVERED.get(key)
+    if got is not None and got[0] is coding and got[1] is coins:
+        return True
+    if not all(c in coding for c in coins):
+        return False
+    if len(_COVERED) > 1024:
+        _COVERED.clear()
+    _COVERED[key] = (coding, coins)
+    return True
+
+
 @dataclass(slots=True)
 class SnapshotEnv:
     """One snapshot view as the engine reads it, with its configuration.
@@ -120,6 +139,8 @@ class SnapshotEnv:
     #: coin tuples `arrays` was asked for and covers (a rule's, asked for per
     #: open position), by id, each kept so that its id is not reused
     _covered: dict[int, object] = field(default_factory=dict, repr=False)
+    #: whether the arrays are coded exactly as `coins` (made by `arrays` from them)
+    _planned: bool = field(default=False, repr=False)
 
     @classmethod
     def for_ruleset(
@@ -141,6 +162,7 @@ class SnapshotEnv:
                 return None
             mk = self._arrays = MarketArrays(self.view, dict(coins), self.config)
             self._reasons.clear()
+            self._planned = True  # coded as `self.coins` (equal to `coins`)
             return mk
         return mk if mk.coins == coins else None
 
@@ -149,8 +171,17 @@ class SnapshotEnv:
         mk = self._arrays
         if mk is not None and self._covered.get(id(coins)) is coins:
             return mk  # these very coins (a rule's) were covered already: arrays only grow
-        if mk is None or any(c not in mk.coins for c in coins):
-            index = dict(mk.coins) if mk is not None else dict(self.coins or {})
+        planned = self.coins
+        plain = mk is None or self._planned
+        if plain and planned is not None and type(coins) is tuple and _covers(planned, coins):
+            # the runtime's case: the env's coding (its ruleset's plan) has every coin
+            if mk is None:
+                mk = self._arrays = MarketArrays(self.view, dict(planned), self.config)
+                self._reasons.clear()
+                self._planned = True
+        elif mk is None or any(c not in mk.coins for c in coins):
+            self._planned = False
+            index = dict(mk.coins) if mk is not None else dict(planned or {})
             for c in coins:
                 index.setdefault(c, len(index))
             mk = self._arrays = MarketArrays(self.view, index, self.config)

@@ -36,7 +36,7 @@ from ._metrics import (
     net_rate,
     spread_legs,
 )
-from ._vector import EX_INDEX, N_EX, Figures, MarketArrays, Subjects
+from ._vector import EX_INDEX, N_EX, Figures, MarketArrays, Subjects, every, some, where_true
 
 __all__ = ["Evaluation", "Opportunity", "Skipped", "evaluate", "decide"]
 
@@ -363,7 +363,7 @@ def evaluate(
     if market is None or env is None:
         env = SnapshotEnv(view, config or EngineConfig())
         market = MarketArrays(view, p.coins, env.config)
-    out = _Collector(env, market)
+    out = _Collector(env, market, p.position_codes)
     # Without --all or --explain every listed entry fired: they are sorted and
     # decided on the arrays, and each Opportunity is built once, decided
     # (`_Collector.finish`). The general path builds them first, then sorts
@@ -471,12 +471,25 @@ class _FigureMaker:
         return got
 
 
+#: at most this many subjects' position codes are kept with a plan (`_Collector._codes`)
+_KEPT_CODES = 100_000
+
+
 class _Collector:
     """Builds opportunities and skipped entries off the evaluator's arrays, in ruleset order."""
 
-    def __init__(self, env: SnapshotEnv, market: MarketArrays) -> None:
+    def __init__(
+        self,
+        env: SnapshotEnv,
+        market: MarketArrays,
+        codes: dict[int, tuple[Subject, Hashable]] | None = None,
+    ) -> None:
         self.env = env
         self.market = market
+        # `_position_code` by id of the subject (kept with it, so that the id
+        # stays its own), for this coin coding: the book's subjects are asked for
+        # every cycle (the risk budget's held positions)
+        self._codes: dict[int, tuple[Subject, Hashable]] = {} if codes is None else codes
         self.opportunities: list[Opportunity] = []
         self.batches: list[Callable[[], list[Skipped]]] = []
         self.order = 0
@@ -501,7 +514,7 @@ class _Collector:
             net = np.concatenate([k for k, _ in keys])
             order = np.concatenate([o for _, o in keys])
             # NaN compares unlike in Python's tuple sort: leave those to Python
-            if len(net) == len(self.opportunities) and not np.isnan(net).any():
+            if len(net) == len(self.opportunities) and not some(np.isnan(net)):
                 # the same total order as the key tuples (order is unique);
                 # lexsort sorts by the last key first
                 perm = np.lexsort((order, net)).tolist()
@@ -571,7 +584,7 @@ class _Collector:
 
     def fired_chunk(self, rule: CompiledRule, result: RuleResult, base: int) -> None:
         """Keep a rule's fired bindings, as arrays, for `finish`."""
-        idx = np.flatnonzero(result.fired)
+        idx = where_true(result.fired)
         if len(idx):
             self._chunks.append((rule, result, idx, base))
 
@@ -589,7 +602,7 @@ class _Collector:
         if not chunks:
             return True
         net = np.concatenate(nets)
-        if np.isnan(net).any():
+        if some(np.isnan(net)):
             for rule, result, idx, base in chunks:
                 wanted: list[float | None] = [None] * len(idx)
                 if result.amounts is not None:
@@ -645,16 +658,16 @@ class _Collector:
         kinds: list[DecisionKind | None] = [None] * len(ranked)
         reasons: list[str | None] = [None] * len(ranked)
         decided = decided[perm]
-        if decided.any():
+        if some(decided):
             budget = RiskBudget(ruleset.risk, book, self._position_code)
             sorted_names = _pick(names, ranked)
-            if decided.all():  # the common case: every rule has a subject and a hedge
+            if every(decided):  # the common case: every rule has a subject and a hedge
                 got = budget.verdict_columns(
                     keys[perm], subjects, asked[perm], confidence[perm], sorted_names
                 )
                 kinds, amounts, reasons = got  # type: ignore[assignment]
             else:
-                sel = np.flatnonzero(decided).tolist()
+                sel = where_true(decided).tolist()
                 got = budget.verdict_columns(
                     keys[perm][sel],
                     _SubjectsOf(_pick(chosen, sel)),
@@ -720,6 +733,16 @@ class _Collector:
         """A subject's position (`position_key`) as one integer: the same
         markets give the same code. A coin outside the ruleset's has no code
         (no rule can trade it): its position_key stands for it."""
+        got = self._codes.get(id(s))
+        if got is not None and got[0] is s:
+            return got[1]
+        code = self._code_of(s)
+        if len(self._codes) > _KEPT_CODES:
+            self._codes.clear()
+        self._codes[id(s)] = (s, code)
+        return code
+
+    def _code_of(self, s: Subject) -> Hashable:
         c = self.market.coins.get(s.coin)
         if c is None:
             return position_key(s)
@@ -738,7 +761,7 @@ class _Collector:
         traced: Traced | None,
     ) -> None:
         """Opportunities for the fired bindings, their figures read off the arrays."""
-        idx = np.flatnonzero(result.fired)
+        idx = where_true(result.fired)
         if not len(idx):
             return
         amounts = result.amounts[idx] if result.amounts is not None else None
@@ -796,7 +819,7 @@ class _Collector:
     ) -> None:
         """Opportunities for the bindings whose `when` was false (dry-run --all):
         figures None where their legs lack data, amount None where it does."""
-        idx = np.flatnonzero(~(result.skipped | result.fired))
+        idx = where_true(~(result.skipped | result.fired))
         if not len(idx):
             return
         self._keys = None  # sorted by _sort_key (see sort)
@@ -813,7 +836,7 @@ class _Collector:
     def skipped_from_arrays(
         self, rp: RulePlan, result: RuleResult, base: int, traced: Traced | None
     ) -> None:
-        idx = np.flatnonzero(result.skipped)
+        idx = where_true(result.skipped)
         if not len(idx):
             return
         codes = result.reason[idx]

@@ -45,7 +45,18 @@ from rulebook.lang import (
 )
 
 from . import _metrics as M
-from ._vector import EX_INDEX, Figures, MarketArrays, Subjects, V, figures_at, figures_of
+from ._vector import (
+    EX_INDEX,
+    Figures,
+    MarketArrays,
+    Subjects,
+    V,
+    figures_at,
+    figures_of,
+    some,
+    spread_over,
+    where_true,
+)
 
 __all__ = [
     "Batch",
@@ -60,6 +71,7 @@ __all__ = [
     "run_many",
     "explanation",
     "plan",
+    "plan_held_batch",
     "single",
 ]
 
@@ -172,7 +184,7 @@ def _seq(a: V, b: V, value: object) -> V:
     """`a` evaluated, then `b` (everywhere): the first missing one gives the reason."""
     if a.m is None:
         return V(value, b.m, b.r)
-    if b.m is None:
+    if b.m is None or (b.m is a.m and b.r is a.r):  # (a subject's figures share one mask)
         return V(value, a.m, a.r)
     return V(value, a.m | b.m, np.where(a.m, a.r, b.r))
 
@@ -184,7 +196,7 @@ def _guarded(a: V, b: V, evaluated: object, value: object) -> V:
     bm = b.m & evaluated
     assert b.r is not None
     if a.m is None:
-        return V(value, bm, np.where(bm, b.r, 0)) if np.any(bm) else V(value)
+        return V(value, bm, np.where(bm, b.r, 0)) if some(bm) else V(value)
     return V(value, a.m | bm, np.where(a.m, a.r, np.where(bm, b.r, 0)))
 
 
@@ -281,7 +293,7 @@ class _Run:
                 if k is None:  # a batch of one numbers them as it meets them
                     k = divisions[e] = len(divisions)
                 code = DIV_ZERO - k
-                z = V(None, zero, np.where(zero, code, 0)) if zero.any() else V(None)
+                z = V(None, zero, np.where(zero, code, 0)) if some(zero) else V(None)
                 return _seq(_seq(b, z, None), a, value)
             a, b = x
             return _seq(a, b, _ARITH[e.op](a.v, b.v))
@@ -371,13 +383,13 @@ class _Run:
         """The subtree lo..hi evaluated where `gate` holds (elsewhere a known
         false that its and/or ignores)."""
         n = self.batch.n
-        gate = np.broadcast_to(gate, (n,))
+        gate = spread_over(gate, (n,))
         count = int(np.count_nonzero(gate))
         if count == 0:
             return V(False)
         if count * 2 > n:
             return self.walk(t, lo, hi)  # most of the batch: not worth a sub-batch
-        sel = np.flatnonzero(gate)
+        sel = where_true(gate)
         b = self.batch
         positions = sel if b.positions is None else b.positions[sel]
         sub = Batch(len(sel), b.vars, b.keys, b.subject, b.position, b.divisions, positions)
@@ -400,7 +412,7 @@ def _take(x: V, positions: np.ndarray | None) -> V:
     if x.m is None:
         return V(v)
     m = x.m[positions] if isinstance(x.m, np.ndarray) and x.m.ndim else x.m
-    if not np.any(m):
+    if not some(m):
         return V(v)
     r = x.r[positions] if isinstance(x.r, np.ndarray) and x.r.ndim else x.r
     return V(v, m, r)
@@ -428,9 +440,14 @@ def run(
     (`_Run.walk`); with one, every node is evaluated for every binding, which
     `explanation` then reads per binding."""
     with np.errstate(all="ignore"):
-        if trace or batch.n < SHORT_CIRCUIT_MIN or not batch.vars:
-            return _Run(mk, batch).tape(t, trace)
-        return _Run(mk, batch).walk(t, 0, len(t.nodes) - 1), None
+        return _run(t, mk, batch, trace)
+
+
+def _run(t: Tape, mk: MarketArrays, batch: Batch, trace: bool) -> tuple[V, list[V] | None]:
+    """`run`, inside the caller's `np.errstate(all="ignore")`."""
+    if trace or batch.n < SHORT_CIRCUIT_MIN or not batch.vars:
+        return _Run(mk, batch).tape(t, trace)
+    return _Run(mk, batch).walk(t, 0, len(t.nodes) - 1), None
 
 
 def run_many(tapes: list[Tape], mk: MarketArrays, batch: Batch) -> list[V]:
@@ -549,17 +566,23 @@ class RulePlan:
     #: (`hedge 1000 USDT`): then they are computed once, not per snapshot
     amounts_constant: bool = False
     constant_amount: V | None = None
+    #: `constant_amount` over the batch, made once
+    constant_amounts: np.ndarray | None = None
+    #: id of each of the rule's bindings -> its position (`plan_held_batch`)
+    held_index: dict[int, int] | None = None
+    #: the last held bindings asked for: their ids, themselves, their positions
+    held: tuple[tuple[int, ...], list[Binding], np.ndarray] | None = None
 
     def run(self, mk: MarketArrays, trace: bool = False, all_figures: bool = True) -> RuleResult:
         """The rule over all its bindings. `all_figures=False`: the figures are
         computed only for the bindings that fired (see `figures_at`), for a
         caller that reads no others."""
         n = (self.batch.n,)
-        w, values = run(self.when, mk, self.batch, trace)
-        with np.errstate(all="ignore"):
-            fired = np.broadcast_to(np.asarray(w.v, dtype=bool), n)
-            missing = np.zeros(n, dtype=bool) if w.m is None else np.broadcast_to(w.m, n)
-            reason = np.zeros(n, dtype=np.int64) if w.r is None else np.broadcast_to(w.r, n)
+        with np.errstate(all="ignore"):  # one for the clause and what follows it
+            w, values = _run(self.when, mk, self.batch, trace)
+            fired = spread_over(np.asarray(w.v, dtype=bool), n)
+            missing = np.zeros(n, dtype=bool) if w.m is None else spread_over(w.m, n)
+            reason = np.zeros(n, dtype=np.int64) if w.r is None else spread_over(w.r, n)
             fired = fired & ~missing
             skipped = missing
             figs = None
@@ -567,11 +590,11 @@ class RulePlan:
                 if all_figures or self.batch.n < SHORT_CIRCUIT_MIN:
                     figs = figures_of(mk, self.batch.subject)
                 else:
-                    figs = figures_at(mk, self.batch.subject, np.flatnonzero(fired))
+                    figs = figures_at(mk, self.batch.subject, where_true(fired))
                 if figs.missing is not None:
                     # fired, but the subject's legs lack data: it could not be opened
                     cut = fired & figs.missing
-                    if cut.any():
+                    if some(cut):
                         assert figs.reason is not None  # a mask always comes with its reasons
                         skipped = skipped | cut
                         reason = np.where(cut, figs.reason, reason)
@@ -585,11 +608,17 @@ class RulePlan:
                         total = _seq(total, a, total.v + a.v)  # added in order
                     if self.amounts_constant:
                         self.constant_amount = total  # the same in every snapshot
-                amounts = np.broadcast_to(np.asarray(total.v, dtype=float), n)
+                if total is self.constant_amount and self.constant_amounts is not None:
+                    amounts = self.constant_amounts
+                else:
+                    amounts = spread_over(np.asarray(total.v, dtype=float), n)
+                    if total is self.constant_amount:
+                        self.constant_amounts = amounts  # read-only: a broadcast, or the plan's
+                        amounts.setflags(write=False)
                 if total.m is not None:
-                    amount_missing = np.broadcast_to(total.m, n)
+                    amount_missing = spread_over(total.m, n)
                     cut = fired & amount_missing
-                    if cut.any():
+                    if some(cut):
                         skipped = skipped | cut
                         reason = np.where(cut, total.r, reason)
                         fired = fired & ~cut
@@ -602,6 +631,9 @@ class RulePlan:
 class Plan:
     coins: dict[str, int]
     rules: list[RulePlan]
+    #: the evaluation's position code of each subject asked for, by id (in this
+    #: plan's coin coding; see `_evaluate._Collector._position_code`)
+    position_codes: dict[int, tuple[Any, Hashable]] = field(default_factory=dict)
 
 
 def _binding_codes(
@@ -670,7 +702,11 @@ def _plan(ruleset: Ruleset) -> Plan:
         constant = all(
             isinstance(node, (ir.Const, ir.Arith, ir.Neg, ir.Apply)) for t in amounts for node in t.nodes
         )
-        rules.append(RulePlan(rule, batch, when, amounts, constant))
+        rp = RulePlan(rule, batch, when, amounts, constant)
+        rules.append(rp)
+        # the exit checks of this rule's held bindings read this plan's batch
+        # (`plan_held_batch`); kept with the coin coding its codes are in
+        rule.derived["engine.rule_plan"] = (coins, rp)
     return Plan(coins, rules)
 
 
@@ -716,6 +752,56 @@ def held_batch(
     if not (isinstance(got, _HeldCodes) and got.ids == ids and got.coins == mk.coins):
         got = rule.derived["engine.held_codes"] = _held_codes(rule, bindings, mk, ids)
     return Batch(len(bindings), list(got.vars), list(got.keys), got.subject, position)
+
+
+def plan_held_batch(
+    rule: CompiledRule,
+    bindings: Sequence[Binding],
+    mk: MarketArrays,
+    position: Mapping[str, np.ndarray],
+) -> Batch | None:
+    """The held bindings of `rule` as a sub-batch of its plan's batch (the
+    bindings at their positions in `rule.bindings`), or None when that cannot
+    be: the rule has no plan, `mk` is coded otherwise, a binding is not one of
+    the rule's own objects, or one is held twice.
+
+    The clause then reads the very lookups and figures (memoised in `mk` under
+    the plan's keys) that the cycle's evaluation of the rule reads: an exit
+    check costs a take of each at the held positions, and the evaluation finds
+    them made. `position[name][i]` is binding i's value; the batch carries them
+    spread over the plan's positions (NaN elsewhere, never read), as a sub-batch
+    reads every per-binding array at its positions."""
+    got = rule.derived.get("engine.rule_plan")
+    if not isinstance(got, tuple):
+        return None
+    coins, rp = got
+    if mk.coins is not coins and mk.coins != coins:
+        return None
+    ids = tuple(map(id, bindings))
+    held = rp.held
+    if held is not None and held[0] == ids:
+        positions = held[2]  # the same held bindings as the last call (cycle after cycle)
+    else:
+        index = rp.held_index
+        if index is None:
+            index = rp.held_index = {id(b): i for i, b in enumerate(rule.bindings)}
+        try:
+            where = [index[i] for i in ids]
+        except KeyError:
+            return None  # a binding object the rule does not hold (a copy, say)
+        if len(set(where)) != len(where):
+            return None  # one held twice: its values cannot share one position
+        positions = np.array(where, dtype=np.intp)
+        positions.setflags(write=False)
+        rp.held = (ids, list(bindings), positions)  # the bindings kept: the ids stay theirs
+    full = rp.batch
+    spread: dict[str, np.ndarray] = {}
+    for name, values in position.items():
+        arr = np.empty(full.n)
+        arr.fill(np.nan)
+        arr[positions] = values
+        spread[name] = arr
+    return Batch(len(ids), full.vars, full.keys, full.subject, spread, {}, positions)
 
 
 @dataclass(frozen=True, slots=True)

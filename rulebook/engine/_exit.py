@@ -10,8 +10,8 @@ import numpy as np
 from rulebook.lang import Binding, CompiledRule
 
 from ._env import PositionValues, SnapshotEnv
-from ._evaluator import DIV_ZERO, Batch, Tape, held_batch, run, single, tape
-from ._vector import MarketArrays
+from ._evaluator import DIV_ZERO, Batch, Tape, held_batch, plan_held_batch, run, single, tape
+from ._vector import MarketArrays, spread_over
 
 __all__ = ["ExitCheck", "check_exit", "check_exits"]
 
@@ -75,26 +75,40 @@ def check_exits(
         raise ValueError(f"{len(bindings)} bindings but {len(values)} positions' values")
     if rule.exit_when is None:
         return [ExitCheck(False)] * len(bindings)
-    if len(bindings) < 2:
-        return [check_exit(rule, b, env, v) for b, v in zip(bindings, values, strict=True)]
+    if not bindings:
+        return []
     mk = env.arrays(rule.markets.coins)
     position = {
         "held": np.array([v.held for v in values], dtype=float),
         "pnl": np.array([v.pnl for v in values], dtype=float),
         "collected": np.array([v.collected for v in values], dtype=float),
     }
-    batch = held_batch(rule, list(bindings), mk, position)
+    # the runtime's case: the env is coded as the ruleset's plan (`for_ruleset`)
+    # and the bindings are the rule's own; the clause then reads the lookups the
+    # cycle's evaluation reads (tests/test_engine_exit_batch.py holds it to
+    # `check_exit`, binding by binding)
+    batch = plan_held_batch(rule, bindings, mk, position)
+    if batch is None:
+        if len(bindings) < 2:
+            return [check_exit(rule, b, env, v) for b, v in zip(bindings, values, strict=True)]
+        batch = held_batch(rule, list(bindings), mk, position)
     v, _ = run(exit_tape(rule), mk, batch)
     n = (len(bindings),)
-    close = np.broadcast_to(np.asarray(v.v, dtype=bool), n).tolist()
+    close = spread_over(np.asarray(v.v, dtype=bool), n).tolist()
     if v.m is None:
-        return [ExitCheck(c) for c in close]
-    missing = np.broadcast_to(v.m, n).tolist()
-    codes = np.broadcast_to(v.r, n).tolist()
+        return [_CLOSE if c else _STAY for c in close]
+    missing = spread_over(v.m, n).tolist()
+    codes = spread_over(v.r, n).tolist()
     return [
-        ExitCheck(False, _no_data(rule, env, mk, batch, int(code))) if gap else ExitCheck(c)
+        ExitCheck(False, _no_data(rule, env, mk, batch, int(code))) if gap
+        else _CLOSE if c else _STAY
         for c, gap, code in zip(close, missing, codes, strict=True)
-    ]
+    ]  # fmt: skip
+
+
+# the two answers with data, shared (an ExitCheck is immutable): a runtime asks
+# every held position every cycle
+_CLOSE, _STAY = ExitCheck(True), ExitCheck(False)
 
 
 def _no_data(rule: CompiledRule, env: SnapshotEnv, mk: MarketArrays, batch: Batch, code: int) -> str:

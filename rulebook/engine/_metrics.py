@@ -89,8 +89,9 @@ def _like(result: Any, *inputs: object) -> F:
 
     numpy's where/maximum turn floats into 0-d arrays or numpy scalars; the
     figures of one opportunity stay plain floats (JSON, formatting)."""
-    if any(isinstance(x, np.ndarray) for x in inputs):
-        return result
+    for x in inputs:  # (a loop, not any() over a generator: called ~20 times a cycle)
+        if isinstance(x, np.ndarray):
+            return result
     return result.item() if isinstance(result, (np.ndarray, np.generic)) else result
 
 

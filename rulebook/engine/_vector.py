@@ -26,7 +26,10 @@ from rulebook.market import SnapshotView
 from . import _metrics as M
 from ._fees import EngineConfig, resolve_taker_fee
 
-__all__ = ["V", "MarketArrays", "Subjects", "Figures", "figures_of", "figures_at", "EX_INDEX", "N_EX"]
+__all__ = [
+    "V", "MarketArrays", "Subjects", "Figures", "figures_of", "figures_at", "EX_INDEX", "N_EX",
+    "some", "every", "where_true", "spread_over",
+]  # fmt: skip
 
 EX_INDEX = {e: i for i, e in enumerate(EXCHANGES)}
 N_EX = len(EXCHANGES)
@@ -37,6 +40,32 @@ N_EX = len(EXCHANGES)
 # market-call kinds, in the order used to encode reasons
 KINDS = ("funding", "basis", "borrow", "price", "volume", "next_funding", "spot_mid")
 KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
+
+
+def some(a: Any) -> bool:
+    """Whether any element of `a` (an array or a scalar) is true: `np.any`'s answer
+    in one C call (`np.any` and `ndarray.any` go through numpy's Python-level
+    reductions, a few microseconds each; the engine asks dozens of times a cycle)."""
+    return bool(np.count_nonzero(a))
+
+
+def every(a: np.ndarray) -> bool:
+    """Whether every element of the boolean array `a` is true (`a.all()`), in one C call."""
+    return int(np.count_nonzero(a)) == a.size
+
+
+def where_true(a: np.ndarray) -> np.ndarray:
+    """`np.flatnonzero(a)` of a 1-D array, in one C call."""
+    out: np.ndarray = a.nonzero()[0]
+    return out
+
+
+def spread_over(x: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """`np.broadcast_to(x, shape)`, but an array of that very shape as it is (numpy's
+    broadcast_to is a Python function of several microseconds). Read it only."""
+    if type(x) is np.ndarray and x.shape == shape:
+        return x
+    return np.broadcast_to(x, shape)
 
 
 @dataclass(slots=True)
@@ -69,31 +98,13 @@ class MarketArrays:
         # assignment. No Python loop runs per observation.
         cols = view.columns()
         lay = _layout_of(cols, coins, config, n)
-        perp, spot = lay.perp, lay.spot
-        borrow = lay.borrow
-        if borrow.size:
-            borrow = borrow[~np.isnan(cols.borrow_rate_daily[borrow])]
-        borrow_cells = lay.cell[borrow]
-        ts = cols.ts
-        with np.errstate(all="ignore"):
-            rate, hours = cols.funding_rate[perp], cols.funding_interval_h[perp]
-            # no interval (or a zero one) is no normalised funding
-            funding = np.where(hours != 0, M.normalise_funding(rate, hours), np.nan)
-            fee = cols.taker_fee[perp]
-            perp_fee = np.where(np.isnan(fee), lay.perp_default_fee, fee)
-            perp_cols = (
-                funding, cols.mark[perp], cols.index[perp], cols.volume_24h[perp],
-                (cols.next_funding_ts[perp] - at) / 1000.0, (at - ts[perp]) / 1000.0, perp_fee,
-            )  # fmt: skip
-            fee = cols.taker_fee[spot]
-            spot_fee = np.where(np.isnan(fee), lay.spot_default_fee, fee)
-            spot_cols = (
-                M.mid_price(cols.bid[spot], cols.ask[spot]), (at - ts[spot]) / 1000.0, spot_fee
-            )
-            borrow_cols = (
-                M.borrow_per_8h(cols.borrow_rate_daily[borrow]), (at - ts[borrow]) / 1000.0
-            )
-        grids = _grids((*perp_cols, *spot_cols, *borrow_cols), lay.cells(borrow_cells), shape)
+        if lay.gather is not None:
+            block = _gathered_grids(cols, lay, at, shape)
+        else:
+            block = _column_grids(cols, lay, at, shape)
+        #: the grids raveled (rows of one block), read with one flat index per leg
+        self.flat_block = block
+        grids = list(block.reshape(len(GRIDS), *shape))
         funding, mark, index, volume, next_s, perp_age, perp_fee = grids[:7]
         mid, spot_age, spot_fee = grids[7:10]
         borrow, borrow_age = grids[10:]
@@ -127,7 +138,7 @@ class MarketArrays:
             return got  # type: ignore[return-value]
         values = self.by_kind[kind][x, c]
         missing = np.isnan(values)
-        if not missing.any():
+        if not some(missing):
             got = V(values)
         else:
             got = V(values, missing, np.where(missing, self.code(kind, x, c), 0))
@@ -160,18 +171,91 @@ def _default_fees(config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
     return got
 
 
+def _column_grids(cols: Any, lay: _Layout, at: int, shape: tuple[int, int]) -> np.ndarray:
+    """The twelve (exchange x coin) grids `MarketArrays` reads (see `GRIDS`), raveled,
+    as the rows of one block: each column's formula run on the rows of its market
+    kind, then written into its cells (`_grids`). The general path: any view."""
+    perp, spot = lay.perp, lay.spot
+    borrow = lay.borrow
+    if borrow.size:
+        borrow = borrow[~np.isnan(cols.borrow_rate_daily[borrow])]
+    borrow_cells = lay.cell[borrow]
+    ts = cols.ts
+    with np.errstate(all="ignore"):
+        rate, hours = cols.funding_rate[perp], cols.funding_interval_h[perp]
+        # no interval (or a zero one) is no normalised funding
+        funding = np.where(hours != 0, M.normalise_funding(rate, hours), np.nan)
+        fee = cols.taker_fee[perp]
+        perp_fee = np.where(np.isnan(fee), lay.perp_default_fee, fee)
+        perp_cols = (
+            funding, cols.mark[perp], cols.index[perp], cols.volume_24h[perp],
+            (cols.next_funding_ts[perp] - at) / 1000.0, (at - ts[perp]) / 1000.0, perp_fee,
+        )  # fmt: skip
+        fee = cols.taker_fee[spot]
+        spot_fee = np.where(np.isnan(fee), lay.spot_default_fee, fee)
+        spot_cols = (
+            M.mid_price(cols.bid[spot], cols.ask[spot]), (at - ts[spot]) / 1000.0, spot_fee
+        )
+        borrow_cols = (
+            M.borrow_per_8h(cols.borrow_rate_daily[borrow]), (at - ts[borrow]) / 1000.0
+        )
+    return _grids((*perp_cols, *spot_cols, *borrow_cols), lay.cells(borrow_cells), shape)
+
+
+#: the grids `MarketArrays` is made of, in order: (name, market kind, per-row column
+#: of `_gathered_grids`)
+GRIDS = (
+    ("funding", "perp", 0), ("mark", "perp", 1), ("index", "perp", 2), ("volume", "perp", 3),
+    ("next_funding", "perp", 4), ("perp_age", "perp", 5), ("perp_fee", "perp", 6),
+    ("mid", "spot", 7), ("spot_age", "spot", 5), ("spot_fee", "spot", 6),
+    ("borrow", "borrow", 8), ("borrow_age", "borrow", 9),
+)  # fmt: skip
+_ROW_COLUMNS = 10
+
+
+def _gathered_grids(cols: Any, lay: _Layout, at: int, shape: tuple[int, int]) -> np.ndarray:
+    """`_column_grids`, with each formula run once over every row of the view and the
+    twelve grids gathered from them with one take (`_Layout.gather`: per cell of each
+    grid, its row's place in the rows' columns end to end, or the NaN at their end).
+
+    The same floats, bit for bit: every formula is elementwise, so a row's value does
+    not depend on which rows it is computed with, and a perp's, a spot's or a borrow
+    market's columns are read only at that kind's cells (a borrow market without a
+    rate has no cell: its age is NaN with its rate). For a view whose code arrays are
+    shared and read-only (a replay's cycles), whose layout, and so `gather`, is kept:
+    some 20 numpy calls in place of 60 (tests/test_engine_grids.py)."""
+    ts = cols.ts
+    daily = cols.borrow_rate_daily
+    with np.errstate(all="ignore"):
+        hours = cols.funding_interval_h
+        funding = np.where(hours != 0, M.normalise_funding(cols.funding_rate, hours), np.nan)
+        fee = cols.taker_fee
+        age = (at - ts) / 1000.0
+        rows = np.concatenate((
+            funding, cols.mark, cols.index, cols.volume_24h,
+            (cols.next_funding_ts - at) / 1000.0, age,
+            np.where(np.isnan(fee), lay.row_default_fee, fee),
+            M.mid_price(cols.bid, cols.ask), M.borrow_per_8h(daily),
+            np.where(np.isnan(daily), np.nan, age), _NAN,
+        ))  # fmt: skip
+    assert lay.gather is not None
+    out: np.ndarray = rows[lay.gather]
+    return out
+
+
+_NAN = np.array([np.nan])
+
+
 def _grids(
     columns: tuple[np.ndarray, ...], cells: list[np.ndarray], shape: tuple[int, int]
-) -> list[np.ndarray]:
-    """(exchange x coin) arrays, NaN but where a cell has a row's value: column i
-    goes to `cells[i]`. One block of memory for all of them (each grid a view of
-    its own part)."""
-    block = np.full((len(columns), *shape), np.nan)
-    flat = block.reshape(len(columns), -1)
+) -> np.ndarray:
+    """Raveled (exchange x coin) grids as the rows of one block, NaN but where a cell
+    has a row's value: column i goes to `cells[i]`."""
+    flat = np.full((len(columns), shape[0] * shape[1]), np.nan)
     for i, (col, at) in enumerate(zip(columns, cells, strict=True)):
         if at.size:
             flat[i, at] = col
-    return list(block)
+    return flat
 
 
 @dataclass(slots=True)
@@ -194,6 +278,10 @@ class _Layout:
     #: the default taker fee of each of those perps and spots (used where a row has none)
     perp_default_fee: np.ndarray
     spot_default_fee: np.ndarray
+    #: per row: its perp's or spot's default taker fee (NaN for other rows)
+    row_default_fee: np.ndarray
+    #: `_gathered_grids`' index (kept layouts only), else None
+    gather: np.ndarray | None = None
 
     def cells(self, borrow_cells: np.ndarray) -> list[np.ndarray]:
         """The cells of every column `_grids` is given, in its order."""
@@ -234,14 +322,38 @@ def _layout_of(cols: Any, coins: dict[str, int], config: EngineConfig, n: int) -
 
     perp, spot, borrow = rows_of("perp"), rows_of("spot"), rows_of("borrow")
     perp_default, spot_default = fees
+    row_fee = np.full(len(market), np.nan)
+    row_fee[perp] = perp_default[e[perp]]
+    row_fee[spot] = spot_default[e[spot]]
     lay = _Layout(
         (*codes, cols.exchanges, cols.coins, cols.markets, fees), dict(coins), cell,
         perp, spot, borrow, cell[perp], cell[spot], perp_default[e[perp]], spot_default[e[spot]],
+        row_fee,
     )  # fmt: skip
     if frozen:
+        lay.gather = _gather_index(lay, len(market), N_EX * n)
         _LAYOUTS.insert(0, lay)
         del _LAYOUTS[_KEPT_LAYOUTS:]
     return lay
+
+
+def _gather_index(lay: _Layout, n_rows: int, n_cells: int) -> np.ndarray:
+    """Per grid of `GRIDS` and cell: where `_gathered_grids`' rows hold its value
+    (column * n_rows + row), or the NaN after them where no row of the grid's kind
+    has that cell. A cell written twice keeps the later row, as `_grids` does."""
+    nan_at = _ROW_COLUMNS * n_rows
+    row_of: dict[str, np.ndarray] = {}
+    for kind, rows in (("perp", lay.perp), ("spot", lay.spot), ("borrow", lay.borrow)):
+        at = np.full(n_cells, -1, dtype=np.intp)
+        for r, c in zip(rows.tolist(), lay.cell[rows].tolist(), strict=True):
+            at[c] = r  # in row order: the later row of a cell wins
+        row_of[kind] = at
+    index = np.empty((len(GRIDS), n_cells), dtype=np.intp)
+    for g, (_name, kind, column) in enumerate(GRIDS):
+        at = row_of[kind]
+        index[g] = np.where(at >= 0, column * n_rows + at, nan_at)
+    index.setflags(write=False)
+    return index
 
 
 @dataclass(slots=True)
@@ -314,7 +426,7 @@ def figures_at(mk: MarketArrays, s: Subjects, positions: np.ndarray | None) -> F
     if done is None:
         done = np.zeros(n, dtype=bool)
         mk.memo[done_key] = done
-    todo = np.flatnonzero(~done) if positions is None else positions[~done[positions]]
+    todo = where_true(~done) if positions is None else positions[~done[positions]]
     if len(todo) or got is None:
         b = s.b[todo] if isinstance(s.b, np.ndarray) else s.b
         part = _compute_figures(mk, Subjects(s.kind, s.coin[todo], s.a[todo], b, None))
@@ -331,29 +443,21 @@ def figures_at(mk: MarketArrays, s: Subjects, positions: np.ndarray | None) -> F
             if value is not None:
                 getattr(got, name)[todo] = value
         done[todo] = True
-        if done.all():
+        if every(done):
             del mk.memo[done_key]
     return got
 
 
+_FLAT = {name: g for g, (name, _kind, _col) in enumerate(GRIDS)}
+
+
 def _flat(mk: MarketArrays) -> dict[str, np.ndarray]:
-    """The snapshot's (exchange x coin) grids raveled (views, not copies), read
+    """The snapshot's (exchange x coin) grids raveled (rows of `flat_block`), read
     with one flat index per leg: cheaper than a 2-D fancy index per grid."""
     got = mk.memo.get(("flat grids",))
     if got is None:
-        grids = {
-            "funding": mk.by_kind["funding"],
-            "borrow": mk.by_kind["borrow"],
-            "mark": mk.mark,
-            "index": mk.index,
-            "mid": mk.mid,
-            "perp_fee": mk.perp_fee,
-            "spot_fee": mk.spot_fee,
-            "perp_age": mk.perp_age,
-            "spot_age": mk.spot_age,
-            "borrow_age": mk.borrow_age,
-        }
-        got = mk.memo[("flat grids",)] = {k: np.ravel(v) for k, v in grids.items()}
+        block = mk.flat_block
+        got = mk.memo[("flat grids",)] = {name: block[g] for name, g in _FLAT.items()}
     return got  # type: ignore[return-value]
 
 
@@ -369,8 +473,10 @@ def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
         ib = b * mk.n_coins + c
         fb = g["funding"][ib]
         mb = g["mark"][ib]
-        missing = np.isnan(fa) | np.isnan(ma) | np.isnan(fb) | np.isnan(mb)
+        gaps = [np.isnan(fa), np.isnan(ma), np.isnan(fb), np.isnan(mb)]
+        missing = gaps[0] | gaps[1] | gaps[2] | gaps[3]
         order = [("funding", a, fa), ("price", a, ma), ("funding", b, fb), ("price", b, mb)]
+        cells = [ia, ia, ib, ib]
         no_borrow = None
         edge = M.spread_edge(fa, fb)
         first_short = M.spread_first_short(fa, fb)
@@ -385,8 +491,10 @@ def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
         else:
             needs_borrow = M.carry_needs_borrow(fa)
         no_borrow = needs_borrow & np.isnan(bor)
-        missing = np.isnan(fa) | np.isnan(ma) | np.isnan(mid) | no_borrow
+        gaps = [np.isnan(fa), np.isnan(ma), np.isnan(mid), no_borrow]
+        missing = gaps[0] | gaps[1] | gaps[2] | gaps[3]
         order = [("funding", a, fa), ("price", a, ma), ("spot_mid", a, mid), ("borrow", a, bor)]
+        cells = [ia, ia, ia, ia]
         first_short = M.carry_first_short(fa)
         if s.kind == "borrow":
             edge = M.borrow_edge(fa, bor)
@@ -406,20 +514,17 @@ def _compute_figures(mk: MarketArrays, s: Subjects) -> Figures:
     breakeven = M.breakeven_s(edge, fees)
     risk = M.risk_level(confidence, breakeven)
     reason = None
-    if missing.any():
+    if some(missing):
         # the first missing datum, in the order the figures read them: funding
         # and mark of the first leg, (spot mid, borrow,) then the second leg;
         # worked out only where something is missing
         reason = np.zeros(missing.shape, dtype=np.int64)
         if np.ndim(missing):
-            at = np.flatnonzero(missing)
-            cm = c[at] if isinstance(c, np.ndarray) else c
-            first = np.zeros(len(at), dtype=np.int64)
-            for kind, ex, values in reversed(order):
-                gap = no_borrow[at] if kind == "borrow" and no_borrow is not None else np.isnan(values[at])
-                exm = ex[at] if isinstance(ex, np.ndarray) else ex
-                first = np.where(gap, mk.code(kind, exm, cm), first)
-            reason[at] = first
+            # a datum's code is its kind's base plus its leg's cell (`MarketArrays.code`:
+            # 1 + (kind * N_EX + e) * n + c == 1 + kind * N_EX * n + (e * n + c)),
+            # so the legs' cells and gaps (made above) give every code at once
+            for (kind, _ex, _values), at, gap in zip(reversed(order), reversed(cells), reversed(gaps), strict=True):
+                reason = np.where(gap, (1 + KIND_INDEX[kind] * N_EX * mk.n_coins) + at, reason)
         else:  # one binding
             for kind, ex, values in reversed(order):
                 gap = no_borrow if kind == "borrow" and no_borrow is not None else np.isnan(values)

@@ -903,6 +903,17 @@ class _State:
         """Rows (in file order) replace what their slots hold: the last row of a key wins."""
         if rows.size == 0:
             return
+        k = rows.size
+        if k > 1 and int(slots[-1]) - int(slots[0]) == k - 1 == int(rows[-1]) - int(rows[0]):
+            # rows (in file order) and slots both k consecutive numbers once they rise
+            # throughout: each row onto its slot, one to one (every cycle of a file
+            # rulebook wrote: all its markets, in slot order), copied as slices rather
+            # than gathered and scattered: the same values
+            if int(np.count_nonzero(slots[1:] > slots[:-1])) == k - 1 and int(
+                np.count_nonzero(rows[1:] > rows[:-1])
+            ) == k - 1:
+                self._apply_run(b, int(rows[0]), int(slots[0]), k)
+                return
         if rows.size == 1 or bool(np.all(slots[1:] > slots[:-1])):
             r, s = rows, slots  # one row per key (the usual cycle: keys in slot order)
         else:
@@ -915,6 +926,16 @@ class _State:
         self.next_funding_ts[s] = b.next_funding_ts[r]
         for name in FLOAT_FIELDS:
             self.floats[name][s] = b.floats[name][r]
+
+    def _apply_run(self, b: _Batch, r0: int, s0: int, k: int) -> None:
+        """`apply` of rows r0..r0+k-1 onto slots s0..s0+k-1, one to one, in order."""
+        r, s = slice(r0, r0 + k), slice(s0, s0 + k)
+        self.ts[s] = b.ts[r]
+        self.symbol[s] = b.symbol[r]
+        self.next_funding_ts[s] = b.next_funding_ts[r]
+        floats = b.floats
+        for name, a in self.floats.items():
+            a[s] = floats[name][r]
 
     def columns(
         self,
@@ -999,6 +1020,9 @@ def iter_columns(
         obs_slots = state.slots(b, obs_rows) if obs_rows.size else np.empty(0, np.int64)
         slot_at = np.full(rows.size, -1, dtype=np.int64)
         slot_at[is_obs] = obs_slots
+        # a batch of observations only, in time order (every batch of a file of
+        # observations rulebook wrote): each cycle's rows are applied as they are
+        plain = int(np.count_nonzero(is_obs)) == is_obs.size and not np.count_nonzero(late)
         for lo, hi in zip(edges[:-1], edges[1:], strict=True):
             if lo == hi:
                 continue
@@ -1007,6 +1031,9 @@ def iter_columns(
                     yield state.columns(current, categories, due(current))
                 current = int(t[lo])
             seg = slice(lo, hi)
+            if plain:  # what the general steps below do when no row is late or a settlement
+                state.apply(b, rows[seg], slot_at[seg])
+                continue
             for j in np.flatnonzero(~is_obs[seg]).tolist():
                 pending.append(_settlement(b, int(rows[lo + j]), dec))
             seg_late = late[seg]

@@ -358,18 +358,26 @@ def _columns_by_attributes(at: int, obs: Mapping[Key, Observation]) -> _Columns:
 # recording's cycles keep their rows in the order the keys first appeared, so
 # from one cycle to the next the keys are mostly the very same rows: the index is
 # made again only when the categories or the codes differ.
-_last_index: tuple[tuple[Any, ...], dict[Key, int]] | None = None
+_last_index: tuple[tuple[Any, ...], dict[Key, int], tuple[np.ndarray, ...] | None] | None = None
 
 
 def _row_index_of(cols: ViewColumns) -> dict[Key, int]:
     global _last_index
     ex, co, mk = cols.exchanges, cols.coins, cols.markets
+    last = _last_index
+    codes = (cols.exchange, cols.coin, cols.market)
+    if (
+        last is not None and last[2] is not None
+        and all(a is b and not a.flags.writeable for a, b in zip(codes, last[2], strict=True))
+        and last[0][:3] == (ex, co, mk)
+    ):  # fmt: skip
+        return last[1]  # the very read-only code arrays of the last view (a replay's cycles)
     signature = (
         ex, co, mk, cols.exchange.dtype.str, cols.coin.dtype.str, cols.market.dtype.str,
         cols.exchange.tobytes(), cols.coin.tobytes(), cols.market.tobytes(),
     )  # fmt: skip
-    last = _last_index
     if last is not None and last[0] == signature:
+        _last_index = (signature, last[1], codes if _read_only(codes) else None)
         return last[1]
     rows = {
         (ex[e], co[c], mk[m]): i
@@ -377,8 +385,12 @@ def _row_index_of(cols: ViewColumns) -> dict[Key, int]:
             zip(cols.exchange.tolist(), cols.coin.tolist(), cols.market.tolist(), strict=True)
         )
     }
-    _last_index = (signature, rows)
+    _last_index = (signature, rows, codes if _read_only(codes) else None)
     return rows
+
+
+def _read_only(codes: tuple[np.ndarray, ...]) -> bool:
+    return not any(a.flags.writeable for a in codes)
 
 
 def _opt(x: float) -> float | None:

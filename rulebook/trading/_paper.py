@@ -484,16 +484,10 @@ class _HeldMarkets:
             for leg in p.legs:
                 self.legs.append(leg)
                 self.keys.append((leg.exchange, coin, leg.market))
-        #: per position, its first leg's place in `legs` and its number of legs
-        self.first = np.array(
-            np.cumsum([0, *(len(p.legs) for p in book)])[:-1], dtype=np.intp
-        )
-        self.count = np.array([len(p.legs) for p in book], dtype=np.intp)
-        # what a leg's price pnl needs besides its mark (fixed from the opening)
-        self.sign_size = np.array(
-            [(1 if leg.side == "long" else -1) * leg.size for leg in self.legs], dtype=np.float64
-        )
-        self.entry = np.array([leg.entry_price for leg in self.legs], dtype=np.float64)
+        #: what `prices` needs (made on its first call: a small book's equity does not
+        #: ask): per position its first leg's place in `legs` and its number of legs, per
+        #: leg its sign times size and its entry price (fixed from the opening)
+        self._pnl: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         markets = list(dict.fromkeys(self.keys))
         self.markets = markets
         at = {k: i for i, k in enumerate(markets)}
@@ -507,9 +501,7 @@ class _HeldMarkets:
         """Each market's code (exchange, coin, market) in these categories, -1: absent."""
         coded = self._coded
         if coded is None or coded[0] != ex or coded[1] != co or coded[2] != mk:
-            at_ex = {e: i for i, e in enumerate(ex)}
-            at_co = {c: i for i, c in enumerate(co)}
-            at_mk = {m: i for i, m in enumerate(mk)}
+            at_ex, at_co, at_mk = _category_index(ex, co, mk)
             codes = np.array(
                 [
                     (at_ex[e] * len(co) + at_co[c]) * len(mk) + at_mk[m]
@@ -526,15 +518,25 @@ class _HeldMarkets:
         """Each position's `price` (its legs' price pnl at their exit price, else their
         mark), computed as `PaperPosition.price` computes it: 0.0, plus each leg's
         `sign * size * (px - entry)` in leg order."""
+        if self._pnl is None:
+            book = self.book
+            self._pnl = (
+                np.array(np.cumsum([0, *(len(p.legs) for p in book)])[:-1], dtype=np.intp),
+                np.array([len(p.legs) for p in book], dtype=np.intp),
+                np.array([(1 if leg.side == "long" else -1) * leg.size for leg in self.legs],
+                         dtype=np.float64),  # fmt: skip
+                np.array([leg.entry_price for leg in self.legs], dtype=np.float64),
+            )
+        first, count, sign_size, entry = self._pnl
         px = np.fromiter(
             (leg.mark if leg.exit_price is None else leg.exit_price for leg in self.legs),
             dtype=np.float64, count=len(self.legs),
         )  # fmt: skip
-        each = self.sign_size * (px - self.entry)
+        each = sign_size * (px - entry)
         total = np.zeros(len(self.book))
-        for j in range(int(self.count.max(initial=0))):
-            has = self.count > j
-            total[has] += each[self.first[has] + j]
+        for j in range(int(count.max(initial=0))):
+            has = count > j
+            total[has] += each[first[has] + j]
         return total
 
     def refs(self, view: SnapshotView) -> np.ndarray:
@@ -559,6 +561,29 @@ class _HeldMarkets:
             np.where(both, mid, np.where(bid == bid, bid, ask)),
         )
         return ref[self.market_of]
+
+
+#: the last categories (exchanges, coins, markets) and each one's place in them
+_last_categories: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...],
+                        tuple[dict[str, int], dict[str, int], dict[str, int]]] | None = None  # fmt: skip
+
+
+def _category_index(
+    ex: tuple[str, ...], co: tuple[str, ...], mk: tuple[str, ...]
+) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Each exchange's, coin's and market's place in these categories (kept for the last
+    categories asked: a replay's views share them while no market is added)."""
+    global _last_categories
+    last = _last_categories
+    if last is not None and last[0] == ex and last[1] == co and last[2] == mk:
+        return last[3]
+    index = (
+        {e: i for i, e in enumerate(ex)},
+        {c: i for i, c in enumerate(co)},
+        {m: i for i, m in enumerate(mk)},
+    )
+    _last_categories = (ex, co, mk, index)
+    return index
 
 
 #: the last read-only columns' codes and categories, and their row per market code
