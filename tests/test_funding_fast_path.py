@@ -40,6 +40,7 @@ from rulebook.market import (
     SettlementLog,
     SnapshotView,
 )
+from rulebook.market._settling import _Pending
 from rulebook.trading._book import PaperLeg, PaperPosition
 from rulebook.trading._funding import FundingStep
 
@@ -109,7 +110,12 @@ def _random_world(rng: random.Random) -> list[SnapshotView]:
     return views
 
 
-def test_a_log_fed_by_views_holds_what_one_fed_observation_by_observation_holds() -> None:
+@pytest.mark.parametrize("few", [0, 4, 1000])
+def test_a_log_fed_by_views_holds_what_one_fed_observation_by_observation_holds(
+    monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    # pending rows written in bulk (0), one slot at a time (1000), or as the log does
+    monkeypatch.setattr(_Pending, "FEW", few)
     rng = random.Random(13)
     slotted = 0
     for _ in range(150):

@@ -13,6 +13,7 @@ numbers, wherever the pieces happen to be cut.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from itertools import pairwise
@@ -24,7 +25,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rulebook.market import LineError, Observation, ReplaySource, Settlement, SnapshotView, _model
+from rulebook.market import (
+    LineError,
+    Observation,
+    ReplaySource,
+    Settlement,
+    SnapshotView,
+    _model,
+    _readahead,
+)
 from rulebook.market._jsonl import iter_jsonl
 from rulebook.market._view import NUMBER_FIELDS
 
@@ -117,11 +126,35 @@ def _same_views(got: list[SnapshotView], want: list[SnapshotView]) -> None:
             assert u.dtype == np.float64 and np.array_equal(_bits(u), _bits(w)), name
 
 
+def through_frames(path: Path, limit: int, by_piece: bool = True) -> tuple[
+    list[SnapshotView], ReplaySource
+]:  # fmt: skip
+    """The replay as a worker process sends it (`_readahead.serve`), read back as the
+    reading process does (`_readahead.frames`), through memory instead of a pipe."""
+    out = io.BytesIO()
+    assert _readahead.serve(str(path), out, limit, by_piece) == 0
+    out.seek(0)
+    source = ReplaySource(path)
+    received = _readahead.frames(source, out)
+    views = []
+    while True:
+        try:
+            views.append(next(received))
+        except StopIteration as stop:
+            assert stop.value is None  # the frames end with the replay's end
+            return views, source
+
+
 def _check(path: Path, limit: int = 64 * 1024) -> None:
+    """The replay here, by runs and line by line, and as read ahead (its frames) give the
+    views and problems of the replay as first written."""
     want, want_errors = _oracle(path, limit)
-    for by_piece in (True, False):
-        source = ReplaySource(path)
-        got = list(source._views(by_piece=by_piece, limit=limit))
+    for by_piece, framed in ((True, False), (False, False), (True, True)):
+        if framed:
+            got, source = through_frames(path, limit, by_piece)
+        else:
+            source = ReplaySource(path, read_ahead=False)
+            got = list(source._views(by_piece=by_piece, limit=limit))
         _same_views(got, want)
         assert source.errors == want_errors
         assert source.counts == {
@@ -334,7 +367,12 @@ def test_a_views_codes_are_read_only_and_shared_while_the_markets_are_the_same(
             for ex, coin, m in dict.fromkeys(markets[: h + 1])
         )
     )
-    views = list(ReplaySource(path))
+    for views in (list(ReplaySource(path)), through_frames(path, 64 * 1024)[0]):
+        _shared_while_the_same(views)
+    _check(path)
+
+
+def _shared_while_the_same(views: list[SnapshotView]) -> None:
     assert [len(v) for v in views] == [1, 1, 2, 2, 2]
     for a, b in pairwise(views):
         x, y = a.columns(), b.columns()
@@ -343,4 +381,3 @@ def test_a_views_codes_are_read_only_and_shared_while_the_markets_are_the_same(
         same = len(x) == len(y)
         assert (x.exchange is y.exchange and x.coin is y.coin and x.market is y.market) == same
         assert (x.coins is y.coins) == same
-    _check(path)

@@ -7,6 +7,7 @@ oracle, word for word but for reading the series through `_known_series`; on
 random worlds (outages, repeated and late observations, fields left out,
 interval switches, late records) and at random `after`, `upto`, `now` and
 fallback marks, both give the same payments, waits and missing settlements.
+`settle_with_state` gives the same, and the `quiet_state` of the time paid up to.
 """
 
 from __future__ import annotations
@@ -115,6 +116,11 @@ def test_settle_and_resolve_give_what_they_gave_as_first_written() -> None:
                     got = log.settle(*key, after=after, upto=upto, now=now,
                                      fallback_mark=fallback)  # fmt: skip
                     assert got == want
+                    # and the state it gives with it: quiet_state at the time paid up to
+                    again, state = log.settle_with_state(*key, after=after, upto=upto, now=now,
+                                                         fallback_mark=fallback)  # fmt: skip
+                    paid_to = got.settled[-1].ts if got.settled else after
+                    assert again == got and state == log.quiet_state(*key, paid_to)
                     paid += len(got.settled)
                     waiting += got.waiting is not None
                     missing += len(got.missing)

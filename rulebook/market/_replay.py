@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from struct import pack as _pack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 import numpy as np
@@ -22,7 +22,9 @@ from ._view import MARKETS, SnapshotView
 if TYPE_CHECKING:
     from ._columnar import ObservationColumns
 
-__all__ = ["ReplaySource"]
+__all__ = ["ReplaySource", "replay_jsonl"]
+
+T = TypeVar("T")  # what a replay makes of a view's columns
 
 _EXCHANGE_CODE = {e: i for i, e in enumerate(EXCHANGES)}
 _LINE_MARKET = {m: i for i, m in enumerate(LINE_MARKETS)}  # MARKETS' codes, then a settlement
@@ -101,8 +103,14 @@ class ReplaySource:
     #: ``counts`` has them all
     KEPT = 1000
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, read_ahead: bool | None = None
+    ) -> None:
         self.path = path
+        #: read a JSONL file ahead in another process: None decides by its size
+        #: (`_readahead.wanted`, docs/performance.md)
+        self.read_ahead = read_ahead
+        self._worker: Any = None  # the reading process of the last replay, if any
         self.errors: list[LineError] = []
         self.counts: dict[str, int] = {"error": 0, "warning": 0}
 
@@ -122,50 +130,17 @@ class ReplaySource:
     def _views(
         self, *, by_piece: bool = True, limit: int = MAX_LINE_BYTES
     ) -> Iterator[SnapshotView]:
-        """A JSONL recording's views. A piece of the file whose lines are all valid, with
-        its observations in time order and none older than the current view, goes into
-        the columns at once (``by_piece``: `_ReplayState.piece`); any other piece, line by
-        line (`_ReplayState.line`, the general path, which `tests/test_replay_columns.py`
-        holds the piece path to)."""
-        state = _ReplayState()
-        pieces = LinePieces(self.path, limit)
-        try:
-            for piece in pieces:
-                if isinstance(piece, list):
-                    items = piece
-                else:
-                    n, lines, records = piece
-                    if by_piece:
-                        views = state.piece(lines, records)
-                        if views is not None:
-                            yield from views
-                            continue
-                    items = pieces.items(n, lines)
-                for n, record, err in items:
-                    if err is not None:
-                        self._problem(err)
-                        continue
-                    assert record is not None
-                    if isinstance(record, Observation) and record.ts < (state.current or 0):
-                        self._problem(
-                            LineError(
-                                str(self.path),
-                                n,
-                                f"out of time order: ts {record.ts} after {state.current}; "
-                                "applied to later snapshots only",
-                                "warning",
-                            )
-                        )
-                        state.late(record)
-                        continue
-                    view = state.line(record)
-                    if view is not None:
-                        yield view
-        except OSError as e:
-            self._problem(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
-        last = state.close()
-        if last is not None:
-            yield last
+        """A JSONL recording's views: read ahead in another process for a large file
+        (`_readahead`, which gives the same views and problems in the same order), else
+        here (`replay_jsonl`)."""
+        from . import _readahead
+
+        if _readahead.wanted(self.path, self.read_ahead):
+            yield from _readahead.views(self, by_piece=by_piece, limit=limit)
+            return
+        yield from replay_jsonl(
+            self.path, self._problem, SnapshotView.from_columns, by_piece=by_piece, limit=limit
+        )
 
     def _columns(self) -> Iterator[SnapshotView]:
         from ._columnar import iter_columns
@@ -177,7 +152,62 @@ class ReplaySource:
             self._problem(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
 
 
-class _ReplayState:
+def replay_jsonl(
+    path: str | os.PathLike[str],
+    problem: Callable[[LineError], None],
+    make: Callable[[ObservationColumns], T],
+    *,
+    by_piece: bool = True,
+    limit: int = MAX_LINE_BYTES,
+) -> Iterator[T]:
+    """A JSONL recording's views, each ``make`` of its columns; each problem handed to
+    ``problem`` as it is found. A piece of the file whose lines are all valid, with its
+    observations in time order and none older than the current view, goes into the
+    columns at once (``by_piece``: `_ReplayState.piece`); any other piece, line by line
+    (`_ReplayState.line`, the general path, which `tests/test_replay_columns.py` holds
+    the piece path to)."""
+    state: _ReplayState[T] = _ReplayState(make)
+    pieces = LinePieces(path, limit)
+    try:
+        for piece in pieces:
+            if isinstance(piece, list):
+                items = piece
+            else:
+                n, lines, records = piece
+                if by_piece:
+                    views = state.piece(lines, records)
+                    if views is not None:
+                        yield from views
+                        continue
+                items = pieces.items(n, lines)
+            for n, record, err in items:
+                if err is not None:
+                    problem(err)
+                    continue
+                assert record is not None
+                if isinstance(record, Observation) and record.ts < (state.current or 0):
+                    problem(
+                        LineError(
+                            str(path),
+                            n,
+                            f"out of time order: ts {record.ts} after {state.current}; "
+                            "applied to later snapshots only",
+                            "warning",
+                        )
+                    )
+                    state.late(record)
+                    continue
+                view = state.line(record)
+                if view is not None:
+                    yield view
+    except OSError as e:
+        problem(LineError(str(path), 0, f"cannot read file: {e.strerror or e}"))
+    last = state.close()
+    if last is not None:
+        yield last
+
+
+class _ReplayState(Generic[T]):
     """A JSONL replay's state: the latest observation per market as columns, one slot
     per (exchange, coin, market) in the order the markets first appeared, and the
     settlement records not yet due. Each view gets a copy (`ObservationColumns`).
@@ -188,7 +218,8 @@ class _ReplayState:
     book) before it changes anything; a line of the general path is a checked
     record."""
 
-    def __init__(self) -> None:
+    def __init__(self, make: Callable[[ObservationColumns], T]) -> None:
+        self.make = make  # a view of its columns
         self.size = 0  # slots in use: the rows of a view
         cap = 64
         self.exchange = np.zeros(cap, dtype=np.int16)
@@ -209,7 +240,7 @@ class _ReplayState:
         self._tuples: dict[int, tuple[str, ...]] = {}  # categories of the last view
 
     # -- views -----------------------------------------------------------------------
-    def _view(self) -> SnapshotView:
+    def _view(self) -> T:
         """The view of the current time, with the settlement records due by then."""
         from ._columnar import ObservationColumns
 
@@ -243,7 +274,7 @@ class _ReplayState:
             settlements=due,
             **dict(zip(_NUMBERS, numbers, strict=True)),
         )
-        return SnapshotView.from_columns(cols)
+        return self.make(cols)
 
     def _categories(self, names: dict[str, int]) -> tuple[str, ...]:
         """``tuple(names)``, the same tuple while nothing is added."""
@@ -252,7 +283,7 @@ class _ReplayState:
             kept = self._tuples[id(names)] = tuple(names)
         return kept
 
-    def close(self) -> SnapshotView | None:
+    def close(self) -> T | None:
         """The last view, at the end of the file."""
         return None if self.current is None else self._view()
 
@@ -298,7 +329,7 @@ class _ReplayState:
         return -1 if symbol is None else self.symbols.setdefault(symbol, len(self.symbols))
 
     # -- the general path: one checked record at a time -------------------------------
-    def line(self, record: Observation | Settlement) -> SnapshotView | None:
+    def line(self, record: Observation | Settlement) -> T | None:
         """Apply one record in file order (an observation not older than the current
         time: an older one is `late`'s); the view of the time before, if it is newer."""
         if isinstance(record, Settlement):
@@ -339,7 +370,7 @@ class _ReplayState:
             col[i] = np.nan if v is None else v
 
     # -- the piece path ----------------------------------------------------------------
-    def piece(self, lines: list[bytes], records: list[Line]) -> list[SnapshotView] | None:
+    def piece(self, lines: list[bytes], records: list[Line]) -> list[T] | None:
         """Apply a piece of decoded lines at once, and the views it completes; None
         (nothing changed) if the piece needs the general path: a field its market's
         line may not carry (or lacks), a coin of the wrong form, a crossed book, an
@@ -426,11 +457,11 @@ class _ReplayState:
         numbers: np.ndarray,
         symbol: np.ndarray,
         fresh: list[tuple[int, int, int, str]],
-    ) -> list[SnapshotView]:
+    ) -> list[T]:
         """The piece's observations into their slots, a view at each change of time:
         what the general path does line by line (a settlement record joins the pending
         ones where it was read)."""
-        views: list[SnapshotView] = []
+        views: list[T] = []
         m = slots.size
         if all_obs:
             changes = np.flatnonzero(ts[1:] != ts[:-1]) + 1
@@ -470,7 +501,7 @@ class _ReplayState:
         while fresh and self.size <= upto:
             self._add(*fresh.pop(0))
 
-    def _advance(self, t: int, views: list[SnapshotView]) -> None:
+    def _advance(self, t: int, views: list[T]) -> None:
         """The time of the lines that follow: the view of the time before, if it is newer."""
         if self.current is None:
             self.current = t

@@ -499,10 +499,30 @@ class _Pending:
         self.fc_rate[f] = rate[shows]
         self.fc_int[f] = hours[shows]
 
+    #: up to this many slots, `write` reads each slot's rows on their own (a few
+    #: numpy calls per slot); more are read in bulk (a few numpy calls for them all)
+    FEW = 4
+
     def write(self, ids: list[int], series: list[_Series]) -> None:
         """Each slot's rows into its series, as `_Series.observe` of each row in turn
-        writes them; then the slots are empty. (Read in bulk: one conversion per
-        field for all the slots, not one per row.)"""
+        writes them; then the slots are empty. (A few slots are read one by one;
+        more in bulk: one conversion per field for all the slots, not one per row.)"""
+        if len(ids) <= self.FEW:
+            for i, s in zip(ids, series, strict=True):
+                n = self.n.item(i)
+                t_j = self.ts[i, :n].tolist()
+                m_j = [None if x != x else x for x in self.mark[i, :n].tolist()]
+                h_j = [None if x != x else x for x in self.hours[i, :n].tolist()]
+                fc = None
+                if self.fc.item(i):
+                    h = self.fc_int.item(i)
+                    fc = (self.fc_next.item(i), self.fc_shown.item(i), self.fc_rate.item(i),
+                          None if h != h else h)  # fmt: skip
+                repeats = any(a == b for a, b in zip(t_j, t_j[1:], strict=False))
+                _write_rows(s, t_j, m_j, h_j, repeats, fc)
+                self.n[i] = 0
+                self.fc[i] = False
+            return
         at = np.array(ids, dtype=np.intp)
         counts = self.n[at]
         held = np.arange(self.K)[None, :] < counts[:, None]
@@ -512,34 +532,46 @@ class _Pending:
         ts = ts_2d[held].tolist()
         marks, hours = _nones(self.mark[at][held]), _nones(self.hours[at][held])
         ends = np.cumsum(counts).tolist()
-        fc = self.fc[at].tolist()
+        fc_of = self.fc[at].tolist()
         fc_next, fc_shown = self.fc_next[at].tolist(), self.fc_shown[at].tolist()
         fc_rate, fc_int = self.fc_rate[at].tolist(), _nones(self.fc_int[at])
         start = 0
         for j, s in enumerate(series):
             end = ends[j]
-            t_j, m_j, h_j = ts[start:end], marks[start:end], hours[start:end]
+            _write_rows(
+                s, ts[start:end], marks[start:end], hours[start:end], repeats[j],
+                (fc_next[j], fc_shown[j], fc_rate[j], fc_int[j]) if fc_of[j] else None,
+            )  # fmt: skip
             start = end
-            mark_ts = s.mark_ts
-            if not repeats[j] and (not mark_ts or t_j[0] > mark_ts[-1]):
-                mark_ts.extend(t_j)  # all later, none seen twice: each is appended
-                s.marks.extend(m_j)
-                s.intervals.extend(h_j)
-            else:
-                for t, m, h in zip(t_j, m_j, h_j, strict=True):
-                    if mark_ts and t == mark_ts[-1]:  # the same observation seen again
-                        s.marks[-1], s.intervals[-1] = m, h
-                    else:  # a plain row is never older than the last one
-                        mark_ts.append(t)
-                        s.marks.append(m)
-                        s.intervals.append(h)
-            if fc[j]:  # the last one shown wins (every plain row is at or after it)
-                nxt = fc_next[j]
-                if nxt not in s.forecasts:
-                    s.sorted_times = None
-                s.forecasts[nxt] = _Forecast(fc_shown[j], fc_rate[j], fc_int[j])
         self.n[at] = 0
         self.fc[at] = False
+
+
+def _write_rows(
+    s: _Series, t_j: list[int], m_j: list[float | None], h_j: list[float | None],
+    repeats: bool, fc: tuple[int, int, float, float | None] | None,
+) -> None:  # fmt: skip
+    """One slot's pending rows (times, marks, intervals: at least one; `repeats`: one
+    time twice) and its last forecast shown (settlement time, when shown, rate,
+    interval) into its series, as `_Series.observe` of each row in turn writes them."""
+    mark_ts = s.mark_ts
+    if not repeats and (not mark_ts or t_j[0] > mark_ts[-1]):
+        mark_ts.extend(t_j)  # all later, none seen twice: each is appended
+        s.marks.extend(m_j)
+        s.intervals.extend(h_j)
+    else:
+        for t, m, h in zip(t_j, m_j, h_j, strict=True):
+            if mark_ts and t == mark_ts[-1]:  # the same observation seen again
+                s.marks[-1], s.intervals[-1] = m, h
+            else:  # a plain row is never older than the last one
+                mark_ts.append(t)
+                s.marks.append(m)
+                s.intervals.append(h)
+    if fc is not None:  # the last one shown wins (every plain row is at or after it)
+        nxt = fc[0]
+        if nxt not in s.forecasts:
+            s.sorted_times = None
+        s.forecasts[nxt] = _Forecast(fc[1], fc[2], fc[3])
 
 
 def _nones(a: np.ndarray) -> list[float | None]:
@@ -808,6 +840,8 @@ class SettlementLog:
         # the observation: into a (first), b (second), or over the last one (again)
         into_a = np.where(later, nm == 0, nm == 1)
         for slot, where in (("a", into_a), ("b", ~into_a)):
+            if not where.any():  # (most cycles every row goes to one of them)
+                continue
             i = sid[where]
             getattr(slots, slot + "_ts")[i] = ts[where]
             getattr(slots, slot + "_mark")[i] = mark[where]
@@ -817,6 +851,8 @@ class SettlementLog:
         into1 = is1 | (new_fc & (nf == 0))
         into2 = is2 | (new_fc & (nf == 1))
         for names, where in ((_Compact.F1, into1), (_Compact.F2, into2)):
+            if not where.any():
+                continue
             i = sid[where]
             getattr(slots, names[0])[i] = nxt_ms[where]
             getattr(slots, names[1])[i] = ts[where]
@@ -932,32 +968,64 @@ class SettlementLog:
         no observation showed them) but that the interval implies, between two
         known settlements, are listed in ``missing``: the runtime reports them,
         it cannot pay a rate it never saw."""
+        return self.settle_with_state(
+            exchange, coin, after=after, upto=upto, now=now, fallback_mark=fallback_mark
+        )[0]
+
+    def settle_with_state(
+        self,
+        exchange: str,
+        coin: str,
+        *,
+        after: int,
+        upto: int,
+        now: int,
+        fallback_mark: float | None = None,
+    ) -> tuple[SettleResult, tuple[int, bool]]:
+        """`settle`, and `quiet_state` at the time paid up to after it (the last
+        settlement paid, else ``after``): what the funding step asks next of the leg,
+        read from the same look-ups."""
         out = SettleResult()
         series = self._get((exchange, coin))
         if series is None:
-            return out
+            return out, (NO_SETTLEMENT, True)
         known = series.known()  # sorted, each time once
+        records, forecasts = series.records, series.forecasts
         lo = bisect.bisect_right(known, after)
         hi = bisect.bisect_right(known, upto)
         # the previous settlement (the one paid last), for the gaps: its time and interval
         prev: tuple[int, float | None] | None = None
-        if after in series.records or after in series.forecasts:
+        if after in records or after in forecasts:
             got = self._resolved(series, after, now, fallback_mark)
             if got is not None:
                 prev = (after, got[0])
-        for s in known[lo:hi]:
+        paid_to, nxt_at = after, lo  # quiet_state's: the time paid to, the next one's place
+        for k in range(lo, hi):
+            s = known[k]
             got = self._resolved(series, s, now, fallback_mark)
             if got is None:
                 out.waiting = s
-                return out
+                break
             if prev is not None and prev[1]:
                 out.missing.extend(_implied(prev[0], prev[1], s, got[0], upto))
             out.settled.append(SettledFunding(exchange, coin, s, *got))
             prev = (s, got[0])
-        if hi < len(known) and prev is not None and prev[1]:
-            beyond = known[hi]
-            out.missing.extend(_implied(prev[0], prev[1], beyond, series.interval_of(beyond), upto))
-        return out
+            paid_to, nxt_at = s, k + 1
+        else:
+            if hi < len(known) and prev is not None and prev[1]:
+                beyond = known[hi]
+                out.missing.extend(
+                    _implied(prev[0], prev[1], beyond, series.interval_of(beyond), upto)
+                )
+        # quiet_state(paid_to): the first settlement known after it, and whether no gap
+        # before that could be hidden
+        if nxt_at == len(known):
+            return out, (NO_SETTLEMENT, True)
+        nxt = known[nxt_at]
+        if paid_to not in records and paid_to not in forecasts:
+            return out, (nxt, True)
+        h = series.interval_of(nxt)
+        return out, (nxt, h is not None and h * 3_600_000 >= nxt - paid_to)
 
     def quiet(self, exchange: str, coin: str, *, after: int, upto: int) -> bool:
         """True when ``settle`` over (after, upto] has, at any ``now``, nothing to pay,

@@ -600,6 +600,30 @@ class SnapshotView:
                 out.append((_opt(mark.item(i)), _opt(bid.item(i)), _opt(ask.item(i))))
         return out
 
+    def quote_figures(
+        self, key: Key
+    ) -> tuple[float | None, float | None, float | None, float | None] | None:
+        """`get(*key)`'s (mark, bid, ask, taker_fee), or None without such a market: read
+        without making an observation (a columnar view's row is read in place, with
+        the fields `_make` would give it). What the paper executor's fills read."""
+        if self._latest is not None:
+            o = self._latest.get(key)
+            return None if o is None else (o.mark, o.bid, o.ask, o.taker_fee)
+        o = self._made.get(key)
+        if o is not None:
+            return o.mark, o.bid, o.ask, o.taker_fee
+        i = self._row_index().get(key)
+        if i is None:
+            return None
+        cols = self.columns()
+        names = _MARKET_FIELDS[cols.markets[cols.market.item(i)]]  # what _make reads
+        return (
+            _opt(cols.mark.item(i)) if "mark" in names else None,
+            _opt(cols.bid.item(i)) if "bid" in names else None,
+            _opt(cols.ask.item(i)) if "ask" in names else None,
+            _opt(cols.taker_fee.item(i)) if "taker_fee" in names else None,
+        )
+
     # -- raw observations -------------------------------------------------
     def get(self, exchange: str, coin: str, market: str) -> Observation | None:
         return self._one((exchange, coin, market))

@@ -31,6 +31,10 @@ LegKey = tuple[int, str]  # (position id, exchange): a position has one perp leg
 
 _NEVER = np.iinfo(np.int64).min
 
+#: a held market's settlements and marks are forgotten up to the start of the step of
+#: this grid (ms: 8 hours) its earliest leg is paid in (`FundingStep._forget`)
+FORGET_GRID = 8 * 3_600_000
+
 
 class _Legs:
     """The held legs of one book, in book order, with what each cycle needs of the perp
@@ -69,9 +73,14 @@ class _Legs:
         self.w_ts = np.full(n, _NEVER, dtype=np.int64)
         self.w_h = np.full(n, np.nan)
         self.w_dirty = np.zeros(n, dtype=bool)
-        #: what `_due` found each leg's market shows now: (time, interval), None: nothing
-        #: (or no interval) shown
+        #: what `_due` found of each leg it visits: what its market shows now ((time,
+        #: interval); None: nothing, or no interval), and whether its last
+        #: `quiet_state` still stands and says it is not quiet
         self.shown: list[tuple[int, float] | None] = [None] * n
+        self.loud: list[bool] = [False] * n
+
+    #: the arrays a leg still held keeps when the book changes
+    STATE = ("after", "slot", "c_ver", "c_nxt", "c_gate", "w_ts", "w_h", "w_dirty")
 
 
 def _utc(ms: int) -> str:
@@ -130,7 +139,7 @@ class FundingStep:
             self._forget(executor, t, legs)
             return total
         ver = log.versions()  # read-only, kept up to date until the next feed
-        after_of, slot_of, shown = legs.after, legs.slot, legs.shown
+        after_of, slot_of, shown, loud = legs.after, legs.slot, legs.shown, legs.loud
         c_nxt, c_gate, c_ver = legs.c_nxt, legs.c_gate, legs.c_ver
         w_ts, w_h, w_dirty = legs.w_ts, legs.w_h, legs.w_dirty
         for j in visit:
@@ -140,11 +149,13 @@ class FundingStep:
                 continue
             exchange, coin = leg.exchange, p.subject.coin
             after = int(after_of[i])
-            nxt, gate = log.quiet_state(exchange, coin, after)
-            if not (t < nxt and gate):  # not quiet: settle (after, t]
-                total += self._settle_leg(executor, p, leg, t, t, i)
-                after = int(after_of[i])
+            if loud[i]:  # the leg's last quiet_state stands, and says it is not quiet
+                nxt, gate = 0, False
+            else:
                 nxt, gate = log.quiet_state(exchange, coin, after)
+            if not (t < nxt and gate):  # not quiet: settle (after, t]
+                paid, (nxt, gate) = self._settle_leg(executor, p, leg, t, t, i)
+                total += paid  # (nxt, gate): quiet_state at the time paid up to now
             c_nxt[i], c_gate[i] = nxt, gate
             slot = int(slot_of[i])  # `_due` read it after this cycle's feed
             c_ver[i] = ver[slot] if slot >= 0 else -1
@@ -173,9 +184,6 @@ class FundingStep:
         if old is not None and old.ids == ids:
             return old
         new = _Legs(book, ids)
-        if old is not None:
-            for d in np.flatnonzero(old.w_dirty).tolist():  # what the watch must hold
-                self._flush(old, d)
         # per new perp leg, its place among the old ones (the same position object), or -1
         src: list[int] = []
         old_index: dict[LegKey, int] = {} if old is None else old.index
@@ -183,13 +191,18 @@ class FundingStep:
         for key, (p, _) in zip(new.keys, new.perp, strict=True):
             k = old_index.get(key)
             src.append(-1 if k is None or old_perp[k][0] is not p else k)
-        if old is not None and src:
-            at = np.array(src, dtype=np.intp)
-            have = at >= 0
-            if have.any():
-                take = at[have]
-                for name in ("after", "slot", "c_ver", "c_nxt", "c_gate", "w_ts", "w_h"):
-                    getattr(new, name)[have] = getattr(old, name)[take]
+        if old is not None:
+            dirty = old.w_dirty.copy()  # what the watch must hold of the legs dropped
+            if src:
+                at = np.array(src, dtype=np.intp)
+                have = at >= 0
+                if have.any():
+                    take = at[have]
+                    for name in _Legs.STATE:
+                        getattr(new, name)[have] = getattr(old, name)[take]
+                    dirty[take] = False  # still held: the new arrays carry it
+            for d in np.flatnonzero(dirty).tolist():
+                self._flush(old, d)
         for i, j in enumerate(src):
             if j < 0:
                 p, leg = new.perp[i]
@@ -232,6 +245,7 @@ class FundingStep:
             ts = np.where(has, all_ts[r], 0)
             hours = np.where(has, all_hours[r], np.nan)
             has &= hours == hours
+        legs.loud = (read & ~quiet).tolist()
         newer = has & (ts >= legs.w_ts)  # `see` takes it (older news is ignored)
         same = newer & (hours == legs.w_h)  # and it is the interval held: no news
         visit = ~quiet | (newer & ~same)
@@ -266,16 +280,17 @@ class FundingStep:
         total = 0.0
         for leg in position.legs:
             if leg.market == "perp":
-                total += self._settle_leg(executor, position, leg, t, t + 10**15)
+                total += self._settle_leg(executor, position, leg, t, t + 10**15)[0]
         return total
 
     def _settle_leg(
         self, executor: Executor, p: PaperPosition, leg: PaperLeg, t: int, now: int,
         i: int | None = None,
-    ) -> float:  # fmt: skip
+    ) -> tuple[float, tuple[int, bool]]:  # fmt: skip
         """Settle (after, t] of one perp leg at `now`: pay, report what is missing, watch
         the intervals that settled. `i`: the leg's place in `self._legs` (looked up
-        when not given)."""
+        when not given). Returns the funding paid, and the log's `quiet_state` of the
+        leg at the time it is paid up to now."""
         exchange, coin = leg.exchange, p.subject.coin
         key = (p.id, exchange)
         legs = self._legs
@@ -286,7 +301,7 @@ class FundingStep:
                     i = None
             if i is not None:
                 self._flush(legs, i)  # the watch sees the payments' intervals below
-        got = self.log.settle(
+        got, state = self.log.settle_with_state(
             exchange, coin, after=self.after(p, leg), upto=t, now=now, fallback_mark=leg.mark
         )
         paid = 0.0
@@ -320,7 +335,7 @@ class FundingStep:
             legs.after[i] = self.after(p, leg)
             legs.c_ver[i] = -1  # read it again
             self._reload(legs, i)
-        return paid
+        return paid, state
 
     def _tell_estimate(self, p: PaperPosition, leg: PaperLeg, s: SettledFunding) -> None:
         # Only news where settled rates were expected (the caller asks: an estimated
@@ -335,16 +350,20 @@ class FundingStep:
 
     def _forget(self, executor: Executor, t: int, legs: _Legs) -> None:
         # Keep, per market, what its open legs can still be paid from (the earliest
-        # `after` of its legs, and never past `t`); of the others what a position opened
-        # now can be paid from: settlements after `t` (a position opened later is only
-        # paid settlements after its opening). Every held market is named, also one
-        # whose legs are paid up to `t` (forgotten at `t` as any other, but kept as a
-        # `_Series`: its legs read it again next cycle, so it is not put back in a slot).
+        # `after` of its legs, and never past `t`), from the start of its `FORGET_GRID`
+        # step: a held market is forgotten once a step, not at every payment, and keeps
+        # at most a step more than its legs can read (what is kept is never less than
+        # what they read, so nothing they are paid changes). Of the others keep what a
+        # position opened now can be paid from: settlements after `t` (a position opened
+        # later is only paid settlements after its opening). Every held market is named,
+        # also one whose legs are paid up to `t`: it stays a `_Series` (its legs read it
+        # again next cycle), rather than going back into a slot.
         keep: dict[tuple[str, str], int] = {}
         held = None
         if legs.perp:
             slot = legs.slot
             after = np.minimum(legs.after, t)
+            after -= after % FORGET_GRID
             by_slot = slot >= 0
             s, a = slot[by_slot], after[by_slot]
             if s.size:

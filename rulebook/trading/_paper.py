@@ -8,7 +8,7 @@ choice the spec leaves open is listed in docs/trading.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,6 +83,18 @@ def quote(view: SnapshotView, exchange: str, coin: str, market: str) -> Quote:
     return Quote(o.bid, o.ask, ref, o.taker_fee)
 
 
+def _quote(view: SnapshotView, exchange: str, coin: str, market: str) -> Quote:
+    """`quote(view, exchange, coin, market)`, read from the view without making an
+    observation (`SnapshotView.quote_figures`); the ref is `_ref_of` of its figures,
+    which is `quote`'s (tests/test_paper_quotes.py compares the two)."""
+    kind = "perp" if market == "perp" else "spot"  # as `quote`: perp, else the spot
+    got = view.quote_figures((exchange, coin, kind))
+    if got is None:
+        return Quote(None, None, None, None)
+    mark, bid, ask, fee = got
+    return Quote(bid, ask, _ref_of(kind, mark, bid, ask), fee)
+
+
 class PaperExecutor:
     """Holds the open book and the paper balances; every change goes to the ledger."""
 
@@ -135,6 +147,18 @@ class PaperExecutor:
             for leg in p.legs
             if leg.exchange == exchange
         )
+
+    def _free_of(self, exchanges: Iterable[str]) -> dict[str, float]:
+        """`free(exchange)` of each of `exchanges`, in one pass over the book: each
+        exchange's margin is summed in `margin`'s order, from `sum`'s start (0)."""
+        lev = self.config.leverage
+        margin: dict[str, float] = dict.fromkeys(exchanges, 0)
+        for p in self._positions.values():
+            for leg in p.legs:
+                ex = leg.exchange
+                if ex in margin:
+                    margin[ex] = margin[ex] + p.notional / lev
+        return {ex: self.cash.get(ex, 0.0) - m for ex, m in margin.items()}
 
     def free(self, exchange: str) -> float:
         return self.cash.get(exchange, 0.0) - self.margin(exchange)
@@ -277,7 +301,7 @@ class PaperExecutor:
         p = position
         planned: list[tuple[PaperLeg, float, str, float]] = []
         for leg in p.legs:
-            q = quote(view, leg.exchange, p.coin, leg.market)
+            q = _quote(view, leg.exchange, p.coin, leg.market)
             got = q.fill(buy=leg.side == "short", slippage=self.config.slippage)
             if got is None:
                 if not force:
@@ -310,12 +334,14 @@ class PaperExecutor:
         p.close_reason = reason
         del self._positions[p.id]
         self.ledger.record_position(p, t)
+        # p.funding, p.fees, p.price, p.borrow in one pass (the same sums); p.pnl is theirs
+        funding, fees, price_pnl, borrow = parts = p.parts()
         self._events.append(
             TradeEvent(
                 "risk" if by_risk_limit else "close",
                 f"closed #{p.id} {p.rule_name} {p.subject.describe()} ({reason}): "
-                f"pnl {p.pnl:+.2f} (funding {p.funding:+.2f}, fees {p.fees:+.2f}, "
-                f"price {p.price:+.2f}, borrow {p.borrow:+.2f})",
+                f"pnl {sum(parts):+.2f} (funding {funding:+.2f}, fees {fees:+.2f}, "
+                f"price {price_pnl:+.2f}, borrow {borrow:+.2f})",
                 p.id,
             )
         )
@@ -334,7 +360,7 @@ class PaperExecutor:
         planned: list[tuple[LegSpec, float, str, float, float]] = []
         need: dict[str, float] = {}
         for spec in r.legs:
-            q = quote(view, spec.exchange, coin, spec.market)
+            q = _quote(view, spec.exchange, coin, spec.market)
             got = q.fill(buy=spec.side == "long", slippage=self.config.slippage)
             if got is None:
                 return OpenResult(
@@ -346,8 +372,9 @@ class PaperExecutor:
             need[spec.exchange] = (
                 need.get(spec.exchange, 0.0) + amount / self.config.leverage + amount * fee_rate
             )
+        free_of = self._free_of(need)
         for exchange, needed in need.items():
-            free = self.free(exchange)
+            free = free_of[exchange]
             if needed > free + 1e-9:
                 return OpenResult(
                     "blocked",
@@ -457,16 +484,10 @@ class _HeldMarkets:
             for leg in p.legs:
                 self.legs.append(leg)
                 self.keys.append((leg.exchange, coin, leg.market))
-        #: per position, its first leg's place in `legs` and its number of legs
-        self.first = np.array(
-            np.cumsum([0, *(len(p.legs) for p in book)])[:-1], dtype=np.intp
-        )
-        self.count = np.array([len(p.legs) for p in book], dtype=np.intp)
-        # what a leg's price pnl needs besides its mark (fixed from the opening)
-        self.sign_size = np.array(
-            [(1 if leg.side == "long" else -1) * leg.size for leg in self.legs], dtype=np.float64
-        )
-        self.entry = np.array([leg.entry_price for leg in self.legs], dtype=np.float64)
+        #: what `prices` needs (made on its first call: a small book's equity does not
+        #: ask): per position its first leg's place in `legs` and its number of legs, per
+        #: leg its sign times size and its entry price (fixed from the opening)
+        self._pnl: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         markets = list(dict.fromkeys(self.keys))
         self.markets = markets
         at = {k: i for i, k in enumerate(markets)}
@@ -480,9 +501,7 @@ class _HeldMarkets:
         """Each market's code (exchange, coin, market) in these categories, -1: absent."""
         coded = self._coded
         if coded is None or coded[0] != ex or coded[1] != co or coded[2] != mk:
-            at_ex = {e: i for i, e in enumerate(ex)}
-            at_co = {c: i for i, c in enumerate(co)}
-            at_mk = {m: i for i, m in enumerate(mk)}
+            at_ex, at_co, at_mk = _category_index(ex, co, mk)
             codes = np.array(
                 [
                     (at_ex[e] * len(co) + at_co[c]) * len(mk) + at_mk[m]
@@ -499,15 +518,25 @@ class _HeldMarkets:
         """Each position's `price` (its legs' price pnl at their exit price, else their
         mark), computed as `PaperPosition.price` computes it: 0.0, plus each leg's
         `sign * size * (px - entry)` in leg order."""
+        if self._pnl is None:
+            book = self.book
+            self._pnl = (
+                np.array(np.cumsum([0, *(len(p.legs) for p in book)])[:-1], dtype=np.intp),
+                np.array([len(p.legs) for p in book], dtype=np.intp),
+                np.array([(1 if leg.side == "long" else -1) * leg.size for leg in self.legs],
+                         dtype=np.float64),  # fmt: skip
+                np.array([leg.entry_price for leg in self.legs], dtype=np.float64),
+            )
+        first, count, sign_size, entry = self._pnl
         px = np.fromiter(
             (leg.mark if leg.exit_price is None else leg.exit_price for leg in self.legs),
             dtype=np.float64, count=len(self.legs),
         )  # fmt: skip
-        each = self.sign_size * (px - self.entry)
+        each = sign_size * (px - entry)
         total = np.zeros(len(self.book))
-        for j in range(int(self.count.max(initial=0))):
-            has = self.count > j
-            total[has] += each[self.first[has] + j]
+        for j in range(int(count.max(initial=0))):
+            has = count > j
+            total[has] += each[first[has] + j]
         return total
 
     def refs(self, view: SnapshotView) -> np.ndarray:
@@ -532,6 +561,29 @@ class _HeldMarkets:
             np.where(both, mid, np.where(bid == bid, bid, ask)),
         )
         return ref[self.market_of]
+
+
+#: the last categories (exchanges, coins, markets) and each one's place in them
+_last_categories: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...],
+                        tuple[dict[str, int], dict[str, int], dict[str, int]]] | None = None  # fmt: skip
+
+
+def _category_index(
+    ex: tuple[str, ...], co: tuple[str, ...], mk: tuple[str, ...]
+) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Each exchange's, coin's and market's place in these categories (kept for the last
+    categories asked: a replay's views share them while no market is added)."""
+    global _last_categories
+    last = _last_categories
+    if last is not None and last[0] == ex and last[1] == co and last[2] == mk:
+        return last[3]
+    index = (
+        {e: i for i, e in enumerate(ex)},
+        {c: i for i, c in enumerate(co)},
+        {m: i for i, m in enumerate(mk)},
+    )
+    _last_categories = (ex, co, mk, index)
+    return index
 
 
 #: the last read-only columns' codes and categories, and their row per market code
