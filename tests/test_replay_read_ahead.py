@@ -138,7 +138,7 @@ def test_a_worker_that_fails_leaves_the_replay_to_this_process(
 
     out = io.BytesIO()
     with monkeypatch.context() as m:
-        m.setattr(_readahead, "replay_jsonl", failing)
+        m.setattr(_readahead, "replay", failing)
         assert _readahead.serve(str(EXAMPLE), out) == 1
     out.seek(0)
     received = _readahead.frames(ReplaySource(EXAMPLE), out)

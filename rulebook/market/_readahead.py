@@ -1,5 +1,9 @@
-"""A large JSONL replay read ahead in another process (docs/performance.md, "Reading a
-JSONL replay ahead").
+"""A large replay read ahead in another process (docs/performance.md, "Reading a
+JSONL replay ahead"; docs/market.md, "Replay").
+
+A Parquet recording goes the same way (`_replay.replay_parquet`): its reader's
+thread leaves pyarrow's decoding off the GIL but not the Python that turns each
+row group into views.
 
 Reading a JSONL recording (msgspec's decode, lines into columns) holds the GIL, so
 a thread cannot overlap it with the cycle that uses its views. A worker process can:
@@ -40,8 +44,9 @@ import numpy as np
 
 from rulebook._exchanges import EXCHANGES
 
+from ._filetype import is_columnar
 from ._jsonl import MAX_LINE_BYTES, LineError
-from ._replay import _NUMBERS, replay_jsonl
+from ._replay import _NUMBERS, replay
 from ._view import MARKETS, SnapshotView
 
 if TYPE_CHECKING:
@@ -56,6 +61,8 @@ log = logging.getLogger(__name__)
 #: 100,000 lines, which take a quarter of a second to read here
 READ_AHEAD_BYTES = 16 * 1024 * 1024
 _GZ_RATIO = 8
+#: a Parquet file holds about 11 times the observations of a JSONL one of its size
+_PARQUET_RATIO = 11
 #: the pipe's buffer (Linux lets a process set up to 1 MiB): a dozen views ahead
 _PIPE_BYTES = 1024 * 1024
 
@@ -80,7 +87,11 @@ def wanted(path: str | os.PathLike[str], read_ahead: bool | None) -> bool:
         return False
     if read_ahead:
         return True
-    return size * (_GZ_RATIO if str(path).endswith(".gz") else 1) >= READ_AHEAD_BYTES
+    if is_columnar(path):
+        ratio = _PARQUET_RATIO
+    else:
+        ratio = _GZ_RATIO if str(path).endswith(".gz") else 1
+    return size * ratio >= READ_AHEAD_BYTES
 
 
 # -- the worker's side --------------------------------------------------------------
@@ -130,8 +141,7 @@ def serve(path: str, out: IO[bytes], limit: int = MAX_LINE_BYTES, by_piece: bool
     write = out.write
     try:
         try:
-            for frame in replay_jsonl(path, problems.append, encode, by_piece=by_piece,
-                                      limit=limit):  # fmt: skip
+            for frame in replay(path, problems.append, encode, by_piece=by_piece, limit=limit):
                 if problems:
                     write(_pickled(_PROBLEMS, problems))
                     problems.clear()
@@ -357,8 +367,7 @@ def _rest(
             source._problem(e)
 
     for i, view in enumerate(
-        replay_jsonl(source.path, problem, SnapshotView.from_columns, by_piece=by_piece,
-                     limit=limit)  # fmt: skip
+        replay(source.path, problem, SnapshotView.from_columns, by_piece=by_piece, limit=limit)
     ):
         if i >= views_done:
             yield view

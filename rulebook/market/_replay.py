@@ -122,9 +122,6 @@ class ReplaySource:
     def __iter__(self) -> Iterator[SnapshotView]:
         self.errors = []
         self.counts = {"error": 0, "warning": 0}
-        if is_columnar(self.path):
-            yield from self._columns()
-            return
         yield from self._views()
 
     def _views(
@@ -138,18 +135,40 @@ class ReplaySource:
         if _readahead.wanted(self.path, self.read_ahead):
             yield from _readahead.views(self, by_piece=by_piece, limit=limit)
             return
-        yield from replay_jsonl(
+        yield from replay(
             self.path, self._problem, SnapshotView.from_columns, by_piece=by_piece, limit=limit
         )
 
-    def _columns(self) -> Iterator[SnapshotView]:
-        from ._columnar import iter_columns
 
-        try:
-            for cols in iter_columns(self.path, self._problem):
-                yield SnapshotView.from_columns(cols)
-        except OSError as e:
-            self._problem(LineError(str(self.path), 0, f"cannot read file: {e.strerror or e}"))
+def replay(
+    path: str | os.PathLike[str],
+    problem: Callable[[LineError], None],
+    make: Callable[[ObservationColumns], T],
+    *,
+    by_piece: bool = True,
+    limit: int = MAX_LINE_BYTES,
+) -> Iterator[T]:
+    """A recording's views, each ``make`` of its columns: `replay_parquet` for a
+    columnar file, else `replay_jsonl` (``by_piece`` and ``limit`` are JSONL's)."""
+    if is_columnar(path):
+        return replay_parquet(path, problem, make)
+    return replay_jsonl(path, problem, make, by_piece=by_piece, limit=limit)
+
+
+def replay_parquet(
+    path: str | os.PathLike[str],
+    problem: Callable[[LineError], None],
+    make: Callable[[ObservationColumns], T],
+) -> Iterator[T]:
+    """A columnar recording's views (`_columnar.iter_columns`), each ``make`` of its
+    columns; a file that cannot be read is one problem, at line 0."""
+    from ._columnar import iter_columns
+
+    try:
+        for cols in iter_columns(path, problem):
+            yield make(cols)
+    except OSError as e:
+        problem(LineError(str(path), 0, f"cannot read file: {e.strerror or e}"))
 
 
 def replay_jsonl(
