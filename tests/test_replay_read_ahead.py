@@ -112,6 +112,12 @@ def test_a_worker_killed_mid_replay_leaves_the_rest_to_this_process(
     messy.insert(10, "not json")  # a problem handed on before the kill
     messy.insert(len(messy) - 100, "[2]")  # and one after it
     path.write_text("\n".join(messy) + "\n", encoding="utf-8")
+    _killed_mid_replay(path, caplog)
+
+
+def _killed_mid_replay(path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Kill ``path``'s worker three views in: the replay read here gives the rest, and
+    the views and problems are those of one read here."""
     want, errors, counts = _here(path)
     source = ReplaySource(path, read_ahead=True)
     views = iter(source)

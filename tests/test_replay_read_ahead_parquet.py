@@ -6,12 +6,11 @@ a worker killed mid-replay, and when a worker is started at all."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
 from test_replay_columns import EXAMPLE, _same_views
-from test_replay_read_ahead import _ahead, _big, _here
+from test_replay_read_ahead import _ahead, _big, _here, _killed_mid_replay
 
 from rulebook.market import ReplaySource, _readahead, convert
 
@@ -54,19 +53,7 @@ def test_a_worker_killed_mid_parquet_replay_leaves_the_rest_to_this_process(
 ) -> None:
     big = tmp_path / "big.jsonl"
     _big(big)
-    path = _parquet(tmp_path, big)
-    want, errors, counts = _here(path)
-    source = ReplaySource(path, read_ahead=True)
-    views = iter(source)
-    got = [next(views) for _ in range(3)]
-    worker = source._worker
-    assert worker is not None and worker.poll() is None  # still reading: the pipe is full
-    worker.kill()
-    got += list(views)
-    assert worker.returncode == -signal.SIGKILL
-    _same_views(got, want)
-    assert source.errors == errors and source.counts == counts
-    assert "stopped" in caplog.text and "reading the rest here" in caplog.text
+    _killed_mid_replay(_parquet(tmp_path, big), caplog)
 
 
 def test_a_parquet_file_counts_eleven_times_its_size(
