@@ -127,9 +127,9 @@ class ReplaySource:
     def _views(
         self, *, by_piece: bool = True, limit: int = MAX_LINE_BYTES
     ) -> Iterator[SnapshotView]:
-        """A JSONL recording's views: read ahead in another process for a large file
-        (`_readahead`, which gives the same views and problems in the same order), else
-        here (`replay_jsonl`)."""
+        """A recording's views, JSONL or Parquet: read ahead in another process for a
+        large file (`_readahead`, which gives the same views and problems in the same
+        order), else here (`replay`)."""
         from . import _readahead
 
         if _readahead.wanted(self.path, self.read_ahead):
